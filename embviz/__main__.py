@@ -1,0 +1,5 @@
+"""``python -m embviz``."""
+
+from embviz.cli import main
+
+main()

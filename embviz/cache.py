@@ -1,0 +1,232 @@
+"""The memory-mapped vector cache: parse a text file once, map it in milliseconds afterwards.
+
+An entry is a directory ``<cache_dir>/vectors/<id>/`` holding ``matrix.npy`` and ``unit.npy``
+(``(n, dim)``, float32 or float16, memory-mapped read-only on load, never copied),
+``keys.txt`` (UTF-8, one key per line) and ``meta.json`` (source path, size, mtime, content
+fingerprint, shape, checksums, embviz version).
+
+Never stale: an entry is used only if the source's size, modification time and content
+fingerprint (BLAKE2b of its size, first and last MiB) still match. Never corrupt: an entry is
+built in a temporary directory and renamed into place in one step, so concurrent builders and
+killed processes cannot leave a half-written entry; an entry whose files are missing, truncated
+or fail their checks is rebuilt, not trusted. A cache directory that cannot be written makes
+embviz load without the cache, with one warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from embviz import __version__
+from embviz.errors import FormatError, warn
+from embviz.vectors import Vectors
+
+_LAYOUT = 1  # bump when the entry layout changes: older entries are then rebuilt
+_FINGERPRINT_BYTES = 1 << 20
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/embviz``, else ``~/.cache/embviz``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "embviz"
+
+
+def fingerprint(path: Path) -> str:
+    """A content fingerprint of `path`: BLAKE2b of its size, first and last MiB (hex)."""
+    size = path.stat().st_size
+    h = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with open(path, "rb") as f:
+        h.update(f.read(_FINGERPRINT_BYTES))
+        if size > _FINGERPRINT_BYTES:
+            f.seek(max(_FINGERPRINT_BYTES, size - _FINGERPRINT_BYTES))
+            h.update(f.read(_FINGERPRINT_BYTES))
+    return h.hexdigest()
+
+
+def _entry_id(source: Path, format: str | None, limit: int | None, dtype: str) -> str:
+    key = f"{source}|{format}|{limit}|{dtype}|{_LAYOUT}"
+    return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One cache entry as ``embviz cache list`` shows it."""
+
+    source: str
+    count: int
+    dim: int
+    dtype: str
+    size_bytes: int
+    created: str
+    status: str  # "ok", "stale" (source changed), "missing" (source gone) or "broken"
+    path: str
+
+
+def _stat(source: Path) -> dict:
+    st = source.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
+    """Map a valid entry, or return None if it is missing, stale, truncated or corrupt."""
+    try:
+        meta = json.loads((entry / "meta.json").read_text("utf-8"))
+        if meta.get("layout") != _LAYOUT or meta.get("source") != str(source):
+            return None
+        if any(meta.get(k) != v for k, v in expect.items()):
+            return None
+        n, dim = meta["count"], meta["dim"]
+        matrix = np.load(entry / "matrix.npy", mmap_mode="r")
+        unit = np.load(entry / "unit.npy", mmap_mode="r")
+        if matrix.shape != (n, dim) or unit.shape != (n, dim) or str(matrix.dtype) != meta["dtype"]:
+            return None
+        blob = (entry / "keys.txt").read_bytes()
+        if zlib.crc32(blob) != meta["keys_crc32"]:
+            return None
+        keys = blob.decode("utf-8").split("\n")[:-1]
+        if len(keys) != n:
+            return None
+        return Vectors(keys, matrix, source=source.name, unit=unit)
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, FormatError):
+        return None
+
+
+def _write_entry(tmp: Path, source: Path, vectors: Vectors, meta: dict) -> None:
+    tmp.mkdir(parents=True)
+    blob = "".join(k + "\n" for k in vectors.keys).encode("utf-8", "surrogatepass")
+    (tmp / "keys.txt").write_bytes(blob)
+    np.save(tmp / "matrix.npy", vectors.matrix)
+    np.save(tmp / "unit.npy", vectors.unit)
+    meta = dict(meta, count=vectors.count, dim=vectors.dim, dtype=str(vectors.matrix.dtype),
+                keys_crc32=zlib.crc32(blob), created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1), "utf-8")
+
+
+def _install(tmp: Path, entry: Path) -> None:
+    """Move the finished `tmp` into place as `entry`, replacing a stale one atomically."""
+    try:
+        os.rename(tmp, entry)
+        return
+    except OSError:
+        pass
+    old = entry.with_name(f".old-{entry.name}-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(entry, old)
+    except OSError:
+        pass
+    try:
+        os.rename(tmp, entry)
+    except OSError:  # another process installed its entry first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_cached(
+    source: Path,
+    *,
+    format: str | None = None,
+    limit: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    dtype: str = "float32",
+) -> Vectors:
+    """Load `source` through the cache: map a valid entry, or parse and write one.
+
+    Parameters are those of :func:`embviz.formats.load`.
+
+    Returns
+    -------
+    Vectors
+        Backed by read-only memory maps of the entry (no copy of the matrix), or in memory
+        if the cache directory cannot be written (one warning).
+
+    Raises
+    ------
+    FormatError
+        As :func:`embviz.formats.load`; cache problems never raise.
+    """
+    from embviz import formats
+
+    source = Path(source)
+    try:
+        resolved = source.resolve(strict=True)
+        if not resolved.is_file():
+            raise FileNotFoundError
+    except (FileNotFoundError, OSError):
+        formats.sniff(source)  # raises the right FormatError (missing, directory, ...)
+        raise
+    fmt = None if format is None else str(getattr(format, "value", format))
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    entry = root / "vectors" / _entry_id(resolved, fmt, limit, dtype)
+    expect = dict(_stat(resolved), fingerprint=fingerprint(resolved))
+    cached = _open_entry(entry, resolved, expect)
+    if cached is not None:
+        cached.source = source.name
+        return cached
+    keys, matrix, info = formats.read_into(source, format, limit=limit, dtype=dtype)
+    vectors = Vectors(keys, matrix, source=source.name)
+    meta = dict(expect, layout=_LAYOUT, source=str(resolved), format=info.format.value,
+                limit=limit, embviz=__version__)
+    tmp = entry.with_name(f".tmp-{entry.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        _write_entry(tmp, resolved, vectors, meta)
+        _install(tmp, entry)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = exc.strerror or type(exc).__name__
+        warn(f"cannot write the vector cache in {root} ({reason}); loading without the cache")
+        return vectors
+    mapped = _open_entry(entry, resolved, expect)
+    if mapped is None:  # replaced by a concurrent builder with other content: use ours
+        return vectors
+    mapped.source = source.name
+    return mapped
+
+
+def entries(cache_dir: str | os.PathLike | None = None) -> list[Entry]:
+    """List the cache's entries (complete ones; temporary directories are not listed)."""
+    root = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "vectors"
+    out: list[Entry] = []
+    if not root.is_dir():
+        return out
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        size = sum(f.stat().st_size for f in entry.iterdir() if f.is_file())
+        try:
+            meta = json.loads((entry / "meta.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            out.append(Entry("?", 0, 0, "?", size, "?", "broken", str(entry)))
+            continue
+        src = Path(meta.get("source", "?"))
+        if not src.is_file():
+            status = "missing"
+        else:
+            st = _stat(src)
+            status = "ok" if all(meta.get(k) == v for k, v in st.items()) else "stale"
+        out.append(Entry(str(src), meta.get("count", 0), meta.get("dim", 0), meta.get("dtype", "?"),
+                         size, meta.get("created", "?"), status, str(entry)))
+    return out
+
+
+def clear(cache_dir: str | os.PathLike | None = None) -> tuple[int, int]:
+    """Remove every entry (and leftover temporary directories): ``(entries, bytes)`` removed."""
+    root = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "vectors"
+    count = size = 0
+    if not root.is_dir():
+        return 0, 0
+    for entry in root.iterdir():
+        if entry.is_dir():
+            size += sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+            count += not entry.name.startswith(".")
+            shutil.rmtree(entry, ignore_errors=True)
+    return count, size

@@ -1,0 +1,236 @@
+"""Options, loading, stderr messages and stdin reading shared by every command."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Iterable, Sequence
+
+import typer
+
+from embviz import output
+from embviz.errors import EmbvizWarning, InvalidQuery
+from embviz.output import OutputFormat
+
+if TYPE_CHECKING:
+    from embviz.vectors import Vectors
+
+_state = {"quiet": False}
+
+
+class InputFormat(str, Enum):
+    """Readable vector formats (``--input-format``)."""
+
+    word2vec = "word2vec"
+    word2vec_text = "word2vec-text"
+    glove = "glove"
+    fasttext = "fasttext"
+
+
+class Dtype(str, Enum):
+    """Storage dtype of the loaded matrix."""
+
+    float32 = "float32"
+    float16 = "float16"
+
+
+def _set_quiet(value: bool) -> bool:
+    _state["quiet"] = bool(value)
+    return value
+
+
+# -- options shared by every command (one definition each) ------------------------------------
+VectorsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--vectors",
+        "-v",
+        help="Vector file (word2vec .bin/.txt, GloVe, fastText .vec; gz/bz2/xz ok). "
+        "Default: the bundled sample (40,000 GloVe 6B 50d keys).",
+        show_default=False,
+        envvar="EMBVIZ_VECTORS",
+    ),
+]
+InputFormatOpt = Annotated[
+    InputFormat | None,
+    typer.Option("--input-format", help="Format of --vectors; default: sniffed from the content."),
+]
+LimitOpt = Annotated[
+    int | None,
+    typer.Option("--limit", min=1, help="Read only the first N vectors (files are in frequency order)."),
+]
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Do not read or write the memory-mapped vector cache.",
+        envvar="EMBVIZ_NO_CACHE",
+    ),
+]
+CacheDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        help="Cache directory; default $XDG_CACHE_HOME/embviz or ~/.cache/embviz.",
+        envvar="EMBVIZ_CACHE_DIR",
+        show_default=False,
+    ),
+]
+DtypeOpt = Annotated[
+    Dtype,
+    typer.Option("--dtype", help="Storage dtype of the vectors (float16 halves memory; scores stay float32)."),
+]
+FormatOpt = Annotated[
+    OutputFormat | None,
+    typer.Option("--format", "-f", help="Output format; default: table on a terminal, TSV on a pipe."),
+]
+NoHeaderOpt = Annotated[bool, typer.Option("--no-header", help="Omit the TSV/CSV header row.")]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", callback=_set_quiet, help="Print no messages, warnings or progress on stderr."),
+]
+KOpt = Annotated[int, typer.Option("-k", "--k", min=1, help="Results per query.")]
+RestrictOpt = Annotated[
+    int | None,
+    typer.Option("--restrict", min=1, help="Search only the first N keys (the most frequent)."),
+]
+
+
+# -- stderr ---------------------------------------------------------------------------------
+def stderr_is_terminal() -> bool:
+    """Whether stderr is a terminal (progress displays only then)."""
+    return sys.stderr.isatty()
+
+
+def message(text: str) -> None:
+    """A message on stderr (``wrote plot.html``), unless --quiet."""
+    if not _state["quiet"]:
+        sys.stderr.write(f"embviz: {text}\n")
+        sys.stderr.flush()
+
+
+def error(text: str, *, plain: bool = False) -> None:
+    """The one error line on stderr (always printed, even with --quiet)."""
+    sys.stderr.write(f"embviz: {text}\n" if plain else f"embviz: error: {text}\n")
+    sys.stderr.flush()
+
+
+def route_warnings() -> None:
+    """Print library warnings as one ``embviz: warning:`` line each, unless --quiet."""
+
+    def show(msg, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        if _state["quiet"]:
+            return
+        if issubclass(category, EmbvizWarning):
+            sys.stderr.write(f"embviz: warning: {msg}\n")
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", EmbvizWarning)
+
+
+def quiet_broken_pipe() -> None:
+    """After a closed pipe (``| head``), silence the flush at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def progress(transient: bool = True) -> Any:
+    """A rich Progress on stderr, shown only on a terminal and without --quiet."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=transient,
+        disable=_state["quiet"] or not console.is_terminal,
+    )
+
+
+# -- loading --------------------------------------------------------------------------------
+def load_vectors(
+    path: Path | None,
+    input_format: InputFormat | None = None,
+    limit: int | None = None,
+    no_cache: bool = False,
+    cache_dir: Path | None = None,
+    dtype: Dtype = Dtype.float32,
+) -> Vectors:
+    """Load --vectors (or the bundled sample), with a status line on a terminal."""
+    from embviz import formats, sample
+
+    if path is None:
+        path = sample.sample_path()
+    start = time.perf_counter()
+    show = stderr_is_terminal() and not _state["quiet"]
+    if show:
+        from rich.console import Console
+
+        with Console(stderr=True).status(f"loading {path.name} ..."):
+            vectors = formats.load(
+                path,
+                input_format.value if input_format else None,
+                limit=limit,
+                cache=not no_cache,
+                cache_dir=cache_dir,
+                dtype=Dtype(dtype).value,
+            )
+        message(
+            f"loaded {vectors.count:,} x {vectors.dim} vectors from {path.name} "
+            f"in {time.perf_counter() - start:.2f} s"
+        )
+        return vectors
+    return formats.load(
+        path,
+        input_format.value if input_format else None,
+        limit=limit,
+        cache=not no_cache,
+        cache_dir=cache_dir,
+        dtype=Dtype(dtype).value,
+    )
+
+
+# -- stdin and output -------------------------------------------------------------------------
+def read_items(args: Sequence[str], what: str) -> list[str]:
+    """The arguments, or the non-blank lines of stdin when the only argument is ``-``."""
+    if list(args) == ["-"]:
+        items = [line.rstrip("\r\n") for line in sys.stdin]
+        return [s for s in items if s.strip()]
+    if "-" in args:
+        raise InvalidQuery(f"'-' (read {what} from stdin) must be the only argument")
+    return list(args)
+
+
+def split_fields(line: str, n: int, what: str, lineno: int) -> tuple[str, ...]:
+    """Split a stdin line into `n` keys: by tabs if it has any, else by whitespace."""
+    parts = line.split("\t") if "\t" in line else line.split()
+    parts = [p.strip() for p in parts]
+    if len(parts) < n:
+        raise InvalidQuery(f"stdin line {lineno}: expected {n} keys ({what}), found {len(parts)}")
+    return tuple(parts[:n])
+
+
+def emit(
+    rows: Iterable[Any],
+    fmt: OutputFormat | None,
+    no_header: bool = False,
+    *,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+) -> None:
+    """Write rows to stdout in the chosen format."""
+    chosen = output.choose_format(fmt, output.stdout_is_terminal())
+    output.write_rows(list(rows), chosen, sys.stdout, columns=columns, header=not no_header, title=title)
+    sys.stdout.flush()

@@ -1,0 +1,45 @@
+"""``embviz cache list|clear|dir``: the memory-mapped vector cache."""
+
+from __future__ import annotations
+
+import typer
+
+from embviz.cli import app
+from embviz.cli._common import CacheDirOpt, FormatOpt, NoHeaderOpt, QuietOpt, emit, message
+
+cache_app = typer.Typer(help="Inspect or clear the memory-mapped vector cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("list")
+def list_(
+    cache_dir: CacheDirOpt = None,
+    fmt: FormatOpt = None,
+    no_header: NoHeaderOpt = False,
+) -> None:
+    """List cache entries: source, shape, dtype, size and status (ok, stale, missing, broken)."""
+    from embviz import cache
+
+    emit(
+        cache.entries(cache_dir),
+        fmt,
+        no_header,
+        columns=["source", "count", "dim", "dtype", "size_bytes", "created", "status", "path"],
+    )
+
+
+@cache_app.command()
+def clear(cache_dir: CacheDirOpt = None, quiet: QuietOpt = False) -> None:
+    """Remove every cache entry (they are rebuilt on the next load)."""
+    from embviz import cache
+
+    count, size = cache.clear(cache_dir)
+    message(f"removed {count} cache entries ({size / 2**20:.1f} MiB) from {cache_dir or cache.default_cache_dir()}")
+
+
+@cache_app.command("dir")
+def dir_(cache_dir: CacheDirOpt = None) -> None:
+    """Print the cache directory."""
+    from embviz import cache
+
+    typer.echo(str(cache_dir or cache.default_cache_dir()))

@@ -1,0 +1,1 @@
+"""Commands of this group are registered on the app here (see embviz/cli/__init__.py)."""

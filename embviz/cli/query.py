@@ -1,0 +1,219 @@
+"""Terminal queries: ``info``, ``lookup``, ``neighbors``, ``analogy``, ``similarity``, ``convert``."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from embviz import output, query
+from embviz.cli import app
+from embviz.cli._common import (
+    CacheDirOpt,
+    Dtype,
+    DtypeOpt,
+    FormatOpt,
+    InputFormatOpt,
+    KOpt,
+    LimitOpt,
+    NoCacheOpt,
+    NoHeaderOpt,
+    QuietOpt,
+    RestrictOpt,
+    VectorsOpt,
+    emit,
+    load_vectors,
+    message,
+    read_items,
+    split_fields,
+)
+
+SkipMissingOpt = Annotated[
+    bool,
+    typer.Option("--skip-missing", help="Skip queries with unknown keys (one warning each) instead of failing."),
+]
+
+
+class AnalogyMethod(str, Enum):
+    """Analogy scoring (Levy & Goldberg 2014)."""
+
+    cosadd = "cosadd"
+    cosmul = "cosmul"
+
+
+@app.command()
+def info(
+    vectors: VectorsOpt = None,
+    input_format: InputFormatOpt = None,
+    limit: LimitOpt = None,
+    no_cache: NoCacheOpt = False,
+    cache_dir: CacheDirOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    fmt: FormatOpt = None,
+    no_header: NoHeaderOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Describe a vector file: count, dim, format, dtype, memory and norm statistics."""
+    from embviz import formats, sample, stats
+
+    path = vectors or sample.sample_path()
+    source = formats.sniff(path)
+    table = load_vectors(path, input_format, limit, no_cache, cache_dir, dtype)
+    record = stats.describe(table, path, input_format.value if input_format else source.format.value,
+                            source.compression)
+    chosen = output.choose_format(fmt, output.stdout_is_terminal())
+    output.write_record(record, chosen, sys.stdout, header=not no_header)
+
+
+@app.command()
+def lookup(
+    items: Annotated[list[str], typer.Argument(help="Keys or integer row ids; '-' reads them from stdin.")],
+    ids: Annotated[bool, typer.Option("--ids", help="Read every item as a row id (for numeric keys).")] = False,
+    vectors: VectorsOpt = None,
+    input_format: InputFormatOpt = None,
+    limit: LimitOpt = None,
+    no_cache: NoCacheOpt = False,
+    cache_dir: CacheDirOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    fmt: FormatOpt = None,
+    no_header: NoHeaderOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Print the vectors of keys or ids: the embedding lookup of the items, in their order.
+
+    An item is a key if it is in the vocabulary, else an integer row id (0-based).
+    """
+    table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
+    rows = query.lookup(table, read_items(items, "keys or ids"), ids=ids)
+    emit(rows, fmt, no_header, columns=["id", "key", "vector"])
+
+
+@app.command()
+def neighbors(
+    queries: Annotated[
+        list[str],
+        typer.Argument(help="Keys or expressions such as 'king - man + woman'; '-' reads one per line from stdin."),
+    ],
+    k: KOpt = 10,
+    restrict: RestrictOpt = None,
+    skip_missing: SkipMissingOpt = False,
+    vectors: VectorsOpt = None,
+    input_format: InputFormatOpt = None,
+    limit: LimitOpt = None,
+    no_cache: NoCacheOpt = False,
+    cache_dir: CacheDirOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    fmt: FormatOpt = None,
+    no_header: NoHeaderOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Print the K nearest neighbors of each QUERY by cosine similarity.
+
+    Answers equal gensim's most_similar; a query's own keys are excluded. Many queries are
+    answered in one batched matrix product.
+    """
+    table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
+    texts = read_items(queries, "queries")
+    rows = query.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing)
+    emit(rows, fmt, no_header, columns=["query", "rank", "key", "score"])
+
+
+@app.command()
+def analogy(
+    words: Annotated[list[str], typer.Argument(help="A B C for a : b :: c : ?, or '-' to read triples from stdin.")],
+    k: KOpt = 1,
+    method: Annotated[
+        AnalogyMethod, typer.Option("--method", "-m", help="3CosAdd (Mikolov 2013) or 3CosMul (Levy & Goldberg 2014).")
+    ] = AnalogyMethod.cosadd,
+    restrict: RestrictOpt = None,
+    skip_missing: SkipMissingOpt = False,
+    vectors: VectorsOpt = None,
+    input_format: InputFormatOpt = None,
+    limit: LimitOpt = None,
+    no_cache: NoCacheOpt = False,
+    cache_dir: CacheDirOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    fmt: FormatOpt = None,
+    no_header: NoHeaderOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Answer a : b :: c : ? ('man king woman' gives queen); A, B and C are never answers.
+
+    stdin lines hold three keys, separated by tabs or spaces.
+    """
+    if words == ["-"]:
+        lines = read_items(words, "triples")
+        triples = [split_fields(line, 3, "a b c", i + 1) for i, line in enumerate(lines)]
+    elif len(words) == 3:
+        triples = [tuple(words)]
+    else:
+        raise typer.BadParameter(f"expected three keys A B C or '-', got {len(words)}", param_hint="WORDS")
+    table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
+    rows = query.analogy(
+        table, triples, k=k, method=method.value, restrict=restrict, skip_missing=skip_missing
+    )
+    emit(rows, fmt, no_header, columns=["a", "b", "c", "rank", "key", "score"])
+
+
+@app.command()
+def similarity(
+    words: Annotated[list[str], typer.Argument(help="Two keys A B, or '-' to read pairs from stdin.")],
+    skip_missing: SkipMissingOpt = False,
+    vectors: VectorsOpt = None,
+    input_format: InputFormatOpt = None,
+    limit: LimitOpt = None,
+    no_cache: NoCacheOpt = False,
+    cache_dir: CacheDirOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    fmt: FormatOpt = None,
+    no_header: NoHeaderOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Print the cosine similarity of A and B, in [-1, 1] (stdin: one pair per line)."""
+    if words == ["-"]:
+        lines = read_items(words, "pairs")
+        pairs = [split_fields(line, 2, "a b", i + 1) for i, line in enumerate(lines)]
+    elif len(words) == 2:
+        pairs = [tuple(words)]
+    else:
+        raise typer.BadParameter(f"expected two keys A B or '-', got {len(words)}", param_hint="WORDS")
+    table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
+    rows = query.similarity(table, pairs, skip_missing=skip_missing)
+    emit(rows, fmt, no_header, columns=["a", "b", "score"])
+
+
+class OutFormat(str, Enum):
+    """Writable vector formats."""
+
+    word2vec = "word2vec"
+    word2vec_text = "word2vec-text"
+    glove = "glove"
+    fasttext = "fasttext"
+    projector = "projector"
+
+
+@app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="Input vector file.", show_default=False)],
+    target: Annotated[Path, typer.Argument(help="Output file (.bin, .txt, .vec, .tsv; + .gz/.bz2/.xz).")],
+    to: Annotated[OutFormat | None, typer.Option("--to", help="Output format; default: from OUT's suffix.")] = None,
+    precision: Annotated[
+        int, typer.Option("--precision", min=1, max=17, help="Significant digits in text formats (9 is lossless).")
+    ] = 6,
+    input_format: InputFormatOpt = None,
+    limit: LimitOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Convert vectors between word2vec (binary/text), GloVe, fastText .vec and the TF projector TSV.
+
+    The output is written to a temporary file and renamed, so it is never half-written.
+    """
+    from embviz import formats
+
+    fmt = to.value if to else formats.format_for(target).value
+    table = load_vectors(source, input_format, limit, no_cache=True)
+    written = formats.save(table, target, fmt, precision=precision)
+    message(f"wrote {table.count:,} x {table.dim} vectors ({fmt}) to {', '.join(map(str, written))}")

@@ -1,0 +1,167 @@
+"""The one place that chooses and writes the output format of a command.
+
+stdout carries only data: a rich table on a terminal, TSV with a header row on a pipe, and
+``--format`` always wins. TSV/CSV write scores with fixed precision (6 decimals) so diffs and
+tests stay stable; JSON and JSONL keep full precision. None of the machine formats ever carries
+colour, truncation or box characters.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from dataclasses import asdict, fields, is_dataclass
+from enum import Enum
+from typing import Any, Iterable, Mapping, Sequence, TextIO
+
+
+class OutputFormat(str, Enum):
+    """Output formats of every command (``--format/-f``)."""
+
+    table = "table"
+    tsv = "tsv"
+    csv = "csv"
+    json = "json"
+    jsonl = "jsonl"
+
+
+def stdout_is_terminal() -> bool:
+    """Whether stdout is a terminal: the one seam tests patch."""
+    return sys.stdout.isatty()
+
+
+def choose_format(explicit: OutputFormat | None, is_terminal: bool) -> OutputFormat:
+    """Return `explicit` if given, else a table on a terminal and TSV on a pipe."""
+    if explicit is not None:
+        return OutputFormat(explicit)
+    return OutputFormat.table if is_terminal else OutputFormat.tsv
+
+
+def _as_dict(row: Any) -> dict[str, Any]:
+    if is_dataclass(row):
+        return {f.name: getattr(row, f.name) for f in fields(row)}
+    return dict(row)
+
+
+def _text(value: Any, digits: int) -> str:
+    """Format one cell for TSV/CSV/table: floats fixed-point, vectors space-separated."""
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
+    if isinstance(value, (list, tuple)):
+        return " ".join(f"{float(v):.6g}" for v in value)
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _tsv_escape(text: str) -> str:
+    if "\t" in text or "\n" in text or "\\" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+        text = text.replace("\r", "\\r")
+    return text
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, tuple):
+        return [_json_value(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def write_rows(
+    rows: Iterable[Any],
+    fmt: OutputFormat,
+    out: TextIO,
+    *,
+    columns: Sequence[str] | None = None,
+    header: bool = True,
+    digits: int = 6,
+    title: str | None = None,
+) -> None:
+    """Write `rows` (dataclasses or mappings with the same fields) to `out` in `fmt`.
+
+    Parameters
+    ----------
+    rows : iterable of dataclass instances or mappings
+    fmt : OutputFormat
+    out : text stream
+        stdout in the CLI.
+    columns : sequence of str, optional
+        Column names, needed only when `rows` may be empty (for the TSV/CSV header).
+    header : bool
+        Write the header row in TSV/CSV (``--no-header`` turns it off).
+    digits : int
+        Decimals of floats in TSV, CSV and table (JSON keeps full precision).
+    title : str, optional
+        Caption of the table (table format only).
+    """
+    dicts = [_as_dict(r) for r in rows]
+    cols = list(columns or (dicts[0].keys() if dicts else []))
+    if fmt == OutputFormat.jsonl:
+        for d in dicts:
+            out.write(json.dumps({k: _json_value(v) for k, v in d.items()}, ensure_ascii=False))
+            out.write("\n")
+    elif fmt == OutputFormat.json:
+        data = [{k: _json_value(v) for k, v in d.items()} for d in dicts]
+        out.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    elif fmt == OutputFormat.tsv:
+        if header and cols:
+            out.write("\t".join(cols) + "\n")
+        for d in dicts:
+            out.write("\t".join(_tsv_escape(_text(d[c], digits)) for c in cols) + "\n")
+    elif fmt == OutputFormat.csv:
+        writer = csv.writer(out, lineterminator="\n")
+        if header and cols:
+            writer.writerow(cols)
+        for d in dicts:
+            writer.writerow([_text(d[c], digits) for c in cols])
+    else:
+        _write_table(dicts, cols, out, digits=min(digits, 4), title=title)
+
+
+def write_record(record: Mapping[str, Any] | Any, fmt: OutputFormat, out: TextIO, **kw: Any) -> None:
+    """Write one record (``info``): a two-column property table on a terminal, else one row."""
+    d = _as_dict(record)
+    if fmt == OutputFormat.table:
+        rows = [{"property": k, "value": _text(v, 4)} for k, v in d.items()]
+        _write_table(rows, ["property", "value"], out, digits=4, title=kw.get("title"))
+    elif fmt == OutputFormat.json:
+        out.write(json.dumps({k: _json_value(v) for k, v in d.items()}, ensure_ascii=False, indent=2))
+        out.write("\n")
+    else:
+        write_rows([d], fmt, out, **kw)
+
+
+def _write_table(
+    dicts: list[dict[str, Any]], cols: list[str], out: TextIO, *, digits: int, title: str | None
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", header_style="bold")
+    numeric = {c: bool(dicts) and all(isinstance(d[c], (int, float)) for d in dicts) for c in cols}
+    for c in cols:
+        table.add_column(c, justify="right" if numeric[c] else "left", overflow="fold")
+    for d in dicts:
+        table.add_row(*(_table_cell(d[c], digits) for c in cols))
+    Console(file=out, highlight=False).print(table)
+
+
+def _table_cell(value: Any, digits: int) -> str:
+    from rich.markup import escape
+
+    if isinstance(value, (list, tuple)) and len(value) > 8:
+        head = ", ".join(f"{float(v):.3f}" for v in value[:4])
+        tail = ", ".join(f"{float(v):.3f}" for v in value[-2:])
+        return escape(f"[{head}, ..., {tail}] ({len(value)} dims)")
+    return escape(_text(value, digits))
+
+
+def asdicts(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """Rows as plain dicts (for callers that post-process rows)."""
+    return [asdict(r) if is_dataclass(r) else dict(r) for r in rows]

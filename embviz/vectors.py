@@ -1,0 +1,239 @@
+"""The embedding lookup table: one read-only matrix, one key list, one id map.
+
+This is the same object as TensorFlow's ``embedding_lookup`` params, Keras' ``Embedding`` or
+PyTorch's ``nn.Embedding`` weight: row ``i`` is the vector of ``keys[i]``, and looking up ids
+returns rows by id (the product of a one-hot vector with the matrix). It mirrors gensim's
+``KeyedVectors`` (``index_to_key`` / ``key_to_index`` / ``vectors``) without its per-key objects.
+No I/O and no queries live here.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+import numpy as np
+
+from embviz.errors import FormatError, InvalidQuery, KeyNotFound
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+#: Rows normalised per block, to bound the temporary memory of ``unit`` on big tables.
+_BLOCK_ROWS = 65_536
+#: Keys searched for close matches when a key is missing (the most frequent ones).
+_SUGGEST_SCAN = 200_000
+
+
+class Vectors:
+    """An embedding lookup table: ``keys`` ``(n,)``, ``key_to_index`` and ``matrix`` ``(n, dim)``.
+
+    Parameters
+    ----------
+    keys : sequence of str
+        The vocabulary in row order (file order, which is frequency order for real files).
+        Keys must be unique.
+    matrix : array-like, ``(n, dim)``
+        The vectors. Stored read-only as float32 (or float16 when given float16, as the
+        cache's ``--dtype float16`` produces). A C-contiguous read-only float32/float16 array,
+        such as a memory map, is used as is, without a copy.
+    source : str, optional
+        Where the table came from (a file name), used in messages only.
+    unit : array-like, ``(n, dim)``, optional
+        Precomputed L2-normalised rows (from the cache); computed on first use otherwise.
+
+    Raises
+    ------
+    FormatError
+        If ``matrix`` is not 2-D with one row per key, or a key occurs twice.
+
+    Examples
+    --------
+    >>> v = Vectors(["a", "b", "c"], [[1, 0], [0, 1], [1, 1]])
+    >>> v.lookup([2, 0]).tolist()
+    [[1.0, 1.0], [1.0, 0.0]]
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        matrix: ArrayLike,
+        *,
+        source: str | None = None,
+        unit: ArrayLike | None = None,
+    ) -> None:
+        matrix = _as_table(matrix)
+        if matrix.ndim != 2 or matrix.shape[0] != len(keys):
+            raise FormatError(
+                f"matrix of shape {tuple(matrix.shape)} does not fit {len(keys):,} keys"
+            )
+        self.keys: tuple[str, ...] = tuple(keys)
+        self.matrix = matrix
+        self.source = source
+        self.key_to_index: dict[str, int] = {key: i for i, key in enumerate(self.keys)}
+        if len(self.key_to_index) != len(self.keys):
+            dup = len(self.keys) - len(self.key_to_index)
+            raise FormatError(f"{dup:,} duplicate keys; keys must be unique")
+        if unit is not None:
+            unit = _as_table(unit)
+            if unit.shape != matrix.shape:
+                raise FormatError(f"unit rows {unit.shape} do not match matrix {matrix.shape}")
+            self.__dict__["unit"] = unit
+
+    # -- shape -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def count(self) -> int:
+        """Number of keys (rows), ``n``."""
+        return self.matrix.shape[0]
+
+    @property
+    def dim(self) -> int:
+        """Vector dimensionality, ``dim``."""
+        return self.matrix.shape[1]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.key_to_index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys)
+
+    def __repr__(self) -> str:
+        src = f", source={self.source!r}" if self.source else ""
+        return f"Vectors(count={self.count:,}, dim={self.dim}, dtype={self.matrix.dtype}{src})"
+
+    # -- derived arrays ----------------------------------------------------------------------
+    @cached_property
+    def norms(self) -> NDArray[np.float32]:
+        """L2 norm of each row: float32 ``(n,)``, >= 0 (0 for an all-zero row)."""
+        out = np.empty(self.count, dtype=np.float32)
+        for lo in range(0, self.count, _BLOCK_ROWS):
+            block = np.asarray(self.matrix[lo : lo + _BLOCK_ROWS], dtype=np.float32)
+            out[lo : lo + len(block)] = np.linalg.norm(block, axis=1)
+        out.flags.writeable = False
+        return out
+
+    @cached_property
+    def unit(self) -> NDArray[np.floating]:
+        """L2-normalised rows, ``(n, dim)``, same dtype as ``matrix``; all-zero rows stay zero.
+
+        Computed once, in blocks, and cached; the cosine similarity of rows ``i`` and ``j`` is
+        ``unit[i] @ unit[j]``, in [-1, 1], and 0 (never NaN) when either row is all zeros.
+        """
+        out = np.empty(self.matrix.shape, dtype=self.matrix.dtype)
+        norms = self.norms
+        for lo in range(0, self.count, _BLOCK_ROWS):
+            block = np.asarray(self.matrix[lo : lo + _BLOCK_ROWS], dtype=np.float32)
+            n = norms[lo : lo + len(block), None]
+            out[lo : lo + len(block)] = np.divide(block, n, out=np.zeros_like(block), where=n > 0)
+        out.flags.writeable = False
+        return out
+
+    # -- lookup ------------------------------------------------------------------------------
+    def lookup(self, ids: ArrayLike) -> NDArray[np.floating]:
+        """Return rows by integer id, exactly like ``tf.nn.embedding_lookup(matrix, ids)``.
+
+        Parameters
+        ----------
+        ids : array-like of int, any shape ``s``
+            Row ids in ``[0, n)``.
+
+        Returns
+        -------
+        ndarray, ``s + (dim,)``, dtype of ``matrix``
+            ``lookup([1, 3, 2])`` is rows 1, 3 and 2 in that order; a new array.
+
+        Raises
+        ------
+        InvalidQuery
+            If an id is not an integer or is outside ``[0, n)`` (negative ids are rejected,
+            not wrapped around as numpy indexing would).
+        """
+        arr = np.asarray(ids)
+        if arr.size == 0:
+            return np.empty(arr.shape + (self.dim,), dtype=self.matrix.dtype)
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise InvalidQuery(f"ids must be integers, got dtype {arr.dtype}")
+        bad = (arr < 0) | (arr >= self.count)
+        if bad.any():
+            first = int(arr[bad].flat[0])
+            raise InvalidQuery(f"id {first} is out of range: ids go from 0 to {self.count - 1:,}")
+        return np.asarray(self.matrix[arr.reshape(-1)]).reshape(arr.shape + (self.dim,))
+
+    def get_index(self, key: str) -> int:
+        """Return the row id of `key`.
+
+        Raises
+        ------
+        KeyNotFound
+            If `key` is not in the vocabulary; the message lists close matches.
+        """
+        try:
+            return self.key_to_index[key]
+        except KeyError:
+            raise KeyNotFound(self._missing_message(key)) from None
+
+    def __getitem__(self, key: str) -> NDArray[np.floating]:
+        """Return the vector of `key`, ``(dim,)`` (a read-only view). Raises `KeyNotFound`."""
+        return self.matrix[self.get_index(key)]
+
+    def indices(self, keys: Sequence[str]) -> NDArray[np.int64]:
+        """Return the row ids of `keys`: int64 ``(len(keys),)``. Raises `KeyNotFound`."""
+        return np.fromiter((self.get_index(k) for k in keys), dtype=np.int64, count=len(keys))
+
+    def subset(self, ids: ArrayLike) -> Vectors:
+        """Return a new table of the rows `ids` (int array ``(m,)``, in that order).
+
+        Raises
+        ------
+        InvalidQuery
+            If an id is out of range.
+        """
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        rows = self.lookup(ids)
+        unit = np.asarray(self.unit[ids]) if "unit" in self.__dict__ else None
+        return Vectors([self.keys[i] for i in ids], rows, source=self.source, unit=unit)
+
+    # -- messages ----------------------------------------------------------------------------
+    def suggest(self, key: str, n: int = 3) -> list[str]:
+        """Return up to `n` keys close to `key`: case variants first, then by edit similarity.
+
+        Only the first 200,000 keys (the most frequent) of similar length are scanned, so this
+        stays fast on 3,000,000-key tables; it is meant for error messages.
+        """
+        import difflib
+
+        variants = [key.lower(), key.capitalize(), key.upper(), key.title(), key.strip()]
+        found = [v for v in dict.fromkeys(variants) if v != key and v in self.key_to_index]
+        probe = key.lower()
+        candidates = [
+            k for k in self.keys[:_SUGGEST_SCAN] if abs(len(k) - len(key)) <= 2 and k not in found
+        ]
+        found += difflib.get_close_matches(probe, candidates, n=n, cutoff=0.75)
+        return list(dict.fromkeys(found))[:n]
+
+    def _missing_message(self, key: str) -> str:
+        where = f" of {self.source}" if self.source else ""
+        msg = f"{key!r} is not in the vocabulary ({self.count:,} keys{where})"
+        close = self.suggest(key)
+        return msg + (f"; close matches: {', '.join(close)}" if close else "; no close matches")
+
+
+def _as_table(matrix: ArrayLike) -> np.ndarray:
+    """Return `matrix` as a read-only C-contiguous float32/float16 array, copying only if needed."""
+    if (
+        isinstance(matrix, np.ndarray)
+        and matrix.dtype in (np.float32, np.float16)
+        and matrix.flags.c_contiguous
+        and not matrix.flags.writeable
+    ):
+        return matrix
+    arr = np.array(matrix, dtype=np.float16 if _is_f16(matrix) else np.float32, order="C")
+    arr.flags.writeable = False
+    return arr
+
+
+def _is_f16(matrix: ArrayLike) -> bool:
+    return isinstance(matrix, np.ndarray) and matrix.dtype == np.float16
