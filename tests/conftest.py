@@ -1,0 +1,31 @@
+"""Shared test setup: an isolated cache directory, the bundled sample vectors, a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+# Tests never touch the user's cache: every load in this session uses a private directory.
+_CACHE = tempfile.mkdtemp(prefix="embviz-test-cache-")
+os.environ["EMBVIZ_CACHE_DIR"] = _CACHE
+os.environ["XDG_CACHE_HOME"] = _CACHE
+os.environ.pop("EMBVIZ_VECTORS", None)
+os.environ.pop("EMBVIZ_NO_CACHE", None)
+
+
+@pytest.fixture(scope="session")
+def sample():
+    """The bundled sample: the 40,000 most frequent GloVe 6B 50d keys (real vectors)."""
+    from embviz import load, sample_path
+
+    return load(sample_path())
+
+
+@pytest.fixture()
+def runner():
+    """A Typer CliRunner; stdout is not a TTY, so pipe-mode output (TSV) is the default."""
+    from typer.testing import CliRunner
+
+    return CliRunner()
