@@ -43,6 +43,24 @@ def median_time(fn: Callable[[], object], repeat: int = 3) -> tuple[float, list[
     return statistics.median(times), times
 
 
+def _run(cmd: Sequence[str], env: dict | None = None, stdin: bytes | None = None) -> tuple[float, float, bytes, bytes, int]:
+    """Run `cmd`, reaping it with ``wait4`` to get its own peak RSS (output via temp files)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as fin, tempfile.TemporaryFile() as fout, tempfile.TemporaryFile() as ferr:
+        if stdin:
+            fin.write(stdin)
+            fin.seek(0)
+        t = time.perf_counter()
+        p = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=ferr, env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t
+        p.returncode = os.waitstatus_to_exitcode(status)
+        fout.seek(0)
+        ferr.seek(0)
+        return wall, usage.ru_maxrss / 1024, fout.read(), ferr.read(), p.returncode
+
+
 def run_process(cmd: Sequence[str], env: dict | None = None, stdin: bytes | None = None) -> tuple[float, float, bytes]:
     """Run `cmd` in a fresh process: ``(wall seconds, peak RSS in MiB, stdout)``.
 
@@ -51,15 +69,9 @@ def run_process(cmd: Sequence[str], env: dict | None = None, stdin: bytes | None
     RuntimeError
         If the command fails.
     """
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env={**os.environ, **(env or {})})
-    out, err = p.communicate(stdin)
-    _, status, usage = os.wait4(p.pid, 0) if p.returncode is None else (0, 0, None)
-    wall = time.perf_counter() - t
-    if p.returncode != 0:
-        raise RuntimeError(f"{cmd} failed ({p.returncode}): {err.decode()[-2000:]}")
-    rss = usage.ru_maxrss / 1024 if usage else float("nan")
+    wall, rss, out, err, code = _run(cmd, env, stdin)
+    if code != 0:
+        raise RuntimeError(f"{cmd} failed ({code}): {err.decode()[-2000:]}")
     return wall, rss, out
 
 
@@ -73,21 +85,18 @@ def median_process(cmd: Sequence[str], repeat: int = 3, **kw) -> tuple[float, fl
     return statistics.median(walls), max(rsss), walls
 
 
-def python_process(code: str, repeat: int = 3) -> tuple[float, float, dict]:
-    """Run `code` in fresh interpreters; it must print one JSON object (its own timings).
+def python_process(code: str, repeat: int = 3) -> tuple[dict, float, dict]:
+    """Run `code` in fresh interpreters; it must print one JSON object (its own timings) last.
 
     Returns the median of each numeric key, the max peak RSS (MiB), and the last JSON.
     """
     results, rsss = [], []
     for _ in range(repeat):
-        p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(p.pid, 0)
-        out = p.stdout.read()
-        err = p.stderr.read()
-        if os.waitstatus_to_exitcode(status) != 0:
+        _, rss, out, err, code_ = _run([sys.executable, "-c", code])
+        if code_ != 0:
             raise RuntimeError(f"benchmark code failed: {err.decode()[-3000:]}")
         results.append(json.loads(out.decode().strip().splitlines()[-1]))
-        rsss.append(usage.ru_maxrss / 1024)
+        rsss.append(rss)
     med = {k: statistics.median(r[k] for r in results) for k in results[0] if isinstance(results[0][k], (int, float))}
     return med, max(rsss), results[-1]
 
