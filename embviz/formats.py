@@ -192,12 +192,19 @@ def _sniff_head(head: bytes, path: Path, comp: str | None) -> SourceInfo:
         if dim < 1 or dim > _MAX_DIM:
             raise FormatError(f"{path}: line {line_no}: header dim {dim} is not in 1..{_MAX_DIM:,}")
         rest = body[len(first) + 1 :]
-        nxt = _first_line(rest, 0, dim * 64 + 4096)
+        probe = rest
+        while True:  # blank lines after the header (text only: binary records follow at once)
+            nl = probe.find(b"\n", 0, 4096)
+            if nl < 0 or probe[:nl].strip(b" \t\r"):
+                break
+            probe = probe[nl + 1 :]
+        nxt = _first_line(probe, 0, dim * 64 + 4096)
         fields = nxt.rstrip(b" \t\r").split(b" ")
-        is_text = (
-            b"\x00" not in nxt
-            and len(fields) >= dim + 1
-            and _floats(fields[-dim:])
+        is_text = b"\x00" not in nxt and (
+            (len(fields) >= dim + 1 and _floats(fields[-dim:]))
+            # a malformed first row (ragged, non-numeric) is still text, so that the text
+            # reader reports it by line number instead of misreading it as binary records
+            or (len(fields) >= 2 and _is_clean_text(nxt))
         )
         if is_text:
             fmt = VectorFormat.fasttext if nxt.endswith((b" ", b" \r")) else VectorFormat.word2vec_text
@@ -219,6 +226,13 @@ def _sniff_head(head: bytes, path: Path, comp: str | None) -> SourceInfo:
         f"{path}: not a vector file: line {line_no} is {shown!r}, expected a "
         "'<count> <dim>' header or '<key> <v1> <v2> ...'"
     )
+
+
+def _is_clean_text(b: bytes) -> bool:
+    """UTF-8 without control characters other than tab and CR (a cut last character is ok)."""
+    if any(c < 32 and c not in (9, 13) for c in b):
+        return False
+    return _is_text(b) or _is_text(b[:-1]) or _is_text(b[:-2]) or _is_text(b[:-3])
 
 
 def _is_text(b: bytes) -> bool:
@@ -317,7 +331,7 @@ class _TextParser:
                 counts[n] = counts.get(n, 0) + 1
         if not counts:
             raise self._error(line0, "no vectors found")
-        dim = max(counts, key=lambda n: (counts[n], -n))
+        dim = max(counts, key=counts.__getitem__)  # ties: the count seen first
         if dim < 1:
             raise self._error(line0, "expected '<key> <v1> <v2> ...', found a single field")
         return dim
@@ -407,11 +421,13 @@ class _TextParser:
         for s, k, e, ln in zip(starts.tolist(), key_end.tolist(), ends.tolist(), lines.tolist()):
             for j, field in enumerate(data[k + 1 : e].split(b" ")):
                 try:
-                    float(field)
+                    value = float(field)
                 except ValueError:
                     shown = field[:30].decode("utf-8", "replace")
                     what = "an empty field (two spaces?)" if not field else repr(shown)
                     raise self._error(ln, f"value {j + 1} is {what}, expected a number") from None
+                if not np.isfinite(value):  # 'nan' fails the C parser but not float()
+                    raise self._error(ln, f"value {j + 1} is {value}, expected a finite number")
         raise self._error(int(lines[0]), "cannot parse the numbers of this block")  # pragma: no cover
 
 
