@@ -22,6 +22,8 @@ from embviz.errors import InvalidQuery
 
 _TOKEN = re.compile(r"""\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|(\S+))""")
 _WEIGHTED = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\*(.*)$", re.S)
+#: A weight glued to a quoted key (``2*'new york'``): split into number, ``*`` and the key.
+_WEIGHT_QUOTE = re.compile(r"""([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\*(?=['"])""")
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 
 
@@ -67,6 +69,11 @@ def _tokens(text: str) -> list[tuple[str, bool]]:
             raise InvalidQuery(f"cannot parse expression {text!r} at character {pos + 1}")
         if m.group(3) is not None:
             token = m.group(3)
+            w = _WEIGHT_QUOTE.match(text, m.start(3))
+            if w:
+                out += [(w.group(1), False), ("*", False)]
+                pos = w.end()
+                continue
             if token[0] in "'\"":
                 raise InvalidQuery(f"unclosed quote in expression {text!r}")
             out.append((token, False))

@@ -1,0 +1,159 @@
+"""The lookup table (embviz.vectors.Vectors)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embviz.errors import FormatError, InvalidQuery, KeyNotFound
+from embviz.vectors import Vectors
+
+
+@pytest.fixture()
+def v() -> Vectors:
+    m = np.arange(20, dtype=np.float32).reshape(5, 4)
+    return Vectors(["a", "b", "c", "d", "e"], m, source="t.txt")
+
+
+def test_shape_and_names(v):
+    assert (len(v), v.count, v.dim) == (5, 5, 4)
+    assert v.keys == ("a", "b", "c", "d", "e")
+    assert v.key_to_index == {"a": 0, "b": 1, "c": 2, "d": 3, "e": 4}
+    assert v.matrix.dtype == np.float32 and v.matrix.flags.c_contiguous
+    assert "c" in v and "z" not in v
+    assert list(v) == list(v.keys)
+    assert repr(v) == "Vectors(count=5, dim=4, dtype=float32, source='t.txt')"
+
+
+def test_lookup_returns_rows_in_order(v):
+    out = v.lookup([1, 3, 2])
+    assert out.tolist() == [v.matrix[1].tolist(), v.matrix[3].tolist(), v.matrix[2].tolist()]
+    assert out.shape == (3, 4)
+
+
+def test_lookup_any_shape(v):
+    ids = np.array([[0, 1, 2], [4, 4, 3]])
+    out = v.lookup(ids)
+    assert out.shape == (2, 3, 4)
+    np.testing.assert_array_equal(out[1, 2], v.matrix[3])
+    np.testing.assert_array_equal(out, v.matrix[ids])
+    assert v.lookup(2).shape == (4,)
+    np.testing.assert_array_equal(v.lookup(np.int32(2)), v.matrix[2])
+    assert v.lookup([]).shape == (0, 4)
+    assert v.lookup(np.zeros((0, 3), dtype=int)).shape == (0, 3, 4)
+
+
+def test_lookup_equals_one_hot_product(v):
+    ids = np.array([4, 0, 0, 2])
+    one_hot = np.eye(len(v), dtype=np.float32)[ids]
+    np.testing.assert_array_equal(v.lookup(ids), one_hot @ v.matrix)
+
+
+def test_lookup_returns_a_new_array(v):
+    out = v.lookup([0])
+    out[0, 0] = 99
+    assert v.matrix[0, 0] == 0
+
+
+@pytest.mark.parametrize("bad, first", [([0, 5], 5), ([-1], -1), ([[0, 1], [9, -3]], 9)])
+def test_lookup_rejects_out_of_range(v, bad, first):
+    with pytest.raises(InvalidQuery) as exc:
+        v.lookup(bad)
+    assert str(exc.value) == f"id {first} is out of range: ids go from 0 to 4"
+
+
+@pytest.mark.parametrize("bad", [[1.0, 2.0], ["a"], [True], [0.5]])
+def test_lookup_rejects_non_integer_ids(v, bad):
+    with pytest.raises(InvalidQuery, match=r"^ids must be integers, got dtype"):
+        v.lookup(bad)
+
+
+def test_matrix_is_read_only_and_own_copy():
+    src = np.ones((2, 3))
+    v = Vectors(["a", "b"], src)
+    src[0, 0] = 7
+    assert v.matrix[0, 0] == 1
+    with pytest.raises(ValueError):
+        v.matrix[0, 0] = 5
+    with pytest.raises(ValueError):
+        v["a"][0] = 5
+    with pytest.raises(ValueError):
+        v.unit[0, 0] = 5
+
+
+def test_unit_rows_cached_and_normalised():
+    v = Vectors(["a", "b", "z"], [[3, 4], [0, -2], [0, 0]])
+    u = v.unit
+    assert u is v.unit
+    np.testing.assert_allclose(u, [[0.6, 0.8], [0, -1], [0, 0]], rtol=1e-7)
+    assert v.norms.tolist() == [5, 2, 0]
+    assert not np.isnan(u).any()
+
+
+def test_zero_row_has_cosine_zero():
+    from embviz import query
+
+    v = Vectors(["a", "z"], [[1, 0], [0, 0]])
+    assert query.similarity(v, ("a", "z"))[0].score == 0.0
+
+
+def test_float16_kept():
+    v = Vectors(["a"], np.array([[1, 2]], dtype=np.float16))
+    assert v.matrix.dtype == np.float16
+    assert v.unit.dtype == np.float16
+
+
+def test_duplicate_keys_raise_format_error():
+    with pytest.raises(FormatError) as exc:
+        Vectors(["a", "b", "a", "b"], np.zeros((4, 2)))
+    assert str(exc.value) == "2 duplicate keys; keys must be unique"
+
+
+def test_shape_mismatch_raises_format_error():
+    with pytest.raises(FormatError, match=r"matrix of shape \(2, 2\) does not fit 3 keys"):
+        Vectors(["a", "b", "c"], np.zeros((2, 2)))
+    with pytest.raises(FormatError, match=r"matrix of shape \(3,\) does not fit 3 keys"):
+        Vectors(["a", "b", "c"], np.zeros(3))
+
+
+def test_getitem_and_indices(v):
+    np.testing.assert_array_equal(v["c"], v.matrix[2])
+    assert v.indices(["e", "a"]).tolist() == [4, 0]
+    assert v.get_index("d") == 3
+
+
+def test_subset(v):
+    s = v.subset([3, 1])
+    assert s.keys == ("d", "b")
+    np.testing.assert_array_equal(s.matrix, v.matrix[[3, 1]])
+    with pytest.raises(InvalidQuery):
+        v.subset([7])
+
+
+def test_key_not_found_message_with_close_matches():
+    v = Vectors(["king", "kings", "queen", "King", "Paris"], np.eye(5), source="g.txt")
+    with pytest.raises(KeyNotFound) as exc:
+        v.get_index("kingg")
+    assert str(exc.value) == (
+        "'kingg' is not in the vocabulary (5 keys of g.txt); close matches: king, kings"
+    )
+    assert isinstance(exc.value, KeyError)
+    with pytest.raises(KeyNotFound) as exc:
+        v["paris"]
+    assert str(exc.value).endswith("; close matches: Paris")
+    with pytest.raises(KeyNotFound) as exc:
+        v["KING"]
+    assert str(exc.value).startswith("'KING' is not in the vocabulary (5 keys of g.txt); close matches: king, King, kings")
+    with pytest.raises(KeyNotFound) as exc:
+        v["zzzzzzzz"]
+    assert str(exc.value) == "'zzzzzzzz' is not in the vocabulary (5 keys of g.txt); no close matches"
+
+
+def test_suggest_is_fast_on_a_big_vocabulary():
+    import time
+
+    keys = [f"w{i:07d}" for i in range(300_000)]
+    v = Vectors(keys, np.zeros((len(keys), 1), dtype=np.float32))
+    start = time.perf_counter()
+    v.suggest("nothere")
+    assert time.perf_counter() - start < 2.0
