@@ -304,7 +304,7 @@ class _Corpus:
     tmpdir: Path | None
 
 
-def _corpus_files(corpus: Path) -> list[Path]:
+def _corpus_files(corpus: Path, name: str) -> list[Path]:
     if corpus.is_dir():
         try:
             files = sorted(p for p in corpus.iterdir() if not p.name.startswith(".") and p.is_file())
@@ -314,16 +314,19 @@ def _corpus_files(corpus: Path) -> list[Path]:
             raise FormatError(f"{corpus}: directory has no files; expected text files with one sentence per line")
         return files
     if not corpus.exists():
-        raise FormatError(f"{corpus}: no such file")
+        raise FormatError(f"{name}: no such file")
     return [corpus]
 
 
-def _open(path: Path):  # noqa: ANN202
+def _open(path: Path, name: str | None = None):  # noqa: ANN202
     from embviz import formats
 
     if not os.access(path, os.R_OK):
-        raise FormatError(f"{path}: permission denied")
-    return formats.open_bytes(path)
+        raise FormatError(f"{name or path}: permission denied")
+    try:
+        return formats.open_bytes(path)
+    except FormatError as exc:
+        raise FormatError(str(exc).replace(str(path), name or str(path), 1)) from None
 
 
 def _line_of(path: Path, offset: int) -> int:
@@ -339,11 +342,11 @@ def _line_of(path: Path, offset: int) -> int:
     return line
 
 
-def _prepare(corpus: Path, lowercase: bool, tmp_dir: str | os.PathLike | None) -> _Corpus:
+def _prepare(corpus: Path, name: str, lowercase: bool, tmp_dir: str | os.PathLike | None) -> _Corpus:
     """Fingerprint and check the corpus; copy it to one plain temporary file if gensim needs it."""
     from embviz import formats
 
-    files = _corpus_files(corpus)
+    files = _corpus_files(corpus, name)
     compressed = any(formats._compression(p) for p in files)  # noqa: SLF001
     copy = lowercase or corpus.is_dir() or compressed
     digest = hashlib.blake2b(digest_size=32)
@@ -354,20 +357,21 @@ def _prepare(corpus: Path, lowercase: bool, tmp_dir: str | os.PathLike | None) -
         out = open(target, "wb") if tmpdir else None
         try:
             for path in files:
+                label = name if path == corpus else str(path)
                 decoder = codecs.getincrementaldecoder("utf-8")()
                 done, last = 0, b"\n"
-                with _open(path) as f:
+                with _open(path, label) as f:
                     while True:
                         try:
                             chunk = f.read(CHUNK_BYTES)
                         except (OSError, EOFError, ValueError) as exc:
-                            raise FormatError(f"{path}: cannot decompress: {exc}") from None
+                            raise FormatError(f"{label}: cannot decompress: {exc}") from None
                         final = not chunk
                         pending = len(decoder.getstate()[0])
                         try:
                             text = decoder.decode(chunk, final)
                         except UnicodeDecodeError as exc:
-                            raise _bad_utf8(path, done - pending, exc) from None
+                            raise _bad_utf8(path, label, done - pending, exc) from None
                         if final:
                             break
                         digest.update(chunk)
@@ -386,7 +390,7 @@ def _prepare(corpus: Path, lowercase: bool, tmp_dir: str | os.PathLike | None) -
             if out is not None:
                 out.close()
         if not nonblank:
-            where = f"{corpus}: " + ("every file is empty" if corpus.is_dir() else "corpus is empty")
+            where = f"{name}: " + ("every file is empty" if corpus.is_dir() else "corpus is empty")
             raise FormatError(f"{where}; expected text with one whitespace-separated sentence per line")
     except BaseException:
         if tmpdir:
@@ -395,12 +399,12 @@ def _prepare(corpus: Path, lowercase: bool, tmp_dir: str | os.PathLike | None) -
     return _Corpus(target, f"blake2b-256:{digest.hexdigest()}", size, tmpdir)
 
 
-def _bad_utf8(path: Path, start: int, exc: UnicodeDecodeError) -> FormatError:
+def _bad_utf8(path: Path, label: str, start: int, exc: UnicodeDecodeError) -> FormatError:
     """`start`: the file offset of ``exc.object[0]`` (the decoder's held-back bytes included)."""
     offset = max(0, start + exc.start)
     bad = exc.object[exc.start : exc.start + 1]
     what = f"byte 0x{bad.hex()}" if bad else "a truncated sequence"
-    return FormatError(f"{path}: line {_line_of(path, offset):,}: invalid UTF-8 ({what}); expected UTF-8 text")
+    return FormatError(f"{label}: line {_line_of(path, offset):,}: invalid UTF-8 ({what}); expected UTF-8 text")
 
 
 # -- training --------------------------------------------------------------------------------
@@ -443,6 +447,7 @@ def train(
     compute_loss: bool = True,
     progress: Callable[[TrainStart | EpochStats], None] | None = None,
     tmp_dir: str | os.PathLike | None = None,
+    name: str | None = None,
     **kwargs: Any,
 ) -> TrainResult:
     """Train word2vec embeddings on a text corpus with gensim (Mikolov et al. 2013a/b).
@@ -464,6 +469,9 @@ def train(
     tmp_dir : path-like, optional
         Directory for the temporary plain copy of the corpus, when one is needed (default:
         the system's temporary directory).
+    name : str, optional
+        How messages and the report name the corpus (default: its path); the CLI passes
+        ``"-"`` for a spooled stdin.
 
     Returns
     -------
@@ -484,9 +492,10 @@ def train(
     params = (params or TrainParams()) if not kwargs else TrainParams(**{**asdict(params or TrainParams()), **kwargs})
     params = params.validate()
     corpus = Path(corpus)
+    name = name or str(corpus)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t0 = time.perf_counter()
-    prepared = _prepare(corpus, params.lowercase, tmp_dir)
+    prepared = _prepare(corpus, name, params.lowercase, tmp_dir)
     epoch_hook = None
     try:
         import gensim
@@ -512,7 +521,7 @@ def train(
         path = str(prepared.path)
         model.build_vocab(corpus_file=path, keep_raw_vocab=True)
         if len(model.wv) == 0:
-            raise _no_vocabulary(corpus, model, params)
+            raise _no_vocabulary(name, model, params)
         model.raw_vocab = type(model.raw_vocab)(int)  # free the raw counts, as gensim does
         words = int(model.corpus_total_words)
         if progress is not None:
@@ -547,9 +556,9 @@ def train(
     from embviz import __version__
     from embviz.vectors import Vectors
 
-    vectors = Vectors(list(model.wv.index_to_key), model.wv.vectors, source=corpus.name)
+    vectors = Vectors(list(model.wv.index_to_key), model.wv.vectors, source=Path(name).name)
     report = TrainReport(
-        corpus=str(corpus),
+        corpus=name,
         corpus_fingerprint=prepared.fingerprint,
         corpus_bytes=prepared.size,
         corpus_sentences=int(model.corpus_count),
@@ -570,7 +579,7 @@ def train(
     return TrainResult(vectors, model, report)
 
 
-def _no_vocabulary(corpus: Path, model: Any, params: TrainParams) -> FormatError:
+def _no_vocabulary(corpus: str, model: Any, params: TrainParams) -> FormatError:
     raw = model.raw_vocab
     if not raw:
         return FormatError(f"{corpus}: corpus has no words; expected whitespace-separated tokens")
@@ -698,3 +707,63 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+def evaluate(vectors: Vectors, *, restrict: int = 300_000) -> dict:
+    """Score vectors on the Google analogy set and WordSim-353 shipped in gensim's test data.
+
+    Analogies are answered with 3CosAdd (Mikolov et al. 2013a) among the first `restrict`
+    keys, case-insensitively; questions with a key outside the vocabulary are skipped and
+    counted in ``coverage``. Word pairs are scored by Pearson and Spearman correlation of
+    cosine similarity with human judgements; pairs with a missing key are skipped
+    (``oov_ratio``, in [0, 1]).
+
+    Returns
+    -------
+    dict
+        ``{"analogies": {"dataset", "correct", "total", "accuracy", "coverage", "sections"},
+        "word_pairs": [{"dataset", "pearson", "spearman", "oov_ratio"}]}``; ``accuracy`` is
+        ``correct / total`` over the answered questions (NaN if none).
+    """
+    from gensim.models import KeyedVectors
+    from gensim.test.utils import datapath
+
+    kv = KeyedVectors(vectors.dim)
+    kv.add_vectors(list(vectors.keys), vectors.matrix.astype("float32"))
+    questions = datapath("questions-words.txt")
+    with open(questions, encoding="utf-8") as f:
+        asked = sum(1 for line in f if line.strip() and not line.startswith(":"))
+    import logging
+
+    log = logging.getLogger("gensim.models.keyedvectors")
+    level = log.level
+    log.setLevel(logging.ERROR)  # gensim warns once per out-of-vocabulary question otherwise
+    try:
+        _, sections = kv.evaluate_word_analogies(questions, restrict_vocab=restrict, case_insensitive=True)
+        pearson, spearman, oov = kv.evaluate_word_pairs(
+            datapath("wordsim353.tsv"), restrict_vocab=restrict, case_insensitive=True
+        )
+    finally:
+        log.setLevel(level)
+    rows = []
+    for sec in sections:
+        correct, total = len(sec["correct"]), len(sec["correct"]) + len(sec["incorrect"])
+        rows.append({"section": sec["section"], "correct": correct, "total": total,
+                     "accuracy": correct / total if total else float("nan")})
+    last = rows[-1] if rows else {"correct": 0, "total": 0, "accuracy": float("nan")}
+    return {
+        "analogies": {
+            "dataset": "questions-words.txt",
+            "method": "3CosAdd",
+            "correct": last["correct"],
+            "total": last["total"],
+            "accuracy": last["accuracy"],
+            "coverage": last["total"] / asked if asked else 0.0,
+            "sections": rows[:-1],
+        },
+        "word_pairs": [
+            {"dataset": "wordsim353.tsv", "pearson": float(pearson[0]), "spearman": float(spearman[0]),
+             "oov_ratio": float(oov) / 100.0}
+        ],
+    }

@@ -1,1 +1,206 @@
-"""Commands of this group are registered on the app here (see embviz/cli/__init__.py)."""
+"""``embviz train``: word2vec (skip-gram or CBOW) with gensim, from a text corpus to a vector file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from embviz.cli import app
+from embviz.cli._common import QuietOpt, message, stderr_is_terminal
+from embviz.formats import VectorFormat
+
+
+def _spool_stdin() -> Path:
+    """Copy stdin to a temporary file (gensim's corpus_file mode needs a seekable file)."""
+    fd, name = tempfile.mkstemp(prefix="embviz-stdin-", suffix=".txt")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
+class _Display:
+    """The progress bar (a terminal without --quiet) and the per-epoch lines on stderr."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar = None
+        self.task = None
+        if not quiet and stderr_is_terminal():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+
+    def __enter__(self) -> _Display:
+        if self.bar is not None:
+            self.bar.start()
+            self.task = self.bar.add_task("reading corpus", total=None, rate="")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def line(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self.bar is not None:
+            self.bar.console.print(f"embviz: {text}", markup=False, highlight=False)
+        else:
+            message(text)
+
+    def __call__(self, event: Any) -> None:
+        from embviz.train import EpochStats, TrainStart
+
+        if isinstance(event, TrainStart):
+            self.line(
+                f"vocabulary: {event.vocab_size:,} keys from {event.words_per_epoch:,} words in "
+                f"{event.sentences:,} sentences; training {event.epochs} epochs"
+            )
+            if self.bar is not None:
+                self.bar.update(self.task, description=f"epoch 1/{event.epochs}", completed=0,
+                                total=event.epochs * event.words_per_epoch)
+        elif isinstance(event, EpochStats):
+            loss = f"loss {event.loss:,.1f}, " if event.loss is not None else ""
+            self.line(f"epoch {event.epoch}/{event.epochs}: {loss}{event.words_per_s:,.0f} words/s")
+            if self.bar is not None:
+                nxt = min(event.epoch + 1, event.epochs)
+                self.bar.update(self.task, advance=event.words, description=f"epoch {nxt}/{event.epochs}",
+                                rate=f"{event.words_per_s:,.0f} words/s")
+
+
+def _eval_lines(evaluation: dict) -> list[str]:
+    a = evaluation["analogies"]
+    lines = [
+        f"eval: analogies ({a['dataset']}, {a.get('method', '3CosAdd')}): accuracy {a['accuracy']:.4f} "
+        f"({a['correct']:,} of {a['total']:,} answered; coverage {a['coverage']:.1%})"
+    ]
+    for p in evaluation["word_pairs"]:
+        lines.append(
+            f"eval: word pairs ({p['dataset']}): spearman {p['spearman']:.4f}, pearson {p['pearson']:.4f} "
+            f"(out of vocabulary {p['oov_ratio']:.1%})"
+        )
+    return lines
+
+
+@app.command()
+def train(
+    corpus: Annotated[
+        str,
+        typer.Argument(
+            help="Text file, one whitespace-tokenised sentence per line (gzip/bz2/xz detected), "
+            "a directory of such files, or '-' for stdin.",
+            show_default=False,
+            metavar="CORPUS",
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Vector file to write (.bin, .txt, .vec, .tsv; + .gz/.bz2/.xz).",
+                     show_default=False, metavar="OUT"),
+    ],
+    fmt: Annotated[
+        VectorFormat | None,
+        typer.Option("--format", help="Vector format of OUT (train writes no data to stdout); default: "
+                     "from OUT's suffix."),
+    ] = None,
+    sg: Annotated[bool, typer.Option("--sg/--cbow", help="Skip-gram or CBOW (Mikolov et al. 2013a).")] = False,
+    negative: Annotated[
+        int, typer.Option("--negative", min=0, help="Noise words per example for negative sampling; 0 disables it.")
+    ] = 5,
+    hs: Annotated[bool, typer.Option("--hs", help="Use hierarchical softmax.")] = False,
+    ns_exponent: Annotated[
+        float, typer.Option("--ns-exponent", help="Exponent of the negative-sampling distribution (0.75; 0 uniform).")
+    ] = 0.75,
+    window: Annotated[int, typer.Option("--window", min=1, help="Maximum context distance, in tokens.")] = 5,
+    min_count: Annotated[int, typer.Option("--min-count", min=1, help="Ignore words rarer than this.")] = 5,
+    max_vocab: Annotated[
+        int | None,
+        typer.Option("--max-vocab", min=1, help="Keep at most N keys, the most frequent (gensim max_final_vocab)."),
+    ] = None,
+    sample: Annotated[
+        float, typer.Option("--sample", min=0.0, help="Subsampling threshold of frequent words; 0 disables it.")
+    ] = 1e-3,
+    vector_size: Annotated[int, typer.Option("--vector-size", min=1, help="Dimensions of the vectors.")] = 100,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the corpus.")] = 5,
+    alpha: Annotated[float, typer.Option("--alpha", help="Initial learning rate (> 0).")] = 0.025,
+    min_alpha: Annotated[
+        float, typer.Option("--min-alpha", min=0.0, help="Final learning rate (decays linearly from --alpha).")
+    ] = 0.0001,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Training threads; default: all cores.", show_default=False),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="Random seed; with --workers 1 runs are identical.")
+    ] = 1,
+    lowercase: Annotated[bool, typer.Option("--lowercase", help="Lowercase the corpus before training.")] = False,
+    save_model: Annotated[
+        Path | None,
+        typer.Option("--save-model", help="Also save the full gensim model here (Word2Vec.load resumes training).",
+                     show_default=False),
+    ] = None,
+    evaluate: Annotated[
+        bool,
+        typer.Option("--eval", help="Score the vectors on the Google analogies and WordSim-353 (stderr + sidecar)."),
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train word2vec embeddings on CORPUS with gensim and write them to OUT.
+
+    Writes OUT (the vectors, in its format) and OUT.json (corpus fingerprint, parameters,
+    gensim version, duration, words/s, vocabulary size, per-epoch loss, --eval scores). Files
+    are written only after training, each atomically: Ctrl-C leaves nothing (exit 130).
+    """
+    from embviz import train as training
+
+    params = training.TrainParams(
+        sg=sg, negative=negative, hs=hs, ns_exponent=ns_exponent, window=window, min_count=min_count,
+        max_vocab=max_vocab, sample=sample, vector_size=vector_size, epochs=epochs, alpha=alpha,
+        min_alpha=min_alpha, workers=workers, seed=seed, lowercase=lowercase,
+    ).validate()
+    out_format = training.check_output(output, fmt.value if fmt else None, save_model)
+    spooled = _spool_stdin() if corpus == "-" else None
+    try:
+        with _Display(quiet) as display:
+            result = training.train(spooled or Path(corpus), params, progress=display,
+                                    name="-" if spooled else corpus)
+    finally:
+        if spooled is not None:
+            spooled.unlink(missing_ok=True)
+    report = result.report
+    evaluation = None
+    if evaluate:
+        evaluation = training.evaluate(result.vectors)
+        for line in _eval_lines(evaluation):
+            message(line)
+    written = training.write(result, output, out_format, model_path=save_model, evaluation=evaluation)
+    message(
+        f"trained {report.vocab_size:,} x {report.vector_size} vectors in {report.seconds:.2f} s "
+        f"({report.words_per_s:,.0f} words/s); wrote {', '.join(map(str, written))}"
+    )
