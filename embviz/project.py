@@ -1,0 +1,557 @@
+"""Projections of embeddings to 2D or 3D (PCA, UMAP, t-SNE), point selection, and trust.
+
+Three steps, each a function usable from a notebook:
+
+1. :func:`select` chooses which rows to project (``top``, ``keys``, ``sample``, ``around`` and
+   any mix of them) and says how many of how many.
+2. :func:`project` lays them out with PCA (numpy SVD), UMAP (McInnes, Healy and Melville
+   2018, umap-learn, cosine metric) or t-SNE (van der Maaten and Hinton 2008, scikit-learn).
+   UMAP gets the exact cosine kNN from one batched matrix product (``query.top_k``) as
+   ``precomputed_knn`` for sets up to 50,000 points, a persistent numba cache, and every
+   layout is cached on disk keyed on (data, selection, method, parameters, seed, version).
+3. :func:`neighbor_recall` scores the layout: recall@k of each point's cosine neighbors among
+   its layout neighbors, in [0, 1] (1 means every original neighbor stayed a neighbor).
+
+Nothing here prints; progress is reported through an optional callback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
+
+import numpy as np
+
+from embviz import __version__
+from embviz.errors import InvalidQuery, warn
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from embviz.vectors import Vectors
+
+Method = Literal["pca", "umap", "tsne"]
+METHODS = ("pca", "umap", "tsne")
+#: Default number of points when no selection is given: the 5,000 most frequent keys.
+DEFAULT_TOP = 5_000
+#: Above this many points UMAP computes its kNN approximately (pynndescent) instead of exactly.
+EXACT_KNN_MAX = 50_000
+#: Points whose neighbors are checked by :func:`neighbor_recall` on big sets.
+RECALL_SAMPLE = 2_000
+_CACHE_LAYOUT = 1
+
+#: ``progress(stage, done, total)``: called as work advances (stage is a short text).
+Progress = Callable[[str, int, int], None]
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+# -- selection --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Selection:
+    """Rows chosen for a projection.
+
+    Attributes
+    ----------
+    ids : ndarray ``(m,)`` int64
+        Row ids into the vectors, ascending (frequency order), unique.
+    total : int
+        Rows in the vectors the selection was drawn from (``M`` of "m of M points").
+    description : str
+        What was asked, e.g. ``"top 5,000 + around 'king' (k=10)"``.
+    groups : dict of str to ndarray
+        Named groups for colouring (``"around king"`` -> row ids), possibly empty.
+    """
+
+    ids: NDArray[np.int64]
+    total: int
+    description: str
+    groups: dict = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        """Number of selected points, ``m``."""
+        return int(len(self.ids))
+
+    def summary(self) -> str:
+        """``"5,000 of 40,000 points (top 5,000)"``."""
+        return f"{self.count:,} of {self.total:,} points ({self.description})"
+
+
+def select(
+    vectors: Vectors,
+    *,
+    top: int | None = None,
+    keys: Sequence[str] | None = None,
+    sample: int | None = None,
+    around: Sequence[str] | None = None,
+    k: int = 10,
+    seed: int = 0,
+    skip_missing: bool = True,
+) -> Selection:
+    """Choose the rows to project: the union of every criterion given.
+
+    Parameters
+    ----------
+    vectors : Vectors
+    top : int, optional
+        The first `top` keys (file order is frequency order). When no criterion is given,
+        ``top=5000`` (or every key if there are fewer).
+    keys : sequence of str, optional
+        Explicit keys (e.g. the lines of a ``--keys`` file).
+    sample : int, optional
+        `sample` keys drawn uniformly at random without replacement, reproducibly from `seed`.
+    around : sequence of str, optional
+        Keys or expressions whose `k` cosine neighbors are selected, with the keys themselves.
+    k : int
+        Neighbors per `around` query, >= 1.
+    seed : int
+        Seed of `sample`.
+    skip_missing : bool
+        Skip `keys` not in the vocabulary with one warning (default); else raise.
+
+    Returns
+    -------
+    Selection
+        Unique ids in ascending order (most frequent first).
+
+    Raises
+    ------
+    InvalidQuery
+        If a count is < 1, or the selection is empty.
+    KeyNotFound
+        If an `around` key (or, with ``skip_missing=False``, a `keys` entry) is unknown.
+    """
+    from embviz import query
+
+    n = vectors.count
+    parts: list[NDArray[np.int64]] = []
+    desc: list[str] = []
+    groups: dict[str, NDArray[np.int64]] = {}
+    for name, value in (("top", top), ("sample", sample)):
+        if value is not None and value < 1:
+            raise InvalidQuery(f"--{name} must be at least 1, got {value}")
+    if k < 1:
+        raise InvalidQuery(f"k must be at least 1, got {k}")
+    if top is None and not keys and sample is None and not around:
+        top = DEFAULT_TOP
+    if top is not None:
+        parts.append(np.arange(min(top, n), dtype=np.int64))
+        desc.append(f"top {top:,}")
+    if keys:
+        known = [key for key in keys if key in vectors.key_to_index]
+        missing = [key for key in keys if key not in vectors.key_to_index]
+        if missing and not skip_missing:
+            vectors.get_index(missing[0])
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:3]) + (", ..." if len(missing) > 3 else "")
+            warn(f"skipped {len(missing):,} of {len(keys):,} keys not in the vocabulary: {shown}")
+        ids = vectors.indices(known) if known else np.empty(0, dtype=np.int64)
+        parts.append(ids)
+        desc.append(f"{len(set(known)):,} keys")
+    if sample is not None:
+        rng = np.random.default_rng(seed)
+        parts.append(np.sort(rng.choice(n, size=min(sample, n), replace=False)).astype(np.int64))
+        desc.append(f"sample {sample:,} (seed {seed})")
+    for text in around or ():
+        e = query.as_expression(vectors, text)
+        own = vectors.indices(list(e.keys))
+        rows = query.neighbors(vectors, [text], k=k)
+        ids = np.concatenate([own, np.array([vectors.key_to_index[r.key] for r in rows], dtype=np.int64)])
+        parts.append(ids)
+        groups[f"around {text}"] = ids
+        desc.append(f"around {text!r} (k={k})")
+    ids = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
+    if len(ids) == 0:
+        raise InvalidQuery("the selection is empty: no key matched; check --keys/--top/--sample")
+    return Selection(ids.astype(np.int64), n, " + ".join(desc), groups)
+
+
+# -- projection -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Projection:
+    """A layout of selected points.
+
+    Attributes
+    ----------
+    coords : ndarray ``(m, dim)`` float32
+        Layout coordinates, one row per selected id, in selection order.
+    ids : ndarray ``(m,)`` int64
+        Row ids in the vectors (``rank = id + 1``: 1 is the most frequent key).
+    keys : tuple of str
+        The keys of `ids`.
+    method : str
+        ``"pca"``, ``"umap"`` or ``"tsne"``.
+    params : dict
+        The method's parameters (``n_neighbors``, ``min_dist``, ``perplexity``, ``knn``).
+    seed : int
+    recall : float or None
+        recall@10 of cosine neighbors among layout neighbors, in [0, 1] (see
+        :func:`neighbor_recall`); None if not computed.
+    cached : bool
+        Whether the coordinates came from the projection cache.
+    """
+
+    coords: NDArray[np.float32]
+    ids: NDArray[np.int64]
+    keys: tuple
+    method: str
+    params: dict
+    seed: int
+    recall: float | None = None
+    cached: bool = False
+
+    @property
+    def dim(self) -> int:
+        """2 or 3."""
+        return int(self.coords.shape[1])
+
+    def rows(self) -> list[dict]:
+        """Rows ``{key, rank, x, y[, z]}`` for output (rank 1-based, in file order)."""
+        names = ("x", "y", "z")[: self.dim]
+        c = self.coords.astype(np.float64).tolist()
+        return [
+            {"key": key, "rank": int(i) + 1, **dict(zip(names, xyz))}
+            for key, i, xyz in zip(self.keys, self.ids.tolist(), c)
+        ]
+
+
+def _validate(method: str, dim: int, n_neighbors: int, min_dist: float, perplexity: float) -> None:
+    if method not in METHODS:
+        raise InvalidQuery(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    if dim not in (2, 3):
+        raise InvalidQuery(f"dim must be 2 or 3, got {dim}")
+    if not 2 <= n_neighbors <= 200:
+        raise InvalidQuery(f"n_neighbors must be in 2..200, got {n_neighbors}")
+    if not 0.0 <= min_dist <= 1.0:
+        raise InvalidQuery(f"min_dist must be in [0, 1], got {min_dist}")
+    if not perplexity > 0:
+        raise InvalidQuery(f"perplexity must be > 0, got {perplexity}")
+
+
+def params_for(method: str, n_neighbors: int, min_dist: float, perplexity: float) -> dict:
+    """The parameters that matter to `method` (the others are ignored and not recorded)."""
+    if method == "umap":
+        return {"metric": "cosine", "n_neighbors": n_neighbors, "min_dist": min_dist}
+    if method == "tsne":
+        return {"metric": "cosine", "perplexity": perplexity}
+    return {"input": "unit rows, centred"}
+
+
+def project(
+    vectors: Vectors,
+    selection: Selection | Sequence[int] | None = None,
+    *,
+    method: Method = "umap",
+    dim: int = 2,
+    seed: int = 0,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    perplexity: float = 30.0,
+    recall_k: int = 10,
+    cache_dir: str | os.PathLike | None = None,
+    fingerprint: str | None = None,
+    progress: Progress | None = None,
+) -> Projection:
+    """Lay out the selected rows of `vectors` in `dim` dimensions.
+
+    Every method works on the unit rows, so layouts reflect cosine similarity.
+
+    Parameters
+    ----------
+    vectors : Vectors
+    selection : Selection or sequence of int, optional
+        Rows to project; default :func:`select` ``(vectors)`` (the top 5,000).
+    method : {"pca", "umap", "tsne"}
+        PCA: exact SVD of the centred unit rows (deterministic, signs fixed).
+        UMAP: McInnes et al. (2018), ``umap.UMAP(metric="cosine")``; for up to 50,000 points
+        the exact cosine kNN is computed here and passed as ``precomputed_knn``.
+        t-SNE: van der Maaten and Hinton (2008), ``sklearn.manifold.TSNE(metric="cosine")``.
+    dim : {2, 3}
+    seed : int
+        Makes UMAP and t-SNE reproducible (UMAP then runs its layout single-threaded).
+    n_neighbors : int
+        UMAP's neighborhood size, 2 to 200 (umap's advice: 5 to 50).
+    min_dist : float
+        UMAP's minimum distance between layout points, in [0, 1].
+    perplexity : float
+        t-SNE's perplexity, > 0 (lowered to ``(m - 1) / 3`` for tiny sets).
+    recall_k : int
+        k of the trust score; 0 skips it.
+    cache_dir : path-like, optional
+        Where layouts (``projections/``) and numba's compiled code (``numba/``) are cached;
+        None disables the projection cache (numba then uses its own default).
+    fingerprint : str, optional
+        Content fingerprint of the vector file (``cache.fingerprint``), recorded in the key.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    Projection
+        ``coords`` float32 ``(m, dim)`` and ``recall`` in [0, 1].
+
+    Raises
+    ------
+    InvalidQuery
+        If a parameter is out of range or fewer than 3 points are selected (UMAP, t-SNE).
+    """
+    _validate(method, dim, n_neighbors, min_dist, perplexity)
+    report = progress or _noop
+    if selection is None:
+        selection = select(vectors)
+    ids = selection.ids if isinstance(selection, Selection) else np.asarray(selection, dtype=np.int64)
+    m = len(ids)
+    if m == 0:
+        raise InvalidQuery("nothing to project: the selection is empty")
+    if method != "pca" and m < 3:
+        raise InvalidQuery(f"{method} needs at least 3 points, got {m}; use --method pca")
+    unit = np.ascontiguousarray(vectors.unit[ids], dtype=np.float32)
+    params = params_for(method, n_neighbors, min_dist, perplexity)
+    if method == "umap":
+        params["knn"] = "exact" if m <= EXACT_KNN_MAX else "nndescent"
+    keys = tuple(vectors.keys[i] for i in ids.tolist())
+
+    path = None
+    if cache_dir is not None:
+        path = _cache_path(Path(cache_dir), unit, keys, fingerprint, method, dim, params, seed)
+        coords = _read_cached(path, m, dim)
+        if coords is not None:
+            report("cached layout", 1, 1)
+            recall = neighbor_recall(unit, coords, k=recall_k, seed=seed) if recall_k else None
+            return Projection(coords, ids, keys, method, params, seed, recall, cached=True)
+
+    if method == "pca":
+        coords = pca(unit, dim)
+    elif method == "umap":
+        coords = _umap(unit, dim, seed, n_neighbors, min_dist, cache_dir, report)
+    else:
+        coords = _tsne(unit, dim, seed, perplexity, report)
+    coords = np.ascontiguousarray(coords, dtype=np.float32)
+    if path is not None:
+        _write_cached(path, coords)
+    report("trust", 0, 1)
+    recall = neighbor_recall(unit, coords, k=recall_k, seed=seed) if recall_k else None
+    report("trust", 1, 1)
+    return Projection(coords, ids, keys, method, params, seed, recall)
+
+
+def pca(rows: NDArray[np.floating], dim: int = 2) -> NDArray[np.float32]:
+    """Principal components of `rows` ``(m, d)``: float32 ``(m, dim)``, deterministic.
+
+    The rows are centred; the SVD's signs are fixed so that the largest loading of each
+    component is positive (as scikit-learn's ``svd_flip``).
+    """
+    x = np.asarray(rows, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    if len(x) == 1:
+        return np.zeros((1, dim), dtype=np.float32)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    vt = vt[:dim]
+    signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
+    signs[signs == 0] = 1
+    out = x @ (vt * signs[:, None]).T
+    if out.shape[1] < dim:  # fewer features than dim
+        out = np.pad(out, ((0, 0), (0, dim - out.shape[1])))
+    return out.astype(np.float32)
+
+
+def exact_knn(unit: NDArray[np.float32], k: int) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    """Exact cosine kNN of unit rows, in umap's ``precomputed_knn`` form.
+
+    Parameters
+    ----------
+    unit : ndarray ``(m, dim)`` float32
+        Unit rows.
+    k : int
+        Neighbors per point including the point itself, 2 <= k <= m.
+
+    Returns
+    -------
+    indices : ndarray ``(m, k)`` int32
+        Column 0 is the point itself; then its ``k - 1`` nearest other points, nearest first.
+    distances : ndarray ``(m, k)`` float32
+        Cosine distances ``1 - cos`` in [0, 2]; column 0 is 0.
+    """
+    from embviz import query
+
+    m = len(unit)
+    ids, scores = query.top_k(unit, unit, k - 1, exclude=[(i,) for i in range(m)])
+    own = np.arange(m, dtype=np.int64)[:, None]
+    indices = np.concatenate([own, ids], axis=1).astype(np.int32)
+    dists = np.concatenate([np.zeros((m, 1), np.float32), np.clip(1.0 - scores, 0.0, 2.0)], axis=1)
+    return indices, dists.astype(np.float32)
+
+
+def numba_cache_dir(cache_dir: str | os.PathLike) -> Path:
+    """Where compiled numba code is kept: ``<cache_dir>/numba``."""
+    return Path(cache_dir) / "numba"
+
+
+def _umap(unit, dim, seed, n_neighbors, min_dist, cache_dir, report) -> NDArray[np.float32]:
+    m = len(unit)
+    if cache_dir is not None and "numba" not in sys.modules:
+        # numba reads this once, when first imported: compiled code then survives processes.
+        path = numba_cache_dir(cache_dir)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            os.environ.setdefault("NUMBA_CACHE_DIR", str(path))
+        except OSError:
+            pass
+    import warnings
+
+    kw: dict = {}
+    nn = min(n_neighbors, m - 1)
+    if m <= EXACT_KNN_MAX:
+        report("exact kNN", 0, 1)
+        knn_i, knn_d = exact_knn(unit, nn)
+        kw["precomputed_knn"] = (knn_i, knn_d, None)
+        report("exact kNN", 1, 1)
+    report("loading umap", 0, 1)
+    from embviz.errors import require
+
+    umap = require("umap", package="umap-learn")
+    report("UMAP layout", 0, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # n_jobs overridden by random_state; no search index
+        model = umap.UMAP(
+            n_components=dim,
+            n_neighbors=nn,
+            min_dist=min_dist,
+            metric="cosine",
+            random_state=seed,
+            **kw,
+        )
+        coords = model.fit_transform(unit)
+    report("UMAP layout", 1, 1)
+    return np.asarray(coords, dtype=np.float32)
+
+
+def _tsne(unit, dim, seed, perplexity, report) -> NDArray[np.float32]:
+    from embviz.errors import require
+
+    manifold = require("sklearn.manifold", package="scikit-learn")
+    m = len(unit)
+    perp = min(perplexity, max(1.0, (m - 1) / 3))
+    report("t-SNE layout", 0, 1)
+    model = manifold.TSNE(
+        n_components=dim,
+        perplexity=perp,
+        metric="cosine",
+        init="pca",
+        random_state=seed,
+        method="barnes_hut" if dim <= 3 else "exact",
+    )
+    coords = model.fit_transform(unit)
+    report("t-SNE layout", 1, 1)
+    return np.asarray(coords, dtype=np.float32)
+
+
+# -- trust ------------------------------------------------------------------------------------
+def neighbor_recall(
+    unit: NDArray[np.float32],
+    coords: NDArray[np.floating],
+    k: int = 10,
+    *,
+    sample: int = RECALL_SAMPLE,
+    seed: int = 0,
+) -> float:
+    """recall@k of cosine neighbors among layout neighbors, averaged over points.
+
+    For each point (a uniform sample of `sample` points on big sets), the fraction of its `k`
+    nearest other points by cosine similarity in the original space that are also among its
+    `k` nearest other points by Euclidean distance in the layout.
+
+    Parameters
+    ----------
+    unit : ndarray ``(m, dim)`` float32
+        Unit rows of the projected points.
+    coords : ndarray ``(m, d)``
+        Their layout.
+    k : int
+        Neighbors compared, >= 1 (lowered to ``m - 1``).
+    sample : int
+        Points checked; all points if ``m <= sample``.
+    seed : int
+        Seed of the sample.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1.0 when the layout keeps every neighbor. 1.0 for fewer than 2 points.
+    """
+    from embviz import query
+
+    m = len(unit)
+    k = min(k, m - 1)
+    if k < 1:
+        return 1.0
+    if m > sample:
+        probe = np.sort(np.random.default_rng(seed).choice(m, size=sample, replace=False))
+    else:
+        probe = np.arange(m)
+    excl = [(int(i),) for i in probe]
+    orig, _ = query.top_k(unit, np.ascontiguousarray(unit[probe]), k, exclude=excl)
+    c = np.asarray(coords, dtype=np.float64)
+    sq = (c * c).sum(axis=1)
+    hits = 0
+    block = max(1, (1 << 24) // max(m, 1))
+    for lo in range(0, len(probe), block):
+        p = probe[lo : lo + block]
+        d = sq[None, :] - 2.0 * (c[p] @ c.T)  # + sq[p] is constant per row
+        d[np.arange(len(p)), p] = np.inf
+        near = np.argpartition(d, k - 1, axis=1)[:, :k]
+        for a, b in zip(orig[lo : lo + block], near):
+            hits += len(np.intersect1d(a, b, assume_unique=True))
+    return hits / (len(probe) * k)
+
+
+# -- projection cache ---------------------------------------------------------------------------
+def _cache_path(cache_dir: Path, unit, keys, fingerprint, method, dim, params, seed) -> Path:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.ascontiguousarray(unit).view(np.uint8).data)
+    h.update("\n".join(keys).encode("utf-8", "surrogatepass"))
+    meta = {
+        "fingerprint": fingerprint,
+        "method": method,
+        "dim": dim,
+        "params": params,
+        "seed": seed,
+        "version": __version__,
+        "layout": _CACHE_LAYOUT,
+    }
+    h.update(json.dumps(meta, sort_keys=True).encode())
+    return cache_dir / "projections" / f"{method}-{h.hexdigest()}.npy"
+
+
+def _read_cached(path: Path, m: int, dim: int) -> NDArray[np.float32] | None:
+    try:
+        coords = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if coords.shape != (m, dim) or coords.dtype != np.float32 or not np.isfinite(coords).all():
+        return None
+    return coords
+
+
+def _write_cached(path: Path, coords: NDArray[np.float32]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".proj-", suffix=".npy.tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, coords, allow_pickle=False)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        warn(f"could not write the projection cache in {path.parent}: {exc.strerror or exc}")
