@@ -47,8 +47,8 @@ _PALETTE = (
 
 
 def escape(text: str) -> str:
-    """`text` as HTML text: ``<``, ``>``, ``&`` and quotes become entities (plotly shows them)."""
-    return html.escape(str(text), quote=True)
+    """`text` as HTML text: ``<``, ``>`` and ``&`` become entities, which plotly draws as text."""
+    return html.escape(str(text), quote=False)
 
 
 def _typed(a: NDArray) -> dict:
@@ -264,7 +264,8 @@ def _footer(prov: Mapping[str, Any]) -> str:
     fp = (prov["fingerprint"] or "?")[:16]
     return escape(
         f"embviz {prov['embviz_version']} · {prov['source'] or 'vectors'} (fingerprint {fp}) · "
-        f"selection: {prov['selection']} · {prov['method']} {json.dumps(prov['params'])} · seed {prov['seed']}"
+        f"selection: {prov['selection']} · {prov['method']} "
+        f"{', '.join(f'{k}={v}' for k, v in prov['params'].items())} · seed {prov['seed']}"
     )
 
 
@@ -427,7 +428,7 @@ def figure(
         "template": "plotly_white",
         "hovermode": "closest",
         "dragmode": "pan" if not three else "orbit",
-        "margin": {"l": 40, "r": 20, "t": 50, "b": 60},
+        "margin": {"l": 50, "r": 20, "t": 50, "b": 80},
         "legend": {"itemsizing": "constant"},
         **layout_extra,
     }
@@ -448,7 +449,7 @@ def figure(
         layout["annotations"] = [{
             "text": _footer(prov),
             "xref": "paper", "yref": "paper", "x": 0, "y": -0.01,
-            "xanchor": "left", "yanchor": "top", "yshift": -30,
+            "xanchor": "left", "yanchor": "top", "yshift": -40,
             "showarrow": False, "font": {"size": 9, "color": "#777"},
         }]
     return {"data": data, "layout": layout}
@@ -485,8 +486,13 @@ def to_html(fig: Mapping[str, Any], *, plotlyjs: PlotlyJS = "inline", title: str
         raise InvalidQuery(f"--plotlyjs must be inline, cdn or directory, got {plotlyjs!r}")
     pio = require("plotly.io", package="plotly")
     include = {"inline": True, "cdn": "cdn", "directory": "directory"}[plotlyjs]
+    fig = dict(fig)
+    layout = dict(fig.get("layout", {}))
+    if isinstance(layout.get("template"), str):  # validate=False does not resolve names
+        layout["template"] = pio.templates[layout["template"]].to_plotly_json()
+    fig["layout"] = layout
     page = pio.to_html(
-        dict(fig),
+        fig,
         include_plotlyjs=include,
         full_html=True,
         validate=False,

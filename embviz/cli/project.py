@@ -1,1 +1,332 @@
-"""Commands of this group are registered on the app here (see embviz/cli/__init__.py)."""
+"""``embviz project`` (coordinates on stdout) and ``embviz plot`` (interactive HTML)."""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from embviz import output
+from embviz.cli import app
+from embviz.cli._common import (
+    CacheDirOpt,
+    Dtype,
+    DtypeOpt,
+    FormatOpt,
+    InputFormatOpt,
+    LimitOpt,
+    NoCacheOpt,
+    NoHeaderOpt,
+    QuietOpt,
+    VectorsOpt,
+    emit,
+    load_vectors,
+    message,
+)
+from embviz.errors import InvalidQuery
+from embviz.output import OutputFormat
+
+if TYPE_CHECKING:
+    from embviz.project import Projection, Selection
+    from embviz.vectors import Vectors
+
+
+class Method(str, Enum):
+    """Projection methods."""
+
+    umap = "umap"
+    pca = "pca"
+    tsne = "tsne"
+
+
+class PlotlyJS(str, Enum):
+    """Where the HTML gets plotly.js from."""
+
+    inline = "inline"
+    cdn = "cdn"
+    directory = "directory"
+
+
+# -- options shared by project and plot ------------------------------------------------------
+MethodOpt = Annotated[Method, typer.Option("--method", "-m", help="Projection method (UMAP: McInnes et al. 2018; t-SNE: van der Maaten & Hinton 2008).")]
+DimOpt = Annotated[int, typer.Option("--dim", min=2, max=3, help="Output dimensions: 2 or 3.")]
+TopOpt = Annotated[int | None, typer.Option("--top", min=1, help="The N most frequent keys (file order). Default 5,000 when no other selection is given.", show_default=False)]
+KeysOpt = Annotated[Path | None, typer.Option("--keys", help="File with one key per line ('-' reads stdin); unknown keys are skipped with a warning.", show_default=False)]
+SampleOpt = Annotated[int | None, typer.Option("--sample", min=1, help="N keys drawn uniformly at random (reproducible with --seed).", show_default=False)]
+AroundOpt = Annotated[list[str] | None, typer.Option("--around", help="A key or expression and its -k cosine neighbors; repeatable.", show_default=False)]
+AroundKOpt = Annotated[int, typer.Option("-k", "--k", min=1, help="Neighbors per --around/--highlight key.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same layout and sample.")]
+NeighborsOpt = Annotated[int, typer.Option("--n-neighbors", min=2, max=200, help="UMAP: neighborhood size (local vs global structure).")]
+MinDistOpt = Annotated[float, typer.Option("--min-dist", min=0.0, max=1.0, help="UMAP: minimum distance between layout points.")]
+PerplexityOpt = Annotated[float, typer.Option("--perplexity", min=1.0, help="t-SNE: perplexity (effective number of neighbors).")]
+
+
+def _read_keys(path: Path | None) -> list[str] | None:
+    if path is None:
+        return None
+    if str(path) == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError as exc:
+            raise InvalidQuery(f"{path}: cannot read the keys file: {exc.strerror or exc}") from None
+    return [line.strip("\r\n") for line in lines if line.strip()]
+
+
+def _source(vectors_path: Path | None) -> Path:
+    from embviz import sample
+
+    return vectors_path or sample.sample_path()
+
+
+def _progress_callback(stack: Any) -> Any:
+    """A ``progress(stage, done, total)`` callback drawing one line per stage on stderr."""
+    tasks: dict[str, Any] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            for t in tasks.values():
+                stack.update(t, completed=stack.tasks[t].total)
+            tasks[stage] = stack.add_task(stage, total=total)
+        stack.update(tasks[stage], completed=done)
+
+    return report
+
+
+def _layout(
+    table: Vectors,
+    selection: Selection,
+    *,
+    method: Method,
+    dim: int,
+    seed: int,
+    n_neighbors: int,
+    min_dist: float,
+    perplexity: float,
+    no_cache: bool,
+    cache_dir: Path | None,
+    fingerprint: str,
+) -> Projection:
+    """Run the projection with a progress display, then report points, time and trust."""
+    from embviz import cache as _cache
+    from embviz import project as _project
+    from embviz.cli._common import progress
+
+    start = time.perf_counter()
+    with progress() as bar:
+        proj = _project.project(
+            table,
+            selection,
+            method=method.value,
+            dim=dim,
+            seed=seed,
+            n_neighbors=n_neighbors,
+            min_dist=min_dist,
+            perplexity=perplexity,
+            cache_dir=None if no_cache else (cache_dir or _cache.default_cache_dir()),
+            fingerprint=fingerprint,
+            progress=_progress_callback(bar),
+        )
+    how = "from the projection cache" if proj.cached else f"in {time.perf_counter() - start:.1f} s"
+    message(f"projected {selection.summary()} with {method.value} to {dim}D {how}")
+    _report_recall(proj, selection.count)
+    return proj
+
+
+def _report_recall(proj: Projection, m: int) -> None:
+    from embviz.project import RECALL_SAMPLE
+
+    if proj.recall is None:
+        return
+    over = f"a sample of {RECALL_SAMPLE:,} points" if m > RECALL_SAMPLE else f"all {m:,} points"
+    message(f"trust: recall@10 = {proj.recall:.3f} (cosine neighbors kept among layout neighbors, over {over})")
+
+
+def _select(table: Vectors, top, keys, sample, around, k, seed, extra_around=()) -> Selection:
+    from embviz import project as _project
+
+    return _project.select(
+        table,
+        top=top,
+        keys=_read_keys(keys),
+        sample=sample,
+        around=list(around or []) + list(extra_around),
+        k=k,
+        seed=seed,
+    )
+
+
+def _format_for(path: Path | None, fmt: OutputFormat | None) -> OutputFormat | None:
+    if fmt is not None or path is None:
+        return fmt
+    suffix = path.suffix.lower()
+    return {".csv": OutputFormat.csv, ".json": OutputFormat.json, ".jsonl": OutputFormat.jsonl}.get(
+        suffix, OutputFormat.tsv
+    )
+
+
+@app.command()
+def project(
+    method: MethodOpt = Method.umap,
+    dim: DimOpt = 2,
+    top: TopOpt = None,
+    keys: KeysOpt = None,
+    sample: SampleOpt = None,
+    around: AroundOpt = None,
+    k: AroundKOpt = 10,
+    seed: SeedOpt = 0,
+    n_neighbors: NeighborsOpt = 15,
+    min_dist: MinDistOpt = 0.1,
+    perplexity: PerplexityOpt = 30.0,
+    out: Annotated[Path | None, typer.Option("--output", "-o", help="Write the coordinates to FILE (format from --format or the suffix: .tsv, .csv, .json, .jsonl).", show_default=False)] = None,
+    vectors: VectorsOpt = None,
+    input_format: InputFormatOpt = None,
+    limit: LimitOpt = None,
+    no_cache: NoCacheOpt = False,
+    cache_dir: CacheDirOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    fmt: FormatOpt = None,
+    no_header: NoHeaderOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Project keys to 2D or 3D (UMAP, PCA, t-SNE) and print key, rank, x, y[, z].
+
+    Selections mix freely (--top, --keys, --sample, --around); the default is the 5,000 most
+    frequent keys. stderr says how many of how many points, and the trust score: recall@10
+    of each point's cosine neighbors among its layout neighbors. Layouts are cached, so the
+    same command runs again in about a second.
+    """
+    from embviz import cache as _cache
+
+    path = _source(vectors)
+    table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
+    selection = _select(table, top, keys, sample, around, k, seed)
+    proj = _layout(
+        table, selection, method=method, dim=dim, seed=seed, n_neighbors=n_neighbors,
+        min_dist=min_dist, perplexity=perplexity, no_cache=no_cache, cache_dir=cache_dir,
+        fingerprint=_cache.fingerprint(path),
+    )
+    columns = ["key", "rank", "x", "y", "z"][: 2 + dim]
+    if out is None:
+        emit(proj.rows(), fmt, no_header, columns=columns)
+        return
+    from embviz.formats import atomic_write
+
+    buf = io.StringIO()
+    output.write_rows(proj.rows(), _format_for(out, fmt), buf, columns=columns, header=not no_header)
+    atomic_write(out, lambda f: f.write(buf.getvalue().encode("utf-8")))
+    message(f"wrote {proj.coords.shape[0]:,} coordinates to {out}")
+
+
+@app.command()
+def plot(
+    out: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("embviz-plot.html"),
+    method: MethodOpt = Method.umap,
+    dim: DimOpt = 2,
+    top: TopOpt = None,
+    keys: KeysOpt = None,
+    sample: SampleOpt = None,
+    around: AroundOpt = None,
+    k: AroundKOpt = 10,
+    seed: SeedOpt = 0,
+    n_neighbors: NeighborsOpt = 15,
+    min_dist: MinDistOpt = 0.1,
+    perplexity: PerplexityOpt = 30.0,
+    x: Annotated[str | None, typer.Option("--x", help="Formula axis: place points by cosine to an expression, e.g. 'man - woman' (Parallax).", show_default=False)] = None,
+    y: Annotated[str | None, typer.Option("--y", help="Formula for the y axis (with --x).", show_default=False)] = None,
+    z: Annotated[str | None, typer.Option("--z", help="Formula for the z axis (3D).", show_default=False)] = None,
+    labels: Annotated[int, typer.Option("--labels", min=0, help="Draw the keys of the N most frequent points as text.")] = 0,
+    highlight: Annotated[str | None, typer.Option("--highlight", help="Comma-separated keys to mark, with their -k neighbors.", show_default=False)] = None,
+    metadata: Annotated[Path | None, typer.Option("--metadata", help="TSV with a header row and a 'key' (or first) column, for --color-by.", show_default=False)] = None,
+    color_by: Annotated[str | None, typer.Option("--color-by", help="A --metadata column to colour by, or 'group' (the --around/--highlight groups).", show_default=False)] = None,
+    clusters: Annotated[int | None, typer.Option("--clusters", min=1, help="Colour by K k-means clusters of the vectors.", show_default=False)] = None,
+    plotlyjs: Annotated[PlotlyJS, typer.Option("--plotlyjs", help="inline (offline, default), cdn, or directory (plotly.min.js beside the file).")] = PlotlyJS.inline,
+    open_: Annotated[bool, typer.Option("--open", help="Open the HTML in a web browser.")] = False,
+    vectors: VectorsOpt = None,
+    input_format: InputFormatOpt = None,
+    limit: LimitOpt = None,
+    no_cache: NoCacheOpt = False,
+    cache_dir: CacheDirOpt = None,
+    dtype: DtypeOpt = Dtype.float32,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write an interactive, self-contained HTML scatter plot of a projection.
+
+    Hover shows each key and its rank. 2D plots of many points use WebGL; --dim 3 gives a
+    rotatable 3D plot. --x/--y place points by cosine to formulas instead of a projection.
+    The page records its provenance: file and fingerprint, selection, method, parameters,
+    seed, embviz version, and the recall@10 trust score. The path is printed on stderr.
+    """
+    from embviz import cache as _cache
+    from embviz import plot as _plot
+
+    if (x is None) != (y is None):
+        raise InvalidQuery("formula axes need both --x and --y (and --z for 3D)")
+    if z is not None and x is None:
+        raise InvalidQuery("--z needs --x and --y")
+    if color_by is not None and color_by != "group" and metadata is None:
+        raise InvalidQuery(f"--color-by {color_by!r} needs --metadata FILE (or use --color-by group)")
+    if metadata is not None and color_by is None:
+        raise InvalidQuery("--metadata needs --color-by COLUMN")
+    if clusters is not None and color_by is not None:
+        raise InvalidQuery("use either --clusters or --color-by, not both")
+    start = time.perf_counter()
+    path = _source(vectors)
+    table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
+    marks = [s.strip() for s in (highlight or "").split(",") if s.strip()]
+    selection = _select(table, top, keys, sample, around, k, seed, extra_around=marks)
+    fingerprint = _cache.fingerprint(path)
+    if x is not None:
+        formulas = [x, y] + ([z] if z is not None else [])
+        proj = _plot.formula_projection(table, selection.ids, formulas)
+        message(f"placed {selection.summary()} on formula axes {' | '.join(formulas)}")
+        _report_recall(proj, selection.count)
+        axes = formulas
+    else:
+        proj = _layout(
+            table, selection, method=method, dim=dim, seed=seed, n_neighbors=n_neighbors,
+            min_dist=min_dist, perplexity=perplexity, no_cache=no_cache, cache_dir=cache_dir,
+            fingerprint=fingerprint,
+        )
+        axes = None
+
+    coloring = None
+    if clusters is not None:
+        labels_ = _plot.kmeans(table.unit[proj.ids], clusters, seed=seed)
+        coloring = _plot.Coloring(f"k-means (k={clusters})", labels=[f"cluster {c + 1}" for c in labels_.tolist()])
+    elif color_by == "group":
+        member: dict[int, str] = {}
+        for name, ids in selection.groups.items():
+            for i in ids.tolist():
+                member.setdefault(int(i), name.removeprefix("around "))
+        coloring = _plot.Coloring("group", labels=[member.get(int(i)) for i in proj.ids.tolist()])
+    elif color_by is not None:
+        values = _plot.read_metadata(metadata, color_by, proj.keys)
+        coloring = _plot.Coloring.from_values(color_by, values)
+        found = sum(v is not None for v in values)
+        message(f"{found:,} of {len(values):,} points have a {color_by!r} value in {metadata}")
+
+    groups = {}
+    for key in marks:
+        groups[key] = selection.groups.get(f"around {key}")
+    prov = _plot.provenance(
+        proj, source=path.name, fingerprint=fingerprint, selection=selection.description,
+        total=selection.total, axes=axes,
+    )
+    fig = _plot.figure(
+        proj, prov=prov, labels=labels, highlight={g: v for g, v in groups.items() if v is not None},
+        coloring=coloring, axis_titles=axes,
+    )
+    written = _plot.write_html(fig, out, plotlyjs=plotlyjs.value, title=f"embviz: {path.name}")
+    size = written.stat().st_size
+    message(f"wrote {written} ({size / 1e6:.1f} MB, {proj.coords.shape[0]:,} points) in {time.perf_counter() - start:.1f} s")
+    if open_:
+        import webbrowser
+
+        webbrowser.open(written.resolve().as_uri())
