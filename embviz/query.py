@@ -136,31 +136,48 @@ def _select(
 
 
 def _top_rows(s: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-    """Exact top-`k` of each row of `s` ``(b, n)``, best first, ties by lower column.
+    """Exact top-`k` of each row of `s` ``(b, n)``, best first, ties broken by the lower column.
 
-    For long rows a two-stage selection is used: the maxima of groups of 32 columns are
-    partitioned first; every top-k element lies in one of the k groups with the largest
-    maxima, so only those ``k * 32`` candidates are partitioned exactly.
+    Long rows use a two-stage selection. The columns are split into ``width = n // 32`` strided
+    groups (group ``w`` holds columns ``w, w + width, w + 2 width, ...``), whose maxima are an
+    elementwise SIMD maximum of 32 slices. Every element above the k-th best value lies in one
+    of the k groups with the largest maxima, so only those ``32 k`` candidates (plus the
+    ``n % 32`` tail columns) are sorted. A row where more than k groups reach its k-th value
+    (a tie that may hide a lower column elsewhere) is recomputed over the full row.
     """
     b, n = s.shape
-    if n >= 64 * _GROUP * k and n % _GROUP == 0:
-        gmax = s.reshape(b, n // _GROUP, _GROUP).max(axis=2)
-        groups = np.argpartition(-gmax, k - 1, axis=1)[:, :k]
-        cand = (groups[:, :, None] * _GROUP + np.arange(_GROUP)).reshape(b, -1)
-    elif n >= 64 * _GROUP * k:
-        head = n - n % _GROUP
-        gmax = s[:, :head].reshape(b, head // _GROUP, _GROUP).max(axis=2)
-        groups = np.argpartition(-gmax, k - 1, axis=1)[:, :k]
-        cand = (groups[:, :, None] * _GROUP + np.arange(_GROUP)).reshape(b, -1)
-        tail = np.broadcast_to(np.arange(head, n), (b, n - head))
-        cand = np.concatenate([cand, tail], axis=1)
+    if n < 64 * _GROUP * k:
+        return _top_full(s, k)
+    width = n // _GROUP
+    head = width * _GROUP
+    gmax = s[:, :head].reshape(b, _GROUP, width).max(axis=1)
+    groups = np.argpartition(-gmax, k - 1, axis=1)[:, :k]
+    cand = (groups[:, :, None] + np.arange(_GROUP) * width).reshape(b, -1)
+    if head < n:
+        cand = np.concatenate([cand, np.broadcast_to(np.arange(head, n), (b, n - head))], axis=1)
+    cval = np.take_along_axis(s, cand, axis=1)
+    order = np.lexsort((cand, -cval), axis=1)[:, :k]
+    ids = np.take_along_axis(cand, order, axis=1)
+    vals = np.take_along_axis(cval, order, axis=1)
+    risky = np.flatnonzero((gmax >= vals[:, -1:]).sum(axis=1) > k)
+    if len(risky):
+        ids[risky], vals[risky] = _top_full(s[risky], k)
+    return ids, vals
+
+
+def _top_full(s: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Exact, tie-safe top-`k` of each full row of `s` ``(b, n)`` (k <= n)."""
+    b, n = s.shape
+    if k < n:
+        kth = np.partition(s, n - k, axis=1)[:, n - k : n - k + 1]  # the k-th largest value
+        above = s > kth
+        equal = s == kth
+        room = k - above.sum(axis=1, keepdims=True)
+        take = above | (equal & (np.cumsum(equal, axis=1) <= room))
+        cand = np.nonzero(take)[1].reshape(b, k)  # row-major: k columns per row
     else:
         cand = np.broadcast_to(np.arange(n), (b, n))
     cval = np.take_along_axis(s, cand, axis=1)
-    if cand.shape[1] > k:
-        part = np.argpartition(-cval, k - 1, axis=1)[:, :k]
-        cand = np.take_along_axis(cand, part, axis=1)
-        cval = np.take_along_axis(cval, part, axis=1)
     order = np.lexsort((cand, -cval), axis=1)
     return np.take_along_axis(cand, order, axis=1), np.take_along_axis(cval, order, axis=1)
 
