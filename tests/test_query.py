@@ -1,0 +1,302 @@
+"""Queries (embviz.query): agreement with gensim on the real sample, the top-k kernel, batching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embviz import query
+from embviz.errors import EmbvizWarning, InvalidQuery, KeyNotFound
+from embviz.query import Analogy, Neighbor, Similarity
+from embviz.vectors import Vectors
+
+KEYS = ["king", "queen", "man", "woman", "paris", "france", "berlin", "germany", "computer",
+        "dog", "cat", "good", "bad", "run", "the", "1990", "e-mail", "new", "water", "music"]
+EXPRESSIONS = ["king - man + woman", "paris - france + germany", "- king", "2*king - 0.5*man",
+               "computer + music", "good - bad"]
+
+
+@pytest.fixture(scope="module")
+def kv(sample):
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(50)
+    kv.add_vectors(list(sample.keys), np.asarray(sample.matrix))
+    return kv
+
+
+def keys_scores(rows):
+    return [r.key for r in rows], np.array([r.score for r in rows])
+
+
+def assert_same(ours, theirs):
+    keys, scores = keys_scores(ours)
+    assert keys == [k for k, _ in theirs]
+    np.testing.assert_allclose(scores, [s for _, s in theirs], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_neighbors_equal_gensim(sample, kv, key):
+    assert_same(query.neighbors(sample, key, k=10), kv.most_similar(key, topn=10))
+
+
+@pytest.mark.parametrize("text", EXPRESSIONS)
+def test_expression_neighbors_equal_gensim(sample, kv, text):
+    from embviz.expr import parse
+
+    e = parse(text)
+    # gensim takes (key, weight) pairs and uses the weight as given, also in negative=
+    pos = [(t.key, t.weight) for t in e.terms if t.weight > 0]
+    neg = [(t.key, t.weight) for t in e.terms if t.weight < 0]
+    theirs = kv.most_similar(positive=pos, negative=neg, topn=15)
+    assert_same(query.neighbors(sample, text, k=15), theirs)
+
+
+@pytest.mark.parametrize("restrict", [100, 1000, 30_000])
+def test_restrict_equals_restrict_vocab(sample, kv, restrict):
+    for text in ("king", "king - man + woman", "music"):
+        e = __import__("embviz.expr", fromlist=["parse"]).parse(text)
+        theirs = kv.most_similar(positive=e.positive, negative=e.negative, topn=10, restrict_vocab=restrict)
+        ours = query.neighbors(sample, text, k=10, restrict=restrict)
+        assert_same(ours, theirs)
+        assert all(sample.key_to_index[r.key] < restrict for r in ours)
+
+
+@pytest.mark.parametrize(
+    "a, b, c", [("man", "king", "woman"), ("france", "paris", "germany"), ("good", "better", "bad"),
+                ("walk", "walked", "run"), ("japan", "tokyo", "china")]
+)
+def test_analogy_equals_gensim(sample, kv, a, b, c):
+    add = query.analogy(sample, (a, b, c), k=5)
+    assert_same(add, kv.most_similar(positive=[b, c], negative=[a], topn=5))
+    mul = query.analogy(sample, (a, b, c), k=5, method="cosmul")
+    assert_same(mul, kv.most_similar_cosmul(positive=[b, c], negative=[a], topn=5))
+    assert [r.rank for r in add] == [1, 2, 3, 4, 5]
+    assert {r.key for r in add + mul}.isdisjoint({a, b, c})
+
+
+def test_analogy_restrict_equals_gensim(sample, kv):
+    ours = query.analogy(sample, ("man", "king", "woman"), k=5, restrict=5000)
+    assert_same(ours, kv.most_similar(positive=["king", "woman"], negative=["man"], topn=5, restrict_vocab=5000))
+
+
+def test_similarity_equals_gensim(sample, kv):
+    pairs = [("king", "queen"), ("cat", "dog"), ("good", "bad"), ("king", "king"), ("water", "1990")]
+    rows = query.similarity(sample, pairs)
+    assert [(r.a, r.b) for r in rows] == pairs
+    np.testing.assert_allclose([r.score for r in rows], [kv.similarity(a, b) for a, b in pairs], atol=1e-6)
+    assert query.similarity(sample, ("king", "queen")) == [rows[0]]
+
+
+def same_rows(batch, single):
+    """Identical rows; scores may differ in the last float32 bit (BLAS GEMM vs GEMV)."""
+    assert [r[:-1] for r in map(astuple, batch)] == [r[:-1] for r in map(astuple, single)]
+    np.testing.assert_allclose([r.score for r in batch], [r.score for r in single], rtol=0, atol=3e-7)
+
+
+def astuple(row):
+    from dataclasses import astuple as at
+
+    return at(row)
+
+
+def test_batched_equals_one_at_a_time(sample):
+    texts = KEYS + EXPRESSIONS
+    batch = query.neighbors(sample, texts, k=7)
+    single = [r for t in texts for r in query.neighbors(sample, t, k=7)]
+    same_rows(batch, single)
+    assert [r.query for r in batch] == [t for t in texts for _ in range(7)]
+    triples = [("man", "king", "woman"), ("france", "paris", "germany"), ("cat", "dog", "cat")]
+    for method in ("cosadd", "cosmul"):
+        batch = query.analogy(sample, triples, k=3, method=method)
+        same_rows(batch, [r for t in triples for r in query.analogy(sample, t, k=3, method=method)])
+    pairs = [("king", "queen"), ("a", "the")]
+    assert query.similarity(sample, pairs) == [query.similarity(sample, p)[0] for p in pairs]
+
+
+def test_batched_across_query_blocks(sample, monkeypatch):
+    monkeypatch.setattr(query, "_BLOCK_CELLS", 40_000 * 3)  # three queries per block
+    texts = KEYS[:10]
+    batch = query.neighbors(sample, texts, k=4)
+    monkeypatch.undo()
+    same_rows(batch, query.neighbors(sample, texts, k=4))
+
+
+def test_sample_king_queen(sample):
+    rows = query.neighbors(sample, "king", k=10)
+    assert rows[0] == Neighbor("king", 1, "prince", pytest.approx(0.823618, abs=1e-6))
+    assert "queen" in [r.key for r in rows]
+    assert query.analogy(sample, ("man", "king", "woman"))[0].key == "queen"
+    assert query.analogy(sample, ("man", "king", "woman"), method="cosmul")[0].key == "queen"
+
+
+def test_query_keys_excluded(sample):
+    for text in ("king", "king - man + woman", "paris + paris", "- music"):
+        e = query.as_expression(sample, text)
+        keys = [r.key for r in query.neighbors(sample, text, k=50)]
+        assert set(keys).isdisjoint(e.keys)
+        assert len(keys) == 50
+
+
+def test_key_that_looks_like_an_expression_is_a_key():
+    v = Vectors(["e-mail", "-", "new york", "a", "b"], np.eye(5) + 0.1)
+    assert [r.query for r in query.neighbors(v, ["e-mail", "-", "new york"], k=1)] == ["e-mail", "-", "new york"]
+    assert {r.key for r in query.neighbors(v, "new york", k=4)} == {"e-mail", "-", "a", "b"}
+
+
+# -- small hand-built geometry ---------------------------------------------------------------
+@pytest.fixture()
+def toy() -> Vectors:
+    m = [[1.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [-1.0, 0.0, 0.0]]
+    return Vectors(["king", "queen", "apple", "car", "anti"], m)
+
+
+def test_neighbors_toy(toy):
+    rows = query.neighbors(toy, "king", k=10)
+    assert [(r.rank, r.key) for r in rows] == [(1, "queen"), (2, "apple"), (3, "car"), (4, "anti")]
+    assert rows[0].score == pytest.approx(0.9 / np.hypot(0.9, 0.1))
+    assert rows[1].score == 0.0 and rows[3].score == -1.0
+
+
+def test_k_larger_than_vocabulary(toy):
+    assert len(query.neighbors(toy, "king", k=100)) == 4
+    assert len(query.neighbors(toy, "king - queen", k=100)) == 3
+
+
+def test_invalid_k(toy):
+    for k in (0, -1):
+        with pytest.raises(InvalidQuery, match=f"k must be at least 1, got {k}"):
+            query.neighbors(toy, "king", k=k)
+        with pytest.raises(InvalidQuery, match=f"k must be at least 1, got {k}"):
+            query.analogy(toy, ("king", "queen", "apple"), k=k)
+
+
+def test_zero_query_vector(toy):
+    with pytest.raises(InvalidQuery, match="is all zeros"):
+        query.neighbors(toy, "king - king", k=3)
+
+
+def test_unknown_key(toy):
+    with pytest.raises(KeyNotFound, match=r"^'kong' is not in the vocabulary \(5 keys\); close matches: king"):
+        query.neighbors(toy, "kong")
+    with pytest.raises(KeyNotFound):
+        query.analogy(toy, ("king", "queen", "nope"))
+    with pytest.raises(KeyNotFound):
+        query.similarity(toy, ("king", "nope"))
+
+
+def test_skip_missing(toy):
+    with pytest.warns(EmbvizWarning) as rec:
+        rows = query.neighbors(toy, ["nope", "king"], k=1, skip_missing=True)
+    assert rows == [Neighbor("king", 1, "queen", pytest.approx(0.9939, abs=1e-4))]
+    assert len(rec) == 1 and str(rec[0].message) == (
+        "skipped query 'nope': 'nope' is not in the vocabulary (5 keys); no close matches"
+    )
+    with pytest.warns(EmbvizWarning):
+        assert query.similarity(toy, [("king", "x"), ("king", "car")], skip_missing=True) == [Similarity("king", "car", 0.0)]
+    with pytest.warns(EmbvizWarning):
+        assert query.analogy(toy, [("x", "y", "z")], skip_missing=True) == []
+
+
+def test_unknown_method(toy):
+    with pytest.raises(InvalidQuery, match="unknown analogy method 'avg'"):
+        query.analogy(toy, ("king", "queen", "apple"), method="avg")
+
+
+def test_analogy_aliases(toy):
+    t = ("king", "queen", "apple")
+    assert query.analogy(toy, t, method="add") == query.analogy(toy, t, method="cosadd")
+    assert query.analogy(toy, t, method="mul") == query.analogy(toy, t, method="cosmul")
+    # q = queen - king + apple; the only candidates are car and anti
+    assert query.analogy(toy, t, k=5) == [
+        Analogy("king", "queen", "apple", 1, "anti", pytest.approx(0.0055079, abs=1e-6)),
+        Analogy("king", "queen", "apple", 2, "car", 0.0),
+    ]
+
+
+def test_lookup_rows(toy):
+    rows = query.lookup(toy, ["queen", 2, "4", np.int64(0)])
+    assert [(r.id, r.key) for r in rows] == [(1, "queen"), (2, "apple"), (4, "anti"), (0, "king")]
+    assert rows[0].vector == pytest.approx((0.9, 0.1, 0.0))
+    with pytest.raises(InvalidQuery, match="id 7 is out of range"):
+        query.lookup(toy, ["7"])
+    with pytest.raises(InvalidQuery, match="id -1 is out of range"):
+        query.lookup(toy, ["-1"])
+    with pytest.raises(KeyNotFound):
+        query.lookup(toy, ["kingg"])
+    with pytest.raises(InvalidQuery, match="'queen' is not an integer id"):
+        query.lookup(toy, ["queen"], ids=True)
+
+
+def test_lookup_numeric_keys():
+    v = Vectors(["1990", "x", "y"], np.eye(3))
+    assert [r.key for r in query.lookup(v, ["1990", "1"])] == ["1990", "x"]
+    assert [r.key for r in query.lookup(v, ["2"], ids=True)] == ["y"]
+
+
+# -- the kernel --------------------------------------------------------------------------------
+def reference_top(s, k):
+    """Full stable argsort: best first, ties by lower column."""
+    order = np.lexsort((np.arange(s.shape[1])[None, :].repeat(len(s), 0), -s), axis=1)[:, :k]
+    return order, np.take_along_axis(s, order, axis=1)
+
+
+@pytest.mark.parametrize("n", [5, 63, 64, 100, 2048, 4096, 4100, 10_000, 65_537])
+@pytest.mark.parametrize("k", [1, 2, 5, 32])
+def test_top_rows_equals_full_sort(n, k):
+    rng = np.random.default_rng(n * 100 + k)
+    k = min(k, n)
+    s = rng.standard_normal((4, n)).astype(np.float32)
+    s[1] = np.round(s[1], 1)  # many ties
+    s[2, rng.choice(n, size=n // 3, replace=False)] = -np.inf  # exclusions
+    s[3, :] = 0.5  # all tied
+    ids, vals = query._top_rows(s, k)
+    ref_ids, ref_vals = reference_top(s, k)
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_array_equal(vals, ref_vals)
+
+
+def test_top_rows_ties_at_the_group_boundary():
+    n, k = 64 * 32 * 2, 2
+    s = np.zeros((1, n), dtype=np.float32)
+    s[0, [5, 6, 40, 4000]] = 1.0  # two in one group, ties across groups
+    ids, vals = query._top_rows(s, k)
+    assert ids.tolist() == [[5, 6]]
+    s = np.full((1, n), -np.inf, dtype=np.float32)
+    s[0, [100, 3000, 3001]] = [0.2, 0.7, 0.7]
+    assert query._top_rows(s, 3)[0].tolist() == [[3000, 3001, 100]]
+
+
+@pytest.mark.parametrize("n, k", [(10, 10), (10, 9), (2000, 1999), (4096, 4096)])
+def test_top_k_with_k_near_n(n, k):
+    rng = np.random.default_rng(0)
+    unit = rng.standard_normal((n, 8)).astype(np.float32)
+    q = rng.standard_normal((3, 8)).astype(np.float32)
+    excl = [[0, 1], [], [n - 1, n - 1]]
+    ids, vals = query.top_k(unit, q, k, exclude=excl)
+    s = q @ unit.T
+    for r, ex in enumerate(excl):
+        s[r, ex] = -np.inf
+    kk = min(k, n - 2)
+    ref_ids, ref_vals = reference_top(s, kk)
+    assert ids.shape == (3, kk)
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_allclose(vals, ref_vals, rtol=1e-6)
+    for r, ex in enumerate(excl):
+        assert not set(ex) & set(ids[r].tolist())
+
+
+def test_top_k_restrict():
+    rng = np.random.default_rng(1)
+    unit = rng.standard_normal((500, 4)).astype(np.float32)
+    q = rng.standard_normal((2, 4)).astype(np.float32)
+    ids, _ = query.top_k(unit, q, 5, restrict=50, exclude=[[3, 400], []])
+    ref, _ = reference_top(q @ unit[:50].T - np.where(np.arange(50) == 3, np.inf, 0)[None] * [[1], [0]], 5)
+    np.testing.assert_array_equal(ids, ref)
+
+
+def test_float16_tables_agree(sample):
+    half = Vectors(sample.keys, np.asarray(sample.matrix, dtype=np.float16))
+    a = [r.key for r in query.neighbors(half, "king", k=5)]
+    b = [r.key for r in query.neighbors(sample, "king", k=5)]
+    assert a[:3] == b[:3]
