@@ -225,8 +225,9 @@ class TrainReport:
     corpus : str
         The corpus path as given.
     corpus_fingerprint : str
-        ``"blake2b-256:<hex>"`` of the decompressed corpus bytes (files of a directory in name
-        order, each ending with a newline), before lowercasing.
+        ``"blake2b-256:<hex>"`` of the decompressed corpus bytes, before lowercasing; for a
+        directory, of its files in name order, with a newline added between two files when
+        the first does not end with one (so a file split in parts keeps its fingerprint).
     corpus_bytes, corpus_sentences, corpus_words : int
         Decompressed size, lines (sentences, gensim splits lines above 10,000 words) and
         whitespace-separated tokens.
@@ -352,14 +353,14 @@ def _prepare(corpus: Path, name: str, lowercase: bool, tmp_dir: str | os.PathLik
     digest = hashlib.blake2b(digest_size=32)
     tmpdir = Path(tempfile.mkdtemp(prefix="embviz-train-", dir=tmp_dir)) if copy else None
     target = tmpdir / "corpus.txt" if tmpdir else files[0]
-    size, nonblank = 0, False
+    size, nonblank, sep, last = 0, False, False, b"\n"
     try:
         out = open(target, "wb") if tmpdir else None
         try:
             for path in files:
                 label = name if path == corpus else str(path)
                 decoder = codecs.getincrementaldecoder("utf-8")()
-                done, last = 0, b"\n"
+                done = 0
                 with _open(path, label) as f:
                     while True:
                         try:
@@ -374,6 +375,11 @@ def _prepare(corpus: Path, name: str, lowercase: bool, tmp_dir: str | os.PathLik
                             raise _bad_utf8(path, label, done - pending, exc) from None
                         if final:
                             break
+                        if sep:  # keep the previous file's last line apart from this file's first
+                            digest.update(b"\n")
+                            if out is not None:
+                                out.write(b"\n")
+                            sep = False
                         digest.update(chunk)
                         if not nonblank and chunk.strip():
                             nonblank = True
@@ -381,10 +387,8 @@ def _prepare(corpus: Path, name: str, lowercase: bool, tmp_dir: str | os.PathLik
                             out.write(text.lower().encode("utf-8") if lowercase else chunk)
                         done += len(chunk)
                         last = chunk[-1:]
-                if last != b"\n" and done and len(files) > 1:  # keep files' last and first lines apart
-                    digest.update(b"\n")
-                    if out is not None:
-                        out.write(b"\n")
+                if done:
+                    sep = last != b"\n"
                 size += done
         finally:
             if out is not None:
