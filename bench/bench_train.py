@@ -1,0 +1,125 @@
+"""Benchmark ``embviz train`` against gensim ``Word2Vec`` on the same corpus, with the same parameters.
+
+Corpus: gensim's Lee corpus (300 real news documents) repeated REPEAT times into a temporary
+file. Both sides use ``corpus_file`` mode, default gensim parameters, all cores as workers and
+``compute_loss=True`` (embviz always reports the per-epoch loss). Measurements alternate
+embviz / gensim, RUNS times each, and the medians are compared.
+
+Rows
+----
+1. in one process: ``embviz.train.train(path)`` (fingerprint pass, vocabulary, training) vs
+   ``Word2Vec(corpus_file=path, ...)``; words/s = corpus words x epochs / wall seconds.
+2. fresh processes, end to end: ``python -m embviz train CORPUS -o out.bin -q`` vs a
+   ``python -c`` script that imports gensim, trains and writes ``save_word2vec_format(binary=True)``.
+3. (detail) the cost of ``compute_loss`` itself: gensim with and without it.
+
+Usage: python bench/bench_train.py [--repeat 30] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import run_process, write_result  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=30, help="copies of the Lee corpus")
+    ap.add_argument("--runs", type=int, default=5, help="repetitions of each measurement")
+    args = ap.parse_args()
+
+    from gensim.models import Word2Vec
+    from gensim.test.utils import datapath
+
+    from embviz import train as training
+
+    workers = training.default_workers()
+    tmp = Path(tempfile.mkdtemp(prefix="embviz-bench-train-"))
+    corpus = tmp / "lee_x.txt"
+    data = Path(datapath("lee_background.cor")).read_bytes()
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    corpus.write_bytes(data * args.repeat)
+    params = training.TrainParams(workers=workers)
+    words = None
+
+    def embviz_lib() -> float:
+        nonlocal words
+        t = time.perf_counter()
+        result = training.train(corpus, params)
+        wall = time.perf_counter() - t
+        words = result.report.corpus_words * params.epochs
+        return wall
+
+    def gensim_lib(compute_loss: bool = True) -> float:
+        t = time.perf_counter()
+        Word2Vec(corpus_file=str(corpus), workers=workers, compute_loss=compute_loss)
+        return time.perf_counter() - t
+
+    embviz_lib()  # warm-up (imports, page cache)
+    gensim_lib()
+    lib_e, lib_g, lib_g_noloss = [], [], []
+    for _ in range(args.runs):
+        lib_e.append(embviz_lib())
+        lib_g.append(gensim_lib())
+        lib_g_noloss.append(gensim_lib(False))
+
+    out_e, out_g = tmp / "e.bin", tmp / "g.bin"
+    gensim_code = (
+        "from gensim.models import Word2Vec; "
+        f"m = Word2Vec(corpus_file={str(corpus)!r}, workers={workers}, compute_loss=True); "
+        f"m.wv.save_word2vec_format({str(out_g)!r}, binary=True)"
+    )
+    cli_e, cli_g = [], []
+    for _ in range(args.runs):
+        cli_e.append(run_process([sys.executable, "-m", "embviz", "train", str(corpus), "-o", str(out_e), "-q"])[0])
+        cli_g.append(run_process([sys.executable, "-c", gensim_code])[0])
+
+    med = statistics.median
+    rows = []
+    for op, e, g, anchor in [
+        (f"train word2vec (CBOW, default parameters, {workers} workers), library call", lib_e, lib_g,
+         "gensim Word2Vec(corpus_file=...)"),
+        ("embviz train CORPUS -o out.bin, fresh process (imports, training, writing)", cli_e, cli_g,
+         "python -c: gensim Word2Vec + save_word2vec_format(binary=True)"),
+    ]:
+        e_wps, g_wps = words / med(e), words / med(g)
+        rows.append({
+            "operation": op,
+            "embviz_s": med(e),
+            "anchor": anchor,
+            "anchor_s": med(g),
+            "speedup": med(g) / med(e),
+            "target": "embviz words/s within 10% of gensim's",
+            "met": e_wps >= 0.9 * g_wps,
+            "detail": {"embviz_words_per_s": e_wps, "gensim_words_per_s": g_wps, "ratio": e_wps / g_wps,
+                       "embviz_runs_s": e, "gensim_runs_s": g},
+        })
+    noloss = words / med(lib_g_noloss)
+    notes = (
+        f"Corpus: gensim's Lee corpus x {args.repeat} ({corpus.stat().st_size / 1e6:.1f} MB, "
+        f"{words // params.epochs:,} words), {params.epochs} epochs, corpus_file mode, compute_loss=True on "
+        f"both sides; {args.runs} alternating runs each, medians. words/s = corpus words x epochs / wall "
+        f"time of the whole call. In-process words/s: embviz {rows[0]['detail']['embviz_words_per_s']:,.0f}, "
+        f"gensim {rows[0]['detail']['gensim_words_per_s']:,.0f} (ratio {rows[0]['detail']['ratio']:.3f}); "
+        f"gensim without compute_loss: {noloss:,.0f} words/s. Fresh processes: embviz "
+        f"{rows[1]['detail']['embviz_words_per_s']:,.0f}, gensim {rows[1]['detail']['gensim_words_per_s']:,.0f} "
+        f"(ratio {rows[1]['detail']['ratio']:.3f}). Shared 2-core machine: timings are noisy."
+    )
+    rows[0]["detail"]["gensim_no_loss_words_per_s"] = noloss
+    write_result("train", "Training: embviz train vs gensim Word2Vec", rows, notes)
+    for p in tmp.iterdir():
+        p.unlink()
+    os.rmdir(tmp)
+
+
+if __name__ == "__main__":
+    main()
