@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
+from embviz import _binary
 from embviz.errors import FormatError, warn
 from embviz.vectors import Vectors
 
@@ -331,7 +332,8 @@ class _TextParser:
                 counts[n] = counts.get(n, 0) + 1
         if not counts:
             raise self._error(line0, "no vectors found")
-        dim = max(counts, key=counts.__getitem__)  # ties: the count seen first
+        # ties go to the smaller count: keys with spaces ('new york') only ever add fields
+        dim = max(counts, key=lambda n: (counts[n], -n))
         if dim < 1:
             raise self._error(line0, "expected '<key> <v1> <v2> ...', found a single field")
         return dim
@@ -491,32 +493,11 @@ def _read_text(
 
 
 # -- word2vec binary -------------------------------------------------------------------------
-def _read_more(f: IO[bytes], path: Path) -> bytes:
+def _read_more(f: IO[bytes], path: Path, size: int | None = None) -> bytes:
     try:
-        return f.read(CHUNK_BYTES)
+        return f.read(size or CHUNK_BYTES)
     except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
         raise FormatError(f"{path}: cannot decompress: {exc} (truncated file?)") from None
-
-
-def _scan_records(data: bytes, rec: int, want: int) -> tuple[list[bytes], list[int], int]:
-    """Find up to `want` complete records in `data`: key bytes, vector offsets, bytes used.
-
-    One C-level ``find`` per record locates the key's end; the vectors are gathered later in
-    bulk. A ``\\n`` after a vector is optional, as in word2vec.c's reader.
-    """
-    keys: list[bytes] = []
-    starts: list[int] = []
-    pos, n, find = 0, len(data), data.find
-    while len(keys) < want:
-        sp = find(b" ", pos)
-        if sp < 0 or sp + 1 + rec > n:
-            break
-        keys.append(data[pos:sp])
-        starts.append(sp + 1)
-        pos = sp + 1 + rec
-        if pos < n and data[pos] == 10:
-            pos += 1
-    return keys, starts, pos
 
 
 def _read_binary(
@@ -532,16 +513,16 @@ def _read_binary(
     count, dim = int(m.group(1)), int(m.group(2))
     want = count if limit is None else min(count, limit)
     rec = 4 * dim
-    cols = np.arange(rec, dtype=np.int64)
     data = body[len(first) + 1 :]
     done, eof, bad_utf8 = 0, False, 0
     while done < want:
-        while not eof and len(data) < CHUNK_BYTES:
-            more = _read_more(f, path)
+        if not eof and len(data) < 4 * CHUNK_BYTES:  # one read per block, not many appends
+            more = _read_more(f, path, 4 * CHUNK_BYTES - len(data))
             eof = not more
             data += more
-        raw_keys, starts, used = _scan_records(data, rec, want - done)
-        if not raw_keys:
+        buf = np.frombuffer(data, dtype=np.uint8)
+        key_start, key_end, used = _binary.scan(buf, rec, want - done)
+        if not len(key_start):
             if not eof:  # a record longer than the buffer: read on
                 more = _read_more(f, path)
                 eof = not more
@@ -556,25 +537,19 @@ def _read_binary(
             raise FormatError(
                 f"{path}: header says {count:,} vectors but the file ends after {done:,} (truncated?)"
             )
-        keys: list[str] = []
-        for i, kb in enumerate(raw_keys):
-            kb = kb.lstrip(b"\n")
-            if not kb or b"\n" in kb or len(kb) > 10_000:
-                raise FormatError(
-                    f"{path}: record {done + i + 1:,}: expected '<key> <{dim} float32 values>', "
-                    f"found a malformed key {kb[:20]!r} (is the header dim {dim} right?)"
-                )
-            try:
-                keys.append(kb.decode("utf-8"))
-            except UnicodeDecodeError:
-                keys.append(kb.decode("utf-8", errors="replace"))
-                bad_utf8 += 1
-        buf = np.frombuffer(data, dtype=np.uint8)
-        offsets = np.asarray(starts, dtype=np.int64)
-        raw = np.empty((len(keys), rec), dtype=np.uint8)
-        for lo in range(0, len(keys), 8192):  # bulk gather, 8,192 records at a time
-            raw[lo : lo + 8192] = buf[offsets[lo : lo + 8192, None] + cols]
-        rows = raw.view("<f4").reshape(len(keys), dim).astype(np.float32, copy=False)
+        lengths = key_end - key_start
+        keys, nbad = _binary.gather_keys(buf, key_start, key_end)
+        malformed = np.flatnonzero((lengths <= 0) | (lengths > 10_000))
+        if len(keys) != len(key_start) or len(malformed):  # a key with "\n" splits in two
+            split = [i for i, (a, b) in enumerate(zip(key_start, key_end)) if b"\n" in data[a:b]]
+            i = min(split[:1] + malformed[:1].tolist())
+            kb = data[key_start[i] : key_end[i]]
+            raise FormatError(
+                f"{path}: record {done + i + 1:,}: expected '<key> <{dim} float32 values>', "
+                f"found a malformed key {kb[:20]!r} (is the header dim {dim} right?)"
+            )
+        bad_utf8 += nbad
+        rows = _binary.gather_rows(buf, key_end + 1, dim)
         bad = ~np.isfinite(rows).all(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -601,15 +576,18 @@ def _read_binary(
 
 
 # -- public API ------------------------------------------------------------------------------
-def _dedupe(path: Path, keys: list[str], lines: np.ndarray) -> np.ndarray | None:
-    """Indices of the first occurrence of each key, or None when keys are unique."""
-    if len(dict.fromkeys(keys)) == len(keys):
-        return None
+def _dedupe(path: Path, keys: list[str], lines: np.ndarray) -> tuple[np.ndarray | None, dict[str, int]]:
+    """The id map of `keys`, and the indices of each key's first occurrence if any repeats.
+
+    Returns ``(None, key_to_index)`` when keys are unique (the common case: one dict build,
+    reused by :class:`Vectors`), else ``(keep, {})`` and warns once with the count.
+    """
+    index = dict(zip(keys, range(len(keys))))
+    if len(index) == len(keys):
+        return None, index
     first: dict[str, int] = {}
     for i, k in enumerate(keys):
         first.setdefault(k, i)
-    if len(first) == len(keys):
-        return None
     keep = np.fromiter(first.values(), dtype=np.int64, count=len(first))
     seen = np.zeros(len(keys), dtype=bool)
     seen[keep] = True
@@ -618,7 +596,7 @@ def _dedupe(path: Path, keys: list[str], lines: np.ndarray) -> np.ndarray | None
         f"{path}: {len(keys) - len(first):,} duplicate keys, kept the first occurrence of each "
         f"(first duplicate: {keys[dup]!r} at line/record {int(lines[dup]):,})"
     )
-    return np.sort(keep)
+    return np.sort(keep), {}
 
 
 def read_into(

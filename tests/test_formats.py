@@ -181,6 +181,12 @@ def test_keys_with_spaces_take_the_last_dim_fields_as_the_vector(tmp_path):
     assert ld(p).keys == ("new york", "b")
 
 
+def test_glove_dim_ties_go_to_the_smaller_count(tmp_path):
+    # two rows, one with a key with a space: the file is valid
+    p = put(tmp_path, "v.txt", "new york 1 2\nb 3 4\n")
+    assert ld(p).keys == ("new york", "b")
+
+
 def test_key_that_is_a_single_space(tmp_path):
     p = put(tmp_path, "v.txt", "a 1 2 3\n  4 5 6\nb 7 8 9\n")
     v = ld(p)
@@ -634,8 +640,8 @@ def test_projector_is_not_readable(tmp_path):
 MALFORMED = {
     "empty": b"",
     "blank": b"  \n\n",
-    "ragged": b"a 1 2 3\nb 4 5\n",
-    "extra": b"a 1 2 3\nb 4 5 6 7\n",
+    "ragged": b"a 1 2 3\nb 4 5\nc 1 2 3\n",
+    "extra": b"a 1 2 3\nb 4 5 6 7\nc 1 2 3\n",
     "nonnum": b"a 1 2 3\nb 4 x 6\n",
     "nan": b"a 1 2 3\nb 4 nan 6\n",
     "inf": b"a 1 2 3\nb 4 inf 6\n",
