@@ -172,8 +172,7 @@ def load_cached(
     if cached is not None:
         cached.source = source.name
         return cached
-    keys, matrix, info = formats.read_into(source, format, limit=limit, dtype=dtype)
-    vectors = Vectors(keys, matrix, source=source.name)
+    vectors, info = formats.read_into(source, format, limit=limit, dtype=dtype)
     meta = dict(expect, layout=_LAYOUT, source=str(resolved), format=info.format.value,
                 limit=limit, embviz=__version__)
     tmp = entry.with_name(f".tmp-{entry.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")

@@ -605,11 +605,11 @@ def read_into(
     *,
     limit: int | None = None,
     dtype: str = "float32",
-) -> tuple[list[str], np.ndarray, SourceInfo]:
-    """Read a vector file: ``(keys, matrix, info)`` with duplicates already dropped.
+) -> tuple[Vectors, SourceInfo]:
+    """Read and parse a vector file, without the cache: ``(vectors, info)``.
 
-    The low-level reader behind :func:`load` (which adds the cache and wraps the result in
-    :class:`~embviz.vectors.Vectors`). See :func:`load` for the parameters and errors.
+    The low-level reader behind :func:`load` (which adds the cache); duplicate keys are
+    already dropped (first kept, one warning). See :func:`load` for parameters and errors.
     """
     path = Path(path)
     if limit is not None and limit < 1:
@@ -630,11 +630,13 @@ def read_into(
         _, dim = reader(f, head, path, info, limit, sink)
     matrix = sink.matrix(dim)
     keys = sink.keys
-    keep = _dedupe(path, keys, sink.line_numbers())
+    keep, index = _dedupe(path, keys, sink.line_numbers())
     if keep is not None:
         keys = [keys[i] for i in keep]
         matrix = matrix[keep]
-    return keys, matrix, info
+    matrix.flags.writeable = False
+    vectors = Vectors(keys, matrix, source=path.name, key_to_index=index or None)
+    return vectors, info
 
 
 def load(
@@ -691,8 +693,7 @@ def load(
         return _cache.load_cached(
             Path(path), format=format, limit=limit, cache_dir=cache_dir, dtype=dtype
         )
-    keys, matrix, _ = read_into(path, format, limit=limit, dtype=dtype)
-    return Vectors(keys, matrix, source=Path(path).name)
+    return read_into(path, format, limit=limit, dtype=dtype)[0]
 
 
 # -- writers ---------------------------------------------------------------------------------

@@ -41,6 +41,9 @@ class Vectors:
         Where the table came from (a file name), used in messages only.
     unit : array-like, ``(n, dim)``, optional
         Precomputed L2-normalised rows (from the cache); computed on first use otherwise.
+    key_to_index : dict, optional
+        The id map ``{keys[i]: i}`` if the caller built it already (the loaders do, to check
+        for duplicates); trusted as given when its size matches.
 
     Raises
     ------
@@ -61,6 +64,7 @@ class Vectors:
         *,
         source: str | None = None,
         unit: ArrayLike | None = None,
+        key_to_index: dict[str, int] | None = None,
     ) -> None:
         matrix = _as_table(matrix)
         if matrix.ndim != 2 or matrix.shape[0] != len(keys):
@@ -70,7 +74,9 @@ class Vectors:
         self.keys: tuple[str, ...] = tuple(keys)
         self.matrix = matrix
         self.source = source
-        self.key_to_index: dict[str, int] = {key: i for i, key in enumerate(self.keys)}
+        if key_to_index is None or len(key_to_index) != len(self.keys):
+            key_to_index = {key: i for i, key in enumerate(self.keys)}
+        self.key_to_index: dict[str, int] = key_to_index
         if len(self.key_to_index) != len(self.keys):
             dup = len(self.keys) - len(self.key_to_index)
             raise FormatError(f"{dup:,} duplicate keys; keys must be unique")
