@@ -362,3 +362,55 @@ def test_internal_error_is_one_line(runner, toy, monkeypatch):
     monkeypatch.setattr(query, "neighbors", boom)
     r = run(runner, ["neighbors", "king"], toy, exit_code=123)
     assert r.stderr == "embviz: internal error: RuntimeError: kaboom (re-run with --traceback)\n"
+
+
+@pytest.mark.parametrize(
+    "args, cells",
+    [
+        (["lookup", "queen"], ["id", "key", "vector", "queen", "0.8 0.6"]),
+        (["analogy", "man", "king", "woman"], ["a", "b", "c", "rank", "key", "score", "queen", "0.9839"]),
+        (["similarity", "king", "queen"], ["a", "b", "score", "king", "queen", "0.8000"]),
+        (["neighbors", "-", "-k", "1"], ["king", "woman", "queen", "man"]),
+    ],
+)
+def test_table_mode_for_every_command(runner, toy, monkeypatch, args, cells):
+    monkeypatch.setattr("embviz.output.stdout_is_terminal", lambda: True)
+    out = ok(runner, args, toy, input="king\nwoman\n")
+    assert "\t" not in out
+    for cell in cells:
+        assert cell in out
+    assert "─" in out or "━" in out  # a rich table, not TSV
+
+
+def test_lookup_table_shortens_long_vectors(runner, monkeypatch):
+    monkeypatch.setattr("embviz.output.stdout_is_terminal", lambda: True)
+    out = ok(runner, ["lookup", "the"])
+    assert "(50 dims)" in " ".join(out.split())
+
+
+def test_quiet_never_hides_errors(runner, toy):
+    r = run(runner, ["neighbors", "kinq", "-q"], toy, exit_code=3)
+    assert r.stderr == "embviz: error: 'kinq' is not in the vocabulary (5 keys of toy.txt); close matches: king\n"
+
+
+def test_no_cache_gives_the_same_answers(runner, toy):
+    assert ok(runner, ["neighbors", "king", "--no-cache"], toy) == NEIGHBORS_KING
+
+
+@pytest.mark.parametrize("extra", [[], ["--no-cache"]])
+def test_float16_gives_the_same_ranking(runner, toy, extra):
+    # float16 stores 0.8 as 0.7998: same keys, scores within float16 precision
+    out = ok(runner, ["neighbors", "king", "--dtype", "float16", "-f", "jsonl", *extra], toy)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["key"] for r in rows] == ["queen", "man", "woman", "apple"]
+    assert [r["score"] for r in rows] == pytest.approx([0.8, 0.6, 0.0, -1.0], abs=1e-3)
+
+
+def test_second_run_uses_the_cache_and_answers_the_same(runner, toy):
+    first = ok(runner, ["neighbors", "king"], toy)
+    assert ok(runner, ["neighbors", "king"], toy) == first == NEIGHBORS_KING
+
+
+def test_vectors_from_environment(runner, toy, monkeypatch):
+    monkeypatch.setenv("EMBVIZ_VECTORS", str(toy))
+    assert ok(runner, ["similarity", "king", "queen", "--no-header"]) == "king\tqueen\t0.800000\n"
