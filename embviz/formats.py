@@ -55,6 +55,8 @@ READABLE = (VectorFormat.word2vec, VectorFormat.word2vec_text, VectorFormat.glov
 
 #: Bytes read (after decompression) per parsing step; bounds the parser's temporary memory.
 CHUNK_BYTES = 1 << 23
+#: Threads parsing text blocks concurrently (pandas' C parser and numpy release the GIL).
+PARSE_THREADS = min(4, os.cpu_count() or 1)
 #: Bytes looked at to sniff the format.
 HEAD_BYTES = 1 << 16
 _FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
@@ -317,7 +319,7 @@ class _TextParser:
         self.path = path
         self.dim = dim
         self.header = header
-        self.bad_utf8 = 0
+        self._bad_utf8: list[int] = []  # per block (list.append is thread-safe)
 
     def _error(self, line: int, what: str) -> FormatError:
         return FormatError(f"{self.path}: line {line:,}: {what}")
@@ -412,7 +414,7 @@ class _TextParser:
             text = blob.decode("utf-8")
         except UnicodeDecodeError:
             text = blob.decode("utf-8", errors="replace")
-            self.bad_utf8 += sum(1 for k in blob.split(b"\n") if not _is_text(k))
+            self._bad_utf8.append(sum(1 for k in blob.split(b"\n") if not _is_text(k)))
         keys = text.split("\n")[:-1]
         return keys, rows, lines
 
@@ -473,15 +475,34 @@ def _read_text(
         data = body[len(first) + 1 :]
         line0 += 1
     parser = _TextParser(path, header[1] if header else None, header)
-    for block in _iter_blocks(f, data, path):
-        remaining = None if limit is None else limit - sink.rows
-        if remaining is not None and remaining <= 0:
-            break
-        keys, rows, lines = parser.parse(block, line0, remaining)
-        sink.add(keys, rows, lines)
-        line0 += block.count(b"\n")
-    if parser.bad_utf8:
-        warn(f"{path}: {parser.bad_utf8:,} keys are not valid UTF-8; bad bytes replaced by U+FFFD")
+    blocks = _iter_blocks(f, data, path)
+    if limit is None and PARSE_THREADS > 1:
+        # Blocks are parsed on threads (pandas' tokenizer and numpy release the GIL) and
+        # collected in file order, so the first error in the file is the one raised.
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
+            pending: deque = deque()
+            for block in blocks:
+                if parser.dim is None:  # the first block fixes dim
+                    sink.add(*parser.parse(block, line0, None))
+                else:
+                    pending.append(pool.submit(parser.parse, block, line0, None))
+                    if len(pending) > PARSE_THREADS:
+                        sink.add(*pending.popleft().result())
+                line0 += block.count(b"\n")
+            while pending:
+                sink.add(*pending.popleft().result())
+    else:
+        for block in blocks:
+            remaining = None if limit is None else limit - sink.rows
+            if remaining is not None and remaining <= 0:
+                break
+            sink.add(*parser.parse(block, line0, remaining))
+            line0 += block.count(b"\n")
+    if sum(parser._bad_utf8):
+        warn(f"{path}: {sum(parser._bad_utf8):,} keys are not valid UTF-8; bad bytes replaced by U+FFFD")
     if sink.rows == 0:
         raise FormatError(f"{path}: no vectors found")
     if header and (limit is None or limit > sink.rows) and header[0] != sink.rows:
@@ -756,18 +777,24 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     path = Path(path)
     if not path.parent.is_dir():
         raise FormatError(f"{path}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise FormatError(f"{path}: is a directory, expected a file name")
     try:
         f, raw, tmp = _open_out(path)
     except PermissionError:
         raise FormatError(f"{path}: permission denied") from None
+    except OSError as exc:  # read-only or special file system, ...
+        raise FormatError(f"{path}: cannot write: {exc.strerror or exc}") from None
     try:
         with raw:
             with f:
                 write(f)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # disk full, quota, ...: one error line, not a traceback
+            raise FormatError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise
     return path
 
@@ -843,8 +870,19 @@ def save(
         def write_meta(f: IO[bytes]) -> None:
             f.write("".join(k.replace("\t", " ") + "\n" for k in keys).encode("utf-8"))
 
-        atomic_write(path, write_vectors)
-        atomic_write(meta, write_meta)
+        # the pair is one unit: both are written under temporary names and renamed only when
+        # both are complete, so a failure never leaves new vectors beside old metadata
+        tag = f".embviz-{os.getpid()}-"
+        staged = [p.with_name(tag + p.name) for p in (path, meta)]
+        try:
+            atomic_write(staged[0], write_vectors)
+            atomic_write(staged[1], write_meta)
+            for src, dst in zip(staged, (path, meta)):
+                os.replace(src, dst)
+        except BaseException:
+            for p in staged:
+                p.unlink(missing_ok=True)
+            raise
         return [path, meta]
     _check_keys(keys, fmt)
 

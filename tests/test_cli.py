@@ -414,3 +414,13 @@ def test_second_run_uses_the_cache_and_answers_the_same(runner, toy):
 def test_vectors_from_environment(runner, toy, monkeypatch):
     monkeypatch.setenv("EMBVIZ_VECTORS", str(toy))
     assert ok(runner, ["similarity", "king", "queen", "--no-header"]) == "king\tqueen\t0.800000\n"
+
+
+def test_convert_to_a_directory_or_unwritable_place(runner, toy, tmp_path):
+    d = tmp_path / "outdir"
+    d.mkdir()
+    r = run(runner, ["convert", str(toy), str(d), "--to", "word2vec"], exit_code=1)
+    assert (r.stdout, r.stderr) == ("", f"embviz: error: {d}: is a directory, expected a file name\n")
+    r = run(runner, ["convert", str(toy), "/proc/x.txt"], exit_code=1)
+    assert r.stderr.startswith("embviz: error: /proc/x.txt: cannot write: ")
+    assert r.stderr.count("\n") == 1

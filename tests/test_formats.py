@@ -857,3 +857,42 @@ def test_full_glove_all_formats_agree(glove_files):
     keys, matrix = mod.glove_arrays()
     assert list(a.keys) == keys
     np.testing.assert_array_equal(b.matrix, matrix)
+
+
+def test_projector_pair_is_written_as_a_unit(tmp_path, monkeypatch):
+    (tmp_path / "vectors.tsv").write_text("old vectors\n")
+    (tmp_path / "metadata.tsv").write_text("old keys\n")
+    real = formats.atomic_write
+
+    def fail_on_metadata(path, write):
+        if "metadata" in Path(path).name:
+            raise RuntimeError("disk on fire")
+        return real(path, write)
+
+    monkeypatch.setattr(formats, "atomic_write", fail_on_metadata)
+    with pytest.raises(RuntimeError):
+        save(table(), tmp_path / "vectors.tsv")
+    assert sorted(os.listdir(tmp_path)) == ["metadata.tsv", "vectors.tsv"]
+    assert (tmp_path / "vectors.tsv").read_text() == "old vectors\n"
+    assert (tmp_path / "metadata.tsv").read_text() == "old keys\n"
+
+
+def test_write_to_a_directory_or_unwritable_place(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(FormatError) as exc:
+        save(table(), tmp_path / "d", "word2vec")
+    assert str(exc.value) == f"{tmp_path / 'd'}: is a directory, expected a file name"
+    with pytest.raises(FormatError, match=r"^/proc/v\.txt: cannot write: "):
+        save(table(), "/proc/v.txt")
+
+
+def test_os_error_while_writing_is_a_format_error(tmp_path, monkeypatch):
+    def rows(*a, **k):
+        yield b"a 1 2\n"
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(formats, "_text_rows", rows)
+    with pytest.raises(FormatError) as exc:
+        save(table(), tmp_path / "v.txt")
+    assert str(exc.value) == f"{tmp_path / 'v.txt'}: cannot write: No space left on device"
+    assert os.listdir(tmp_path) == []
