@@ -317,6 +317,7 @@ def figure(
     m, dim = coords.shape
     three = dim == 3
     kind = "scatter3d" if three else ("scattergl" if m > webgl_min else "scatter")
+    overlay = kind  # labels and highlights: same layer as the points, drawn after them (on top)
     keys = [escape(k) for k in projection.keys]
     ranks = (np.asarray(projection.ids, dtype=np.int64) + 1).astype(np.int32)
     size = 2 if m > 100_000 else 3 if m > 20_000 else 4 if m > webgl_min else 6
@@ -336,7 +337,7 @@ def figure(
             "customdata": _typed(ranks[idx]),
             "hovertemplate": hover,
             "meta": {"role": role},
-            "marker": {"size": size, "opacity": 0.75 if m > webgl_min else 0.85},
+            "marker": {"size": size, "opacity": 0.6 if m > webgl_min else 0.85},
         }
         if three:
             t["z"] = _typed(coords[idx, 2])
@@ -382,7 +383,7 @@ def figure(
         n = min(labels, m)
         top = np.argsort(ranks, kind="stable")[:n]
         t = {
-            "type": "scatter3d" if three else "scatter",
+            "type": overlay,
             "mode": "text",
             "name": f"labels (top {n:,})",
             "x": _typed(coords[top, 0]),
@@ -405,7 +406,7 @@ def figure(
             if not len(sel):
                 continue
             t = {
-                "type": "scatter3d" if three else "scatter",
+                "type": overlay,
                 "mode": "markers+text",
                 "name": escape(name),
                 "x": _typed(coords[sel, 0]),

@@ -132,7 +132,8 @@ def test_a_webgl_plot_of_the_sample_renders_every_point(browser, sample, tmp_pat
     assert state["errors"] == [] and state["dialogs"] == []
     points = [t for t in state["traces"] if t["role"] == "points"]
     assert [t["type"] for t in points] == ["scattergl"] and points[0]["n"] == 20_000
-    assert "the" in state["texts"] and "king" in state["texts"]
+    assert [t["n"] for t in state["traces"] if t["role"] == "labels"] == [50]
+    assert [t["n"] for t in state["traces"] if t["role"] == "highlight"] == [11]
     assert "20,000 of 40,000 points" in state["title"]
     text = hover_text(state["page"], 0, 1)
     assert "," in text and "rank 2" in text
