@@ -387,7 +387,7 @@ def test_rejects_what_gensim_rejects():
     from gensim.test.utils import datapath
 
     p = Path(datapath("pretrained.vec"))  # header says 3, one row (gensim: EOFError)
-    fails(p, f"{p}: header says 3 vectors but the file has 1 (truncated?)")
+    fails(p, f"{p}: line 1: header says 3 vectors but the file has 1 (truncated?)")
     p = Path(datapath("crime-and-punishment.bin"))  # a real fastText model
     fails_prefix(p, f"{p}: is a fastText model (.bin), not a vector file")
     p = Path(datapath("crime-and-punishment.txt"))  # a corpus
@@ -431,7 +431,7 @@ def test_whitespace_only_file(tmp_path):
 
 def test_header_only(tmp_path):
     p = put(tmp_path, "v.txt", "3 4\n")
-    fails(p, f"{p}: header says 3 vectors but no data follows")
+    fails(p, f"{p}: line 1: header says 3 vectors but no data follows")
 
 
 def test_ragged_row(tmp_path):
@@ -482,12 +482,17 @@ def test_nan_in_binary(tmp_path):
 
 def test_header_count_larger_than_data(tmp_path):
     p = put(tmp_path, "v.txt", "5 3\n" + GLOVE3)
-    fails(p, f"{p}: header says 5 vectors but the file has 3 (truncated?)")
+    fails(p, f"{p}: line 1: header says 5 vectors but the file has 3 (truncated?)")
+
+
+def test_header_line_number_after_bom_and_blank_lines(tmp_path):
+    p = put(tmp_path, "v.txt", "\ufeff\r\n\n2 3\r\n" + GLOVE3)
+    fails(p, f"{p}: line 3: header says 2 vectors but the file has 3")
 
 
 def test_header_count_smaller_than_data(tmp_path):
     p = put(tmp_path, "v.txt", "2 3\n" + GLOVE3)
-    fails(p, f"{p}: header says 2 vectors but the file has 3")
+    fails(p, f"{p}: line 1: header says 2 vectors but the file has 3")
 
 
 def test_header_dim_disagrees(tmp_path):
@@ -500,7 +505,7 @@ def test_header_dim_disagrees(tmp_path):
 def test_binary_header_count_disagrees(tmp_path):
     m = np.ones((2, 3), dtype=np.float32)
     p = put(tmp_path, "v.bin", w2v_bytes(["a", "b"], m, header="3 3\n"))
-    fails(p, f"{p}: header says 3 vectors but the file ends after 2 (truncated?)")
+    fails(p, f"{p}: record 3: header says 3 vectors but the file ends after 2 (truncated?)")
     p = put(tmp_path, "w.bin", w2v_bytes(["a", "b"], m, header="1 3\n"))
     fails(p, f"{p}: header says 1 vectors but more data follows record 1")
 
@@ -600,11 +605,12 @@ def test_huge_header_count_fails_fast_without_allocating(tmp_path, binary):
     assert time.perf_counter() - start < 0.5
     if binary:
         assert str(exc.value) == (
-            f"{p}: header says 999,999,999,999 vectors but the file ends after 2 (truncated?)"
+            f"{p}: record 3: header says 999,999,999,999 vectors but the file ends after 2 "
+            "(truncated?)"
         )
     else:
         assert str(exc.value) == (
-            f"{p}: header says 999,999,999,999 vectors but the file has 2 (truncated?)"
+            f"{p}: line 1: header says 999,999,999,999 vectors but the file has 2 (truncated?)"
         )
 
 
