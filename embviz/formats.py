@@ -54,7 +54,7 @@ class VectorFormat(str, Enum):
 READABLE = (VectorFormat.word2vec, VectorFormat.word2vec_text, VectorFormat.glove, VectorFormat.fasttext)
 
 #: Bytes read (after decompression) per parsing step; bounds the parser's temporary memory.
-CHUNK_BYTES = 1 << 23
+CHUNK_BYTES = 1 << 22
 #: Threads parsing text blocks concurrently (pandas' C parser and numpy release the GIL).
 PARSE_THREADS = min(4, os.cpu_count() or 1)
 #: Bytes looked at to sniff the format.
@@ -479,6 +479,15 @@ def _iter_blocks(f: IO[bytes], first: bytes, path: Path) -> Iterator[bytes]:
         yield data[: cut + 1]
 
 
+def _add_first(sink: _Sink, parser: _TextParser, block: bytes, line0: int, limit: int | None) -> None:
+    """Parse the first block (it fixes dim), then reserve the matrix from the file size."""
+    rows = parser.parse(block, line0, limit)
+    if sink.size_bytes and parser.dim:  # each value takes at least 2 bytes ("0 ")
+        bound = sink.size_bytes // (2 * parser.dim) + 1
+        sink.reserve(bound if limit is None else min(bound, limit), parser.dim)
+    sink.add(*rows)
+
+
 def _read_text(
     f: IO[bytes], head: bytes, path: Path, info: SourceInfo, limit: int | None, sink: _Sink
 ) -> tuple[int, int]:
@@ -510,13 +519,10 @@ def _read_text(
             pending: deque = deque()
             for block in blocks:
                 if parser.dim is None:  # the first block fixes dim
-                    first_rows = parser.parse(block, line0, None)
-                    if sink.size_bytes:  # each value takes at least 2 bytes ("0 ")
-                        sink.reserve(sink.size_bytes // (2 * parser.dim) + 1, parser.dim)
-                    sink.add(*first_rows)
+                    _add_first(sink, parser, block, line0, None)
                 else:
                     pending.append(pool.submit(parser.parse, block, line0, None))
-                    if len(pending) > PARSE_THREADS:
+                    if len(pending) >= PARSE_THREADS:
                         sink.add(*pending.popleft().result())
                 line0 += block.count(b"\n")
             while pending:
@@ -526,7 +532,10 @@ def _read_text(
             remaining = None if limit is None else limit - sink.rows
             if remaining is not None and remaining <= 0:
                 break
-            sink.add(*parser.parse(block, line0, remaining))
+            if parser.dim is None:
+                _add_first(sink, parser, block, line0, remaining)
+            else:
+                sink.add(*parser.parse(block, line0, remaining))
             line0 += block.count(b"\n")
     if sum(parser._bad_utf8):
         warn(f"{path}: {sum(parser._bad_utf8):,} keys are not valid UTF-8; bad bytes replaced by U+FFFD")
