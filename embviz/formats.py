@@ -872,7 +872,8 @@ def save(
     vectors : Vectors
     path : path-like
         Output file; ``.gz``/``.bz2``/``.xz`` compress. For ``projector`` it is the
-        ``vectors.tsv`` path (or a directory), and ``metadata.tsv`` is written beside it.
+        ``vectors.tsv`` path or an existing directory (any name not ending in ``.tsv``), and
+        ``metadata.tsv`` is written beside it.
     format : VectorFormat or str, optional
         Default: from the suffix (:func:`format_for`).
     precision : int
@@ -895,7 +896,7 @@ def save(
     keys, matrix = vectors.keys, vectors.matrix
     n, dim = matrix.shape
     if fmt == VectorFormat.projector:
-        if path.is_dir():
+        if path.is_dir() or path.suffix.lower() != ".tsv":  # a directory for the pair
             path = path / "vectors.tsv"
         meta = path.with_name("metadata.tsv")
         _check_keys(keys, fmt)
