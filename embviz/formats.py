@@ -913,6 +913,8 @@ def save(
 
         # the pair is one unit: both are written under temporary names and renamed only when
         # both are complete, so a failure never leaves new vectors beside old metadata
+        if not path.parent.is_dir():
+            raise FormatError(f"{path}: directory {path.parent} does not exist")
         tag = f".embviz-{os.getpid()}-"
         staged = [p.with_name(tag + p.name) for p in (path, meta)]
         try:
