@@ -510,5 +510,12 @@ def lookup(vectors: Vectors, items: Sequence[str | int], *, ids: bool = False) -
             raise InvalidQuery(f"{item!r} is not an integer id")
         else:
             rows.append(vectors.get_index(item))
-    matrix = np.asarray(vectors.lookup(np.asarray(rows, dtype=np.int64)), dtype=np.float32)
+    try:
+        id_array = np.asarray(rows, dtype=np.int64)
+    except OverflowError:  # beyond int64: out of range, not an internal error
+        bad = next(r for r in rows if not -(2**63) <= r < 2**63)
+        raise InvalidQuery(
+            f"id {bad} is out of range: ids go from 0 to {vectors.count - 1:,}"
+        ) from None
+    matrix = np.asarray(vectors.lookup(id_array), dtype=np.float32)
     return [Lookup(i, vectors.keys[i], tuple(m)) for i, m in zip(rows, matrix.tolist())]

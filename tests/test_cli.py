@@ -103,6 +103,8 @@ def test_lookup_errors(runner, toy):
     )
     r = run(runner, ["lookup", "9"], toy, exit_code=1)
     assert r.stderr == "embviz: error: id 9 is out of range: ids go from 0 to 4\n"
+    r = run(runner, ["lookup", "99999999999999999999"], toy, exit_code=1)
+    assert r.stderr == "embviz: error: id 99999999999999999999 is out of range: ids go from 0 to 4\n"
     r = run(runner, ["lookup", "--ids", "king"], toy, exit_code=1)
     assert r.stderr == "embviz: error: 'king' is not an integer id\n"
 

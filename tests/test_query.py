@@ -222,6 +222,8 @@ def test_lookup_rows(toy):
         query.lookup(toy, ["7"])
     with pytest.raises(InvalidQuery, match="id -1 is out of range"):
         query.lookup(toy, ["-1"])
+    with pytest.raises(InvalidQuery, match="^id 99999999999999999999 is out of range: ids go from 0 to 4$"):
+        query.lookup(toy, ["99999999999999999999"])
     with pytest.raises(KeyNotFound):
         query.lookup(toy, ["kingg"])
     with pytest.raises(InvalidQuery, match="'queen' is not an integer id"):
