@@ -489,7 +489,8 @@ def lookup(vectors: Vectors, items: Sequence[str | int], *, ids: bool = False) -
     Returns
     -------
     list of Lookup
-        ``vector`` holds the row's ``dim`` float values (float32 widened to float).
+        ``vector`` holds the row's ``dim`` values, each the shortest decimal that round-trips
+        its float32.
 
     Raises
     ------
@@ -518,4 +519,6 @@ def lookup(vectors: Vectors, items: Sequence[str | int], *, ids: bool = False) -
             f"id {bad} is out of range: ids go from 0 to {vectors.count - 1:,}"
         ) from None
     matrix = np.asarray(vectors.lookup(id_array), dtype=np.float32)
-    return [Lookup(i, vectors.keys[i], tuple(m)) for i, m in zip(rows, matrix.tolist())]
+    # the shortest decimal that round-trips each float32 (0.418, not 0.4180000126361847)
+    text = matrix.astype(str)
+    return [Lookup(i, vectors.keys[i], tuple(map(float, t))) for i, t in zip(rows, text)]

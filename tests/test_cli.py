@@ -91,8 +91,8 @@ def test_lookup_keys_and_ids(runner, toy):
 def test_lookup_stdin_and_json(runner, toy):
     out = ok(runner, ["lookup", "-", "-f", "jsonl"], toy, input="man\n\n2\n")
     assert out == (
-        '{"id": 2, "key": "man", "vector": [0.6000000238418579, 0.800000011920929]}\n'
-        '{"id": 2, "key": "man", "vector": [0.6000000238418579, 0.800000011920929]}\n'
+        '{"id": 2, "key": "man", "vector": [0.6, 0.8]}\n'
+        '{"id": 2, "key": "man", "vector": [0.6, 0.8]}\n'
     )
 
 
