@@ -902,3 +902,16 @@ def test_os_error_while_writing_is_a_format_error(tmp_path, monkeypatch):
         save(table(), tmp_path / "v.txt")
     assert str(exc.value) == f"{tmp_path / 'v.txt'}: cannot write: No space left on device"
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_highly_compressed_file_with_more_rows_than_its_size_suggests(tmp_path, monkeypatch, header):
+    monkeypatch.setattr(formats, "CHUNK_BYTES", 1 << 14)
+    n = 60_000
+    rows = "".join(f"w{i} 0 0 0 {i}\n" for i in range(n))
+    p = put(tmp_path, "z.txt", gzip.compress(((f"{n} 4\n" if header else "") + rows).encode()))
+    assert p.stat().st_size < n  # far fewer bytes than rows
+    v = ld(p)
+    assert (v.count, v.keys[-1]) == (n, f"w{n - 1}")
+    np.testing.assert_array_equal(v.matrix[:, 3], np.arange(n, dtype=np.float32))
+    assert ld(p, limit=45_678).count == 45_678
