@@ -426,3 +426,14 @@ def test_convert_to_a_directory_or_unwritable_place(runner, toy, tmp_path):
     r = run(runner, ["convert", str(toy), "/proc/x.txt"], exit_code=1)
     assert r.stderr.startswith("embviz: error: /proc/x.txt: cannot write: ")
     assert r.stderr.count("\n") == 1
+
+
+def test_load_message_only_when_stderr_is_a_terminal(runner, toy, monkeypatch):
+    import re
+
+    monkeypatch.setattr("embviz.cli._common.stderr_is_terminal", lambda: True)
+    r = run(runner, ["similarity", "king", "queen"], toy)
+    assert r.stdout == "a\tb\tscore\nking\tqueen\t0.800000\n"
+    assert re.fullmatch(r"embviz: loaded 5 x 2 vectors from toy\.txt in \d+\.\d\d s\n", r.stderr), r.stderr
+    r = run(runner, ["similarity", "king", "queen", "-q"], toy)
+    assert (r.stdout, r.stderr) == ("a\tb\tscore\nking\tqueen\t0.800000\n", "")

@@ -304,3 +304,12 @@ def test_float16_tables_agree(sample):
     a = [r.key for r in query.neighbors(half, "king", k=5)]
     b = [r.key for r in query.neighbors(sample, "king", k=5)]
     assert a[:3] == b[:3]
+
+
+def test_cosmul_restrict_equals_gensim(sample, kv):
+    ours = query.analogy(sample, ("man", "king", "woman"), k=5, method="cosmul", restrict=5000)
+    # gensim 4.4 ignores restrict_vocab in most_similar_cosmul: restrict its full score array
+    dists = kv.most_similar_cosmul(positive=["king", "woman"], negative=["man"], topn=None)[:5000]
+    dists[[sample.key_to_index[w] for w in ("man", "king", "woman")]] = -np.inf
+    best = np.argsort(-dists, kind="stable")[:5]
+    assert_same(ours, [(sample.keys[i], dists[i]) for i in best])
