@@ -437,3 +437,14 @@ def test_load_message_only_when_stderr_is_a_terminal(runner, toy, monkeypatch):
     assert re.fullmatch(r"embviz: loaded 5 x 2 vectors from toy\.txt in \d+\.\d\d s\n", r.stderr), r.stderr
     r = run(runner, ["similarity", "king", "queen", "-q"], toy)
     assert (r.stdout, r.stderr) == ("a\tb\tscore\nking\tqueen\t0.800000\n", "")
+
+
+def test_interrupt_exits_130(runner, toy, monkeypatch):
+    from embviz import query
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(query, "neighbors", interrupted)
+    r = run(runner, ["neighbors", "king"], toy, exit_code=130)
+    assert (r.stdout, r.stderr) == ("", "embviz: error: interrupted\n")

@@ -915,3 +915,29 @@ def test_highly_compressed_file_with_more_rows_than_its_size_suggests(tmp_path, 
     assert (v.count, v.keys[-1]) == (n, f"w{n - 1}")
     np.testing.assert_array_equal(v.matrix[:, 3], np.arange(n, dtype=np.float32))
     assert ld(p, limit=45_678).count == 45_678
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_first_error_in_file_order_wins_across_blocks(tmp_path, small_blocks, monkeypatch, threads):
+    if hasattr(formats, "PARSE_THREADS"):
+        monkeypatch.setattr(formats, "PARSE_THREADS", threads)
+    data = bytearray(big_text(header=False))
+    lines = data.split(b"\n")
+    for bad in (2500, 1200, 2999):
+        lines[bad - 1] = f"w{bad} 1 2 y{bad} 4".encode()
+    p = put(tmp_path, "v.txt", b"\n".join(lines))
+    fails(p, f"{p}: line 1,200: value 3 is 'y1200', expected a number")
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_invalid_utf8_counted_across_blocks(tmp_path, small_blocks, monkeypatch, threads):
+    if hasattr(formats, "PARSE_THREADS"):
+        monkeypatch.setattr(formats, "PARSE_THREADS", threads)
+    rows = [b"k%d 1 2\n" % i if i % 500 else b"bad\xff%d 1 2\n" % i for i in range(3000)]
+    p = put(tmp_path, "v.txt", b"".join(rows))
+    with pytest.warns(EmbvizWarning) as rec:
+        v = ld(p)
+    assert [str(w.message) for w in rec] == [
+        f"{p}: 6 keys are not valid UTF-8; bad bytes replaced by U+FFFD"
+    ]
+    assert v.count == 3000 and v.keys[500] == "bad\ufffd500"
