@@ -941,3 +941,17 @@ def test_invalid_utf8_counted_across_blocks(tmp_path, small_blocks, monkeypatch,
         f"{p}: 6 keys are not valid UTF-8; bad bytes replaced by U+FFFD"
     ]
     assert v.count == 3000 and v.keys[500] == "bad\ufffd500"
+
+
+@pytest.mark.parametrize(
+    "name, kw", [("v.bin", {"binary": True}), ("v.txt", {}), ("v.vec", {}), ("v.glove", {"no_header": True}),
+                 ("v.txt.gz", {})]
+)
+def test_gensim_reads_what_we_write(tmp_path, name, kw):
+    from gensim.models import KeyedVectors
+
+    v = table(keys=[k for k in KEYS], dim=6, seed=5)
+    p = save(v, tmp_path / name, precision=9)[0]
+    kv = KeyedVectors.load_word2vec_format(str(p), **kw)
+    assert list(kv.index_to_key) == list(v.keys)
+    np.testing.assert_array_equal(kv.vectors, v.matrix)
