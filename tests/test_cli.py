@@ -448,3 +448,19 @@ def test_interrupt_exits_130(runner, toy, monkeypatch):
     monkeypatch.setattr(query, "neighbors", interrupted)
     r = run(runner, ["neighbors", "king"], toy, exit_code=130)
     assert (r.stdout, r.stderr) == ("", "embviz: error: interrupted\n")
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["neighbors", "kingg"], "'kingg' is not in the vocabulary (40,000 keys of glove.6B.50d.40k.txt.gz); "
+                                 "close matches: king, kings, kin"),
+        (["neighbors", "Paris", "-k", "1"], "'Paris' is not in the vocabulary (40,000 keys of "
+                                            "glove.6B.50d.40k.txt.gz); close matches: paris, parris, parish"),
+        (["similarity", "KING", "queen"], "'KING' is not in the vocabulary (40,000 keys of "
+                                         "glove.6B.50d.40k.txt.gz); close matches: king, kings, kin"),
+    ],
+)
+def test_unknown_key_on_the_sample(runner, args, line):
+    r = run(runner, args, exit_code=3)
+    assert (r.stdout, r.stderr) == ("", f"embviz: error: {line}\n")
