@@ -56,7 +56,6 @@ def test_info_json_and_limit(runner, toy):
 
 
 def test_info_gzip_word2vec(runner, tmp_path):
-    v = formats.load(tmp_path.parent / "x", cache=False) if False else None  # noqa: F841
     from embviz.vectors import Vectors
 
     p = tmp_path / "v.bin.gz"

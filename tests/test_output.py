@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 
-import pytest
 
 from embviz import output
 from embviz.output import OutputFormat, choose_format, write_record, write_rows
