@@ -955,3 +955,15 @@ def test_gensim_reads_what_we_write(tmp_path, name, kw):
     kv = KeyedVectors.load_word2vec_format(str(p), **kw)
     assert list(kv.index_to_key) == list(v.keys)
     np.testing.assert_array_equal(kv.vectors, v.matrix)
+
+
+def test_highly_compressed_binary_with_more_records_than_its_size_suggests(tmp_path, monkeypatch):
+    monkeypatch.setattr(formats, "CHUNK_BYTES", 1 << 14)
+    n = 50_000
+    m = np.zeros((n, 10), dtype=np.float32)
+    m[:, 0] = np.arange(n)
+    p = put(tmp_path, "zb.bin", gzip.compress(w2v_bytes([f"k{i}" for i in range(n)], m)))
+    assert p.stat().st_size // (4 * 10 + 2) < n
+    v = ld(p)
+    assert (v.count, v.keys[-1]) == (n, f"k{n - 1}")
+    np.testing.assert_array_equal(v.matrix, m)
