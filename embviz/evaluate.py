@@ -110,6 +110,8 @@ class AnalogyReport:
         The number of candidate keys actually used (``min(restrict, count)``).
     questions : str
         The question file.
+    asked : int
+        Questions in the file (answered or not).
     """
 
     sections: list[SectionScore]
@@ -118,6 +120,7 @@ class AnalogyReport:
     method: str = "cosadd"
     restrict: int | None = None
     questions: str = ""
+    asked: int = 0
 
     def rows(self) -> list[SectionScore]:
         """The rows to print: every section, then the ``total`` row."""
@@ -406,7 +409,7 @@ def evaluate_analogies(
         _score(name, correct[s], answered[s], in_file[s]) for s, name in enumerate(names)
     ]
     total = _score("total", sum(correct), sum(answered), len(qs))
-    return AnalogyReport(sections, total, errors, method, n, str(path))
+    return AnalogyReport(sections, total, errors, method, n, str(path), len(qs))
 
 
 def _score(section: str, correct: int, total: int, in_file: int) -> SectionScore:
