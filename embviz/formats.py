@@ -29,16 +29,13 @@ import tempfile
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Callable, Iterator
+from typing import IO, Callable, Iterator
 
 import numpy as np
 
 from embviz import _binary
 from embviz.errors import FormatError, warn
 from embviz.vectors import Vectors
-
-if TYPE_CHECKING:
-    from numpy.typing import NDArray
 
 
 class VectorFormat(str, Enum):

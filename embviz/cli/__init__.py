@@ -52,7 +52,6 @@ class _EmbvizGroup(typer.core.TyperGroup):
 app = typer.Typer(
     cls=_EmbvizGroup,
     name="embviz",
-    help="Explore and visualize embeddings: neighbors, analogies, plots, evaluation, training.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -86,7 +85,7 @@ def _root(
 
 # Command groups register themselves on `app` when imported; each imports only light modules
 # at top level (the heavy ones are imported inside the commands).
-from embviz.cli import query as _query  # noqa: E402,F401
+from embviz.cli import query as _query  # noqa: E402,F401,I001
 from embviz.cli import cache as _cache  # noqa: E402,F401
 from embviz.cli import project as _project  # noqa: E402,F401
 from embviz.cli import train as _train  # noqa: E402,F401
