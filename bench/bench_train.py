@@ -20,14 +20,28 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import run_process, write_result  # noqa: E402
+from _common import write_result  # noqa: E402
+
+
+def _children_cpu() -> float:
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
+def run_timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (all threads) of `cmd` in a fresh process."""
+    c, t = _children_cpu(), time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - t, _children_cpu() - c
 
 
 def main() -> None:
@@ -51,25 +65,26 @@ def main() -> None:
     params = training.TrainParams(workers=workers)
     words = None
 
-    def embviz_lib() -> float:
+    def embviz_lib() -> tuple[float, float]:
         nonlocal words
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         result = training.train(corpus, params)
-        wall = time.perf_counter() - t
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
         words = result.report.corpus_words * params.epochs
-        return wall
+        return wall, cpu
 
-    def gensim_lib(compute_loss: bool = True) -> float:
-        t = time.perf_counter()
+    def gensim_lib(compute_loss: bool = True) -> tuple[float, float]:
+        c, t = time.process_time(), time.perf_counter()
         Word2Vec(corpus_file=str(corpus), workers=workers, compute_loss=compute_loss)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, time.process_time() - c
 
     embviz_lib()  # warm-up (imports, page cache)
     gensim_lib()
     lib_e, lib_g, lib_g_noloss = [], [], []
-    for _ in range(args.runs):
-        lib_e.append(embviz_lib())
-        lib_g.append(gensim_lib())
+    for i in range(args.runs):  # alternate, and swap who goes first every other round
+        pair = [(lib_e, embviz_lib), (lib_g, gensim_lib)]
+        for bucket, fn in pair if i % 2 == 0 else pair[::-1]:
+            bucket.append(fn())
         lib_g_noloss.append(gensim_lib(False))
 
     out_e, out_g = tmp / "e.bin", tmp / "g.bin"
@@ -79,18 +94,23 @@ def main() -> None:
         f"m.wv.save_word2vec_format({str(out_g)!r}, binary=True)"
     )
     cli_e, cli_g = [], []
-    for _ in range(args.runs):
-        cli_e.append(run_process([sys.executable, "-m", "embviz", "train", str(corpus), "-o", str(out_e), "-q"])[0])
-        cli_g.append(run_process([sys.executable, "-c", gensim_code])[0])
+    embviz_cmd = [sys.executable, "-m", "embviz", "train", str(corpus), "-o", str(out_e), "-q"]
+    gensim_cmd = [sys.executable, "-c", gensim_code]
+    for i in range(args.runs):
+        pair = [(cli_e, embviz_cmd), (cli_g, gensim_cmd)]
+        for bucket, cmd in pair if i % 2 == 0 else pair[::-1]:
+            bucket.append(run_timed(cmd))
 
     med = statistics.median
     rows = []
-    for op, e, g, anchor in [
+    for op, e_runs, g_runs, anchor in [
         (f"train word2vec (CBOW, default parameters, {workers} workers), library call", lib_e, lib_g,
          "gensim Word2Vec(corpus_file=...)"),
         ("embviz train CORPUS -o out.bin, fresh process (imports, training, writing)", cli_e, cli_g,
          "python -c: gensim Word2Vec + save_word2vec_format(binary=True)"),
     ]:
+        e, g = [w for w, _ in e_runs], [w for w, _ in g_runs]
+        e_cpu, g_cpu = [c for _, c in e_runs], [c for _, c in g_runs]
         e_wps, g_wps = words / med(e), words / med(g)
         rows.append({
             "operation": op,
@@ -101,18 +121,25 @@ def main() -> None:
             "target": "embviz words/s within 10% of gensim's",
             "met": e_wps >= 0.9 * g_wps,
             "detail": {"embviz_words_per_s": e_wps, "gensim_words_per_s": g_wps, "ratio": e_wps / g_wps,
-                       "embviz_runs_s": e, "gensim_runs_s": g},
+                       "paired_ratio_median": med(gi / ei for ei, gi in zip(e, g)),
+                       "embviz_words_per_cpu_s": words / med(e_cpu), "gensim_words_per_cpu_s": words / med(g_cpu),
+                       "cpu_ratio": med(g_cpu) / med(e_cpu),
+                       "embviz_runs_s": e, "gensim_runs_s": g, "embviz_cpu_s": e_cpu, "gensim_cpu_s": g_cpu},
         })
-    noloss = words / med(lib_g_noloss)
+    noloss = words / med(w for w, _ in lib_g_noloss)
     notes = (
         f"Corpus: gensim's Lee corpus x {args.repeat} ({corpus.stat().st_size / 1e6:.1f} MB, "
         f"{words // params.epochs:,} words), {params.epochs} epochs, corpus_file mode, compute_loss=True on "
         f"both sides; {args.runs} alternating runs each, medians. words/s = corpus words x epochs / wall "
         f"time of the whole call. In-process words/s: embviz {rows[0]['detail']['embviz_words_per_s']:,.0f}, "
-        f"gensim {rows[0]['detail']['gensim_words_per_s']:,.0f} (ratio {rows[0]['detail']['ratio']:.3f}); "
+        f"gensim {rows[0]['detail']['gensim_words_per_s']:,.0f} (ratio {rows[0]['detail']['ratio']:.3f}, "
+        f"median of paired ratios {rows[0]['detail']['paired_ratio_median']:.3f}, CPU-time ratio "
+        f"{rows[0]['detail']['cpu_ratio']:.3f}); "
         f"gensim without compute_loss: {noloss:,.0f} words/s. Fresh processes: embviz "
         f"{rows[1]['detail']['embviz_words_per_s']:,.0f}, gensim {rows[1]['detail']['gensim_words_per_s']:,.0f} "
-        f"(ratio {rows[1]['detail']['ratio']:.3f}). Shared 2-core machine: timings are noisy."
+        f"(ratio {rows[1]['detail']['ratio']:.3f}, CPU-time ratio {rows[1]['detail']['cpu_ratio']:.3f}). "
+        "Shared 2-core machine (other jobs running): wall times are noisy; the CPU-time ratio "
+        "(user + system seconds of all threads) is the steadier measure of embviz's overhead."
     )
     rows[0]["detail"]["gensim_no_loss_words_per_s"] = noloss
     write_result("train", "Training: embviz train vs gensim Word2Vec", rows, notes)

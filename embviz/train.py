@@ -40,6 +40,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
 
 #: Bytes read per step when fingerprinting or copying the corpus.
 CHUNK_BYTES = 1 << 22
+#: Characters Python's ``str.split()`` (gensim's vocabulary scan) treats as whitespace but the
+#: C++ reader of ``corpus_file`` mode (``istream >> word``) does not: replaced by spaces.
+_OTHER_SPACES = re.compile("[\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
 
 
 class TrainingInterrupted(EmbvizError, KeyboardInterrupt):
@@ -343,13 +347,21 @@ def _line_of(path: Path, offset: int) -> int:
     return line
 
 
-def _prepare(corpus: Path, name: str, lowercase: bool, tmp_dir: str | os.PathLike | None) -> _Corpus:
-    """Fingerprint and check the corpus; copy it to one plain temporary file if gensim needs it."""
+def _prepare(
+    corpus: Path, name: str, lowercase: bool, tmp_dir: str | os.PathLike | None, copy: bool = False
+) -> _Corpus:
+    """Fingerprint and check the corpus; copy it to one plain temporary file if gensim needs it.
+
+    The copy is decompressed, concatenated, lowercased if asked, and has the Unicode spaces
+    that only Python splits on (:data:`_OTHER_SPACES`) replaced by ASCII spaces, so that
+    gensim's vocabulary scan and its C++ training reader see the same tokens.
+    """
     from embviz import formats
 
     files = _corpus_files(corpus, name)
     compressed = any(formats._compression(p) for p in files)  # noqa: SLF001
-    copy = lowercase or corpus.is_dir() or compressed
+    copy = copy or lowercase or corpus.is_dir() or compressed
+    spaces = False
     digest = hashlib.blake2b(digest_size=32)
     tmpdir = Path(tempfile.mkdtemp(prefix="embviz-train-", dir=tmp_dir)) if copy else None
     target = tmpdir / "corpus.txt" if tmpdir else files[0]
@@ -384,15 +396,24 @@ def _prepare(corpus: Path, name: str, lowercase: bool, tmp_dir: str | os.PathLik
                         if not nonblank and chunk.strip():
                             nonblank = True
                         if out is not None:
-                            out.write(text.lower().encode("utf-8") if lowercase else chunk)
+                            if lowercase:
+                                text = text.lower()
+                            out.write(_OTHER_SPACES.sub(" ", text).encode("utf-8"))
+                        elif not spaces and _has_other_spaces(text, chunk):
+                            spaces = True  # a plain file gensim would tokenise two ways: copy it
+                            break
                         done += len(chunk)
                         last = chunk[-1:]
+                if spaces:
+                    break
                 if done:
                     sep = last != b"\n"
                 size += done
         finally:
             if out is not None:
                 out.close()
+        if spaces:
+            return _prepare(corpus, name, lowercase, tmp_dir, copy=True)
         if not nonblank:
             where = f"{name}: " + ("every file is empty" if corpus.is_dir() else "corpus is empty")
             raise FormatError(f"{where}; expected text with one whitespace-separated sentence per line")
@@ -401,6 +422,12 @@ def _prepare(corpus: Path, name: str, lowercase: bool, tmp_dir: str | os.PathLik
             shutil.rmtree(tmpdir, ignore_errors=True)
         raise
     return _Corpus(target, f"blake2b-256:{digest.hexdigest()}", size, tmpdir)
+
+
+def _has_other_spaces(text: str, chunk: bytes) -> bool:
+    if text.isascii():  # O(1) in CPython; then only the 4 control separators can occur
+        return b"\x1c" in chunk or b"\x1d" in chunk or b"\x1e" in chunk or b"\x1f" in chunk
+    return _OTHER_SPACES.search(text) is not None
 
 
 def _bad_utf8(path: Path, label: str, start: int, exc: UnicodeDecodeError) -> FormatError:
@@ -700,7 +727,7 @@ def write(
     if evaluation is not None:
         report["evaluation"] = evaluation
     side = sidecar_path(written[0])
-    data = (json.dumps(report, indent=2, default=_json_default) + "\n").encode()
+    data = (json.dumps(_finite(report), indent=2, default=_json_default, allow_nan=False) + "\n").encode()
     written.append(formats.atomic_write(side, lambda f: f.write(data)))
     return written
 
@@ -714,60 +741,45 @@ def _json_default(value: Any) -> Any:
 
 
 # -- evaluation ----------------------------------------------------------------------------------
-def evaluate(vectors: Vectors, *, restrict: int = 300_000) -> dict:
-    """Score vectors on the Google analogy set and WordSim-353 shipped in gensim's test data.
+def evaluate(vectors: Vectors, *, restrict: int | None = 300_000) -> dict:
+    """Score vectors on the Google analogy set, WordSim-353 and SimLex-999 (gensim's test data).
 
-    Analogies are answered with 3CosAdd (Mikolov et al. 2013a) among the first `restrict`
-    keys, case-insensitively; questions with a key outside the vocabulary are skipped and
-    counted in ``coverage``. Word pairs are scored by Pearson and Spearman correlation of
-    cosine similarity with human judgements; pairs with a missing key are skipped
-    (``oov_ratio``, in [0, 1]).
+    Uses :mod:`embviz.evaluate`, whose numbers equal gensim's ``evaluate_word_analogies`` and
+    ``evaluate_word_pairs``: analogies by 3CosAdd (Mikolov et al. 2013a) among the first
+    `restrict` keys, case-insensitively, questions with an unknown word skipped (they lower
+    ``coverage``, not ``accuracy``); word pairs by Pearson and Spearman correlation of cosine
+    similarity with human scores, pairs with an unknown word skipped (``oov_ratio``).
 
     Returns
     -------
     dict
-        ``{"analogies": {"dataset", "correct", "total", "accuracy", "coverage", "sections"},
-        "word_pairs": [{"dataset", "pearson", "spearman", "oov_ratio"}]}``; ``accuracy`` is
-        ``correct / total`` over the answered questions (NaN if none).
+        ``{"analogies": {"dataset", "method", "section": "total", "correct", "total",
+        "accuracy", "coverage", "sections": [...]}, "word_pairs": [{"dataset", "pairs", "used",
+        "oov", "oov_ratio", "pearson", "spearman", ...}]}``. Accuracies are in [0, 1] (None
+        when no question could be answered); correlations in [-1, 1]. A word-pair set that
+        cannot be scored at all (fewer than 2 known pairs, common after a small corpus) is
+        reported as ``{"dataset", "error"}`` instead of failing.
     """
-    from gensim.models import KeyedVectors
-    from gensim.test.utils import datapath
+    from embviz import evaluate as ev
 
-    kv = KeyedVectors(vectors.dim)
-    kv.add_vectors(list(vectors.keys), vectors.matrix.astype("float32"))
-    questions = datapath("questions-words.txt")
-    with open(questions, encoding="utf-8") as f:
-        asked = sum(1 for line in f if line.strip() and not line.startswith(":"))
-    import logging
+    report = ev.evaluate_analogies(vectors, restrict=restrict)
+    analogies = {"dataset": Path(report.questions).name or ev.GENSIM_QUESTIONS, "method": report.method,
+                 **asdict(report.total), "sections": [asdict(r) for r in report.sections]}
+    pairs = []
+    for path in ev.default_pair_files():
+        try:
+            pairs.append(asdict(ev.evaluate_word_pairs(vectors, path, restrict=restrict)))
+        except EmbvizError as exc:
+            pairs.append({"dataset": path.stem, "error": str(exc)})
+    return _finite({"analogies": analogies, "word_pairs": pairs})
 
-    log = logging.getLogger("gensim.models.keyedvectors")
-    level = log.level
-    log.setLevel(logging.ERROR)  # gensim warns once per out-of-vocabulary question otherwise
-    try:
-        _, sections = kv.evaluate_word_analogies(questions, restrict_vocab=restrict, case_insensitive=True)
-        pearson, spearman, oov = kv.evaluate_word_pairs(
-            datapath("wordsim353.tsv"), restrict_vocab=restrict, case_insensitive=True
-        )
-    finally:
-        log.setLevel(level)
-    rows = []
-    for sec in sections:
-        correct, total = len(sec["correct"]), len(sec["correct"]) + len(sec["incorrect"])
-        rows.append({"section": sec["section"], "correct": correct, "total": total,
-                     "accuracy": correct / total if total else float("nan")})
-    last = rows[-1] if rows else {"correct": 0, "total": 0, "accuracy": float("nan")}
-    return {
-        "analogies": {
-            "dataset": "questions-words.txt",
-            "method": "3CosAdd",
-            "correct": last["correct"],
-            "total": last["total"],
-            "accuracy": last["accuracy"],
-            "coverage": last["total"] / asked if asked else 0.0,
-            "sections": rows[:-1],
-        },
-        "word_pairs": [
-            {"dataset": "wordsim353.tsv", "pearson": float(pearson[0]), "spearman": float(spearman[0]),
-             "oov_ratio": float(oov) / 100.0}
-        ],
-    }
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as None, so the sidecar is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

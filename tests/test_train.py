@@ -186,6 +186,19 @@ def test_compressed_and_directory_corpora_train_identically(tmp_path, private_tm
     assert list(private_tmp.iterdir()) == []
 
 
+def test_unicode_spaces_are_tokenised_as_gensim_scans_them(tmp_path, private_tmp):
+    """corpus_file's C++ reader splits on ASCII spaces only, gensim's vocabulary scan on all:
+    embviz copies such a corpus with the other spaces made ASCII, so both agree."""
+    nbsp = tmp_path / "nbsp.txt"
+    nbsp.write_bytes(LEE.read_bytes().replace(b" the ", "\u00a0the\u3000".encode()).replace(b" of ", b" of\x1f"))
+    result = training.train(nbsp, workers=1, vector_size=20, epochs=1)
+    base = training.train(LEE, workers=1, vector_size=20, epochs=1)
+    assert result.report.corpus_fingerprint != base.report.corpus_fingerprint
+    assert list(result.vectors.keys) == list(base.vectors.keys)
+    np.testing.assert_array_equal(result.vectors.matrix, base.vectors.matrix)
+    assert list(private_tmp.iterdir()) == []
+
+
 def test_lowercase(tmp_path):
     lower = tmp_path / "lower.txt"
     lower.write_text(LEE.read_text(encoding="utf-8").lower(), encoding="utf-8")
@@ -210,15 +223,27 @@ def test_save_model_resumes(runner, tmp_path):
 
 
 def test_eval(runner, tmp_path):
+    from gensim.models import KeyedVectors
+    from gensim.test.utils import datapath
+
     out = tmp_path / "v.txt"
     result = runner.invoke(app, ["train", str(LEE), "-o", str(out), "--eval", "--epochs", "1", "--workers", "1"])
     assert result.exit_code == 0, result.stderr
     lines = [x for x in result.stderr.splitlines() if x.startswith("embviz: eval: ")]
-    assert lines[0].startswith("embviz: eval: analogies (questions-words.txt, 3CosAdd): accuracy ")
-    assert lines[1].startswith("embviz: eval: word pairs (wordsim353.tsv): spearman ")
+    assert len(lines) == 3
+    assert lines[0].startswith("embviz: eval: analogies (questions-words.txt, cosadd): accuracy ")
+    assert lines[1].startswith("embviz: eval: word pairs (wordsim353): spearman ")
+    assert lines[2].startswith("embviz: eval: word pairs (simlex999): ")
     ev = json.loads(Path(f"{out}.json").read_text())["evaluation"]
-    assert ev["analogies"]["total"] > 0 and 0 < ev["analogies"]["coverage"] < 0.05
-    assert -1 <= ev["word_pairs"][0]["spearman"] <= 1
+    # the same numbers as gensim's own evaluation of the written vectors
+    kv = KeyedVectors.load_word2vec_format(str(out))
+    _, sections = kv.evaluate_word_analogies(datapath("questions-words.txt"))
+    assert ev["analogies"]["correct"] == len(sections[-1]["correct"])
+    assert ev["analogies"]["total"] == len(sections[-1]["correct"]) + len(sections[-1]["incorrect"])
+    assert 0 < ev["analogies"]["coverage"] < 0.05
+    _, spearman, _ = kv.evaluate_word_pairs(datapath("wordsim353.tsv"))
+    assert ev["word_pairs"][0]["dataset"] == "wordsim353"
+    assert ev["word_pairs"][0]["spearman"] == pytest.approx(spearman[0], abs=1e-4)  # text file: 6 digits
 
 
 # -- reproducibility -----------------------------------------------------------------------------

@@ -95,15 +95,22 @@ class _Display:
 
 
 def _eval_lines(evaluation: dict) -> list[str]:
+    def num(x: float | None, spec: str) -> str:
+        return "n/a" if x is None else format(x, spec)
+
     a = evaluation["analogies"]
     lines = [
-        f"eval: analogies ({a['dataset']}, {a.get('method', '3CosAdd')}): accuracy {a['accuracy']:.4f} "
-        f"({a['correct']:,} of {a['total']:,} answered; coverage {a['coverage']:.1%})"
+        f"eval: analogies ({a['dataset']}, {a['method']}): accuracy {num(a['accuracy'], '.4f')} "
+        f"({a['correct']:,} of {a['total']:,} answered; coverage {num(a['coverage'], '.1%')})"
     ]
     for p in evaluation["word_pairs"]:
+        if "error" in p:
+            lines.append(f"eval: word pairs ({p['dataset']}): not scored: {p['error']}")
+            continue
         lines.append(
-            f"eval: word pairs ({p['dataset']}): spearman {p['spearman']:.4f}, pearson {p['pearson']:.4f} "
-            f"(out of vocabulary {p['oov_ratio']:.1%})"
+            f"eval: word pairs ({p['dataset']}): spearman {num(p['spearman'], '.4f')}, "
+            f"pearson {num(p['pearson'], '.4f')} ({p['used']:,} of {p['pairs']:,} pairs; "
+            f"out of vocabulary {num(p['oov_ratio'], '.1%')})"
         )
     return lines
 
@@ -167,7 +174,7 @@ def train(
     ] = None,
     evaluate: Annotated[
         bool,
-        typer.Option("--eval", help="Score the vectors on the Google analogies and WordSim-353 (stderr + sidecar)."),
+        typer.Option("--eval", help="Score the vectors on the Google analogies, WordSim-353 and SimLex-999 (stderr + sidecar)."),
     ] = False,
     quiet: QuietOpt = False,
 ) -> None:
