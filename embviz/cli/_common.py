@@ -173,33 +173,22 @@ def load_vectors(
 
     if path is None:
         path = sample.sample_path()
-    start = time.perf_counter()
-    show = stderr_is_terminal() and not _state["quiet"]
-    if show:
-        from rich.console import Console
-
-        with Console(stderr=True).status(f"loading {path.name} ..."):
-            vectors = formats.load(
-                path,
-                input_format.value if input_format else None,
-                limit=limit,
-                cache=not no_cache,
-                cache_dir=cache_dir,
-                dtype=Dtype(dtype).value,
-            )
-        message(
-            f"loaded {vectors.count:,} x {vectors.dim} vectors from {path.name} "
-            f"in {time.perf_counter() - start:.2f} s"
-        )
-        return vectors
-    return formats.load(
-        path,
-        input_format.value if input_format else None,
-        limit=limit,
-        cache=not no_cache,
-        cache_dir=cache_dir,
-        dtype=Dtype(dtype).value,
+    kwargs = dict(
+        limit=limit, cache=not no_cache, cache_dir=cache_dir, dtype=Dtype(dtype).value
     )
+    fmt = input_format.value if input_format else None
+    if not (stderr_is_terminal() and not _state["quiet"]):
+        return formats.load(path, fmt, **kwargs)
+    from rich.console import Console
+
+    start = time.perf_counter()
+    with Console(stderr=True).status(f"loading {path.name} ..."):
+        vectors = formats.load(path, fmt, **kwargs)
+    message(
+        f"loaded {vectors.count:,} x {vectors.dim} vectors from {path.name} "
+        f"in {time.perf_counter() - start:.2f} s"
+    )
+    return vectors
 
 
 # -- stdin and output -------------------------------------------------------------------------
