@@ -3,7 +3,8 @@
 An entry is a directory ``<cache_dir>/vectors/<id>/`` holding ``matrix.npy`` and ``unit.npy``
 (``(n, dim)``, float32 or float16, memory-mapped read-only on load, never copied),
 ``keys.txt`` (UTF-8, one key per line) and ``meta.json`` (source path, size, mtime, content
-fingerprint, shape, checksums, embviz version).
+fingerprint, shape, checksums, embviz version, and the warnings parsing gave, which every
+mapped load repeats: a file with duplicate keys says so each time it is used).
 
 Never stale: an entry is used only if the source's size, modification time and content
 fingerprint (BLAKE2b of its size, first and last MiB) still match. Never corrupt: an entry is
@@ -21,6 +22,7 @@ import os
 import shutil
 import time
 import uuid
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from embviz import __version__
-from embviz.errors import FormatError, warn
+from embviz.errors import EmbvizWarning, FormatError, warn
 from embviz.vectors import Vectors
 
 _LAYOUT = 1  # bump when the entry layout changes: older entries are then rebuilt
@@ -96,9 +98,12 @@ def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
         keys = blob.decode("utf-8").split("\n")[:-1]
         if len(keys) != n:
             return None
-        return Vectors(keys, matrix, source=source.name, unit=unit)
+        vectors = Vectors(keys, matrix, source=source.name, unit=unit)
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, FormatError):
         return None
+    for text in meta.get("warnings", []):  # what parsing the source warned about, every load
+        warn(text)
+    return vectors
 
 
 def _write_entry(tmp: Path, source: Path, vectors: Vectors, meta: dict) -> None:
@@ -172,9 +177,14 @@ def load_cached(
     if cached is not None:
         cached.source = source.name
         return cached
-    vectors, info = formats.read_into(source, format, limit=limit, dtype=dtype)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EmbvizWarning)
+        vectors, info = formats.read_into(source, format, limit=limit, dtype=dtype)
+    notes = [str(w.message) for w in caught if issubclass(w.category, EmbvizWarning)]
+    for text in notes:
+        warn(text)
     meta = dict(expect, layout=_LAYOUT, source=str(resolved), format=info.format.value,
-                limit=limit, embviz=__version__)
+                limit=limit, embviz=__version__, warnings=notes)
     tmp = entry.with_name(f".tmp-{entry.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         _write_entry(tmp, resolved, vectors, meta)
@@ -184,7 +194,9 @@ def load_cached(
         reason = exc.strerror or type(exc).__name__
         warn(f"cannot write the vector cache in {root} ({reason}); loading without the cache")
         return vectors
-    mapped = _open_entry(entry, resolved, expect)
+    with warnings.catch_warnings():  # the warnings were just given once
+        warnings.simplefilter("ignore", EmbvizWarning)
+        mapped = _open_entry(entry, resolved, expect)
     if mapped is None:  # replaced by a concurrent builder with other content: use ours
         return vectors
     mapped.source = source.name

@@ -219,3 +219,15 @@ def test_the_sample_from_any_cwd_uses_one_entry(tmp_path: Path) -> None:
         b = formats.load(sample_path(), cache_dir=cdir)
     assert a.count == b.count == 40_000
     assert len(_entries(cdir)) == 1
+
+
+def test_warnings_from_parsing_are_repeated_by_every_mapped_load(tmp_path: Path) -> None:
+    src = tmp_path / "dups.txt"
+    src.write_text("a 1 0\nb 0 1\na 5 5\n")
+    cdir = tmp_path / "cache"
+    for _ in range(2):  # the parsing load, then a mapped one
+        with pytest.warns(EmbvizWarning, match=r"1 duplicate keys, kept the first") as rec:
+            v = formats.load(src, cache_dir=cdir)
+        assert len(rec) == 1
+        assert v.keys == ("a", "b") and v["a"].tolist() == [1.0, 0.0]
+    assert isinstance(v.matrix, np.memmap)
