@@ -326,7 +326,10 @@ def project(
         coords = _read_cached(path, m, dim)
         if coords is not None:
             report("cached layout", 1, 1)
-            recall = neighbor_recall(unit, coords, k=recall_k, seed=seed) if recall_k else None
+            recall = _read_recall(path, recall_k)
+            if recall is None and recall_k:
+                recall = neighbor_recall(unit, coords, k=recall_k, seed=seed)
+                _write_recall(path, recall_k, recall)
             return Projection(coords, ids, keys, method, params, seed, recall, cached=True)
 
     if method == "pca":
@@ -340,6 +343,8 @@ def project(
         _write_cached(path, coords)
     report("trust", 0, 1)
     recall = neighbor_recall(unit, coords, k=recall_k, seed=seed) if recall_k else None
+    if path is not None and recall is not None:
+        _write_recall(path, recall_k, recall)
     report("trust", 1, 1)
     return Projection(coords, ids, keys, method, params, seed, recall)
 
@@ -555,3 +560,22 @@ def _write_cached(path: Path, coords: NDArray[np.float32]) -> None:
             raise
     except OSError as exc:
         warn(f"could not write the projection cache in {path.parent}: {exc.strerror or exc}")
+
+
+def _read_recall(path: Path, k: int) -> float | None:
+    try:
+        data = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+    r = data.get("recall") if isinstance(data, dict) and data.get("k") == k else None
+    return float(r) if isinstance(r, (int, float)) and 0.0 <= r <= 1.0 else None
+
+
+def _write_recall(path: Path, k: int, recall: float) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".proj-", suffix=".json.tmp", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"k": k, "recall": recall}, f)
+        os.replace(tmp, path.with_suffix(".json"))
+    except OSError:
+        pass
