@@ -1,4 +1,4 @@
-"""Benchmark ``embviz train`` against gensim ``Word2Vec`` on the same corpus, with the same parameters.
+"""Benchmark ``embviz train`` against gensim ``Word2Vec``: same corpus, same parameters.
 
 Corpus: gensim's Lee corpus (300 real news documents) repeated REPEAT times into a temporary
 file. Both sides use ``corpus_file`` mode, default gensim parameters, all cores as workers and
@@ -10,7 +10,8 @@ Rows
 1. in one process: ``embviz.train.train(path)`` (fingerprint pass, vocabulary, training) vs
    ``Word2Vec(corpus_file=path, ...)``; words/s = corpus words x epochs / wall seconds.
 2. fresh processes, end to end: ``python -m embviz train CORPUS -o out.bin -q`` vs a
-   ``python -c`` script that imports gensim, trains and writes ``save_word2vec_format(binary=True)``.
+   ``python -c`` script that imports gensim, trains and writes the vectors with
+   ``save_word2vec_format(binary=True)``.
 3. (detail) the cost of ``compute_loss`` itself: gensim with and without it.
 
 Usage: python bench/bench_train.py [--repeat 30] [--runs 5]
@@ -45,6 +46,7 @@ def run_timed(cmd: list[str]) -> tuple[float, float]:
 
 
 def main() -> None:
+    """Run the benchmark and write ``bench/results/train.json``."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=30, help="copies of the Lee corpus")
     ap.add_argument("--runs", type=int, default=5, help="repetitions of each measurement")
@@ -104,40 +106,59 @@ def main() -> None:
     med = statistics.median
     rows = []
     for op, e_runs, g_runs, anchor in [
-        (f"train word2vec (CBOW, default parameters, {workers} workers), library call", lib_e, lib_g,
-         "gensim Word2Vec(corpus_file=...)"),
-        ("embviz train CORPUS -o out.bin, fresh process (imports, training, writing)", cli_e, cli_g,
-         "python -c: gensim Word2Vec + save_word2vec_format(binary=True)"),
+        (
+            f"train word2vec (CBOW, default parameters, {workers} workers), library call",
+            lib_e,
+            lib_g,
+            "gensim Word2Vec(corpus_file=...)",
+        ),
+        (
+            "embviz train CORPUS -o out.bin, fresh process (imports, training, writing)",
+            cli_e,
+            cli_g,
+            "python -c: gensim Word2Vec + save_word2vec_format(binary=True)",
+        ),
     ]:
         e, g = [w for w, _ in e_runs], [w for w, _ in g_runs]
         e_cpu, g_cpu = [c for _, c in e_runs], [c for _, c in g_runs]
         e_wps, g_wps = words / med(e), words / med(g)
-        rows.append({
-            "operation": op,
-            "embviz_s": med(e),
-            "anchor": anchor,
-            "anchor_s": med(g),
-            "speedup": med(g) / med(e),
-            "target": "embviz words/s within 10% of gensim's",
-            "met": e_wps >= 0.9 * g_wps,
-            "detail": {"embviz_words_per_s": e_wps, "gensim_words_per_s": g_wps, "ratio": e_wps / g_wps,
-                       "paired_ratio_median": med(gi / ei for ei, gi in zip(e, g)),
-                       "embviz_words_per_cpu_s": words / med(e_cpu), "gensim_words_per_cpu_s": words / med(g_cpu),
-                       "cpu_ratio": med(g_cpu) / med(e_cpu),
-                       "embviz_runs_s": e, "gensim_runs_s": g, "embviz_cpu_s": e_cpu, "gensim_cpu_s": g_cpu},
-        })
+        rows.append(
+            {
+                "operation": op,
+                "embviz_s": med(e),
+                "anchor": anchor,
+                "anchor_s": med(g),
+                "speedup": med(g) / med(e),
+                "target": "embviz words/s within 10% of gensim's",
+                "met": e_wps >= 0.9 * g_wps,
+                "detail": {
+                    "embviz_words_per_s": e_wps,
+                    "gensim_words_per_s": g_wps,
+                    "ratio": e_wps / g_wps,
+                    "paired_ratio_median": med(gi / ei for ei, gi in zip(e, g)),
+                    "embviz_words_per_cpu_s": words / med(e_cpu),
+                    "gensim_words_per_cpu_s": words / med(g_cpu),
+                    "cpu_ratio": med(g_cpu) / med(e_cpu),
+                    "embviz_runs_s": e,
+                    "gensim_runs_s": g,
+                    "embviz_cpu_s": e_cpu,
+                    "gensim_cpu_s": g_cpu,
+                },
+            }
+        )
     noloss = words / med(w for w, _ in lib_g_noloss)
+    lib, cli = rows[0]["detail"], rows[1]["detail"]
     notes = (
         f"Corpus: gensim's Lee corpus x {args.repeat} ({corpus.stat().st_size / 1e6:.1f} MB, "
-        f"{words // params.epochs:,} words), {params.epochs} epochs, corpus_file mode, compute_loss=True on "
-        f"both sides; {args.runs} alternating runs each, medians. words/s = corpus words x epochs / wall "
-        f"time of the whole call. In-process words/s: embviz {rows[0]['detail']['embviz_words_per_s']:,.0f}, "
-        f"gensim {rows[0]['detail']['gensim_words_per_s']:,.0f} (ratio {rows[0]['detail']['ratio']:.3f}, "
-        f"median of paired ratios {rows[0]['detail']['paired_ratio_median']:.3f}, CPU-time ratio "
-        f"{rows[0]['detail']['cpu_ratio']:.3f}); "
-        f"gensim without compute_loss: {noloss:,.0f} words/s. Fresh processes: embviz "
-        f"{rows[1]['detail']['embviz_words_per_s']:,.0f}, gensim {rows[1]['detail']['gensim_words_per_s']:,.0f} "
-        f"(ratio {rows[1]['detail']['ratio']:.3f}, CPU-time ratio {rows[1]['detail']['cpu_ratio']:.3f}). "
+        f"{words // params.epochs:,} words), {params.epochs} epochs, corpus_file mode, "
+        f"compute_loss=True on both sides; {args.runs} alternating runs each, medians. "
+        "words/s = corpus words x epochs / wall time of the whole call. In-process words/s: "
+        f"embviz {lib['embviz_words_per_s']:,.0f}, gensim {lib['gensim_words_per_s']:,.0f} "
+        f"(ratio {lib['ratio']:.3f}, median of paired ratios {lib['paired_ratio_median']:.3f}, "
+        f"CPU-time ratio {lib['cpu_ratio']:.3f}); gensim without compute_loss: {noloss:,.0f} "
+        f"words/s. Fresh processes: embviz {cli['embviz_words_per_s']:,.0f}, gensim "
+        f"{cli['gensim_words_per_s']:,.0f} (ratio {cli['ratio']:.3f}, CPU-time ratio "
+        f"{cli['cpu_ratio']:.3f}). "
         "Shared 2-core machine (other jobs running): wall times are noisy; the CPU-time ratio "
         "(user + system seconds of all threads) is the steadier measure of embviz's overhead."
     )

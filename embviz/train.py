@@ -1,4 +1,4 @@
-"""Train word2vec embeddings with gensim: skip-gram or CBOW, negative sampling or hierarchical softmax.
+"""Train word2vec with gensim: skip-gram or CBOW, negative sampling or hierarchical softmax.
 
 word2vec (Mikolov et al. 2013a, "Efficient Estimation of Word Representations in Vector Space";
 Mikolov et al. 2013b, "Distributed Representations of Words and Phrases and their
@@ -68,7 +68,7 @@ class TrainingInterrupted(EmbvizError, KeyboardInterrupt):
 
 
 def default_workers() -> int:
-    """The cores this process may run on (``os.sched_getaffinity``), at least 1."""
+    """Return the number of cores this process may run on (``os.sched_getaffinity``), >= 1."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
@@ -147,12 +147,25 @@ class TrainParams:
 
         def integer(name: str, lo: int, hi: int | None = None) -> None:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
-                raise bad(name, value, f"an integer >= {lo}" + (f" and < {hi + 1}" if hi is not None else ""))
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < lo
+                or (hi is not None and value > hi)
+            ):
+                raise bad(
+                    name,
+                    value,
+                    f"an integer >= {lo}" + (f" and < {hi + 1}" if hi is not None else ""),
+                )
 
         def number(name: str, lo: float, *, strict: bool = False) -> None:
             value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            ok = (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            )
             if not ok or value < lo or (strict and value == lo):
                 raise bad(name, value, f"a number {'>' if strict else '>='} {lo:g}")
 
@@ -170,11 +183,13 @@ class TrainParams:
         if not isinstance(self.ns_exponent, (int, float)) or not math.isfinite(self.ns_exponent):
             raise bad("ns_exponent", self.ns_exponent, "a finite number")
         if self.min_alpha > self.alpha:
-            raise InvalidQuery(f"min_alpha ({self.min_alpha:g}) must not exceed alpha ({self.alpha:g})")
+            raise InvalidQuery(
+                f"min_alpha ({self.min_alpha:g}) must not exceed alpha ({self.alpha:g})"
+            )
         if not self.hs and self.negative == 0:
             raise InvalidQuery(
-                "no output layer: negative sampling is off (negative=0) and hierarchical softmax is "
-                "off; set negative >= 1 or enable hs"
+                "no output layer: negative sampling is off (negative=0) and hierarchical "
+                "softmax is off; set negative >= 1 or enable hs"
             )
         if self.workers is None:
             return TrainParams(**{**asdict(self), "workers": default_workers()})
@@ -277,7 +292,7 @@ class TrainReport:
     evaluation: dict | None = None
 
     def to_dict(self) -> dict:
-        """The report as plain JSON-serialisable data."""
+        """Return the report as plain JSON-serialisable data."""
         return asdict(self)
 
 
@@ -312,11 +327,15 @@ class _Corpus:
 def _corpus_files(corpus: Path, name: str) -> list[Path]:
     if corpus.is_dir():
         try:
-            files = sorted(p for p in corpus.iterdir() if not p.name.startswith(".") and p.is_file())
+            files = sorted(
+                p for p in corpus.iterdir() if not p.name.startswith(".") and p.is_file()
+            )
         except PermissionError:
             raise FormatError(f"{corpus}: permission denied") from None
         if not files:
-            raise FormatError(f"{corpus}: directory has no files; expected text files with one sentence per line")
+            raise FormatError(
+                f"{corpus}: directory has no files; expected text files with one sentence per line"
+            )
         return files
     if not corpus.exists():
         raise FormatError(f"{name}: no such file")
@@ -335,7 +354,7 @@ def _open(path: Path, name: str | None = None):  # noqa: ANN202
 
 
 def _line_of(path: Path, offset: int) -> int:
-    """The 1-based line holding byte `offset` of the (decompressed) file."""
+    """Return the 1-based line holding byte `offset` of the (decompressed) file."""
     line, done = 1, 0
     with _open(path) as f:
         while done < offset:
@@ -416,7 +435,9 @@ def _prepare(
             return _prepare(corpus, name, lowercase, tmp_dir, copy=True)
         if not nonblank:
             where = f"{name}: " + ("every file is empty" if corpus.is_dir() else "corpus is empty")
-            raise FormatError(f"{where}; expected text with one whitespace-separated sentence per line")
+            raise FormatError(
+                f"{where}; expected text with one whitespace-separated sentence per line"
+            )
     except BaseException:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
@@ -435,7 +456,9 @@ def _bad_utf8(path: Path, label: str, start: int, exc: UnicodeDecodeError) -> Fo
     offset = max(0, start + exc.start)
     bad = exc.object[exc.start : exc.start + 1]
     what = f"byte 0x{bad.hex()}" if bad else "a truncated sequence"
-    return FormatError(f"{label}: line {_line_of(path, offset):,}: invalid UTF-8 ({what}); expected UTF-8 text")
+    return FormatError(
+        f"{label}: line {_line_of(path, offset):,}: invalid UTF-8 ({what}); expected UTF-8 text"
+    )
 
 
 # -- training --------------------------------------------------------------------------------
@@ -445,7 +468,9 @@ def _callback_class():  # noqa: ANN202
     class _Epochs(CallbackAny2Vec):
         """Times each epoch, takes the loss difference and calls the progress hook."""
 
-        def __init__(self, epochs: int, words: int, loss: bool, hook: Callable[[Any], None] | None) -> None:
+        def __init__(
+            self, epochs: int, words: int, loss: bool, hook: Callable[[Any], None] | None
+        ) -> None:
             self.epochs, self.words, self.loss, self.hook = epochs, words, loss, hook
             self.stats: list[EpochStats] = []
             self.epoch = 0
@@ -462,8 +487,14 @@ def _callback_class():  # noqa: ANN202
             if self.loss:
                 total = float(model.get_latest_training_loss())  # gensim's running total
                 loss, self._prev_loss = total - self._prev_loss, total
-            stats = EpochStats(self.epoch, self.epochs, self.words, seconds,
-                               self.words / seconds if seconds > 0 else float("inf"), loss)
+            stats = EpochStats(
+                self.epoch,
+                self.epochs,
+                self.words,
+                seconds,
+                self.words / seconds if seconds > 0 else float("inf"),
+                loss,
+            )
             self.stats.append(stats)
             if self.hook is not None:
                 self.hook(stats)
@@ -520,7 +551,11 @@ def train(
     TrainingInterrupted
         On ``KeyboardInterrupt`` (Ctrl-C) during training; temporary files are removed.
     """
-    params = (params or TrainParams()) if not kwargs else TrainParams(**{**asdict(params or TrainParams()), **kwargs})
+    params = (
+        (params or TrainParams())
+        if not kwargs
+        else TrainParams(**{**asdict(params or TrainParams()), **kwargs})
+    )
     params = params.validate()
     corpus = Path(corpus)
     name = name or str(corpus)
@@ -573,7 +608,8 @@ def train(
         except KeyboardInterrupt:
             done = len(epoch_hook.stats)
             raise TrainingInterrupted(
-                f"interrupted during epoch {min(done + 1, params.epochs)} of {params.epochs}; nothing written"
+                f"interrupted during epoch {min(done + 1, params.epochs)} of {params.epochs}; "
+                "nothing written"
             ) from None
         train_seconds = time.perf_counter() - t1
     except KeyboardInterrupt as exc:
@@ -623,13 +659,15 @@ def _no_vocabulary(corpus: str, model: Any, params: TrainParams) -> FormatError:
 
 # -- outputs -----------------------------------------------------------------------------------
 def sidecar_path(out: str | os.PathLike) -> Path:
-    """The JSON sidecar of vector file `out`: ``out`` + ``.json`` (``vectors.bin.json``)."""
+    """Return the JSON sidecar of vector file `out`: ``out`` + ``.json`` (``vectors.bin.json``)."""
     out = Path(out)
     return out.with_name(out.name + ".json")
 
 
 def check_output(
-    out: str | os.PathLike, format: VectorFormat | str | None = None, model_path: str | os.PathLike | None = None
+    out: str | os.PathLike,
+    format: VectorFormat | str | None = None,
+    model_path: str | os.PathLike | None = None,
 ) -> VectorFormat:
     """Check before training that the outputs can be written; return the vector format.
 
@@ -721,13 +759,19 @@ def write(
     if model_path is not None:
         written += save_model(result.model, model_path)
     report = result.report.to_dict()
-    report["vectors"] = {"path": str(written[0]), "format": fmt.value, "count": result.vectors.count,
-                         "dim": result.vectors.dim}
+    report["vectors"] = {
+        "path": str(written[0]),
+        "format": fmt.value,
+        "count": result.vectors.count,
+        "dim": result.vectors.dim,
+    }
     report["model"] = str(model_path) if model_path is not None else None
     if evaluation is not None:
         report["evaluation"] = evaluation
     side = sidecar_path(written[0])
-    data = (json.dumps(_finite(report), indent=2, default=_json_default, allow_nan=False) + "\n").encode()
+    data = (
+        json.dumps(_finite(report), indent=2, default=_json_default, allow_nan=False) + "\n"
+    ).encode()
     written.append(formats.atomic_write(side, lambda f: f.write(data)))
     return written
 
@@ -763,8 +807,12 @@ def evaluate(vectors: Vectors, *, restrict: int | None = 300_000) -> dict:
     from embviz import evaluate as ev
 
     report = ev.evaluate_analogies(vectors, restrict=restrict)
-    analogies = {"dataset": Path(report.questions).name or ev.GENSIM_QUESTIONS, "method": report.method,
-                 **asdict(report.total), "sections": [asdict(r) for r in report.sections]}
+    analogies = {
+        "dataset": Path(report.questions).name or ev.GENSIM_QUESTIONS,
+        "method": report.method,
+        **asdict(report.total),
+        "sections": [asdict(r) for r in report.sections],
+    }
     pairs = []
     for path in ev.default_pair_files():
         try:

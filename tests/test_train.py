@@ -58,9 +58,20 @@ def test_report_counts_and_per_epoch_loss():
     seen = []
     result = training.train(LEE, workers=1, vector_size=20, epochs=3, progress=seen.append)
     rep = result.report
-    assert rep.corpus_sentences == 300 and rep.corpus_words == 59890 and rep.corpus_bytes == LEE.stat().st_size
-    assert rep.corpus_fingerprint.startswith("blake2b-256:") and len(rep.corpus_fingerprint) == 12 + 64
-    assert [type(e).__name__ for e in seen] == ["TrainStart", "EpochStats", "EpochStats", "EpochStats"]
+    assert (
+        rep.corpus_sentences == 300
+        and rep.corpus_words == 59890
+        and rep.corpus_bytes == LEE.stat().st_size
+    )
+    assert (
+        rep.corpus_fingerprint.startswith("blake2b-256:") and len(rep.corpus_fingerprint) == 12 + 64
+    )
+    assert [type(e).__name__ for e in seen] == [
+        "TrainStart",
+        "EpochStats",
+        "EpochStats",
+        "EpochStats",
+    ]
     assert seen[0].vocab_size == LEE_VOCAB and seen[0].words_per_epoch == 59890
     losses = [e["loss"] for e in rep.epochs]
     assert len(losses) == 3 and all(x > 0 for x in losses)
@@ -72,13 +83,26 @@ def test_report_counts_and_per_epoch_loss():
 
 @pytest.mark.parametrize(
     "kw",
-    [dict(sg=True, hs=True, negative=0), dict(max_vocab=100), dict(min_count=20, window=2, sample=0.0)],
+    [
+        dict(sg=True, hs=True, negative=0),
+        dict(max_vocab=100),
+        dict(min_count=20, window=2, sample=0.0),
+    ],
 )
 def test_options_reach_gensim(kw):
     result = training.train(LEE, workers=1, vector_size=20, epochs=1, **kw)
-    model = _gensim(LEE, **{("max_final_vocab" if k == "max_vocab" else k): int(v) if isinstance(v, bool) else v
-                            for k, v in kw.items()})
-    assert result.model.sg == model.sg and result.model.hs == model.hs and result.model.negative == model.negative
+    model = _gensim(
+        LEE,
+        **{
+            ("max_final_vocab" if k == "max_vocab" else k): int(v) if isinstance(v, bool) else v
+            for k, v in kw.items()
+        },
+    )
+    assert (
+        result.model.sg == model.sg
+        and result.model.hs == model.hs
+        and result.model.negative == model.negative
+    )
     assert list(result.vectors.keys) == list(model.wv.index_to_key)
     np.testing.assert_array_equal(result.vectors.matrix, model.wv.vectors)
     if "max_vocab" in kw:
@@ -88,11 +112,16 @@ def test_options_reach_gensim(kw):
 # -- the command ---------------------------------------------------------------------------------
 def test_cli_train_then_info_and_load(runner, tmp_path, private_tmp):
     out = tmp_path / "lee.bin"
-    result = runner.invoke(app, ["train", str(LEE), "-o", str(out), "--workers", "1", "--epochs", "2"])
+    result = runner.invoke(
+        app, ["train", str(LEE), "-o", str(out), "--workers", "1", "--epochs", "2"]
+    )
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
     lines = result.stderr.splitlines()
-    assert lines[0] == "embviz: vocabulary: 1,762 keys from 59,890 words in 300 sentences; training 2 epochs"
+    assert (
+        lines[0]
+        == "embviz: vocabulary: 1,762 keys from 59,890 words in 300 sentences; training 2 epochs"
+    )
     assert lines[1].startswith("embviz: epoch 1/2: loss ") and lines[1].endswith(" words/s")
     assert lines[3].startswith("embviz: trained 1,762 x 100 vectors in ")
     assert lines[3].endswith(f"; wrote {out}, {out}.json")
@@ -114,7 +143,11 @@ def test_cli_train_then_info_and_load(runner, tmp_path, private_tmp):
     assert len(side["epochs"]) == 2 and side["epochs"][0]["loss"] > 0
     import gensim
 
-    assert side["gensim_version"] == gensim.__version__ and side["seconds"] > 0 and side["words_per_s"] > 0
+    assert (
+        side["gensim_version"] == gensim.__version__
+        and side["seconds"] > 0
+        and side["words_per_s"] > 0
+    )
 
 
 @pytest.mark.parametrize(
@@ -139,7 +172,11 @@ def test_cli_output_formats_load_back(runner, tmp_path, name, extra, fmt):
 def test_cli_projector_output(runner, tmp_path):
     result = runner.invoke(app, ["train", str(LEE), "-o", str(tmp_path / "vectors.tsv"), *FAST])
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["metadata.tsv", "vectors.tsv", "vectors.tsv.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "metadata.tsv",
+        "vectors.tsv",
+        "vectors.tsv.json",
+    ]
     assert len((tmp_path / "metadata.tsv").read_text().splitlines()) == LEE_VOCAB
 
 
@@ -147,11 +184,28 @@ def test_sanity_neighbor(runner, tmp_path):
     """Skip-gram on the Lee news corpus: 'bin' sits next to 'Laden' (robust across seeds 1-3)."""
     out = tmp_path / "sg.bin"
     result = runner.invoke(
-        app, ["train", str(LEE), "-o", str(out), "--sg", "--epochs", "10", "--vector-size", "50",
-              "--workers", "1", "--seed", "2", "-q"]
+        app,
+        [
+            "train",
+            str(LEE),
+            "-o",
+            str(out),
+            "--sg",
+            "--epochs",
+            "10",
+            "--vector-size",
+            "50",
+            "--workers",
+            "1",
+            "--seed",
+            "2",
+            "-q",
+        ],
     )
     assert result.exit_code == 0, result.stderr
-    nb = runner.invoke(app, ["neighbors", "bin", "-k", "3", "-v", str(out), "--no-cache", "--no-header"])
+    nb = runner.invoke(
+        app, ["neighbors", "bin", "-k", "3", "-v", str(out), "--no-cache", "--no-header"]
+    )
     assert nb.exit_code == 0, nb.stderr
     keys = [line.split("\t")[2] for line in nb.stdout.splitlines()]
     assert "Laden" in keys
@@ -190,7 +244,9 @@ def test_unicode_spaces_are_tokenised_as_gensim_scans_them(tmp_path, private_tmp
     """corpus_file's C++ reader splits on ASCII spaces only, gensim's vocabulary scan on all:
     embviz copies such a corpus with the other spaces made ASCII, so both agree."""
     nbsp = tmp_path / "nbsp.txt"
-    nbsp.write_bytes(LEE.read_bytes().replace(b" the ", "\u00a0the\u3000".encode()).replace(b" of ", b" of\x1f"))
+    nbsp.write_bytes(
+        LEE.read_bytes().replace(b" the ", "\u00a0the\u3000".encode()).replace(b" of ", b" of\x1f")
+    )
     result = training.train(nbsp, workers=1, vector_size=20, epochs=1)
     base = training.train(LEE, workers=1, vector_size=20, epochs=1)
     assert result.report.corpus_fingerprint != base.report.corpus_fingerprint
@@ -213,7 +269,9 @@ def test_save_model_resumes(runner, tmp_path):
     from gensim.models import Word2Vec
 
     out, model_path = tmp_path / "v.bin", tmp_path / "lee.model"
-    result = runner.invoke(app, ["train", str(LEE), "-o", str(out), "--save-model", str(model_path), *FAST])
+    result = runner.invoke(
+        app, ["train", str(LEE), "-o", str(out), "--save-model", str(model_path), *FAST]
+    )
     assert result.exit_code == 0, result.stderr
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".embviz-model-")]
     model = Word2Vec.load(str(model_path))
@@ -227,7 +285,9 @@ def test_eval(runner, tmp_path):
     from gensim.test.utils import datapath
 
     out = tmp_path / "v.txt"
-    result = runner.invoke(app, ["train", str(LEE), "-o", str(out), "--eval", "--epochs", "1", "--workers", "1"])
+    result = runner.invoke(
+        app, ["train", str(LEE), "-o", str(out), "--eval", "--epochs", "1", "--workers", "1"]
+    )
     assert result.exit_code == 0, result.stderr
     lines = [x for x in result.stderr.splitlines() if x.startswith("embviz: eval: ")]
     assert len(lines) == 3
@@ -243,7 +303,9 @@ def test_eval(runner, tmp_path):
     assert 0 < ev["analogies"]["coverage"] < 0.05
     _, spearman, _ = kv.evaluate_word_pairs(datapath("wordsim353.tsv"))
     assert ev["word_pairs"][0]["dataset"] == "wordsim353"
-    assert ev["word_pairs"][0]["spearman"] == pytest.approx(spearman[0], abs=1e-4)  # text file: 6 digits
+    assert ev["word_pairs"][0]["spearman"] == pytest.approx(
+        spearman[0], abs=1e-4
+    )  # text file: 6 digits
 
 
 # -- reproducibility -----------------------------------------------------------------------------
@@ -253,14 +315,34 @@ def test_workers_1_seed_is_reproducible_across_processes(tmp_path):
         out = tmp_path / f"run{i}.bin"
         env = {**os.environ, "PYTHONHASHSEED": hashseed}
         subprocess.run(
-            [sys.executable, "-m", "embviz", "train", str(LEE), "-o", str(out), "--workers", "1",
-             "--seed", "7", "--epochs", "2", "--vector-size", "30", "-q"],
-            check=True, env=env, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "embviz",
+                "train",
+                str(LEE),
+                "-o",
+                str(out),
+                "--workers",
+                "1",
+                "--seed",
+                "7",
+                "--epochs",
+                "2",
+                "--vector-size",
+                "30",
+                "-q",
+            ],
+            check=True,
+            env=env,
+            capture_output=True,
         )
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
     other = training.train(LEE, workers=1, seed=8, vector_size=30, epochs=2)
-    assert not np.array_equal(formats.load(tmp_path / "run0.bin", cache=False).matrix, other.vectors.matrix)
+    assert not np.array_equal(
+        formats.load(tmp_path / "run0.bin", cache=False).matrix, other.vectors.matrix
+    )
 
 
 # -- errors: one line, non-zero exit, nothing written ---------------------------------------------
@@ -274,11 +356,23 @@ def _fails(runner, args, line, code=1, input=None):  # noqa: A002
 @pytest.mark.parametrize(
     ("content", "line"),
     [
-        (b"", "{c}: corpus is empty; expected text with one whitespace-separated sentence per line"),
-        (b"\n  \n\t\n", "{c}: corpus is empty; expected text with one whitespace-separated sentence per line"),
-        (b"a b c\nb c d\n", "{c}: no word occurs at least min_count=5 times (the most frequent of 4 "
-                            "distinct words occurs 2 times); lower min_count"),
-        (b"ok line\nbad \xff byte\n", "{c}: line 2: invalid UTF-8 (byte 0xff); expected UTF-8 text"),
+        (
+            b"",
+            "{c}: corpus is empty; expected text with one whitespace-separated sentence per line",
+        ),
+        (
+            b"\n  \n\t\n",
+            "{c}: corpus is empty; expected text with one whitespace-separated sentence per line",
+        ),
+        (
+            b"a b c\nb c d\n",
+            "{c}: no word occurs at least min_count=5 times (the most frequent of 4 "
+            "distinct words occurs 2 times); lower min_count",
+        ),
+        (
+            b"ok line\nbad \xff byte\n",
+            "{c}: line 2: invalid UTF-8 (byte 0xff); expected UTF-8 text",
+        ),
     ],
 )
 def test_bad_corpus(runner, tmp_path, private_tmp, content, line):
@@ -290,43 +384,73 @@ def test_bad_corpus(runner, tmp_path, private_tmp, content, line):
 
 
 def test_bad_corpus_from_stdin_is_named_dash(runner, tmp_path, private_tmp):
-    _fails(runner, ["-", "-o", str(tmp_path / "out.bin")],
-           "-: corpus is empty; expected text with one whitespace-separated sentence per line", input=b"")
+    _fails(
+        runner,
+        ["-", "-o", str(tmp_path / "out.bin")],
+        "-: corpus is empty; expected text with one whitespace-separated sentence per line",
+        input=b"",
+    )
     assert list(private_tmp.iterdir()) == [] and not (tmp_path / "out.bin").exists()
 
 
 def test_missing_and_unreadable_corpus(runner, tmp_path):
-    _fails(runner, [str(tmp_path / "nope.txt"), "-o", str(tmp_path / "o.bin")], f"{tmp_path / 'nope.txt'}: no such file")
+    _fails(
+        runner,
+        [str(tmp_path / "nope.txt"), "-o", str(tmp_path / "o.bin")],
+        f"{tmp_path / 'nope.txt'}: no such file",
+    )
     empty_dir = tmp_path / "empty"
     empty_dir.mkdir()
-    _fails(runner, [str(empty_dir), "-o", str(tmp_path / "o.bin")],
-           f"{empty_dir}: directory has no files; expected text files with one sentence per line")
+    _fails(
+        runner,
+        [str(empty_dir), "-o", str(tmp_path / "o.bin")],
+        f"{empty_dir}: directory has no files; expected text files with one sentence per line",
+    )
     broken = tmp_path / "broken.gz"
     broken.write_bytes(gzip.compress(LEE.read_bytes())[:5000])
     result = runner.invoke(app, ["train", str(broken), "-o", str(tmp_path / "o.bin")])
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"embviz: error: {broken}: cannot decompress: ") and result.stderr.count("\n") == 1
+    assert (
+        result.stderr.startswith(f"embviz: error: {broken}: cannot decompress: ")
+        and result.stderr.count("\n") == 1
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.gz", "empty"]
 
 
 def test_output_problems_are_caught_before_training(runner, tmp_path):
     missing = tmp_path / "no" / "such" / "v.bin"
-    _fails(runner, [str(LEE), "-o", str(missing)], f"{missing}: directory {missing.parent} does not exist")
-    _fails(runner, [str(LEE), "-o", str(tmp_path / "v.bin"), "--save-model", str(missing)],
-           f"{missing}: directory {missing.parent} does not exist")
-    _fails(runner, [str(LEE), "-o", str(tmp_path / "v.dat")],
-           f"{tmp_path / 'v.dat'}: cannot tell the vector format from the name; use .bin (word2vec), "
-           ".txt (word2vec-text), .vec (fasttext), .tsv (projector) or pass --format")
+    _fails(
+        runner,
+        [str(LEE), "-o", str(missing)],
+        f"{missing}: directory {missing.parent} does not exist",
+    )
+    _fails(
+        runner,
+        [str(LEE), "-o", str(tmp_path / "v.bin"), "--save-model", str(missing)],
+        f"{missing}: directory {missing.parent} does not exist",
+    )
+    _fails(
+        runner,
+        [str(LEE), "-o", str(tmp_path / "v.dat")],
+        f"{tmp_path / 'v.dat'}: cannot tell the vector format from the name; use .bin (word2vec), "
+        ".txt (word2vec-text), .vec (fasttext), .tsv (projector) or pass --format",
+    )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_parameters_are_validated_before_work(runner, tmp_path):
     out = str(tmp_path / "v.bin")
-    _fails(runner, [str(LEE), "-o", out, "--negative", "0"],
-           "no output layer: negative sampling is off (negative=0) and hierarchical softmax is off; "
-           "set negative >= 1 or enable hs")
-    _fails(runner, [str(LEE), "-o", out, "--alpha", "0.01", "--min-alpha", "0.02"],
-           "min_alpha (0.02) must not exceed alpha (0.01)")
+    _fails(
+        runner,
+        [str(LEE), "-o", out, "--negative", "0"],
+        "no output layer: negative sampling is off (negative=0) and hierarchical softmax is off; "
+        "set negative >= 1 or enable hs",
+    )
+    _fails(
+        runner,
+        [str(LEE), "-o", out, "--alpha", "0.01", "--min-alpha", "0.02"],
+        "min_alpha (0.02) must not exceed alpha (0.01)",
+    )
     _fails(runner, [str(LEE), "-o", out, "--alpha", "0"], "alpha must be a number > 0, got 0.0")
     result = runner.invoke(app, ["train", str(LEE), "-o", out, "--window", "0"])
     assert result.exit_code == 2 and "--window" in result.stderr
@@ -342,8 +466,14 @@ def test_interrupt_in_library_raises_keyboard_interrupt(private_tmp):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt) as info:
-        training.train(LEE.parent / "lee_background.cor", workers=1, epochs=3, vector_size=10,
-                       lowercase=True, progress=stop)
+        training.train(
+            LEE.parent / "lee_background.cor",
+            workers=1,
+            epochs=3,
+            vector_size=10,
+            lowercase=True,
+            progress=stop,
+        )
     assert isinstance(info.value, training.TrainingInterrupted)
     assert str(info.value) == "interrupted during epoch 2 of 3; nothing written"
     assert list(private_tmp.iterdir()) == []  # the lowercased copy is removed
@@ -358,9 +488,22 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     out = tmp_path / "v.bin"
     env = {**os.environ, "TMPDIR": str(work)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "embviz", "train", str(big), "-o", str(out), "--workers", "1",
-         "--epochs", "200", "--lowercase"],
-        stderr=subprocess.PIPE, env=env,
+        [
+            sys.executable,
+            "-m",
+            "embviz",
+            "train",
+            str(big),
+            "-o",
+            str(out),
+            "--workers",
+            "1",
+            "--epochs",
+            "200",
+            "--lowercase",
+        ],
+        stderr=subprocess.PIPE,
+        env=env,
     )
     assert proc.stderr.readline().startswith(b"embviz: vocabulary: ")
     assert proc.stderr.readline().startswith(b"embviz: epoch 1/200: ")
@@ -369,15 +512,21 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     rest = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 130
     last = rest.splitlines()[-1]
-    assert last.startswith("embviz: error: interrupted during epoch ") and last.endswith(" of 200; nothing written")
-    assert not [line for line in rest.splitlines() if not line.startswith("embviz: ")]  # no traceback
+    assert last.startswith("embviz: error: interrupted during epoch ") and last.endswith(
+        " of 200; nothing written"
+    )
+    assert not [
+        line for line in rest.splitlines() if not line.startswith("embviz: ")
+    ]  # no traceback
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt", "tmp"]
     assert list(work.iterdir()) == []
 
 
 # -- startup -------------------------------------------------------------------------------------
 def test_train_command_imports_nothing_heavy():
-    code = ("import sys, embviz.cli, embviz.train; "
-            "print(sorted(m for m in ('gensim', 'rich', 'scipy', 'pandas') if m in sys.modules))")
+    code = (
+        "import sys, embviz.cli, embviz.train; "
+        "print(sorted(m for m in ('gensim', 'rich', 'scipy', 'pandas') if m in sys.modules))"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"

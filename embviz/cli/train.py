@@ -1,4 +1,4 @@
-"""``embviz train``: word2vec (skip-gram or CBOW) with gensim, from a text corpus to a vector file."""
+"""``embviz train``: word2vec (skip-gram or CBOW) with gensim, from a corpus to a vector file."""
 
 from __future__ import annotations
 
@@ -83,15 +83,23 @@ class _Display:
                 f"{event.sentences:,} sentences; training {event.epochs} epochs"
             )
             if self.bar is not None:
-                self.bar.update(self.task, description=f"epoch 1/{event.epochs}", completed=0,
-                                total=event.epochs * event.words_per_epoch)
+                self.bar.update(
+                    self.task,
+                    description=f"epoch 1/{event.epochs}",
+                    completed=0,
+                    total=event.epochs * event.words_per_epoch,
+                )
         elif isinstance(event, EpochStats):
             loss = f"loss {event.loss:,.1f}, " if event.loss is not None else ""
             self.line(f"epoch {event.epoch}/{event.epochs}: {loss}{event.words_per_s:,.0f} words/s")
             if self.bar is not None:
                 nxt = min(event.epoch + 1, event.epochs)
-                self.bar.update(self.task, advance=event.words, description=f"epoch {nxt}/{event.epochs}",
-                                rate=f"{event.words_per_s:,.0f} words/s")
+                self.bar.update(
+                    self.task,
+                    advance=event.words,
+                    description=f"epoch {nxt}/{event.epochs}",
+                    rate=f"{event.words_per_s:,.0f} words/s",
+                )
 
 
 def _eval_lines(evaluation: dict) -> list[str]:
@@ -128,53 +136,102 @@ def train(
     ],
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", help="Vector file to write (.bin, .txt, .vec, .tsv; + .gz/.bz2/.xz).",
-                     show_default=False, metavar="OUT"),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Vector file to write (.bin, .txt, .vec, .tsv; + .gz/.bz2/.xz).",
+            show_default=False,
+            metavar="OUT",
+        ),
     ],
     fmt: Annotated[
         VectorFormat | None,
-        typer.Option("--format", help="Vector format of OUT (train writes no data to stdout); default: "
-                     "from OUT's suffix."),
+        typer.Option(
+            "--format",
+            help="Vector format of OUT (train writes no data to stdout); default: "
+            "from OUT's suffix.",
+        ),
     ] = None,
-    sg: Annotated[bool, typer.Option("--sg/--cbow", help="Skip-gram or CBOW (Mikolov et al. 2013a).")] = False,
+    sg: Annotated[
+        bool, typer.Option("--sg/--cbow", help="Skip-gram or CBOW (Mikolov et al. 2013a).")
+    ] = False,
     negative: Annotated[
-        int, typer.Option("--negative", min=0, help="Noise words per example for negative sampling; 0 disables it.")
+        int,
+        typer.Option(
+            "--negative",
+            min=0,
+            help="Noise words per example for negative sampling; 0 disables it.",
+        ),
     ] = 5,
     hs: Annotated[bool, typer.Option("--hs", help="Use hierarchical softmax.")] = False,
     ns_exponent: Annotated[
-        float, typer.Option("--ns-exponent", help="Exponent of the negative-sampling distribution (0.75; 0 uniform).")
+        float,
+        typer.Option(
+            "--ns-exponent",
+            help="Exponent of the negative-sampling distribution (0.75; 0 uniform).",
+        ),
     ] = 0.75,
-    window: Annotated[int, typer.Option("--window", min=1, help="Maximum context distance, in tokens.")] = 5,
-    min_count: Annotated[int, typer.Option("--min-count", min=1, help="Ignore words rarer than this.")] = 5,
+    window: Annotated[
+        int, typer.Option("--window", min=1, help="Maximum context distance, in tokens.")
+    ] = 5,
+    min_count: Annotated[
+        int, typer.Option("--min-count", min=1, help="Ignore words rarer than this.")
+    ] = 5,
     max_vocab: Annotated[
         int | None,
-        typer.Option("--max-vocab", min=1, help="Keep at most N keys, the most frequent (gensim max_final_vocab)."),
+        typer.Option(
+            "--max-vocab",
+            min=1,
+            help="Keep at most N keys, the most frequent (gensim max_final_vocab).",
+        ),
     ] = None,
     sample: Annotated[
-        float, typer.Option("--sample", min=0.0, help="Subsampling threshold of frequent words; 0 disables it.")
+        float,
+        typer.Option(
+            "--sample", min=0.0, help="Subsampling threshold of frequent words; 0 disables it."
+        ),
     ] = 1e-3,
-    vector_size: Annotated[int, typer.Option("--vector-size", min=1, help="Dimensions of the vectors.")] = 100,
+    vector_size: Annotated[
+        int, typer.Option("--vector-size", min=1, help="Dimensions of the vectors.")
+    ] = 100,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the corpus.")] = 5,
     alpha: Annotated[float, typer.Option("--alpha", help="Initial learning rate (> 0).")] = 0.025,
     min_alpha: Annotated[
-        float, typer.Option("--min-alpha", min=0.0, help="Final learning rate (decays linearly from --alpha).")
+        float,
+        typer.Option(
+            "--min-alpha", min=0.0, help="Final learning rate (decays linearly from --alpha)."
+        ),
     ] = 0.0001,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", min=1, help="Training threads; default: all cores.", show_default=False),
+        typer.Option(
+            "--workers", min=1, help="Training threads; default: all cores.", show_default=False
+        ),
     ] = None,
     seed: Annotated[
-        int, typer.Option("--seed", min=0, max=2**32 - 1, help="Random seed; with --workers 1 runs are identical.")
+        int,
+        typer.Option(
+            "--seed", min=0, max=2**32 - 1, help="Random seed; with --workers 1 runs are identical."
+        ),
     ] = 1,
-    lowercase: Annotated[bool, typer.Option("--lowercase", help="Lowercase the corpus before training.")] = False,
+    lowercase: Annotated[
+        bool, typer.Option("--lowercase", help="Lowercase the corpus before training.")
+    ] = False,
     save_model: Annotated[
         Path | None,
-        typer.Option("--save-model", help="Also save the full gensim model here (Word2Vec.load resumes training).",
-                     show_default=False),
+        typer.Option(
+            "--save-model",
+            help="Also save the full gensim model here (Word2Vec.load resumes training).",
+            show_default=False,
+        ),
     ] = None,
     evaluate: Annotated[
         bool,
-        typer.Option("--eval", help="Score the vectors on the Google analogies, WordSim-353 and SimLex-999 (stderr + sidecar)."),
+        typer.Option(
+            "--eval",
+            help="Score the vectors on the Google analogies, WordSim-353 and SimLex-999 "
+            "(stderr + sidecar).",
+        ),
     ] = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -187,16 +244,29 @@ def train(
     from embviz import train as training
 
     params = training.TrainParams(
-        sg=sg, negative=negative, hs=hs, ns_exponent=ns_exponent, window=window, min_count=min_count,
-        max_vocab=max_vocab, sample=sample, vector_size=vector_size, epochs=epochs, alpha=alpha,
-        min_alpha=min_alpha, workers=workers, seed=seed, lowercase=lowercase,
+        sg=sg,
+        negative=negative,
+        hs=hs,
+        ns_exponent=ns_exponent,
+        window=window,
+        min_count=min_count,
+        max_vocab=max_vocab,
+        sample=sample,
+        vector_size=vector_size,
+        epochs=epochs,
+        alpha=alpha,
+        min_alpha=min_alpha,
+        workers=workers,
+        seed=seed,
+        lowercase=lowercase,
     ).validate()
     out_format = training.check_output(output, fmt.value if fmt else None, save_model)
     spooled = _spool_stdin() if corpus == "-" else None
     try:
         with _Display(quiet) as display:
-            result = training.train(spooled or Path(corpus), params, progress=display,
-                                    name="-" if spooled else corpus)
+            result = training.train(
+                spooled or Path(corpus), params, progress=display, name="-" if spooled else corpus
+            )
     finally:
         if spooled is not None:
             spooled.unlink(missing_ok=True)
@@ -206,7 +276,9 @@ def train(
         evaluation = training.evaluate(result.vectors)
         for line in _eval_lines(evaluation):
             message(line)
-    written = training.write(result, output, out_format, model_path=save_model, evaluation=evaluation)
+    written = training.write(
+        result, output, out_format, model_path=save_model, evaluation=evaluation
+    )
     message(
         f"trained {report.vocab_size:,} x {report.vector_size} vectors in {report.seconds:.2f} s "
         f"({report.words_per_s:,.0f} words/s); wrote {', '.join(map(str, written))}"
