@@ -160,7 +160,7 @@ def select(
     if sample is not None:
         rng = np.random.default_rng(seed)
         parts.append(np.sort(rng.choice(n, size=min(sample, n), replace=False)).astype(np.int64))
-        desc.append(f"sample {sample:,} (seed {seed})")
+        desc.append(f"sample {sample:,} with seed {seed}")
     for text in around or ():
         e = query.as_expression(vectors, text)
         own = vectors.indices(list(e.keys))
@@ -376,7 +376,7 @@ def pca(rows: NDArray[np.floating], dim: int = 2) -> NDArray[np.float32]:
         out[lo : lo + 65_536] = (x[lo : lo + 65_536].astype(np.float64) - mean) @ vt.T
     if out.shape[1] < dim:  # fewer features than dim
         out = np.pad(out, ((0, 0), (0, dim - out.shape[1])))
-    return out.astype(np.float32)
+    return (out + 0.0).astype(np.float32)  # + 0.0 turns -0.0 into 0.0
 
 
 def exact_knn(unit: NDArray[np.float32], k: int) -> tuple[NDArray[np.int32], NDArray[np.float32]]:

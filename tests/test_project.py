@@ -52,7 +52,7 @@ def test_sample_is_uniform_and_reproducible_with_the_seed(sample):
     assert a.ids.tolist() == b.ids.tolist() and a.ids.tolist() != c.ids.tolist()
     assert a.count == 500 and len(set(a.ids.tolist())) == 500
     assert a.ids.max() > 20_000  # drawn from the whole table, not the head
-    assert a.summary() == "500 of 40,000 points (sample 500 (seed 3))"
+    assert a.summary() == "500 of 40,000 points (sample 500 with seed 3)"
 
 
 def test_unknown_keys_in_a_list_are_skipped_with_one_warning(sample):
