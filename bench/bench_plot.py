@@ -34,8 +34,23 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="embviz-bench-plot-"))
     cache = work / "cache"
     out = work / "glove400k.html"
-    cmd = [*EMBVIZ, "plot", "-v", str(text), "--top", "400000", "--method", "pca", "--labels", "100",
-           "-q", "-o", str(out), "--cache-dir", str(cache)]
+    cmd = [
+        *EMBVIZ,
+        "plot",
+        "-v",
+        str(text),
+        "--top",
+        "400000",
+        "--method",
+        "pca",
+        "--labels",
+        "100",
+        "-q",
+        "-o",
+        str(out),
+        "--cache-dir",
+        str(cache),
+    ]
     first = run_process(cmd)[0]  # builds the vector cache (parses the 171 MB text once)
     walls, rss = [], []
     for _ in range(3):
@@ -49,7 +64,9 @@ def main() -> None:
     v = formats.load(text, cache_dir=cache)
     s = P.select(v, top=400_000)
     proj = P.project(v, s, method="pca")
-    prov = PL.provenance(proj, source=text.name, fingerprint=None, selection=s.description, total=s.total)
+    prov = PL.provenance(
+        proj, source=text.name, fingerprint=None, selection=s.description, total=s.total
+    )
 
     def embviz_html() -> None:
         PL.write_html(PL.figure(proj, prov=prov, labels=100), work / "lib.html")
@@ -57,8 +74,11 @@ def main() -> None:
     def plotly_html() -> None:
         import plotly.graph_objects as go
 
-        fig = go.Figure(go.Scattergl(x=proj.coords[:, 0], y=proj.coords[:, 1], text=list(proj.keys),
-                                     mode="markers"))
+        fig = go.Figure(
+            go.Scattergl(
+                x=proj.coords[:, 0], y=proj.coords[:, 1], text=list(proj.keys), mode="markers"
+            )
+        )
         fig.write_html(work / "anchor.html", include_plotlyjs=True)
 
     lib_s, lib_runs = median_time(embviz_html, 3)
@@ -75,7 +95,7 @@ def main() -> None:
             "met": cli_s < 10 and size < 25e6,
             "peak_rss_mib": round(max(rss)),
             "detail": f"HTML {size / 1e6:.1f} MB (anchor {anchor_size / 1e6:.1f} MB); runs "
-                      f"{[round(t, 2) for t in walls]}; first run incl. parsing the text file {first:.1f} s",
+            f"{[round(t, 2) for t in walls]}; first run incl. parsing the text file {first:.1f} s",
         },
         {
             "operation": "figure + HTML only, 400,000 points, in process (key + rank hover, 100 labels)",
@@ -88,9 +108,13 @@ def main() -> None:
             "detail": f"runs {[round(t, 2) for t in lib_runs]}; anchor runs {[round(t, 2) for t in anchor_runs]}",
         },
     ]
-    write_result("plot", "Interactive HTML plot of 400,000 GloVe 6B 50d keys", rows,
-                 notes="Coordinates and ranks are embedded as base64 float32/int32 typed arrays; keys "
-                       "HTML-escaped; plotly.js (about 4.7 MB) inlined so the file works offline.")
+    write_result(
+        "plot",
+        "Interactive HTML plot of 400,000 GloVe 6B 50d keys",
+        rows,
+        notes="Coordinates and ranks are embedded as base64 float32/int32 typed arrays; keys "
+        "HTML-escaped; plotly.js (about 4.7 MB) inlined so the file works offline.",
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 

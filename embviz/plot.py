@@ -52,11 +52,19 @@ def escape(text: str) -> str:
 
 
 def _typed(a: NDArray) -> dict:
-    """A plotly.js typed-array spec ``{"dtype", "bdata"}`` (base64 of little-endian bytes)."""
+    """Return the plotly.js typed-array spec ``{"dtype", "bdata"}`` of `a` (base64)."""
     a = np.ascontiguousarray(a)
-    code = {np.dtype("float32"): "f4", np.dtype("int32"): "i4", np.dtype("float64"): "f8",
-            np.dtype("int16"): "i2", np.dtype("uint8"): "u1"}[a.dtype]
-    spec = {"dtype": code, "bdata": base64.b64encode(a.astype(a.dtype.newbyteorder("<")).tobytes()).decode()}
+    code = {
+        np.dtype("float32"): "f4",
+        np.dtype("int32"): "i4",
+        np.dtype("float64"): "f8",
+        np.dtype("int16"): "i2",
+        np.dtype("uint8"): "u1",
+    }[a.dtype]
+    spec = {
+        "dtype": code,
+        "bdata": base64.b64encode(a.astype(a.dtype.newbyteorder("<")).tobytes()).decode(),
+    }
     if a.ndim > 1:
         spec["shape"] = ",".join(map(str, a.shape))
     return spec
@@ -126,7 +134,9 @@ def kmeans(unit: NDArray[np.float32], k: int, seed: int = 0) -> NDArray[np.int32
 
     m = len(unit)
     if not 1 <= k <= m:
-        raise InvalidQuery(f"--clusters must be between 1 and the number of points ({m:,}), got {k}")
+        raise InvalidQuery(
+            f"--clusters must be between 1 and the number of points ({m:,}), got {k}"
+        )
     cluster = require("sklearn.cluster", package="scikit-learn")
     if m > 20_000:
         model = cluster.MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
@@ -170,7 +180,9 @@ def read_metadata(path: str | os.PathLike, column: str, keys: Sequence[str]) -> 
     except OSError as exc:
         raise FormatError(f"{path}: cannot read the metadata file: {exc.strerror or exc}") from None
     if not lines:
-        raise FormatError(f"{path}: the metadata file is empty; expected a header row of column names")
+        raise FormatError(
+            f"{path}: the metadata file is empty; expected a header row of column names"
+        )
     header = lines[0].split("\t")
     if column not in header:
         raise FormatError(f"{path}: no column {column!r}; columns are {', '.join(header)}")
@@ -212,7 +224,9 @@ class Coloring:
         except ValueError:
             numeric = False
         if numeric:
-            arr = np.array([float(v) if v not in (None, "") else np.nan for v in values], dtype=np.float32)
+            arr = np.array(
+                [float(v) if v not in (None, "") else np.nan for v in values], dtype=np.float32
+            )
             return Coloring(title, values=arr)
         return Coloring(title, labels=[v if v not in (None, "") else None for v in values])
 
@@ -227,7 +241,7 @@ def provenance(
     total: int,
     axes: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The provenance record embedded in the HTML (``layout.meta`` and a JSON block)."""
+    """Return the provenance record embedded in the HTML (``layout.meta`` and a JSON block)."""
     return {
         "embviz_version": __version__,
         "source": source,
@@ -249,8 +263,12 @@ def _title(prov: Mapping[str, Any]) -> str:
     if method == "formula":
         how = "formula axes " + " | ".join(prov["axes"] or [])
     else:
-        params = ", ".join(f"{k}={v}" for k, v in prov["params"].items() if k not in ("metric", "input"))
-        how = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}.get(method, method) + (f" ({params})" if params else "")
+        params = ", ".join(
+            f"{k}={v}" for k, v in prov["params"].items() if k not in ("metric", "input")
+        )
+        how = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}.get(method, method) + (
+            f" ({params})" if params else ""
+        )
         how += f", seed {prov['seed']}"
     recall = prov["recall_at_10"]
     trust = f" · recall@10 {recall:.3f}" if recall is not None else ""
@@ -349,7 +367,12 @@ def figure(
     if coloring is not None and coloring.values is not None:
         t = trace(slice(None), escape(coloring.title), "points")
         t["marker"].update(
-            color=_typed(np.nan_to_num(coloring.values, nan=np.nanmin(coloring.values) if np.isfinite(coloring.values).any() else 0).astype(np.float32)),
+            color=_typed(
+                np.nan_to_num(
+                    coloring.values,
+                    nan=np.nanmin(coloring.values) if np.isfinite(coloring.values).any() else 0,
+                ).astype(np.float32)
+            ),
             colorscale="Viridis",
             showscale=True,
             colorbar={"title": {"text": escape(coloring.title)}},
@@ -373,7 +396,10 @@ def figure(
             t = trace(np.flatnonzero(rest), name, "points")
             t["marker"]["color"] = "#c8c8c8"
             data.insert(0, t)
-        layout_extra["legend"] = {"title": {"text": escape(coloring.title)}, "itemsizing": "constant"}
+        layout_extra["legend"] = {
+            "title": {"text": escape(coloring.title)},
+            "itemsizing": "constant",
+        }
     else:
         t = trace(slice(None), "points", "points", showlegend=False)
         t["marker"]["color"] = "#1f77b4"
@@ -416,8 +442,11 @@ def figure(
                 "hovertemplate": hover,
                 "textposition": "top center",
                 "textfont": {"size": 12, "color": _PALETTE[(g + 3) % len(_PALETTE)]},
-                "marker": {"size": 10, "color": _PALETTE[(g + 3) % len(_PALETTE)],
-                           "line": {"width": 1.5, "color": "#000"}},
+                "marker": {
+                    "size": 10,
+                    "color": _PALETTE[(g + 3) % len(_PALETTE)],
+                    "line": {"width": 1.5, "color": "#000"},
+                },
                 "meta": {"role": "highlight"},
             }
             if three:
@@ -447,17 +476,27 @@ def figure(
     if prov is not None:
         layout["title"] = {"text": _title(prov), "x": 0.01, "font": {"size": 14}}
         layout["meta"] = {"embviz": dict(prov)}
-        layout["annotations"] = [{
-            "text": _footer(prov),
-            "xref": "paper", "yref": "paper", "x": 0, "y": -0.01,
-            "xanchor": "left", "yanchor": "top", "yshift": -40,
-            "showarrow": False, "font": {"size": 9, "color": "#777"},
-        }]
+        layout["annotations"] = [
+            {
+                "text": _footer(prov),
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0,
+                "y": -0.01,
+                "xanchor": "left",
+                "yanchor": "top",
+                "yshift": -40,
+                "showarrow": False,
+                "font": {"size": 9, "color": "#777"},
+            }
+        ]
     return {"data": data, "layout": layout}
 
 
 # -- HTML -------------------------------------------------------------------------------------
-def to_html(fig: Mapping[str, Any], *, plotlyjs: PlotlyJS = "inline", title: str = "embviz plot") -> str:
+def to_html(
+    fig: Mapping[str, Any], *, plotlyjs: PlotlyJS = "inline", title: str = "embviz plot"
+) -> str:
     """Render `fig` (from :func:`figure`) as a complete HTML page.
 
     Parameters
@@ -501,7 +540,7 @@ def to_html(fig: Mapping[str, Any], *, plotlyjs: PlotlyJS = "inline", title: str
         config={"scrollZoom": True, "displaylogo": False, "responsive": True},
     )
     prov = fig.get("layout", {}).get("meta", {}).get("embviz")
-    head = f"<title>{escape(title)}</title>\n<meta charset=\"utf-8\">\n"
+    head = f'<title>{escape(title)}</title>\n<meta charset="utf-8">\n'
     if prov is not None:
         blob = json.dumps(prov, ensure_ascii=True, sort_keys=True)
         blob = blob.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -560,7 +599,7 @@ def _atomic_text(path: Path, text: str) -> None:
 def formula_projection(
     vectors: Vectors, ids: NDArray[np.int64], formulas: Sequence[str]
 ) -> Projection:
-    """A :class:`~embviz.project.Projection` whose axes are formulas (see :func:`formula_coords`)."""
+    """Return a :class:`~embviz.project.Projection` whose axes are formulas (`formula_coords`)."""
     from embviz.project import Projection, neighbor_recall
 
     ids = np.asarray(ids, dtype=np.int64)
@@ -569,4 +608,3 @@ def formula_projection(
     unit = np.ascontiguousarray(vectors.unit[ids], dtype=np.float32)
     recall = neighbor_recall(unit, coords, k=10) if len(ids) > 1 else None
     return Projection(coords, ids, keys, "formula", {"axes": list(formulas)}, 0, recall)
-

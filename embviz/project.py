@@ -165,7 +165,9 @@ def select(
         e = query.as_expression(vectors, text)
         own = vectors.indices(list(e.keys))
         rows = query.neighbors(vectors, [text], k=k)
-        ids = np.concatenate([own, np.array([vectors.key_to_index[r.key] for r in rows], dtype=np.int64)])
+        ids = np.concatenate(
+            [own, np.array([vectors.key_to_index[r.key] for r in rows], dtype=np.int64)]
+        )
         parts.append(ids)
         groups[f"around {text}"] = ids
         desc.append(f"around {text!r} (k={k})")
@@ -238,7 +240,7 @@ def _validate(method: str, dim: int, n_neighbors: int, min_dist: float, perplexi
 
 
 def params_for(method: str, n_neighbors: int, min_dist: float, perplexity: float) -> dict:
-    """The parameters that matter to `method` (the others are ignored and not recorded)."""
+    """Return the parameters that matter to `method` (the others are not recorded)."""
     if method == "umap":
         return {"metric": "cosine", "n_neighbors": n_neighbors, "min_dist": min_dist}
     if method == "tsne":
@@ -308,7 +310,9 @@ def project(
     report = progress or _noop
     if selection is None:
         selection = select(vectors)
-    ids = selection.ids if isinstance(selection, Selection) else np.asarray(selection, dtype=np.int64)
+    ids = (
+        selection.ids if isinstance(selection, Selection) else np.asarray(selection, dtype=np.int64)
+    )
     m = len(ids)
     if m == 0:
         raise InvalidQuery("nothing to project: the selection is empty")

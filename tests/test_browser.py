@@ -105,7 +105,11 @@ def hover_text(page, curve: int, point: int) -> str:
 def test_malicious_keys_show_as_text_and_run_nothing(browser, tmp_path):
     rng = np.random.default_rng(0)
     keys = EVIL + [f"w{i}" for i in range(60 - len(EVIL))]
-    v = Vectors(keys, rng.standard_normal((60, 8)).astype(np.float32), source="<img src=x onerror=alert(9)>.txt")
+    v = Vectors(
+        keys,
+        rng.standard_normal((60, 8)).astype(np.float32),
+        source="<img src=x onerror=alert(9)>.txt",
+    )
     proj = P.project(v, np.arange(60), method="pca")
     prov = PL.provenance(proj, source=v.source, fingerprint="f", selection="all", total=60)
     fig = PL.figure(proj, prov=prov, labels=len(EVIL), highlight={EVIL[0]: np.array([0, 1])})
@@ -125,7 +129,9 @@ def test_malicious_keys_show_as_text_and_run_nothing(browser, tmp_path):
 def test_a_webgl_plot_of_the_sample_renders_every_point(browser, sample, tmp_path):
     s = P.select(sample, top=20_000, around=["king"])
     proj = P.project(sample, s, method="pca")
-    prov = PL.provenance(proj, source="sample", fingerprint="f", selection=s.description, total=s.total)
+    prov = PL.provenance(
+        proj, source="sample", fingerprint="f", selection=s.description, total=s.total
+    )
     fig = PL.figure(proj, prov=prov, labels=50, highlight={"king": s.groups["around king"]})
     html = PL.write_html(fig, tmp_path / "big.html")
     state = open_plot(browser, html, screenshot=tmp_path / "big.png")

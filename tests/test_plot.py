@@ -91,7 +91,9 @@ def test_kmeans_finds_obvious_clusters():
     b = rng.standard_normal((50, 5)) * 0.01 + [0, 1, 0, 0, 0]
     labels = PL.kmeans(np.concatenate([a, b]).astype(np.float32), 2, seed=0)
     assert labels.tolist() == [1] * 30 + [0] * 50  # numbered by size, largest first
-    with pytest.raises(InvalidQuery, match=r"--clusters must be between 1 and the number of points \(80\), got 81"):
+    with pytest.raises(
+        InvalidQuery, match=r"--clusters must be between 1 and the number of points \(80\), got 81"
+    ):
         PL.kmeans(np.zeros((80, 5), np.float32), 81)
 
 
@@ -114,7 +116,9 @@ def test_metadata_reads_a_column_by_key(tmp_path):
     meta = tmp_path / "meta.tsv"
     meta.write_text("key\tpos\tfreq\nking\tnoun\t10\nrun\tverb\t20\n")
     assert PL.read_metadata(meta, "pos", ["run", "king", "zzz"]) == ["verb", "noun", None]
-    with pytest.raises(FormatError, match=r"meta.tsv: no column 'color'; columns are key, pos, freq$"):
+    with pytest.raises(
+        FormatError, match=r"meta.tsv: no column 'color'; columns are key, pos, freq$"
+    ):
         PL.read_metadata(meta, "color", ["king"])
     with pytest.raises(FormatError, match="cannot read the metadata file"):
         PL.read_metadata(tmp_path / "missing.tsv", "pos", ["king"])
@@ -124,7 +128,9 @@ def test_metadata_reads_a_column_by_key(tmp_path):
 def test_keys_are_escaped_and_json_cannot_close_the_script_tag(tmp_path):
     v = evil_vectors()
     proj = P.project(v, np.arange(v.count), method="pca")
-    prov = PL.provenance(proj, source="<b>evil</b>.txt", fingerprint="abc", selection="all", total=v.count)
+    prov = PL.provenance(
+        proj, source="<b>evil</b>.txt", fingerprint="abc", selection="all", total=v.count
+    )
     fig = PL.figure(proj, prov=prov, labels=4)
     (t,) = points(fig)
     assert t["text"][:4] == [
@@ -138,23 +144,36 @@ def test_keys_are_escaped_and_json_cannot_close_the_script_tag(tmp_path):
         assert bad not in page
     # the only script elements are plotly's loader, the provenance block and the plot call
     assert len(re.findall(r"<script\b", page)) == len(re.findall(r"</script>", page)) <= 5
-    assert "&lt;img src=x onerror=alert(1)&gt;" in page.replace("\\u003c", "<").replace("\\u003e", ">")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page.replace("\\u003c", "<").replace(
+        "\\u003e", ">"
+    )
 
 
 def test_the_html_carries_its_provenance(sample, tmp_path):
     s = P.select(sample, top=500)
     proj = P.project(sample, s, method="pca")
-    prov = PL.provenance(proj, source="glove.txt", fingerprint="0123456789abcdef0123", selection=s.description, total=s.total)
+    prov = PL.provenance(
+        proj,
+        source="glove.txt",
+        fingerprint="0123456789abcdef0123",
+        selection=s.description,
+        total=s.total,
+    )
     out = PL.write_html(PL.figure(proj, prov=prov), tmp_path / "p.html", plotlyjs="cdn")
     page = out.read_text()
-    blob = re.search(r'<script type="application/json" id="embviz-provenance">(.*?)</script>', page).group(1)
+    blob = re.search(
+        r'<script type="application/json" id="embviz-provenance">(.*?)</script>', page
+    ).group(1)
     meta = json.loads(blob)
     assert meta["source"] == "glove.txt" and meta["fingerprint"] == "0123456789abcdef0123"
     assert (meta["points"], meta["total"], meta["method"], meta["seed"]) == (500, 40000, "pca", 0)
     assert meta["selection"] == "top 500" and meta["embviz_version"] == "0.1.0"
     assert 0.0 <= meta["recall_at_10"] <= 1.0
     title = PL.figure(proj, prov=prov)["layout"]["title"]["text"]
-    assert title == f"glove.txt: PCA, seed 0 · 500 of 40,000 points · recall@10 {meta['recall_at_10']:.3f}"
+    assert (
+        title
+        == f"glove.txt: PCA, seed 0 · 500 of 40,000 points · recall@10 {meta['recall_at_10']:.3f}"
+    )
 
 
 def test_write_html_is_atomic_and_plotlyjs_modes(tmp_path, sample):
@@ -166,23 +185,53 @@ def test_write_html_is_atomic_and_plotlyjs_modes(tmp_path, sample):
     assert inline.stat().st_size > 3_000_000 > cdn.stat().st_size
     assert 'src="https://cdn.plot.ly/' in cdn.read_text()
     assert (tmp_path / "plotly.min.js").stat().st_size > 3_000_000
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdn.html", "dir.html", "inline.html", "plotly.min.js"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cdn.html",
+        "dir.html",
+        "inline.html",
+        "plotly.min.js",
+    ]
     with pytest.raises(FormatError, match="does not exist"):
         PL.write_html(fig, tmp_path / "no" / "such.html")
-    with pytest.raises(InvalidQuery, match="--plotlyjs must be inline, cdn or directory, got 'web'"):
+    with pytest.raises(
+        InvalidQuery, match="--plotlyjs must be inline, cdn or directory, got 'web'"
+    ):
         PL.to_html(fig, plotlyjs="web")
 
 
 # -- CLI ---------------------------------------------------------------------------------------
 def test_cli_plot_writes_html_and_says_where(runner, tmp_path):
     out = tmp_path / "plot.html"
-    result = runner.invoke(app, ["plot", "--method", "pca", "--top", "300", "--labels", "20",
-                                 "--highlight", "king,paris", "--clusters", "4", "-o", str(out),
-                                 "--plotlyjs", "cdn"])
+    result = runner.invoke(
+        app,
+        [
+            "plot",
+            "--method",
+            "pca",
+            "--top",
+            "300",
+            "--labels",
+            "20",
+            "--highlight",
+            "king,paris",
+            "--clusters",
+            "4",
+            "-o",
+            str(out),
+            "--plotlyjs",
+            "cdn",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
-    assert re.search(rf"embviz: wrote {re.escape(str(out))} \(\d+\.\d MB, 322 points\) in \d+\.\d s", result.stderr)
-    assert "projected 322 of 40,000 points (top 300 + around 'king' (k=10) + around 'paris' (k=10))" in result.stderr
+    assert re.search(
+        rf"embviz: wrote {re.escape(str(out))} \(\d+\.\d MB, 322 points\) in \d+\.\d s",
+        result.stderr,
+    )
+    assert (
+        "projected 322 of 40,000 points (top 300 + around 'king' (k=10) + around 'paris' (k=10))"
+        in result.stderr
+    )
     page = out.read_text()
     assert "cluster 1" in page and "recall@10" in page
 
@@ -191,11 +240,32 @@ def test_cli_plot_formula_axes_and_metadata(runner, tmp_path):
     meta = tmp_path / "m.tsv"
     meta.write_text("key\tgender\nking\tm\nqueen\tf\nman\tm\nwoman\tf\n")
     out = tmp_path / "f.html"
-    result = runner.invoke(app, ["plot", "--keys", "-", "--x", "man - woman", "--y", "king - queen",
-                                 "--metadata", str(meta), "--color-by", "gender", "-o", str(out),
-                                 "--plotlyjs", "cdn"], input="king\nqueen\nman\nwoman\nprince\n")
+    result = runner.invoke(
+        app,
+        [
+            "plot",
+            "--keys",
+            "-",
+            "--x",
+            "man - woman",
+            "--y",
+            "king - queen",
+            "--metadata",
+            str(meta),
+            "--color-by",
+            "gender",
+            "-o",
+            str(out),
+            "--plotlyjs",
+            "cdn",
+        ],
+        input="king\nqueen\nman\nwoman\nprince\n",
+    )
     assert result.exit_code == 0, result.stderr
-    assert "placed 5 of 40,000 points (5 keys) on formula axes man - woman | king - queen" in result.stderr
+    assert (
+        "placed 5 of 40,000 points (5 keys) on formula axes man - woman | king - queen"
+        in result.stderr
+    )
     assert f"4 of 5 points have a 'gender' value in {meta}" in result.stderr
     assert "man - woman" in out.read_text().replace("\\u002f", "/")
 
@@ -203,8 +273,16 @@ def test_cli_plot_formula_axes_and_metadata(runner, tmp_path):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--x", "man - woman"], 1, "embviz: error: formula axes need both --x and --y (and --z for 3D)\n"),
-        (["--color-by", "pos"], 1, "embviz: error: --color-by 'pos' needs --metadata FILE (or use --color-by group)\n"),
+        (
+            ["--x", "man - woman"],
+            1,
+            "embviz: error: formula axes need both --x and --y (and --z for 3D)\n",
+        ),
+        (
+            ["--color-by", "pos"],
+            1,
+            "embviz: error: --color-by 'pos' needs --metadata FILE (or use --color-by group)\n",
+        ),
         (["--x", "kingg", "--y", "queen", "--top", "5"], 3, None),
         (["--highlight", "kingg", "--method", "pca"], 3, None),
     ],
@@ -228,7 +306,13 @@ def test_400k_points_make_a_small_file_quickly(tmp_path):
     start = time.perf_counter()
     s = P.select(v, top=400_000)
     proj = P.project(v, s, method="pca", recall_k=10)
-    fig = PL.figure(proj, prov=PL.provenance(proj, source="glove", fingerprint=None, selection=s.description, total=s.total), labels=100)
+    fig = PL.figure(
+        proj,
+        prov=PL.provenance(
+            proj, source="glove", fingerprint=None, selection=s.description, total=s.total
+        ),
+        labels=100,
+    )
     out = PL.write_html(fig, tmp_path / "big.html")
     elapsed = time.perf_counter() - start
     assert sum(len(t["text"]) for t in points(fig)) == 400_000

@@ -156,7 +156,9 @@ def test_umap_keeps_obvious_clusters_and_is_reproducible():
     assert np.array_equal(a.coords, b.coords)
     assert a.recall > 0.5
     centres = np.stack([a.coords[g * 80 : (g + 1) * 80].mean(axis=0) for g in range(3)])
-    spread = max(np.linalg.norm(a.coords[g * 80 : (g + 1) * 80] - centres[g], axis=1).max() for g in range(3))
+    spread = max(
+        np.linalg.norm(a.coords[g * 80 : (g + 1) * 80] - centres[g], axis=1).max() for g in range(3)
+    )
     gaps = [np.linalg.norm(centres[i] - centres[j]) for i in range(3) for j in range(i + 1, 3)]
     assert min(gaps) > spread  # every cluster is apart from the others
 
@@ -177,16 +179,25 @@ def test_cli_project_pca_prints_key_rank_x_y(runner, sample):
     assert result.exit_code == 0, result.stderr
     coords = P.project(sample, P.select(sample, top=3), method="pca").coords
     expected = "key\trank\tx\ty\n" + "".join(
-        f"{k}\t{i + 1}\t{x:.6f}\t{y:.6f}\n" for i, (k, (x, y)) in enumerate(zip(["the", ",", "."], coords.tolist()))
+        f"{k}\t{i + 1}\t{x:.6f}\t{y:.6f}\n"
+        for i, (k, (x, y)) in enumerate(zip(["the", ",", "."], coords.tolist()))
     )
     assert result.stdout == expected
     lines = result.stderr.splitlines()
-    assert re.fullmatch(r"embviz: projected 3 of 40,000 points \(top 3\) with pca to 2D (in \d+\.\d s|from the projection cache)", lines[0])
-    assert lines[1] == "embviz: trust: recall@10 = 1.000 (cosine neighbors kept among layout neighbors, over all 3 points)"
+    assert re.fullmatch(
+        r"embviz: projected 3 of 40,000 points \(top 3\) with pca to 2D (in \d+\.\d s|from the projection cache)",
+        lines[0],
+    )
+    assert (
+        lines[1]
+        == "embviz: trust: recall@10 = 1.000 (cosine neighbors kept among layout neighbors, over all 3 points)"
+    )
 
 
 def test_cli_project_3d_json_and_quiet(runner):
-    result = runner.invoke(app, ["project", "--method", "pca", "--top", "2", "--dim", "3", "-f", "jsonl", "-q"])
+    result = runner.invoke(
+        app, ["project", "--method", "pca", "--top", "2", "--dim", "3", "-f", "jsonl", "-q"]
+    )
     assert result.exit_code == 0 and result.stderr == ""
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [list(r) for r in rows] == [["key", "rank", "x", "y", "z"]] * 2
@@ -195,7 +206,9 @@ def test_cli_project_3d_json_and_quiet(runner):
 
 def test_cli_project_writes_a_file_in_the_suffix_format(runner, tmp_path):
     out = tmp_path / "coords.csv"
-    result = runner.invoke(app, ["project", "--method", "pca", "--around", "king", "-k", "3", "-o", str(out)])
+    result = runner.invoke(
+        app, ["project", "--method", "pca", "--around", "king", "-k", "3", "-o", str(out)]
+    )
     assert result.exit_code == 0 and result.stdout == ""
     text = out.read_text().splitlines()
     assert text[0] == "key,rank,x,y" and len(text) == 5
@@ -212,13 +225,22 @@ def test_cli_project_errors_are_one_line_with_exit_codes(runner):
     assert result.exit_code == 2
     result = runner.invoke(app, ["project", "--keys", "/nonexistent/keys.txt"])
     assert result.exit_code == 1
-    assert result.stderr == "embviz: error: /nonexistent/keys.txt: cannot read the keys file: No such file or directory\n"
+    assert (
+        result.stderr
+        == "embviz: error: /nonexistent/keys.txt: cannot read the keys file: No such file or directory\n"
+    )
 
 
 def test_cli_project_keys_from_stdin(runner):
-    result = runner.invoke(app, ["project", "--method", "pca", "--keys", "-", "-q"], input="queen\nking\n\nprince\n")
+    result = runner.invoke(
+        app, ["project", "--method", "pca", "--keys", "-", "-q"], input="queen\nking\n\nprince\n"
+    )
     assert result.exit_code == 0
-    assert [line.split("\t")[0] for line in result.stdout.splitlines()[1:]] == ["king", "prince", "queen"]
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()[1:]] == [
+        "king",
+        "prince",
+        "queen",
+    ]
 
 
 @pytest.mark.slow

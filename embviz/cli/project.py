@@ -53,17 +53,73 @@ class PlotlyJS(str, Enum):
 
 
 # -- options shared by project and plot ------------------------------------------------------
-MethodOpt = Annotated[Method, typer.Option("--method", "-m", help="Projection method (UMAP: McInnes et al. 2018; t-SNE: van der Maaten & Hinton 2008).")]
+MethodOpt = Annotated[
+    Method,
+    typer.Option(
+        "--method",
+        "-m",
+        help="Projection method (UMAP: McInnes et al. 2018; t-SNE: van der Maaten & Hinton 2008).",
+    ),
+]
 DimOpt = Annotated[int, typer.Option("--dim", min=2, max=3, help="Output dimensions: 2 or 3.")]
-TopOpt = Annotated[int | None, typer.Option("--top", min=1, help="The N most frequent keys (file order). Default 5,000 when no other selection is given.", show_default=False)]
-KeysOpt = Annotated[Path | None, typer.Option("--keys", help="File with one key per line ('-' reads stdin); unknown keys are skipped with a warning.", show_default=False)]
-SampleOpt = Annotated[int | None, typer.Option("--sample", min=1, help="N keys drawn uniformly at random (reproducible with --seed).", show_default=False)]
-AroundOpt = Annotated[list[str] | None, typer.Option("--around", help="A key or expression and its -k cosine neighbors; repeatable.", show_default=False)]
-AroundKOpt = Annotated[int, typer.Option("-k", "--k", min=1, help="Neighbors per --around/--highlight key.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same layout and sample.")]
-NeighborsOpt = Annotated[int, typer.Option("--n-neighbors", min=2, max=200, help="UMAP: neighborhood size (local vs global structure).")]
-MinDistOpt = Annotated[float, typer.Option("--min-dist", min=0.0, max=1.0, help="UMAP: minimum distance between layout points.")]
-PerplexityOpt = Annotated[float, typer.Option("--perplexity", min=1.0, help="t-SNE: perplexity (effective number of neighbors).")]
+TopOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--top",
+        min=1,
+        help="The N most frequent keys (file order); default 5,000 if nothing else is selected.",
+        show_default=False,
+    ),
+]
+KeysOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys",
+        help="File with one key per line ('-': stdin); unknown keys are skipped with a warning.",
+        show_default=False,
+    ),
+]
+SampleOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--sample",
+        min=1,
+        help="N keys drawn uniformly at random (reproducible with --seed).",
+        show_default=False,
+    ),
+]
+AroundOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--around",
+        help="A key or expression and its -k cosine neighbors; repeatable.",
+        show_default=False,
+    ),
+]
+AroundKOpt = Annotated[
+    int, typer.Option("-k", "--k", min=1, help="Neighbors per --around/--highlight key.")
+]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Random seed: the same seed gives the same layout and sample.")
+]
+NeighborsOpt = Annotated[
+    int,
+    typer.Option(
+        "--n-neighbors", min=2, max=200, help="UMAP: neighborhood size (local vs global structure)."
+    ),
+]
+MinDistOpt = Annotated[
+    float,
+    typer.Option(
+        "--min-dist", min=0.0, max=1.0, help="UMAP: minimum distance between layout points."
+    ),
+]
+PerplexityOpt = Annotated[
+    float,
+    typer.Option(
+        "--perplexity", min=1.0, help="t-SNE: perplexity (effective number of neighbors)."
+    ),
+]
 
 
 def _read_keys(path: Path | None) -> list[str] | None:
@@ -75,7 +131,9 @@ def _read_keys(path: Path | None) -> list[str] | None:
         try:
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError as exc:
-            raise InvalidQuery(f"{path}: cannot read the keys file: {exc.strerror or exc}") from None
+            raise InvalidQuery(
+                f"{path}: cannot read the keys file: {exc.strerror or exc}"
+            ) from None
     return [line.strip("\r\n") for line in lines if line.strip()]
 
 
@@ -86,7 +144,7 @@ def _source(vectors_path: Path | None) -> Path:
 
 
 def _progress_callback(stack: Any) -> Any:
-    """A ``progress(stage, done, total)`` callback drawing one line per stage on stderr."""
+    """Return a ``progress(stage, done, total)`` callback drawing one line per stage."""
     tasks: dict[str, Any] = {}
 
     def report(stage: str, done: int, total: int) -> None:
@@ -145,7 +203,10 @@ def _report_recall(proj: Projection, m: int) -> None:
     if proj.recall is None:
         return
     over = f"a sample of {RECALL_SAMPLE:,} points" if m > RECALL_SAMPLE else f"all {m:,} points"
-    message(f"trust: recall@10 = {proj.recall:.3f} (cosine neighbors kept among layout neighbors, over {over})")
+    message(
+        f"trust: recall@10 = {proj.recall:.3f} "
+        f"(cosine neighbors kept among layout neighbors, over {over})"
+    )
 
 
 def _select(table: Vectors, top, keys, sample, around, k, seed, extra_around=()) -> Selection:
@@ -184,7 +245,15 @@ def project(
     n_neighbors: NeighborsOpt = 15,
     min_dist: MinDistOpt = 0.1,
     perplexity: PerplexityOpt = 30.0,
-    out: Annotated[Path | None, typer.Option("--output", "-o", help="Write the coordinates to FILE (format from --format or the suffix: .tsv, .csv, .json, .jsonl).", show_default=False)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the coordinates to FILE (format: --format, else from the suffix).",
+            show_default=False,
+        ),
+    ] = None,
     vectors: VectorsOpt = None,
     input_format: InputFormatOpt = None,
     limit: LimitOpt = None,
@@ -208,8 +277,16 @@ def project(
     table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
     selection = _select(table, top, keys, sample, around, k, seed)
     proj = _layout(
-        table, selection, method=method, dim=dim, seed=seed, n_neighbors=n_neighbors,
-        min_dist=min_dist, perplexity=perplexity, no_cache=no_cache, cache_dir=cache_dir,
+        table,
+        selection,
+        method=method,
+        dim=dim,
+        seed=seed,
+        n_neighbors=n_neighbors,
+        min_dist=min_dist,
+        perplexity=perplexity,
+        no_cache=no_cache,
+        cache_dir=cache_dir,
         fingerprint=_cache.fingerprint(path),
     )
     columns = ["key", "rank", "x", "y", "z"][: 2 + dim]
@@ -219,14 +296,18 @@ def project(
     from embviz.formats import atomic_write
 
     buf = io.StringIO()
-    output.write_rows(proj.rows(), _format_for(out, fmt), buf, columns=columns, header=not no_header)
+    output.write_rows(
+        proj.rows(), _format_for(out, fmt), buf, columns=columns, header=not no_header
+    )
     atomic_write(out, lambda f: f.write(buf.getvalue().encode("utf-8")))
     message(f"wrote {proj.coords.shape[0]:,} coordinates to {out}")
 
 
 @app.command()
 def plot(
-    out: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("embviz-plot.html"),
+    out: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "embviz-plot.html"
+    ),
     method: MethodOpt = Method.umap,
     dim: DimOpt = 2,
     top: TopOpt = None,
@@ -238,15 +319,67 @@ def plot(
     n_neighbors: NeighborsOpt = 15,
     min_dist: MinDistOpt = 0.1,
     perplexity: PerplexityOpt = 30.0,
-    x: Annotated[str | None, typer.Option("--x", help="Formula axis: place points by cosine to an expression, e.g. 'man - woman' (Parallax).", show_default=False)] = None,
-    y: Annotated[str | None, typer.Option("--y", help="Formula for the y axis (with --x).", show_default=False)] = None,
-    z: Annotated[str | None, typer.Option("--z", help="Formula for the z axis (3D).", show_default=False)] = None,
-    labels: Annotated[int, typer.Option("--labels", min=0, help="Draw the keys of the N most frequent points as text.")] = 0,
-    highlight: Annotated[str | None, typer.Option("--highlight", help="Comma-separated keys to mark, with their -k neighbors.", show_default=False)] = None,
-    metadata: Annotated[Path | None, typer.Option("--metadata", help="TSV with a header row and a 'key' (or first) column, for --color-by.", show_default=False)] = None,
-    color_by: Annotated[str | None, typer.Option("--color-by", help="A --metadata column to colour by, or 'group' (the --around/--highlight groups).", show_default=False)] = None,
-    clusters: Annotated[int | None, typer.Option("--clusters", min=1, help="Colour by K k-means clusters of the vectors.", show_default=False)] = None,
-    plotlyjs: Annotated[PlotlyJS, typer.Option("--plotlyjs", help="inline (offline, default), cdn, or directory (plotly.min.js beside the file).")] = PlotlyJS.inline,
+    x: Annotated[
+        str | None,
+        typer.Option(
+            "--x",
+            help="Formula axis: place points by cosine to an expression such as 'man - woman'.",
+            show_default=False,
+        ),
+    ] = None,
+    y: Annotated[
+        str | None,
+        typer.Option("--y", help="Formula for the y axis (with --x).", show_default=False),
+    ] = None,
+    z: Annotated[
+        str | None, typer.Option("--z", help="Formula for the z axis (3D).", show_default=False)
+    ] = None,
+    labels: Annotated[
+        int,
+        typer.Option(
+            "--labels", min=0, help="Draw the keys of the N most frequent points as text."
+        ),
+    ] = 0,
+    highlight: Annotated[
+        str | None,
+        typer.Option(
+            "--highlight",
+            help="Comma-separated keys to mark, with their -k neighbors.",
+            show_default=False,
+        ),
+    ] = None,
+    metadata: Annotated[
+        Path | None,
+        typer.Option(
+            "--metadata",
+            help="TSV with a header row and a 'key' (or first) column, for --color-by.",
+            show_default=False,
+        ),
+    ] = None,
+    color_by: Annotated[
+        str | None,
+        typer.Option(
+            "--color-by",
+            help="A --metadata column to colour by, or 'group' (the --around/--highlight groups).",
+            show_default=False,
+        ),
+    ] = None,
+    clusters: Annotated[
+        int | None,
+        typer.Option(
+            "--clusters",
+            min=1,
+            help="Colour by K k-means clusters of the vectors.",
+            show_default=False,
+        ),
+    ] = None,
+    plotlyjs: Annotated[
+        PlotlyJS,
+        typer.Option(
+            "--plotlyjs",
+            help="inline (offline, default), cdn, or directory (plotly.min.js beside the file).",
+        ),
+    ] = PlotlyJS.inline,
     open_: Annotated[bool, typer.Option("--open", help="Open the HTML in a web browser.")] = False,
     vectors: VectorsOpt = None,
     input_format: InputFormatOpt = None,
@@ -271,7 +404,9 @@ def plot(
     if z is not None and x is None:
         raise InvalidQuery("--z needs --x and --y")
     if color_by is not None and color_by != "group" and metadata is None:
-        raise InvalidQuery(f"--color-by {color_by!r} needs --metadata FILE (or use --color-by group)")
+        raise InvalidQuery(
+            f"--color-by {color_by!r} needs --metadata FILE (or use --color-by group)"
+        )
     if metadata is not None and color_by is None:
         raise InvalidQuery("--metadata needs --color-by COLUMN")
     if clusters is not None and color_by is not None:
@@ -290,8 +425,16 @@ def plot(
         axes = formulas
     else:
         proj = _layout(
-            table, selection, method=method, dim=dim, seed=seed, n_neighbors=n_neighbors,
-            min_dist=min_dist, perplexity=perplexity, no_cache=no_cache, cache_dir=cache_dir,
+            table,
+            selection,
+            method=method,
+            dim=dim,
+            seed=seed,
+            n_neighbors=n_neighbors,
+            min_dist=min_dist,
+            perplexity=perplexity,
+            no_cache=no_cache,
+            cache_dir=cache_dir,
             fingerprint=fingerprint,
         )
         axes = None
@@ -299,7 +442,9 @@ def plot(
     coloring = None
     if clusters is not None:
         labels_ = _plot.kmeans(table.unit[proj.ids], clusters, seed=seed)
-        coloring = _plot.Coloring(f"k-means (k={clusters})", labels=[f"cluster {c + 1}" for c in labels_.tolist()])
+        coloring = _plot.Coloring(
+            f"k-means (k={clusters})", labels=[f"cluster {c + 1}" for c in labels_.tolist()]
+        )
     elif color_by == "group":
         member: dict[int, str] = {}
         for name, ids in selection.groups.items():
@@ -316,16 +461,27 @@ def plot(
     for key in marks:
         groups[key] = selection.groups.get(f"around {key}")
     prov = _plot.provenance(
-        proj, source=path.name, fingerprint=fingerprint, selection=selection.description,
-        total=selection.total, axes=axes,
+        proj,
+        source=path.name,
+        fingerprint=fingerprint,
+        selection=selection.description,
+        total=selection.total,
+        axes=axes,
     )
     fig = _plot.figure(
-        proj, prov=prov, labels=labels, highlight={g: v for g, v in groups.items() if v is not None},
-        coloring=coloring, axis_titles=axes,
+        proj,
+        prov=prov,
+        labels=labels,
+        highlight={g: v for g, v in groups.items() if v is not None},
+        coloring=coloring,
+        axis_titles=axes,
     )
     written = _plot.write_html(fig, out, plotlyjs=plotlyjs.value, title=f"embviz: {path.name}")
     size = written.stat().st_size
-    message(f"wrote {written} ({size / 1e6:.1f} MB, {proj.coords.shape[0]:,} points) in {time.perf_counter() - start:.1f} s")
+    message(
+        f"wrote {written} ({size / 1e6:.1f} MB, {proj.coords.shape[0]:,} points) "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
     if open_:
         import webbrowser
 
