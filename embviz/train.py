@@ -377,6 +377,8 @@ def _prepare(
     """
     from embviz import formats
 
+    if corpus.exists() and not corpus.is_file() and not corpus.is_dir():
+        return _spool(corpus, name, lowercase, tmp_dir)  # a pipe: <(zcat corpus.gz), /dev/stdin
     files = _corpus_files(corpus, name)
     compressed = any(formats._compression(p) for p in files)  # noqa: SLF001
     copy = copy or lowercase or corpus.is_dir() or compressed
@@ -443,6 +445,25 @@ def _prepare(
             shutil.rmtree(tmpdir, ignore_errors=True)
         raise
     return _Corpus(target, f"blake2b-256:{digest.hexdigest()}", size, tmpdir)
+
+
+def _spool(corpus: Path, name: str, lowercase: bool, tmp_dir: str | os.PathLike | None) -> _Corpus:
+    """Copy a pipe or device (readable once, not seekable) to a temporary file, then prepare it."""
+    tmpdir = Path(tempfile.mkdtemp(prefix="embviz-train-", dir=tmp_dir))
+    try:
+        raw = tmpdir / "spooled"
+        try:
+            with open(corpus, "rb") as src, open(raw, "wb") as dst:
+                shutil.copyfileobj(src, dst, CHUNK_BYTES)
+        except OSError as exc:
+            raise FormatError(f"{name}: cannot read: {exc.strerror or exc}") from None
+        prepared = _prepare(raw, name, lowercase, tmpdir)
+        if prepared.tmpdir is not None:  # a further copy (decompressed, lowercased) in tmpdir
+            return _Corpus(prepared.path, prepared.fingerprint, prepared.size, tmpdir)
+        return _Corpus(raw, prepared.fingerprint, prepared.size, tmpdir)
+    except BaseException:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        raise
 
 
 def _has_other_spaces(text: str, chunk: bytes) -> bool:
@@ -700,6 +721,13 @@ def check_output(
             raise FormatError(f"{path}: directory {path.parent} does not exist")
         if path.is_dir():
             raise FormatError(f"{path}: is a directory, expected a file name")
+    if model_path is not None and Path(model_path).resolve() in (
+        out.resolve(),
+        sidecar_path(out).resolve(),
+    ):
+        raise FormatError(
+            f"{model_path}: the model path must differ from the vector file and its sidecar"
+        )
     return fmt
 
 

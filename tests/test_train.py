@@ -223,6 +223,28 @@ def test_stdin_corpus(runner, tmp_path, private_tmp):
     np.testing.assert_array_equal(formats.load(out, cache=False).matrix, direct.vectors.matrix)
 
 
+def test_pipe_corpus(tmp_path, private_tmp):
+    """A named pipe (as bash's <(zcat corpus.gz) gives) is read once, into a temporary file."""
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    data = gzip.compress(LEE.read_bytes())
+
+    def feed():
+        with open(fifo, "wb") as f:
+            f.write(data)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    result = training.train(fifo, workers=1, vector_size=20, epochs=1)
+    writer.join()
+    base = training.train(LEE, workers=1, vector_size=20, epochs=1)
+    assert result.report.corpus_fingerprint == base.report.corpus_fingerprint
+    np.testing.assert_array_equal(result.vectors.matrix, base.vectors.matrix)
+    assert list(private_tmp.iterdir()) == []
+
+
 def test_compressed_and_directory_corpora_train_identically(tmp_path, private_tmp):
     data = LEE.read_bytes()
     (tmp_path / "lee.gz").write_bytes(gzip.compress(data))
@@ -428,6 +450,11 @@ def test_output_problems_are_caught_before_training(runner, tmp_path):
         runner,
         [str(LEE), "-o", str(tmp_path / "v.bin"), "--save-model", str(missing)],
         f"{missing}: directory {missing.parent} does not exist",
+    )
+    _fails(
+        runner,
+        [str(LEE), "-o", str(tmp_path / "v.bin"), "--save-model", str(tmp_path / "v.bin")],
+        f"{tmp_path / 'v.bin'}: the model path must differ from the vector file and its sidecar",
     )
     _fails(
         runner,
