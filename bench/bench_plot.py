@@ -26,6 +26,7 @@ EMBVIZ = [sys.executable, "-m", "embviz"]
 
 
 def main() -> None:
+    """Run every measurement and write ``bench/results/plot.json``."""
     from embviz import formats
     from embviz import plot as PL
     from embviz import project as P
@@ -52,12 +53,11 @@ def main() -> None:
         str(cache),
     ]
     first = run_process(cmd)[0]  # builds the vector cache (parses the 171 MB text once)
-    walls, rss = [], []
+    walls = []
     for _ in range(3):
         (cache / "projections").exists() and shutil.rmtree(cache / "projections")
-        w, r, _ = run_process(cmd)
+        w, _, _ = run_process(cmd)
         walls.append(w)
-        rss.append(r)
     cli_s = statistics.median(walls)
     size = out.stat().st_size
 
@@ -86,26 +86,28 @@ def main() -> None:
     anchor_size = (work / "anchor.html").stat().st_size
     rows = [
         {
-            "operation": "embviz plot, 400,000 points, fresh process (PCA + trust + HTML, plotly.js inlined)",
+            "operation": "embviz plot, 400,000 points, fresh process "
+            "(PCA + trust + HTML, plotly.js inlined)",
             "embviz_s": round(cli_s, 2),
             "anchor": "plain plotly Scattergl write_html of the same 400,000 points (in process)",
             "anchor_s": round(anchor_s, 2),
             "speedup": round(anchor_s / cli_s, 2),
             "target": "< 10 s and < 25 MB",
             "met": cli_s < 10 and size < 25e6,
-            "peak_rss_mib": round(max(rss)),
             "detail": f"HTML {size / 1e6:.1f} MB (anchor {anchor_size / 1e6:.1f} MB); runs "
             f"{[round(t, 2) for t in walls]}; first run incl. parsing the text file {first:.1f} s",
         },
         {
-            "operation": "figure + HTML only, 400,000 points, in process (key + rank hover, 100 labels)",
+            "operation": "figure + HTML only, 400,000 points, in process "
+            "(key + rank hover, 100 labels)",
             "embviz_s": round(lib_s, 2),
             "anchor": "plain plotly Scattergl write_html (key hover only)",
             "anchor_s": round(anchor_s, 2),
             "speedup": round(anchor_s / lib_s, 2),
             "target": "< 10 s",
             "met": lib_s < 10,
-            "detail": f"runs {[round(t, 2) for t in lib_runs]}; anchor runs {[round(t, 2) for t in anchor_runs]}",
+            "detail": f"runs {[round(t, 2) for t in lib_runs]}; "
+            f"anchor runs {[round(t, 2) for t in anchor_runs]}",
         },
     ]
     write_result(
