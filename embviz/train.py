@@ -555,6 +555,8 @@ def train(
     name : str, optional
         How messages and the report name the corpus (default: its path); the CLI passes
         ``"-"`` for a spooled stdin.
+    **kwargs
+        :class:`TrainParams` fields (``sg=True, epochs=10, ...``), overriding `params`.
 
     Returns
     -------
@@ -582,7 +584,10 @@ def train(
     name = name or str(corpus)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t0 = time.perf_counter()
-    prepared = _prepare(corpus, name, params.lowercase, tmp_dir)
+    try:
+        prepared = _prepare(corpus, name, params.lowercase, tmp_dir)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted("interrupted while reading the corpus; nothing written") from None
     epoch_hook = None
     try:
         import gensim
