@@ -73,7 +73,8 @@ class SourceInfo:
 
 
 # -- opening ---------------------------------------------------------------------------------
-def _compression(path: Path) -> str | None:
+def compression(path: str | os.PathLike) -> str | None:
+    """The compression of `path` from its magic bytes: "gzip", "bz2", "xz" or None."""
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic[:2] == b"\x1f\x8b":
@@ -85,7 +86,7 @@ def _compression(path: Path) -> str | None:
     return None
 
 
-def open_bytes(path: str | os.PathLike, compression: str | None = "auto") -> IO[bytes]:
+def open_bytes(path: str | os.PathLike, codec: str | None = "auto") -> IO[bytes]:
     """Open `path` for reading bytes, decompressing gzip/bz2/xz detected from magic bytes.
 
     Raises
@@ -95,7 +96,7 @@ def open_bytes(path: str | os.PathLike, compression: str | None = "auto") -> IO[
     """
     path = Path(path)
     try:
-        comp = _compression(path) if compression == "auto" else compression
+        comp = compression(path) if codec == "auto" else codec
         if comp == "gzip":
             return gzip.open(path, "rb")
         if comp == "bz2":
@@ -170,7 +171,7 @@ def sniff(path: str | os.PathLike) -> SourceInfo:
         nor ``<key> <numbers>``.
     """
     path = Path(path)
-    comp = _compression(path) if path.is_file() else None
+    comp = compression(path) if path.is_file() else None
     with open_bytes(path) as f:
         head = _read_head(f, path)
     return _sniff_head(head, path, comp)
@@ -672,7 +673,7 @@ def read_into(
     path = Path(path)
     if limit is not None and limit < 1:
         raise FormatError(f"limit must be at least 1, got {limit}")
-    comp = _compression(path) if path.is_file() else None
+    comp = compression(path) if path.is_file() else None
     with open_bytes(path) as f:
         head = _read_head(f, path)
         info = _sniff_head(head, path, comp)

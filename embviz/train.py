@@ -380,7 +380,7 @@ def _prepare(
     if corpus.exists() and not corpus.is_file() and not corpus.is_dir():
         return _spool(corpus, name, lowercase, tmp_dir)  # a pipe: <(zcat corpus.gz), /dev/stdin
     files = _corpus_files(corpus, name)
-    compressed = any(formats._compression(p) for p in files)  # noqa: SLF001
+    compressed = any(formats.compression(p) for p in files)
     copy = copy or lowercase or corpus.is_dir() or compressed
     spaces = False
     digest = hashlib.blake2b(digest_size=32)
