@@ -61,9 +61,15 @@ def main() -> None:
             t = time.perf_counter()
             score, sections = kv.evaluate_word_analogies(str(questions))
             theirs_t.append(time.perf_counter() - t)
-            print(f"gensim evaluate_word_analogies: {theirs_t[-1]:.2f} s", file=sys.stderr, flush=True)
-    ours = [(s.section, s.correct, s.total) for s in report.sections] + [("total", report.total.correct, report.total.total)]
-    theirs = [(s["section"], len(s["correct"]), len(s["correct"]) + len(s["incorrect"])) for s in sections]
+            print(
+                f"gensim evaluate_word_analogies: {theirs_t[-1]:.2f} s", file=sys.stderr, flush=True
+            )
+    ours = [(s.section, s.correct, s.total) for s in report.sections] + [
+        ("total", report.total.correct, report.total.total)
+    ]
+    theirs = [
+        (s["section"], len(s["correct"]), len(s["correct"]) + len(s["incorrect"])) for s in sections
+    ]
     theirs[-1] = ("total", *theirs[-1][1:])
     if ours != theirs:
         raise SystemExit(f"analogy counts differ from gensim:\nembviz {ours}\ngensim {theirs}")
@@ -75,11 +81,19 @@ def main() -> None:
     files = [gensim_data("wordsim353.tsv"), gensim_data("simlex999.txt")]
     pairs = evaluate_pair_sets(v, files)
     p_ours, _ = median_time(lambda: evaluate_pair_sets(v, files), max(args.repeat, 5))
-    p_theirs, _ = median_time(lambda: [kv.evaluate_word_pairs(str(f)) for f in files], max(args.repeat, 3))
+    p_theirs, _ = median_time(
+        lambda: [kv.evaluate_word_pairs(str(f)) for f in files], max(args.repeat, 3)
+    )
     g_pairs = [kv.evaluate_word_pairs(str(f)) for f in files]
     for r, (pe, sp, oov) in zip(pairs, g_pairs):
-        if abs(r.spearman - sp[0]) > 1e-9 or abs(r.pearson - pe[0]) > 1e-6 or abs(r.oov_ratio * 100 - oov) > 1e-9:
-            raise SystemExit(f"{r.dataset}: correlations differ from gensim: {r} vs {pe}, {sp}, {oov}")
+        if (
+            abs(r.spearman - sp[0]) > 1e-9
+            or abs(r.pearson - pe[0]) > 1e-6
+            or abs(r.oov_ratio * 100 - oov) > 1e-9
+        ):
+            raise SystemExit(
+                f"{r.dataset}: correlations differ from gensim: {r} vs {pe}, {sp}, {oov}"
+            )
 
     per_section = "; ".join(f"{s}: {c}/{n}" for s, c, n in ours)
     rows = [

@@ -123,7 +123,7 @@ class AnalogyReport:
     asked: int = 0
 
     def rows(self) -> list[SectionScore]:
-        """The rows to print: every section, then the ``total`` row."""
+        """Return the rows to print: every section, then the ``total`` row."""
         return [*self.sections, self.total]
 
 
@@ -193,7 +193,7 @@ def default_pair_files() -> list[Path]:
 
 
 def _read_lines(path: Path, what: str) -> list[str]:
-    """The lines of a (possibly compressed) UTF-8 text file, without line ends."""
+    """Return the lines of a (possibly compressed) UTF-8 text file, without line ends."""
     from embviz.formats import open_bytes
 
     if path.is_dir():
@@ -207,13 +207,17 @@ def _read_lines(path: Path, what: str) -> list[str]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise FormatError(f"{path}: line {line}: not valid UTF-8, expected {what} in UTF-8") from None
+        raise FormatError(
+            f"{path}: line {line}: not valid UTF-8, expected {what} in UTF-8"
+        ) from None
     return text.splitlines()
 
 
 # -- shared vocabulary rule --------------------------------------------------------------------
-def _vocab(vectors: Vectors, restrict: int | None, case_insensitive: bool) -> tuple[dict[str, int], int]:
-    """gensim's ``ok_vocab``: the first `restrict` keys (upper-cased if `case_insensitive`).
+def _vocab(
+    vectors: Vectors, restrict: int | None, case_insensitive: bool
+) -> tuple[dict[str, int], int]:
+    """Return gensim's ``ok_vocab``: the first `restrict` keys (upper-cased if `case_insensitive`).
 
     When several keys collide after upper-casing, the first one (the most frequent in a
     frequency-sorted file) wins, as gensim's ``{k.upper(): i for k in reversed(ok_keys)}``.
@@ -281,12 +285,12 @@ def read_questions(path: str | os.PathLike) -> tuple[list[str], list[Question]]:
                 f"found {len(words)} word{'s' if len(words) != 1 else ''}"
             )
         if not sections:
-            raise FormatError(
-                f"{path}: line {lineno}: question before the first ': section' line"
-            )
+            raise FormatError(f"{path}: line {lineno}: question before the first ': section' line")
         questions.append(Question(len(sections) - 1, lineno, *words))
     if not questions:
-        raise FormatError(f"{path}: no questions found, expected ': section' lines then 'a b c d' lines")
+        raise FormatError(
+            f"{path}: no questions found, expected ': section' lines then 'a b c d' lines"
+        )
     return sections, questions
 
 
@@ -403,11 +407,16 @@ def evaluate_analogies(
             correct[q.section] += 1
         else:
             errors.append(
-                AnalogyMiss(names[q.section], q.a, q.b, q.c, q.d, "" if predicted is None else keys[predicted])
+                AnalogyMiss(
+                    names[q.section],
+                    q.a,
+                    q.b,
+                    q.c,
+                    q.d,
+                    "" if predicted is None else keys[predicted],
+                )
             )
-    sections = [
-        _score(name, correct[s], answered[s], in_file[s]) for s, name in enumerate(names)
-    ]
+    sections = [_score(name, correct[s], answered[s], in_file[s]) for s, name in enumerate(names)]
     total = _score("total", sum(correct), sum(answered), len(qs))
     return AnalogyReport(sections, total, errors, method, n, str(path), len(qs))
 

@@ -44,7 +44,9 @@ def gensim_kv(vectors: Vectors):
 
 
 def gensim_counts(sections: list[dict]) -> list[tuple[str, int, int]]:
-    return [(s["section"], len(s["correct"]), len(s["correct"]) + len(s["incorrect"])) for s in sections]
+    return [
+        (s["section"], len(s["correct"]), len(s["correct"]) + len(s["incorrect"])) for s in sections
+    ]
 
 
 def ours_counts(report) -> list[tuple[str, int, int]]:
@@ -54,7 +56,7 @@ def ours_counts(report) -> list[tuple[str, int, int]]:
 
 
 def every_nth_question(tmp_path: Path, n: int) -> Path:
-    """A real subset of the Google set: every section, every n-th question."""
+    """Write a real subset of the Google set: every section, every n-th question."""
     out, i = [], 0
     for line in QUESTIONS.read_text().splitlines():
         if line.startswith(":"):
@@ -76,7 +78,10 @@ def test_default_data_files_are_gensims() -> None:
     from gensim.test.utils import datapath
 
     assert QUESTIONS == Path(datapath("questions-words.txt"))
-    assert evaluate.default_pair_files() == [Path(datapath("wordsim353.tsv")), Path(datapath("simlex999.txt"))]
+    assert evaluate.default_pair_files() == [
+        Path(datapath("wordsim353.tsv")),
+        Path(datapath("simlex999.txt")),
+    ]
 
 
 def test_cosadd_equals_gensim_per_section_on_real_vectors(sample, kv, tmp_path) -> None:
@@ -103,13 +108,19 @@ def test_restrict_and_case_sensitive_equal_gensim(sample, kv, tmp_path) -> None:
     questions = every_nth_question(tmp_path, 16)
     for restrict, ci in ((5_000, True), (20_000, False)):
         report = evaluate_analogies(sample, questions, restrict=restrict, case_insensitive=ci)
-        _, sections = kv.evaluate_word_analogies(str(questions), restrict_vocab=restrict, case_insensitive=ci)
+        _, sections = kv.evaluate_word_analogies(
+            str(questions), restrict_vocab=restrict, case_insensitive=ci
+        )
         assert ours_counts(report) == gensim_counts(sections), (restrict, ci)
         assert report.restrict == restrict
 
 
 def test_coverage_counts_questions_in_the_file(sample, tmp_path) -> None:
-    q = put(tmp_path, "q.txt", ": family\nman king woman queen\nboy girl zzyzxq zzyzxr\n: empty\n: cap\nathens greece paris france\n")
+    q = put(
+        tmp_path,
+        "q.txt",
+        ": family\nman king woman queen\nboy girl zzyzxq zzyzxr\n: empty\n: cap\nathens greece paris france\n",
+    )
     report = evaluate_analogies(sample, q)
     assert report.sections == [
         SectionScore("family", 1, 1, 1.0, 0.5),
@@ -154,8 +165,10 @@ def test_cosmul_is_real_3cosmul_as_gensim_most_similar_cosmul(sample, kv, tmp_pa
     report = evaluate_analogies(sample, q, method="cosmul")
     wrong = {(e.a, e.b, e.c): e.predicted for e in report.errors}
     predicted = [wrong.get((a, b, c), d) for a, b, c, d in picked]
-    expected = [kv.most_similar_cosmul(positive=[b, c], negative=[a], topn=1, restrict_vocab=300_000)[0][0]
-                for a, b, c, _ in picked]
+    expected = [
+        kv.most_similar_cosmul(positive=[b, c], negative=[a], topn=1, restrict_vocab=300_000)[0][0]
+        for a, b, c, _ in picked
+    ]
     assert len(picked) >= 20
     assert predicted == expected
     # and it is a different method from 3CosAdd on the same questions
@@ -165,7 +178,9 @@ def test_cosmul_is_real_3cosmul_as_gensim_most_similar_cosmul(sample, kv, tmp_pa
 def test_progress_reports_done_and_total(sample, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(evaluate, "_CHUNK_CELLS", sample.count * 100)  # 100 questions per batch
     calls = []
-    evaluate_analogies(sample, every_nth_question(tmp_path, 20), progress=lambda d, t: calls.append((d, t)))
+    evaluate_analogies(
+        sample, every_nth_question(tmp_path, 20), progress=lambda d, t: calls.append((d, t))
+    )
     total = calls[-1][1]
     assert calls[0] == (0, total) and calls[-1] == (total, total) and total > 500
     assert [d for d, _ in calls] == list(range(0, total, 100)) + [total]
@@ -176,16 +191,28 @@ def test_write_errors_is_a_tsv_of_wrong_answers(sample, tmp_path) -> None:
     report = evaluate_analogies(sample, q)
     assert report.errors == [AnalogyMiss("x", "athens", "greece", "paris", "germany", "france")]
     out = evaluate.write_errors(report, tmp_path / "err.tsv")
-    assert out.read_text() == "section\ta\tb\tc\texpected\tpredicted\nx\tathens\tgreece\tparis\tgermany\tfrance\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["err.tsv", "q.txt"]  # no temporary file left
+    assert (
+        out.read_text()
+        == "section\ta\tb\tc\texpected\tpredicted\nx\tathens\tgreece\tparis\tgermany\tfrance\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "err.tsv",
+        "q.txt",
+    ]  # no temporary file left
 
 
 # -- analogies: malformed input -----------------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (": s\nman king woman queen\nman king woman\n", "line 3: expected 4 words 'a b c d' or a ': section' line, found 3 words"),
-        (": s\na b c d e\n", "line 2: expected 4 words 'a b c d' or a ': section' line, found 5 words"),
+        (
+            ": s\nman king woman queen\nman king woman\n",
+            "line 3: expected 4 words 'a b c d' or a ': section' line, found 3 words",
+        ),
+        (
+            ": s\na b c d e\n",
+            "line 2: expected 4 words 'a b c d' or a ': section' line, found 5 words",
+        ),
         ("\nman king woman queen\n", "line 2: question before the first ': section' line"),
         (": s\n\n", "no questions found, expected ': section' lines then 'a b c d' lines"),
     ],
@@ -217,7 +244,9 @@ def test_question_file_problems(sample, tmp_path) -> None:
 @pytest.mark.parametrize("policy", ["skip", "zero"])
 def test_word_pairs_equal_gensim(sample, kv, name, policy) -> None:
     ours = evaluate_word_pairs(sample, gensim_data(name), oov=policy)
-    pearson, spearman, oov_percent = kv.evaluate_word_pairs(gensim_data(name), dummy4unknown=policy == "zero")
+    pearson, spearman, oov_percent = kv.evaluate_word_pairs(
+        gensim_data(name), dummy4unknown=policy == "zero"
+    )
     assert ours.pearson == pytest.approx(pearson[0], abs=1e-6)
     assert ours.pearson_p == pytest.approx(pearson[1], rel=1e-4)
     assert ours.spearman == pytest.approx(spearman[0], abs=1e-9)
@@ -229,15 +258,23 @@ def test_word_pairs_equal_gensim(sample, kv, name, policy) -> None:
 
 def test_word_pair_defaults_are_wordsim_and_simlex(sample) -> None:
     reports = evaluate_pair_sets(sample)
-    assert [(r.dataset, r.pairs, r.oov) for r in reports] == [("wordsim353", 353, 5), ("simlex999", 999, 8)]
+    assert [(r.dataset, r.pairs, r.oov) for r in reports] == [
+        ("wordsim353", 353, 5),
+        ("simlex999", 999, 8),
+    ]
     assert evaluate_word_pairs(sample) == reports[0]
     assert 0.45 < reports[0].spearman < 0.6 and 0.2 < reports[1].spearman < 0.35
 
 
 def test_word_pairs_restrict_counts_later_keys_as_oov(sample, kv) -> None:
     ours = evaluate_word_pairs(sample, gensim_data("simlex999.txt"), restrict=5_000)
-    pearson, spearman, oov_percent = kv.evaluate_word_pairs(gensim_data("simlex999.txt"), restrict_vocab=5_000)
-    assert (ours.spearman, ours.oov_ratio * 100) == (pytest.approx(spearman[0], abs=1e-9), pytest.approx(oov_percent))
+    pearson, spearman, oov_percent = kv.evaluate_word_pairs(
+        gensim_data("simlex999.txt"), restrict_vocab=5_000
+    )
+    assert (ours.spearman, ours.oov_ratio * 100) == (
+        pytest.approx(spearman[0], abs=1e-9),
+        pytest.approx(oov_percent),
+    )
     assert ours.oov > 100
 
 
@@ -259,7 +296,9 @@ def test_malformed_pair_files(tmp_path, text, message) -> None:
 
 def test_word_pairs_need_two_known_pairs(sample, tmp_path) -> None:
     p = put(tmp_path, "p.tsv", "king\tqueen\t8\nzzyzxq\tqueen\t3\n")
-    with pytest.raises(evaluate.EmbvizError, match=r"only 1 of 2 pairs have both words in the first 40,000 keys"):
+    with pytest.raises(
+        evaluate.EmbvizError, match=r"only 1 of 2 pairs have both words in the first 40,000 keys"
+    ):
         evaluate_word_pairs(sample, p)
     with pytest.raises(InvalidQuery, match="unknown OOV policy 'drop'"):
         evaluate_word_pairs(sample, p, oov="drop")
@@ -267,7 +306,11 @@ def test_word_pairs_need_two_known_pairs(sample, tmp_path) -> None:
 
 # -- CLI ------------------------------------------------------------------------------------------
 def test_cli_analogies_tsv(runner, tmp_path) -> None:
-    q = put(tmp_path, "q.txt", ": family\nman king woman queen\nboy girl zzyzxq zzyzxr\n: cap\nathens greece paris germany\n")
+    q = put(
+        tmp_path,
+        "q.txt",
+        ": family\nman king woman queen\nboy girl zzyzxq zzyzxr\n: cap\nathens greece paris germany\n",
+    )
     result = runner.invoke(app, ["evaluate", "analogies", str(q)])
     assert result.exit_code == 0, result.stderr
     assert result.stdout == (
@@ -286,7 +329,8 @@ def test_cli_analogies_json_errors_file_and_quiet(runner, tmp_path) -> None:
     q = put(tmp_path, "q.txt", ": cap\nathens greece paris germany\nathens greece paris france\n")
     err = tmp_path / "wrong.tsv"
     result = runner.invoke(
-        app, ["evaluate", "analogies", str(q), "-m", "cosmul", "--errors", str(err), "-f", "json", "-q"]
+        app,
+        ["evaluate", "analogies", str(q), "-m", "cosmul", "--errors", str(err), "-f", "json", "-q"],
     )
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
@@ -294,11 +338,16 @@ def test_cli_analogies_json_errors_file_and_quiet(runner, tmp_path) -> None:
         {"section": "cap", "correct": 1, "total": 2, "accuracy": 0.5, "coverage": 1.0},
         {"section": "total", "correct": 1, "total": 2, "accuracy": 0.5, "coverage": 1.0},
     ]
-    assert err.read_text() == "section\ta\tb\tc\texpected\tpredicted\ncap\tathens\tgreece\tparis\tgermany\tfrance\n"
+    assert (
+        err.read_text()
+        == "section\ta\tb\tc\texpected\tpredicted\ncap\tathens\tgreece\tparis\tgermany\tfrance\n"
+    )
 
 
 def test_cli_analogies_default_set_on_the_sample(runner) -> None:
-    result = runner.invoke(app, ["evaluate", "analogies", "--no-header", "-q", "--restrict", "10000"])
+    result = runner.invoke(
+        app, ["evaluate", "analogies", "--no-header", "-q", "--restrict", "10000"]
+    )
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 15 and lines[0].startswith("capital-common-countries\t")
@@ -310,7 +359,10 @@ def test_cli_malformed_question_file(runner, tmp_path) -> None:
     result = runner.invoke(app, ["evaluate", "analogies", str(q)])
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr == f"embviz: error: {q}: line 3: expected 4 words 'a b c d' or a ': section' line, found 2 words\n"
+    assert (
+        result.stderr
+        == f"embviz: error: {q}: line 3: expected 4 words 'a b c d' or a ': section' line, found 2 words\n"
+    )
 
 
 def test_cli_missing_files(runner, tmp_path) -> None:
@@ -323,9 +375,14 @@ def test_cli_missing_files(runner, tmp_path) -> None:
 
 def test_cli_errors_file_in_missing_directory(runner, tmp_path) -> None:
     q = put(tmp_path, "q.txt", ": s\nman king woman queen\n")
-    result = runner.invoke(app, ["evaluate", "analogies", str(q), "-q", "--errors", str(tmp_path / "no" / "e.tsv")])
+    result = runner.invoke(
+        app, ["evaluate", "analogies", str(q), "-q", "--errors", str(tmp_path / "no" / "e.tsv")]
+    )
     assert result.exit_code == 1
-    assert result.stderr == f"embviz: error: {tmp_path / 'no' / 'e.tsv'}: directory {tmp_path / 'no'} does not exist\n"
+    assert (
+        result.stderr
+        == f"embviz: error: {tmp_path / 'no' / 'e.tsv'}: directory {tmp_path / 'no'} does not exist\n"
+    )
 
 
 def test_cli_usage_errors(runner) -> None:
@@ -338,8 +395,18 @@ def test_cli_similarity_defaults_and_policy(runner, sample) -> None:
     result = runner.invoke(app, ["evaluate", "similarity", "--oov", "zero"])
     assert result.exit_code == 0, result.stderr
     lines = [line.split("\t") for line in result.stdout.splitlines()]
-    assert lines[0] == ["dataset", "pairs", "used", "oov", "oov_ratio", "policy",
-                        "pearson", "pearson_p", "spearman", "spearman_p"]
+    assert lines[0] == [
+        "dataset",
+        "pairs",
+        "used",
+        "oov",
+        "oov_ratio",
+        "policy",
+        "pearson",
+        "pearson_p",
+        "spearman",
+        "spearman_p",
+    ]
     assert [row[:6] for row in lines[1:]] == [
         ["wordsim353", "353", "353", "5", "0.014164", "zero"],
         ["simlex999", "999", "999", "8", "0.008008", "zero"],
@@ -350,7 +417,9 @@ def test_cli_similarity_defaults_and_policy(runner, sample) -> None:
 
 def test_cli_similarity_table_states_policy(runner) -> None:
     result = runner.invoke(
-        app, ["evaluate", "similarity", str(gensim_data("wordsim353.tsv")), "-f", "table"], env={"COLUMNS": "200"}
+        app,
+        ["evaluate", "similarity", str(gensim_data("wordsim353.tsv")), "-f", "table"],
+        env={"COLUMNS": "200"},
     )
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0].strip() == "word-pair correlation (OOV policy: skip)"

@@ -57,13 +57,23 @@ EvalRestrictOpt = Annotated[
 ]
 CaseSensitiveOpt = Annotated[
     bool,
-    typer.Option("--case-sensitive", help="Match words as written (default: upper-cased, as gensim)."),
+    typer.Option(
+        "--case-sensitive", help="Match words as written (default: upper-cased, as gensim)."
+    ),
 ]
 
 ANALOGY_COLUMNS = ["section", "correct", "total", "accuracy", "coverage"]
 PAIRS_COLUMNS = [
-    "dataset", "pairs", "used", "oov", "oov_ratio", "policy",
-    "pearson", "pearson_p", "spearman", "spearman_p",
+    "dataset",
+    "pairs",
+    "used",
+    "oov",
+    "oov_ratio",
+    "policy",
+    "pearson",
+    "pearson_p",
+    "spearman",
+    "spearman_p",
 ]
 
 
@@ -78,13 +88,20 @@ def analogies(
     ] = None,
     method: Annotated[
         EvalMethod,
-        typer.Option("--method", "-m", help="3CosAdd (Mikolov et al. 2013) or 3CosMul (Levy & Goldberg 2014)."),
+        typer.Option(
+            "--method",
+            "-m",
+            help="3CosAdd (Mikolov et al. 2013) or 3CosMul (Levy & Goldberg 2014).",
+        ),
     ] = EvalMethod.cosadd,
     restrict: EvalRestrictOpt = 300_000,
     case_sensitive: CaseSensitiveOpt = False,
     errors: Annotated[
         Path | None,
-        typer.Option("--errors", help="Write the wrong answers to this TSV file (section, a, b, c, expected, predicted)."),
+        typer.Option(
+            "--errors",
+            help="Write the wrong answers to this TSV file (section, a, b, c, expected, predicted).",
+        ),
     ] = None,
     vectors: VectorsOpt = None,
     input_format: InputFormatOpt = None,
@@ -130,7 +147,9 @@ def analogies(
     if errors is not None:
         evaluate.write_errors(report, errors)
         message(f"wrote {len(report.errors):,} wrong answers to {errors}")
-    emit(report.rows(), fmt, no_header, columns=ANALOGY_COLUMNS, title=f"analogies ({method.value})")
+    emit(
+        report.rows(), fmt, no_header, columns=ANALOGY_COLUMNS, title=f"analogies ({method.value})"
+    )
 
 
 @evaluate_app.command()
@@ -144,7 +163,10 @@ def similarity(
     ] = None,
     oov: Annotated[
         OovPolicy,
-        typer.Option("--oov", help="Pairs with an unknown word: skip them (gensim's default) or score them 0 (dummy4unknown)."),
+        typer.Option(
+            "--oov",
+            help="Pairs with an unknown word: skip them (gensim's default) or score them 0 (dummy4unknown).",
+        ),
     ] = OovPolicy.skip,
     restrict: EvalRestrictOpt = 300_000,
     case_sensitive: CaseSensitiveOpt = False,
@@ -172,4 +194,10 @@ def similarity(
     rows = evaluate.evaluate_pair_sets(
         table, files, restrict=restrict, case_insensitive=not case_sensitive, oov=oov.value
     )
-    emit(rows, fmt, no_header, columns=PAIRS_COLUMNS, title=f"word-pair correlation (OOV policy: {oov.value})")
+    emit(
+        rows,
+        fmt,
+        no_header,
+        columns=PAIRS_COLUMNS,
+        title=f"word-pair correlation (OOV policy: {oov.value})",
+    )
