@@ -15,6 +15,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from embviz.errors import EmbvizError, FormatError, InvalidQuery, KeyNotFound  # noqa: E402
+from embviz.evaluate import evaluate_analogies, evaluate_word_pairs  # noqa: E402
 from embviz.formats import load, save, sniff  # noqa: E402
 from embviz.query import analogy, neighbors, similarity  # noqa: E402
 from embviz.sample import sample_path  # noqa: E402
@@ -28,6 +29,8 @@ __all__ = [
     "Vectors",
     "__version__",
     "analogy",
+    "evaluate_analogies",
+    "evaluate_word_pairs",
     "load",
     "neighbors",
     "sample_path",

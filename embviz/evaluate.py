@@ -439,13 +439,13 @@ def write_errors(report: AnalogyReport, path: str | os.PathLike) -> Path:
         If the directory does not exist or is not writable.
     """
     from embviz.formats import atomic_write
-    from embviz.output import _tsv_escape
+    from embviz.output import tsv_escape
 
     cols = ("section", "a", "b", "c", "expected", "predicted")
 
     def write(f) -> None:  # noqa: ANN001
         lines = ["\t".join(cols)]
-        lines += ["\t".join(_tsv_escape(getattr(e, c)) for c in cols) for e in report.errors]
+        lines += ["\t".join(tsv_escape(getattr(e, c)) for c in cols) for e in report.errors]
         f.write(("\n".join(lines) + "\n").encode("utf-8"))
 
     return atomic_write(path, write)

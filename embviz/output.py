@@ -48,7 +48,11 @@ def _as_dict(row: Any) -> dict[str, Any]:
 def _text(value: Any, digits: int) -> str:
     """Format one cell for TSV/CSV/table: floats fixed-point, vectors space-separated."""
     if isinstance(value, float):
-        return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
+        if not math.isfinite(value):
+            return str(value)
+        if value != 0 and abs(value) < 0.5 * 10**-digits:  # a p-value of 1e-28 is not 0.000000
+            return f"{value:.3g}"
+        return f"{value:.{digits}f}"
     if isinstance(value, (list, tuple)):
         return " ".join(f"{float(v):.6g}" for v in value)
     if value is None:
@@ -56,7 +60,8 @@ def _text(value: Any, digits: int) -> str:
     return str(value)
 
 
-def _tsv_escape(text: str) -> str:
+def tsv_escape(text: str) -> str:
+    """Escape a TSV cell: backslash, tab, newline and carriage return as ``\\\\ \\t \\n \\r``."""
     if "\t" in text or "\n" in text or "\\" in text or "\r" in text:
         text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
         text = text.replace("\r", "\\r")
@@ -113,7 +118,7 @@ def write_rows(
         if header and cols:
             out.write("\t".join(cols) + "\n")
         for d in dicts:
-            out.write("\t".join(_tsv_escape(_text(d[c], digits)) for c in cols) + "\n")
+            out.write("\t".join(tsv_escape(_text(d[c], digits)) for c in cols) + "\n")
     elif fmt == OutputFormat.csv:
         writer = csv.writer(out, lineterminator="\n")
         if header and cols:
