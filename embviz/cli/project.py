@@ -100,7 +100,13 @@ AroundKOpt = Annotated[
     int, typer.Option("-k", "--k", min=1, help="Neighbors per --around/--highlight key.")
 ]
 SeedOpt = Annotated[
-    int, typer.Option("--seed", help="Random seed: the same seed gives the same layout and sample.")
+    int | None,
+    typer.Option(
+        "--seed",
+        help="Random seed: the same seed gives the same layout, sample and clusters. Without "
+        "it UMAP runs in parallel and layouts differ between runs (the cache keeps the first).",
+        show_default=False,
+    ),
 ]
 NeighborsOpt = Annotated[
     int,
@@ -163,7 +169,7 @@ def _layout(
     *,
     method: Method,
     dim: int,
-    seed: int,
+    seed: int | None,
     n_neighbors: int,
     min_dist: float,
     perplexity: float,
@@ -241,7 +247,7 @@ def project(
     sample: SampleOpt = None,
     around: AroundOpt = None,
     k: AroundKOpt = 10,
-    seed: SeedOpt = 0,
+    seed: SeedOpt = None,
     n_neighbors: NeighborsOpt = 15,
     min_dist: MinDistOpt = 0.1,
     perplexity: PerplexityOpt = 30.0,
@@ -315,7 +321,7 @@ def plot(
     sample: SampleOpt = None,
     around: AroundOpt = None,
     k: AroundKOpt = 10,
-    seed: SeedOpt = 0,
+    seed: SeedOpt = None,
     n_neighbors: NeighborsOpt = 15,
     min_dist: MinDistOpt = 0.1,
     perplexity: PerplexityOpt = 30.0,
@@ -441,7 +447,7 @@ def plot(
 
     coloring = None
     if clusters is not None:
-        labels_ = _plot.kmeans(table.unit[proj.ids], clusters, seed=seed)
+        labels_ = _plot.kmeans(table.unit[proj.ids], clusters, seed=seed or 0)
         coloring = _plot.Coloring(
             f"k-means (k={clusters})", labels=[f"cluster {c + 1}" for c in labels_.tolist()]
         )
