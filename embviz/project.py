@@ -260,6 +260,7 @@ def project(
     perplexity: float = 30.0,
     recall_k: int = 10,
     cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
     fingerprint: str | None = None,
     progress: Progress | None = None,
 ) -> Projection:
@@ -291,8 +292,11 @@ def project(
     recall_k : int
         k of the trust score; 0 skips it.
     cache_dir : path-like, optional
-        Where layouts (``projections/``) and numba's compiled code (``numba/``) are cached;
-        None disables the projection cache (numba then uses its own default).
+        embviz's cache directory: numba's compiled code goes to ``<cache_dir>/numba`` (set
+        as ``NUMBA_CACHE_DIR`` if numba is not imported yet) and layouts to
+        ``<cache_dir>/projections``. None: neither (numba uses its own default).
+    use_cache : bool
+        Read and write the projection cache (False still keeps numba's compiled code).
     fingerprint : str, optional
         Content fingerprint of the vector file (``cache.fingerprint``), recorded in the key.
     progress : callable, optional
@@ -327,7 +331,7 @@ def project(
     keys = tuple(vectors.keys[i] for i in ids.tolist())
 
     path = None
-    if cache_dir is not None:
+    if cache_dir is not None and use_cache:
         path = _cache_path(Path(cache_dir), unit, keys, fingerprint, method, dim, params, seed)
         coords = _read_cached(path, m, dim)
         if coords is not None:
@@ -529,7 +533,9 @@ def import_umap():  # noqa: ANN201
     )
     sys.modules.update(stand_ins)
     try:
-        return require("umap", package="umap-learn")
+        umap = require("umap", package="umap-learn")
+        _cache_umap_kernels()
+        return umap
     except Exception:  # noqa: BLE001 - fall back to the ordinary import
         for name in [m for m in sys.modules if m == "umap" or m.startswith("umap.")]:
             del sys.modules[name]
@@ -539,6 +545,39 @@ def import_umap():  # noqa: ANN201
         for name in _PYNNDESCENT:
             if sys.modules.get(name) is stand_ins[name]:
                 del sys.modules[name]
+
+
+def _cache_umap_kernels() -> None:
+    """Let numba keep umap-learn's hot kernels on disk, as it does pynndescent's.
+
+    umap-learn 0.5 jits ``smooth_knn_dist``, ``compute_membership_strengths`` and the layout
+    epoch without ``cache=True``, so every new process compiles them again (about 5 s). The
+    same Python functions are jitted again with the same options plus ``cache=True`` and put in
+    their place (umap looks them up at call time); numba then stores the machine code under
+    ``NUMBA_CACHE_DIR``. Another umap version without these names is left untouched.
+    """
+    import numba
+    import umap.layouts as layouts
+    import umap.umap_ as umap_
+
+    names = [
+        (umap_, "smooth_knn_dist"),
+        (umap_, "compute_membership_strengths"),
+        (layouts, "_nb_optimize_layout_euclidean_single_epoch"),
+        (layouts, "_nb_optimize_layout_euclidean_single_epoch_parallel"),
+    ]
+    if not all(hasattr(getattr(m, n, None), "py_func") for m, n in names):
+        return
+    try:
+        cached = []
+        for module, name in names:
+            dispatcher = getattr(module, name)
+            options = {k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"}
+            cached.append((module, name, numba.njit(cache=True, **options)(dispatcher.py_func)))
+    except Exception:  # noqa: BLE001 - no usable cache location: keep umap's own kernels
+        return
+    for module, name, fn in cached:
+        setattr(module, name, fn)
 
 
 def _tsne(unit, dim, seed, perplexity, report) -> NDArray[np.float32]:

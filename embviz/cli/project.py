@@ -193,7 +193,8 @@ def _layout(
             n_neighbors=n_neighbors,
             min_dist=min_dist,
             perplexity=perplexity,
-            cache_dir=None if no_cache else (cache_dir or _cache.default_cache_dir()),
+            cache_dir=cache_dir or _cache.default_cache_dir(),
+            use_cache=not no_cache,
             fingerprint=fingerprint,
             progress=_progress_callback(bar),
         )
