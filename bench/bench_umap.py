@@ -70,35 +70,40 @@ def main() -> None:
     ]
     os.environ.pop("NUMBA_CACHE_DIR", None)  # embviz chooses it under its cache dir
 
+    # Runs alternate between the anchor and embviz, so that load from other processes on this
+    # shared machine falls on both sides alike.
     # anchor: plain umap-learn in fresh processes, with an empty and with a warm numba cache
-    # (pynndescent caches some of its compiled code; umap-learn's own kernels are not cached)
+    # (pynndescent caches some of its compiled code; umap-learn's own kernels are not cached).
+    # embviz cold: a brand-new cache directory (no numba cache, no projection cache); warm:
+    # numba cache from an earlier run, projection cache emptied.
     anchor_cmd = [sys.executable, "-c", ANCHOR, str(text), str(N)]
-    anchor_cold = [
-        run_process(anchor_cmd, env={"NUMBA_CACHE_DIR": str(work / f"anchor-cold{i}")})[0]
-        for i in range(2)
-    ]
-    print("anchor cold", anchor_cold, flush=True)
     warm_env = {"NUMBA_CACHE_DIR": str(work / "anchor-warm")}
-    run_process(anchor_cmd, env=warm_env)  # fills the cache, untimed
-    anchor_warm = [run_process(anchor_cmd, env=warm_env)[0] for _ in range(2)]
-    print("anchor warm", anchor_warm, flush=True)
-
-    # embviz cold: a brand-new cache directory each time (no numba cache, no projection cache)
-    cold = [run_process([*cmd, "--cache-dir", str(work / f"cold{i}")])[0] for i in range(2)]
-    print("cold", cold, flush=True)
-
-    # embviz warm: numba cache from an earlier run, projection cache emptied
-    cache = work / "cold0"
-    warm = []
-    for _ in range(3):
+    cache = work / "embviz-warm"
+    run_process(anchor_cmd, env=warm_env)  # fills the anchor's numba cache, untimed
+    run_process([*cmd, "--cache-dir", str(cache)])  # fills embviz's numba cache, untimed
+    anchor_cold, anchor_warm, cold, warm, seeded = [], [], [], [], []
+    for i in range(2):
+        env = {"NUMBA_CACHE_DIR": str(work / f"anchor-cold{i}")}
+        anchor_cold.append(run_process(anchor_cmd, env=env)[0])
+        cold.append(run_process([*cmd, "--cache-dir", str(work / f"cold{i}")])[0])
+        anchor_warm.append(run_process(anchor_cmd, env=warm_env)[0])
         shutil.rmtree(cache / "projections", ignore_errors=True)
         warm.append(run_process([*cmd, "--cache-dir", str(cache)])[0])
-    print("warm", warm, flush=True)
-    seeded = []
-    for _ in range(2):
         shutil.rmtree(cache / "projections", ignore_errors=True)
         seeded.append(run_process([*cmd, "--seed", "0", "--cache-dir", str(cache)])[0])
-    print("warm --seed 0", seeded, flush=True)
+        print(
+            "anchor cold",
+            anchor_cold,
+            "cold",
+            cold,
+            "anchor warm",
+            anchor_warm,
+            "warm",
+            warm,
+            "warm --seed 0",
+            seeded,
+            flush=True,
+        )
 
     # re-plot from the projection cache, with other labels
     html = work / "plot.html"
