@@ -219,6 +219,8 @@ def _report_recall(proj: Projection, m: int) -> None:
 def _select(table: Vectors, top, keys, sample, around, k, seed, extra_around=()) -> Selection:
     from embviz import project as _project
 
+    if top is None and keys is None and sample is None and not around:
+        top = _project.DEFAULT_TOP  # --highlight adds to the default selection
     return _project.select(
         table,
         top=top,
