@@ -320,3 +320,12 @@ def test_400k_points_make_a_small_file_quickly(tmp_path):
     assert sum(len(t["text"]) for t in points(fig)) == 400_000
     assert out.stat().st_size < 25_000_000
     assert elapsed < 30  # 10 s on an idle 2-core machine; generous for shared CI
+
+
+def test_cli_highlight_adds_to_the_default_selection(runner, tmp_path):
+    out = tmp_path / "h.html"
+    result = runner.invoke(
+        app, ["plot", "--method", "pca", "--highlight", "king", "-o", str(out), "--plotlyjs", "cdn"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "of 40,000 points (top 5,000 + around 'king' (k=10)) with pca" in result.stderr
