@@ -18,7 +18,6 @@ import base64
 import html
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
@@ -581,20 +580,11 @@ def write_html(
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    if not path.parent.is_dir():
-        raise FormatError(f"{path}: directory {path.parent} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `text` (UTF-8) to `path` atomically: see :func:`embviz.formats.atomic_write`."""
+    from embviz.formats import atomic_write
+
+    data = text.encode("utf-8")
+    atomic_write(path, lambda f: f.write(data))
 
 
 def formula_projection(
