@@ -98,7 +98,7 @@ def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
         keys = blob.decode("utf-8").split("\n")[:-1]
         if len(keys) != n:
             return None
-        vectors = Vectors(keys, matrix, source=source.name, unit=unit)
+        vectors = Vectors(keys, matrix, source=source.name, unit=unit, unique=True)
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, FormatError):
         return None
     for text in meta.get("warnings", []):  # what parsing the source warned about, every load

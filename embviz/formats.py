@@ -635,15 +635,10 @@ def _read_binary(
 
 
 # -- public API ------------------------------------------------------------------------------
-def _dedupe(path: Path, keys: list[str], lines: np.ndarray) -> tuple[np.ndarray | None, dict[str, int]]:
-    """The id map of `keys`, and the indices of each key's first occurrence if any repeats.
-
-    Returns ``(None, key_to_index)`` when keys are unique (the common case: one dict build,
-    reused by :class:`Vectors`), else ``(keep, {})`` and warns once with the count.
-    """
-    index = dict(zip(keys, range(len(keys))))
-    if len(index) == len(keys):
-        return None, index
+def _dedupe(path: Path, keys: list[str], lines: np.ndarray) -> np.ndarray | None:
+    """Indices of each key's first occurrence if a key repeats (one warning), else None."""
+    if len(set(keys)) == len(keys):
+        return None
     first: dict[str, int] = {}
     for i, k in enumerate(keys):
         first.setdefault(k, i)
@@ -655,7 +650,7 @@ def _dedupe(path: Path, keys: list[str], lines: np.ndarray) -> tuple[np.ndarray 
         f"{path}: {len(keys) - len(first):,} duplicate keys, kept the first occurrence of each "
         f"(first duplicate: {keys[dup]!r} at line/record {int(lines[dup]):,})"
     )
-    return np.sort(keep), {}
+    return np.sort(keep)
 
 
 def read_into(
@@ -689,12 +684,12 @@ def read_into(
         _, dim = reader(f, head, path, info, limit, sink)
     matrix = sink.matrix(dim)
     keys = sink.keys
-    keep, index = _dedupe(path, keys, sink.line_numbers())
+    keep = _dedupe(path, keys, sink.line_numbers())
     if keep is not None:
         keys = [keys[i] for i in keep]
         matrix = matrix[keep]
     matrix.flags.writeable = False
-    vectors = Vectors(keys, matrix, source=path.name, key_to_index=index or None)
+    vectors = Vectors(keys, matrix, source=path.name, unique=True)
     return vectors, info
 
 

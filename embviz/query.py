@@ -301,7 +301,7 @@ def as_expression(vectors: Vectors, text: str | _expr.Expression) -> _expr.Expre
     """Parse `text`, unless it is an expression already or a key of `vectors` as it stands."""
     if isinstance(text, _expr.Expression):
         return text
-    if text in vectors.key_to_index:
+    if text in vectors:
         return _expr.Expression(text, (_expr.Term(text, 1.0),))
     return _expr.parse(text)
 
@@ -577,8 +577,8 @@ def lookup(vectors: Vectors, items: Sequence[str | int], *, ids: bool = False) -
     for item in items:
         if isinstance(item, (int, np.integer)):
             rows.append(int(item))
-        elif not ids and item in vectors.key_to_index:
-            rows.append(vectors.key_to_index[item])
+        elif not ids and item in vectors:
+            rows.append(vectors.get_index(item))
         elif item.strip().lstrip("-").isdigit():
             rows.append(int(item))
         elif ids:
