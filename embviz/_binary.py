@@ -69,11 +69,12 @@ def gather_rows(buf: np.ndarray, offsets: np.ndarray, dim: int) -> np.ndarray:
     rec = 4 * dim
     out = np.empty(len(offsets), dtype=f"V{rec}")
     align = offsets % rec
-    order = np.argsort(align, kind="stable")
-    classes, first = np.unique(align[order], return_index=True)
-    bounds = np.append(first, len(order))
-    for a, lo, hi in zip(classes.tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
-        rows = order[lo:hi]
+    # rows grouped by alignment class (a radix sort when the classes fit in 16 bits)
+    order = np.argsort(align.astype(np.uint16) if rec < 1 << 16 else align, kind="stable")
+    counts = np.bincount(align, minlength=rec)
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    for a in np.flatnonzero(counts).tolist():
+        rows = order[bounds[a] : bounds[a + 1]]
         view = buf[a : a + (len(buf) - a) // rec * rec].view(f"V{rec}")
         out[rows] = view[(offsets[rows] - a) // rec]
     return out.view("<f4").reshape(len(offsets), dim).astype(np.float32, copy=False)

@@ -556,6 +556,16 @@ def _read_more(f: IO[bytes], path: Path, size: int | None = None) -> bytes:
         raise FormatError(f"{path}: cannot decompress: {exc} (truncated file?)") from None
 
 
+def _map(f: IO[bytes]) -> np.ndarray | None:
+    """The whole file of `f` as a read-only uint8 memory map, or None if it cannot be mapped."""
+    import mmap
+
+    try:
+        return np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), dtype=np.uint8)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+
+
 def _read_binary(
     f: IO[bytes], head: bytes, path: Path, info: SourceInfo, limit: int | None, sink: _Sink
 ) -> tuple[int, int]:
@@ -572,21 +582,27 @@ def _read_binary(
     data = body[len(first) + 1 :]
     if sink.size_bytes:  # a record takes at least 4 dim + 2 bytes; the header is not trusted
         sink.reserve(min(want, sink.size_bytes // (rec + 2) + 1), dim)
+    # An uncompressed file is memory-mapped and scanned in place; a compressed one is read.
+    mapped = _map(f) if info.compression is None else None
+    pos = len(head) - len(data)  # file offset of the first record (mapped files)
+    window = 4 * CHUNK_BYTES
     done, eof, bad_utf8 = 0, False, 0
     while done < want:
-        if not eof and len(data) < 4 * CHUNK_BYTES:  # one read per block, not many appends
-            more = _read_more(f, path, 4 * CHUNK_BYTES - len(data))
-            eof = not more
-            data += more
-        buf = np.frombuffer(data, dtype=np.uint8)
-        key_start, key_end, used = _binary.scan(buf, rec, want - done)
-        if not len(key_start):
-            if not eof:  # a record longer than the buffer: read on
-                more = _read_more(f, path)
+        if mapped is not None:
+            buf = mapped[pos : pos + window]
+            eof = pos + window >= len(mapped)
+        else:
+            if not eof and len(data) < window:  # one read per block, not many appends
+                more = _read_more(f, path, window - len(data))
                 eof = not more
                 data += more
+            buf = np.frombuffer(data, dtype=np.uint8)
+        key_start, key_end, used = _binary.scan(buf, rec, want - done)
+        if not len(key_start):
+            if not eof:  # a record longer than the window: widen it
+                window *= 2
                 continue
-            left = data.lstrip(b"\n")
+            left = buf.tobytes().lstrip(b"\n")
             if left:
                 raise FormatError(
                     f"{path}: record {done + 1:,} is truncated: expected a key, a space and "
@@ -600,9 +616,11 @@ def _read_binary(
         keys, nbad = _binary.gather_keys(buf, key_start, key_end)
         malformed = np.flatnonzero((lengths <= 0) | (lengths > 10_000))
         if len(keys) != len(key_start) or len(malformed):  # a key with "\n" splits in two
-            split = [i for i, (a, b) in enumerate(zip(key_start, key_end)) if b"\n" in data[a:b]]
+            split = [
+                i for i, (a, b) in enumerate(zip(key_start, key_end)) if 10 in buf[a:b]
+            ]
             i = min(split[:1] + malformed[:1].tolist())
-            kb = data[key_start[i] : key_end[i]]
+            kb = buf[key_start[i] : key_end[i]].tobytes()
             raise FormatError(
                 f"{path}: record {done + i + 1:,}: expected '<key> <{dim} float32 values>', "
                 f"found a malformed key {kb[:20]!r} (is the header dim {dim} right?)"
@@ -619,10 +637,17 @@ def _read_binary(
             )
         sink.add(keys, rows, np.arange(done + 1, done + 1 + len(keys), dtype=np.int64))
         done += len(keys)
-        del buf
-        data = data[used:]
+        window = 4 * CHUNK_BYTES
+        if mapped is not None:
+            pos += used
+        else:
+            del buf
+            data = data[used:]
     if limit is None or limit >= count:
-        rest = data if eof else data + _read_more(f, path)
+        if mapped is not None:
+            rest = mapped[pos : pos + HEAD_BYTES].tobytes()
+        else:
+            rest = data if eof else data + _read_more(f, path)
         if rest.strip(b"\n\r \t"):
             raise FormatError(
                 f"{path}: header says {count:,} vectors but more data follows record {count:,}"
