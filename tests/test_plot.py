@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -305,7 +304,6 @@ def test_400k_points_make_a_small_file_quickly(tmp_path):
     root = Path(k.ROOT)
     keys = pd.read_parquet(root / "glove_6B_index.parquet")["index"].astype(str).tolist()
     v = Vectors(keys, np.load(root / "glove_6B_50d_emb.npy"), source="glove.6B.50d")
-    start = time.perf_counter()
     s = P.select(v, top=400_000)
     proj = P.project(v, s, method="pca", recall_k=10)
     fig = PL.figure(
@@ -315,11 +313,9 @@ def test_400k_points_make_a_small_file_quickly(tmp_path):
         ),
         labels=100,
     )
-    out = PL.write_html(fig, tmp_path / "big.html")
-    elapsed = time.perf_counter() - start
+    out = PL.write_html(fig, tmp_path / "big.html")  # speed: bench/bench_plot.py
     assert sum(len(t["text"]) for t in points(fig)) == 400_000
     assert out.stat().st_size < 25_000_000
-    assert elapsed < 30  # 10 s on an idle 2-core machine; generous for shared CI
 
 
 def test_cli_highlight_adds_to_the_default_selection(runner, tmp_path):

@@ -149,11 +149,10 @@ def test_key_not_found_message_with_close_matches():
     assert str(exc.value) == "'zzzzzzzz' is not in the vocabulary (5 keys of g.txt); no close matches"
 
 
-def test_suggest_is_fast_on_a_big_vocabulary():
-    import time
-
+def test_suggest_scans_only_the_most_frequent_keys():
+    """Suggestions are capped to the first 200,000 keys, so the error path stays fast."""
     keys = [f"w{i:07d}" for i in range(300_000)]
     v = Vectors(keys, np.zeros((len(keys), 1), dtype=np.float32))
-    start = time.perf_counter()
-    v.suggest("nothere")
-    assert time.perf_counter() - start < 2.0
+    assert v.suggest("w0000123x")[0] == "w0000123"
+    # the exact near-match of this one is key 250,123, beyond the scanned keys
+    assert "w0250123" not in v.suggest("w0250123x")
