@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Sequence
 
 import typer
 
@@ -144,7 +147,13 @@ def quiet_broken_pipe() -> None:
 def progress(transient: bool = True) -> Any:
     """A rich Progress on stderr, shown only on a terminal and without --quiet."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
     return Progress(
@@ -189,6 +198,64 @@ def load_vectors(
         f"in {time.perf_counter() - start:.2f} s"
     )
     return vectors
+
+
+@dataclass(frozen=True)
+class VectorSource:
+    """The shared -v/--input-format/--limit/--no-cache/--cache-dir/--dtype options."""
+
+    vectors: Path | None
+    input_format: InputFormat | None
+    limit: int | None
+    no_cache: bool
+    cache_dir: Path | None
+    dtype: Dtype
+
+    @property
+    def path(self) -> Path:
+        """--vectors, or the bundled sample."""
+        from embviz import sample
+
+        return self.vectors or sample.sample_path()
+
+    def load(self) -> Vectors:
+        """Load the vectors (cached, with a status line on a terminal)."""
+        return load_vectors(
+            self.vectors, self.input_format, self.limit, self.no_cache, self.cache_dir, self.dtype
+        )
+
+
+_SOURCE_OPTIONS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+    for name, annotation, default in (
+        ("vectors", VectorsOpt, None),
+        ("input_format", InputFormatOpt, None),
+        ("limit", LimitOpt, None),
+        ("no_cache", NoCacheOpt, False),
+        ("cache_dir", CacheDirOpt, None),
+        ("dtype", DtypeOpt, Dtype.float32),
+    )
+]
+
+
+def with_vectors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give `command` the shared vector-source options, passed to it as ``source: VectorSource``.
+
+    One definition instead of six parameters on every command: Typer reads the wrapper's
+    ``__signature__`` (the command's own parameters, then these options).
+    """
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "source"]
+    names = [p.name for p in _SOURCE_OPTIONS]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        source = VectorSource(**{name: kwargs.pop(name) for name in names})
+        return command(*args, source=source, **kwargs)
+
+    params = own + _SOURCE_OPTIONS
+    wrapper.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
 
 
 # -- stdin and output -------------------------------------------------------------------------

@@ -10,20 +10,14 @@ import typer
 
 from embviz.cli import app
 from embviz.cli._common import (
-    CacheDirOpt,
-    Dtype,
-    DtypeOpt,
     FormatOpt,
-    InputFormatOpt,
-    LimitOpt,
-    NoCacheOpt,
     NoHeaderOpt,
     QuietOpt,
-    VectorsOpt,
+    VectorSource,
     emit,
-    load_vectors,
     message,
     progress,
+    with_vectors,
 )
 
 evaluate_app = typer.Typer(
@@ -78,6 +72,7 @@ PAIRS_COLUMNS = [
 
 
 @evaluate_app.command()
+@with_vectors
 def analogies(
     questions: Annotated[
         Path | None,
@@ -103,15 +98,11 @@ def analogies(
             help="Write the wrong answers to this TSV file (section, a, b, c, expected, predicted).",
         ),
     ] = None,
-    vectors: VectorsOpt = None,
-    input_format: InputFormatOpt = None,
-    limit: LimitOpt = None,
-    no_cache: NoCacheOpt = False,
-    cache_dir: CacheDirOpt = None,
-    dtype: DtypeOpt = Dtype.float32,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
+    *,
+    source: VectorSource,
 ) -> None:
     """Analogy accuracy per section and in total, as gensim evaluate_word_analogies.
 
@@ -123,7 +114,7 @@ def analogies(
 
     if questions is not None:
         evaluate.read_questions(questions)  # fail on a bad file before loading vectors
-    table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
+    table = source.load()
     with progress() as bar:
         task = bar.add_task(f"{method.value} analogies", total=None)
 
@@ -153,6 +144,7 @@ def analogies(
 
 
 @evaluate_app.command()
+@with_vectors
 def similarity(
     pairs: Annotated[
         list[Path] | None,
@@ -170,15 +162,11 @@ def similarity(
     ] = OovPolicy.skip,
     restrict: EvalRestrictOpt = 300_000,
     case_sensitive: CaseSensitiveOpt = False,
-    vectors: VectorsOpt = None,
-    input_format: InputFormatOpt = None,
-    limit: LimitOpt = None,
-    no_cache: NoCacheOpt = False,
-    cache_dir: CacheDirOpt = None,
-    dtype: DtypeOpt = Dtype.float32,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
+    *,
+    source: VectorSource,
 ) -> None:
     """Pearson and Spearman correlation with human similarity scores, as gensim evaluate_word_pairs.
 
@@ -190,7 +178,7 @@ def similarity(
     files = list(pairs) if pairs else evaluate.default_pair_files()
     for path in files:
         evaluate.read_pairs(path)  # fail on a bad file before loading vectors
-    table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
+    table = source.load()
     rows = evaluate.evaluate_pair_sets(
         table, files, restrict=restrict, case_insensitive=not case_sensitive, oov=oov.value
     )

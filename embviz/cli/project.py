@@ -14,19 +14,13 @@ import typer
 from embviz import output
 from embviz.cli import app
 from embviz.cli._common import (
-    CacheDirOpt,
-    Dtype,
-    DtypeOpt,
     FormatOpt,
-    InputFormatOpt,
-    LimitOpt,
-    NoCacheOpt,
     NoHeaderOpt,
     QuietOpt,
-    VectorsOpt,
+    VectorSource,
     emit,
-    load_vectors,
     message,
+    with_vectors,
 )
 from embviz.errors import InvalidQuery
 from embviz.output import OutputFormat
@@ -143,12 +137,6 @@ def _read_keys(path: Path | None) -> list[str] | None:
     return [line.strip("\r\n") for line in lines if line.strip()]
 
 
-def _source(vectors_path: Path | None) -> Path:
-    from embviz import sample
-
-    return vectors_path or sample.sample_path()
-
-
 def _progress_callback(stack: Any) -> Any:
     """Return a ``progress(stage, done, total)`` callback drawing one line per stage."""
     tasks: dict[str, Any] = {}
@@ -242,6 +230,7 @@ def _format_for(path: Path | None, fmt: OutputFormat | None) -> OutputFormat | N
 
 
 @app.command()
+@with_vectors
 def project(
     method: MethodOpt = Method.umap,
     dim: DimOpt = 2,
@@ -263,15 +252,11 @@ def project(
             show_default=False,
         ),
     ] = None,
-    vectors: VectorsOpt = None,
-    input_format: InputFormatOpt = None,
-    limit: LimitOpt = None,
-    no_cache: NoCacheOpt = False,
-    cache_dir: CacheDirOpt = None,
-    dtype: DtypeOpt = Dtype.float32,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
+    *,
+    source: VectorSource,
 ) -> None:
     """Project keys to 2D or 3D (UMAP, PCA, t-SNE) and print key, rank, x, y[, z].
 
@@ -282,8 +267,8 @@ def project(
     """
     from embviz import cache as _cache
 
-    path = _source(vectors)
-    table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
+    path = source.path
+    table = source.load()
     selection = _select(table, top, keys, sample, around, k, seed)
     proj = _layout(
         table,
@@ -294,8 +279,8 @@ def project(
         n_neighbors=n_neighbors,
         min_dist=min_dist,
         perplexity=perplexity,
-        no_cache=no_cache,
-        cache_dir=cache_dir,
+        no_cache=source.no_cache,
+        cache_dir=source.cache_dir,
         fingerprint=_cache.fingerprint(path),
     )
     columns = ["key", "rank", "x", "y", "z"][: 2 + dim]
@@ -313,6 +298,7 @@ def project(
 
 
 @app.command()
+@with_vectors
 def plot(
     out: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
         "embviz-plot.html"
@@ -390,13 +376,9 @@ def plot(
         ),
     ] = PlotlyJS.inline,
     open_: Annotated[bool, typer.Option("--open", help="Open the HTML in a web browser.")] = False,
-    vectors: VectorsOpt = None,
-    input_format: InputFormatOpt = None,
-    limit: LimitOpt = None,
-    no_cache: NoCacheOpt = False,
-    cache_dir: CacheDirOpt = None,
-    dtype: DtypeOpt = Dtype.float32,
     quiet: QuietOpt = False,
+    *,
+    source: VectorSource,
 ) -> None:
     """Write an interactive, self-contained HTML scatter plot of a projection.
 
@@ -421,8 +403,8 @@ def plot(
     if clusters is not None and color_by is not None:
         raise InvalidQuery("use either --clusters or --color-by, not both")
     start = time.perf_counter()
-    path = _source(vectors)
-    table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
+    path = source.path
+    table = source.load()
     marks = [s.strip() for s in (highlight or "").split(",") if s.strip()]
     selection = _select(table, top, keys, sample, around, k, seed, extra_around=marks)
     fingerprint = _cache.fingerprint(path)
@@ -442,8 +424,8 @@ def plot(
             n_neighbors=n_neighbors,
             min_dist=min_dist,
             perplexity=perplexity,
-            no_cache=no_cache,
-            cache_dir=cache_dir,
+            no_cache=source.no_cache,
+            cache_dir=source.cache_dir,
             fingerprint=fingerprint,
         )
         axes = None

@@ -12,23 +12,20 @@ import typer
 from embviz import output, query
 from embviz.cli import app
 from embviz.cli._common import (
-    CacheDirOpt,
-    Dtype,
-    DtypeOpt,
     FormatOpt,
     InputFormatOpt,
     KOpt,
     LimitOpt,
-    NoCacheOpt,
     NoHeaderOpt,
     QuietOpt,
     RestrictOpt,
-    VectorsOpt,
+    VectorSource,
     emit,
     load_vectors,
     message,
     read_items,
     split_fields,
+    with_vectors,
 )
 
 SkipMissingOpt = Annotated[
@@ -45,53 +42,47 @@ class AnalogyMethod(str, Enum):
 
 
 @app.command()
+@with_vectors
 def info(
-    vectors: VectorsOpt = None,
-    input_format: InputFormatOpt = None,
-    limit: LimitOpt = None,
-    no_cache: NoCacheOpt = False,
-    cache_dir: CacheDirOpt = None,
-    dtype: DtypeOpt = Dtype.float32,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
+    *,
+    source: VectorSource,
 ) -> None:
     """Describe a vector file: count, dim, format, dtype, memory and norm statistics."""
-    from embviz import formats, sample, stats
+    from embviz import formats, stats
 
-    path = vectors or sample.sample_path()
-    source = formats.sniff(path)
-    table = load_vectors(path, input_format, limit, no_cache, cache_dir, dtype)
-    record = stats.describe(table, path, input_format.value if input_format else source.format.value,
-                            source.compression)
+    sniffed = formats.sniff(source.path)
+    table = source.load()
+    fmt_name = source.input_format.value if source.input_format else sniffed.format.value
+    record = stats.describe(table, source.path, fmt_name, sniffed.compression)
     chosen = output.choose_format(fmt, output.stdout_is_terminal())
     output.write_record(record, chosen, sys.stdout, header=not no_header)
 
 
 @app.command()
+@with_vectors
 def lookup(
     items: Annotated[list[str], typer.Argument(help="Keys or integer row ids; '-' reads them from stdin.")],
     ids: Annotated[bool, typer.Option("--ids", help="Read every item as a row id (for numeric keys).")] = False,
-    vectors: VectorsOpt = None,
-    input_format: InputFormatOpt = None,
-    limit: LimitOpt = None,
-    no_cache: NoCacheOpt = False,
-    cache_dir: CacheDirOpt = None,
-    dtype: DtypeOpt = Dtype.float32,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
+    *,
+    source: VectorSource,
 ) -> None:
     """Print the vectors of keys or ids: the embedding lookup of the items, in their order.
 
     An item is a key if it is in the vocabulary, else an integer row id (0-based).
     """
-    table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
+    table = source.load()
     rows = query.lookup(table, read_items(items, "keys or ids"), ids=ids)
     emit(rows, fmt, no_header, columns=["id", "key", "vector"])
 
 
 @app.command()
+@with_vectors
 def neighbors(
     queries: Annotated[
         list[str],
@@ -100,28 +91,25 @@ def neighbors(
     k: KOpt = 10,
     restrict: RestrictOpt = None,
     skip_missing: SkipMissingOpt = False,
-    vectors: VectorsOpt = None,
-    input_format: InputFormatOpt = None,
-    limit: LimitOpt = None,
-    no_cache: NoCacheOpt = False,
-    cache_dir: CacheDirOpt = None,
-    dtype: DtypeOpt = Dtype.float32,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
+    *,
+    source: VectorSource,
 ) -> None:
     """Print the K nearest neighbors of each QUERY by cosine similarity.
 
     Answers equal gensim's most_similar; a query's own keys are excluded. Many queries are
     answered in one batched matrix product.
     """
-    table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
+    table = source.load()
     texts = read_items(queries, "queries")
     rows = query.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing)
     emit(rows, fmt, no_header, columns=["query", "rank", "key", "score"])
 
 
 @app.command()
+@with_vectors
 def analogy(
     words: Annotated[list[str], typer.Argument(help="A B C for a : b :: c : ?, or '-' to read triples from stdin.")],
     k: KOpt = 1,
@@ -130,15 +118,11 @@ def analogy(
     ] = AnalogyMethod.cosadd,
     restrict: RestrictOpt = None,
     skip_missing: SkipMissingOpt = False,
-    vectors: VectorsOpt = None,
-    input_format: InputFormatOpt = None,
-    limit: LimitOpt = None,
-    no_cache: NoCacheOpt = False,
-    cache_dir: CacheDirOpt = None,
-    dtype: DtypeOpt = Dtype.float32,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
+    *,
+    source: VectorSource,
 ) -> None:
     """Answer a : b :: c : ? ('man king woman' gives queen); A, B and C are never answers.
 
@@ -151,7 +135,7 @@ def analogy(
         triples = [tuple(words)]
     else:
         raise typer.BadParameter(f"expected three keys A B C or '-', got {len(words)}", param_hint="WORDS")
-    table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
+    table = source.load()
     rows = query.analogy(
         table, triples, k=k, method=method.value, restrict=restrict, skip_missing=skip_missing
     )
@@ -159,18 +143,15 @@ def analogy(
 
 
 @app.command()
+@with_vectors
 def similarity(
     words: Annotated[list[str], typer.Argument(help="Two keys A B, or '-' to read pairs from stdin.")],
     skip_missing: SkipMissingOpt = False,
-    vectors: VectorsOpt = None,
-    input_format: InputFormatOpt = None,
-    limit: LimitOpt = None,
-    no_cache: NoCacheOpt = False,
-    cache_dir: CacheDirOpt = None,
-    dtype: DtypeOpt = Dtype.float32,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
+    *,
+    source: VectorSource,
 ) -> None:
     """Print the cosine similarity of A and B, in [-1, 1] (stdin: one pair per line)."""
     if words == ["-"]:
@@ -180,7 +161,7 @@ def similarity(
         pairs = [tuple(words)]
     else:
         raise typer.BadParameter(f"expected two keys A B or '-', got {len(words)}", param_hint="WORDS")
-    table = load_vectors(vectors, input_format, limit, no_cache, cache_dir, dtype)
+    table = source.load()
     rows = query.similarity(table, pairs, skip_missing=skip_missing)
     emit(rows, fmt, no_header, columns=["a", "b", "score"])
 
