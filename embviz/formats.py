@@ -443,7 +443,7 @@ class _TextParser:
         return f" (header: {self.header[0]} {self.header[1]})" if self.header else ""
 
     def _raise_number_error(self, data: bytes, starts, key_end, ends, lines) -> None:
-        for s, k, e, ln in zip(starts.tolist(), key_end.tolist(), ends.tolist(), lines.tolist()):
+        for _, k, e, ln in zip(starts.tolist(), key_end.tolist(), ends.tolist(), lines.tolist()):
             for j, field in enumerate(data[k + 1 : e].split(b" ")):
                 try:
                     value = float(field)
