@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from embviz.errors import InvalidQuery
-from embviz.query import COSMUL_EPSILON, _CosMul
+from embviz.query import COSMUL_EPSILON, _Cosine, _CosMul
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -151,6 +151,11 @@ def best_answers(
     eq, epos, eblock = eq[order], epos[order], eblock[order]
     estart = np.searchsorted(eblock, np.arange(blocks.count + 1))
 
+    # A question is "close" when another candidate scored within float32 rounding of its best:
+    # one matrix product may round two equal scores differently, so those few questions are
+    # answered again by brute force's own selection (ties then go to the lower id for sure).
+    close = np.zeros(m, dtype=bool)
+
     def search(j: int, qs: NDArray[np.int64]) -> None:
         """Score questions `qs` (ascending) exactly on block `j`; keep each one's best."""
         s, e = blocks.bounds[j], blocks.bounds[j + 1]
@@ -164,6 +169,16 @@ def best_answers(
         val = scores[np.arange(len(qs)), loc]
         gid = blocks.perm[s + loc]
         cur, cur_id = best[qs], best_id[qs]
+        near = val >= cur - _rounding(cur)  # a new best, or within rounding of the old one
+        if near.any():
+            i = np.flatnonzero(near)
+            twins = (scores[i] >= (val[i] - _rounding(val[i]))[:, None]).sum(axis=1) > 1
+            twins &= val[i] > -np.inf
+            # the old best (if any) is within rounding of the new maximum, or the block holds
+            # two maxima within rounding
+            with np.errstate(invalid="ignore"):  # -inf - -inf: no best yet, not tied
+                tied = (np.abs(val[i] - cur[i]) <= _rounding(val[i])) & (cur_id[i] >= 0)
+            close[qs[i]] = np.where(val[i] > cur[i], twins | tied, close[qs[i]] | twins | tied)
         better = (val > cur) | ((val == cur) & (gid < cur_id))
         best[qs[better]] = val[better]
         best_id[qs[better]] = gid[better]
@@ -198,9 +213,38 @@ def best_answers(
                 search(j, lo + sel)
             if progress is not None and i % step == 0:
                 progress(lo + (hi - lo) * i // blocks.count, m)
+    _settle(scorer, rows, best_id, best, close, eq, blocks.perm[epos])
     if progress is not None:
         progress(m, m)
     return best_id, best
+
+
+def _rounding(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    """How far apart two float32 scores of the same value may be (10 ulps and more)."""
+    return np.float32(1e-5) * np.maximum(np.float32(1), np.abs(x))
+
+
+def _settle(scorer, rows, best_id, best, close, eq, er) -> None:
+    """Finish in place: brute force's own scores, and its own answers for the close questions.
+
+    Each best found is rescored as brute force rescores its candidates; each close question is
+    answered again by :func:`embviz.query._select`, brute force's selection.
+    """
+    from embviz.query import _select
+
+    found = np.flatnonzero((best_id >= 0) & ~close)
+    if len(found):
+        best[found] = scorer.reference(found, rows).at(0, len(found), best_id[found, None])[:, 0]
+    redo = np.flatnonzero(close)
+    if len(redo):
+        order = np.argsort(eq, kind="stable")
+        eq, er = eq[order], er[order]
+        starts = np.searchsorted(eq, redo)
+        ends = np.searchsorted(eq, redo, side="right")
+        exclude = [er[x0:x1].tolist() for x0, x1 in zip(starts.tolist(), ends.tolist())]
+        ids, vals = _select(scorer.reference(redo, rows), len(redo), len(rows), 1, exclude)
+        best_id[redo] = ids[:, 0] if ids.shape[1] else -1
+        best[redo] = vals[:, 0] if vals.shape[1] else -np.inf
 
 
 def scores_at(
@@ -341,6 +385,10 @@ class _AddBound:
     def score(self, qs: NDArray[np.int64], cols: NDArray[np.float32]) -> NDArray[np.float32]:
         return self.q[qs] @ cols.T
 
+    def reference(self, qs: NDArray[np.int64], rows: NDArray[np.float32]) -> _Cosine:
+        """Brute force's scorer of questions `qs` (``query.analogy_ids``'s arithmetic)."""
+        return _Cosine(rows, self.q[qs])
+
 
 class _MulBound:
     """3CosMul, split into two factors >= 0 whose block maxima multiply to a bound.
@@ -381,3 +429,7 @@ class _MulBound:
 
     def score(self, qs: NDArray[np.int64], cols: NDArray[np.float32]) -> NDArray[np.float32]:
         return _CosMul._combine(self.ua[qs] @ cols.T, self.ub[qs] @ cols.T, self.uc[qs] @ cols.T)
+
+    def reference(self, qs: NDArray[np.int64], rows: NDArray[np.float32]) -> _CosMul:
+        """Brute force's scorer of questions `qs` (``query.analogy_ids``'s arithmetic)."""
+        return _CosMul(rows, self.ua[qs], self.ub[qs], self.uc[qs])

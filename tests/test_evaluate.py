@@ -133,7 +133,10 @@ def test_coverage_counts_questions_in_the_file(sample, tmp_path) -> None:
     assert report.rows() == [*report.sections, report.total]
 
 
-def test_case_variants_first_key_wins_and_variants_of_question_words_are_skipped(tmp_path) -> None:
+@pytest.mark.parametrize("search", ["brute", "bound"])
+def test_case_variants_first_key_wins_and_variants_of_question_words_are_skipped(
+    tmp_path, search
+) -> None:
     # Row order = frequency order. 'King' (row 1) is a case variant of 'king' (row 0): KING
     # stands for row 0, as in gensim. 'King' is the best candidate for man : king :: woman : ?,
     # but it upper-cases to a question word, so the prediction moves on to 'queen'.
@@ -144,15 +147,50 @@ def test_case_variants_first_key_wins_and_variants_of_question_words_are_skipped
     )
     v = Vectors(keys, m)
     q = put(tmp_path, "q.txt", ": royal\nMan King Woman Queen\nman woman king queen\n")
-    report = evaluate_analogies(v, q)
+    report = evaluate_analogies(v, q, search=search)
     assert report.total == SectionScore("total", 2, 2, 1.0, 1.0)
     _, sections = gensim_kv(v).evaluate_word_analogies(str(q))
     assert ours_counts(report) == gensim_counts(sections)
     # Case-sensitive: 'Man King Woman Queen' is out of vocabulary, and 'King' is an answer.
-    ours_cs = evaluate_analogies(v, q, case_insensitive=False)
+    ours_cs = evaluate_analogies(v, q, case_insensitive=False, search=search)
     assert ours_cs.errors == [AnalogyMiss("royal", "man", "woman", "king", "queen", "King")]
     _, theirs_cs = gensim_kv(v).evaluate_word_analogies(str(q), case_insensitive=False)
     assert ours_counts(ours_cs) == gensim_counts(theirs_cs)
+
+
+@pytest.mark.parametrize("search", ["brute", "bound"])
+@pytest.mark.parametrize("variants", [4, 5])
+def test_five_case_variants_above_the_answer_make_gensim_predict_the_fifth(
+    tmp_path, search, variants
+) -> None:
+    # man : king :: woman : ? with q = e2 - e0 + e1. The case variants of 'king' lie closer to
+    # q than 'queen' does, in their row order. gensim's top 5 (rows of man, king and woman
+    # excluded) then holds 4 variants and queen, or 5 variants and no other key: its
+    # prediction is queen, or the 5th variant.
+    spellings = ["King", "KING", "kinG", "kIng", "KIng"][:variants]
+    d = np.array([-1, 1, 1, 0, 0], dtype=np.float32)
+    e = np.eye(5, dtype=np.float32)
+    rows = [e[2], e[0], e[1]] + [d + 0.1 * (i + 1) * e[3] for i in range(variants)] + [d + 0.6 * e[4]]
+    v = Vectors(["king", "man", "woman", *spellings, "queen"], np.stack(rows))
+    q = put(tmp_path, "q.txt", ": royal\nman king woman queen\n")
+    report = evaluate_analogies(v, q, search=search)
+    _, sections = gensim_kv(v).evaluate_word_analogies(str(q))
+    assert ours_counts(report) == gensim_counts(sections)
+    if variants == 4:
+        assert report.total.correct == 1 and report.errors == []
+    else:
+        assert report.errors == [AnalogyMiss("royal", "man", "king", "woman", "queen", "KIng")]
+
+
+@pytest.mark.parametrize("method", ["cosadd", "cosmul"])
+def test_bound_and_brute_searches_give_the_same_report(sample, tmp_path, method) -> None:
+    questions = every_nth_question(tmp_path, 2)
+    bound = evaluate_analogies(sample, questions, method=method, search="bound")
+    brute = evaluate_analogies(sample, questions, method=method, search="brute")
+    assert bound.total.total > 4000
+    assert bound == brute  # every section, and every wrong answer with its prediction
+    with pytest.raises(InvalidQuery, match="unknown search 'fast'"):
+        evaluate_analogies(sample, questions, search="fast")
 
 
 def test_cosmul_is_real_3cosmul_as_gensim_most_similar_cosmul(sample, kv, tmp_path) -> None:
