@@ -185,7 +185,7 @@ def main() -> None:
         "candidates are grouped into ~1,000 blocks of similar directions, the maxima over each "
         "block of (u_b - u_a).x for the 549 distinct (a, b) pairs and of u_c.x for the 474 "
         "distinct c words bound every question's score on that block, and a question is scored "
-        "exactly only on the blocks whose bound reaches its best score so far (about 7% of the "
+        "exactly only on the blocks whose bound reaches its best score so far (about 8% of the "
         "candidates). gensim makes one most_similar call per question. "
         f"gensim ran {len(theirs_t)} time(s) (it takes about a minute), embviz {len(ours_t)} "
         "times each way, interleaved; medians reported. The machine is shared (2 cores), so "

@@ -492,14 +492,34 @@ def analogy(
     if not triples:
         return []
     ids = vectors.indices([w for t in triples for w in t]).reshape(-1, 3)
-    top, scores = analogy_ids(
-        vectors.unit, ids[:, 0], ids[:, 1], ids[:, 2], k, method=method, restrict=restrict
-    )
+    top, scores = _best_by_bound(vectors.unit, ids, k, method, restrict)
+    if top is None:
+        top, scores = analogy_ids(
+            vectors.unit, ids[:, 0], ids[:, 1], ids[:, 2], k, method=method, restrict=restrict
+        )
     return [
         Analogy(a, b, c, rank + 1, vectors.keys[i], float(s))
         for (a, b, c), row_ids, row_scores in zip(triples, top, scores)
         for rank, (i, s) in enumerate(zip(row_ids.tolist(), row_scores.tolist()))
     ]
+
+
+def _best_by_bound(unit, ids, k, method, restrict):
+    """One answer per triple by branch and bound, when it pays (:mod:`embviz.analogy_bound`).
+
+    Returns ``(None, None)`` when brute force should answer instead: k > 1, a batch too small
+    or without shared pairs, a question word beyond `restrict`, or a triple with no candidate.
+    """
+    from embviz import analogy_bound
+
+    n = unit.shape[0] if restrict is None else min(restrict, unit.shape[0])
+    a, b, c = ids[:, 0], ids[:, 1], ids[:, 2]
+    if k != 1 or ids.max() >= n or not analogy_bound.worthwhile(a, b, c, n):
+        return None, None
+    best, scores = analogy_bound.best_answers(unit, a, b, c, method=method, n=n)
+    if (best < 0).any():
+        return None, None
+    return best[:, None], scores[:, None]
 
 
 def similarity(

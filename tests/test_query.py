@@ -122,6 +122,29 @@ def test_batched_across_query_blocks(sample, monkeypatch):
     same_rows(batch, query.neighbors(sample, texts, k=4))
 
 
+def test_large_analogy_batch_by_branch_and_bound_equals_brute_force(sample, monkeypatch):
+    # 2,000 Google-set triples share their pairs: k=1 goes through embviz.analogy_bound
+    from embviz import analogy_bound
+    from embviz.evaluate import gensim_data
+
+    lines = gensim_data("questions-words.txt").read_text().lower().splitlines()
+    triples = [tuple(x.split()[:3]) for x in lines if not x.startswith(":")]
+    triples = [t for t in triples if all(w in sample for w in t)][::2][:2000]
+    calls = []
+    real = analogy_bound.best_answers
+    monkeypatch.setattr(analogy_bound, "best_answers", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    for method in ("cosadd", "cosmul"):
+        got = query.analogy(sample, triples, method=method)
+        ids = sample.indices([w for t in triples for w in t]).reshape(-1, 3)
+        want, scores = query.analogy_ids(sample.unit, ids[:, 0], ids[:, 1], ids[:, 2], 1, method=method)
+        assert [r.key for r in got] == [sample.keys[i] for i in want[:, 0]]
+        np.testing.assert_allclose([r.score for r in got], scores[:, 0], rtol=2e-6, atol=2e-6)
+    assert len(calls) == 2
+    query.analogy(sample, triples, k=2)  # k > 1: brute force
+    query.analogy(sample, triples[:100])  # a small batch: brute force
+    assert len(calls) == 2
+
+
 def test_sample_king_queen(sample):
     rows = query.neighbors(sample, "king", k=10)
     assert rows[0] == Neighbor("king", 1, "prince", pytest.approx(0.823618, abs=1e-6))
