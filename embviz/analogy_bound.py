@@ -139,6 +139,8 @@ def best_answers(
     best_id = np.full(m, -1, dtype=np.int64)
     if m == 0 or n == 0:
         return best_id, best
+    if progress is not None:
+        progress(0, m)
     rows = np.ascontiguousarray(unit[:n], dtype=np.float32)
     scorer = _scorer(method, rows, a, b, c)
     blocks = _Blocks(rows, np.random.default_rng(_SEED))

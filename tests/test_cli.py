@@ -463,3 +463,21 @@ def test_interrupt_exits_130(runner, toy, monkeypatch):
 def test_unknown_key_on_the_sample(runner, args, line):
     r = run(runner, args, exit_code=3)
     assert (r.stdout, r.stderr) == ("", f"embviz: error: {line}\n")
+
+
+def test_progress_bar_on_a_terminal_shows_an_unknown_total(monkeypatch, capsys):
+    # A task may be drawn before its first update (evaluate's branch and bound reports its
+    # first progress after building its tables): the total is then unknown, drawn as '?'.
+    from rich.console import Console
+
+    from embviz.cli import _common
+
+    monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
+    monkeypatch.setitem(_common._state, "quiet", False)
+    with _common.progress(transient=False) as bar:
+        task = bar.add_task("cosadd analogies", total=None)
+        bar.refresh()
+        assert "0/?" in capsys.readouterr().err
+        bar.update(task, completed=12_345, total=19_486)
+        bar.refresh()
+    assert "12,345/19,486" in capsys.readouterr().err

@@ -150,16 +150,25 @@ def progress(transient: bool = True) -> Any:
     from rich.progress import (
         BarColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
+
+    class Count(ProgressColumn):
+        """``done/total`` with thousands separators; ``?`` while the total is unknown."""
+
+        def render(self, task: Any) -> Text:
+            total = "?" if task.total is None else f"{task.total:,.0f}"
+            return Text(f"{task.completed:,.0f}/{total}")
 
     console = Console(stderr=True)
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,}"),
+        Count(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
