@@ -78,7 +78,7 @@ def tied_table(seed: int = 0) -> np.ndarray:
 
 
 def test_ties_go_to_the_lower_row_id_as_in_brute_force(monkeypatch) -> None:
-    monkeypatch.setattr(analogy_bound, "_BLOCK_ROWS", 8)  # many small blocks on 600 rows
+    monkeypatch.setattr(analogy_bound, "_BLOCK_ROWS", {"cosadd": 8, "cosmul": 8})  # 75 blocks
     unit = tied_table()
     rng = np.random.default_rng(1)
     q = rng.integers(0, len(unit), size=(400, 3))
@@ -106,7 +106,7 @@ def test_extra_exclusions_and_nothing_left() -> None:
 
 
 def test_zero_query_and_zero_rows_score_zero_as_in_brute_force(monkeypatch) -> None:
-    monkeypatch.setattr(analogy_bound, "_BLOCK_ROWS", 2)
+    monkeypatch.setattr(analogy_bound, "_BLOCK_ROWS", {"cosadd": 2, "cosmul": 2})
     rng = np.random.default_rng(3)
     unit = rng.normal(size=(40, 5)).astype(np.float32)
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
