@@ -115,8 +115,10 @@ def best_answers(
         The best row of each question, -1 if every candidate is excluded.
     scores : ndarray ``(m,)`` float32
         Its score (3CosAdd: cosine similarity in [-1, 1]; 3CosMul: the ratio, in [0, 1e6]),
-        -inf where ``ids`` is -1. Identical to the first column of ``analogy_ids(unit, a, b,
-        c, 1, method=method, restrict=n)``, ties going to the lower row id.
+        -inf where ``ids`` is -1. The rows are those of the first column of
+        ``analogy_ids(unit, a, b, c, 1, method=method, restrict=n)`` (ties to the lower row
+        id), the scores are its scores (computed as it computes them, or to float32 rounding
+        when it scores fewer than 2,048 candidates in one product).
 
     Raises
     ------
@@ -126,8 +128,8 @@ def best_answers(
     Notes
     -----
     Memory: a copy of the candidate rows in block order (``n x dim`` float32; 60 MB for
-    300,000 x 50) and a bound matrix of at most 2**25 float32 (128 MiB), whatever the number
-    of questions.
+    300,000 x 50; for 3CosMul a second one with a column of ones) and a bound matrix of at
+    most 2**25 float32 (128 MiB), whatever the number of questions.
     """
     a, b, c = (np.asarray(x, dtype=np.int64).reshape(-1) for x in (a, b, c))
     n = unit.shape[0] if n is None else min(n, unit.shape[0])
