@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from embviz.errors import InvalidQuery
-from embviz.query import COSMUL_EPSILON, _Cosine, _CosMul
+from embviz.query import COSMUL_EPSILON, _Cosine, _CosMul, cosadd_queries
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -375,11 +375,7 @@ class _AddBound:
     method = "cosadd"
 
     def __init__(self, rows: NDArray[np.float32], a, b, c) -> None:
-        ua, ub, uc = (rows[x] for x in (a, b, c))
-        q = ub - ua + uc
-        norms = np.linalg.norm(q, axis=1, keepdims=True)
-        self.q = np.divide(q, norms, out=np.zeros_like(q), where=norms > 0)
-        self.qnorm = norms[:, 0]
+        self.q, self.qnorm = cosadd_queries(*(rows[x] for x in (a, b, c)))
         pairs, self.pair_of, cs, self.c_of = _pairs_and_cs(a, b, c)
         self.c_of = self.c_of + len(pairs)
         self.vectors = np.concatenate([rows[pairs[:, 1]] - rows[pairs[:, 0]], rows[cs]])

@@ -398,6 +398,28 @@ def neighbors(
     ]
 
 
+def cosadd_queries(
+    ua: NDArray[np.float32], ub: NDArray[np.float32], uc: NDArray[np.float32]
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """3CosAdd's query vectors: ``unit(u_b - u_a + u_c)`` per question (Mikolov et al., 2013).
+
+    Parameters
+    ----------
+    ua, ub, uc : ndarray ``(m, dim)`` float32
+        Unit rows of the questions' a, b and c.
+
+    Returns
+    -------
+    queries : ndarray ``(m, dim)`` float32
+        Unit-normalised; all zeros where ``u_b - u_a + u_c`` is zero.
+    norms : ndarray ``(m,)`` float32
+        The norms of ``u_b - u_a + u_c``, in [0, 3].
+    """
+    q = ub - ua + uc
+    norms = np.linalg.norm(q, axis=1, keepdims=True)
+    return np.divide(q, norms, out=np.zeros_like(q), where=norms > 0), norms[:, 0]
+
+
 def analogy_ids(
     unit: NDArray[np.floating],
     a: NDArray[np.int64],
@@ -438,9 +460,7 @@ def analogy_ids(
     exclude = list(zip(a.tolist(), b.tolist(), c.tolist()))
     ua, ub, uc = (np.asarray(unit[x], dtype=np.float32) for x in (a, b, c))
     if method in ("cosadd", "add"):
-        q = ub - ua + uc
-        norms = np.linalg.norm(q, axis=1, keepdims=True)
-        q = np.divide(q, norms, out=np.zeros_like(q), where=norms > 0)
+        q, _ = cosadd_queries(ua, ub, uc)
         return _select(_Cosine(unit[:n], q), len(a), n, k, exclude)
     if method in ("cosmul", "mul"):
         return _select(_CosMul(unit[:n], ua, ub, uc), len(a), n, k, exclude)
