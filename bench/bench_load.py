@@ -22,10 +22,10 @@ from _common import glove_files, median_process, python_process, write_result  #
 _EMBVIZ_LOAD = """
 import json, resource, sys, time
 import numpy as np, pandas
-from embviz import formats
+from embviz import io as embviz_io
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
-v = formats.load({path!r}, cache={cache}, cache_dir={cache_dir!r})
+v = embviz_io.load({path!r}, cache={cache}, cache_dir={cache_dir!r})
 s = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 keys_bytes = sum(sys.getsizeof(k) for k in v.keys) + sys.getsizeof(v.keys)
@@ -59,12 +59,13 @@ for key, score in kv.most_similar("king", topn=10):
 
 _EMBVIZ_BATCH = """
 import json, time
-from embviz import formats, query
-v = formats.load({path!r}, cache_dir={cache_dir!r})
+from embviz import io as embviz_io
+from embviz import search
+v = embviz_io.load({path!r}, cache_dir={cache_dir!r})
 keys = list(v.keys[100:1100])
 v.unit
 t = time.perf_counter()
-rows = query.neighbors(v, keys, k=10)
+rows = search.neighbors(v, keys, k=10)
 print(json.dumps({{"s": time.perf_counter() - t, "rows": len(rows)}}))
 """
 
@@ -149,7 +150,7 @@ def main() -> None:
                  "anchor": "gensim most_similar, one call per query", "anchor_s": gs["s"],
                  "speedup": gs["s"] / ev["s"], "peak_rss_mib": None, "target": "< 2 s", "met": ev["s"] < 2})
 
-    notes = (f"Memory row: growth of peak RSS during `formats.load(cache=False)` of the text file over "
+    notes = (f"Memory row: growth of peak RSS during `embviz.io.load(cache=False)` of the text file over "
              f"the process's RSS before the load; the first load with cache build peaked at "
              f"{build_last['delta_mib']:.0f} MiB growth (it also writes the unit-normalised rows). "
              "gensim's anchor for the cached reload is its own native format mapped with mmap='r'.")

@@ -27,9 +27,9 @@ EMBVIZ = [sys.executable, "-m", "embviz"]
 
 def main() -> None:
     """Run every measurement and write ``bench/results/plot.json``."""
-    from embviz import formats
-    from embviz import plot as PL
-    from embviz import project as P
+    from embviz import io as embviz_io
+    from embviz import viz as P
+    from embviz import viz as PL
 
     text = glove_files()["text"]
     work = Path(tempfile.mkdtemp(prefix="embviz-bench-plot-"))
@@ -61,7 +61,7 @@ def main() -> None:
     cli_s = statistics.median(walls)
     size = out.stat().st_size
 
-    v = formats.load(text, cache_dir=cache)
+    v = embviz_io.load(text, cache_dir=cache)
     s = P.select(v, top=400_000)
     proj = P.project(v, s, method="pca")
     prov = PL.provenance(

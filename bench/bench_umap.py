@@ -194,9 +194,9 @@ def main() -> None:
 
 def _recall(cache: Path, text: Path) -> str:
     code = (
-        "from embviz import load, project as P\n"
+        "from embviz import load\nfrom embviz import viz as P\n"
         f"v = load({str(text)!r}, limit={N}, cache_dir={str(cache)!r})\n"
-        "from embviz.cache import fingerprint\n"
+        "from embviz.io.cache import fingerprint\n"
         f"p = P.project(v, P.select(v, top={N}), method='umap', seed=0, cache_dir={str(cache)!r},\n"
         f"              fingerprint=fingerprint(__import__('pathlib').Path({str(text)!r})))\n"
         "print(round(p.recall, 3), p.cached)\n"

@@ -12,14 +12,14 @@ Importing embviz imports numpy only; heavy libraries load inside the functions t
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from embviz.errors import EmbvizError, FormatError, InvalidQuery, KeyNotFound  # noqa: E402
-from embviz.evaluate import evaluate_analogies, evaluate_word_pairs  # noqa: E402
-from embviz.formats import load, save, sniff  # noqa: E402
-from embviz.query import analogy, neighbors, similarity  # noqa: E402
-from embviz.sample import sample_path  # noqa: E402
-from embviz.vectors import Vectors  # noqa: E402
+from embviz._version import __version__
+from embviz.errors import EmbvizError, FormatError, InvalidQuery, KeyNotFound
+from embviz.evaluate import evaluate_analogies, evaluate_word_pairs
+from embviz.io import load, save, sniff
+from embviz.io.sample import sample_path
+from embviz.search import analogy, lookup, neighbors, similarity
+from embviz.vectors import Vectors
+from embviz.viz import project
 
 __all__ = [
     "EmbvizError",
@@ -32,7 +32,9 @@ __all__ = [
     "evaluate_analogies",
     "evaluate_word_pairs",
     "load",
+    "lookup",
     "neighbors",
+    "project",
     "sample_path",
     "save",
     "similarity",

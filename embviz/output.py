@@ -61,7 +61,7 @@ def _text(value: Any, digits: int) -> str:
 
 
 def tsv_escape(text: str) -> str:
-    """Escape a TSV cell: backslash, tab, newline and carriage return as ``\\\\ \\t \\n \\r``."""
+    r"""Escape a TSV cell: backslash, tab, newline and carriage return as ``\\ \t \n \r``."""
     if "\t" in text or "\n" in text or "\\" in text or "\r" in text:
         text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
         text = text.replace("\r", "\\r")

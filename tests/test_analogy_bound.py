@@ -1,15 +1,15 @@
-"""Branch-and-bound analogy answers (embviz.analogy_bound): the same answers as brute force."""
+"""Branch-and-bound analogy answers (embviz.search.bound): the same answers as brute force."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from embviz import analogy_bound
-from embviz.analogy_bound import best_answers, scores_at, worthwhile
 from embviz.errors import InvalidQuery
 from embviz.evaluate import gensim_data
-from embviz.query import analogy_ids
+from embviz.search import analogy_ids
+from embviz.search import bound as analogy_bound
+from embviz.search.bound import best_answers, scores_at, worthwhile
 
 
 def google_ids(vectors, n: int) -> np.ndarray:

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embviz import plot as PL
-from embviz import project as P
+from embviz import viz as P
+from embviz import viz as PL
 from embviz.vectors import Vectors
 
 pytestmark = pytest.mark.browser

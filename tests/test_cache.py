@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embviz import cache, formats
+from embviz import io as formats
 from embviz.cli import app
 from embviz.errors import EmbvizWarning
+from embviz.io import cache
 
 ROWS = {
     "king": [1.0, 0.0, 0.2],
@@ -146,7 +147,7 @@ def test_permission_denied_via_cli_prints_one_warning_line(src: Path, tmp_path: 
 
 _CONCURRENT = """
 import sys
-from embviz import formats
+from embviz import io as formats
 v = formats.load(sys.argv[1], cache_dir=sys.argv[2])
 print(v.count, v.keys[-1], float(v.matrix.sum()))
 """
@@ -171,7 +172,8 @@ def test_concurrent_builders_both_succeed_and_leave_one_valid_entry(tmp_path: Pa
 
 
 def test_float16_cache_halves_memory_and_keeps_neighbors(tmp_path: Path, sample) -> None:
-    from embviz import query, sample_path
+    from embviz import sample_path
+    from embviz import search as query
 
     half = formats.load(sample_path(), cache_dir=tmp_path / "c16", dtype="float16")
     assert half.matrix.dtype == np.float16 and half.matrix.nbytes * 2 == sample.matrix.nbytes
@@ -201,7 +203,7 @@ def test_warm_cache_needs_no_parser(src: Path, tmp_path: Path) -> None:
     cdir = tmp_path / "cache"
     formats.load(src, cache_dir=cdir)
     code = (
-        "import sys; from embviz import formats; "
+        "import sys; from embviz import io as formats; "
         f"v = formats.load({str(src)!r}, cache_dir={str(cdir)!r}); "
         "print(type(v.matrix).__name__, 'pandas' in sys.modules)"
     )

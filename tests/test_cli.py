@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embviz import formats
+from embviz import io as formats
 from embviz.cli import app
 
 # obvious geometry: cos(king, queen) = 0.8, cos(king, man) = 0.6, cos(queen, man) = 0.96
@@ -355,7 +355,7 @@ def test_python_dash_m_help():
 
 
 def test_internal_error_is_one_line(runner, toy, monkeypatch):
-    from embviz import query
+    from embviz import search as query
 
     def boom(*a, **k):
         raise RuntimeError("kaboom")
@@ -439,7 +439,7 @@ def test_load_message_only_when_stderr_is_a_terminal(runner, toy, monkeypatch):
 
 
 def test_interrupt_exits_130(runner, toy, monkeypatch):
-    from embviz import query
+    from embviz import search as query
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt

@@ -13,7 +13,7 @@ import pytest
 
 from embviz import evaluate
 from embviz.cli import app
-from embviz.errors import FormatError, InvalidQuery
+from embviz.errors import EmbvizError, FormatError, InvalidQuery
 from embviz.evaluate import (
     AnalogyMiss,
     SectionScore,
@@ -214,7 +214,7 @@ def test_cosmul_is_real_3cosmul_as_gensim_most_similar_cosmul(sample, kv, tmp_pa
 
 
 def test_progress_reports_done_and_total(sample, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(evaluate, "_CHUNK_CELLS", sample.count * 100)  # 100 questions per batch
+    monkeypatch.setattr(evaluate.analogies, "_CHUNK_CELLS", sample.count * 100)  # 100 questions per batch
     calls = []
     evaluate_analogies(
         sample, every_nth_question(tmp_path, 20), progress=lambda d, t: calls.append((d, t))
@@ -335,7 +335,7 @@ def test_malformed_pair_files(tmp_path, text, message) -> None:
 def test_word_pairs_need_two_known_pairs(sample, tmp_path) -> None:
     p = put(tmp_path, "p.tsv", "king\tqueen\t8\nzzyzxq\tqueen\t3\n")
     with pytest.raises(
-        evaluate.EmbvizError, match=r"only 1 of 2 pairs have both words in the first 40,000 keys"
+        EmbvizError, match=r"only 1 of 2 pairs have both words in the first 40,000 keys"
     ):
         evaluate_word_pairs(sample, p)
     with pytest.raises(InvalidQuery, match="unknown OOV policy 'drop'"):

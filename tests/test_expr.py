@@ -1,11 +1,11 @@
-"""The safe expression grammar (embviz.expr)."""
+"""The safe expression grammar (embviz.search.expr)."""
 
 from __future__ import annotations
 
 import pytest
 
 from embviz.errors import InvalidQuery
-from embviz.expr import Expression, Term, parse
+from embviz.search.expr import Expression, Term, parse
 
 
 def terms(text):
@@ -88,7 +88,7 @@ def test_never_evaluates(monkeypatch):
 
 
 def test_code_is_just_an_unknown_key(sample, tmp_path):
-    from embviz import query
+    from embviz import search as query
     from embviz.errors import KeyNotFound
 
     marker = tmp_path / "pwned"

@@ -1,4 +1,4 @@
-"""Readers, writers and sniffing of vector files (embviz.formats): valid, messy and malformed."""
+"""Readers, writers and sniffing of vector files (embviz.io): valid, messy and malformed."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embviz import formats
+from embviz import io as formats
 from embviz.cli import app
 from embviz.errors import EmbvizWarning, FormatError
-from embviz.formats import VectorFormat, load, save, sniff
+from embviz.io import VectorFormat, load, save, sniff
 from embviz.vectors import Vectors
 
 KEYS = ["king", "queen", "東京", "😀", "e\u0301", "שלום", "new-york", "café"]
@@ -302,8 +302,8 @@ def big_text(bad_line: int | None = None, header=True) -> bytes:
 
 @pytest.fixture()
 def small_blocks(monkeypatch):
-    monkeypatch.setattr(formats, "CHUNK_BYTES", 1000)
-    monkeypatch.setattr(formats, "HEAD_BYTES", 700)
+    monkeypatch.setattr(formats.sniffing, "CHUNK_BYTES", 1000)
+    monkeypatch.setattr(formats.sniffing, "HEAD_BYTES", 700)
 
 
 @pytest.mark.parametrize("header", [True, False])
@@ -344,8 +344,8 @@ def test_multi_block_blank_lines_and_crlf_keep_line_numbers(tmp_path, small_bloc
 
 @pytest.mark.parametrize("newline", [True, False])
 def test_multi_block_binary(tmp_path, monkeypatch, newline):
-    monkeypatch.setattr(formats, "CHUNK_BYTES", 500)
-    monkeypatch.setattr(formats, "HEAD_BYTES", 300)
+    monkeypatch.setattr(formats.sniffing, "CHUNK_BYTES", 500)
+    monkeypatch.setattr(formats.sniffing, "HEAD_BYTES", 300)
     rng = np.random.default_rng(3)
     m = rng.standard_normal((1000, 9)).astype(np.float32)
     keys = [f"k{i}" for i in range(1000)]
@@ -786,7 +786,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch, name):
 
         return real_write(path, partial)
 
-    monkeypatch.setattr(formats, "atomic_write", boom_after_some)
+    monkeypatch.setattr(formats.write, "atomic_write", boom_after_some)
     with pytest.raises(RuntimeError, match="disk on fire"):
         save(v, target)
     assert calls["n"] == 2
@@ -805,7 +805,7 @@ def test_interrupted_write_leaves_nothing_behind(tmp_path, monkeypatch):
         yield b"a 1 2\n"
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(formats, "_text_rows", rows)
+    monkeypatch.setattr(formats.write, "_text_rows", rows)
     (tmp_path / "v.txt").write_bytes(b"old")
     with pytest.raises(KeyboardInterrupt):
         save(table(), tmp_path / "v.txt")
@@ -880,7 +880,7 @@ def test_projector_pair_is_written_as_a_unit(tmp_path, monkeypatch):
             raise RuntimeError("disk on fire")
         return real(path, write)
 
-    monkeypatch.setattr(formats, "atomic_write", fail_on_metadata)
+    monkeypatch.setattr(formats.write, "atomic_write", fail_on_metadata)
     with pytest.raises(RuntimeError):
         save(table(), tmp_path / "vectors.tsv")
     assert sorted(os.listdir(tmp_path)) == ["metadata.tsv", "vectors.tsv"]
@@ -902,7 +902,7 @@ def test_os_error_while_writing_is_a_format_error(tmp_path, monkeypatch):
         yield b"a 1 2\n"
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(formats, "_text_rows", rows)
+    monkeypatch.setattr(formats.write, "_text_rows", rows)
     with pytest.raises(FormatError) as exc:
         save(table(), tmp_path / "v.txt")
     assert str(exc.value) == f"{tmp_path / 'v.txt'}: cannot write: No space left on device"
@@ -911,7 +911,7 @@ def test_os_error_while_writing_is_a_format_error(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("header", [True, False])
 def test_highly_compressed_file_with_more_rows_than_its_size_suggests(tmp_path, monkeypatch, header):
-    monkeypatch.setattr(formats, "CHUNK_BYTES", 1 << 14)
+    monkeypatch.setattr(formats.sniffing, "CHUNK_BYTES", 1 << 14)
     n = 60_000
     rows = "".join(f"w{i} 0 0 0 {i}\n" for i in range(n))
     p = put(tmp_path, "z.txt", gzip.compress(((f"{n} 4\n" if header else "") + rows).encode()))
@@ -925,7 +925,7 @@ def test_highly_compressed_file_with_more_rows_than_its_size_suggests(tmp_path, 
 @pytest.mark.parametrize("threads", [1, 4])
 def test_first_error_in_file_order_wins_across_blocks(tmp_path, small_blocks, monkeypatch, threads):
     if hasattr(formats, "PARSE_THREADS"):
-        monkeypatch.setattr(formats, "PARSE_THREADS", threads)
+        monkeypatch.setattr(formats.text, "PARSE_THREADS", threads)
     data = bytearray(big_text(header=False))
     lines = data.split(b"\n")
     for bad in (2500, 1200, 2999):
@@ -937,7 +937,7 @@ def test_first_error_in_file_order_wins_across_blocks(tmp_path, small_blocks, mo
 @pytest.mark.parametrize("threads", [1, 4])
 def test_invalid_utf8_counted_across_blocks(tmp_path, small_blocks, monkeypatch, threads):
     if hasattr(formats, "PARSE_THREADS"):
-        monkeypatch.setattr(formats, "PARSE_THREADS", threads)
+        monkeypatch.setattr(formats.text, "PARSE_THREADS", threads)
     rows = [b"k%d 1 2\n" % i if i % 500 else b"bad\xff%d 1 2\n" % i for i in range(3000)]
     p = put(tmp_path, "v.txt", b"".join(rows))
     with pytest.warns(EmbvizWarning) as rec:
@@ -963,7 +963,7 @@ def test_gensim_reads_what_we_write(tmp_path, name, kw):
 
 
 def test_highly_compressed_binary_with_more_records_than_its_size_suggests(tmp_path, monkeypatch):
-    monkeypatch.setattr(formats, "CHUNK_BYTES", 1 << 14)
+    monkeypatch.setattr(formats.sniffing, "CHUNK_BYTES", 1 << 14)
     n = 50_000
     m = np.zeros((n, 10), dtype=np.float32)
     m[:, 0] = np.arange(n)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import io
 import json
 
-
 from embviz import output
 from embviz.output import OutputFormat, choose_format, write_record, write_rows
-from embviz.query import Lookup, Neighbor
+from embviz.search import Lookup, Neighbor
 
 ROWS = [Neighbor("king", 1, "queen", 0.78390437), Neighbor("king", 2, "tab\tkey", -0.5)]
 

@@ -1,4 +1,4 @@
-"""embviz.plot and ``embviz plot``: figure contents, safety, provenance, HTML files, CLI."""
+"""embviz.viz (figure, page) and ``embviz plot``: figure contents, safety, provenance, HTML files, CLI."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embviz import plot as PL
-from embviz import project as P
+from embviz import viz as P
+from embviz import viz as PL
 from embviz.cli import app
 from embviz.errors import EmbvizError, FormatError, InvalidQuery, KeyNotFound
 from embviz.vectors import Vectors

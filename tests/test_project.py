@@ -1,4 +1,4 @@
-"""embviz.project and ``embviz project``: selection, layouts, trust score, caches, CLI."""
+"""embviz.viz (selection, projection, trust) and ``embviz project``: selection, layouts, trust score, caches, CLI."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from embviz import project as P
+from embviz import viz as P
 from embviz.cli import app
 from embviz.errors import InvalidQuery, KeyNotFound
 from embviz.vectors import Vectors
@@ -261,7 +261,8 @@ def test_cli_umap_is_reproducible_with_the_seed(runner, tmp_path):
 def test_umap_is_imported_without_pynndescent_until_an_index_is_needed():
     code = """
 import sys, numpy as np
-from embviz import load, sample_path, project as P
+from embviz import load, sample_path
+from embviz import viz as P
 v = load(sample_path())
 P.project(v, P.select(v, top=200), method="umap", seed=0, n_neighbors=5)
 before = "pynndescent" in sys.modules
@@ -282,6 +283,6 @@ print(before, type(index) is pynndescent.NNDescent, idx.shape,
 
 def test_importing_the_cli_and_project_pulls_no_heavy_dependency():
     heavy = ("umap", "sklearn", "gensim", "plotly", "scipy", "rich", "pandas", "numba")
-    code = f"import sys, embviz.cli, embviz.project, embviz.plot; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    code = f"import sys, embviz.cli, embviz.viz; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"

@@ -1,13 +1,13 @@
-"""Queries (embviz.query): agreement with gensim on the real sample, the top-k kernel, batching."""
+"""Queries (embviz.search): agreement with gensim on the real sample, the top-k kernel, batching."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from embviz import query
+from embviz import search as query
 from embviz.errors import EmbvizWarning, InvalidQuery, KeyNotFound
-from embviz.query import Analogy, Neighbor, Similarity
+from embviz.search import Analogy, Neighbor, Similarity
 from embviz.vectors import Vectors
 
 KEYS = ["king", "queen", "man", "woman", "paris", "france", "berlin", "germany", "computer",
@@ -42,7 +42,7 @@ def test_neighbors_equal_gensim(sample, kv, key):
 
 @pytest.mark.parametrize("text", EXPRESSIONS)
 def test_expression_neighbors_equal_gensim(sample, kv, text):
-    from embviz.expr import parse
+    from embviz.search.expr import parse
 
     e = parse(text)
     # gensim takes (key, weight) pairs and uses the weight as given, also in negative=
@@ -55,7 +55,7 @@ def test_expression_neighbors_equal_gensim(sample, kv, text):
 @pytest.mark.parametrize("restrict", [100, 1000, 30_000])
 def test_restrict_equals_restrict_vocab(sample, kv, restrict):
     for text in ("king", "king - man + woman", "music"):
-        e = __import__("embviz.expr", fromlist=["parse"]).parse(text)
+        e = __import__("embviz.search.expr", fromlist=["parse"]).parse(text)
         theirs = kv.most_similar(positive=e.positive, negative=e.negative, topn=10, restrict_vocab=restrict)
         ours = query.neighbors(sample, text, k=10, restrict=restrict)
         assert_same(ours, theirs)
@@ -115,7 +115,7 @@ def test_batched_equals_one_at_a_time(sample):
 
 
 def test_batched_across_query_blocks(sample, monkeypatch):
-    monkeypatch.setattr(query, "_BLOCK_CELLS", 40_000 * 3)  # three queries per block
+    monkeypatch.setattr(query.kernel, "_BLOCK_CELLS", 40_000 * 3)  # three queries per block
     texts = KEYS[:10]
     batch = query.neighbors(sample, texts, k=4)
     monkeypatch.undo()
@@ -123,9 +123,9 @@ def test_batched_across_query_blocks(sample, monkeypatch):
 
 
 def test_large_analogy_batch_by_branch_and_bound_equals_brute_force(sample, monkeypatch):
-    # 2,000 Google-set triples share their pairs: k=1 goes through embviz.analogy_bound
-    from embviz import analogy_bound
+    # 2,000 Google-set triples share their pairs: k=1 goes through embviz.search.bound
     from embviz.evaluate import gensim_data
+    from embviz.search import bound as analogy_bound
 
     lines = gensim_data("questions-words.txt").read_text().lower().splitlines()
     triples = [tuple(x.split()[:3]) for x in lines if not x.startswith(":")]
@@ -275,7 +275,7 @@ def test_top_rows_equals_full_sort(n, k):
     s[1] = np.round(s[1], 1)  # many ties
     s[2, rng.choice(n, size=n // 3, replace=False)] = -np.inf  # exclusions
     s[3, :] = 0.5  # all tied
-    ids, vals = query._top_rows(s, k)
+    ids, vals = query.kernel._top_rows(s, k)
     ref_ids, ref_vals = reference_top(s, k)
     np.testing.assert_array_equal(ids, ref_ids)
     np.testing.assert_array_equal(vals, ref_vals)
@@ -285,11 +285,11 @@ def test_top_rows_ties_at_the_group_boundary():
     n, k = 64 * 32 * 2, 2
     s = np.zeros((1, n), dtype=np.float32)
     s[0, [5, 6, 40, 4000]] = 1.0  # two in one group, ties across groups
-    ids, vals = query._top_rows(s, k)
+    ids, vals = query.kernel._top_rows(s, k)
     assert ids.tolist() == [[5, 6]]
     s = np.full((1, n), -np.inf, dtype=np.float32)
     s[0, [100, 3000, 3001]] = [0.2, 0.7, 0.7]
-    assert query._top_rows(s, 3)[0].tolist() == [[3000, 3001, 100]]
+    assert query.kernel._top_rows(s, 3)[0].tolist() == [[3000, 3001, 100]]
 
 
 @pytest.mark.parametrize("n, k", [(10, 10), (10, 9), (2000, 1999), (4096, 4096)])

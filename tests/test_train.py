@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embviz import formats
+from embviz import io as formats
 from embviz import train as training
 from embviz.cli import app
 

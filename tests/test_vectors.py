@@ -91,7 +91,7 @@ def test_unit_rows_cached_and_normalised():
 
 
 def test_zero_row_has_cosine_zero():
-    from embviz import query
+    from embviz import search as query
 
     v = Vectors(["a", "z"], [[1, 0], [0, 0]])
     assert query.similarity(v, ("a", "z"))[0].score == 0.0

@@ -110,14 +110,14 @@ def stderr_is_terminal() -> bool:
 
 
 def message(text: str) -> None:
-    """A message on stderr (``wrote plot.html``), unless --quiet."""
+    """Print a message on stderr (``wrote plot.html``), unless --quiet."""
     if not _state["quiet"]:
         sys.stderr.write(f"embviz: {text}\n")
         sys.stderr.flush()
 
 
 def error(text: str, *, plain: bool = False) -> None:
-    """The one error line on stderr (always printed, even with --quiet)."""
+    """Print the one error line on stderr (always printed, even with --quiet)."""
     sys.stderr.write(f"embviz: {text}\n" if plain else f"embviz: error: {text}\n")
     sys.stderr.flush()
 
@@ -145,7 +145,7 @@ def quiet_broken_pipe() -> None:
 
 
 def progress(transient: bool = True) -> Any:
-    """A rich Progress on stderr, shown only on a terminal and without --quiet."""
+    """Return a rich Progress on stderr, shown only on a terminal and without --quiet."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -187,7 +187,8 @@ def load_vectors(
     dtype: Dtype = Dtype.float32,
 ) -> Vectors:
     """Load --vectors (or the bundled sample), with a status line on a terminal."""
-    from embviz import formats, sample
+    from embviz import io as embviz_io
+    from embviz.io import sample
 
     if path is None:
         path = sample.sample_path()
@@ -196,12 +197,12 @@ def load_vectors(
     )
     fmt = input_format.value if input_format else None
     if not (stderr_is_terminal() and not _state["quiet"]):
-        return formats.load(path, fmt, **kwargs)
+        return embviz_io.load(path, fmt, **kwargs)
     from rich.console import Console
 
     start = time.perf_counter()
     with Console(stderr=True).status(f"loading {path.name} ..."):
-        vectors = formats.load(path, fmt, **kwargs)
+        vectors = embviz_io.load(path, fmt, **kwargs)
     message(
         f"loaded {vectors.count:,} x {vectors.dim} vectors from {path.name} "
         f"in {time.perf_counter() - start:.2f} s"
@@ -223,7 +224,7 @@ class VectorSource:
     @property
     def path(self) -> Path:
         """--vectors, or the bundled sample."""
-        from embviz import sample
+        from embviz.io import sample
 
         return self.vectors or sample.sample_path()
 
@@ -269,7 +270,7 @@ def with_vectors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 # -- stdin and output -------------------------------------------------------------------------
 def read_items(args: Sequence[str], what: str) -> list[str]:
-    """The arguments, or the non-blank lines of stdin when the only argument is ``-``."""
+    """Return the arguments, or the non-blank lines of stdin when the only argument is ``-``."""
     if list(args) == ["-"]:
         items = [line.rstrip("\r\n") for line in sys.stdin]
         return [s for s in items if s.strip()]

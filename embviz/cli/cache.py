@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from embviz.cli import app
 from embviz.cli._common import CacheDirOpt, FormatOpt, NoHeaderOpt, QuietOpt, emit, message
+from embviz.cli.app import app
 
 cache_app = typer.Typer(help="Inspect or clear the memory-mapped vector cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
@@ -18,7 +18,7 @@ def list_(
     no_header: NoHeaderOpt = False,
 ) -> None:
     """List cache entries: source, shape, dtype, size and status (ok, stale, missing, broken)."""
-    from embviz import cache
+    from embviz.io import cache
 
     emit(
         cache.entries(cache_dir),
@@ -31,7 +31,7 @@ def list_(
 @cache_app.command()
 def clear(cache_dir: CacheDirOpt = None, quiet: QuietOpt = False) -> None:
     """Remove every cache entry (they are rebuilt on the next load)."""
-    from embviz import cache
+    from embviz.io import cache
 
     count, size = cache.clear(cache_dir)
     message(f"removed {count} cache entries ({size / 2**20:.1f} MiB) from {cache_dir or cache.default_cache_dir()}")
@@ -40,6 +40,6 @@ def clear(cache_dir: CacheDirOpt = None, quiet: QuietOpt = False) -> None:
 @cache_app.command("dir")
 def dir_(cache_dir: CacheDirOpt = None) -> None:
     """Print the cache directory."""
-    from embviz import cache
+    from embviz.io import cache
 
     typer.echo(str(cache_dir or cache.default_cache_dir()))

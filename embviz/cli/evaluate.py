@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from embviz.cli import app
 from embviz.cli._common import (
     FormatOpt,
     NoHeaderOpt,
@@ -19,6 +18,7 @@ from embviz.cli._common import (
     progress,
     with_vectors,
 )
+from embviz.cli.app import app
 
 evaluate_app = typer.Typer(
     help="Intrinsic evaluation: analogy accuracy and word-pair correlation (gensim's numbers).",
@@ -149,7 +149,10 @@ def similarity(
     pairs: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="Word-pair files (a<TAB>b<TAB>score, '#' comments). Default: WordSim-353 and SimLex-999 shipped with gensim.",
+            help=(
+                "Word-pair files (a<TAB>b<TAB>score, '#' comments). "
+                "Default: WordSim-353 and SimLex-999 shipped with gensim."
+            ),
             show_default=False,
         ),
     ] = None,

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from embviz import output
-from embviz.cli import app
 from embviz.cli._common import (
     FormatOpt,
     NoHeaderOpt,
@@ -22,12 +21,13 @@ from embviz.cli._common import (
     message,
     with_vectors,
 )
+from embviz.cli.app import app
 from embviz.errors import InvalidQuery
 from embviz.output import OutputFormat
 
 if TYPE_CHECKING:
-    from embviz.project import Projection, Selection
     from embviz.vectors import Vectors
+    from embviz.viz import Projection, Selection
 
 
 class Method(str, Enum):
@@ -166,13 +166,13 @@ def _layout(
     fingerprint: str,
 ) -> Projection:
     """Run the projection with a progress display, then report points, time and trust."""
-    from embviz import cache as _cache
-    from embviz import project as _project
+    from embviz import viz
     from embviz.cli._common import progress
+    from embviz.io import cache as _cache
 
     start = time.perf_counter()
     with progress() as bar:
-        proj = _project.project(
+        proj = viz.project(
             table,
             selection,
             method=method.value,
@@ -193,7 +193,7 @@ def _layout(
 
 
 def _report_recall(proj: Projection, m: int) -> None:
-    from embviz.project import RECALL_SAMPLE
+    from embviz.viz import RECALL_SAMPLE
 
     if proj.recall is None:
         return
@@ -205,11 +205,11 @@ def _report_recall(proj: Projection, m: int) -> None:
 
 
 def _select(table: Vectors, top, keys, sample, around, k, seed, extra_around=()) -> Selection:
-    from embviz import project as _project
+    from embviz import viz
 
     if top is None and keys is None and sample is None and not around:
-        top = _project.DEFAULT_TOP  # --highlight adds to the default selection
-    return _project.select(
+        top = viz.DEFAULT_TOP  # --highlight adds to the default selection
+    return viz.select(
         table,
         top=top,
         keys=_read_keys(keys),
@@ -265,7 +265,7 @@ def project(
     of each point's cosine neighbors among its layout neighbors. Layouts are cached, so the
     same command runs again in about a second.
     """
-    from embviz import cache as _cache
+    from embviz.io import cache as _cache
 
     path = source.path
     table = source.load()
@@ -287,7 +287,7 @@ def project(
     if out is None:
         emit(proj.rows(), fmt, no_header, columns=columns)
         return
-    from embviz.formats import atomic_write
+    from embviz.io import atomic_write
 
     buf = io.StringIO()
     output.write_rows(
@@ -387,8 +387,8 @@ def plot(
     The page records its provenance: file and fingerprint, selection, method, parameters,
     seed, embviz version, and the recall@10 trust score. The path is printed on stderr.
     """
-    from embviz import cache as _cache
-    from embviz import plot as _plot
+    from embviz import viz
+    from embviz.io import cache as _cache
 
     if (x is None) != (y is None):
         raise InvalidQuery("formula axes need both --x and --y (and --z for 3D)")
@@ -410,7 +410,7 @@ def plot(
     fingerprint = _cache.fingerprint(path)
     if x is not None:
         formulas = [x, y] + ([z] if z is not None else [])
-        proj = _plot.formula_projection(table, selection.ids, formulas)
+        proj = viz.formula_projection(table, selection.ids, formulas)
         message(f"placed {selection.summary()} on formula axes {' | '.join(formulas)}")
         _report_recall(proj, selection.count)
         axes = formulas
@@ -432,8 +432,8 @@ def plot(
 
     coloring = None
     if clusters is not None:
-        labels_ = _plot.kmeans(table.unit[proj.ids], clusters, seed=seed or 0)
-        coloring = _plot.Coloring(
+        labels_ = viz.kmeans(table.unit[proj.ids], clusters, seed=seed or 0)
+        coloring = viz.Coloring(
             f"k-means (k={clusters})", labels=[f"cluster {c + 1}" for c in labels_.tolist()]
         )
     elif color_by == "group":
@@ -441,17 +441,17 @@ def plot(
         for name, ids in selection.groups.items():
             for i in ids.tolist():
                 member.setdefault(int(i), name.removeprefix("around "))
-        coloring = _plot.Coloring("group", labels=[member.get(int(i)) for i in proj.ids.tolist()])
+        coloring = viz.Coloring("group", labels=[member.get(int(i)) for i in proj.ids.tolist()])
     elif color_by is not None:
-        values = _plot.read_metadata(metadata, color_by, proj.keys)
-        coloring = _plot.Coloring.from_values(color_by, values)
+        values = viz.read_metadata(metadata, color_by, proj.keys)
+        coloring = viz.Coloring.from_values(color_by, values)
         found = sum(v is not None for v in values)
         message(f"{found:,} of {len(values):,} points have a {color_by!r} value in {metadata}")
 
     groups = {}
     for key in marks:
         groups[key] = selection.groups.get(f"around {key}")
-    prov = _plot.provenance(
+    prov = viz.provenance(
         proj,
         source=path.name,
         fingerprint=fingerprint,
@@ -459,7 +459,7 @@ def plot(
         total=selection.total,
         axes=axes,
     )
-    fig = _plot.figure(
+    fig = viz.figure(
         proj,
         prov=prov,
         labels=labels,
@@ -467,7 +467,7 @@ def plot(
         coloring=coloring,
         axis_titles=axes,
     )
-    written = _plot.write_html(fig, out, plotlyjs=plotlyjs.value, title=f"embviz: {path.name}")
+    written = viz.write_html(fig, out, plotlyjs=plotlyjs.value, title=f"embviz: {path.name}")
     size = written.stat().st_size
     message(
         f"wrote {written} ({size / 1e6:.1f} MB, {proj.coords.shape[0]:,} points) "

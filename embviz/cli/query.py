@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from embviz import output, query
-from embviz.cli import app
+from embviz import output, search
 from embviz.cli._common import (
     FormatOpt,
     InputFormatOpt,
@@ -27,6 +26,7 @@ from embviz.cli._common import (
     split_fields,
     with_vectors,
 )
+from embviz.cli.app import app
 
 SkipMissingOpt = Annotated[
     bool,
@@ -51,9 +51,10 @@ def info(
     source: VectorSource,
 ) -> None:
     """Describe a vector file: count, dim, format, dtype, memory and norm statistics."""
-    from embviz import formats, stats
+    from embviz import io as embviz_io
+    from embviz import stats
 
-    sniffed = formats.sniff(source.path)
+    sniffed = embviz_io.sniff(source.path)
     table = source.load()
     fmt_name = source.input_format.value if source.input_format else sniffed.format.value
     record = stats.describe(table, source.path, fmt_name, sniffed.compression)
@@ -77,7 +78,7 @@ def lookup(
     An item is a key if it is in the vocabulary, else an integer row id (0-based).
     """
     table = source.load()
-    rows = query.lookup(table, read_items(items, "keys or ids"), ids=ids)
+    rows = search.lookup(table, read_items(items, "keys or ids"), ids=ids)
     emit(rows, fmt, no_header, columns=["id", "key", "vector"])
 
 
@@ -104,7 +105,7 @@ def neighbors(
     """
     table = source.load()
     texts = read_items(queries, "queries")
-    rows = query.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing)
+    rows = search.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing)
     emit(rows, fmt, no_header, columns=["query", "rank", "key", "score"])
 
 
@@ -136,7 +137,7 @@ def analogy(
     else:
         raise typer.BadParameter(f"expected three keys A B C or '-', got {len(words)}", param_hint="WORDS")
     table = source.load()
-    rows = query.analogy(
+    rows = search.analogy(
         table, triples, k=k, method=method.value, restrict=restrict, skip_missing=skip_missing
     )
     emit(rows, fmt, no_header, columns=["a", "b", "c", "rank", "key", "score"])
@@ -162,7 +163,7 @@ def similarity(
     else:
         raise typer.BadParameter(f"expected two keys A B or '-', got {len(words)}", param_hint="WORDS")
     table = source.load()
-    rows = query.similarity(table, pairs, skip_missing=skip_missing)
+    rows = search.similarity(table, pairs, skip_missing=skip_missing)
     emit(rows, fmt, no_header, columns=["a", "b", "score"])
 
 
@@ -192,9 +193,9 @@ def convert(
 
     The output is written to a temporary file and renamed, so it is never half-written.
     """
-    from embviz import formats
+    from embviz import io as embviz_io
 
-    fmt = to.value if to else formats.format_for(target).value
+    fmt = to.value if to else embviz_io.format_for(target).value
     table = load_vectors(source, input_format, limit, no_cache=True)
-    written = formats.save(table, target, fmt, precision=precision)
+    written = embviz_io.save(table, target, fmt, precision=precision)
     message(f"wrote {table.count:,} x {table.dim} vectors ({fmt}) to {', '.join(map(str, written))}")

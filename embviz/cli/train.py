@@ -11,9 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
-from embviz.cli import app
 from embviz.cli._common import QuietOpt, message, stderr_is_terminal
-from embviz.formats import VectorFormat
+from embviz.cli.app import app
+from embviz.io import VectorFormat
 
 
 def _spool_stdin() -> Path:

@@ -22,7 +22,7 @@ the two block maxima. It is looser than 3CosAdd's: with blocks half as big, 15% 
 question-candidate pairs are scored.
 
 The answers are exact: the same row, the same float32 score and the same tie rule (the lower
-row id) as scoring every candidate with :func:`embviz.query.analogy_ids`. The bounds keep a
+row id) as scoring every candidate with :func:`embviz.search.queries.analogy_ids`. The bounds keep a
 margin of 1e-4, far above float32 rounding (about 1e-6 here). This is branch and bound for
 maximum inner-product search (Ram & Gray, 2012, "Maximum Inner-Product Search using Cone
 Trees"), with bounds from exact block maxima instead of cone geometry, which is loose in
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from embviz.errors import InvalidQuery
-from embviz.query import COSMUL_EPSILON, _Cosine, _CosMul, cosadd_queries
+from embviz.search.kernel import COSMUL_EPSILON, _Cosine, _CosMul, _select, cosadd_queries
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -97,7 +97,7 @@ def best_answers(
     a, b, c : ndarray ``(m,)`` int64
         Row ids of the questions, each in ``[0, n)``.
     method : {"cosadd", "cosmul"}
-        3CosAdd or 3CosMul, with the formulas of :func:`embviz.query.analogy_ids`.
+        3CosAdd or 3CosMul, with the formulas of :func:`embviz.search.queries.analogy_ids`.
     n : int, optional
         Only the first `n` rows are candidates (gensim's ``restrict_vocab``); default all.
     exclude : (questions, rows), optional
@@ -241,10 +241,8 @@ def _settle(scorer, rows, best_id, best, close, eq, er) -> None:
     """Finish in place: brute force's own scores, and its own answers for the close questions.
 
     Each best found is rescored as brute force rescores its candidates; each close question is
-    answered again by :func:`embviz.query._select`, brute force's selection.
+    answered again by :func:`embviz.search.kernel._select`, brute force's selection.
     """
-    from embviz.query import _select
-
     found = np.flatnonzero((best_id >= 0) & ~close)
     if len(found):
         best[found] = scorer.reference(found, rows).at(0, len(found), best_id[found, None])[:, 0]
@@ -368,7 +366,7 @@ def _pairs_and_cs(a, b, c) -> tuple[NDArray, NDArray, NDArray, NDArray]:
 class _AddBound:
     """3CosAdd, split into a pair term and a c term whose block maxima add up to a bound.
 
-    Exact scores are ``q . x`` with ``q = unit(u_b - u_a + u_c)``, as ``query.analogy_ids``;
+    Exact scores are ``q . x`` with ``q = unit(u_b - u_a + u_c)``, as ``queries.analogy_ids``;
     the table terms are ``(u_b - u_a) . x`` per pair and ``u_c . x`` per c.
     """
 
@@ -403,14 +401,14 @@ class _AddBound:
         return self.q[qs] @ cols.T
 
     def reference(self, qs: NDArray[np.int64], rows: NDArray[np.float32]) -> _Cosine:
-        """Brute force's scorer of questions `qs` (``query.analogy_ids``'s arithmetic)."""
+        """Brute force's scorer of questions `qs` (``queries.analogy_ids``'s arithmetic)."""
         return _Cosine(rows, self.q[qs])
 
 
 class _MulBound:
     """3CosMul, split into two factors >= 0 whose block maxima multiply to a bound.
 
-    Exact scores are those of ``query._CosMul``; the table terms are
+    Exact scores are those of ``kernel._CosMul``; the table terms are
     ``cos'(x, b) / (cos'(x, a) + eps)`` per pair and ``cos'(x, c)`` per c, cos' = (1 + cos) / 2.
     """
 
@@ -471,5 +469,5 @@ class _MulBound:
         return sb
 
     def reference(self, qs: NDArray[np.int64], rows: NDArray[np.float32]) -> _CosMul:
-        """Brute force's scorer of questions `qs` (``query.analogy_ids``'s arithmetic)."""
+        """Brute force's scorer of questions `qs` (``queries.analogy_ids``'s arithmetic)."""
         return _CosMul(rows, self.ua[qs], self.ub[qs], self.uc[qs])

@@ -29,8 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from embviz import __version__
+from embviz._version import __version__
 from embviz.errors import EmbvizWarning, FormatError, warn
+from embviz.io.read import read_into
+from embviz.io.sniffing import sniff
 from embviz.vectors import Vectors
 
 _LAYOUT = 1  # bump when the entry layout changes: older entries are then rebuilt
@@ -44,7 +46,7 @@ def default_cache_dir() -> Path:
 
 
 def fingerprint(path: Path) -> str:
-    """A content fingerprint of `path`: BLAKE2b of its size, first and last MiB (hex)."""
+    """Return a content fingerprint of `path`: BLAKE2b of its size, first and last MiB (hex)."""
     size = path.stat().st_size
     h = hashlib.blake2b(str(size).encode(), digest_size=16)
     with open(path, "rb") as f:
@@ -146,7 +148,7 @@ def load_cached(
 ) -> Vectors:
     """Load `source` through the cache: map a valid entry, or parse and write one.
 
-    Parameters are those of :func:`embviz.formats.load`.
+    Parameters are those of :func:`embviz.io.load`.
 
     Returns
     -------
@@ -157,17 +159,15 @@ def load_cached(
     Raises
     ------
     FormatError
-        As :func:`embviz.formats.load`; cache problems never raise.
+        As :func:`embviz.io.load`; cache problems never raise.
     """
-    from embviz import formats
-
     source = Path(source)
     try:
         resolved = source.resolve(strict=True)
         if not resolved.is_file():
             raise FileNotFoundError
     except (FileNotFoundError, OSError):
-        formats.sniff(source)  # raises the right FormatError (missing, directory, ...)
+        sniff(source)  # raises the right FormatError (missing, directory, ...)
         raise
     fmt = None if format is None else str(getattr(format, "value", format))
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -179,7 +179,7 @@ def load_cached(
         return cached
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EmbvizWarning)
-        vectors, info = formats.read_into(source, format, limit=limit, dtype=dtype)
+        vectors, info = read_into(source, format, limit=limit, dtype=dtype)
     notes = [str(w.message) for w in caught if issubclass(w.category, EmbvizWarning)]
     for text in notes:
         warn(text)

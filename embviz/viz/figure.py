@@ -9,34 +9,28 @@ before it reaches hover text, labels or titles, and the JSON embedded in the pag
 
 Formula axes place points by their cosine similarity to expression vectors, as Parallax does
 (Molino, Wang and Zhang 2019, "Parallax: Visualizing and understanding the semantics of
-embedding spaces via algebraic formulae"), with the safe grammar of :mod:`embviz.expr`.
+embedding spaces via algebraic formulae"), with the safe grammar of :mod:`embviz.search.expr`.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
-import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 import numpy as np
 
-from embviz import __version__
-from embviz.errors import FormatError, InvalidQuery
+from embviz._version import __version__
+from embviz.errors import InvalidQuery
+from embviz.viz.coloring import MAX_CATEGORIES, Coloring
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from embviz.project import Projection
-    from embviz.vectors import Vectors
+    from embviz.viz.projection import Projection
 
 #: 2D plots with more points than this use WebGL (``scattergl``) instead of SVG.
 WEBGL_MIN = 2_000
-#: Categorical colourings keep this many most common values as legend entries; the rest are "other".
-MAX_CATEGORIES = 24
 PlotlyJS = Literal["inline", "cdn", "directory"]
 _PALETTE = (
     "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf "
@@ -77,157 +71,6 @@ def _round(a: NDArray, digits: int = 5) -> NDArray[np.float32]:
         return a.astype(np.float32)
     decimals = max(0, digits - 1 - int(np.floor(np.log10(scale))))
     return np.round(a, decimals).astype(np.float32)
-
-
-# -- colourings -------------------------------------------------------------------------------
-def formula_coords(
-    vectors: Vectors, ids: NDArray[np.int64], formulas: Sequence[str]
-) -> NDArray[np.float32]:
-    """Place points by cosine similarity to formula vectors (Parallax, Molino et al. 2019).
-
-    Parameters
-    ----------
-    vectors : Vectors
-    ids : ndarray ``(m,)`` int64
-        Rows to place.
-    formulas : sequence of 2 or 3 str
-        Keys or expressions (``"man - woman"``), parsed by the safe grammar, never ``eval``.
-
-    Returns
-    -------
-    ndarray ``(m, len(formulas))`` float32
-        Column j is the cosine similarity of each row to formula j, in [-1, 1].
-
-    Raises
-    ------
-    KeyNotFound
-        If a formula names a key not in the vocabulary.
-    InvalidQuery
-        If a formula does not parse or its vector is all zeros.
-    """
-    from embviz import query
-
-    cols = []
-    for text in formulas:
-        q = query.expression_vector(vectors, text)
-        norm = float(np.linalg.norm(q))
-        if norm == 0:
-            raise InvalidQuery(f"the vector of formula {text!r} is all zeros; it cannot be an axis")
-        unit = np.asarray(vectors.unit[ids], dtype=np.float32)
-        cols.append(unit @ (q / norm).astype(np.float32))
-    return np.stack(cols, axis=1).astype(np.float32)
-
-
-def kmeans(unit: NDArray[np.float32], k: int, seed: int = 0) -> NDArray[np.int32]:
-    """Cluster unit rows ``(m, dim)`` into `k` groups with k-means (scikit-learn).
-
-    ``MiniBatchKMeans`` above 20,000 points; cluster labels ``(m,)`` int32 in ``[0, k)``,
-    numbered by decreasing size.
-
-    Raises
-    ------
-    InvalidQuery
-        If ``k < 1`` or ``k > m``.
-    """
-    from embviz.errors import require
-
-    m = len(unit)
-    if not 1 <= k <= m:
-        raise InvalidQuery(
-            f"--clusters must be between 1 and the number of points ({m:,}), got {k}"
-        )
-    cluster = require("sklearn.cluster", package="scikit-learn")
-    if m > 20_000:
-        model = cluster.MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
-    else:
-        model = cluster.KMeans(n_clusters=k, random_state=seed, n_init=3)
-    labels = model.fit_predict(np.asarray(unit, dtype=np.float32))
-    order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")
-    remap = np.empty(k, dtype=np.int32)
-    remap[order] = np.arange(k, dtype=np.int32)
-    return remap[labels]
-
-
-def read_metadata(path: str | os.PathLike, column: str, keys: Sequence[str]) -> list[str | None]:
-    """Read one column of a metadata TSV for `keys`.
-
-    The file has a header row; the key column is the one named ``key`` (or ``word``, else the
-    first column). Values are returned as text; keys absent from the file get None.
-
-    Parameters
-    ----------
-    path : path-like
-        Tab-separated, UTF-8, with a header row.
-    column : str
-        The column to read.
-    keys : sequence of str
-        The plotted keys, ``(m,)``.
-
-    Returns
-    -------
-    list of str or None, ``(m,)``
-
-    Raises
-    ------
-    FormatError
-        If the file is missing, has no header, or has no column `column`.
-    """
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8", errors="replace", newline="") as f:
-            lines = f.read().splitlines()
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read the metadata file: {exc.strerror or exc}") from None
-    if not lines:
-        raise FormatError(
-            f"{path}: the metadata file is empty; expected a header row of column names"
-        )
-    header = lines[0].split("\t")
-    if column not in header:
-        raise FormatError(f"{path}: no column {column!r}; columns are {', '.join(header)}")
-    key_col = next((header.index(c) for c in ("key", "word", "token") if c in header), 0)
-    col = header.index(column)
-    values: dict[str, str] = {}
-    for line in lines[1:]:
-        parts = line.split("\t")
-        if len(parts) > max(key_col, col):
-            values.setdefault(parts[key_col], parts[col])
-    return [values.get(k) for k in keys]
-
-
-@dataclass(frozen=True)
-class Coloring:
-    """Point colours: categorical ``labels`` (legend entries) or numeric ``values`` (colour bar).
-
-    Attributes
-    ----------
-    title : str
-        Legend or colour-bar title (plain text; escaped when drawn).
-    labels : list of str or None, optional
-        ``(m,)`` category per point (None: uncoloured).
-    values : ndarray ``(m,)`` float32, optional
-        Numeric value per point (NaN: missing).
-    """
-
-    title: str
-    labels: list | None = None
-    values: NDArray[np.float32] | None = None
-
-    @staticmethod
-    def from_values(title: str, values: Sequence[str | None]) -> Coloring:
-        """Numeric colouring if every present value is a number, else categorical."""
-        present = [v for v in values if v not in (None, "")]
-        try:
-            nums = [float(v) for v in present]
-            numeric = len(present) > 0 and len(set(nums)) > MAX_CATEGORIES
-        except ValueError:
-            numeric = False
-        if numeric:
-            arr = np.array(
-                [float(v) if v not in (None, "") else np.nan for v in values], dtype=np.float32
-            )
-            return Coloring(title, values=arr)
-        return Coloring(title, labels=[v if v not in (None, "") else None for v in values])
 
 
 # -- the figure -------------------------------------------------------------------------------
@@ -493,109 +336,3 @@ def figure(
     return {"data": data, "layout": layout}
 
 
-# -- HTML -------------------------------------------------------------------------------------
-def to_html(
-    fig: Mapping[str, Any], *, plotlyjs: PlotlyJS = "inline", title: str = "embviz plot"
-) -> str:
-    """Render `fig` (from :func:`figure`) as a complete HTML page.
-
-    Parameters
-    ----------
-    fig : mapping
-        ``{"data", "layout"}``.
-    plotlyjs : {"inline", "cdn", "directory"}
-        ``"inline"`` embeds plotly.js (about 4.7 MB; works offline), ``"cdn"`` links it from
-        the plotly CDN, ``"directory"`` loads ``plotly.min.js`` beside the HTML file.
-    title : str
-        The page title (escaped).
-
-    Returns
-    -------
-    str
-        The page. The provenance (``layout.meta.embviz``) is also in a
-        ``<script type="application/json" id="embviz-provenance">`` block.
-
-    Raises
-    ------
-    InvalidQuery
-        If `plotlyjs` is not one of the three.
-    """
-    from embviz.errors import require
-
-    if plotlyjs not in ("inline", "cdn", "directory"):
-        raise InvalidQuery(f"--plotlyjs must be inline, cdn or directory, got {plotlyjs!r}")
-    pio = require("plotly.io", package="plotly")
-    include = {"inline": True, "cdn": "cdn", "directory": "directory"}[plotlyjs]
-    fig = dict(fig)
-    layout = dict(fig.get("layout", {}))
-    if isinstance(layout.get("template"), str):  # validate=False does not resolve names
-        layout["template"] = pio.templates[layout["template"]].to_plotly_json()
-    fig["layout"] = layout
-    page = pio.to_html(
-        fig,
-        include_plotlyjs=include,
-        full_html=True,
-        validate=False,
-        div_id="embviz-plot",
-        config={"scrollZoom": True, "displaylogo": False, "responsive": True},
-    )
-    prov = fig.get("layout", {}).get("meta", {}).get("embviz")
-    head = f'<title>{escape(title)}</title>\n<meta charset="utf-8">\n'
-    if prov is not None:
-        blob = json.dumps(prov, ensure_ascii=True, sort_keys=True)
-        blob = blob.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-        head += f'<script type="application/json" id="embviz-provenance">{blob}</script>\n'
-    return page.replace("<head>", "<head>\n" + head, 1)
-
-
-def write_html(
-    fig: Mapping[str, Any],
-    path: str | os.PathLike,
-    *,
-    plotlyjs: PlotlyJS = "inline",
-    title: str = "embviz plot",
-) -> Path:
-    """Write `fig` as HTML to `path` atomically (a temporary file renamed into place).
-
-    With ``plotlyjs="directory"``, ``plotly.min.js`` is written beside `path` if absent.
-
-    Returns
-    -------
-    Path
-        `path`; never half-written (an interrupted write leaves the old file, or none).
-
-    Raises
-    ------
-    FormatError
-        If the directory does not exist or cannot be written.
-    """
-    path = Path(path)
-    page = to_html(fig, plotlyjs=plotlyjs, title=title)
-    _atomic_text(path, page)
-    if plotlyjs == "directory" and not (path.parent / "plotly.min.js").exists():
-        from plotly.offline import get_plotlyjs
-
-        _atomic_text(path.parent / "plotly.min.js", get_plotlyjs())
-    return path
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    """Write `text` (UTF-8) to `path` atomically: see :func:`embviz.formats.atomic_write`."""
-    from embviz.formats import atomic_write
-
-    data = text.encode("utf-8")
-    atomic_write(path, lambda f: f.write(data))
-
-
-def formula_projection(
-    vectors: Vectors, ids: NDArray[np.int64], formulas: Sequence[str]
-) -> Projection:
-    """Return a :class:`~embviz.project.Projection` whose axes are formulas (`formula_coords`)."""
-    from embviz.project import Projection, neighbor_recall
-
-    ids = np.asarray(ids, dtype=np.int64)
-    coords = formula_coords(vectors, ids, formulas)
-    keys = tuple(vectors.keys[i] for i in ids.tolist())
-    unit = np.ascontiguousarray(vectors.unit[ids], dtype=np.float32)
-    recall = neighbor_recall(unit, coords, k=10) if len(ids) > 1 else None
-    return Projection(coords, ids, keys, "formula", {"axes": list(formulas)}, 0, recall)

@@ -19,8 +19,11 @@ def sample_path() -> Path:
     FileNotFoundError
         If neither the installed package nor the source tree holds the file.
     """
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "sample_vectors" / SAMPLE_NAME, here.parent / "sample_vectors" / SAMPLE_NAME):
+    package = Path(__file__).resolve().parent.parent  # embviz/
+    for candidate in (
+        package / "sample_vectors" / SAMPLE_NAME,  # installed wheel
+        package.parent / "sample_vectors" / SAMPLE_NAME,  # source checkout
+    ):
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(f"bundled sample vectors {SAMPLE_NAME} are missing from the installation")

@@ -2,34 +2,38 @@
 
 Three steps, each a function usable from a notebook:
 
-1. :func:`select` chooses which rows to project (``top``, ``keys``, ``sample``, ``around`` and
+1. :func:`embviz.viz.selection.select` chooses which rows to project (``top``, ``keys``, ``sample``, ``around`` and
    any mix of them) and says how many of how many.
 2. :func:`project` lays them out with PCA (numpy SVD), UMAP (McInnes, Healy and Melville
    2018, umap-learn, cosine metric) or t-SNE (van der Maaten and Hinton 2008, scikit-learn).
-   UMAP gets the exact cosine kNN from one batched matrix product (``query.top_k``) as
+   UMAP gets the exact cosine kNN from one batched matrix product (``search.top_k``) as
    ``precomputed_knn`` for sets up to 50,000 points, a persistent numba cache, and every
    layout is cached on disk keyed on (data, selection, method, parameters, seed, version).
-3. :func:`neighbor_recall` scores the layout: recall@k of each point's cosine neighbors among
+3. :func:`embviz.viz.trust.neighbor_recall` scores the layout: recall@k of each point's cosine neighbors among
    its layout neighbors, in [0, 1] (1 means every original neighbor stayed a neighbor).
 
 Nothing here prints; progress is reported through an optional callback.
 """
-
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import numpy as np
 
-from embviz import __version__
-from embviz.errors import InvalidQuery, warn
+from embviz.errors import InvalidQuery
+from embviz.viz.layout_cache import (
+    _cache_path,
+    _read_cached,
+    _read_recall,
+    _write_cached,
+    _write_recall,
+)
+from embviz.viz.selection import Selection, select
+from embviz.viz.trust import neighbor_recall
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -38,13 +42,8 @@ if TYPE_CHECKING:
 
 Method = Literal["pca", "umap", "tsne"]
 METHODS = ("pca", "umap", "tsne")
-#: Default number of points when no selection is given: the 5,000 most frequent keys.
-DEFAULT_TOP = 5_000
 #: Above this many points UMAP computes its kNN approximately (pynndescent) instead of exactly.
 EXACT_KNN_MAX = 50_000
-#: Points whose neighbors are checked by :func:`neighbor_recall` on big sets.
-RECALL_SAMPLE = 1_000
-_CACHE_LAYOUT = 1
 
 #: ``progress(stage, done, total)``: called as work advances (stage is a short text).
 Progress = Callable[[str, int, int], None]
@@ -52,129 +51,6 @@ Progress = Callable[[str, int, int], None]
 
 def _noop(stage: str, done: int, total: int) -> None:
     return None
-
-
-# -- selection --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Selection:
-    """Rows chosen for a projection.
-
-    Attributes
-    ----------
-    ids : ndarray ``(m,)`` int64
-        Row ids into the vectors, ascending (frequency order), unique.
-    total : int
-        Rows in the vectors the selection was drawn from (``M`` of "m of M points").
-    description : str
-        What was asked, e.g. ``"top 5,000 + around 'king' (k=10)"``.
-    groups : dict of str to ndarray
-        Named groups for colouring (``"around king"`` -> row ids), possibly empty.
-    """
-
-    ids: NDArray[np.int64]
-    total: int
-    description: str
-    groups: dict = field(default_factory=dict)
-
-    @property
-    def count(self) -> int:
-        """Number of selected points, ``m``."""
-        return int(len(self.ids))
-
-    def summary(self) -> str:
-        """``"5,000 of 40,000 points (top 5,000)"``."""
-        return f"{self.count:,} of {self.total:,} points ({self.description})"
-
-
-def select(
-    vectors: Vectors,
-    *,
-    top: int | None = None,
-    keys: Sequence[str] | None = None,
-    sample: int | None = None,
-    around: Sequence[str] | None = None,
-    k: int = 10,
-    seed: int | None = None,
-    skip_missing: bool = True,
-) -> Selection:
-    """Choose the rows to project: the union of every criterion given.
-
-    Parameters
-    ----------
-    vectors : Vectors
-    top : int, optional
-        The first `top` keys (file order is frequency order). When no criterion is given,
-        ``top=5000`` (or every key if there are fewer).
-    keys : sequence of str, optional
-        Explicit keys (e.g. the lines of a ``--keys`` file).
-    sample : int, optional
-        `sample` keys drawn uniformly at random without replacement, reproducibly from `seed`.
-    around : sequence of str, optional
-        Keys or expressions whose `k` cosine neighbors are selected, with the keys themselves.
-    k : int
-        Neighbors per `around` query, >= 1.
-    seed : int, optional
-        Seed of `sample`; None draws a different sample each time.
-    skip_missing : bool
-        Skip `keys` not in the vocabulary with one warning (default); else raise.
-
-    Returns
-    -------
-    Selection
-        Unique ids in ascending order (most frequent first).
-
-    Raises
-    ------
-    InvalidQuery
-        If a count is < 1, or the selection is empty.
-    KeyNotFound
-        If an `around` key (or, with ``skip_missing=False``, a `keys` entry) is unknown.
-    """
-    from embviz import query
-
-    n = vectors.count
-    parts: list[NDArray[np.int64]] = []
-    desc: list[str] = []
-    groups: dict[str, NDArray[np.int64]] = {}
-    for name, value in (("top", top), ("sample", sample)):
-        if value is not None and value < 1:
-            raise InvalidQuery(f"--{name} must be at least 1, got {value}")
-    if k < 1:
-        raise InvalidQuery(f"k must be at least 1, got {k}")
-    if top is None and not keys and sample is None and not around:
-        top = DEFAULT_TOP
-    if top is not None:
-        parts.append(np.arange(min(top, n), dtype=np.int64))
-        desc.append(f"top {top:,}")
-    if keys:
-        known = [key for key in keys if key in vectors.key_to_index]
-        missing = [key for key in keys if key not in vectors.key_to_index]
-        if missing and not skip_missing:
-            vectors.get_index(missing[0])
-        if missing:
-            shown = ", ".join(repr(m) for m in missing[:3]) + (", ..." if len(missing) > 3 else "")
-            warn(f"skipped {len(missing):,} of {len(keys):,} keys not in the vocabulary: {shown}")
-        ids = vectors.indices(known) if known else np.empty(0, dtype=np.int64)
-        parts.append(ids)
-        desc.append(f"{len(set(known)):,} keys")
-    if sample is not None:
-        rng = np.random.default_rng(seed)
-        parts.append(np.sort(rng.choice(n, size=min(sample, n), replace=False)).astype(np.int64))
-        desc.append(f"sample {sample:,}" + (f" with seed {seed}" if seed is not None else ""))
-    for text in around or ():
-        e = query.as_expression(vectors, text)
-        own = vectors.indices(list(e.keys))
-        rows = query.neighbors(vectors, [text], k=k)
-        ids = np.concatenate(
-            [own, np.array([vectors.key_to_index[r.key] for r in rows], dtype=np.int64)]
-        )
-        parts.append(ids)
-        groups[f"around {text}"] = ids
-        desc.append(f"around {text!r} (k={k})")
-    ids = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
-    if len(ids) == 0:
-        raise InvalidQuery("the selection is empty: no key matched; check --keys/--top/--sample")
-    return Selection(ids.astype(np.int64), n, " + ".join(desc), groups)
 
 
 # -- projection -------------------------------------------------------------------------------
@@ -298,7 +174,7 @@ def project(
     use_cache : bool
         Read and write the projection cache (False still keeps numba's compiled code).
     fingerprint : str, optional
-        Content fingerprint of the vector file (``cache.fingerprint``), recorded in the key.
+        Content fingerprint of the vector file (``embviz.io.cache.fingerprint``), recorded in the key.
     progress : callable, optional
         ``progress(stage, done, total)``.
 
@@ -406,10 +282,10 @@ def exact_knn(unit: NDArray[np.float32], k: int) -> tuple[NDArray[np.int32], NDA
     distances : ndarray ``(m, k)`` float32
         Cosine distances ``1 - cos`` in [0, 2]; column 0 is 0.
     """
-    from embviz import query
+    from embviz import search
 
     m = len(unit)
-    ids, scores = query.top_k(unit, unit, k - 1, exclude=[(i,) for i in range(m)])
+    ids, scores = search.top_k(unit, unit, k - 1, exclude=[(i,) for i in range(m)])
     own = np.arange(m, dtype=np.int64)[:, None]
     indices = np.concatenate([own, ids], axis=1).astype(np.int32)
     dists = np.concatenate([np.zeros((m, 1), np.float32), np.clip(1.0 - scores, 0.0, 2.0)], axis=1)
@@ -600,120 +476,3 @@ def _tsne(unit, dim, seed, perplexity, report) -> NDArray[np.float32]:
     return np.asarray(coords, dtype=np.float32)
 
 
-# -- trust ------------------------------------------------------------------------------------
-def neighbor_recall(
-    unit: NDArray[np.float32],
-    coords: NDArray[np.floating],
-    k: int = 10,
-    *,
-    sample: int = RECALL_SAMPLE,
-    seed: int = 0,
-) -> float:
-    """recall@k of cosine neighbors among layout neighbors, averaged over points.
-
-    For each point (a uniform sample of `sample` points on big sets), the fraction of its `k`
-    nearest other points by cosine similarity in the original space that are also among its
-    `k` nearest other points by Euclidean distance in the layout.
-
-    Parameters
-    ----------
-    unit : ndarray ``(m, dim)`` float32
-        Unit rows of the projected points.
-    coords : ndarray ``(m, d)``
-        Their layout.
-    k : int
-        Neighbors compared, >= 1 (lowered to ``m - 1``).
-    sample : int
-        Points checked; all points if ``m <= sample``.
-    seed : int
-        Seed of the sample.
-
-    Returns
-    -------
-    float
-        In [0, 1]; 1.0 when the layout keeps every neighbor. 1.0 for fewer than 2 points.
-    """
-    from embviz import query
-
-    m = len(unit)
-    k = min(k, m - 1)
-    if k < 1:
-        return 1.0
-    if m > sample:
-        probe = np.sort(np.random.default_rng(seed).choice(m, size=sample, replace=False))
-    else:
-        probe = np.arange(m)
-    excl = [(int(i),) for i in probe]
-    orig, _ = query.top_k(unit, np.ascontiguousarray(unit[probe]), k, exclude=excl)
-    from scipy.spatial import cKDTree
-
-    c = np.asarray(coords, dtype=np.float64)
-    # k + 1 nearest layout points (the point itself among them, unless duplicates tie with it)
-    _, near = cKDTree(c).query(c[probe], k=min(k + 1, m))
-    hits = 0
-    for p, a, b in zip(probe.tolist(), orig, near):
-        b = b[b != p][:k]
-        hits += len(np.intersect1d(a, b, assume_unique=True))
-    return hits / (len(probe) * k)
-
-
-# -- projection cache ---------------------------------------------------------------------------
-def _cache_path(cache_dir: Path, unit, keys, fingerprint, method, dim, params, seed) -> Path:
-    h = hashlib.blake2b(digest_size=16)
-    h.update(np.ascontiguousarray(unit).view(np.uint8).data)
-    h.update("\n".join(keys).encode("utf-8", "surrogatepass"))
-    meta = {
-        "fingerprint": fingerprint,
-        "method": method,
-        "dim": dim,
-        "params": params,
-        "seed": seed,
-        "version": __version__,
-        "layout": _CACHE_LAYOUT,
-    }
-    h.update(json.dumps(meta, sort_keys=True).encode())
-    return cache_dir / "projections" / f"{method}-{h.hexdigest()}.npy"
-
-
-def _read_cached(path: Path, m: int, dim: int) -> NDArray[np.float32] | None:
-    try:
-        coords = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    if coords.shape != (m, dim) or coords.dtype != np.float32 or not np.isfinite(coords).all():
-        return None
-    return coords
-
-
-def _write_cached(path: Path, coords: NDArray[np.float32]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".proj-", suffix=".npy.tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, coords, allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        warn(f"could not write the projection cache in {path.parent}: {exc.strerror or exc}")
-
-
-def _read_recall(path: Path, k: int) -> float | None:
-    try:
-        data = json.loads(path.with_suffix(".json").read_text())
-    except (OSError, ValueError):
-        return None
-    r = data.get("recall") if isinstance(data, dict) and data.get("k") == k else None
-    return float(r) if isinstance(r, (int, float)) and 0.0 <= r <= 1.0 else None
-
-
-def _write_recall(path: Path, k: int, recall: float) -> None:
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".proj-", suffix=".json.tmp", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"k": k, "recall": recall}, f)
-        os.replace(tmp, path.with_suffix(".json"))
-    except OSError:
-        pass

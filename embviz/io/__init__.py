@@ -1,0 +1,99 @@
+"""Vector files in and out: the front door is :func:`load`, :func:`save` and :func:`sniff`.
+
+``load`` decides cache or no cache: with the cache it asks :mod:`embviz.io.cache`, which maps a
+valid entry or calls the pure reader (:func:`embviz.io.read.read_into`) and writes an entry;
+without it, it calls the reader directly. Readers (:mod:`~embviz.io.text`,
+:mod:`~embviz.io.binary`) never call ``load`` or the cache, so nothing here imports in a
+circle. Writers (:mod:`~embviz.io.write`) are always atomic.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from embviz.errors import FormatError
+from embviz.io import cache as _cache
+from embviz.io.read import read_into
+from embviz.io.sniffing import (
+    HEAD_BYTES,
+    READABLE,
+    SourceInfo,
+    VectorFormat,
+    compression,
+    open_bytes,
+    sniff,
+)
+from embviz.io.write import atomic_write, format_for, save
+from embviz.vectors import Vectors
+
+__all__ = [
+    "HEAD_BYTES",
+    "READABLE",
+    "SourceInfo",
+    "VectorFormat",
+    "atomic_write",
+    "compression",
+    "format_for",
+    "load",
+    "open_bytes",
+    "read_into",
+    "save",
+    "sniff",
+]
+
+
+def load(
+    path: str | os.PathLike,
+    format: VectorFormat | str | None = None,
+    *,
+    limit: int | None = None,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    dtype: str = "float32",
+) -> Vectors:
+    """Load a vector file into a :class:`~embviz.vectors.Vectors` lookup table.
+
+    Parameters
+    ----------
+    path : path-like
+        A word2vec binary or text, GloVe or fastText ``.vec`` file, optionally gzip/bz2/xz
+        compressed (detected from magic bytes, not the file name).
+    format : VectorFormat or str, optional
+        Overrides the sniffed format (``"word2vec"``, ``"word2vec-text"``, ``"glove"``,
+        ``"fasttext"``).
+    limit : int, optional
+        Read only the first `limit` vectors (files are in frequency order).
+    cache : bool
+        Use the memory-mapped cache (see :mod:`embviz.io.cache`): the first load writes it,
+        later loads map it without parsing or copying.
+    cache_dir : path-like, optional
+        The cache's directory; default ``$XDG_CACHE_HOME/embviz`` or ``~/.cache/embviz``.
+    dtype : {"float32", "float16"}
+        Storage dtype of the matrix (float16 halves memory; scores stay float32).
+
+    Returns
+    -------
+    Vectors
+        ``matrix`` read-only ``(n, dim)`` in `dtype`, keys in file order.
+
+    Raises
+    ------
+    FormatError
+        If the file is missing, empty, not a vector file, ragged, has non-numeric, NaN or
+        infinite values, a header that disagrees with the data, or is truncated; the message
+        names the file and the line or record.
+
+    Warns
+    -----
+    EmbvizWarning
+        Once, if keys are duplicated (the first occurrence is kept) or not valid UTF-8.
+    """
+    if dtype not in ("float32", "float16"):
+        raise FormatError(f"dtype must be float32 or float16, got {dtype!r}")
+    if cache:
+        return _cache.load_cached(
+            Path(path), format=format, limit=limit, cache_dir=cache_dir, dtype=dtype
+        )
+    return read_into(path, format, limit=limit, dtype=dtype)[0]
+

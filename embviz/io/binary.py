@@ -1,0 +1,228 @@
+r"""word2vec binary: records scanned in place (memory-mapped when uncompressed), vectorised.
+
+A record is ``[\n] key b" " <dim float32 LE>``. Where records begin is inherently sequential
+(a key's length is only known by finding its space, and vector bytes may contain spaces and
+newlines), so a per-record loop is the obvious reader; gensim uses one. Here the chain is
+followed in numpy instead. Every position just after a potential vector (a space + ``4 dim``
+bytes) is a node, plus the buffer start; each node points to the node after its own record
+(the next space after it, + ``4 dim + 1``). The true records are the path from the buffer
+start, found by pointer jumping (doubling) over all nodes at once: ``O(N log N)`` vector
+operations for ``N`` spaces, instead of one Python iteration per record.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from embviz.errors import FormatError, warn
+from embviz.io import sniffing as _sniff
+from embviz.io.sink import _Sink
+from embviz.io.sniffing import _BOM, _HEADER, SourceInfo, _first_line
+
+
+def scan(buf: np.ndarray, rec: int, want: int) -> tuple[np.ndarray, np.ndarray, int]:
+    r"""Find up to `want` complete records at the start of `buf`.
+
+    Parameters
+    ----------
+    buf : ndarray ``(L,)`` uint8
+        Bytes beginning at a record start (optionally preceded by one ``\n``).
+    rec : int
+        Bytes of one vector, ``4 * dim``.
+    want : int
+        Records wanted at most.
+
+    Returns
+    -------
+    key_start, key_end : ndarray ``(r,)`` int64
+        Each record's key is ``buf[key_start:key_end]``; its vector starts at ``key_end + 1``.
+        Keys are not validated here (they may be empty or contain ``\n``).
+    used : int
+        Bytes consumed by the ``r`` records (where the next, incomplete record starts).
+    """
+    n = len(buf)
+    spaces = np.flatnonzero(buf == 32)
+    ends = spaces + (1 + rec)
+    ends = ends[ends <= n]
+    nodes = np.concatenate(([0], ends))  # node 0 = buffer start; node 1 + j follows space j
+    starts = nodes + (buf[np.minimum(nodes, n - 1)] == 10) * (nodes < n)  # skip one "\n"
+    j = np.searchsorted(spaces, starts)
+    sink = len(nodes)
+    nxt = np.full(len(nodes) + 1, sink, dtype=np.int64)
+    ok = j < len(ends)  # the key's space exists and the vector after it fits in buf
+    nxt[:-1][ok] = j[ok] + 1
+    path = np.zeros(1, dtype=np.int64)  # the first 2**i nodes of the path from node 0
+    jump = nxt
+    while path[-1] != sink and len(path) <= want:
+        path = np.concatenate((path, jump[path]))
+        jump = jump[jump]
+    path = path[path != sink] if path[-1] == sink else path
+    records = path[:-1] if nxt[path[-1]] == sink else path
+    records = records[:want]
+    used = int(nodes[nxt[records[-1]]]) if len(records) else 0
+    key_start = starts[records]
+    key_end = spaces[j[records]]
+    return key_start, key_end, used
+
+
+def gather_rows(buf: np.ndarray, offsets: np.ndarray, dim: int) -> np.ndarray:
+    """Copy the float32 LE vectors at byte `offsets` of `buf`: float32 ``(r, dim)``.
+
+    `buf` is viewed as whole records (dtype ``V{4 dim}``) at each byte alignment that occurs,
+    so every row is one index and one ``4 dim``-byte copy.
+    """
+    rec = 4 * dim
+    out = np.empty(len(offsets), dtype=f"V{rec}")
+    align = offsets % rec
+    # rows grouped by alignment class (a radix sort when the classes fit in 16 bits)
+    order = np.argsort(align.astype(np.uint16) if rec < 1 << 16 else align, kind="stable")
+    counts = np.bincount(align, minlength=rec)
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    for a in np.flatnonzero(counts).tolist():
+        rows = order[bounds[a] : bounds[a + 1]]
+        view = buf[a : a + (len(buf) - a) // rec * rec].view(f"V{rec}")
+        out[rows] = view[(offsets[rows] - a) // rec]
+    return out.view("<f4").reshape(len(offsets), dim).astype(np.float32, copy=False)
+
+
+def gather_keys(buf: np.ndarray, key_start: np.ndarray, key_end: np.ndarray) -> tuple[list[str], int]:
+    """Decode the keys ``buf[key_start:key_end]`` at once: ``(keys, count not valid UTF-8)``."""
+    lengths = key_end - key_start
+    total = int(lengths.sum())
+    # each key's bytes plus one separator byte (its space, made a newline)
+    pos = np.arange(total + len(lengths), dtype=np.int64)
+    shift = np.repeat(key_start - (np.cumsum(lengths + 1) - (lengths + 1)), lengths + 1)
+    blob = buf[pos + shift]
+    blob[np.cumsum(lengths + 1) - 1] = 10
+    raw = blob.tobytes()
+    try:
+        return raw.decode("utf-8").split("\n")[:-1], 0
+    except UnicodeDecodeError:
+        parts = raw.split(b"\n")[:-1]
+        bad = 0
+        keys = []
+        for p in parts:
+            try:
+                keys.append(p.decode("utf-8"))
+            except UnicodeDecodeError:
+                keys.append(p.decode("utf-8", errors="replace"))
+                bad += 1
+        return keys, bad
+
+
+# -- word2vec binary -------------------------------------------------------------------------
+def _read_more(f: IO[bytes], path: Path, size: int | None = None) -> bytes:
+    try:
+        return f.read(size or _sniff.CHUNK_BYTES)
+    except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+        raise FormatError(f"{path}: cannot decompress: {exc} (truncated file?)") from None
+
+
+def _map(f: IO[bytes]) -> np.ndarray | None:
+    """Map the whole file of `f` as a read-only uint8 memory map, or None if it cannot be mapped."""
+    import mmap
+
+    try:
+        return np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), dtype=np.uint8)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+
+
+def _read_binary(
+    f: IO[bytes], head: bytes, path: Path, info: SourceInfo, limit: int | None, sink: _Sink
+) -> tuple[int, int]:
+    """Parse a word2vec binary file into `sink`; returns ``(rows, dim)``."""
+    data = head[3:] if head.startswith(_BOM) else head
+    body = data.lstrip(b"\r\n")
+    first = _first_line(body)
+    m = _HEADER.match(first)
+    if not m:
+        raise FormatError(f"{path}: expected a '<count> <dim>' header")
+    count, dim = int(m.group(1)), int(m.group(2))
+    want = count if limit is None else min(count, limit)
+    rec = 4 * dim
+    data = body[len(first) + 1 :]
+    if sink.size_bytes:  # a record takes at least 4 dim + 2 bytes; the header is not trusted
+        sink.reserve(min(want, sink.size_bytes // (rec + 2) + 1), dim)
+    # An uncompressed file is memory-mapped and scanned in place; a compressed one is read.
+    mapped = _map(f) if info.compression is None else None
+    pos = len(head) - len(data)  # file offset of the first record (mapped files)
+    window = 4 * _sniff.CHUNK_BYTES
+    done, eof, bad_utf8 = 0, False, 0
+    while done < want:
+        if mapped is not None:
+            buf = mapped[pos : pos + window]
+            eof = pos + window >= len(mapped)
+        else:
+            if not eof and len(data) < window:  # one read per block, not many appends
+                more = _read_more(f, path, window - len(data))
+                eof = not more
+                data += more
+            buf = np.frombuffer(data, dtype=np.uint8)
+        key_start, key_end, used = scan(buf, rec, want - done)
+        if not len(key_start):
+            if not eof:  # a record longer than the window: widen it
+                window *= 2
+                continue
+            left = buf.tobytes().lstrip(b"\n")
+            if left:
+                raise FormatError(
+                    f"{path}: record {done + 1:,} is truncated: expected a key, a space and "
+                    f"{rec:,} bytes, found {len(left):,} bytes before the end of the file"
+                )
+            raise FormatError(
+                f"{path}: record {done + 1:,}: header says {count:,} vectors but the file ends "
+                f"after {done:,} (truncated?)"
+            )
+        lengths = key_end - key_start
+        keys, nbad = gather_keys(buf, key_start, key_end)
+        malformed = np.flatnonzero((lengths <= 0) | (lengths > 10_000))
+        if len(keys) != len(key_start) or len(malformed):  # a key with "\n" splits in two
+            split = [
+                i for i, (a, b) in enumerate(zip(key_start, key_end)) if 10 in buf[a:b]
+            ]
+            i = min(split[:1] + malformed[:1].tolist())
+            kb = buf[key_start[i] : key_end[i]].tobytes()
+            raise FormatError(
+                f"{path}: record {done + i + 1:,}: expected '<key> <{dim} float32 values>', "
+                f"found a malformed key {kb[:20]!r} (is the header dim {dim} right?)"
+            )
+        bad_utf8 += nbad
+        rows = gather_rows(buf, key_end + 1, dim)
+        bad = ~np.isfinite(rows).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            value = rows[i][~np.isfinite(rows[i])][0]
+            raise FormatError(
+                f"{path}: record {done + i + 1:,} ({keys[i]!r}): a value is {value}, "
+                "expected a finite number"
+            )
+        sink.add(keys, rows, np.arange(done + 1, done + 1 + len(keys), dtype=np.int64))
+        done += len(keys)
+        window = 4 * _sniff.CHUNK_BYTES
+        if mapped is not None:
+            pos += used
+        else:
+            del buf
+            data = data[used:]
+    if limit is None or limit >= count:
+        if mapped is not None:
+            rest = mapped[pos : pos + _sniff.HEAD_BYTES].tobytes()
+        else:
+            rest = data if eof else data + _read_more(f, path)
+        if rest.strip(b"\n\r \t"):
+            raise FormatError(
+                f"{path}: header says {count:,} vectors but more data follows record {count:,}"
+            )
+    if bad_utf8:
+        warn(f"{path}: {bad_utf8:,} keys are not valid UTF-8; bad bytes replaced by U+FFFD")
+    if done == 0:
+        raise FormatError(f"{path}: header says 0 vectors; no vectors found")
+    return done, dim
+
+

@@ -1,0 +1,82 @@
+"""Read a vector file without the cache: sniff, dispatch to the pure reader, drop duplicates."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from embviz.errors import FormatError, warn
+from embviz.io.binary import _read_binary
+from embviz.io.sink import _Sink
+from embviz.io.sniffing import (
+    SourceInfo,
+    VectorFormat,
+    _read_head,
+    _sniff_head,
+    compression,
+    open_bytes,
+)
+from embviz.io.text import _read_text
+from embviz.vectors import Vectors
+
+
+def _dedupe(path: Path, keys: list[str], lines: np.ndarray) -> np.ndarray | None:
+    """Return the indices of each key's first occurrence if a key repeats (one warning), else None."""
+    if len(set(keys)) == len(keys):
+        return None
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    keep = np.fromiter(first.values(), dtype=np.int64, count=len(first))
+    seen = np.zeros(len(keys), dtype=bool)
+    seen[keep] = True
+    dup = int(np.flatnonzero(~seen)[0])
+    warn(
+        f"{path}: {len(keys) - len(first):,} duplicate keys, kept the first occurrence of each "
+        f"(first duplicate: {keys[dup]!r} at line/record {int(lines[dup]):,})"
+    )
+    return np.sort(keep)
+
+
+def read_into(
+    path: str | os.PathLike,
+    format: VectorFormat | str | None = None,
+    *,
+    limit: int | None = None,
+    dtype: str = "float32",
+) -> tuple[Vectors, SourceInfo]:
+    """Read and parse a vector file, without the cache: ``(vectors, info)``.
+
+    The low-level reader behind :func:`load` (which adds the cache); duplicate keys are
+    already dropped (first kept, one warning). See :func:`load` for parameters and errors.
+    """
+    path = Path(path)
+    if limit is not None and limit < 1:
+        raise FormatError(f"limit must be at least 1, got {limit}")
+    comp = compression(path) if path.is_file() else None
+    with open_bytes(path) as f:
+        head = _read_head(f, path)
+        info = _sniff_head(head, path, comp)
+        if format is not None:
+            fmt = VectorFormat(format)
+            if fmt == VectorFormat.projector:
+                raise FormatError(f"{path}: reading the projector format is not supported")
+            if fmt in (VectorFormat.glove,) and info.format != VectorFormat.glove:
+                pass  # explicit glove on a file with a header: the header line becomes an error
+            info = SourceInfo(fmt, info.compression, info.count, info.dim)
+        sink = _Sink(np.dtype(dtype), None if comp else path.stat().st_size)
+        reader: Callable = _read_binary if info.format == VectorFormat.word2vec else _read_text
+        _, dim = reader(f, head, path, info, limit, sink)
+    matrix = sink.matrix(dim)
+    keys = sink.keys
+    keep = _dedupe(path, keys, sink.line_numbers())
+    if keep is not None:
+        keys = [keys[i] for i in keep]
+        matrix = matrix[keep]
+    matrix.flags.writeable = False
+    vectors = Vectors(keys, matrix, source=path.name, unique=True)
+    return vectors, info
+

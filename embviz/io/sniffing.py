@@ -1,0 +1,237 @@
+r"""Sniffing: what a vector file is (format, compression, header) from its first bytes.
+
+The format is sniffed from the content and gzip/bz2/xz from magic bytes; an explicit format
+always wins (:func:`embviz.io.load`). Pure functions: no parsing of the body, no cache.
+
+Formats
+-------
+``word2vec``       binary: ``"<count> <dim>\n"``, then per key ``key + b" " + dim float32 (LE)``,
+                   with or without ``\n`` after each vector (word2vec.c, gensim ``binary=True``).
+``word2vec-text``  text: ``"<count> <dim>"`` header, then ``key v1 ... vdim`` per line.
+``glove``          text without header (Pennington et al., GloVe).
+``fasttext``       ``.vec``: word2vec text whose lines end with a space (fastText's output).
+``projector``      write only: TensorFlow Embedding Projector ``vectors.tsv`` + ``metadata.tsv``.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import re
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import IO
+
+from embviz.errors import FormatError
+
+
+class VectorFormat(str, Enum):
+    """Vector file formats (``--input-format``, ``convert --to``)."""
+
+    word2vec = "word2vec"
+    word2vec_text = "word2vec-text"
+    glove = "glove"
+    fasttext = "fasttext"
+    projector = "projector"
+
+
+READABLE = (VectorFormat.word2vec, VectorFormat.word2vec_text, VectorFormat.glove, VectorFormat.fasttext)
+
+#: Bytes read (after decompression) per parsing step; bounds the parser's temporary memory.
+CHUNK_BYTES = 1 << 22
+#: Threads parsing text blocks concurrently (pandas' C parser and numpy release the GIL).
+PARSE_THREADS = min(4, os.cpu_count() or 1)
+#: Bytes looked at to sniff the format.
+HEAD_BYTES = 1 << 16
+_FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
+_BOM = b"\xef\xbb\xbf"
+_HEADER = re.compile(rb"^[ \t]*(\d+)[ \t]+(\d+)[ \t]*\r?$")
+_MAX_DIM = 100_000
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What ``sniff`` learnt about a file."""
+
+    format: VectorFormat
+    compression: str | None  # "gzip", "bz2", "xz" or None
+    count: int | None  # the header's count, if any (not trusted until the data confirms it)
+    dim: int | None
+
+
+# -- opening ---------------------------------------------------------------------------------
+def compression(path: str | os.PathLike) -> str | None:
+    """Return the compression of `path` from its magic bytes: "gzip", "bz2", "xz" or None."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic[:2] == b"\x1f\x8b":
+        return "gzip"
+    if magic[:3] == b"BZh":
+        return "bz2"
+    if magic == b"\xfd7zXZ\x00":
+        return "xz"
+    return None
+
+
+def open_bytes(path: str | os.PathLike, codec: str | None = "auto") -> IO[bytes]:
+    """Open `path` for reading bytes, decompressing gzip/bz2/xz detected from magic bytes.
+
+    Raises
+    ------
+    FormatError
+        If the file does not exist, is a directory or cannot be read.
+    """
+    path = Path(path)
+    try:
+        comp = compression(path) if codec == "auto" else codec
+        if comp == "gzip":
+            return gzip.open(path, "rb")
+        if comp == "bz2":
+            return bz2.open(path, "rb")
+        if comp == "xz":
+            return lzma.open(path, "rb")
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise FormatError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise FormatError(f"{path}: is a directory, expected a vector file") from None
+    except PermissionError:
+        raise FormatError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _read_head(f: IO[bytes], path: Path) -> bytes:
+    try:
+        return f.read(HEAD_BYTES)
+    except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+        raise FormatError(f"{path}: cannot decompress: {exc}") from None
+
+
+def _not_a_vector_file(head: bytes, path: Path) -> str | None:
+    """Return a reason why `head` is clearly not a vector file, or None."""
+    if head[:4] == _FASTTEXT_MAGIC:
+        return (
+            "is a fastText model (.bin), not a vector file; load the .vec file fastText wrote "
+            "beside it, or export one with 'fasttext print-word-vectors'"
+        )
+    text = head.lstrip(_BOM).lstrip()
+    if text.startswith(b"version https://git-lfs"):
+        return "is a Git LFS pointer, not the vectors; run 'git lfs pull' to fetch the real file"
+    low = text[:200].lower()
+    if low.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+        return "is an HTML/XML page, not a vector file (a failed download?)"
+    if head[:4] == b"PK\x03\x04":
+        return "is a zip archive; unzip it first (embviz reads gzip, bz2 and xz directly)"
+    if head[:6] == b"\x93NUMPY":
+        return "is a numpy .npy array without keys, not a vector file"
+    return None
+
+
+def _first_line(data: bytes, start: int = 0, limit: int = HEAD_BYTES) -> bytes:
+    end = data.find(b"\n", start, start + limit)
+    return data[start : (end if end >= 0 else start + limit)]
+
+
+def _floats(fields: list[bytes]) -> bool:
+    try:
+        for x in fields:
+            float(x)
+    except ValueError:
+        return False
+    return True
+
+
+def sniff(path: str | os.PathLike) -> SourceInfo:
+    """Detect the format and compression of a vector file from its content.
+
+    Returns
+    -------
+    SourceInfo
+        The format, compression and (untrusted) header count and dim.
+
+    Raises
+    ------
+    FormatError
+        If the file is empty, is not a vector file (an HTML page, a Git LFS pointer, a
+        fastText model ``.bin``, ...) or its first line is neither a ``<count> <dim>`` header
+        nor ``<key> <numbers>``.
+    """
+    path = Path(path)
+    comp = compression(path) if path.is_file() else None
+    with open_bytes(path) as f:
+        head = _read_head(f, path)
+    return _sniff_head(head, path, comp)
+
+
+def _sniff_head(head: bytes, path: Path, comp: str | None) -> SourceInfo:
+    reason = _not_a_vector_file(head, path)
+    if reason:
+        raise FormatError(f"{path}: {reason}")
+    data = head[3:] if head.startswith(_BOM) else head
+    body = data.lstrip(b"\r\n")
+    if not body.strip():
+        raise FormatError(f"{path}: file is empty, expected vectors")
+    line_no = data[: len(data) - len(body)].count(b"\n") + 1
+    first = _first_line(body)
+    m = _HEADER.match(first)
+    if m:
+        count, dim = int(m.group(1)), int(m.group(2))
+        if dim < 1 or dim > _MAX_DIM:
+            raise FormatError(f"{path}: line {line_no}: header dim {dim} is not in 1..{_MAX_DIM:,}")
+        rest = body[len(first) + 1 :]
+        probe = rest
+        while True:  # blank lines after the header (text only: binary records follow at once)
+            nl = probe.find(b"\n", 0, 4096)
+            if nl < 0 or probe[:nl].strip(b" \t\r"):
+                break
+            probe = probe[nl + 1 :]
+        nxt = _first_line(probe, 0, dim * 64 + 4096)
+        fields = nxt.rstrip(b" \t\r").split(b" ")
+        is_text = b"\x00" not in nxt and (
+            (len(fields) >= dim + 1 and _floats(fields[-dim:]))
+            # a malformed first row (ragged, non-numeric) is still text, so that the text
+            # reader reports it by line number instead of misreading it as binary records
+            or (len(fields) >= 2 and _is_clean_text(nxt))
+        )
+        if is_text:
+            fmt = VectorFormat.fasttext if nxt.endswith((b" ", b" \r")) else VectorFormat.word2vec_text
+        elif not rest.strip(b"\r\n \t") and count > 0:
+            raise FormatError(
+                f"{path}: line {line_no}: header says {count:,} vectors but no data follows"
+            )
+        else:
+            fmt = VectorFormat.word2vec
+        return SourceInfo(fmt, comp, count, dim)
+    fields = first.rstrip(b" \t\r").split(b" ")
+    if len(fields) >= 2 and _floats(fields[-1:]) and not _floats(fields[:1]) or (
+        len(fields) >= 3 and _floats(fields[1:])
+    ):
+        return SourceInfo(VectorFormat.glove, comp, None, None)
+    if b"\x00" in first or not _is_text(first):
+        raise FormatError(f"{path}: not a vector file: line {line_no} is binary data without a "
+                          "'<count> <dim>' header")
+    shown = first[:60].decode("utf-8", "replace")
+    raise FormatError(
+        f"{path}: not a vector file: line {line_no} is {shown!r}, expected a "
+        "'<count> <dim>' header or '<key> <v1> <v2> ...'"
+    )
+
+
+def _is_clean_text(b: bytes) -> bool:
+    """UTF-8 without control characters other than tab and CR (a cut last character is ok)."""
+    if any(c < 32 and c not in (9, 13) for c in b):
+        return False
+    return _is_text(b) or _is_text(b[:-1]) or _is_text(b[:-2]) or _is_text(b[:-3])
+
+
+def _is_text(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+

@@ -1,0 +1,209 @@
+"""Writers: every vector format, always atomic (temporary file beside the target, then rename)."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Callable, Iterator
+
+import numpy as np
+
+from embviz.errors import FormatError
+from embviz.io.sniffing import VectorFormat
+from embviz.vectors import Vectors
+
+_SUFFIXES = {
+    ".bin": VectorFormat.word2vec,
+    ".txt": VectorFormat.word2vec_text,
+    ".vec": VectorFormat.fasttext,
+    ".glove": VectorFormat.glove,
+    ".tsv": VectorFormat.projector,
+}
+
+
+def format_for(path: str | os.PathLike) -> VectorFormat:
+    """Return the format a file name implies (``.bin``, ``.txt``, ``.vec``, ``.tsv``, + ``.gz`` ...).
+
+    Raises
+    ------
+    FormatError
+        If the suffix is not one of them.
+    """
+    p = Path(path)
+    suffixes = [s.lower() for s in p.suffixes]
+    while suffixes and suffixes[-1] in (".gz", ".bz2", ".xz"):
+        suffixes.pop()
+    if suffixes and suffixes[-1] in _SUFFIXES:
+        return _SUFFIXES[suffixes[-1]]
+    raise FormatError(
+        f"{path}: cannot tell the format from the name; use .bin (word2vec), .txt "
+        "(word2vec-text), .vec (fasttext), .tsv (projector) or pass --to"
+    )
+
+
+def _open_out(path: Path):
+    """Open a temporary file beside `path`, compressed as the name says; renamed on success."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    raw = os.fdopen(fd, "wb")
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        f: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0)
+    elif name.endswith(".bz2"):
+        f = bz2.BZ2File(raw, "wb")
+    elif name.endswith(".xz"):
+        f = lzma.LZMAFile(raw, "wb")
+    else:
+        f = raw
+    return f, raw, Path(tmp)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+    """Call ``write(f)`` on a temporary file beside `path`, then rename it to `path`.
+
+    A failure or interruption (Ctrl-C) removes the temporary file, so `path` is either the
+    complete new file or untouched. Compressed if the name ends in .gz, .bz2 or .xz.
+
+    Raises
+    ------
+    FormatError
+        If the directory does not exist or is not writable.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FormatError(f"{path}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise FormatError(f"{path}: is a directory, expected a file name")
+    try:
+        f, raw, tmp = _open_out(path)
+    except PermissionError:
+        raise FormatError(f"{path}: permission denied") from None
+    except OSError as exc:  # read-only or special file system, ...
+        raise FormatError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        with raw:
+            with f:
+                write(f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # disk full, quota, ...: one error line, not a traceback
+            raise FormatError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise
+    return path
+
+
+def _text_rows(keys, matrix, precision: int, trailing: str) -> Iterator[bytes]:
+    fmt = " ".join([f"%.{precision}g"] * matrix.shape[1]) + trailing
+    step = 20_000
+    for lo in range(0, len(keys), step):
+        rows = np.asarray(matrix[lo : lo + step], dtype=np.float32).tolist()
+        yield "".join(
+            f"{k} {fmt % tuple(r)}\n" for k, r in zip(keys[lo : lo + step], rows)
+        ).encode("utf-8")
+
+
+def _check_keys(keys, fmt: VectorFormat) -> None:
+    for k in keys:
+        if "\n" in k or "\r" in k or (fmt == VectorFormat.word2vec and " " in k) or k == "":
+            raise FormatError(
+                f"key {k!r} cannot be written in the {fmt.value} format "
+                "(empty, or contains a newline" + (" or a space)" if fmt == VectorFormat.word2vec else ")")
+            )
+
+
+def save(
+    vectors: Vectors,
+    path: str | os.PathLike,
+    format: VectorFormat | str | None = None,
+    *,
+    precision: int = 6,
+) -> list[Path]:
+    """Write `vectors` to `path`, atomically (temporary file, then rename).
+
+    Parameters
+    ----------
+    vectors : Vectors
+    path : path-like
+        Output file; ``.gz``/``.bz2``/``.xz`` compress. For ``projector`` it is the
+        ``vectors.tsv`` path or an existing directory (any name not ending in ``.tsv``), and
+        ``metadata.tsv`` is written beside it.
+    format : VectorFormat or str, optional
+        Default: from the suffix (:func:`format_for`).
+    precision : int
+        Significant digits of values in text formats (6, as GloVe and word2vec.c write them;
+        9 round-trips float32 exactly). Binary is always exact.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    FormatError
+        If the format cannot be told from the name, a key cannot be represented in it, or the
+        directory does not exist.
+    """
+    path = Path(path)
+    fmt = VectorFormat(format) if format else format_for(path)
+    keys, matrix = vectors.keys, vectors.matrix
+    n, dim = matrix.shape
+    if fmt == VectorFormat.projector:
+        if path.is_dir() or path.suffix.lower() != ".tsv":  # a directory for the pair
+            path = path / "vectors.tsv"
+        meta = path.with_name("metadata.tsv")
+        _check_keys(keys, fmt)
+
+        def write_vectors(f: IO[bytes]) -> None:
+            step = 20_000
+            row_fmt = "\t".join([f"%.{precision}g"] * dim) + "\n"
+            for lo in range(0, n, step):
+                rows = np.asarray(matrix[lo : lo + step], dtype=np.float32).tolist()
+                f.write("".join(row_fmt % tuple(r) for r in rows).encode())
+
+        def write_meta(f: IO[bytes]) -> None:
+            f.write("".join(k.replace("\t", " ") + "\n" for k in keys).encode("utf-8"))
+
+        # the pair is one unit: both are written under temporary names and renamed only when
+        # both are complete, so a failure never leaves new vectors beside old metadata
+        if not path.parent.is_dir():
+            raise FormatError(f"{path}: directory {path.parent} does not exist")
+        tag = f".embviz-{os.getpid()}-"
+        staged = [p.with_name(tag + p.name) for p in (path, meta)]
+        try:
+            atomic_write(staged[0], write_vectors)
+            atomic_write(staged[1], write_meta)
+            for src, dst in zip(staged, (path, meta)):
+                os.replace(src, dst)
+        except BaseException:
+            for p in staged:
+                p.unlink(missing_ok=True)
+            raise
+        return [path, meta]
+    _check_keys(keys, fmt)
+
+    def write(f: IO[bytes]) -> None:
+        if fmt != VectorFormat.glove:
+            f.write(f"{n} {dim}\n".encode())
+        if fmt == VectorFormat.word2vec:
+            m = np.asarray(matrix, dtype="<f4")
+            step = 20_000
+            for lo in range(0, n, step):
+                f.write(
+                    b"".join(
+                        k.encode("utf-8") + b" " + row.tobytes() + b"\n"
+                        for k, row in zip(keys[lo : lo + step], m[lo : lo + step])
+                    )
+                )
+        else:
+            trailing = " " if fmt == VectorFormat.fasttext else ""
+            for chunk in _text_rows(keys, matrix, precision, trailing):
+                f.write(chunk)
+
+    atomic_write(path, write)
+    return [path]

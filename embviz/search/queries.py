@@ -1,0 +1,405 @@
+"""Cosine nearest neighbors, analogies (3CosAdd, 3CosMul), similarity and lookup, batched.
+
+Every query reduces to one kernel, :func:`embviz.search.kernel.top_k`. Results agree with
+gensim ``KeyedVectors.most_similar`` / ``most_similar_cosmul`` / ``similarity`` (the
+reference implementation) to float32 rounding. Queries return frozen dataclasses and never
+print.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Sequence
+
+import numpy as np
+
+from embviz.errors import InvalidQuery, KeyNotFound, warn
+from embviz.search import bound as _bound
+from embviz.search import expr as _expr
+from embviz.search.kernel import _Cosine, _CosMul, _select, cosadd_queries, top_k
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from embviz.vectors import Vectors
+
+Method = Literal["cosadd", "cosmul", "add", "mul"]
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbor:
+    """One neighbor of a query: ``rank`` is 1-based, ``score`` the cosine similarity in [-1, 1]."""
+
+    query: str
+    rank: int
+    key: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Analogy:
+    """One answer to ``a : b :: c : ?``; ``score`` is 3CosAdd's cosine or 3CosMul's ratio."""
+
+    a: str
+    b: str
+    c: str
+    rank: int
+    key: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Similarity:
+    """The cosine similarity of two keys, in [-1, 1] (1 same direction, 0 orthogonal)."""
+
+    a: str
+    b: str
+    score: float
+
+
+
+# -- building query vectors ------------------------------------------------------------------
+def expression_vector(vectors: Vectors, text: str | _expr.Expression) -> NDArray[np.float32]:
+    """Return the vector of an expression: the weighted sum of its keys' unit vectors.
+
+    Parameters
+    ----------
+    vectors : Vectors
+    text : str or Expression
+        A key or an expression such as ``"king - man + woman"`` (see :mod:`embviz.expr`). A
+        string that is itself a key (``"new york"``, ``"e-mail"``) is taken as that key.
+
+    Returns
+    -------
+    ndarray ``(dim,)`` float32
+        Not normalised (``unit[king] - unit[man] + unit[woman]``).
+
+    Raises
+    ------
+    KeyNotFound
+        If a key is not in the vocabulary.
+    InvalidQuery
+        If the expression does not parse.
+    """
+    e = as_expression(vectors, text)
+    ids = vectors.indices([t.key for t in e.terms])
+    w = np.array([t.weight for t in e.terms], dtype=np.float32)
+    return (w @ np.asarray(vectors.unit[ids], dtype=np.float32)).astype(np.float32)
+
+
+def as_expression(vectors: Vectors, text: str | _expr.Expression) -> _expr.Expression:
+    """Parse `text`, unless it is an expression already or a key of `vectors` as it stands."""
+    if isinstance(text, _expr.Expression):
+        return text
+    if text in vectors:
+        return _expr.Expression(text, (_expr.Term(text, 1.0),))
+    return _expr.parse(text)
+
+
+def _unit_rows(q: NDArray[np.float32], labels: Sequence[str]) -> NDArray[np.float32]:
+    norms = np.linalg.norm(q, axis=1)
+    zero = np.flatnonzero(norms == 0)
+    if len(zero):
+        raise InvalidQuery(
+            f"the vector of {labels[zero[0]]!r} is all zeros: its cosine similarity to every "
+            "key is 0, so it has no neighbors"
+        )
+    return (q / norms[:, None]).astype(np.float32)
+
+
+def _known(vectors: Vectors, groups: list[tuple[str, ...]], skip: bool, what: str = "") -> list:
+    """Return the `groups` whose keys are all known; unknown ones raise, or are skipped with a warning."""
+    out = []
+    for group in groups:
+        try:
+            for key in group:
+                vectors.get_index(key)
+        except KeyNotFound as exc:
+            if not skip:
+                raise
+            warn(f"skipped {what or ' '.join(group)!s}: {exc}")
+            continue
+        out.append(group)
+    return out
+
+
+# -- public queries ---------------------------------------------------------------------------
+def neighbors(
+    vectors: Vectors,
+    queries: str | Sequence[str],
+    k: int = 10,
+    *,
+    restrict: int | None = None,
+    skip_missing: bool = False,
+) -> list[Neighbor]:
+    """Return the `k` nearest neighbors by cosine similarity of each query, in one batch.
+
+    Same answers as gensim ``KeyedVectors.most_similar(positive, negative, topn=k,
+    restrict_vocab=restrict)``: the query vector is the (weighted) sum of the keys' unit
+    vectors, and the query's own keys are excluded from its results.
+
+    Parameters
+    ----------
+    vectors : Vectors
+    queries : str or sequence of str
+        Keys or expressions (``"king - man + woman"``), see :mod:`embviz.expr`.
+    k : int
+        Neighbors per query, >= 1.
+    restrict : int, optional
+        Search only the first `restrict` keys (the most frequent ones).
+    skip_missing : bool
+        Skip queries with a key not in the vocabulary, with a warning, instead of raising.
+
+    Returns
+    -------
+    list of Neighbor
+        ``k`` rows per query (fewer if the vocabulary is smaller), query order kept, best
+        first; ``score`` is the cosine similarity in [-1, 1].
+
+    Raises
+    ------
+    KeyNotFound
+        If a query key is not in the vocabulary (the message lists close matches).
+    InvalidQuery
+        If an expression does not parse, its vector is all zeros, or ``k < 1``.
+    """
+    if isinstance(queries, str):
+        queries = [queries]
+    if k < 1:
+        raise InvalidQuery(f"k must be at least 1, got {k}")
+    texts: list[str] = []
+    exprs: list[_expr.Expression] = []
+    for text in queries:
+        e = as_expression(vectors, text)
+        if _known(vectors, [tuple(e.keys)], skip_missing, what=f"query {text!r}"):
+            texts.append(text)
+            exprs.append(e)
+    if not exprs:
+        return []
+    queries = texts
+    q = np.stack([expression_vector(vectors, e) for e in exprs])
+    q = _unit_rows(q, list(queries))
+    exclude = [vectors.indices(e.keys) for e in exprs]
+    ids, scores = top_k(vectors.unit, q, k, exclude=exclude, restrict=restrict)
+    return [
+        Neighbor(text, rank + 1, vectors.keys[i], float(s))
+        for text, row_ids, row_scores in zip(queries, ids, scores)
+        for rank, (i, s) in enumerate(zip(row_ids.tolist(), row_scores.tolist()))
+    ]
+
+
+
+def analogy_ids(
+    unit: NDArray[np.floating],
+    a: NDArray[np.int64],
+    b: NDArray[np.int64],
+    c: NDArray[np.int64],
+    k: int = 1,
+    *,
+    method: Method = "cosadd",
+    restrict: int | None = None,
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Answer ``a : b :: c : ?`` for id arrays, batched; the low-level kernel of analogies.
+
+    Parameters
+    ----------
+    unit : ndarray ``(n, dim)``, float32 or float16
+        Unit-normalised rows.
+    a, b, c : ndarray ``(m,)`` int64
+        Row ids of the questions; ``a``, ``b`` and ``c`` are excluded from each answer.
+    k : int
+        Answers per question, >= 1.
+    method : {"cosadd", "cosmul"}
+        ``"cosadd"`` (alias ``"add"``): 3CosAdd, argmax cos(x, b - a + c) over unit vectors (Mikolov et al.,
+        2013), as gensim ``most_similar(positive=[b, c], negative=[a])``. ``"cosmul"``: 3CosMul,
+        argmax cos'(x, b) cos'(x, c) / (cos'(x, a) + 1e-6) with cos' = (1 + cos) / 2 (Levy &
+        Goldberg, 2014, eq. 4 and footnote 7), as gensim ``most_similar_cosmul``; alias
+        ``"mul"``.
+    restrict : int, optional
+        Only the first `restrict` rows are candidates.
+
+    Returns
+    -------
+    ids : ndarray ``(m, k)`` int64
+    scores : ndarray ``(m, k)`` float32
+        3CosAdd: cosine similarity in [-1, 1]. 3CosMul: the ratio above, in [0, 1e6].
+    """
+    a, b, c = (np.asarray(x, dtype=np.int64).reshape(-1) for x in (a, b, c))
+    n = unit.shape[0] if restrict is None else min(restrict, unit.shape[0])
+    exclude = list(zip(a.tolist(), b.tolist(), c.tolist()))
+    ua, ub, uc = (np.asarray(unit[x], dtype=np.float32) for x in (a, b, c))
+    if method in ("cosadd", "add"):
+        q, _ = cosadd_queries(ua, ub, uc)
+        return _select(_Cosine(unit[:n], q), len(a), n, k, exclude)
+    if method in ("cosmul", "mul"):
+        return _select(_CosMul(unit[:n], ua, ub, uc), len(a), n, k, exclude)
+    raise InvalidQuery(f"unknown analogy method {method!r}: expected 'cosadd' or 'cosmul'")
+
+
+def analogy(
+    vectors: Vectors,
+    triples: Sequence[tuple[str, str, str]] | tuple[str, str, str],
+    k: int = 1,
+    *,
+    method: Method = "cosadd",
+    restrict: int | None = None,
+    skip_missing: bool = False,
+) -> list[Analogy]:
+    """Answer analogies ``a : b :: c : ?`` (``man : king :: woman : queen``), batched.
+
+    Parameters
+    ----------
+    vectors : Vectors
+    triples : (a, b, c) or sequence of (a, b, c)
+        Keys. ``a``, ``b`` and ``c`` are never answers.
+    k : int
+        Answers per triple, >= 1.
+    method : {"cosadd", "cosmul"}
+        3CosAdd (default) or 3CosMul; see :func:`analogy_ids` for the formulas and sources.
+    restrict : int, optional
+        Only the first `restrict` keys are candidates.
+    skip_missing : bool
+        Skip triples with a key not in the vocabulary, with a warning, instead of raising.
+
+    Returns
+    -------
+    list of Analogy
+        `k` rows per triple, best first.
+
+    Raises
+    ------
+    KeyNotFound
+        If a key is not in the vocabulary.
+    InvalidQuery
+        If ``k < 1`` or `method` is unknown.
+    """
+    if len(triples) == 3 and all(isinstance(x, str) for x in triples):
+        triples = [triples]  # type: ignore[list-item]
+    if k < 1:
+        raise InvalidQuery(f"k must be at least 1, got {k}")
+    triples = _known(vectors, [tuple(t) for t in triples], skip_missing)
+    if not triples:
+        return []
+    ids = vectors.indices([w for t in triples for w in t]).reshape(-1, 3)
+    top, scores = _best_by_bound(vectors.unit, ids, k, method, restrict)
+    if top is None:
+        top, scores = analogy_ids(
+            vectors.unit, ids[:, 0], ids[:, 1], ids[:, 2], k, method=method, restrict=restrict
+        )
+    return [
+        Analogy(a, b, c, rank + 1, vectors.keys[i], float(s))
+        for (a, b, c), row_ids, row_scores in zip(triples, top, scores)
+        for rank, (i, s) in enumerate(zip(row_ids.tolist(), row_scores.tolist()))
+    ]
+
+
+def _best_by_bound(unit, ids, k, method, restrict):
+    """One answer per triple by branch and bound, when it pays (:mod:`embviz.analogy_bound`).
+
+    Returns ``(None, None)`` when brute force should answer instead: k > 1, a batch too small
+    or without shared pairs, a question word beyond `restrict`, or a triple with no candidate.
+    """
+    n = unit.shape[0] if restrict is None else min(restrict, unit.shape[0])
+    a, b, c = ids[:, 0], ids[:, 1], ids[:, 2]
+    if k != 1 or ids.max() >= n or not _bound.worthwhile(a, b, c, n):
+        return None, None
+    best, scores = _bound.best_answers(unit, a, b, c, method=method, n=n)
+    if (best < 0).any():
+        return None, None
+    return best[:, None], scores[:, None]
+
+
+def similarity(
+    vectors: Vectors,
+    pairs: Sequence[tuple[str, str]] | tuple[str, str],
+    *,
+    skip_missing: bool = False,
+) -> list[Similarity]:
+    """Return the cosine similarity of each pair of keys, as gensim ``similarity(a, b)``.
+
+    Parameters
+    ----------
+    vectors : Vectors
+    pairs : (a, b) or sequence of (a, b)
+    skip_missing : bool
+        Skip pairs with a key not in the vocabulary, with a warning, instead of raising.
+
+    Returns
+    -------
+    list of Similarity
+        One per pair; ``score`` in [-1, 1], 1.0 the same direction, 0 orthogonal (and 0 when
+        either vector is all zeros).
+
+    Raises
+    ------
+    KeyNotFound
+        If a key is not in the vocabulary.
+    """
+    if len(pairs) == 2 and all(isinstance(x, str) for x in pairs):
+        pairs = [pairs]  # type: ignore[list-item]
+    pairs = _known(vectors, [tuple(p) for p in pairs], skip_missing)
+    if not pairs:
+        return []
+    ids = vectors.indices([w for p in pairs for w in p]).reshape(-1, 2)
+    ua = np.asarray(vectors.unit[ids[:, 0]], dtype=np.float32)
+    ub = np.asarray(vectors.unit[ids[:, 1]], dtype=np.float32)
+    scores = np.einsum("ij,ij->i", ua, ub)
+    return [Similarity(a, b, float(s)) for (a, b), s in zip(pairs, scores.tolist())]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """One row of the lookup table: its ``id`` (0-based row), ``key`` and ``vector``."""
+
+    id: int
+    key: str
+    vector: tuple[float, ...]
+
+
+def lookup(vectors: Vectors, items: Sequence[str | int], *, ids: bool = False) -> list[Lookup]:
+    """Return the rows of keys or ids: the ``embedding_lookup`` of the items, in their order.
+
+    Parameters
+    ----------
+    vectors : Vectors
+    items : sequence of str or int
+        Keys or row ids. A string is a key if it is in the vocabulary, else it is read as an
+        integer id; ints are ids. With ``ids=True`` every item is an id (for numeric keys
+        such as ``1990`` that would otherwise be read as keys).
+
+    Returns
+    -------
+    list of Lookup
+        ``vector`` holds the row's ``dim`` values, each the shortest decimal that round-trips
+        its float32.
+
+    Raises
+    ------
+    KeyNotFound
+        If an item is neither a key nor an integer.
+    InvalidQuery
+        If an id is outside ``[0, n)``.
+    """
+    rows: list[int] = []
+    for item in items:
+        if isinstance(item, (int, np.integer)):
+            rows.append(int(item))
+        elif not ids and item in vectors:
+            rows.append(vectors.get_index(item))
+        elif item.strip().lstrip("-").isdigit():
+            rows.append(int(item))
+        elif ids:
+            raise InvalidQuery(f"{item!r} is not an integer id")
+        else:
+            rows.append(vectors.get_index(item))
+    try:
+        id_array = np.asarray(rows, dtype=np.int64)
+    except OverflowError:  # beyond int64: out of range, not an internal error
+        bad = next(r for r in rows if not -(2**63) <= r < 2**63)
+        raise InvalidQuery(
+            f"id {bad} is out of range: ids go from 0 to {vectors.count - 1:,}"
+        ) from None
+    matrix = np.asarray(vectors.lookup(id_array), dtype=np.float32)
+    # the shortest decimal that round-trips each float32 (0.418, not 0.4180000126361847)
+    text = matrix.astype(str)
+    return [Lookup(i, vectors.keys[i], tuple(map(float, t))) for i, t in zip(rows, text)]

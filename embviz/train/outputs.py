@@ -1,0 +1,203 @@
+"""What a training run writes: the vectors, gensim's model and the JSON sidecar; and ``--eval``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from embviz.errors import EmbvizError, FormatError
+from embviz.train.params import TrainResult
+
+if TYPE_CHECKING:
+    from embviz.io import VectorFormat
+    from embviz.vectors import Vectors
+
+# -- outputs -----------------------------------------------------------------------------------
+def sidecar_path(out: str | os.PathLike) -> Path:
+    """Return the JSON sidecar of vector file `out`: ``out`` + ``.json`` (``vectors.bin.json``)."""
+    out = Path(out)
+    return out.with_name(out.name + ".json")
+
+
+def check_output(
+    out: str | os.PathLike,
+    format: VectorFormat | str | None = None,
+    model_path: str | os.PathLike | None = None,
+) -> VectorFormat:
+    """Check before training that the outputs can be written; return the vector format.
+
+    Raises
+    ------
+    FormatError
+        If the format cannot be told from `out`'s name, or a directory of `out` or
+        `model_path` does not exist.
+    """
+    from embviz import io as embviz_io
+
+    out = Path(out)
+    if format:
+        fmt = embviz_io.VectorFormat(format)
+    else:
+        try:
+            fmt = embviz_io.format_for(out)
+        except FormatError:
+            raise FormatError(
+                f"{out}: cannot tell the vector format from the name; use .bin (word2vec), .txt "
+                "(word2vec-text), .vec (fasttext), .tsv (projector) or pass --format"
+            ) from None
+    for path in (out, model_path):
+        if path is None:
+            continue
+        path = Path(path)
+        if fmt == embviz_io.VectorFormat.projector and path == out and out.is_dir():
+            continue
+        if not path.parent.is_dir():
+            raise FormatError(f"{path}: directory {path.parent} does not exist")
+        if path.is_dir():
+            raise FormatError(f"{path}: is a directory, expected a file name")
+    if model_path is not None and Path(model_path).resolve() in (
+        out.resolve(),
+        sidecar_path(out).resolve(),
+    ):
+        raise FormatError(
+            f"{model_path}: the model path must differ from the vector file and its sidecar"
+        )
+    return fmt
+
+
+def save_model(model: Any, path: str | os.PathLike) -> list[Path]:
+    """Save the full gensim model to `path` (``Word2Vec.load(path)`` resumes training).
+
+    gensim may write large arrays beside it (``path.wv.vectors.npy`` ...). Every file is first
+    written into a temporary directory beside `path`, then renamed, so none is half-written.
+
+    Returns
+    -------
+    list of Path
+        The files written, `path` first.
+    """
+    path = Path(path)
+    tmp = Path(tempfile.mkdtemp(prefix=".embviz-model-", dir=path.parent))
+    try:
+        model.save(str(tmp / path.name))
+        names = sorted(os.listdir(tmp), key=lambda n: (n != path.name, n))
+        written = []
+        for name in names:
+            os.replace(tmp / name, path.parent / name)
+            written.append(path.parent / name)
+        return written
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write(
+    result: TrainResult,
+    out: str | os.PathLike,
+    format: VectorFormat | str | None = None,
+    *,
+    model_path: str | os.PathLike | None = None,
+    precision: int = 6,
+    evaluation: dict | None = None,
+) -> list[Path]:
+    """Write the vectors to `out`, the model to `model_path` and the JSON sidecar.
+
+    Each file is written atomically (temporary file, then rename); the sidecar
+    (:func:`sidecar_path`) is written last and holds :class:`TrainReport` plus `evaluation`.
+
+    Returns
+    -------
+    list of Path
+        Every file written: vectors, model files, sidecar.
+
+    Raises
+    ------
+    FormatError
+        As :func:`check_output`, or if writing fails.
+    """
+    from embviz import io as embviz_io
+
+    fmt = check_output(out, format, model_path)
+    written = embviz_io.save(result.vectors, out, fmt, precision=precision)
+    if model_path is not None:
+        written += save_model(result.model, model_path)
+    report = result.report.to_dict()
+    report["vectors"] = {
+        "path": str(written[0]),
+        "format": fmt.value,
+        "count": result.vectors.count,
+        "dim": result.vectors.dim,
+    }
+    report["model"] = str(model_path) if model_path is not None else None
+    if evaluation is not None:
+        report["evaluation"] = evaluation
+    side = sidecar_path(written[0])
+    data = (
+        json.dumps(_finite(report), indent=2, default=_json_default, allow_nan=False) + "\n"
+    ).encode()
+    written.append(embviz_io.atomic_write(side, lambda f: f.write(data)))
+    return written
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+def evaluate(vectors: Vectors, *, restrict: int | None = 300_000) -> dict:
+    """Score vectors on the Google analogy set, WordSim-353 and SimLex-999 (gensim's test data).
+
+    Uses :mod:`embviz.evaluate`, whose numbers equal gensim's ``evaluate_word_analogies`` and
+    ``evaluate_word_pairs``: analogies by 3CosAdd (Mikolov et al. 2013a) among the first
+    `restrict` keys, case-insensitively, questions with an unknown word skipped (they lower
+    ``coverage``, not ``accuracy``); word pairs by Pearson and Spearman correlation of cosine
+    similarity with human scores, pairs with an unknown word skipped (``oov_ratio``).
+
+    Returns
+    -------
+    dict
+        ``{"analogies": {"dataset", "method", "section": "total", "correct", "total",
+        "accuracy", "coverage", "sections": [...]}, "word_pairs": [{"dataset", "pairs", "used",
+        "oov", "oov_ratio", "pearson", "spearman", ...}]}``. Accuracies are in [0, 1] (None
+        when no question could be answered); correlations in [-1, 1]. A word-pair set that
+        cannot be scored at all (fewer than 2 known pairs, common after a small corpus) is
+        reported as ``{"dataset", "error"}`` instead of failing.
+    """
+    from embviz import evaluate as ev
+
+    report = ev.evaluate_analogies(vectors, restrict=restrict)
+    analogies = {
+        "dataset": Path(report.questions).name or ev.GENSIM_QUESTIONS,
+        "method": report.method,
+        **asdict(report.total),
+        "sections": [asdict(r) for r in report.sections],
+    }
+    pairs = []
+    for path in ev.default_pair_files():
+        try:
+            pairs.append(asdict(ev.evaluate_word_pairs(vectors, path, restrict=restrict)))
+        except EmbvizError as exc:
+            pairs.append({"dataset": path.stem, "error": str(exc)})
+    return _finite({"analogies": analogies, "word_pairs": pairs})
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as None, so the sidecar is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+

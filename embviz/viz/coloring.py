@@ -1,0 +1,132 @@
+"""Colourings of the points: k-means clusters, a metadata column, highlight groups."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from embviz.errors import FormatError, InvalidQuery
+
+#: Categorical colourings keep this many most common values as legend entries; the rest are "other".
+MAX_CATEGORIES = 24
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+
+def kmeans(unit: NDArray[np.float32], k: int, seed: int = 0) -> NDArray[np.int32]:
+    """Cluster unit rows ``(m, dim)`` into `k` groups with k-means (scikit-learn).
+
+    ``MiniBatchKMeans`` above 20,000 points; cluster labels ``(m,)`` int32 in ``[0, k)``,
+    numbered by decreasing size.
+
+    Raises
+    ------
+    InvalidQuery
+        If ``k < 1`` or ``k > m``.
+    """
+    from embviz.errors import require
+
+    m = len(unit)
+    if not 1 <= k <= m:
+        raise InvalidQuery(
+            f"--clusters must be between 1 and the number of points ({m:,}), got {k}"
+        )
+    cluster = require("sklearn.cluster", package="scikit-learn")
+    if m > 20_000:
+        model = cluster.MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
+    else:
+        model = cluster.KMeans(n_clusters=k, random_state=seed, n_init=3)
+    labels = model.fit_predict(np.asarray(unit, dtype=np.float32))
+    order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")
+    remap = np.empty(k, dtype=np.int32)
+    remap[order] = np.arange(k, dtype=np.int32)
+    return remap[labels]
+
+
+def read_metadata(path: str | os.PathLike, column: str, keys: Sequence[str]) -> list[str | None]:
+    """Read one column of a metadata TSV for `keys`.
+
+    The file has a header row; the key column is the one named ``key`` (or ``word``, else the
+    first column). Values are returned as text; keys absent from the file get None.
+
+    Parameters
+    ----------
+    path : path-like
+        Tab-separated, UTF-8, with a header row.
+    column : str
+        The column to read.
+    keys : sequence of str
+        The plotted keys, ``(m,)``.
+
+    Returns
+    -------
+    list of str or None, ``(m,)``
+
+    Raises
+    ------
+    FormatError
+        If the file is missing, has no header, or has no column `column`.
+    """
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read the metadata file: {exc.strerror or exc}") from None
+    if not lines:
+        raise FormatError(
+            f"{path}: the metadata file is empty; expected a header row of column names"
+        )
+    header = lines[0].split("\t")
+    if column not in header:
+        raise FormatError(f"{path}: no column {column!r}; columns are {', '.join(header)}")
+    key_col = next((header.index(c) for c in ("key", "word", "token") if c in header), 0)
+    col = header.index(column)
+    values: dict[str, str] = {}
+    for line in lines[1:]:
+        parts = line.split("\t")
+        if len(parts) > max(key_col, col):
+            values.setdefault(parts[key_col], parts[col])
+    return [values.get(k) for k in keys]
+
+
+@dataclass(frozen=True)
+class Coloring:
+    """Point colours: categorical ``labels`` (legend entries) or numeric ``values`` (colour bar).
+
+    Attributes
+    ----------
+    title : str
+        Legend or colour-bar title (plain text; escaped when drawn).
+    labels : list of str or None, optional
+        ``(m,)`` category per point (None: uncoloured).
+    values : ndarray ``(m,)`` float32, optional
+        Numeric value per point (NaN: missing).
+    """
+
+    title: str
+    labels: list | None = None
+    values: NDArray[np.float32] | None = None
+
+    @staticmethod
+    def from_values(title: str, values: Sequence[str | None]) -> Coloring:
+        """Numeric colouring if every present value is a number, else categorical."""
+        present = [v for v in values if v not in (None, "")]
+        try:
+            nums = [float(v) for v in present]
+            numeric = len(present) > 0 and len(set(nums)) > MAX_CATEGORIES
+        except ValueError:
+            numeric = False
+        if numeric:
+            arr = np.array(
+                [float(v) if v not in (None, "") else np.nan for v in values], dtype=np.float32
+            )
+            return Coloring(title, values=arr)
+        return Coloring(title, labels=[v if v not in (None, "") else None for v in values])
+
+
