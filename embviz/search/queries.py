@@ -66,7 +66,7 @@ def expression_vector(vectors: Vectors, text: str | _expr.Expression) -> NDArray
     ----------
     vectors : Vectors
     text : str or Expression
-        A key or an expression such as ``"king - man + woman"`` (see :mod:`embviz.expr`). A
+        A key or an expression such as ``"king - man + woman"`` (see :mod:`embviz.search.expr`). A
         string that is itself a key (``"new york"``, ``"e-mail"``) is taken as that key.
 
     Returns
@@ -142,7 +142,7 @@ def neighbors(
     ----------
     vectors : Vectors
     queries : str or sequence of str
-        Keys or expressions (``"king - man + woman"``), see :mod:`embviz.expr`.
+        Keys or expressions (``"king - man + woman"``), see :mod:`embviz.search.expr`.
     k : int
         Neighbors per query, >= 1.
     restrict : int, optional

@@ -61,7 +61,7 @@ def formula_coords(
 def formula_projection(
     vectors: Vectors, ids: NDArray[np.int64], formulas: Sequence[str]
 ) -> Projection:
-    """Return a :class:`~embviz.project.Projection` whose axes are formulas (`formula_coords`)."""
+    """Return a :class:`~embviz.viz.projection.Projection` whose axes are formulas (`formula_coords`)."""
     from embviz.viz.projection import Projection
     from embviz.viz.trust import neighbor_recall
 
