@@ -294,7 +294,7 @@ def analogy(
 
 
 def _best_by_bound(unit, ids, k, method, restrict):
-    """One answer per triple by branch and bound, when it pays (:mod:`embviz.analogy_bound`).
+    """One answer per triple by branch and bound, when it pays (:mod:`embviz.search.bound`).
 
     Returns ``(None, None)`` when brute force should answer instead: k > 1, a batch too small
     or without shared pairs, a question word beyond `restrict`, or a triple with no candidate.
