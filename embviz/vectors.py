@@ -79,6 +79,11 @@ class Vectors:
         self.keys: tuple[str, ...] = tuple(keys)
         self.matrix = matrix
         self.source = source
+        #: Where the keys came from when the file had none (``"row ids 0..n-1"``, a sidecar).
+        self.keys_from: str | None = None
+        #: A row that is never a neighbor or an analogy answer (``nn.Embedding(padding_idx=)``);
+        #: ``lookup`` still returns it. Set it with :meth:`set_padding`.
+        self.padding_idx: int | None = None
         self._scans = 0
         if key_to_index is not None and len(key_to_index) == len(self.keys):
             self.__dict__["key_to_index"] = key_to_index
@@ -226,6 +231,26 @@ class Vectors:
         rows = self.lookup(ids)
         unit = np.asarray(self.unit[ids]) if "unit" in self.__dict__ else None
         return Vectors([self.keys[i] for i in ids], rows, source=self.source, unit=unit)
+
+    def set_padding(self, padding_idx: int | None) -> None:
+        """Mark row `padding_idx` as padding, as ``nn.Embedding(padding_idx=...)`` does.
+
+        Negative values count from the end (``-1`` is the last row), as in PyTorch. The
+        padding row is never returned as a neighbor or an analogy answer.
+
+        Raises
+        ------
+        InvalidQuery
+            If `padding_idx` is outside ``[-n, n)``.
+        """
+        if padding_idx is None:
+            self.padding_idx = None
+            return
+        if not -self.count <= padding_idx < self.count:
+            raise InvalidQuery(
+                f"padding index {padding_idx} is out of range: the table has {self.count:,} rows"
+            )
+        self.padding_idx = padding_idx % self.count
 
     # -- messages ----------------------------------------------------------------------------
     def suggest(self, key: str, n: int = 3) -> list[str]:

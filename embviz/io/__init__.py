@@ -14,6 +14,7 @@ from pathlib import Path
 
 from embviz.errors import FormatError
 from embviz.io import cache as _cache
+from embviz.io.options import SourceOptions
 from embviz.io.read import read_into
 from embviz.io.sniffing import (
     HEAD_BYTES,
@@ -51,6 +52,11 @@ def load(
     cache: bool = True,
     cache_dir: str | os.PathLike | None = None,
     dtype: str = "float32",
+    tensor: str | None = None,
+    key_column: str | None = None,
+    vector_columns: str | list[str] | tuple[str, ...] | None = None,
+    keys: str | os.PathLike | None = None,
+    padding_idx: int | None = None,
 ) -> Vectors:
     """Load a vector file into a :class:`~embviz.vectors.Vectors` lookup table.
 
@@ -58,10 +64,14 @@ def load(
     ----------
     path : path-like
         A word2vec binary or text, GloVe or fastText ``.vec`` file, optionally gzip/bz2/xz
-        compressed (detected from magic bytes, not the file name).
+        compressed (detected from magic bytes, not the file name); a ``.npy``/``.npz``,
+        safetensors, Parquet, Arrow IPC/Feather or PyTorch file; a Projector ``vectors.tsv``;
+        or a folder of Parquet parts (Spark ``Word2VecModel.save``, ``getVectors().write.parquet``).
+        See ``docs/formats.md``.
     format : VectorFormat or str, optional
         Overrides the sniffed format (``"word2vec"``, ``"word2vec-text"``, ``"glove"``,
-        ``"fasttext"``).
+        ``"fasttext"``, ``"projector"``, ``"npy"``, ``"npz"``, ``"safetensors"``,
+        ``"parquet"``, ``"arrow"``, ``"spark"``, ``"torch"``).
     limit : int, optional
         Read only the first `limit` vectors (files are in frequency order).
     cache : bool
@@ -71,6 +81,20 @@ def load(
         The cache's directory; default ``$XDG_CACHE_HOME/embviz`` or ``~/.cache/embviz``.
     dtype : {"float32", "float16"}
         Storage dtype of the matrix (float16 halves memory; scores stay float32).
+    tensor : str, optional
+        The array of a ``.npz``/safetensors/PyTorch file (default: the only 2-D float array,
+        or a known embedding name).
+    key_column : str, optional
+        The key column of a table (default: the first string/integer column named like a key).
+    vector_columns : str or list of str, optional
+        A wide table's vector columns, in order (``"f0,f1,f2"`` or ``"emb_*"``).
+    keys : path-like, optional
+        Keys of a table without keys (one per line, TSV, Parquet or ``tokenizer.json``);
+        default a sidecar (``NAME.keys.txt``, ``NAME.vocab``, ``tokenizer.json``), else the
+        row ids ``0..n-1``. ``Vectors.keys_from`` says which was used.
+    padding_idx : int, optional
+        A row never returned as a neighbor or analogy answer (``nn.Embedding(padding_idx=)``);
+        negative counts from the end.
 
     Returns
     -------
@@ -91,9 +115,18 @@ def load(
     """
     if dtype not in ("float32", "float16"):
         raise FormatError(f"dtype must be float32 or float16, got {dtype!r}")
+    if isinstance(vector_columns, str):
+        vector_columns = [c.strip() for c in vector_columns.split(",") if c.strip()]
+    options = SourceOptions(
+        tensor, key_column, tuple(vector_columns) if vector_columns else None,
+        Path(keys) if keys is not None else None,
+    )
     if cache:
-        return _cache.load_cached(
-            Path(path), format=format, limit=limit, cache_dir=cache_dir, dtype=dtype
+        vectors = _cache.load_cached(
+            Path(path), format=format, limit=limit, cache_dir=cache_dir, dtype=dtype, options=options
         )
-    return read_into(path, format, limit=limit, dtype=dtype)[0]
+    else:
+        vectors = read_into(path, format, limit=limit, dtype=dtype, options=options)[0]
+    vectors.set_padding(padding_idx)
+    return vectors
 

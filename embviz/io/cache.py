@@ -31,8 +31,10 @@ import numpy as np
 
 from embviz._version import __version__
 from embviz.errors import EmbvizWarning, FormatError, warn
+from embviz.io.options import SourceOptions
 from embviz.io.read import read_into
-from embviz.io.sniffing import sniff
+from embviz.io.sniffing import VectorFormat, container_format, sniff
+from embviz.io.sources import dependencies
 from embviz.vectors import Vectors
 
 _LAYOUT = 1  # bump when the entry layout changes: older entries are then rebuilt
@@ -57,8 +59,8 @@ def fingerprint(path: Path) -> str:
     return h.hexdigest()
 
 
-def _entry_id(source: Path, format: str | None, limit: int | None, dtype: str) -> str:
-    key = f"{source}|{format}|{limit}|{dtype}|{_LAYOUT}"
+def _entry_id(source: Path, format: str | None, limit: int | None, dtype: str, options: str = "") -> str:
+    key = f"{source}|{format}|{limit}|{dtype}|{_LAYOUT}{options}"
     return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
@@ -101,6 +103,7 @@ def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
         if len(keys) != n:
             return None
         vectors = Vectors(keys, matrix, source=source.name, unit=unit, unique=True)
+        vectors.keys_from = meta.get("keys_from")
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, FormatError):
         return None
     for text in meta.get("warnings", []):  # what parsing the source warned about, every load
@@ -145,6 +148,7 @@ def load_cached(
     limit: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     dtype: str = "float32",
+    options: SourceOptions | None = None,
 ) -> Vectors:
     """Load `source` through the cache: map a valid entry, or parse and write one.
 
@@ -164,27 +168,31 @@ def load_cached(
     source = Path(source)
     try:
         resolved = source.resolve(strict=True)
-        if not resolved.is_file():
+        if not (resolved.is_file() or container_format(resolved) == VectorFormat.spark):
             raise FileNotFoundError
     except (FileNotFoundError, OSError):
         sniff(source)  # raises the right FormatError (missing, directory, ...)
         raise
     fmt = None if format is None else str(getattr(format, "value", format))
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    entry = root / "vectors" / _entry_id(resolved, fmt, limit, dtype)
-    expect = dict(_stat(resolved), fingerprint=fingerprint(resolved))
+    options = options or SourceOptions()
+    entry = root / "vectors" / _entry_id(resolved, fmt, limit, dtype, options.cache_tag())
+    expect = dict(_stat(resolved), fingerprint=fingerprint(resolved) if resolved.is_file() else "folder")
+    deps = dependencies(resolved, fmt, options)  # a keys sidecar, Parquet parts: checked too
+    if deps:
+        expect["depends"] = [[str(d), *_stat(d).values(), fingerprint(d)] for d in deps]
     cached = _open_entry(entry, resolved, expect)
     if cached is not None:
         cached.source = source.name
         return cached
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EmbvizWarning)
-        vectors, info = read_into(source, format, limit=limit, dtype=dtype)
+        vectors, info = read_into(source, format, limit=limit, dtype=dtype, options=options)
     notes = [str(w.message) for w in caught if issubclass(w.category, EmbvizWarning)]
     for text in notes:
         warn(text)
     meta = dict(expect, layout=_LAYOUT, source=str(resolved), format=info.format.value,
-                limit=limit, embviz=__version__, warnings=notes)
+                limit=limit, embviz=__version__, warnings=notes, keys_from=vectors.keys_from)
     tmp = entry.with_name(f".tmp-{entry.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         _write_entry(tmp, resolved, vectors, meta)

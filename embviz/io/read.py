@@ -10,13 +10,16 @@ import numpy as np
 
 from embviz.errors import FormatError, warn
 from embviz.io.binary import _read_binary
+from embviz.io.options import SourceOptions
 from embviz.io.sink import _Sink
 from embviz.io.sniffing import (
+    CONTAINERS,
     SourceInfo,
     VectorFormat,
     _read_head,
     _sniff_head,
     compression,
+    container_format,
     open_bytes,
 )
 from embviz.io.text import _read_text
@@ -47,6 +50,7 @@ def read_into(
     *,
     limit: int | None = None,
     dtype: str = "float32",
+    options: SourceOptions | None = None,
 ) -> tuple[Vectors, SourceInfo]:
     """Read and parse a vector file, without the cache: ``(vectors, info)``.
 
@@ -56,6 +60,19 @@ def read_into(
     path = Path(path)
     if limit is not None and limit < 1:
         raise FormatError(f"limit must be at least 1, got {limit}")
+    container = VectorFormat(format) if format is not None else container_format(path)
+    if container in CONTAINERS:  # arrays, tables, folders, the Projector pair
+        from embviz.io.sources import read_source
+
+        keys, matrix, keys_from = read_source(path, container, options or SourceOptions(), limit, dtype)
+        keep = _dedupe(path, keys, np.arange(len(keys)))
+        if keep is not None:
+            keys = [keys[i] for i in keep]
+            matrix = matrix[keep]
+        matrix.flags.writeable = False
+        vectors = Vectors(keys, matrix, source=path.name, unique=True)
+        vectors.keys_from = keys_from
+        return vectors, SourceInfo(container, None, len(keys), matrix.shape[1])
     comp = compression(path) if path.is_file() else None
     with open_bytes(path) as f:
         head = _read_head(f, path)

@@ -36,9 +36,22 @@ class VectorFormat(str, Enum):
     glove = "glove"
     fasttext = "fasttext"
     projector = "projector"
+    npy = "npy"
+    npz = "npz"
+    safetensors = "safetensors"
+    parquet = "parquet"
+    arrow = "arrow"
+    spark = "spark"
+    torch = "torch"
 
 
 READABLE = (VectorFormat.word2vec, VectorFormat.word2vec_text, VectorFormat.glove, VectorFormat.fasttext)
+#: Formats read by :mod:`embviz.io.sources` (arrays, tables, the Projector pair), told by
+#: :func:`container_format` from magic bytes or folder structure.
+CONTAINERS = frozenset({
+    VectorFormat.projector, VectorFormat.npy, VectorFormat.npz, VectorFormat.safetensors,
+    VectorFormat.parquet, VectorFormat.arrow, VectorFormat.spark, VectorFormat.torch,
+})
 
 #: Bytes read (after decompression) per parsing step; bounds the parser's temporary memory.
 CHUNK_BYTES = 1 << 22
@@ -161,10 +174,67 @@ def sniff(path: str | os.PathLike) -> SourceInfo:
         nor ``<key> <numbers>``.
     """
     path = Path(path)
+    container = container_format(path)
+    if container is not None:
+        return SourceInfo(container, None, None, None)
     comp = compression(path) if path.is_file() else None
     with open_bytes(path) as f:
         head = _read_head(f, path)
     return _sniff_head(head, path, comp)
+
+
+def container_format(path: str | os.PathLike) -> VectorFormat | None:
+    r"""Tell the array, table and folder formats from magic bytes or structure, else None.
+
+    ``\x93NUMPY`` npy; a zip of ``.npy`` members npz; a zip holding ``data.pkl`` or a
+    pickle stream torch; ``PAR1`` parquet; ``ARROW1`` (or an IPC stream's continuation
+    marker) arrow; an 8-byte header length followed by ``{`` safetensors; a folder with
+    ``metadata/`` + ``data/`` (Spark ``Word2VecModel.save``) or ``*.parquet`` parts spark;
+    a text file whose first line is tab-separated numbers projector (``vectors.tsv``).
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            model = (path / "metadata").is_dir() and (path / "data").is_dir()
+            data = path / "data" if model else path
+            return VectorFormat.spark if any(data.glob("*.parquet")) else None
+        with open(path, "rb") as f:
+            head = f.read(64)
+        size = path.stat().st_size
+    except OSError:
+        return None
+    if head[:6] == b"\x93NUMPY":
+        return VectorFormat.npy
+    if head[:4] == b"PAR1":
+        return VectorFormat.parquet
+    if head[:6] == b"ARROW1" or head[:4] == b"\xff\xff\xff\xff":
+        return VectorFormat.arrow
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return VectorFormat.torch
+    if head[:4] == b"PK\x03\x04":
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return None
+        if names and all(n.endswith(".npy") for n in names):
+            return VectorFormat.npz
+        if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+            return VectorFormat.torch
+        return None
+    if len(head) >= 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") <= size - 8:
+        return VectorFormat.safetensors
+    try:
+        with open_bytes(path) as f:
+            first = f.readline(HEAD_BYTES).rstrip(b"\r\n")
+    except (FormatError, OSError, EOFError, ValueError):
+        return None
+    fields = first.split(b"\t")
+    if len(fields) >= 2 and b" " not in first and _floats(fields):
+        return VectorFormat.projector
+    return None
 
 
 def _sniff_head(head: bytes, path: Path, comp: str | None) -> SourceInfo:

@@ -22,7 +22,12 @@ _SUFFIXES = {
     ".vec": VectorFormat.fasttext,
     ".glove": VectorFormat.glove,
     ".tsv": VectorFormat.projector,
+    ".npy": VectorFormat.npy,
+    ".parquet": VectorFormat.parquet,
+    ".safetensors": VectorFormat.safetensors,
 }
+#: Rows per Parquet row group (the reader holds one row group at a time).
+PARQUET_ROW_GROUP = 65_536
 
 
 def format_for(path: str | os.PathLike) -> VectorFormat:
@@ -41,7 +46,8 @@ def format_for(path: str | os.PathLike) -> VectorFormat:
         return _SUFFIXES[suffixes[-1]]
     raise FormatError(
         f"{path}: cannot tell the format from the name; use .bin (word2vec), .txt "
-        "(word2vec-text), .vec (fasttext), .tsv (projector) or pass --to"
+        "(word2vec-text), .vec (fasttext), .tsv (projector), .npy, .parquet, .safetensors "
+        "or pass --to"
     )
 
 
@@ -185,6 +191,8 @@ def save(
                 p.unlink(missing_ok=True)
             raise
         return [path, meta]
+    if fmt in (VectorFormat.npy, VectorFormat.parquet, VectorFormat.safetensors):
+        return _save_table(vectors, path, fmt)
     _check_keys(keys, fmt)
 
     def write(f: IO[bytes]) -> None:
@@ -207,3 +215,83 @@ def save(
 
     atomic_write(path, write)
     return [path]
+
+
+# -- .npy, Parquet, safetensors ---------------------------------------------------------------
+def keys_sidecar(path: Path) -> Path:
+    """Return the keys file written beside an array file: ``NAME.keys.txt`` for ``NAME.npy``."""
+    return path.with_name(path.name[: -len(path.suffix)] + ".keys.txt" if path.suffix else path.name + ".keys.txt")
+
+
+def _save_table(vectors: Vectors, path: Path, fmt: VectorFormat) -> list[Path]:
+    """Write ``.npy`` or safetensors (+ ``NAME.keys.txt``) or Parquet, float32, atomically.
+
+    ``.npy``: the ``(n, dim)`` float32 array (C order); safetensors: the tensor
+    ``embeddings`` ``(n, dim)`` F32 with ``{"format": "np"}`` metadata; both with the keys one
+    per line in ``NAME.keys.txt``, the pair renamed into place only when both are complete.
+    Parquet: ``key: string`` and ``vector: fixed_size_list<float32>[dim]`` in row groups of
+    :data:`PARQUET_ROW_GROUP` rows, keys snappy-compressed, vectors uncompressed.
+    """
+    matrix = vectors.matrix
+    n, dim = matrix.shape
+    step = PARQUET_ROW_GROUP
+
+    def rows():  # float32 blocks, so a float16 table is never copied whole
+        for lo in range(0, n, step):
+            yield lo, np.ascontiguousarray(matrix[lo : lo + step], dtype="<f4")
+
+    if fmt == VectorFormat.parquet:
+        from embviz.errors import require
+
+        pa = require("pyarrow", package="'embviz[formats]'")
+        pq = require("pyarrow.parquet", package="'embviz[formats]'")
+        schema = pa.schema([("key", pa.string()), ("vector", pa.list_(pa.float32(), dim))])
+
+        def write_parquet(f: IO[bytes]) -> None:
+            with pq.ParquetWriter(f, schema, compression={"key": "snappy", "vector": "none"},
+                                  use_dictionary=["key"]) as w:
+                for lo, block in rows():
+                    vec = pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), dim)
+                    keys = pa.array(vectors.keys[lo : lo + step], type=pa.string())
+                    w.write_table(pa.Table.from_arrays([keys, vec], schema=schema), row_group_size=step)
+
+        atomic_write(path, write_parquet)
+        return [path]
+
+    _check_keys(vectors.keys, fmt)
+
+    def write_array(f: IO[bytes]) -> None:
+        if fmt == VectorFormat.npy:
+            header = {"descr": "<f4", "fortran_order": False, "shape": (n, dim)}
+            if n * dim < 2**31:
+                np.lib.format.write_array_header_1_0(f, header)
+            else:  # a header longer than 64 KiB needs format 2.0
+                np.lib.format.write_array_header_2_0(f, header)
+        else:
+            import json
+
+            meta = {"__metadata__": {"format": "np"},
+                    "embeddings": {"dtype": "F32", "shape": [n, dim], "data_offsets": [0, n * dim * 4]}}
+            blob = json.dumps(meta, separators=(",", ":")).encode()
+            blob += b" " * (-len(blob) % 8)  # the data starts 8-byte aligned
+            f.write(len(blob).to_bytes(8, "little") + blob)
+        for _, block in rows():
+            f.write(block.tobytes())
+
+    def write_keys(f: IO[bytes]) -> None:
+        for lo in range(0, n, 100_000):
+            f.write("".join(k + "\n" for k in vectors.keys[lo : lo + 100_000]).encode("utf-8"))
+
+    keys_path = keys_sidecar(path)
+    tag = f".embviz-{os.getpid()}-"
+    staged = [p.with_name(tag + p.name) for p in (path, keys_path)]
+    try:
+        atomic_write(staged[0], write_array)
+        atomic_write(staged[1], write_keys)
+        for src, dst in zip(staged, (path, keys_path)):
+            os.replace(src, dst)
+    except BaseException:
+        for p in staged:
+            p.unlink(missing_ok=True)
+        raise
+    return [path, keys_path]

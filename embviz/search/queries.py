@@ -179,7 +179,8 @@ def neighbors(
     queries = texts
     q = np.stack([expression_vector(vectors, e) for e in exprs])
     q = _unit_rows(q, list(queries))
-    exclude = [vectors.indices(e.keys) for e in exprs]
+    pad = [] if vectors.padding_idx is None else [vectors.padding_idx]
+    exclude = [[*vectors.indices(e.keys).tolist(), *pad] for e in exprs]
     ids, scores = top_k(vectors.unit, q, k, exclude=exclude, restrict=restrict)
     return [
         Neighbor(text, rank + 1, vectors.keys[i], float(s))
@@ -198,6 +199,7 @@ def analogy_ids(
     *,
     method: Method = "cosadd",
     restrict: int | None = None,
+    never: Sequence[int] = (),
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     """Answer ``a : b :: c : ?`` for id arrays, batched; the low-level kernel of analogies.
 
@@ -217,6 +219,8 @@ def analogy_ids(
         ``"mul"``.
     restrict : int, optional
         Only the first `restrict` rows are candidates.
+    never : sequence of int
+        Rows that are never answers (the padding row).
 
     Returns
     -------
@@ -226,7 +230,7 @@ def analogy_ids(
     """
     a, b, c = (np.asarray(x, dtype=np.int64).reshape(-1) for x in (a, b, c))
     n = unit.shape[0] if restrict is None else min(restrict, unit.shape[0])
-    exclude = list(zip(a.tolist(), b.tolist(), c.tolist()))
+    exclude = [(*t, *never) for t in zip(a.tolist(), b.tolist(), c.tolist())]
     ua, ub, uc = (np.asarray(unit[x], dtype=np.float32) for x in (a, b, c))
     if method in ("cosadd", "add"):
         q, _ = cosadd_queries(ua, ub, uc)
@@ -281,10 +285,12 @@ def analogy(
     if not triples:
         return []
     ids = vectors.indices([w for t in triples for w in t]).reshape(-1, 3)
-    top, scores = _best_by_bound(vectors.unit, ids, k, method, restrict)
+    never = () if vectors.padding_idx is None else (vectors.padding_idx,)
+    top, scores = (None, None) if never else _best_by_bound(vectors.unit, ids, k, method, restrict)
     if top is None:
         top, scores = analogy_ids(
-            vectors.unit, ids[:, 0], ids[:, 1], ids[:, 2], k, method=method, restrict=restrict
+            vectors.unit, ids[:, 0], ids[:, 1], ids[:, 2], k, method=method, restrict=restrict,
+            never=never,
         )
     return [
         Analogy(a, b, c, rank + 1, vectors.keys[i], float(s))

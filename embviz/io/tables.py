@@ -1,0 +1,338 @@
+"""Readers of tables: Parquet, Arrow IPC (Feather v2) and Spark ML's folders.
+
+A table has a key column and a vector column, or a wide layout of numeric columns:
+
+- the **key column** is ``--key-column``, else the first string or integer column named like
+  a key (``key``, ``word``, ``token``, ``id``, ``item``, ``name``, ``label``, ``*_id``), else
+  the first string column; with none, the keys come from :mod:`embviz.io.keys`;
+- the **vector column** is ``list<float>``, ``large_list<float>``,
+  ``fixed_size_list<float>[dim]`` or Spark ML's vector struct ``{type: int8, size: int32,
+  indices: list<int32>, values: list<double>}`` (dense rows only, ``type == 1``);
+- or a **wide layout**: ``--vector-columns`` (names in order, ``prefix*`` patterns allowed),
+  by default every floating column when there is no list column.
+
+Spark ML's ``Word2VecModel.save(path)`` folder (``metadata/`` + ``data/*.parquet`` with
+``word: string, vector: array<float>``) and a ``getVectors().write.parquet(path)`` folder
+(``word``, ``vector`` as the vector struct) are read by passing the folder: every
+``*.parquet`` part file, in name order.
+
+The matrix is allocated once from the row counts in the files' footers and filled one row
+group (Parquet) or record batch (Arrow) at a time, so peak memory is the matrix, the keys and
+one row group.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from embviz.errors import FormatError, require
+from embviz.io.options import SourceOptions
+
+_KEY_TOKENS = {"key", "keys", "word", "words", "token", "tokens", "id", "ids", "item", "items",
+               "name", "names", "label", "labels", "term", "terms", "vocab"}
+_EXTRA = "'embviz[formats]'"
+
+
+def _pa() -> Any:
+    return require("pyarrow", package=_EXTRA)
+
+
+def parquet_parts(folder: Path) -> list[Path]:
+    """Return the Parquet part files of a folder (Spark's ``data/`` in a saved model).
+
+    Hidden files and Spark's ``_SUCCESS``/``_metadata`` markers are skipped; order is by name,
+    which is Spark's part order.
+    """
+    data = folder / "data" if (folder / "metadata").is_dir() and (folder / "data").is_dir() else folder
+    return sorted(
+        p for p in data.iterdir()
+        if p.is_file() and not p.name.startswith((".", "_")) and p.name.endswith(".parquet")
+    )
+
+
+@dataclass
+class _Source:
+    schema: Any  # pyarrow.Schema
+    rows: int
+    batches: Callable[[list[str]], Iterator[Any]]  # columns -> pyarrow Tables / RecordBatches
+
+
+def _parquet_source(path: Path, files: list[Path]) -> _Source:
+    pa = _pa()
+    pq = require("pyarrow.parquet", package=_EXTRA)
+    opened = []
+    for f in files:
+        try:
+            opened.append((f, pq.ParquetFile(f, memory_map=True)))
+        except (OSError, pa.ArrowException) as exc:
+            raise FormatError(f"{f}: not a readable Parquet file: {exc}") from None
+    schema = opened[0][1].schema_arrow
+    for f, pf in opened[1:]:
+        if pf.schema_arrow.names != schema.names:
+            raise FormatError(
+                f"{f}: columns {pf.schema_arrow.names} differ from {opened[0][0].name}'s {schema.names}"
+            )
+
+    def batches(columns: list[str]) -> Iterator[Any]:
+        for f, pf in opened:
+            for i in range(pf.num_row_groups):
+                try:
+                    yield pf.read_row_group(i, columns=columns)
+                except (OSError, pa.ArrowException) as exc:
+                    raise FormatError(f"{f}: row group {i}: cannot read: {exc}") from None
+
+    return _Source(schema, sum(pf.metadata.num_rows for _, pf in opened), batches)
+
+
+def _arrow_source(path: Path) -> _Source:
+    pa = _pa()
+    try:
+        source = pa.memory_map(str(path), "r")
+        try:
+            reader = pa.ipc.open_file(source)
+            rows = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+            schema = reader.schema
+
+            def batches(columns: list[str]) -> Iterator[Any]:
+                for i in range(reader.num_record_batches):
+                    yield reader.get_batch(i).select(columns)
+
+            return _Source(schema, rows, batches)
+        except pa.ArrowInvalid:  # the IPC stream format (no footer): read it whole
+            source.seek(0)
+            table = pa.ipc.open_stream(source).read_all()
+            return _Source(table.schema, table.num_rows, lambda cols: iter([table.select(cols)]))
+    except (OSError, pa.ArrowException) as exc:
+        raise FormatError(f"{path}: not a readable Arrow IPC/Feather file: {exc}") from None
+
+
+# -- choosing columns ------------------------------------------------------------------------
+def _named_like_key(name: str) -> bool:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name).lower()
+    tokens = [t for t in re.split(r"[^a-z0-9]+", spaced) if t]
+    return bool(tokens) and (tokens[-1] in _KEY_TOKENS or tokens[0] in _KEY_TOKENS)
+
+
+def _is_keyish(pa: Any, t: Any) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+
+
+def _vector_kind(pa: Any, t: Any) -> str | None:
+    """'list', 'spark' or None for a column type."""
+    if (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)) and (
+        pa.types.is_floating(t.value_type)
+    ):
+        return "list"
+    if pa.types.is_struct(t) and {t.field(i).name for i in range(t.num_fields)} >= {"type", "values"}:
+        return "spark"
+    return None
+
+
+def _columns_text(schema: Any) -> str:
+    return ", ".join(f"{f.name} ({f.type})" for f in schema)
+
+
+def choose_columns(path: Path, schema: Any, options: SourceOptions) -> tuple[str | None, list[str], str]:
+    """Return ``(key column or None, vector columns, kind)``; kind is 'list', 'spark' or 'wide'.
+
+    Raises
+    ------
+    FormatError
+        If a named column is missing, or there is no float vector column.
+    """
+    pa = _pa()
+    names = schema.names
+    key = options.key_column
+    if key is not None and key not in names:
+        raise FormatError(f"{path}: no column {key!r} for --key-column (columns: {_columns_text(schema)})")
+    if options.vector_columns:
+        cols: list[str] = []
+        for pattern in options.vector_columns:
+            hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)] if "*" in pattern else (
+                [pattern] if pattern in names else [])
+            if not hits:
+                raise FormatError(
+                    f"{path}: no column {pattern!r} for --vector-columns (columns: {_columns_text(schema)})"
+                )
+            cols += [h for h in hits if h not in cols and h != key]
+        if len(cols) == 1 and _vector_kind(pa, schema.field(cols[0]).type):
+            kind = _vector_kind(pa, schema.field(cols[0]).type)
+        else:
+            for c in cols:
+                t = schema.field(c).type
+                if not (pa.types.is_floating(t) or pa.types.is_integer(t)):
+                    raise FormatError(f"{path}: column {c!r} is {t}, expected numbers for --vector-columns")
+            kind = "wide"
+    else:
+        vec = [f.name for f in schema if f.name != key and _vector_kind(pa, f.type)]
+        if vec:
+            cols, kind = vec[:1], _vector_kind(pa, schema.field(vec[0]).type) or "list"
+        else:
+            cols = [f.name for f in schema if f.name != key and pa.types.is_floating(f.type)]
+            kind = "wide"
+            if not cols:
+                raise FormatError(
+                    f"{path}: no float vector column (columns: {_columns_text(schema)}); expected "
+                    "list<float>, fixed_size_list<float>[dim], a Spark ML vector, or numeric "
+                    "columns named with --vector-columns"
+                )
+    if key is None:
+        keyish = [f.name for f in schema if f.name not in cols and _is_keyish(pa, f.type)]
+        named = [n for n in keyish if _named_like_key(n)]
+        strings = [n for n in keyish if not pa.types.is_integer(schema.field(n).type)]
+        key = (named or strings or [None])[0]
+    elif key in cols:
+        raise FormatError(f"{path}: column {key!r} cannot be both the key and a vector column")
+    return key, cols, kind
+
+
+# -- reading ---------------------------------------------------------------------------------
+def read_table(
+    path: Path, options: SourceOptions, limit: int | None, dtype: str, kind: str
+) -> tuple[list[str] | None, np.ndarray, str, int]:
+    """Read a Parquet/Arrow file or folder: ``(keys or None, matrix (n, dim), description, rows)``.
+
+    Parameters
+    ----------
+    path : Path
+        A Parquet or Arrow IPC/Feather file, or a folder of Parquet parts (Spark).
+    kind : {"parquet", "arrow", "folder"}
+    limit : int, optional
+        Read only the first `limit` rows.
+    dtype : {"float32", "float16"}
+
+    Returns
+    -------
+    keys : list of str or None
+        None when the table has no key column (the caller finds keys elsewhere).
+    matrix : ndarray ``(n, dim)`` of `dtype`, writable
+    description : str
+        Which columns were used, for messages.
+    rows : int
+        The table's row count (before `limit`).
+
+    Raises
+    ------
+    FormatError
+        Unreadable file, no float vector column, ragged or null vectors, a null key, a Spark
+        sparse vector: the message names the file, row and column.
+    """
+    pa = _pa()
+    if kind == "folder":
+        files = parquet_parts(path)
+        if not files:
+            raise FormatError(f"{path}: folder without .parquet files, expected a Spark or Parquet folder")
+        src = _parquet_source(path, files)
+    elif kind == "arrow":
+        src = _arrow_source(path)
+    else:
+        src = _parquet_source(path, [path])
+    key, cols, vkind = choose_columns(path, src.schema, options)
+    n = src.rows if limit is None else min(limit, src.rows)
+    if n == 0:
+        raise FormatError(f"{path}: table has no rows, expected vectors")
+    dim = len(cols) if vkind == "wide" else None
+    matrix: np.ndarray | None = None if dim is None else np.empty((n, dim), dtype=dtype)
+    keys: list[str] | None = [] if key is not None else None
+    lo = 0
+    for batch in src.batches(([key] if key else []) + cols):
+        if lo >= n:
+            break
+        batch = batch.slice(0, n - lo)
+        m = batch.num_rows
+        if m == 0:
+            continue
+        if keys is not None:
+            keys.extend(_keys(path, batch.column(key), key, lo))
+        if vkind == "wide":
+            assert matrix is not None
+            for j, c in enumerate(cols):
+                col = batch.column(c)
+                if col.null_count:
+                    row = lo + _first_null(col)
+                    raise FormatError(f"{path}: row {row:,}, column {c!r}: null value, expected a number")
+                matrix[lo : lo + m, j] = _numpy(col)
+        else:
+            block, dim = _vectors(pa, path, batch.column(cols[0]), cols[0], lo, dim, vkind)
+            if matrix is None:
+                matrix = np.empty((n, dim), dtype=dtype)
+            matrix[lo : lo + m] = block
+        lo += m
+    assert matrix is not None
+    what = f"vectors from {'columns ' + cols[0] + ' ... ' + cols[-1] if vkind == 'wide' else 'column ' + cols[0]}"
+    return keys, matrix[:lo], what + (f", keys from column {key}" if key else ""), src.rows
+
+
+def _numpy(col: Any) -> np.ndarray:
+    if hasattr(col, "combine_chunks"):
+        col = col.combine_chunks()
+    return col.to_numpy(zero_copy_only=False)
+
+
+def _first_null(col: Any) -> int:
+    return int(np.flatnonzero(_numpy(col.is_null()))[0])
+
+
+def _keys(path: Path, col: Any, name: str, lo: int) -> list[str]:
+    if col.null_count:
+        raise FormatError(f"{path}: row {lo + _first_null(col):,}, column {name!r}: null key")
+    arr = _numpy(col)
+    if arr.dtype.kind in "iu":
+        return arr.astype(str).tolist()
+    return arr.tolist()
+
+
+def _vectors(
+    pa: Any, path: Path, col: Any, name: str, lo: int, dim: int | None, vkind: str
+) -> tuple[np.ndarray, int]:
+    """One batch's vector column as a float ``(m, dim)`` array (a view when the layout allows)."""
+    if hasattr(col, "combine_chunks"):
+        col = col.combine_chunks()
+    if col.null_count:
+        raise FormatError(f"{path}: row {lo + _first_null(col):,}, column {name!r}: null vector")
+    if vkind == "spark":
+        kinds = _numpy(col.field("type"))
+        sparse = np.flatnonzero(kinds != 1)
+        if len(sparse):
+            r = int(sparse[0])
+            raise FormatError(
+                f"{path}: row {lo + r:,}, column {name!r}: Spark sparse vector (type {int(kinds[r])}), "
+                "expected dense vectors (type 1); densify with Vectors.dense(v.toArray())"
+            )
+        col = col.field("values")
+        if col.null_count:
+            raise FormatError(f"{path}: row {lo + _first_null(col):,}, column {name!r}: dense vector without values")
+    if pa.types.is_fixed_size_list(col.type):
+        width = col.type.list_size
+        lengths = None
+    else:
+        offsets = _numpy(col.offsets)
+        lengths = np.diff(offsets)
+        width = int(lengths[0])
+    want = dim if dim is not None else width
+    if lengths is not None:
+        bad = np.flatnonzero(lengths != want)
+        if len(bad):
+            r = int(bad[0])
+            raise FormatError(
+                f"{path}: row {lo + r:,}, column {name!r}: vector has {int(lengths[r])} values, "
+                f"expected {want} (ragged vectors)"
+            )
+    elif width != want:
+        raise FormatError(f"{path}: column {name!r} has {width} values per row, expected {want}")
+    if want == 0:
+        raise FormatError(f"{path}: row {lo:,}, column {name!r}: empty vector")
+    flat = col.flatten()
+    if flat.null_count:
+        r = _first_null(flat)
+        raise FormatError(
+            f"{path}: row {lo + r // want:,}, column {name!r}: null value at position {r % want}, "
+            "expected a number"
+        )
+    return _numpy(flat).reshape(-1, want), want
