@@ -17,6 +17,8 @@ from embviz.cli import cache as _cache  # noqa: F401
 from embviz.cli import project as _project  # noqa: F401
 from embviz.cli import train as _train  # noqa: F401
 from embviz.cli import evaluate as _evaluate  # noqa: F401
+from embviz.cli import compare as _compare  # noqa: F401
+from embviz.cli import quality as _quality  # noqa: F401
 # isort: on
 
 __all__ = ["app", "main"]

@@ -1,0 +1,272 @@
+"""Compare two embedding tables key by key: neighbor-set overlap, aligned cosine, rank change.
+
+``diff(a, b)`` answers "what changed between these two trainings?" with the two established
+measures of semantic change:
+
+- **Jaccard@k** of each key's neighbor sets in A and in B, both searched over the same shared
+  vocabulary (Gonen et al. 2020, "Simple, interpretable and stable method for detecting words
+  with usage change across corpora"). It needs no alignment and ignores ranks inside the top k.
+- **cosine after orthogonal Procrustes**: B is rotated onto A with the orthogonal matrix that
+  minimises ``||B_s R - A_s||_F`` over the shared keys' unit rows (Hamilton, Leskovec and
+  Jurafsky 2016, "Diachronic word embeddings reveal statistical laws of semantic change";
+  ``scipy.linalg.orthogonal_procrustes``), then each key's A vector and rotated B vector are
+  compared.
+
+Neighbors come from the exact batched kernel :func:`embviz.search.kernel.top_k`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from embviz.errors import InvalidQuery
+from embviz.search.kernel import top_k
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from embviz.vectors import Vectors
+
+Align = Literal["procrustes", "none"]
+
+#: Shared keys compared by default (the most frequent ones, in A's order).
+DEFAULT_RESTRICT = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChange:
+    """How one shared key changed from A to B.
+
+    ``rank_a``/``rank_b`` are 1-based row positions in each table (frequency ranks for real
+    files); ``jaccard`` is the overlap of the key's k nearest neighbors in A and in B, in
+    [0, 1] (1 the same set); ``cosine_aligned`` is the cosine similarity in [-1, 1] of the key's
+    A vector and its B vector rotated onto A (unrotated with ``align="none"``; NaN when the
+    dims differ and nothing aligns them).
+    """
+
+    key: str
+    rank_a: int
+    rank_b: int
+    jaccard: float
+    cosine_aligned: float
+
+
+@dataclass(frozen=True)
+class DiffReport:
+    """The result of :func:`diff`.
+
+    Attributes
+    ----------
+    rows : list of KeyChange
+        One per compared key, biggest change first: lowest Jaccard, then lowest aligned
+        cosine, then A's rank.
+    shared, only_a, only_b : int
+        Keys in both tables, only in A, only in B (before `restrict`).
+    compared : int
+        Keys compared (the first `restrict` shared keys in A's order).
+    k : int
+        Neighbors per key (fewer when fewer than k + 1 keys are compared).
+    align : str
+        ``"procrustes"`` or ``"none"``.
+    residual : float
+        ``||B_s R - A_s||_F / ||A_s||_F`` over the compared keys' unit rows, in [0, 2]: 0 when
+        B is an exact rotation of A. NaN when not aligned.
+    rotation : ndarray ``(dim_b, dim_a)`` float64 or None
+        The fitted orthogonal matrix R (B's unit rows times R approximate A's).
+    """
+
+    rows: list[KeyChange]
+    shared: int
+    only_a: int
+    only_b: int
+    compared: int
+    k: int
+    align: str
+    residual: float
+    rotation: NDArray[np.float64] | None = None
+
+    @property
+    def mean_jaccard(self) -> float:
+        """Mean Jaccard@k over the compared keys, in [0, 1] (NaN when nothing is compared)."""
+        if not self.rows:
+            return float("nan")
+        return float(np.mean([r.jaccard for r in self.rows]))
+
+    @property
+    def share_below_half(self) -> float:
+        """Share of compared keys with Jaccard@k < 0.5, in [0, 1]."""
+        if not self.rows:
+            return float("nan")
+        return float(np.mean([r.jaccard < 0.5 for r in self.rows]))
+
+    def summary(self) -> str:
+        """One line: counts, mean Jaccard, share below 0.5, alignment residual."""
+        res = "not aligned" if self.align == "none" else f"Procrustes residual {self.residual:.4f}"
+        return (
+            f"{self.shared:,} shared keys ({self.only_a:,} only in A, {self.only_b:,} only in B); "
+            f"compared {self.compared:,} at k={self.k}: mean Jaccard {self.mean_jaccard:.4f}, "
+            f"{self.share_below_half:.2%} below 0.5; {res}"
+        )
+
+
+def shared_keys(a: Vectors, b: Vectors) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Row ids of the keys in both tables, in A's row order: ``(ids_a, ids_b)``, int64 ``(s,)``."""
+    index_b = b.key_to_index
+    pairs = [(i, index_b[key]) for i, key in enumerate(a.keys) if key in index_b]
+    if not pairs:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    ids = np.asarray(pairs, dtype=np.int64)
+    return ids[:, 0].copy(), ids[:, 1].copy()
+
+
+def neighbor_ids(unit: NDArray[np.floating], k: int) -> NDArray[np.int64]:
+    """Each row's `k` nearest other rows by cosine similarity: int64 ``(n, min(k, n - 1))``.
+
+    Exact (:func:`embviz.search.kernel.top_k`), the row itself excluded, ties to the lower id.
+    """
+    n = unit.shape[0]
+    q = np.asarray(unit, dtype=np.float32)
+    ids, _ = top_k(unit, q, k, exclude=[(i,) for i in range(n)])
+    return ids
+
+
+def jaccard_rows(ids_a: NDArray[np.int64], ids_b: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Jaccard index of each pair of rows of two neighbor-id arrays ``(n, k)``: float64 ``(n,)``.
+
+    Each row holds distinct ids; ``|A & B| / |A | B|``, in [0, 1] (1 for two empty rows).
+    """
+    n, k = ids_a.shape
+    if k == 0:
+        return np.ones(n)
+    both = np.sort(np.concatenate([ids_a, ids_b], axis=1), axis=1)
+    inter = (both[:, 1:] == both[:, :-1]).sum(axis=1)
+    return inter / (2 * k - inter)
+
+
+def procrustes(source: NDArray[np.floating], target: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Orthogonal R ``(dim, dim)`` minimising ``||source @ R - target||_F`` (Schönemann 1966).
+
+    ``scipy.linalg.orthogonal_procrustes(source, target)``, in float64.
+    """
+    from scipy.linalg import orthogonal_procrustes
+
+    r, _ = orthogonal_procrustes(
+        np.asarray(source, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    )
+    return r
+
+
+def diff(
+    a: Vectors,
+    b: Vectors,
+    *,
+    k: int = 10,
+    restrict: int | None = DEFAULT_RESTRICT,
+    align: Align = "procrustes",
+) -> DiffReport:
+    """Compare tables `a` and `b` over their shared keys.
+
+    Parameters
+    ----------
+    a, b : Vectors
+        The two tables (for example two trainings with different seeds). Dims may differ only
+        with ``align="none"``.
+    k : int
+        Neighbors per key for Jaccard@k, >= 1 (default 10).
+    restrict : int or None
+        Compare only the first `restrict` shared keys in A's row order (the most frequent for
+        real files); None compares all. Neighbors are searched among the compared keys in both
+        tables, so A and B search the same vocabulary. Default 100,000.
+    align : {"procrustes", "none"}
+        ``"procrustes"`` rotates B's unit rows onto A's with the orthogonal matrix fitted on
+        the compared keys; ``"none"`` compares raw directions (meaningful only when both tables
+        share coordinates, e.g. one is a fine-tuned copy of the other).
+
+    Returns
+    -------
+    DiffReport
+        Rows sorted biggest change first, plus counts and the alignment residual.
+
+    Raises
+    ------
+    InvalidQuery
+        If the tables share no key, ``k < 1``, ``restrict < 1``, `align` is unknown, or the
+        dims differ with ``align="procrustes"``.
+
+    Examples
+    --------
+    >>> from embviz import Vectors
+    >>> a = Vectors(["x", "y", "z"], [[1, 0], [0, 1], [1, 1]])
+    >>> diff(a, a, k=1).mean_jaccard
+    1.0
+    """
+    if k < 1:
+        raise InvalidQuery(f"k must be at least 1, got {k}")
+    if restrict is not None and restrict < 1:
+        raise InvalidQuery(f"restrict must be at least 1, got {restrict}")
+    if align not in ("procrustes", "none"):
+        raise InvalidQuery(f"unknown alignment {align!r}: expected 'procrustes' or 'none'")
+    if align == "procrustes" and a.dim != b.dim:
+        raise InvalidQuery(
+            f"cannot align: A has dim {a.dim} and B has dim {b.dim}; "
+            "Procrustes needs equal dims (use --align none to compare neighbor sets only)"
+        )
+    ia, ib = shared_keys(a, b)
+    if len(ia) == 0:
+        raise InvalidQuery(
+            f"the tables share no key (A has {a.count:,} keys, e.g. {_first(a)}; "
+            f"B has {b.count:,}, e.g. {_first(b)})"
+        )
+    shared = len(ia)
+    if restrict is not None:
+        ia, ib = ia[:restrict], ib[:restrict]
+    ua = np.asarray(a.unit[ia], dtype=np.float32)
+    ub = np.asarray(b.unit[ib], dtype=np.float32)
+    na, nb = neighbor_ids(ua, k), neighbor_ids(ub, k)
+    jac = jaccard_rows(na, nb)
+
+    rotation = None
+    residual = float("nan")
+    if align == "procrustes":
+        rotation = procrustes(ub, ua)
+        ub_r = ub.astype(np.float64) @ rotation
+        den = np.linalg.norm(ua.astype(np.float64))
+        residual = float(np.linalg.norm(ub_r - ua) / den) if den > 0 else 0.0
+        cos = _row_cosines(ua.astype(np.float64), ub_r)
+    elif a.dim == b.dim:
+        cos = _row_cosines(ua.astype(np.float64), ub.astype(np.float64))
+    else:
+        cos = np.full(len(ia), np.nan)
+
+    # cosines equal to 9 decimals tie (a self-diff's 1 - 1e-16 is 1), then A's rank decides
+    order = np.lexsort((ia, np.round(np.nan_to_num(cos, nan=2.0), 9), jac))
+    rows = [
+        KeyChange(a.keys[ia[j]], int(ia[j]) + 1, int(ib[j]) + 1, float(jac[j]), float(cos[j]))
+        for j in order.tolist()
+    ]
+    return DiffReport(
+        rows=rows,
+        shared=shared,
+        only_a=a.count - shared,
+        only_b=b.count - shared,
+        compared=len(ia),
+        k=int(na.shape[1]),
+        align=align,
+        residual=residual,
+        rotation=rotation,
+    )
+
+
+def _row_cosines(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Cosine of each pair of rows, 0 where either row is zero: float64 ``(n,)``."""
+    num = np.einsum("ij,ij->i", x, y)
+    den = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
+    out = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    return np.clip(out, -1.0, 1.0)
+
+
+def _first(v: Vectors, n: int = 3) -> str:
+    return ", ".join(repr(key) for key in v.keys[:n]) or "none"

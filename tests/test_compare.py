@@ -1,0 +1,206 @@
+"""embviz.compare and ``embviz diff``: known answers (rotation, permutation, planted movers),
+agreement with a plain numpy/scipy reference on real GloVe vectors, bad input, exact CLI output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embviz import compare
+from embviz.cli import app
+from embviz.errors import InvalidQuery
+from embviz.vectors import Vectors
+
+TOY_A = "king 1 0\nqueen 0.8 0.6\nman 0.6 0.8\nwoman 0 1\napple -1 0\n"
+# TOY_A rotated by 90 degrees, keys in another order, and one key only in B
+TOY_B = "apple 0 -1\nking 0 1\nqueen -0.6 0.8\nman -0.8 0.6\nwoman -1 0\npear 1 1\n"
+
+
+@pytest.fixture(scope="module")
+def small(sample):
+    """The 3,000 most frequent keys of the bundled GloVe sample (real vectors)."""
+    return sample.subset(np.arange(3000))
+
+
+def rotation(dim, seed=0):
+    q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, dim)))
+    return q * np.sign(np.diag(r))
+
+
+def reference(a: Vectors, b: Vectors, k: int):
+    """Plain numpy/scipy: full cosine matrices, stable argsort, Python sets, scipy Procrustes."""
+    from scipy.linalg import orthogonal_procrustes
+
+    shared = [key for key in a.keys if key in b.key_to_index]
+    ua = np.array([a.unit[a.key_to_index[x]] for x in shared], dtype=np.float64)
+    ub = np.array([b.unit[b.key_to_index[x]] for x in shared], dtype=np.float64)
+
+    def knn(u):
+        s = (u.astype(np.float32) @ u.astype(np.float32).T).astype(np.float64)
+        np.fill_diagonal(s, -np.inf)
+        return np.argsort(-s, axis=1, kind="stable")[:, :k]
+
+    na, nb = knn(ua), knn(ub)
+    jac = {x: len(set(na[i]) & set(nb[i])) / len(set(na[i]) | set(nb[i])) for i, x in enumerate(shared)}
+    r, _ = orthogonal_procrustes(ub, ua)
+    ubr = ub @ r
+    cos = {x: ua[i] @ ubr[i] / np.linalg.norm(ua[i]) / np.linalg.norm(ubr[i]) for i, x in enumerate(shared)}
+    return jac, cos, r
+
+
+# -- known answers ----------------------------------------------------------------------------
+def test_self_diff_is_identity(small):
+    report = compare.diff(small, small, k=10)
+    assert report.compared == report.shared == 3000 and report.only_a == report.only_b == 0
+    assert all(r.jaccard == 1.0 for r in report.rows)
+    assert max(abs(r.cosine_aligned - 1.0) for r in report.rows) < 1e-6
+    assert report.residual < 1e-6
+    assert [r.key for r in report.rows[:3]] == list(small.keys[:3])  # ties keep A's order
+    assert all(r.rank_a == r.rank_b for r in report.rows)
+
+
+def test_a_rotated_copy_aligns_back(small):
+    q = rotation(small.dim, seed=1)
+    rotated = Vectors(small.keys, np.asarray(small.matrix, dtype=np.float64) @ q)
+    report = compare.diff(small, rotated, k=10)
+    assert report.residual < 1e-5
+    assert min(r.cosine_aligned for r in report.rows) > 1 - 1e-5
+    np.testing.assert_allclose(report.rotation, q.T, atol=1e-4)  # B R = A Q R = A
+    # cosines survive a rotation up to float32 rounding: only exact near-ties at the k-th
+    # neighbor may swap, so at most a handful of keys lose one neighbor
+    assert sum(r.jaccard < 1 for r in report.rows) <= 5
+    assert min(r.jaccard for r in report.rows) >= 9 / 11
+    unaligned = compare.diff(small, rotated, k=10, align="none")
+    assert np.mean([r.cosine_aligned for r in unaligned.rows]) < 0.5
+    assert np.isnan(unaligned.residual)
+
+
+def test_a_permutation_of_keys_changes_only_ranks(small):
+    perm = np.random.default_rng(2).permutation(small.count)
+    shuffled = small.subset(perm)
+    report = compare.diff(small, shuffled, k=5)
+    assert all(r.jaccard == 1.0 for r in report.rows)
+    assert min(r.cosine_aligned for r in report.rows) > 1 - 1e-6
+    where = {int(p): i + 1 for i, p in enumerate(perm)}
+    assert all(r.rank_b == where[r.rank_a - 1] for r in report.rows)
+
+
+def test_planted_movers_rank_first(small):
+    rng = np.random.default_rng(3)
+    movers = rng.choice(small.count, 30, replace=False)
+    m = np.array(small.matrix, dtype=np.float32)
+    m[movers] = rng.standard_normal((30, small.dim)).astype(np.float32) * small.norms[movers, None]
+    q = rotation(small.dim, seed=4)
+    moved = Vectors(small.keys, m @ q)
+    report = compare.diff(small, moved, k=10)
+    assert {r.key for r in report.rows[:30]} == {small.keys[i] for i in movers}
+    assert max(r.jaccard for r in report.rows[:30]) < min(r.jaccard for r in report.rows[30:])
+    assert max(r.cosine_aligned for r in report.rows[:30]) < 0.6
+    assert min(r.cosine_aligned for r in report.rows[30:]) > 0.98
+
+
+def test_restrict_and_vocabularies(small):
+    b = small.subset(np.arange(500, 3000))  # drops A's 500 most frequent keys
+    report = compare.diff(small, b, k=10, restrict=1000)
+    assert (report.shared, report.only_a, report.only_b, report.compared) == (2500, 500, 0, 1000)
+    assert {r.rank_a for r in report.rows} == set(range(501, 1501))
+    assert all(r.rank_b == r.rank_a - 500 for r in report.rows)
+
+
+# -- agreement with the reference ---------------------------------------------------------------
+def test_agrees_with_numpy_scipy_reference(small):
+    rng = np.random.default_rng(5)
+    m = np.array(small.matrix, dtype=np.float32) @ rotation(small.dim, seed=6).astype(np.float32)
+    m += 0.3 * rng.standard_normal(m.shape).astype(np.float32)  # noisy: Jaccard spread over [0, 1]
+    b = Vectors(small.keys, m)
+    jac, cos, r = reference(small, b, k=10)
+    report = compare.diff(small, b, k=10)
+    got = {row.key: row for row in report.rows}
+    # Jaccard exactly (same float32 products, same tie rule); cosines to 1e-6 absolute
+    assert {key: got[key].jaccard for key in jac} == jac
+    assert max(abs(got[key].cosine_aligned - cos[key]) for key in cos) < 1e-6
+    np.testing.assert_allclose(report.rotation, r, atol=1e-9)
+    assert 0.05 < report.mean_jaccard < 0.95  # the noise really moves neighbors
+    expected = sorted(jac, key=lambda x: (jac[x], round(cos[x], 9), small.key_to_index[x]))
+    assert [row.key for row in report.rows][:50] == expected[:50]
+
+
+def test_jaccard_rows_small_cases():
+    a = np.array([[1, 2, 3], [1, 2, 3], [1, 2, 3]])
+    b = np.array([[3, 2, 1], [4, 5, 6], [1, 5, 6]])
+    np.testing.assert_allclose(compare.jaccard_rows(a, b), [1.0, 0.0, 1 / 5])
+
+
+# -- bad input ------------------------------------------------------------------------------------
+def test_no_shared_keys():
+    a = Vectors(["x", "y"], [[1, 0], [0, 1]])
+    b = Vectors(["p", "q"], [[1, 0], [0, 1]])
+    with pytest.raises(InvalidQuery) as e:
+        compare.diff(a, b)
+    assert str(e.value) == "the tables share no key (A has 2 keys, e.g. 'x', 'y'; B has 2, e.g. 'p', 'q')"
+
+
+def test_dims_differ_with_alignment():
+    a = Vectors(["x", "y"], [[1, 0], [0, 1]])
+    b = Vectors(["x", "y"], [[1, 0, 0], [0, 1, 0]])
+    with pytest.raises(InvalidQuery, match="A has dim 2 and B has dim 3"):
+        compare.diff(a, b)
+    report = compare.diff(a, b, k=1, align="none")
+    assert all(np.isnan(r.cosine_aligned) for r in report.rows)
+    assert [r.jaccard for r in report.rows] == [1.0, 1.0]
+
+
+# -- the command line ---------------------------------------------------------------------------
+@pytest.fixture()
+def toys(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text(TOY_A)
+    b.write_text(TOY_B)
+    return a, b
+
+
+def test_cli_diff_rotated_toy(runner, toys):
+    a, b = toys
+    result = runner.invoke(app, ["diff", str(a), str(b), "-k", "1", "--no-cache"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "key\trank_a\trank_b\tjaccard\tcosine_aligned\n"
+        "king\t1\t2\t1.000000\t1.000000\n"
+        "queen\t2\t3\t1.000000\t1.000000\n"
+        "man\t3\t4\t1.000000\t1.000000\n"
+        "woman\t4\t5\t1.000000\t1.000000\n"
+        "apple\t5\t1\t1.000000\t1.000000\n"
+    )
+    assert result.stderr == (
+        "embviz: A = a.txt, B = b.txt: 5 shared keys (0 only in A, 1 only in B); compared 5 at "
+        "k=1: mean Jaccard 1.0000, 0.00% below 0.5; Procrustes residual 0.0000\n"
+    )
+
+
+def test_cli_diff_unaligned_jsonl_top(runner, toys):
+    a, b = toys
+    result = runner.invoke(app, ["diff", str(a), str(b), "-k", "1", "--align", "none", "--top", "1", "-f", "jsonl", "-q"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    row = __import__("json").loads(result.stdout)
+    assert row["key"] == "king" and row["jaccard"] == 1.0
+    assert abs(row["cosine_aligned"]) < 1e-7  # rotated by 90 degrees, not aligned
+
+
+def test_cli_diff_errors(runner, toys, tmp_path):
+    a, _ = toys
+    other = tmp_path / "other.txt"
+    other.write_text("p 1 0 0\nq 0 1 0\n")
+    result = runner.invoke(app, ["diff", str(a), str(other), "--no-cache"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "embviz: error: cannot align: A has dim 2 and B has dim 3; Procrustes needs equal dims "
+        "(use --align none to compare neighbor sets only)\n"
+    )
+    result = runner.invoke(app, ["diff", str(a), str(other), "--align", "none", "--no-cache"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "embviz: error: the tables share no key (A has 5 keys, e.g. 'king', 'queen', 'man'; "
+        "B has 2, e.g. 'p', 'q')\n"
+    )
