@@ -46,6 +46,9 @@ def scan(buf: np.ndarray, rec: int, want: int) -> tuple[np.ndarray, np.ndarray, 
         Bytes consumed by the ``r`` records (where the next, incomplete record starts).
     """
     n = len(buf)
+    if n == 0 or want < 1:  # nothing left (a file whose last record has no newline after it)
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, 0
     spaces = np.flatnonzero(buf == 32)
     ends = spaces + (1 + rec)
     ends = ends[ends <= n]
@@ -119,6 +122,8 @@ def gather_keys(buf: np.ndarray, key_start: np.ndarray, key_end: np.ndarray) -> 
 def _read_more(f: IO[bytes], path: Path, size: int | None = None) -> bytes:
     try:
         return f.read(size or _sniff.CHUNK_BYTES)
+    except FormatError:
+        raise
     except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
         raise FormatError(f"{path}: cannot decompress: {exc} (truncated file?)") from None
 

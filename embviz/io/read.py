@@ -10,12 +10,14 @@ import numpy as np
 
 from embviz.errors import FormatError, warn
 from embviz.io.binary import _read_binary
+from embviz.io.checks import check_rows
 from embviz.io.options import SourceOptions
 from embviz.io.sink import _Sink
 from embviz.io.sniffing import (
     CONTAINERS,
     SourceInfo,
     VectorFormat,
+    _not_a_vector_file,
     _read_head,
     _sniff_head,
     compression,
@@ -44,6 +46,24 @@ def _dedupe(path: Path, keys: list[str], lines: np.ndarray) -> np.ndarray | None
     return np.sort(keep)
 
 
+def _sniff_explicit(head: bytes, path: Path, comp: str | None, fmt: VectorFormat) -> SourceInfo:
+    """Sniff for an explicit format: only refusals that no format can read still apply.
+
+    A file the sniffer cannot place (a 1-dimensional GloVe file whose first key looks like a
+    number, ``1.5e-02 0.1``) is read as the user said; an HTML page, a Git LFS pointer or an
+    empty file is still refused.
+    """
+    reason = _not_a_vector_file(head, path)
+    if reason:
+        raise FormatError(f"{path}: {reason}")
+    try:
+        return _sniff_head(head, path, comp)
+    except FormatError:
+        if not head.strip():
+            raise
+        return SourceInfo(fmt, comp, None, None)
+
+
 def read_into(
     path: str | os.PathLike,
     format: VectorFormat | str | None = None,
@@ -69,6 +89,7 @@ def read_into(
         if keep is not None:
             keys = [keys[i] for i in keep]
             matrix = matrix[keep]
+        check_rows(path, matrix, keys, None)
         matrix.flags.writeable = False
         vectors = Vectors(keys, matrix, source=path.name, unique=True)
         vectors.keys_from = keys_from
@@ -76,7 +97,10 @@ def read_into(
     comp = compression(path) if path.is_file() else None
     with open_bytes(path) as f:
         head = _read_head(f, path)
-        info = _sniff_head(head, path, comp)
+        if format is not None:
+            info = _sniff_explicit(head, path, comp, VectorFormat(format))
+        else:
+            info = _sniff_head(head, path, comp)
         if format is not None:
             fmt = VectorFormat(format)
             if fmt == VectorFormat.projector:
@@ -89,10 +113,13 @@ def read_into(
         _, dim = reader(f, head, path, info, limit, sink)
     matrix = sink.matrix(dim)
     keys = sink.keys
-    keep = _dedupe(path, keys, sink.line_numbers())
+    where = sink.line_numbers()
+    keep = _dedupe(path, keys, where)
     if keep is not None:
         keys = [keys[i] for i in keep]
         matrix = matrix[keep]
+        where = where[keep]
+    check_rows(path, matrix, keys, where, "record" if info.format == VectorFormat.word2vec else "line")
     matrix.flags.writeable = False
     vectors = Vectors(keys, matrix, source=path.name, unique=True)
     return vectors, info

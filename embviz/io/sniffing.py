@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from embviz.errors import FormatError
+from embviz.io.checks import DecodedStream
 
 
 class VectorFormat(str, Enum):
@@ -63,6 +64,11 @@ _FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
 _BOM = b"\xef\xbb\xbf"
 _HEADER = re.compile(rb"^[ \t]*(\d+)[ \t]+(\d+)[ \t]*\r?$")
 _MAX_DIM = 100_000
+#: Leading blank lines read before a file is called empty, and the longest first lines sniffed.
+_HEAD_BLANK_MAX = 1 << 26
+_HEAD_LINE_MAX = 2 * ((1 << 16) + 32 * _MAX_DIM)
+#: word2vec.c writes values with ``%lf`` (six decimals); fastText with 5 significant digits.
+_FIXED6 = re.compile(rb"^-?\d+\.\d{6}$")
 
 
 @dataclass(frozen=True)
@@ -101,11 +107,11 @@ def open_bytes(path: str | os.PathLike, codec: str | None = "auto") -> IO[bytes]
     try:
         comp = compression(path) if codec == "auto" else codec
         if comp == "gzip":
-            return gzip.open(path, "rb")
+            return DecodedStream(gzip.open(path, "rb"), path, comp)
         if comp == "bz2":
-            return bz2.open(path, "rb")
+            return DecodedStream(bz2.open(path, "rb"), path, comp)
         if comp == "xz":
-            return lzma.open(path, "rb")
+            return DecodedStream(lzma.open(path, "rb"), path, comp)
         return open(path, "rb")
     except FileNotFoundError:
         raise FormatError(f"{path}: no such file") from None
@@ -117,9 +123,32 @@ def open_bytes(path: str | os.PathLike, codec: str | None = "auto") -> IO[bytes]
         raise FormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
+def _head_incomplete(head: bytes) -> bool:
+    """Whether `head` still lacks the first two non-blank lines a sniff looks at."""
+    body = head.lstrip(b" \t\r\n")
+    if not body:
+        return len(head) < _HEAD_BLANK_MAX  # only blank lines so far: read on, up to a bound
+    nl = body.find(b"\n")
+    return len(body) < _HEAD_LINE_MAX and (nl < 0 or body.find(b"\n", nl + 1) < 0)
+
+
 def _read_head(f: IO[bytes], path: Path) -> bytes:
+    """Read the first bytes: at least ``HEAD_BYTES``, and on until two non-blank lines are in.
+
+    Leading blank lines (up to 64 MiB) and first lines longer than ``HEAD_BYTES`` (a
+    10,000-character key, a row of 100,000 values) are read whole, so they are sniffed
+    from their content, not from a cut.
+    """
     try:
-        return f.read(HEAD_BYTES)
+        head = f.read(HEAD_BYTES)
+        while len(head) >= HEAD_BYTES and _head_incomplete(head):
+            more = f.read(len(head))
+            if not more:
+                break
+            head += more
+        return head
+    except FormatError:
+        raise
     except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
         raise FormatError(f"{path}: cannot decompress: {exc}") from None
 
@@ -130,6 +159,12 @@ def _not_a_vector_file(head: bytes, path: Path) -> str | None:
         return (
             "is a fastText model (.bin), not a vector file; load the .vec file fastText wrote "
             "beside it, or export one with 'fasttext print-word-vectors'"
+        )
+    if _old_fasttext(head):
+        return (
+            "is a fastText model (.bin, old format without the magic number), not a vector "
+            "file; load the .vec file fastText wrote beside it, or export one with "
+            "'fasttext print-word-vectors'"
         )
     text = head.lstrip(_BOM).lstrip()
     if text.startswith(b"version https://git-lfs"):
@@ -142,6 +177,29 @@ def _not_a_vector_file(head: bytes, path: Path) -> str | None:
     if head[:6] == b"\x93NUMPY":
         return "is a numpy .npy array without keys, not a vector file"
     return None
+
+
+def _old_fasttext(head: bytes) -> bool:
+    """Whether `head` starts with the arguments of an old fastText ``.bin`` (before 0.1.0).
+
+    Those files begin directly with 12 int32 (dim, ws, epoch, minCount, neg, wordNgrams,
+    loss, model, bucket, minn, maxn, lrUpdateRate) and the double ``t``, as gensim's
+    ``lee_fasttext.bin``.
+    """
+    import struct
+
+    if len(head) < 56:
+        return False
+    dim, ws, epoch, min_count, neg, ngrams, loss, model, bucket, minn, maxn, lr_update = (
+        struct.unpack("<12i", head[:48])
+    )
+    (t,) = struct.unpack("<d", head[48:56])
+    return (
+        1 <= dim <= _MAX_DIM and 1 <= ws <= 1000 and 1 <= epoch <= 1_000_000
+        and 0 <= min_count <= 10**9 and 0 <= neg <= 10_000 and 1 <= ngrams <= 100
+        and 1 <= loss <= 4 and 1 <= model <= 3 and 0 <= bucket <= 10**9
+        and 0 <= minn <= maxn <= 1000 and 0 <= lr_update <= 10**9 and 0.0 <= t < 1.0
+    )
 
 
 def _first_line(data: bytes, start: int = 0, limit: int = HEAD_BYTES) -> bytes:
@@ -259,16 +317,21 @@ def _sniff_head(head: bytes, path: Path, comp: str | None) -> SourceInfo:
             if nl < 0 or probe[:nl].strip(b" \t\r"):
                 break
             probe = probe[nl + 1 :]
-        nxt = _first_line(probe, 0, dim * 64 + 4096)
+        nxt = _first_line(probe, 0, (1 << 16) + 32 * dim + 4096)
         fields = nxt.rstrip(b" \t\r").split(b" ")
-        is_text = b"\x00" not in nxt and (
-            (len(fields) >= dim + 1 and _floats(fields[-dim:]))
+        is_text = (len(fields) >= dim + 1 and _floats(fields[-dim:])) or (
             # a malformed first row (ragged, non-numeric) is still text, so that the text
             # reader reports it by line number instead of misreading it as binary records
-            or (len(fields) >= 2 and _is_clean_text(nxt))
+            b"\x00" not in nxt and len(fields) >= 2 and _is_clean_text(nxt)
         )
         if is_text:
-            fmt = VectorFormat.fasttext if nxt.endswith((b" ", b" \r")) else VectorFormat.word2vec_text
+            # both end lines with a space; word2vec.c's values all have six decimals (%lf)
+            fixed6 = len(fields) > dim and all(_FIXED6.match(x) for x in fields[-dim:])
+            fmt = (
+                VectorFormat.fasttext
+                if nxt.endswith((b" ", b" \r")) and not fixed6
+                else VectorFormat.word2vec_text
+            )
         elif not rest.strip(b"\r\n \t") and count > 0:
             raise FormatError(
                 f"{path}: line {line_no}: header says {count:,} vectors but no data follows"

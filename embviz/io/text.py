@@ -19,10 +19,12 @@ import numpy as np
 
 from embviz.errors import FormatError, warn
 from embviz.io import sniffing as _sniff
+from embviz.io.checks import max_line_bytes
 from embviz.io.sink import _Sink
 from embviz.io.sniffing import (
     _BOM,
     _HEADER,
+    _MAX_DIM,
     SourceInfo,
     VectorFormat,
     _first_line,
@@ -85,7 +87,9 @@ class _TextParser:
     def _infer_dim(self, data: bytes, line0: int) -> int:
         """GloVe has no header: take the field count most common in the first 1,000 lines."""
         counts: dict[int, int] = {}
-        for raw in data.split(b"\n", 1000)[:1000]:
+        lead = data.lstrip(b"\n \r\t")
+        line0 += data[: len(data) - len(lead)].count(b"\n")
+        for raw in lead.split(b"\n", 1000)[:1000]:
             line = raw.rstrip(b" \t\r")
             if line:
                 n = line.count(b" ")
@@ -96,6 +100,8 @@ class _TextParser:
         dim = max(counts, key=lambda n: (counts[n], -n))
         if dim < 1:
             raise self._error(line0, "expected '<key> <v1> <v2> ...', found a single field")
+        if dim > _MAX_DIM:
+            raise self._error(line0, f"{dim:,} values per line; at most {_MAX_DIM:,} are supported")
         return dim
 
     def parse(self, data: bytes, line0: int, limit: int | None) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -124,6 +130,14 @@ class _TextParser:
                 break
             ends[m] -= 1
         lines = np.arange(line0, line0 + len(nl), dtype=np.int64)
+        too_long = np.flatnonzero(nl - starts > max_line_bytes(dim))
+        if len(too_long):
+            i = int(too_long[0])
+            raise self._error(
+                int(lines[i]),
+                f"line of {int(nl[i] - starts[i]):,} bytes is longer than any row of {dim:,} "
+                f"values ({max_line_bytes(dim):,} bytes at most)",
+            )
         keep = ends > starts  # blank lines are skipped
         if limit is not None and keep.sum() > limit:
             stop = int(np.flatnonzero(keep)[limit - 1]) + 1
@@ -193,12 +207,22 @@ class _TextParser:
         raise self._error(int(lines[0]), "cannot parse the numbers of this block")  # pragma: no cover
 
 
-def _iter_blocks(f: IO[bytes], first: bytes, path: Path) -> Iterator[bytes]:
-    """Yield blocks of complete lines: `first` (already read) and then the rest of `f`."""
+def _iter_blocks(
+    f: IO[bytes], first: bytes, path: Path, line0: int = 1, dim: int | None = None
+) -> Iterator[bytes]:
+    """Yield blocks of complete lines: `first` (already read) and then the rest of `f`.
+
+    A line longer than any plausible row (:func:`~embviz.io.checks.max_line_bytes`) is
+    refused as soon as that many bytes are read without a newline: a 1 GiB line costs one
+    bounded read, not a quadratic search.
+    """
     carry = first
+    cap = max_line_bytes(dim or _MAX_DIM)
     while True:
         try:
             more = f.read(_sniff.CHUNK_BYTES)
+        except FormatError:
+            raise
         except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
             raise FormatError(f"{path}: cannot decompress: {exc} (truncated file?)") from None
         if not more:
@@ -208,9 +232,15 @@ def _iter_blocks(f: IO[bytes], first: bytes, path: Path) -> Iterator[bytes]:
         data = carry + more
         cut = data.rfind(b"\n")
         if cut < 0:
+            if len(data) > cap:
+                raise FormatError(
+                    f"{path}: line {line0:,}: more than {cap:,} bytes without a newline, "
+                    "longer than any vector row (not a text vector file?)"
+                )
             carry = data
             continue
         carry = data[cut + 1 :]
+        line0 += data.count(b"\n", 0, cut + 1)
         yield data[: cut + 1]
 
 
@@ -243,7 +273,18 @@ def _read_text(
         data = body[len(first) + 1 :]
         line0 += 1
     parser = _TextParser(path, header[1] if header else None, header)
-    blocks = _iter_blocks(f, data, path)
+    blocks = _iter_blocks(f, data, path, line0, header[1] if header else None)
+
+    def add(rows: tuple[list[str], np.ndarray, np.ndarray]) -> None:
+        sink.add(*rows)
+        # checked as the data streams: a small header over a huge (compressed) body stops
+        # early instead of growing the matrix to the body's size first
+        if header and limit is None and sink.rows > 2 * header[0] + 10_000:
+            raise FormatError(
+                f"{path}: line {header_line:,}: header says {header[0]:,} vectors but the file "
+                f"has more (line {int(rows[2][-1]):,} is row {sink.rows:,})"
+            )
+
     if limit is None and PARSE_THREADS > 1:
         # Blocks are parsed on threads (pandas' tokenizer and numpy release the GIL) and
         # collected in file order, so the first error in the file is the one raised.
@@ -258,10 +299,10 @@ def _read_text(
                 else:
                     pending.append(pool.submit(parser.parse, block, line0, None))
                     if len(pending) >= PARSE_THREADS:
-                        sink.add(*pending.popleft().result())
+                        add(pending.popleft().result())
                 line0 += block.count(b"\n")
             while pending:
-                sink.add(*pending.popleft().result())
+                add(pending.popleft().result())
     else:
         for block in blocks:
             remaining = None if limit is None else limit - sink.rows
@@ -270,7 +311,7 @@ def _read_text(
             if parser.dim is None:
                 _add_first(sink, parser, block, line0, remaining)
             else:
-                sink.add(*parser.parse(block, line0, remaining))
+                add(parser.parse(block, line0, remaining))
             line0 += block.count(b"\n")
     if sum(parser._bad_utf8):
         warn(f"{path}: {sum(parser._bad_utf8):,} keys are not valid UTF-8; bad bytes replaced by U+FFFD")

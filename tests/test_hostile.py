@@ -1,0 +1,248 @@
+"""One test per failure class of the hostile-input campaign (issue 16): each file is built here.
+
+Every bad input ends in one ``EmbvizError`` line naming the file and the place, and every
+accepted input gives the right numbers. See docs/errors.md, "Guarantees".
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embviz import io as eio
+from embviz.errors import FormatError
+
+KEYS = ["king", "queen", "man", "woman", "apple"]
+M = np.array(
+    [[1.0, 0.0, 0.2, 0.5], [0.9, 0.1, 0.25, 0.5], [0.1, 1.0, 0.0, -0.5],
+     [0.0, 0.9, 0.3, -0.5], [-1.0, -1.0, 0.5, 0.0]],
+    dtype="<f4",
+)
+TEXT = "".join(f"{k} {' '.join('%.6g' % x for x in M[i])}\n" for i, k in enumerate(KEYS)).encode()
+
+
+def _records(newline: bool = True) -> bytes:
+    return b"".join(k.encode() + b" " + M[i].tobytes() + (b"\n" if newline else b"") for i, k in enumerate(KEYS))
+
+
+def _load(path: Path, **kw):
+    return eio.load(path, cache=False, **kw)
+
+
+def _refused(path: Path, **kw) -> str:
+    with pytest.raises(FormatError) as exc:
+        _load(path, **kw)
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith(str(path))
+    return msg[len(str(path)) + 2 :]
+
+
+# -- binary reader: records without a trailing newline ----------------------------------------
+def test_binary_without_newlines_loads(tmp_path: Path) -> None:
+    p = tmp_path / "v.bin"
+    p.write_bytes(b"5 4\n" + _records(newline=False))
+    v = _load(p)
+    assert list(v.keys) == KEYS and np.array_equal(v.matrix, M)
+
+
+@pytest.mark.parametrize("count", [7, 2**31])
+@pytest.mark.parametrize("newline", [False, True])
+def test_binary_header_count_larger_than_records(tmp_path: Path, count: int, newline: bool) -> None:
+    p = tmp_path / "v.bin"
+    p.write_bytes(f"{count} 4\n".encode() + _records(newline))
+    assert _refused(p) == f"record 6: header says {count:,} vectors but the file ends after 5 (truncated?)"
+
+
+def test_binary_deleted_record(tmp_path: Path) -> None:
+    r = _records(newline=False)
+    rec = len(r) // 5
+    p = tmp_path / "v.bin"
+    p.write_bytes(b"5 4\n" + r[: 2 * rec] + r[3 * rec :])  # record 3 deleted
+    assert _refused(p) == "record 5: header says 5 vectors but the file ends after 4 (truncated?)"
+
+
+def test_binary_flipped_byte_to_huge_float(tmp_path: Path) -> None:
+    m = M.copy()
+    m[1, 2] = np.float32(3e38)
+    p = tmp_path / "v.bin"
+    p.write_bytes(b"5 4\n" + b"".join(k.encode() + b" " + m[i].tobytes() for i, k in enumerate(KEYS)))
+    assert _refused(p) == (
+        "record 2 ('queen'): its squared norm 9e+76 overflows float32 (values up to about "
+        "9.22e+18 in 4 dimensions are accepted)"
+    )
+
+
+# -- corrupt gzip / bz2 / xz -------------------------------------------------------------------
+def _corrupt(kind: str) -> bytes:
+    body = TEXT * 400
+    if kind == "gzip-deflate":
+        b = bytearray(gzip.compress(body))
+        b[len(b) // 2] ^= 0xFF
+        return bytes(b)
+    if kind == "gzip-crc":
+        b = bytearray(gzip.compress(body))
+        b[-6] ^= 0xFF
+        return bytes(b)
+    if kind == "gzip-truncated":
+        g = gzip.compress(body)
+        return g[: len(g) // 2]
+    if kind == "bz2-truncated":
+        return bz2.compress(body)[:-20]
+    b = bytearray(lzma.compress(body))
+    b[len(b) // 2] ^= 0xFF
+    return bytes(b)
+
+
+@pytest.mark.parametrize(
+    ("kind", "codec", "what"),
+    [
+        ("gzip-deflate", "gzip", ("Error -3 while decompressing data", "CRC check failed")),
+        ("gzip-crc", "gzip", "CRC check failed"),
+        ("gzip-truncated", "gzip", "Compressed file ended before the end-of-stream marker was reached"),
+        ("bz2-truncated", "bz2", "Compressed file ended before the end-of-stream marker was reached"),
+        ("xz-flipped", "xz", "Corrupt input data"),
+    ],
+)
+def test_corrupt_compressed_stream_names_file_and_offset(tmp_path: Path, kind: str, codec: str, what: str) -> None:
+    p = tmp_path / "v.txt.z"
+    p.write_bytes(_corrupt(kind))
+    msg = _refused(p)
+    assert msg.startswith(tuple(f"cannot decompress: {w}" for w in ((what,) if isinstance(what, str) else what))), msg
+    assert f": corrupt {codec} data at byte " in msg and " of the file (" in msg and "bytes decompressed" in msg
+
+
+def test_codec_error_deep_in_the_stream_reports_the_decompressed_offset(tmp_path: Path) -> None:
+    body = TEXT * 200_000  # ~6 MB: the damage is met after the first blocks were parsed
+    c = zlib.compressobj(6, zlib.DEFLATED, 31)
+    g = bytearray(c.compress(body) + c.flush())
+    g[-2000] ^= 0xFF
+    p = tmp_path / "v.txt.gz"
+    p.write_bytes(bytes(g))
+    msg = _refused(p)
+    reached = int(msg.split("(")[1].split(" bytes decompressed")[0].replace(",", ""))
+    assert 0 < reached <= len(body)
+
+
+# -- finite but huge values --------------------------------------------------------------------
+def test_huge_text_value_refused(tmp_path: Path) -> None:
+    p = tmp_path / "v.txt"
+    p.write_bytes(TEXT + b"big 1e38 1e38 1e38 1e38\n")
+    assert _refused(p) == (
+        "line 6 ('big'): its squared norm 4e+76 overflows float32 (values up to about "
+        "9.22e+18 in 4 dimensions are accepted)"
+    )
+
+
+def test_values_beyond_float16_refused_for_a_float16_table(tmp_path: Path) -> None:
+    p = tmp_path / "v.txt"
+    p.write_bytes(TEXT + b"big 70000 1 1 1\n")
+    with pytest.warns(RuntimeWarning):  # numpy's own overflow notice of the cast
+        assert _refused(p, dtype="float16") == (
+            "line 6 ('big'): a value is beyond the range of float16 (largest 65,504); "
+            "load it with --dtype float32"
+        )
+    assert _load(p).matrix[5, 0] == 70000.0  # float32 holds it
+
+
+def test_large_but_safe_values_load_with_finite_norms(tmp_path: Path) -> None:
+    p = tmp_path / "v.txt"
+    p.write_bytes(TEXT + b"big 1e18 1e18 1e18 1e18\n")
+    v = _load(p)
+    assert np.isfinite(v.norms).all() and np.isfinite(v.unit).all()
+    assert v.norms[5] == pytest.approx(2e18, rel=1e-6)
+
+
+# -- sniffing edge cases -----------------------------------------------------------------------
+@pytest.mark.parametrize("blank", [30_000, 200_000])
+def test_leading_blank_lines(tmp_path: Path, blank: int) -> None:
+    p = tmp_path / "v.txt"
+    p.write_bytes(b"\n" * blank + TEXT)
+    v = _load(p)
+    assert list(v.keys) == KEYS and np.allclose(v.matrix, M)
+    p.write_bytes(b"\n" * blank + b"5 4\n" + TEXT)
+    assert list(_load(p).keys) == KEYS
+
+
+@pytest.mark.parametrize("header", [b"", b"6 4\n"])
+def test_first_key_of_10000_characters(tmp_path: Path, header: bytes) -> None:
+    p = tmp_path / "v.txt"
+    p.write_bytes(header + b"k" * 10_000 + b" 1 2 3 4\n" + TEXT)
+    v = _load(p)
+    assert v.count == 6 and v.dim == 4 and v.keys[0] == "k" * 10_000 and list(v.keys[1:]) == KEYS
+
+
+@pytest.mark.parametrize("header", [b"", b"6 4\n"])
+def test_nul_byte_in_a_text_key_loads_as_text(tmp_path: Path, header: bytes) -> None:
+    p = tmp_path / "v.txt"
+    p.write_bytes(header + b"ki\x00ng 1 2 3 4\n" + TEXT)
+    assert eio.sniff(p).format.value == ("glove" if not header else "word2vec-text")
+    v = _load(p)
+    assert list(v.keys) == ["ki\x00ng", *KEYS] and v.matrix[0].tolist() == [1, 2, 3, 4]
+
+
+def test_line_longer_than_any_row_is_refused_early(tmp_path: Path) -> None:
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    p = tmp_path / "bomb.txt.gz"
+    with open(p, "wb") as f:  # 1 MB of gzip holding a 512 MiB line
+        f.write(c.compress(b"a"))
+        for _ in range(512):
+            f.write(c.compress(b" 1" * (1 << 19)))
+        f.write(c.flush())
+    assert _refused(p) == (
+        "line 1: more than 3,265,536 bytes without a newline, longer than any vector row "
+        "(not a text vector file?)"
+    )
+
+
+def test_headerless_line_of_a_million_values(tmp_path: Path) -> None:
+    p = tmp_path / "v.txt"
+    p.write_bytes(b"a " + b"1 " * 1_000_000 + b"\n")
+    assert _refused(p) == "line 1: 1,000,000 values per line; at most 100,000 are supported"
+
+
+def test_header_claim_checked_as_the_data_streams(tmp_path: Path) -> None:
+    p = tmp_path / "v.txt.gz"
+    p.write_bytes(gzip.compress(b"100 4\n" + b"a 1 2 3 4\n" * 3_000_000))
+    msg = _refused(p)
+    assert msg.startswith("line 1: header says 100 vectors but the file has more (line ")
+
+
+def test_explicit_glove_overrides_the_sniffer_for_a_numeric_first_key(tmp_path: Path) -> None:
+    p = tmp_path / "v.txt"
+    p.write_bytes(b"1.5e-02 0.1\nking 0.2\n")
+    assert _refused(p).startswith("not a vector file: line 1 is '1.5e-02 0.1'")
+    v = _load(p, format="glove")
+    assert list(v.keys) == ["1.5e-02", "king"] and v.matrix[:, 0].tolist() == pytest.approx([0.1, 0.2])
+
+
+def test_old_fasttext_bin_without_magic(tmp_path: Path) -> None:
+    args = struct.pack("<12id", 10, 5, 5, 5, 5, 1, 2, 2, 1000, 3, 6, 10000, 1e-4)
+    p = tmp_path / "model.bin"
+    p.write_bytes(args + b"\x00" * 200)
+    assert _refused(p).startswith("is a fastText model (.bin, old format without the magic number)")
+
+
+def test_gensim_lee_fasttext_bin_is_named_a_fasttext_model() -> None:
+    from gensim.test.utils import datapath
+
+    with pytest.raises(FormatError, match="is a fastText model"):
+        eio.sniff(datapath("lee_fasttext.bin"))
+
+
+def test_word2vec_c_text_output_is_not_labelled_fasttext(tmp_path: Path) -> None:
+    p = tmp_path / "vectors.txt"  # word2vec.c: "%s " then "%lf " per value, then "\n"
+    p.write_bytes(b"5 4\n" + "".join(
+        f"{k} " + "".join("%f " % x for x in M[i]) + "\n" for i, k in enumerate(KEYS)).encode())
+    assert eio.sniff(p).format.value == "word2vec-text"
+    q = tmp_path / "vectors.vec"  # fastText: 5 significant digits, then a space
+    q.write_bytes(b"5 4\n" + "".join(
+        f"{k} " + "".join("%.5g " % x for x in M[i]) + "\n" for i, k in enumerate(KEYS)).encode())
+    assert eio.sniff(q).format.value == "fasttext"
+    assert np.allclose(_load(p).matrix, M) and np.allclose(_load(q).matrix, M)
