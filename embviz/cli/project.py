@@ -16,6 +16,7 @@ from embviz.cli._common import (
     FormatOpt,
     NoHeaderOpt,
     QuietOpt,
+    RestrictOpt,
     VectorSource,
     emit,
     message,
@@ -36,6 +37,14 @@ class Method(str, Enum):
     umap = "umap"
     pca = "pca"
     tsne = "tsne"
+
+
+class Density(str, Enum):
+    """When the plot draws a density layer under the points."""
+
+    auto = "auto"
+    on = "on"
+    off = "off"
 
 
 class PlotlyJS(str, Enum):
@@ -120,6 +129,42 @@ PerplexityOpt = Annotated[
         "--perplexity", min=1.0, help="t-SNE: perplexity (effective number of neighbors)."
     ),
 ]
+
+
+NeighborsForOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--neighbors-for",
+        min=0,
+        help="Neighbor lists for the N most frequent drawn points (default: every drawn point "
+        "up to 20,000, else the 20,000 most frequent).",
+        show_default=False,
+    ),
+]
+
+
+def _neighbor_lists(
+    table: Vectors, proj: Projection, k: int, neighbors_for: int | None, restrict: int | None
+) -> Any:
+    """Exact neighbor lists of the drawn points, with a progress bar; the cost goes to stderr."""
+    from embviz.cli._common import progress
+    from embviz.viz import explorer
+
+    with progress() as bar:
+        lists = explorer.neighbor_lists(
+            table,
+            proj.ids,
+            k,
+            neighbors_for=neighbors_for,
+            restrict=restrict,
+            progress=_progress_callback(bar),
+        )
+    scope = f"the first {restrict:,} keys" if restrict else f"all {table.count:,} keys"
+    message(
+        f"neighbor lists: {k} exact neighbors (cosine over {scope}) of {len(lists.rows):,} "
+        f"of {len(proj.ids):,} points in {lists.seconds:.1f} s"
+    )
+    return lists
 
 
 def _read_keys(path: Path | None) -> list[str] | None:
@@ -243,6 +288,17 @@ def project(
     n_neighbors: NeighborsOpt = 15,
     min_dist: MinDistOpt = 0.1,
     perplexity: PerplexityOpt = 30.0,
+    neighbors_k: Annotated[
+        int,
+        typer.Option(
+            "--neighbors-k",
+            min=0,
+            help="Add each point's K exact cosine neighbors in the original space (columns "
+            "n1, s1, ..., nK, sK: key and score), as 'embviz neighbors' prints them; 0: none.",
+        ),
+    ] = 0,
+    neighbors_for: NeighborsForOpt = None,
+    restrict: RestrictOpt = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -284,15 +340,23 @@ def project(
         fingerprint=_cache.fingerprint(path),
     )
     columns = ["key", "rank", "x", "y", "z"][: 2 + dim]
+    rows = proj.rows()
+    if neighbors_k:
+        lists = _neighbor_lists(table, proj, neighbors_k, neighbors_for, restrict)
+        kept = lists.rows.tolist()
+        rows = [rows[j] for j in kept]
+        for row, found, scores in zip(rows, lists.ids.tolist(), lists.scores.tolist()):
+            for r, (i, score) in enumerate(zip(found, scores), start=1):
+                row[f"n{r}"] = table.keys[i]
+                row[f"s{r}"] = score
+        columns += [c for r in range(1, neighbors_k + 1) for c in (f"n{r}", f"s{r}")]
     if out is None:
-        emit(proj.rows(), fmt, no_header, columns=columns)
+        emit(rows, fmt, no_header, columns=columns)
         return
     from embviz.io import atomic_write
 
     buf = io.StringIO()
-    output.write_rows(
-        proj.rows(), _format_for(out, fmt), buf, columns=columns, header=not no_header
-    )
+    output.write_rows(rows, _format_for(out, fmt), buf, columns=columns, header=not no_header)
     atomic_write(out, lambda f: f.write(buf.getvalue().encode("utf-8")))
     message(f"wrote {proj.coords.shape[0]:,} coordinates to {out}")
 
@@ -332,9 +396,30 @@ def plot(
     labels: Annotated[
         int,
         typer.Option(
-            "--labels", min=0, help="Draw the keys of the N most frequent points as text."
+            "--labels",
+            min=0,
+            help="Label the N most frequent points, thinned so that labels never overlap "
+            "(more appear as you zoom in); 0: no labels.",
         ),
-    ] = 0,
+    ] = 100,
+    neighbors_k: Annotated[
+        int,
+        typer.Option(
+            "--neighbors-k",
+            min=0,
+            help="Click a point to see its K exact cosine neighbors in the original space "
+            "(computed now, embedded in the page); 0 turns the lists off.",
+        ),
+    ] = 10,
+    neighbors_for: NeighborsForOpt = None,
+    restrict: RestrictOpt = None,
+    density: Annotated[
+        Density,
+        typer.Option(
+            "--density",
+            help="A density layer under the points: auto (2D above 100,000 points), on, off.",
+        ),
+    ] = Density.auto,
     highlight: Annotated[
         str | None,
         typer.Option(
@@ -432,9 +517,11 @@ def plot(
 
     coloring = None
     if clusters is not None:
+        from embviz.viz.coloring import cluster_names
+
         labels_ = viz.kmeans(table.unit[proj.ids], clusters, seed=seed or 0)
         coloring = viz.Coloring(
-            f"k-means (k={clusters})", labels=[f"cluster {c + 1}" for c in labels_.tolist()]
+            f"k-means (k={clusters})", labels=cluster_names(labels_, proj.ids, proj.keys)
         )
     elif color_by == "group":
         member: dict[int, str] = {}
@@ -459,6 +546,15 @@ def plot(
         total=selection.total,
         axes=axes,
     )
+    lists = None
+    if neighbors_k:
+        lists = _neighbor_lists(table, proj, neighbors_k, neighbors_for, restrict)
+        prov["neighbor_lists"] = {
+            "k": neighbors_k,
+            "points": len(lists.rows),
+            "restrict": restrict,
+            "seconds": round(lists.seconds, 2),
+        }
     fig = viz.figure(
         proj,
         prov=prov,
@@ -466,6 +562,11 @@ def plot(
         highlight={g: v for g, v in groups.items() if v is not None},
         coloring=coloring,
         axis_titles=axes,
+        vectors=table,
+        lists=lists,
+        density=density.value,
+        why_no_lists="neighbor lists are off in this page (plotted with --neighbors-k 0); "
+        "re-plot with --neighbors-k 10",
     )
     written = viz.write_html(fig, out, plotlyjs=plotlyjs.value, title=f"embviz: {path.name}")
     size = written.stat().st_size

@@ -107,11 +107,14 @@ class Coloring:
         ``(m,)`` category per point (None: uncoloured).
     values : ndarray ``(m,)`` float32, optional
         Numeric value per point (NaN: missing).
+    tagged : bool
+        The categories are metadata tags: tagged points are drawn larger than untagged ones.
     """
 
     title: str
     labels: list | None = None
     values: NDArray[np.float32] | None = None
+    tagged: bool = False
 
     @staticmethod
     def from_values(title: str, values: Sequence[str | None]) -> Coloring:
@@ -127,6 +130,41 @@ class Coloring:
                 [float(v) if v not in (None, "") else np.nan for v in values], dtype=np.float32
             )
             return Coloring(title, values=arr)
-        return Coloring(title, labels=[v if v not in (None, "") else None for v in values])
+        return Coloring(
+            title, labels=[v if v not in (None, "") else None for v in values], tagged=True
+        )
+
+
+def cluster_names(
+    clusters: NDArray[np.integer], ids: NDArray[np.integer], keys: Sequence[str], top: int = 3
+) -> list[str]:
+    """Name each point's cluster by the cluster's `top` most frequent keys.
+
+    Parameters
+    ----------
+    clusters : ndarray ``(m,)`` int
+        Cluster label per point, ``0 .. c-1`` (as :func:`kmeans` numbers them).
+    ids : ndarray ``(m,)`` int
+        Row ids of the points (lower id = more frequent).
+    keys : sequence of str ``(m,)``
+        The points' keys.
+    top : int
+        Keys per name.
+
+    Returns
+    -------
+    list of str ``(m,)``
+        ``"cluster 3: he, his, him"`` (cluster numbers 1-based), one per point.
+    """
+    clusters = np.asarray(clusters)
+    order = np.argsort(np.asarray(ids), kind="stable")
+    names: dict[int, list[str]] = {}
+    for j in order.tolist():
+        c = int(clusters[j])
+        got = names.setdefault(c, [])
+        if len(got) < top:
+            got.append(keys[j])
+    label = {c: f"cluster {c + 1}: {', '.join(got)}" for c, got in names.items()}
+    return [label[int(c)] for c in clusters.tolist()]
 
 

@@ -3,9 +3,16 @@
 The figure is built as a plain plotly.js dict (no per-point validation, so 400,000 points take
 seconds): 2D layouts above :data:`WEBGL_MIN` points use WebGL (``scattergl``), 3D layouts use
 ``scatter3d``. Coordinates and ranks are stored as base64 typed arrays (float32 / int32), the
-compact form plotly.js reads natively. Keys are data, never markup: every key is HTML-escaped
-before it reaches hover text, labels or titles, and the JSON embedded in the page has ``<``,
-``>`` and ``/`` escaped, so no key can close the ``<script>`` element.
+compact form plotly.js reads natively. Keys are data, never markup: every key or user string
+is HTML-escaped, and its ``%`` written as ``&#37;``, before it reaches hover text, labels,
+legend names or titles, so plotly.js can neither read it as markup nor expand a ``%{...}``
+template in it; the provenance is kept out of ``layout.meta`` (out of template reach) and
+travels in a JSON block whose ``<``, ``>`` and ``&`` are escaped, so no key can close the
+``<script>`` element.
+
+The figure also carries the explorer's data (:mod:`embviz.viz.explorer`, under the
+``"embviz_data"`` key), its empty overlay traces (mark, neighbor lines and rings, selection,
+zoom labels) and, for big N, a density layer under the points.
 
 Formula axes place points by their cosine similarity to expression vectors, as Parallax does
 (Molino, Wang and Zhang 2019, "Parallax: Visualizing and understanding the semantics of
@@ -22,11 +29,14 @@ import numpy as np
 
 from embviz._version import __version__
 from embviz.errors import InvalidQuery
+from embviz.viz import explorer as _explorer
 from embviz.viz.coloring import MAX_CATEGORIES, Coloring
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from embviz.vectors import Vectors
+    from embviz.viz.explorer import NeighborLists
     from embviz.viz.projection import Projection
 
 #: 2D plots with more points than this use WebGL (``scattergl``) instead of SVG.
@@ -37,11 +47,17 @@ _PALETTE = (
     "#aec7e8 #ffbb78 #98df8a #ff9896 #c5b0d5 #c49c94 #f7b6d2 #c7c7c7 #dbdb8d #9edae5 "
     "#393b79 #637939 #8c6d31 #843c39"
 ).split()
+#: Highlight groups: strong colours no cluster or category uses.
+_MARKS = "#e6007e #00a86b #ff3300 #0033cc #b8860b #6a0dad".split()
 
 
 def escape(text: str) -> str:
-    """`text` as HTML text: ``<``, ``>`` and ``&`` become entities, which plotly draws as text."""
-    return html.escape(str(text), quote=False)
+    """`text` as inert plotly.js text: ``<``, ``>``, ``&`` become entities and ``%`` ``&#37;``.
+
+    plotly.js draws entities as the characters, and never expands a ``%{...}`` template in
+    text whose ``%`` is an entity, so a key such as ``%{meta.x}`` or ``<b>`` shows as written.
+    """
+    return html.escape(str(text), quote=False).replace("%", "&#37;")
 
 
 def _typed(a: NDArray) -> dict:
@@ -139,6 +155,10 @@ def figure(
     coloring: Coloring | None = None,
     axis_titles: Sequence[str] | None = None,
     webgl_min: int = WEBGL_MIN,
+    vectors: Vectors | None = None,
+    lists: NeighborLists | None = None,
+    density: str = "auto",
+    why_no_lists: str | None = None,
 ) -> dict[str, Any]:
     """Build the plotly.js figure of a projection, as a dict ``{"data", "layout"}``.
 
@@ -147,43 +167,57 @@ def figure(
     projection : Projection
         ``coords`` ``(m, 2)`` or ``(m, 3)`` float32, ``ids``, ``keys``.
     prov : mapping, optional
-        :func:`provenance`; drawn in the title and footer and stored in ``layout.meta``.
+        :func:`provenance`; drawn in the title and footer and stored under ``"embviz"``
+        (outside the plotly figure, so no template can read it).
     labels : int
-        Draw the keys of the `labels` most frequent points (lowest ranks) as text, >= 0.
+        Draw the keys of the `labels` most frequent points (lowest ranks) as text, >= 0; the
+        page thins them so that they never overlap at the current zoom, and shows others
+        (most frequent first, never more than `labels` in view) as the user zooms in.
     highlight : mapping of str to ndarray of int64, optional
         Named groups of row ids (a key and its neighbors) drawn as larger, outlined markers
-        with their keys as text.
+        with their keys as text, in colours no category uses.
     coloring : Coloring, optional
         Categorical (one trace per category) or numeric (colour bar) colours.
     axis_titles : sequence of str, optional
         Axis titles (formula axes); escaped.
     webgl_min : int
         2D plots with more points use ``scattergl``.
+    vectors : Vectors, optional
+        The whole table, so the page's search knows the keys that are not drawn.
+    lists : NeighborLists, optional
+        Exact neighbor lists (:func:`embviz.viz.explorer.neighbor_lists`) for the panel.
+    density : {"auto", "on", "off"}
+        Draw a density layer (2-D histogram) under the points; ``"auto"``: 2D above
+        :data:`embviz.viz.explorer.DENSITY_MIN` points.
+    why_no_lists : str, optional
+        What the panel says about a point without a neighbor list.
 
     Returns
     -------
     dict
-        ``{"data": [trace, ...], "layout": {...}}``; hover shows the key and its rank. Every
-        point appears in exactly one of the base traces (the ones with ``meta.role ==
-        "points"``), so their lengths sum to ``m``.
+        ``{"data": [trace, ...], "layout": {...}, "embviz": prov, "embviz_data": payload}``;
+        hover shows the key and its rank. Every point appears in exactly one of the base
+        traces (the ones with ``meta.role == "points"``), so their lengths sum to ``m``.
 
     Raises
     ------
     InvalidQuery
-        If `labels` < 0.
+        If `labels` < 0 or `density` is not auto, on or off.
     """
     if labels < 0:
         raise InvalidQuery(f"--labels must be >= 0, got {labels}")
     coords = _round(projection.coords)
     m, dim = coords.shape
     three = dim == 3
+    dense = _explorer.use_density(density, m, dim)
     kind = "scatter3d" if three else ("scattergl" if m > webgl_min else "scatter")
-    overlay = kind  # labels and highlights: same layer as the points, drawn after them (on top)
+    overlay = "scatter3d" if three else "scatter"  # small overlays: SVG, drawn above WebGL
     keys = [escape(k) for k in projection.keys]
     ranks = (np.asarray(projection.ids, dtype=np.int64) + 1).astype(np.int32)
     size = 2 if m > 100_000 else 3 if m > 20_000 else 4 if m > webgl_min else 6
     if three:
         size = max(1.5, size - 1.5)
+    opacity = 0.35 if dense else 0.6 if m > webgl_min else 0.85
     hover = "%{text}<br>rank %{customdata}<extra></extra>"
 
     def trace(sel: NDArray[np.int64] | slice, name: str, role: str, **extra: Any) -> dict:
@@ -198,15 +232,50 @@ def figure(
             "customdata": _typed(ranks[idx]),
             "hovertemplate": hover,
             "meta": {"role": role},
-            "marker": {"size": size, "opacity": 0.6 if m > webgl_min else 0.85},
+            "marker": {"size": size, "opacity": opacity},
         }
         if three:
             t["z"] = _typed(coords[idx, 2])
         t.update(extra)
         return t
 
+    def empty(role: str, name: str, **extra: Any) -> dict:
+        t: dict[str, Any] = {
+            "type": overlay,
+            "mode": "markers",
+            "name": name,
+            "x": [],
+            "y": [],
+            "text": [],
+            "customdata": [],
+            "hovertemplate": hover,
+            "meta": {"role": role},
+            "showlegend": False,
+        }
+        if three:
+            t["z"] = []
+        t.update(extra)
+        return t
+
     data: list[dict] = []
     layout_extra: dict[str, Any] = {}
+    if dense:
+        grid = _explorer.density(coords)
+        data.append(
+            {
+                "type": "heatmap",
+                "name": "density",
+                "x": _typed(grid["x"]),
+                "y": _typed(grid["y"]),
+                "z": _typed(grid["z"]),
+                "colorscale": [[0, "#eef3fb"], [0.5, "#9ebcda"], [1, "#08306b"]],
+                "showscale": False,
+                "hoverinfo": "skip",
+                "zsmooth": False,
+                "meta": {"role": "density", "max": grid["max"]},
+                "showlegend": False,
+            }
+        )
     if coloring is not None and coloring.values is not None:
         t = trace(slice(None), escape(coloring.title), "points")
         t["marker"].update(
@@ -228,17 +297,20 @@ def figure(
         order = values[np.argsort(-counts, kind="stable")]
         keep = list(order[:MAX_CATEGORIES])
         rest = np.ones(m, dtype=bool)
+        first = len(data)
         for j, value in enumerate(keep):
             sel = np.flatnonzero(labels_arr == value)
             rest[sel] = False
             t = trace(sel, escape(value), "points", legendgroup=f"c{j}")
             t["marker"]["color"] = _PALETTE[j % len(_PALETTE)]
+            if coloring.tagged:  # metadata values: tagged points larger than untagged ones
+                t["marker"]["size"] = size * 1.5
             data.append(t)
         if rest.any():
             name = "other" if len(order) > MAX_CATEGORIES else "(none)"
             t = trace(np.flatnonzero(rest), name, "points")
             t["marker"]["color"] = "#c8c8c8"
-            data.insert(0, t)
+            data.insert(first, t)
         layout_extra["legend"] = {
             "title": {"text": escape(coloring.title)},
             "itemsizing": "constant",
@@ -248,13 +320,38 @@ def figure(
         t["marker"]["color"] = "#1f77b4"
         data.append(t)
 
+    if highlight:
+        pos = {int(i): j for j, i in enumerate(np.asarray(projection.ids).tolist())}
+        for g, (name, ids) in enumerate(highlight.items()):
+            sel = np.array([pos[int(i)] for i in ids if int(i) in pos], dtype=np.int64)
+            if not len(sel):
+                continue
+            colour = _MARKS[g % len(_MARKS)]
+            t = {
+                "type": overlay,
+                "mode": "markers+text",
+                "name": escape(name),
+                "x": _typed(coords[sel, 0]),
+                "y": _typed(coords[sel, 1]),
+                "text": [keys[i] for i in sel.tolist()],
+                "customdata": _typed(ranks[sel]),
+                "hovertemplate": hover,
+                "textposition": "top center",
+                "textfont": {"size": 12, "color": colour},
+                "marker": {"size": 10, "color": colour, "line": {"width": 1.5, "color": "#000"}},
+                "meta": {"role": "highlight"},
+            }
+            if three:
+                t["z"] = _typed(coords[sel, 2])
+            data.append(t)
+
+    n_labels = min(labels, m)
     if labels:
-        n = min(labels, m)
-        top = np.argsort(ranks, kind="stable")[:n]
+        top = np.argsort(ranks, kind="stable")[:n_labels]
         t = {
             "type": overlay,
             "mode": "text",
-            "name": f"labels (top {n:,})",
+            "name": f"labels (top {n_labels:,})",
             "x": _typed(coords[top, 0]),
             "y": _typed(coords[top, 1]),
             "text": [keys[i] for i in top.tolist()],
@@ -268,33 +365,55 @@ def figure(
             t["z"] = _typed(coords[top, 2])
         data.append(t)
 
-    if highlight:
-        pos = {int(i): j for j, i in enumerate(np.asarray(projection.ids).tolist())}
-        for g, (name, ids) in enumerate(highlight.items()):
-            sel = np.array([pos[int(i)] for i in ids if int(i) in pos], dtype=np.int64)
-            if not len(sel):
-                continue
-            t = {
-                "type": overlay,
-                "mode": "markers+text",
-                "name": escape(name),
-                "x": _typed(coords[sel, 0]),
-                "y": _typed(coords[sel, 1]),
-                "text": [keys[i] for i in sel.tolist()],
-                "customdata": _typed(ranks[sel]),
-                "hovertemplate": hover,
-                "textposition": "top center",
-                "textfont": {"size": 12, "color": _PALETTE[(g + 3) % len(_PALETTE)]},
-                "marker": {
-                    "size": 10,
-                    "color": _PALETTE[(g + 3) % len(_PALETTE)],
-                    "line": {"width": 1.5, "color": "#000"},
-                },
-                "meta": {"role": "highlight"},
-            }
-            if three:
-                t["z"] = _typed(coords[sel, 2])
-            data.append(t)
+    # overlays the page fills in (explorer.js): more labels on zoom, neighbor lines and rings,
+    # the selection, the chosen point
+    tfont = {"size": 10, "color": "#333"}
+    data.append(empty("labels-zoom", "more labels", mode="text", textfont=tfont))
+    data.append(
+        empty(
+            "nbr-lines",
+            "neighbor lines",
+            mode="lines",
+            line={"color": "#e6007e", "width": 1},
+            hoverinfo="skip",
+            hovertemplate=None,
+        )
+    )
+    data.append(
+        empty(
+            "nbrs",
+            "neighbors",
+            mode="markers+text",
+            textposition="top center",
+            textfont={"size": 11, "color": "#b0005a"},
+            marker={"size": 11, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#e6007e"}},
+        )
+    )
+    sel_kind = "scatter3d" if three else ("scattergl" if m > webgl_min else "scatter")
+    data.append(
+        empty(
+            "selection",
+            "selection",
+            type=sel_kind,
+            marker={"size": size + 3, "color": "#ff7f0e", "line": {"width": 1, "color": "#000"}},
+            hoverinfo="skip",
+            hovertemplate=None,
+        )
+    )
+    data.append(
+        empty(
+            "mark",
+            "chosen",
+            mode="markers+text",
+            textposition="top center",
+            textfont={"size": 13, "color": "#000"},
+            marker={
+                "size": 16,
+                "color": "rgba(255,215,0,0.6)",
+                "line": {"width": 3, "color": "#000"},
+            },
+        )
+    )
 
     titles = [escape(a) for a in axis_titles] if axis_titles else (["x", "y", "z"][:dim])
     layout: dict[str, Any] = {
@@ -303,6 +422,7 @@ def figure(
         "dragmode": "pan" if not three else "orbit",
         "margin": {"l": 50, "r": 20, "t": 50, "b": 80},
         "legend": {"itemsizing": "constant"},
+        "uirevision": "embviz",
         **layout_extra,
     }
     if three:
@@ -316,9 +436,9 @@ def figure(
         layout["yaxis"] = {"title": {"text": titles[1]}, "zeroline": False}
         if not axis_titles:
             layout["yaxis"]["scaleanchor"] = "x"
+    fig: dict[str, Any] = {"data": data, "layout": layout}
     if prov is not None:
         layout["title"] = {"text": _title(prov), "x": 0.01, "font": {"size": 14}}
-        layout["meta"] = {"embviz": dict(prov)}
         layout["annotations"] = [
             {
                 "text": _footer(prov),
@@ -333,6 +453,16 @@ def figure(
                 "font": {"size": 9, "color": "#777"},
             }
         ]
-    return {"data": data, "layout": layout}
-
-
+        fig["embviz"] = dict(prov)
+    fig["embviz_data"] = _explorer.payload(
+        projection,
+        coords,
+        vectors=vectors,
+        lists=lists,
+        labels=n_labels,
+        why_no_lists=why_no_lists,
+    )
+    fig["embviz_data"]["density"] = bool(dense)
+    if vectors is None and prov is not None:
+        fig["embviz_data"]["total"] = int(prov["total"])
+    return fig

@@ -1,4 +1,10 @@
-"""The HTML page: one self-contained file, plotly.js inline or from a CDN, written atomically."""
+"""The HTML page: one self-contained file, plotly.js inline or from a CDN, written atomically.
+
+The page is the plotly.js figure plus the explorer: a search box, a side panel (neighbors,
+selection), a status line, all driven by one hand-written asset (``explorer.js``, included
+through plotly's ``post_script``). Its data is JSON in ``<script type="application/json">``
+blocks, read with ``textContent``; keys are shown with ``textContent``, never as markup.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,62 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from embviz.errors import InvalidQuery
+from embviz.viz import explorer as _explorer
 from embviz.viz.figure import PlotlyJS, escape
 
 if TYPE_CHECKING:
-
     pass
+
+#: Page furniture (no data in it): styles, the search bar, the side panel, the status line.
+_STYLE = """<style>
+html, body { height: 100%; margin: 0; font: 13px system-ui, sans-serif; }
+#embviz-plot { position: absolute; left: 0; top: 38px; right: 330px; bottom: 22px;
+  width: auto !important; height: auto !important; }
+#embviz-bar { position: absolute; left: 0; right: 330px; top: 0; height: 38px;
+  display: flex; align-items: center; gap: 8px; padding: 0 8px; box-sizing: border-box;
+  border-bottom: 1px solid #ddd; }
+#embviz-search { width: 260px; padding: 4px 6px; font: inherit; }
+#embviz-matches { position: absolute; left: 8px; top: 36px; width: 420px; max-height: 60vh;
+  overflow: auto; background: #fff; border: 1px solid #bbb; z-index: 10; display: none;
+  box-shadow: 0 2px 6px rgba(0,0,0,.2); }
+#embviz-matches div { padding: 2px 6px; cursor: pointer; white-space: pre; }
+#embviz-matches div:hover, #embviz-matches div.active { background: #e8f0fe; }
+#embviz-panel { position: absolute; right: 0; top: 0; bottom: 0; width: 330px;
+  box-sizing: border-box; padding: 8px 10px; border-left: 1px solid #ddd; overflow: auto; }
+#embviz-panel h3 { margin: 4px 0; font-size: 15px; word-break: break-all; }
+#embviz-panel table { border-collapse: collapse; width: 100%; }
+#embviz-panel td { padding: 1px 4px; vertical-align: top; word-break: break-all; }
+#embviz-panel tr.nbr { cursor: pointer; }
+#embviz-panel tr.nbr:hover { background: #e8f0fe; }
+#embviz-panel .muted, .embviz-muted { color: #777; }
+#embviz-panel button { margin: 2px 2px 2px 0; }
+#embviz-status { position: absolute; left: 0; right: 330px; bottom: 0; height: 22px;
+  padding: 2px 8px; box-sizing: border-box; color: #444; border-top: 1px solid #ddd;
+  white-space: nowrap; overflow: hidden; }
+#embviz-tip { position: fixed; display: none; pointer-events: none; background: #fffbe6;
+  border: 1px solid #d4b106; padding: 2px 6px; font-size: 12px; z-index: 20; max-width: 360px;
+  white-space: pre-wrap; word-break: break-all; }
+#embviz-selkeys { max-height: 40vh; overflow: auto; white-space: pre; font-family: monospace;
+  font-size: 12px; border: 1px solid #eee; padding: 2px 4px; }
+</style>
+"""
+_FURNITURE = """<div id="embviz-bar">
+<input id="embviz-search" type="search" placeholder="search: key, prefix, or /regex/"
+ autocomplete="off" spellcheck="false" aria-label="search keys">
+<span id="embviz-found" class="embviz-muted"></span>
+<div id="embviz-matches" role="listbox"></div>
+</div>
+<div id="embviz-panel"><p class="muted">Loading the explorer...</p></div>
+<div id="embviz-status"></div>
+<div id="embviz-tip"></div>
+"""
+
+
+def _json_block(block_id: str, data: Any) -> str:
+    """Return an inert ``<script type="application/json">`` block holding `data`."""
+    return (
+        f'<script type="application/json" id="{block_id}">{_explorer.to_json(data)}</script>\n'
+    )
 
 def to_html(
     fig: Mapping[str, Any], *, plotlyjs: PlotlyJS = "inline", title: str = "embviz plot"
@@ -32,8 +89,10 @@ def to_html(
     Returns
     -------
     str
-        The page. The provenance (``layout.meta.embviz``) is also in a
-        ``<script type="application/json" id="embviz-provenance">`` block.
+        The page. The provenance (``fig["embviz"]``) is in a
+        ``<script type="application/json" id="embviz-provenance">`` block and the explorer's
+        data (``fig["embviz_data"]``) in ``<script type="application/json" id="embviz-data">``;
+        both are kept out of the plotly figure, so no ``%{...}`` template can reach them.
 
     Raises
     ------
@@ -47,7 +106,10 @@ def to_html(
     pio = require("plotly.io", package="plotly")
     include = {"inline": True, "cdn": "cdn", "directory": "directory"}[plotlyjs]
     fig = dict(fig)
+    prov = fig.pop("embviz", None)
+    data = fig.pop("embviz_data", None)
     layout = dict(fig.get("layout", {}))
+    layout.pop("meta", None)  # provenance never goes where plotly.js templates can read it
     if isinstance(layout.get("template"), str):  # validate=False does not resolve names
         layout["template"] = pio.templates[layout["template"]].to_plotly_json()
     fig["layout"] = layout
@@ -58,13 +120,16 @@ def to_html(
         validate=False,
         div_id="embviz-plot",
         config={"scrollZoom": True, "displaylogo": False, "responsive": True},
+        post_script=[_explorer.script()] if data is not None else None,
     )
-    prov = fig.get("layout", {}).get("meta", {}).get("embviz")
     head = f'<title>{escape(title)}</title>\n<meta charset="utf-8">\n'
     if prov is not None:
         blob = json.dumps(prov, ensure_ascii=True, sort_keys=True)
         blob = blob.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
         head += f'<script type="application/json" id="embviz-provenance">{blob}</script>\n'
+    if data is not None:
+        head += _STYLE + _json_block("embviz-data", data)
+        page = page.replace("<body>", "<body>\n" + _FURNITURE, 1)
     return page.replace("<head>", "<head>\n" + head, 1)
 
 

@@ -1,0 +1,640 @@
+/* embviz explorer: search, neighbor panel, selection and export, label thinning, deep links.
+ *
+ * One hand-written file, no build step. It runs after Plotly.newPlot (plotly's post_script).
+ * Its data is the JSON block #embviz-data, read with textContent. Keys are data, never markup:
+ * they reach the DOM only through textContent, and plotly text only through esc(), which turns
+ * & < > and % into entities (so plotly.js neither parses tags nor expands %{...} templates).
+ * Everything is wrapped so that an error here leaves the plot itself working.
+ */
+(function () {
+  "use strict";
+  var gd = document.getElementById("embviz-plot");
+  var block = document.getElementById("embviz-data");
+  if (!gd || !block || !window.Plotly) { return; }
+  var panel = document.getElementById("embviz-panel");
+  var statusEl = document.getElementById("embviz-status");
+  var input = document.getElementById("embviz-search");
+  var matchesEl = document.getElementById("embviz-matches");
+  var foundEl = document.getElementById("embviz-found");
+  var tip = document.getElementById("embviz-tip");
+  var D;
+  try {
+    D = JSON.parse(block.textContent);
+  } catch (e) {
+    if (panel) { panel.textContent = "The explorer's data could not be read: " + e; }
+    return;
+  }
+
+  // -- data ------------------------------------------------------------------------------------
+  function dec(b64, Type) {
+    if (!b64) { return new Type(0); }
+    var s = atob(b64), u = new Uint8Array(s.length);
+    for (var i = 0; i < s.length; i++) { u[i] = s.charCodeAt(i); }
+    return new Type(u.buffer);
+  }
+  var n = D.n, keys = D.keys, total = D.total, dim = D.dim;
+  var rank = dec(D.rank, Int32Array);
+  var idToJ = new Int32Array(total + 1).fill(-1);
+  for (var j0 = 0; j0 < n; j0++) { idToJ[rank[j0] - 1] = j0; }
+  // coordinates are stored once, in the figure's point traces (customdata holds the rank)
+  var X = new Float32Array(n), Y = new Float32Array(n), Z = dim === 3 ? new Float32Array(n) : null;
+  gd._fullData.forEach(function (t) {
+    if ((t.meta || {}).role !== "points") { return; }
+    var cd = t.customdata, tx = t.x, ty = t.y, tz = t.z;
+    for (var p = 0; p < cd.length; p++) {
+      var j = idToJ[cd[p] - 1];
+      X[j] = tx[p];
+      Y[j] = ty[p];
+      if (Z) { Z[j] = tz[p]; }
+    }
+  });
+  var byRank = new Int32Array(n), c0 = 0;  // drawn points, most frequent first
+  for (var id0 = 0; id0 < total; id0++) { if (idToJ[id0] >= 0) { byRank[c0++] = idToJ[id0]; } }
+  var other = D.other || [];
+  var otherIds;
+  if (D.other_all) {
+    otherIds = new Int32Array(other.length);
+    var p0 = 0;
+    for (var id1 = 0; id1 < total && p0 < other.length; id1++) {
+      if (idToJ[id1] < 0) { otherIds[p0++] = id1; }
+    }
+  } else {
+    otherIds = dec(D.other_ids, Int32Array);
+  }
+  var K = D.k || 0, nbr = D.nbr;
+  var nbrRows = nbr ? dec(nbr.rows, Int32Array) : new Int32Array(0);
+  var nbrIds = nbr ? dec(nbr.ids, Int32Array) : new Int32Array(0);
+  var nbrScores = nbr ? dec(nbr.scores, Int16Array) : new Int16Array(0);
+  var listOf = new Int32Array(n).fill(-1);
+  for (var q0 = 0; q0 < nbrRows.length; q0++) { listOf[nbrRows[q0]] = q0; }
+
+  function bsearch(arr, v) {
+    var lo = 0, hi = arr.length - 1;
+    while (lo <= hi) {
+      var mid = (lo + hi) >> 1;
+      if (arr[mid] === v) { return mid; }
+      if (arr[mid] < v) { lo = mid + 1; } else { hi = mid - 1; }
+    }
+    return -1;
+  }
+  function keyOfId(id) {
+    var j = id >= 0 && id < total ? idToJ[id] : -1;
+    if (j >= 0) { return keys[j]; }
+    var p = bsearch(otherIds, id);
+    return p >= 0 ? other[p] : null;
+  }
+  function neighborsOf(j) {  // [{id, key, score, j}] or null
+    var q = listOf[j];
+    if (q < 0) { return null; }
+    var out = [];
+    for (var r = 0; r < K; r++) {
+      var id = nbrIds[q * K + r];
+      out.push({id: id, key: keyOfId(id), score: nbrScores[q * K + r] / 10000,
+        j: id < total ? idToJ[id] : -1});
+    }
+    return out;
+  }
+  function esc(s) {
+    return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+      .replace(/%/g, "&#37;");
+  }
+  function fmt(v) { return v.toLocaleString("en-US"); }
+  function el(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined && text !== null) { e.textContent = text; }
+    if (cls) { e.className = cls; }
+    return e;
+  }
+
+  // -- traces ----------------------------------------------------------------------------------
+  var role = {}, pointTraces = [], baseOpacity = {}, groupDim = {};
+  gd.data.forEach(function (t, i) {
+    var r = (t.meta || {}).role;
+    if (r === "points") {
+      pointTraces.push(i);
+      baseOpacity[i] = (t.marker && t.marker.opacity) || 0.7;
+    } else if (r) { role[r] = i; }
+  });
+  function jOfPoint(pt) {
+    var r = pt && pt.customdata;
+    if (Array.isArray(r)) { r = r[0]; }
+    if (typeof r !== "number" || !(r >= 1 && r <= total)) { return -1; }
+    return idToJ[r - 1];
+  }
+  var focusJ = -1, dimmed = false;
+  function applyOpacity() {
+    var ops = pointTraces.map(function (i) {
+      var o = groupDim[i] ? 0.06 : baseOpacity[i];
+      return dimmed ? Math.min(o, 0.12) : o;
+    });
+    if (pointTraces.length) {
+      Plotly.restyle(gd, {"marker.opacity": ops}, pointTraces);
+    }
+  }
+  function setOverlay(name, js, text, extra) {
+    var i = role[name];
+    if (i === undefined) { return; }
+    var u = {x: [js.map(function (j) { return j === null ? null : X[j]; })],
+      y: [js.map(function (j) { return j === null ? null : Y[j]; })]};
+    if (dim === 3) { u.z = [js.map(function (j) { return j === null ? null : Z[j]; })]; }
+    u.customdata = [js.map(function (j) { return j === null ? null : rank[j]; })];
+    u.text = [text ? js.map(function (j) { return j === null ? "" : esc(keys[j]); }) : []];
+    if (extra) { Object.keys(extra).forEach(function (k) { u[k] = extra[k]; }); }
+    Plotly.restyle(gd, u, [i]);
+  }
+
+  // -- the hash (deep links) -------------------------------------------------------------------
+  var sel = new Uint8Array(n), selCount = 0;
+  function writeHash() {
+    var parts = [];
+    if (focusJ >= 0) { parts.push("key=" + encodeURIComponent(keys[focusJ])); }
+    if (selCount > 0 && selCount <= 500) {
+      var ks = [];
+      for (var j = 0; j < n; j++) { if (sel[j]) { ks.push(encodeURIComponent(keys[j])); } }
+      parts.push("select=" + ks.join(","));
+    }
+    try { history.replaceState(null, "", location.href.split("#")[0] + (parts.length ? "#" + parts.join("&") : "")); } catch (e) { /* file: URLs */ }
+  }
+  function readHash() {
+    var h = (location.hash || "").replace(/^#/, "");
+    var out = {};
+    h.split("&").forEach(function (part) {
+      var eq = part.indexOf("=");
+      if (eq > 0) { out[part.slice(0, eq)] = part.slice(eq + 1); }
+    });
+    return out;
+  }
+  var keyToJ = null;
+  function jOfKey(key) {
+    if (keyToJ === null) {
+      keyToJ = new Map();
+      for (var j = n - 1; j >= 0; j--) { keyToJ.set(keys[j], j); }
+    }
+    var j2 = keyToJ.get(key);
+    return j2 === undefined ? -1 : j2;
+  }
+
+  // -- the panel -------------------------------------------------------------------------------
+  var focusBox = el("div"), selBox = el("div"), helpBox = el("div", null, "muted");
+  helpBox.appendChild(el("p", "Click a point for its nearest neighbors in the original space. " +
+    "Box or lasso (toolbar) or shift-click to select. Search by key, prefix or /regex/."));
+  var msgBox = el("div", null, "muted");
+  panel.textContent = "";
+  panel.appendChild(focusBox);
+  panel.appendChild(selBox);
+  panel.appendChild(msgBox);
+  panel.appendChild(helpBox);
+
+  function whyNoList(key) {
+    if (!K) { return D.why; }
+    return "No neighbor list in this page for '" + key + "': lists were computed for the " +
+      fmt(nbrRows.length) + " most frequent drawn points. Re-plot with --neighbors-for N " +
+      "(N above " + fmt(nbrRows.length) + "), or run: embviz neighbors " + key + " -k " + K;
+  }
+  function where() {
+    return D.restrict ? "cosine over the first " + fmt(D.restrict) + " keys of the file"
+      : "cosine over all " + fmt(total) + " keys of the file";
+  }
+  function showFocus(j) {
+    focusBox.textContent = "";
+    var h = el("h3", keys[j]);
+    h.id = "embviz-focus-key";
+    focusBox.appendChild(h);
+    focusBox.appendChild(el("div", "rank " + fmt(rank[j]) + " · drawn", "muted"));
+    var list = neighborsOf(j);
+    if (!list) {
+      focusBox.appendChild(el("p", whyNoList(keys[j]), "embviz-why"));
+      return null;
+    }
+    focusBox.appendChild(el("p", K + " nearest neighbors in the original space (" + where() +
+      "), as embviz neighbors prints them:", "muted"));
+    var table = el("table");
+    table.id = "embviz-neighbors";
+    list.forEach(function (nb, r) {
+      var tr = el("tr", null, "nbr");
+      tr.appendChild(el("td", String(r + 1), "muted"));
+      var kd = el("td", nb.key === null ? "(row " + (nb.id + 1) + ")" : nb.key, "key");
+      tr.appendChild(kd);
+      tr.appendChild(el("td", nb.score.toFixed(4), "score"));
+      tr.appendChild(el("td", nb.j >= 0 ? "drawn" : "not drawn", nb.j >= 0 ? "drawn" : "muted"));
+      tr.title = nb.j >= 0 ? "go to this point" : "in the file, not in this plot";
+      tr.addEventListener("click", function () {
+        if (nb.j >= 0) { focus(nb.j, true); } else { showNotDrawn(nb.key, nb.id + 1); }
+      });
+      table.appendChild(tr);
+    });
+    focusBox.appendChild(table);
+    return list;
+  }
+  function showNotDrawn(key, rk) {
+    focusBox.textContent = "";
+    var h = el("h3", key);
+    h.id = "embviz-focus-key";
+    focusBox.appendChild(h);
+    focusBox.appendChild(el("p", "rank " + fmt(rk) + " · in the file, not in this plot: " +
+      "re-plot with --around " + key, "embviz-why"));
+  }
+  function clearFocus() {
+    focusJ = -1;
+    focusBox.textContent = "";
+    dimmed = false;
+    setOverlay("mark", [], false);
+    setOverlay("nbrs", [], false);
+    setOverlay("nbr-lines", [], false);
+    applyOpacity();
+    writeHash();
+  }
+  function centre(j) {
+    if (dim !== 2) { return; }
+    var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+    var xr = xa.range, yr = ya.range;
+    var w = Math.abs(xr[1] - xr[0]), hgt = Math.abs(yr[1] - yr[0]);
+    var fw = (fullX[1] - fullX[0]) / 8, fh = (fullY[1] - fullY[0]) / 8;
+    if (w > fw) { hgt = hgt * fw / w; w = fw; }
+    if (hgt > fh * 1.5) { w = w * fh / hgt; hgt = fh; }
+    Plotly.relayout(gd, {"xaxis.range": [X[j] - w / 2, X[j] + w / 2],
+      "yaxis.range": [Y[j] - hgt / 2, Y[j] + hgt / 2]});
+  }
+  function focus(j, move) {
+    focusJ = j;
+    var list = showFocus(j);  // the panel first: it is what the user waits for
+    writeHash();
+    setTimeout(function () {
+      setOverlay("mark", [j], true);
+      var drawn = list ? list.filter(function (nb) { return nb.j >= 0; }) : [];
+      setOverlay("nbrs", drawn.map(function (nb) { return nb.j; }), true);
+      var lines = [];
+      drawn.forEach(function (nb) { lines.push(j, nb.j, null); });
+      setOverlay("nbr-lines", lines, false);
+      dimmed = true;
+      applyOpacity();
+      if (move) { centre(j); }
+    }, 0);
+  }
+
+  // -- selection -------------------------------------------------------------------------------
+  function selectedJs() {
+    var out = [];
+    for (var r = 0; r < n; r++) { var j = byRank[r]; if (sel[j]) { out.push(j); } }
+    return out;
+  }
+  function download(name, text) {
+    var blob = new Blob([text], {type: "text/tab-separated-values;charset=utf-8"});
+    var a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+  }
+  function num(v) { return String(parseFloat(v.toPrecision(6))); }
+  function selectionTSV() {
+    var lines = [dim === 3 ? "key\trank\tx\ty\tz" : "key\trank\tx\ty"];
+    selectedJs().forEach(function (j) {
+      var row = [keys[j], rank[j], num(X[j]), num(Y[j])];
+      if (dim === 3) { row.push(num(Z[j])); }
+      lines.push(row.join("\t"));
+    });
+    return lines.join("\n") + "\n";
+  }
+  function copyText(text) {
+    function fallback() {
+      var ta = document.createElement("textarea");
+      ta.value = text;
+      document.body.appendChild(ta);
+      ta.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      ta.remove();
+      return ok;
+    }
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      return navigator.clipboard.writeText(text).then(function () { return true; }, fallback);
+    }
+    return Promise.resolve(fallback());
+  }
+  function button(label, fn) {
+    var b = el("button", label);
+    b.type = "button";
+    b.addEventListener("click", fn);
+    return b;
+  }
+  function showSelection() {
+    selBox.textContent = "";
+    if (!selCount) { return; }
+    var h = el("h3", "Selection: " + fmt(selCount) + " point" + (selCount === 1 ? "" : "s"));
+    h.id = "embviz-sel-size";
+    selBox.appendChild(h);
+    var bar = el("div");
+    bar.appendChild(button("Download TSV", function () {
+      download("embviz-selection.tsv", selectionTSV());
+    }));
+    bar.appendChild(button("Copy keys", function () {
+      var ks = selectedJs().map(function (j) { return keys[j]; });
+      copyText(ks.join("\n") + "\n").then(function (ok) {
+        msgBox.textContent = ok ? "copied " + fmt(ks.length) + " keys, one per line"
+          : "the browser refused the clipboard; use Download TSV";
+      });
+    }));
+    bar.appendChild(button("Invert", function () {
+      var js = [];
+      for (var j = 0; j < n; j++) { if (!sel[j]) { js.push(j); } }
+      setSelection(js);
+    }));
+    bar.appendChild(button("Clear", function () { setSelection([]); }));
+    selBox.appendChild(bar);
+    var shown = selectedJs().slice(0, 1000).map(function (j) { return keys[j]; });
+    var pre = el("div", shown.join("\n"));
+    pre.id = "embviz-selkeys";
+    selBox.appendChild(pre);
+    if (selCount > shown.length) {
+      selBox.appendChild(el("div", "... and " + fmt(selCount - shown.length) + " more (all in the download)", "muted"));
+    }
+  }
+  function setSelection(js, keepNative) {
+    sel.fill(0);
+    js.forEach(function (j) { sel[j] = 1; });
+    selCount = 0;
+    for (var j = 0; j < n; j++) { selCount += sel[j]; }
+    if (!keepNative) {
+      try {
+        Plotly.restyle(gd, {selectedpoints: pointTraces.map(function () { return null; })}, pointTraces);
+        if (gd._fullLayout.selections && gd._fullLayout.selections.length) {
+          Plotly.relayout(gd, {selections: []});
+        }
+      } catch (e) { /* older plotly.js */ }
+    }
+    setOverlay("selection", selectedJs(), false);
+    showSelection();
+    updateStatus();
+    writeHash();
+  }
+
+  // -- search ----------------------------------------------------------------------------------
+  var current = [], active = 0;
+  function search(text) {
+    text = String(text || "");
+    if (!text.trim()) { return {matches: [], note: ""}; }
+    var out = [], seen = new Set();
+    function add(key, rk, j) {
+      if (!seen.has(rk)) { seen.add(rk); out.push({key: key, rank: rk, j: j}); }
+    }
+    var re = /^\/(.+)\/([imsu]*)$/.exec(text), test;
+    if (re) {
+      var rx;
+      try { rx = new RegExp(re[1], re[2]); } catch (e) { return {matches: [], note: "bad regular expression: " + e.message}; }
+      test = function (k) { return rx.test(k); };
+    } else {
+      var jx = jOfKey(text);
+      if (jx >= 0) { add(keys[jx], rank[jx], jx); }
+      var px = other.indexOf(text);
+      if (px >= 0) { add(text, otherIds[px] + 1, -1); }
+      test = function (k) { return k.startsWith(text); };
+    }
+    var found = [];
+    var more = false;
+    for (var r = 0; r < n; r++) {
+      var j = byRank[r];
+      if (test(keys[j])) {
+        found.push({key: keys[j], rank: rank[j], j: j});
+        if (found.length >= 100) { more = true; break; }
+      }
+    }
+    var found2 = [];
+    for (var p = 0; p < other.length; p++) {
+      if (test(other[p])) {
+        found2.push({key: other[p], rank: otherIds[p] + 1, j: -1});
+        if (found2.length >= 100) { more = true; break; }
+      }
+    }
+    found = found.concat(found2).sort(function (a, b) { return a.rank - b.rank; });
+    found.forEach(function (m) { add(m.key, m.rank, m.j); });
+    if (out.length > 100) { more = true; out = out.slice(0, 100); }
+    var note = out.length ? (more ? "first 100 matches" : out.length + " match" + (out.length === 1 ? "" : "es"))
+      : (D.other_all || !total ? "no key matches" : "not drawn (this page lists only drawn keys and their neighbors)");
+    return {matches: out, note: note};
+  }
+  function renderMatches(res) {
+    current = res.matches;
+    active = 0;
+    matchesEl.textContent = "";
+    foundEl.textContent = res.note;
+    current.forEach(function (m, i) {
+      var d = el("div", null, i === 0 ? "active" : "");
+      d.appendChild(el("span", m.key, "key"));
+      d.appendChild(el("span", "  rank " + fmt(m.rank) + (m.j >= 0 ? "" : "  · not in this plot"), "muted"));
+      d.addEventListener("mousedown", function (ev) { ev.preventDefault(); choose(m); });
+      matchesEl.appendChild(d);
+    });
+    matchesEl.style.display = current.length ? "block" : "none";
+  }
+  function choose(m) {
+    matchesEl.style.display = "none";
+    if (m.j >= 0) { focus(m.j, true); } else {
+      focusJ = -1;
+      showNotDrawn(m.key, m.rank);
+      writeHash();
+    }
+  }
+  var pending = null;
+  input.addEventListener("input", function () {
+    if (pending) { clearTimeout(pending); }
+    pending = setTimeout(function () { pending = null; renderMatches(search(input.value)); }, 60);
+  });
+  input.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter") {
+      if (pending) { clearTimeout(pending); pending = null; renderMatches(search(input.value)); }
+      if (current.length) { choose(current[active] || current[0]); }
+      ev.preventDefault();
+    } else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+      if (!current.length) { return; }
+      active = (active + (ev.key === "ArrowDown" ? 1 : current.length - 1)) % current.length;
+      [].forEach.call(matchesEl.children, function (c, i) { c.className = i === active ? "active" : ""; });
+      ev.preventDefault();
+    } else if (ev.key === "Escape") {
+      matchesEl.style.display = "none";
+    }
+  });
+  input.addEventListener("blur", function () { setTimeout(function () { matchesEl.style.display = "none"; }, 150); });
+  input.addEventListener("focus", function () { if (current.length) { matchesEl.style.display = "block"; } });
+
+  // -- labels: greedy by rank in screen space, never overlapping -------------------------------
+  var L = D.labels || 0;
+  var labelTop = [];  // the figure's label trace: the L most frequent, in rank order
+  for (var r1 = 0; r1 < Math.min(L, n); r1++) { labelTop.push(byRank[r1]); }
+  var isTop = new Uint8Array(n);
+  labelTop.forEach(function (j) { isTop[j] = 1; });
+  function thinLabels() {
+    if (dim !== 2 || !L || role.labels === undefined) { return; }
+    var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+    var x0 = xa.range[0], x1 = xa.range[1], y0 = ya.range[0], y1 = ya.range[1];
+    var W = xa._length, H = ya._length;
+    var sx = W / (x1 - x0), sy = H / (y1 - y0);
+    var cell = 48, grid = new Map(), boxes = [];
+    function overlaps(b) {
+      for (var gx = Math.floor(b[0] / cell); gx <= Math.floor(b[2] / cell); gx++) {
+        for (var gy = Math.floor(b[1] / cell); gy <= Math.floor(b[3] / cell); gy++) {
+          var list = grid.get(gx * 100003 + gy);
+          if (!list) { continue; }
+          for (var t = 0; t < list.length; t++) {
+            var o = boxes[list[t]];
+            if (b[0] < o[2] && o[0] < b[2] && b[1] < o[3] && o[1] < b[3]) { return true; }
+          }
+        }
+      }
+      return false;
+    }
+    function put(b) {
+      var idx = boxes.push(b) - 1;
+      for (var gx = Math.floor(b[0] / cell); gx <= Math.floor(b[2] / cell); gx++) {
+        for (var gy = Math.floor(b[1] / cell); gy <= Math.floor(b[3] / cell); gy++) {
+          var k = gx * 100003 + gy, list = grid.get(k);
+          if (list) { list.push(idx); } else { grid.set(k, [idx]); }
+        }
+      }
+    }
+    var shown = new Uint8Array(n), extra = [], count = 0;
+    for (var r = 0; r < n && count < L; r++) {
+      var j = byRank[r];
+      var px = (X[j] - x0) * sx, py = (y1 - Y[j]) * sy;
+      if (px < 0 || px > W || py < 0 || py > H) { continue; }
+      var w = 6.2 * keys[j].length + 4, h = 13;
+      var b = [px - w / 2, py - h / 2, px + w / 2, py + h / 2];
+      if (overlaps(b)) { continue; }
+      put(b);
+      shown[j] = 1;
+      count++;
+      if (!isTop[j]) { extra.push(j); }
+    }
+    var texts = labelTop.map(function (j) { return shown[j] ? esc(keys[j]) : ""; });
+    Plotly.restyle(gd, {text: [texts]}, [role.labels]);
+    setOverlay("labels-zoom", extra, true);
+    labelState = {shown: count, extra: extra.length};
+  }
+  var labelState = {shown: 0, extra: 0};
+  var thinTimer = null;
+  function scheduleThin() {
+    if (thinTimer) { clearTimeout(thinTimer); }
+    thinTimer = setTimeout(function () { thinTimer = null; try { thinLabels(); } catch (e) { /* labels only */ } }, 80);
+  }
+
+  // -- status ----------------------------------------------------------------------------------
+  var fullX = [Infinity, -Infinity], fullY = [Infinity, -Infinity];
+  for (var j1 = 0; j1 < n; j1++) {
+    if (X[j1] < fullX[0]) { fullX[0] = X[j1]; }
+    if (X[j1] > fullX[1]) { fullX[1] = X[j1]; }
+    if (Y[j1] < fullY[0]) { fullY[0] = Y[j1]; }
+    if (Y[j1] > fullY[1]) { fullY[1] = Y[j1]; }
+  }
+  function updateStatus() {
+    var parts = [fmt(n) + " of " + fmt(total) + " points shown"];
+    if (K) {
+      parts.push("neighbor lists: " + K + " per point for " + fmt(nbrRows.length) +
+        (nbrRows.length < n ? " (most frequent) points" : " points"));
+    } else {
+      parts.push("neighbor lists off");
+    }
+    if (D.density) { parts.push("density layer under the points"); }
+    if (selCount) { parts.push("selection: " + fmt(selCount)); }
+    statusEl.textContent = parts.join(" · ");
+  }
+
+  // -- events ----------------------------------------------------------------------------------
+  gd.on("plotly_click", function (ev) {
+    var pt = ev && ev.points && ev.points[0];
+    var j = jOfPoint(pt);
+    if (j < 0) { return; }
+    if (ev.event && ev.event.shiftKey) {
+      var js = selectedJs();
+      if (sel[j]) { js = js.filter(function (x) { return x !== j; }); } else { js.push(j); }
+      setSelection(js);
+    } else {
+      focus(j, false);
+    }
+  });
+  gd.on("plotly_selected", function (ev) {
+    if (!ev || !ev.points) { return; }
+    var js = [];
+    ev.points.forEach(function (pt) {
+      if (pointTraces.indexOf(pt.curveNumber) < 0) { return; }
+      var j = jOfPoint(pt);
+      if (j >= 0) { js.push(j); }
+    });
+    setSelection(js, true);
+  });
+  gd.on("plotly_legendclick", function (ev) {
+    var i = ev.curveNumber;
+    if (pointTraces.indexOf(i) < 0) { return true; }
+    groupDim[i] = !groupDim[i];
+    applyOpacity();
+    return false;
+  });
+  gd.on("plotly_legenddoubleclick", function (ev) {
+    var i = ev.curveNumber;
+    if (pointTraces.indexOf(i) < 0) { return true; }
+    var isolated = pointTraces.every(function (t) { return t === i ? !groupDim[t] : groupDim[t]; });
+    pointTraces.forEach(function (t) { groupDim[t] = isolated ? false : t !== i; });
+    applyOpacity();
+    return false;
+  });
+  gd.on("plotly_hover", function (ev) {
+    var pt = ev && ev.points && ev.points[0];
+    var j = jOfPoint(pt);
+    if (j < 0 || !ev.event) { tip.style.display = "none"; return; }
+    var list = neighborsOf(j);
+    var text = keys[j] + " · rank " + fmt(rank[j]) + "\n" + (list
+      ? "nearest: " + list.slice(0, 3).map(function (nb) { return nb.key; }).join(", ")
+      : (K ? "no neighbor list (see the panel)" : "neighbor lists off"));
+    tip.textContent = text;
+    tip.style.left = (ev.event.clientX + 14) + "px";
+    tip.style.top = (ev.event.clientY + 22) + "px";
+    tip.style.display = "block";
+  });
+  gd.on("plotly_unhover", function () { tip.style.display = "none"; });
+  gd.on("plotly_relayout", scheduleThin);
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape" && document.activeElement !== input) { clearFocus(); }
+  });
+  window.addEventListener("hashchange", function () { applyHash(); });
+
+  function applyHash() {
+    var h = readHash();
+    if (h.select !== undefined) {
+      var js = [];
+      h.select.split(",").forEach(function (s) {
+        var key;
+        try { key = decodeURIComponent(s); } catch (e) { return; }
+        var j = jOfKey(key);
+        if (j >= 0) { js.push(j); }
+      });
+      setSelection(js);
+    }
+    if (h.key !== undefined) {
+      var key;
+      try { key = decodeURIComponent(h.key); } catch (e) { return; }
+      var j = jOfKey(key);
+      if (j >= 0) { focus(j, true); } else {
+        var res = search(key).matches.filter(function (m) { return m.key === key; });
+        if (res.length) { showNotDrawn(key, res[0].rank); } else {
+          focusBox.textContent = "";
+          focusBox.appendChild(el("p", "'" + key + "' (from the link) is not in this page."));
+        }
+      }
+    }
+  }
+
+  // -- start -----------------------------------------------------------------------------------
+  updateStatus();
+  window.embviz = {
+    ready: true,
+    search: function (t) { return search(t).matches.map(function (m) { return [m.key, m.rank, m.j >= 0]; }); },
+    focusKey: function (key) { var j = jOfKey(key); if (j >= 0) { focus(j, true); } return j >= 0; },
+    selectKeys: function (ks) { setSelection(ks.map(jOfKey).filter(function (j) { return j >= 0; })); return selCount; },
+    selectionTSV: selectionTSV,
+    neighbors: function (key) { var j = jOfKey(key); return j < 0 ? null : neighborsOf(j); },
+    labels: function () { return labelState; },
+    state: function () { return {focus: focusJ >= 0 ? keys[focusJ] : null, selected: selCount, n: n, total: total, k: K}; }
+  };
+  try { thinLabels(); } catch (e) { /* labels only */ }
+  try { applyHash(); } catch (e) { /* a bad link */ }
+})();

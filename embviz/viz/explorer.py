@@ -1,0 +1,342 @@
+"""The explorer's data: exact neighbor lists, a density layer, label order, and the page payload.
+
+Everything the page's one JavaScript asset (``explorer.js``) needs is computed here, at plot
+time, and embedded as JSON in a ``<script type="application/json" id="embviz-data">`` block.
+Keys are data, never markup: the page reads them with ``textContent`` and draws them with
+``textContent``; numbers travel as base64 little-endian typed arrays.
+
+Neighbor lists are the exact cosine neighbors in the original space, computed with the batched
+kernel :func:`embviz.search.top_k` exactly as :func:`embviz.search.neighbors` computes them for
+one key (the query is the key's unit row, the key itself is excluded), so the panel shows what
+``embviz neighbors KEY -k K`` prints.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from embviz.errors import InvalidQuery
+from embviz.search import top_k
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from embviz.vectors import Vectors
+    from embviz.viz.projection import Projection
+
+#: Neighbor lists for every drawn point up to this many points; above it, the most frequent.
+NEIGHBORS_FOR_MAX = 20_000
+#: ``density="auto"`` draws the density layer above this many drawn points.
+DENSITY_MIN = 100_000
+#: The page lists every key of the file (for "in the file, not in this plot") up to this many.
+VOCAB_MAX = 1_000_000
+#: Density grid: bins along the longer axis.
+DENSITY_BINS = 200
+#: Queries per batch of the kernel (bounds memory: batch x n float32 scores).
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class NeighborLists:
+    """Exact cosine neighbors of some drawn points, in the original space.
+
+    Attributes
+    ----------
+    rows : ndarray ``(r,)`` int64
+        Positions (``0 .. m-1``) of the drawn points that have a list, ascending.
+    ids : ndarray ``(r, k)`` int64
+        Row ids in the vectors of their neighbors, best first (ties: lower id first).
+    scores : ndarray ``(r, k)`` float32
+        Cosine similarities in [-1, 1].
+    k : int
+        Neighbors per point (>= 1).
+    restrict : int or None
+        Only the first `restrict` keys of the file were candidates.
+    seconds : float
+        Wall time of the computation.
+    """
+
+    rows: NDArray[np.int64]
+    ids: NDArray[np.int64]
+    scores: NDArray[np.float32]
+    k: int
+    restrict: int | None
+    seconds: float
+
+
+def rows_with_lists(ids: NDArray[np.int64], neighbors_for: int | None = None) -> NDArray[np.int64]:
+    """Positions of the drawn points that get a neighbor list.
+
+    Parameters
+    ----------
+    ids : ndarray ``(m,)`` int64
+        Row ids of the drawn points (lower id = more frequent).
+    neighbors_for : int, optional
+        How many points get a list (the most frequent); default every point up to
+        :data:`NEIGHBORS_FOR_MAX`, else the :data:`NEIGHBORS_FOR_MAX` most frequent.
+
+    Returns
+    -------
+    ndarray ``(r,)`` int64, ascending positions.
+
+    Raises
+    ------
+    InvalidQuery
+        If `neighbors_for` < 0.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    m = len(ids)
+    if neighbors_for is not None and neighbors_for < 0:
+        raise InvalidQuery(f"--neighbors-for must be >= 0, got {neighbors_for}")
+    n = min(m, NEIGHBORS_FOR_MAX if neighbors_for is None else neighbors_for)
+    if n >= m:
+        return np.arange(m, dtype=np.int64)
+    return np.sort(np.argsort(ids, kind="stable")[:n])
+
+
+def neighbor_lists(
+    vectors: Vectors,
+    ids: NDArray[np.int64],
+    k: int = 10,
+    *,
+    neighbors_for: int | None = None,
+    restrict: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> NeighborLists:
+    """Compute the `k` nearest neighbors (cosine, whole file) of drawn points, in batches.
+
+    Parameters
+    ----------
+    vectors : Vectors
+        The whole table; neighbors are searched among all its rows (or the first `restrict`).
+    ids : ndarray ``(m,)`` int64
+        Row ids of the drawn points.
+    k : int
+        Neighbors per point, >= 1.
+    neighbors_for : int, optional
+        See :func:`rows_with_lists`.
+    restrict : int, optional
+        Search only the first `restrict` keys, as ``embviz neighbors --restrict``.
+    progress : callable ``(stage, done, total)``, optional
+        Called after each batch.
+
+    Returns
+    -------
+    NeighborLists
+        The same keys, order and scores as :func:`embviz.search.neighbors` for each key.
+
+    Raises
+    ------
+    InvalidQuery
+        If ``k < 1`` or `neighbors_for` < 0.
+    """
+    import time
+
+    if k < 1:
+        raise InvalidQuery(f"--neighbors-k must be >= 1 (0 turns the lists off), got {k}")
+    start = time.perf_counter()
+    ids = np.asarray(ids, dtype=np.int64)
+    rows = rows_with_lists(ids, neighbors_for)
+    query_ids = ids[rows]
+    r = len(rows)
+    out_ids = np.zeros((r, 0), dtype=np.int64)
+    out_scores = np.zeros((r, 0), dtype=np.float32)
+    parts_i, parts_s = [], []
+    for lo in range(0, r, _BATCH):
+        chunk = query_ids[lo : lo + _BATCH]
+        # the query of one key, as search.neighbors builds it: its unit row, normalised again
+        q = np.asarray(vectors.unit[chunk], dtype=np.float32)
+        norms = np.linalg.norm(q, axis=1)
+        q = (q / np.where(norms == 0, 1, norms)[:, None]).astype(np.float32)
+        found, scores = top_k(
+            vectors.unit, q, k, exclude=[[int(i)] for i in chunk], restrict=restrict
+        )
+        zero = norms == 0  # an all-zero key has no neighbors (search.neighbors refuses it)
+        if zero.any():
+            scores = scores.copy()
+            scores[zero] = np.nan
+        parts_i.append(found)
+        parts_s.append(scores)
+        if progress is not None:
+            progress("neighbor lists", min(lo + _BATCH, r), r)
+    if parts_i:
+        out_ids = np.concatenate(parts_i).astype(np.int64)
+        out_scores = np.concatenate(parts_s).astype(np.float32)
+    return NeighborLists(
+        rows, out_ids, out_scores, int(k), restrict, time.perf_counter() - start
+    )
+
+
+def density(coords: NDArray[np.floating], bins: int = DENSITY_BINS) -> dict[str, Any]:
+    """2-D histogram of layout points, for a heatmap drawn under them.
+
+    Parameters
+    ----------
+    coords : ndarray ``(m, 2)``
+        Layout coordinates.
+    bins : int
+        Bins along the longer side (the other side keeps square cells).
+
+    Returns
+    -------
+    dict
+        ``x`` ``(bx,)`` and ``y`` ``(by,)`` bin centres (float32), ``z`` ``(by, bx)`` float32
+        ``log1p(count)`` with empty cells NaN (drawn transparent), and ``max`` (the largest
+        count in a cell).
+    """
+    c = np.asarray(coords, dtype=np.float64)[:, :2]
+    lo, hi = c.min(axis=0), c.max(axis=0)
+    span = np.maximum(hi - lo, 1e-9)
+    cell = span.max() / bins
+    nb = np.maximum(1, np.ceil(span / cell).astype(int))
+    counts, ex, ey = np.histogram2d(
+        c[:, 0], c[:, 1], bins=(int(nb[0]), int(nb[1])), range=[[lo[0], hi[0]], [lo[1], hi[1]]]
+    )
+    z = np.log1p(counts.T).astype(np.float32)
+    z[counts.T == 0] = np.nan
+    return {
+        "x": ((ex[:-1] + ex[1:]) / 2).astype(np.float32),
+        "y": ((ey[:-1] + ey[1:]) / 2).astype(np.float32),
+        "z": z,
+        "max": int(counts.max()) if counts.size else 0,
+    }
+
+
+def use_density(mode: str, m: int, dim: int) -> bool:
+    """Whether to draw the density layer: ``"on"``, ``"off"``, or ``"auto"`` (2D above :data:`DENSITY_MIN`).
+
+    Raises
+    ------
+    InvalidQuery
+        If `mode` is not one of the three.
+    """
+    if mode not in ("auto", "on", "off"):
+        raise InvalidQuery(f"--density must be auto, on or off, got {mode!r}")
+    if dim != 2:
+        return False
+    return mode == "on" or (mode == "auto" and m > DENSITY_MIN)
+
+
+# -- the payload --------------------------------------------------------------------------
+def b64(a: NDArray) -> str:
+    """Base64 of `a`'s little-endian bytes (int32, int16 or float32)."""
+    a = np.ascontiguousarray(a)
+    return base64.b64encode(a.astype(a.dtype.newbyteorder("<")).tobytes()).decode("ascii")
+
+
+def payload(
+    projection: Projection,
+    coords: NDArray[np.float32],
+    *,
+    vectors: Vectors | None = None,
+    lists: NeighborLists | None = None,
+    labels: int = 0,
+    why_no_lists: str | None = None,
+    vocab_max: int = VOCAB_MAX,
+) -> dict[str, Any]:
+    """Build the JSON-ready data the page's explorer reads.
+
+    Parameters
+    ----------
+    projection : Projection
+        ``ids`` ``(m,)`` and ``keys``.
+    coords : ndarray ``(m, 2 or 3)`` float32
+        The drawn coordinates; only their shape is used (the page reads the coordinates from
+        the figure's own traces, so they are stored once).
+    vectors : Vectors, optional
+        The whole table: its keys let the search say "in the file, not in this plot" (all keys
+        up to `vocab_max`, else only the neighbors' keys).
+    lists : NeighborLists, optional
+        Neighbor lists (None: the page says they are off, and why: `why_no_lists`).
+    labels : int
+        At most this many key labels in view at once.
+    why_no_lists : str, optional
+        What the panel says for a point without a list.
+    vocab_max : int
+        Files with more keys list only the keys the page needs.
+
+    Returns
+    -------
+    dict
+        ``keys`` (list of str, drawn, ``(m,)``), ``rank`` (base64 int32 ``(m,)``), ``dim``,
+        ``n``, ``total``, ``other`` (keys of undrawn rows the page knows, in
+        file order) with ``other_ids`` (base64 int32, or None when ``other_all``: every undrawn
+        row), ``nbr`` (``rows`` int32 ``(r,)``, ``ids`` int32 ``(r*k,)`` row ids, ``scores``
+        int16 ``(r*k,)`` = round(score * 10,000)) or None, ``k``, ``restrict``, ``why``,
+        ``labels``.
+    """
+    ids = np.asarray(projection.ids, dtype=np.int64)
+    m, dim = coords.shape
+    total = len(vectors.keys) if vectors is not None else int(ids.max() + 1 if m else 0)
+    data: dict[str, Any] = {
+        "version": 1,
+        "dim": int(dim),
+        "n": int(m),
+        "total": int(total),
+        "keys": list(projection.keys),
+        "rank": b64((ids + 1).astype(np.int32)),
+        "labels": int(labels),
+        "k": 0,
+        "restrict": None,
+        "nbr": None,
+        "why": why_no_lists or "neighbor lists are off (re-plot with --neighbors-k 10)",
+        "other": [],
+        "other_ids": None,
+        "other_all": False,
+    }
+    drawn = np.zeros(total, dtype=bool)
+    if m:
+        drawn[ids] = True
+    if lists is not None and len(lists.rows):
+        k = lists.ids.shape[1] if lists.ids.ndim == 2 else 0
+        scores = np.nan_to_num(lists.scores.astype(np.float64), nan=0.0)
+        data.update(
+            k=int(k),
+            restrict=lists.restrict,
+            nbr={
+                "rows": b64(lists.rows.astype(np.int32)),
+                "ids": b64(lists.ids.reshape(-1).astype(np.int32)),
+                "scores": b64(np.round(scores * 10_000).astype(np.int16).reshape(-1)),
+            },
+        )
+    if vectors is not None:
+        if total <= vocab_max:
+            other = np.flatnonzero(~drawn)
+            data["other_all"] = True
+        else:
+            need = np.zeros(total, dtype=bool)
+            if lists is not None and lists.ids.size:
+                need[lists.ids.reshape(-1)] = True
+            other = np.flatnonzero(need & ~drawn)
+            data["other_ids"] = b64(other.astype(np.int32))
+        keys = vectors.keys
+        data["other"] = [keys[i] for i in other.tolist()]
+    return data
+
+
+def to_json(data: dict[str, Any]) -> str:
+    r"""Return JSON text of `data` that is inert inside ``<script type="application/json">``.
+
+    ``<``, ``>`` and ``&`` are written as ``\\u003c``, ``\\u003e``, ``\\u0026`` (so no key can
+    close the element or open a comment), and U+2028/U+2029 as escapes.
+    """
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def script() -> str:
+    """Return the explorer's JavaScript (``explorer.js``, read from the installed package)."""
+    from importlib.resources import files
+
+    return files("embviz.viz").joinpath("explorer.js").read_text(encoding="utf-8")
