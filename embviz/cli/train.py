@@ -1,4 +1,4 @@
-"""``embviz train``: word2vec (skip-gram or CBOW) with gensim, from a corpus to a vector file."""
+"""``embviz train``: word2vec with gensim (skip-gram or CBOW) or Spark ML, corpus to vector file."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 import tempfile
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +14,15 @@ import typer
 
 from embviz.cli._common import QuietOpt, message, stderr_is_terminal
 from embviz.cli.app import app
+from embviz.errors import InvalidQuery
 from embviz.io import VectorFormat
+
+
+class Engine(str, Enum):
+    """Who trains: gensim on this machine, or Spark ML (local mode or a cluster)."""
+
+    gensim = "gensim"
+    spark = "spark"
 
 
 def _spool_stdin() -> Path:
@@ -76,8 +85,21 @@ class _Display:
 
     def __call__(self, event: Any) -> None:
         from embviz.train import EpochStats, TrainStart
+        from embviz.train.engine_spark import SparkStarted, SparkTasks
 
-        if isinstance(event, TrainStart):
+        if isinstance(event, SparkStarted):
+            self.line(
+                f"spark {event.version} on {event.master} ({event.parallelism} cores): "
+                f"session started in {event.seconds:.1f} s"
+            )
+        elif isinstance(event, SparkTasks):
+            if self.bar is not None and event.phase != "epoch":
+                self.bar.update(
+                    self.task,
+                    description=f"spark: {event.phase} (tasks {event.tasks_done}/"
+                    f"{event.tasks_total})",
+                )
+        elif isinstance(event, TrainStart):
             self.line(
                 f"vocabulary: {event.vocab_size:,} keys from {event.words_per_epoch:,} words in "
                 f"{event.sentences:,} sentences; training {event.epochs} epochs"
@@ -125,6 +147,7 @@ def _eval_lines(evaluation: dict) -> list[str]:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     corpus: Annotated[
         str,
         typer.Argument(
@@ -221,7 +244,8 @@ def train(
         Path | None,
         typer.Option(
             "--save-model",
-            help="Also save the full gensim model here (Word2Vec.load resumes training).",
+            help="Also save the full model here: gensim's file (Word2Vec.load resumes "
+            "training), or Spark's model folder (Word2VecModel.load; embviz reads it with -v).",
             show_default=False,
         ),
     ] = None,
@@ -233,15 +257,74 @@ def train(
             "(stderr + sidecar).",
         ),
     ] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="gensim (this machine) or spark (Spark ML Word2Vec: skip-gram with "
+            "hierarchical softmax only).",
+        ),
+    ] = Engine.gensim,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            "--master",
+            help="Spark master: local[*] (default), local[N], spark://HOST:PORT, yarn, k8s://...",
+            show_default=False,
+        ),
+    ] = None,
+    spark_conf: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--spark-conf",
+            help="Spark configuration KEY=VALUE (repeatable), e.g. spark.executor.memory=4g.",
+            show_default=False,
+            metavar="KEY=VALUE",
+        ),
+    ] = None,
+    max_sentence_length: Annotated[
+        int | None,
+        typer.Option(
+            "--max-sentence-length",
+            min=1,
+            help="Spark: cut longer lines into chunks of N tokens (default 1000).",
+            show_default=False,
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", help="Show Spark's own log (level WARN) on stderr."),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train word2vec embeddings on CORPUS with gensim and write them to OUT.
+    """Train word2vec embeddings on CORPUS with gensim or Spark and write them to OUT.
 
     Writes OUT (the vectors, in its format) and OUT.json (corpus fingerprint, parameters,
-    gensim version, duration, words/s, vocabulary size, per-epoch loss, --eval scores). Files
+    engine version, duration, words/s, vocabulary size, per-epoch loss, --eval scores). Files
     are written only after training, each atomically: Ctrl-C leaves nothing (exit 130).
     """
     from embviz import train as training
+
+    def given(name: str) -> bool:
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+    if engine is Engine.spark:
+        _train_spark(
+            corpus, output, fmt, given, quiet=quiet, verbose=verbose, evaluate=evaluate,
+            save_model=save_model, master=master or "local[*]", spark_conf=spark_conf or [],
+            max_sentence_length=max_sentence_length, window=window, min_count=min_count,
+            vector_size=vector_size, epochs=epochs, alpha=alpha, workers=workers, seed=seed,
+            lowercase=lowercase, sg=sg, negative=negative, sample=sample,
+        )
+        return
+    for name, option in (
+        ("master", "--master"),
+        ("spark_conf", "--spark-conf"),
+        ("max_sentence_length", "--max-sentence-length"),
+    ):
+        if given(name):
+            raise InvalidQuery(f"{option} applies to --engine spark only")
 
     params = training.TrainParams(
         sg=sg,
@@ -282,4 +365,85 @@ def train(
     message(
         f"trained {report.vocab_size:,} x {report.vector_size} vectors in {report.seconds:.2f} s "
         f"({report.words_per_s:,.0f} words/s); wrote {', '.join(map(str, written))}"
+    )
+
+
+def _train_spark(
+    corpus: str,
+    output: Path,
+    fmt: VectorFormat | None,
+    given: Any,
+    *,
+    quiet: bool,
+    verbose: bool,
+    evaluate: bool,
+    save_model: Path | None,
+    master: str,
+    spark_conf: list[str],
+    max_sentence_length: int | None,
+    sg: bool,
+    negative: int,
+    sample: float,
+    **spark_params: Any,
+) -> None:
+    """``--engine spark``: check the options Spark lacks, Java and the outputs; train; write."""
+    from embviz import train as training
+    from embviz.train import engine_spark
+
+    for name in ("sg", "negative", "ns_exponent", "sample", "max_vocab", "min_alpha"):
+        matches_spark = (
+            (name == "sg" and sg) or (name == "negative" and negative == 0)
+            or (name == "sample" and sample == 0)
+        )
+        if given(name) and not matches_spark:
+            raise engine_spark.unsupported_option(name)
+    conf = []
+    for item in spark_conf:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise InvalidQuery(f"--spark-conf {item!r}: expected KEY=VALUE")
+        conf.append((key.strip(), value))
+    workers = spark_params.pop("workers") or 1
+    params = engine_spark.check_params(engine_spark.spark_params(workers=workers, **spark_params))
+    out_format = training.check_output(
+        output, fmt.value if fmt else None, save_model, model_folder=True
+    )
+    if save_model is not None:
+        engine_spark.check_model_folder(save_model)
+    engine_spark.find_java(os.environ)
+    spooled = _spool_stdin() if corpus == "-" else None
+    try:
+        with _Display(quiet) as display:
+            result = engine_spark.train(
+                str(spooled or corpus),
+                params,
+                master=master,
+                conf=conf,
+                max_sentence_length=max_sentence_length or engine_spark.DEFAULT_MAX_SENTENCE_LENGTH,
+                save_model=save_model,
+                progress=display,
+                spark_log=verbose,
+                name="-" if spooled else corpus,
+            )
+    finally:
+        if spooled is not None:
+            spooled.unlink(missing_ok=True)
+    try:
+        evaluation = None
+        if evaluate:
+            evaluation = training.evaluate(result.vectors)
+            for line in _eval_lines(evaluation):
+                message(line)
+        written = training.write(
+            result, output, out_format, model_path=save_model, evaluation=evaluation
+        )
+    finally:
+        if result.model is not None:
+            result.model.cleanup()
+    report = result.report
+    message(
+        f"trained {report.vocab_size:,} x {report.vector_size} vectors with Spark in "
+        f"{report.seconds:.2f} s ({report.words_per_s:,.0f} words/s in training, "
+        f"{report.spark['session_seconds']:.1f} s to start Spark); "
+        f"wrote {', '.join(map(str, written))}"
     )

@@ -8,6 +8,8 @@ its context (CBOW). gensim's :class:`~gensim.models.word2vec.Word2Vec` does the 
   progress and report records.
 - :mod:`~embviz.train.corpus`: the corpus (file, folder, compressed), fingerprinted and spooled.
 - :mod:`~embviz.train.engine_gensim`: :func:`train`, the run itself (reproducibility notes).
+- :mod:`~embviz.train.engine_spark`: :func:`train_spark`, the same run on Apache Spark ML
+  (skip-gram with hierarchical softmax; local mode or a cluster).
 - :mod:`~embviz.train.outputs`: vectors, model and JSON sidecar, written atomically; ``--eval``.
 
 Nothing here prints, exits or reads the environment; errors are
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 from embviz.errors import InvalidQuery
 from embviz.train.engine_gensim import train
+from embviz.train.engine_spark import SparkError, SparkModelFolder, SparkStarted, SparkTasks
+from embviz.train.engine_spark import train as train_spark
 from embviz.train.outputs import check_output, evaluate, save_model, sidecar_path, write
 from embviz.train.params import (
     EpochStats,
@@ -32,6 +36,10 @@ from embviz.train.params import (
 __all__ = [
     "EpochStats",
     "InvalidQuery",
+    "SparkError",
+    "SparkModelFolder",
+    "SparkStarted",
+    "SparkTasks",
     "TrainParams",
     "TrainReport",
     "TrainResult",
@@ -43,5 +51,6 @@ __all__ = [
     "save_model",
     "sidecar_path",
     "train",
+    "train_spark",
     "write",
 ]

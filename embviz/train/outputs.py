@@ -29,8 +29,13 @@ def check_output(
     out: str | os.PathLike,
     format: VectorFormat | str | None = None,
     model_path: str | os.PathLike | None = None,
+    *,
+    model_folder: bool = False,
 ) -> VectorFormat:
     """Check before training that the outputs can be written; return the vector format.
+
+    With ``model_folder=True`` (Spark's model folder) `model_path` is checked by
+    :func:`embviz.train.engine_spark.check_model_folder` instead.
 
     Raises
     ------
@@ -51,7 +56,7 @@ def check_output(
                 f"{out}: cannot tell the vector format from the name; use .bin (word2vec), .txt "
                 "(word2vec-text), .vec (fasttext), .tsv (projector) or pass --format"
             ) from None
-    for path in (out, model_path):
+    for path in (out, None if model_folder else model_path):
         if path is None:
             continue
         path = Path(path)
@@ -82,6 +87,8 @@ def save_model(model: Any, path: str | os.PathLike) -> list[Path]:
     list of Path
         The files written, `path` first.
     """
+    if getattr(model, "folder", False):  # Spark's model folder, staged beside `path`
+        return [model.move_to(path)]
     path = Path(path)
     tmp = Path(tempfile.mkdtemp(prefix=".embviz-model-", dir=path.parent))
     try:
@@ -122,7 +129,9 @@ def write(
     """
     from embviz import io as embviz_io
 
-    fmt = check_output(out, format, model_path)
+    fmt = check_output(
+        out, format, model_path, model_folder=getattr(result.model, "folder", False)
+    )
     written = embviz_io.save(result.vectors, out, fmt, precision=precision)
     if model_path is not None:
         written += save_model(result.model, model_path)

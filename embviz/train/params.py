@@ -222,6 +222,16 @@ class TrainReport:
         One :class:`EpochStats` per epoch, with the per-epoch loss.
     started : str
         UTC start time, ISO 8601.
+    engine : str
+        ``"gensim"`` or ``"spark"``. With Spark (:mod:`embviz.train.engine_spark`),
+        `corpus_fingerprint`, `gensim_version` and `effective_words_per_s` are None,
+        `corpus_bytes` is the size Hadoop reports (compressed; None for a glob), `mode` is
+        ``"spark"`` and `epochs` carries no loss.
+    spark : dict or None
+        Spark only: ``version``, ``master``, ``app_id``, ``parallelism``, ``conf``, the
+        ``word2vec`` parameters as Spark names them, and the timings ``session_seconds``
+        (JVM and session start), ``count_seconds`` (the vocabulary pass), ``fit_seconds``
+        and ``collect_seconds`` (vectors back to the driver, model folder saved).
     """
 
     corpus: str
@@ -242,6 +252,8 @@ class TrainReport:
     epochs: list = field(default_factory=list)
     started: str = ""
     evaluation: dict | None = None
+    engine: str = "gensim"
+    spark: dict | None = None
 
     def to_dict(self) -> dict:
         """Return the report as plain JSON-serialisable data."""

@@ -1,0 +1,892 @@
+"""Train word2vec on Apache Spark: ``pyspark.ml.feature.Word2Vec`` (skip-gram, hierarchical softmax).
+
+When a corpus lives on HDFS or S3, or is too big for one machine, Spark ML's
+:class:`~pyspark.ml.feature.Word2Vec` trains on the cluster a team already runs. This module
+builds and runs that job and returns the same :class:`~embviz.train.params.TrainResult` as the
+gensim engine, so the vectors, the sidecar and ``--eval`` are written the same way.
+
+What Spark implements
+---------------------
+Spark's Word2Vec (``org.apache.spark.mllib.feature.Word2Vec``) trains **skip-gram with
+hierarchical softmax** only: no CBOW, no negative sampling (so no ``ns_exponent``), no
+subsampling of frequent words, no vocabulary cap. Its learning rate decays linearly from
+``stepSize`` and never drops below ``stepSize * 1e-4``. :func:`check_params` rejects parameters
+it cannot honour. The mapping is: ``vector_size`` -> ``vectorSize``, ``window`` ->
+``windowSize``, ``min_count`` -> ``minCount``, ``epochs`` -> ``maxIter``, ``alpha`` ->
+``stepSize``, ``seed`` -> ``seed``, ``workers`` -> ``numPartitions`` (the training data is split
+into that many partitions, trained independently and averaged after every iteration), and
+``max_sentence_length`` -> ``maxSentenceLength`` (longer lines are cut into chunks).
+
+Corpus
+------
+Read by Spark itself (``spark.read.text``), never through the driver: a file, a folder (files
+starting with ``_`` or ``.`` are skipped, as Spark does), a glob, or any URI Spark reads
+(``hdfs://``, ``s3a://``). Compression is recognised by suffix (Hadoop codecs: ``.gz``,
+``.bz2``, ...). Lines are split on runs of whitespace -- the characters Python's ``str.split``
+treats as whitespace, as in the gensim engine -- by Spark's ``split``, empty tokens dropped,
+and lowercased by Spark's ``lower`` when asked. Invalid UTF-8 becomes U+FFFD (Spark's text
+reader), and the corpus is not fingerprinted (that would need reading it on the driver).
+
+Reproducibility
+---------------
+With ``workers=1`` (one partition) and a fixed ``seed``, two runs give identical vectors: the
+initial vectors come from Spark's ``XORShiftRandom(seed)`` and the vocabulary order from the
+counts. With several partitions the per-partition results are summed in the order tasks
+finish, so the last bits may differ.
+
+Nothing here prints, exits or reads the environment (the JVM itself reads ``JAVA_HOME``);
+errors are :class:`~embviz.errors.EmbvizError` subclasses with a one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from embviz.errors import EmbvizError, FormatError, InvalidQuery, MissingDependency
+from embviz.train.params import (
+    EpochStats,
+    TrainingInterrupted,
+    TrainParams,
+    TrainReport,
+    TrainResult,
+    TrainStart,
+)
+
+if TYPE_CHECKING:
+    pass
+
+#: The one-line hints for what to install.
+JVM_HINT = "apt-get install openjdk-17-jre-headless"
+PYSPARK_HINT = "pip install 'embviz[spark]'"
+#: Spark's own default of ``maxSentenceLength``.
+DEFAULT_MAX_SENTENCE_LENGTH = 1000
+#: Java regex of one whitespace character, as Python's ``str.split()`` sees it: ASCII
+#: whitespace, the control separators 0x1c-0x1f and the Unicode spaces (see
+#: ``embviz.train.corpus._OTHER_SPACES``).
+WHITESPACE = (
+    r"[\s\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
+    r"\x{205f}\x{3000}]+"
+)
+_SUFFIX = " -- Spark trains skip-gram with hierarchical softmax only; use --engine gensim"
+_POLL_S = 0.1
+_LOG4J = """\
+rootLogger.level = {level}
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = spark: %p %c{{1}}: %m%n%ex
+"""
+
+
+class SparkError(EmbvizError):
+    """Spark could not start, reach its master, or run the job; the message is one line."""
+
+
+@dataclass(frozen=True)
+class SparkStarted:
+    """Sent to the progress callback once the Spark session is up.
+
+    Attributes
+    ----------
+    version : str
+        Spark's version (``spark.version``).
+    master : str
+    app_id : str
+        Spark's application id.
+    parallelism : int
+        ``defaultParallelism``: cores (local mode) or executor cores the job may use.
+    seconds : float
+        Wall time to start the JVM (if not yet running in this process) and the session.
+    """
+
+    version: str
+    master: str
+    app_id: str
+    parallelism: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SparkTasks:
+    """Spark's status tracker, polled every 0.1 s while a job runs: sent when a count changes.
+
+    Attributes
+    ----------
+    phase : str
+        ``"counting"`` (the vocabulary pass), ``"vocabulary"`` or ``"epoch"`` (Word2Vec's own
+        jobs), ``"collecting"`` (reading the vectors back).
+    epoch : int
+        1-based epoch of a training job, else 0.
+    tasks_done, tasks_total : int
+        Completed and total tasks of the job's stages seen so far.
+    stages_done, stages_total : int
+    """
+
+    phase: str
+    epoch: int
+    tasks_done: int
+    tasks_total: int
+    stages_done: int
+    stages_total: int
+
+
+# -- parameters ------------------------------------------------------------------------------
+def spark_params(**kwargs: Any) -> TrainParams:
+    """Return :class:`TrainParams` as Spark trains: skip-gram, hierarchical softmax, no sampling.
+
+    Keyword arguments set the parameters Spark has (``vector_size``, ``window``, ``min_count``,
+    ``epochs``, ``alpha``, ``seed``, ``workers``, ``lowercase``); ``min_alpha`` is recorded as
+    Spark's floor, ``alpha * 1e-4``. ``workers`` defaults to 1 partition.
+    """
+    base = TrainParams(sg=True, hs=True, negative=0, sample=0.0, workers=1)
+    params = replace(base, **kwargs)
+    return replace(params, min_alpha=params.alpha * 1e-4)
+
+
+#: The parameters Spark cannot honour: field, the CLI option and why.
+_UNSUPPORTED = (
+    ("sg", "--cbow", "Spark's Word2Vec has no CBOW"),
+    ("negative", "--negative", "Spark's Word2Vec has no negative sampling"),
+    ("ns_exponent", "--ns-exponent", "Spark's Word2Vec has no negative sampling"),
+    ("sample", "--sample", "Spark's Word2Vec has no subsampling of frequent words"),
+    ("max_vocab", "--max-vocab", "Spark's Word2Vec has no vocabulary cap (raise --min-count)"),
+    (
+        "min_alpha",
+        "--min-alpha",
+        "Spark's Word2Vec decays the learning rate to --alpha x 1e-4 itself",
+    ),
+)
+
+
+def unsupported_option(field: str) -> InvalidQuery:
+    """Return the one-line error for a parameter Spark does not implement (`field` of TrainParams).
+
+    Example: ``--negative is not available with --engine spark: Spark's Word2Vec has no
+    negative sampling -- Spark trains skip-gram with hierarchical softmax only; use --engine
+    gensim``.
+    """
+    for name, option, why in _UNSUPPORTED:
+        if name == field:
+            return InvalidQuery(f"{option} is not available with --engine spark: {why}{_SUFFIX}")
+    raise ValueError(field)
+
+
+def check_params(params: TrainParams) -> TrainParams:
+    """Validate `params` for Spark and return them with Spark's fixed choices filled in.
+
+    Raises
+    ------
+    InvalidQuery
+        If a parameter is out of range, or asks for something Spark's Word2Vec does not
+        implement (CBOW, negative sampling, subsampling, a vocabulary cap, a learning-rate
+        floor other than ``alpha * 1e-4``), naming it.
+    """
+    params = params.validate()
+    if not params.sg:
+        raise unsupported_option("sg")
+    if params.negative:
+        raise unsupported_option("negative")
+    if params.sample:
+        raise unsupported_option("sample")
+    if params.max_vocab is not None:
+        raise unsupported_option("max_vocab")
+    if not abs(params.min_alpha - params.alpha * 1e-4) <= 1e-12:
+        raise unsupported_option("min_alpha")
+    return replace(params, hs=True, ns_exponent=0.75)
+
+
+# -- environment checks ----------------------------------------------------------------------
+def find_java(environ: Mapping[str, str]) -> str:
+    """Return the ``java`` Spark's launcher will run: ``$JAVA_HOME/bin/java``, else on ``PATH``.
+
+    Both are taken from `environ`, which the caller passes (the library reads no environment).
+
+    Raises
+    ------
+    MissingDependency
+        If there is none: one line naming ``apt-get install openjdk-17-jre-headless``.
+    """
+    home = environ.get("JAVA_HOME")
+    if home:
+        java = Path(home) / "bin" / "java"
+        if not (java.is_file() and os.access(java, os.X_OK)):
+            raise MissingDependency(
+                f"Spark needs Java: JAVA_HOME={home} has no bin/java; "
+                f"install a JVM with: {JVM_HINT} (or fix JAVA_HOME)"
+            )
+        return str(java)
+    java = shutil.which("java", path=environ.get("PATH", os.defpath))
+    if java is None:
+        raise MissingDependency(f"Spark needs Java and none is on PATH; install it with: {JVM_HINT}")
+    return java
+
+
+def require_pyspark() -> Any:
+    """Import pyspark, or raise :class:`MissingDependency` naming ``pip install 'embviz[spark]'``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas-version FutureWarnings from pyspark
+            import pyspark
+            import pyspark.sql  # noqa: F401
+    except ImportError:
+        raise MissingDependency(
+            f"--engine spark needs pyspark; install it with: {PYSPARK_HINT}"
+        ) from None
+    return pyspark
+
+
+def check_master(master: str, timeout: float = 5.0) -> None:
+    """Check that a standalone master (``spark://host:port[,host:port]``) accepts connections.
+
+    Other masters (``local[...]``, ``yarn``, ``k8s://...``) are left to Spark.
+
+    Raises
+    ------
+    SparkError
+        If no listed host accepts a TCP connection within `timeout` seconds, or the URL has no
+        port.
+    """
+    if not master.startswith("spark://"):
+        if not re.fullmatch(r"local(\[(\*|\d+)(,\d+)?\])?|local-cluster\[.*\]|yarn|k8s://.+|"
+                            r"mesos://.+|connect://.+|sc://.+", master):
+            raise InvalidQuery(
+                f"--master {master!r} is not a Spark master URL; expected local[*], local[N], "
+                "spark://HOST:PORT, yarn or k8s://HOST:PORT"
+            )
+        return
+    reasons = []
+    for hostport in master[len("spark://"):].split(","):
+        host, _, port = hostport.rpartition(":")
+        if not host or not port.isdigit():
+            raise InvalidQuery(f"--master {master!r}: expected spark://HOST:PORT")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                return
+        except OSError as exc:
+            reasons.append(f"{hostport}: {exc.strerror or type(exc).__name__}")
+    raise SparkError(
+        f"cannot reach the Spark master {master} ({'; '.join(reasons)}); "
+        "check --master and that the master is running"
+    )
+
+
+# -- session ---------------------------------------------------------------------------------
+@dataclass
+class _Session:
+    spark: Any
+    owned: bool  # created here: stop it at the end
+    seconds: float
+
+
+def _java_message(exc: BaseException) -> str:
+    """Return the first line of a Java exception's message (Py4JJavaError), else of str(exc)."""
+    java = getattr(exc, "java_exception", None)
+    text = None
+    if java is not None:
+        try:
+            text = java.getMessage()
+            cause = java.getCause()
+            while not text and cause is not None:
+                text, cause = cause.getMessage(), cause.getCause()
+        except Exception:  # noqa: BLE001 - the gateway may be gone
+            text = None
+    text = text or str(exc) or type(exc).__name__
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _jvm_log_tail(path: Path | None) -> str:
+    if path is None or not path.exists():
+        return ""
+    lines = [
+        ln.strip()
+        for ln in path.read_text(errors="replace").splitlines()
+        if ln.strip() and not ln.startswith(("WARNING: Using incubator", "netlib-blas"))
+    ]
+    return lines[-1] if lines else ""
+
+
+def start_session(
+    master: str = "local[*]",
+    conf: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+    *,
+    spark_log: bool = False,
+    app_name: str = "embviz-train",
+) -> Any:
+    """Start (or join) a Spark session for training; the caller stops it (``spark.stop()``).
+
+    Parameters
+    ----------
+    master : str
+        ``local[*]``, ``local[N]``, ``spark://HOST:PORT``, ``yarn``, ``k8s://...``.
+    conf : mapping or sequence of (key, value)
+        Extra Spark configuration (``--spark-conf KEY=VALUE``), applied last.
+    spark_log : bool
+        Where the JVM's own output goes when this call launches the JVM: True, to this
+        process's stderr, with Spark's logging at WARN; False, to a temporary file (its last
+        line is quoted if the JVM fails to start). The JVM is launched once per Python process;
+        later sessions reuse it and its logging.
+
+    Raises
+    ------
+    MissingDependency
+        If pyspark is not installed or the JVM cannot be started.
+    SparkError
+        If the master is unreachable or Spark refuses the configuration.
+    """
+    require_pyspark()
+    check_master(master)
+    from pyspark import SparkConf, SparkContext
+    from pyspark.sql import SparkSession
+
+    items = list(conf.items()) if isinstance(conf, Mapping) else list(conf)
+    sconf = (
+        SparkConf(loadDefaults=False)
+        .setMaster(master)
+        .setAppName(app_name)
+        .set("spark.ui.showConsoleProgress", "false")
+        .set("spark.ui.enabled", "false")
+    )
+    log_path = None
+    gateway = None
+    if SparkContext._gateway is None:  # first session of this process: launch the JVM ourselves
+        from pyspark.java_gateway import launch_gateway
+
+        logdir = Path(tempfile.mkdtemp(prefix="embviz-spark-"))
+        props = logdir / "log4j2.properties"
+        props.write_text(_LOG4J.format(level="warn"))
+        extra = dict(items).get("spark.driver.extraJavaOptions", "")
+        sconf.set(
+            "spark.driver.extraJavaOptions",
+            f"-Dlog4j2.configurationFile=file:{props} {extra}".strip(),
+        )
+        for key, value in items:
+            if key != "spark.driver.extraJavaOptions":
+                sconf.set(key, value)
+        popen: dict[str, Any] = {}
+        if not spark_log:
+            log_path = logdir / "jvm.log"
+            log = open(log_path, "wb")  # noqa: SIM115 - the JVM keeps writing to it
+            popen = {"stdout": log, "stderr": log}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                gateway = launch_gateway(sconf, popen)
+        except Exception as exc:  # noqa: BLE001 - PySparkRuntimeError, OSError
+            tail = _jvm_log_tail(log_path)
+            raise MissingDependency(
+                f"cannot start the JVM for Spark ({tail or _java_message(exc)}); "
+                f"install Java with: {JVM_HINT}"
+            ) from None
+    else:
+        for key, value in items:
+            sconf.set(key, value)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sc = SparkContext(conf=sconf, gateway=gateway)
+            spark = SparkSession(sc)
+    except Exception as exc:  # noqa: BLE001 - Py4JJavaError, IllegalArgumentException, ...
+        raise SparkError(f"cannot start Spark on --master {master}: {_java_message(exc)}") from None
+    sc.setLogLevel("WARN")
+    return spark
+
+
+# -- corpus ----------------------------------------------------------------------------------
+def _has_scheme(corpus: str) -> bool:
+    return re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", corpus) is not None
+
+
+def _local_checks(corpus: str, name: str) -> str:
+    """Check a local corpus before starting the JVM; return the path Spark should read."""
+    if _has_scheme(corpus) and not corpus.startswith("file://"):
+        return corpus
+    path = Path(corpus[len("file://"):] if corpus.startswith("file://") else corpus)
+    if any(ch in str(path) for ch in "*?[{"):
+        return str(path)  # a glob: Spark expands it
+    if not path.exists():
+        raise FormatError(f"{name}: no such file")
+    if path.is_dir():
+        files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_"))]
+        if not files:
+            raise FormatError(
+                f"{name}: directory has no files; expected text files with one sentence per line"
+            )
+        if all(p.stat().st_size == 0 for p in files):
+            raise FormatError(
+                f"{name}: every file is empty; expected text with one whitespace-separated "
+                "sentence per line"
+            )
+    elif path.stat().st_size == 0:
+        raise FormatError(
+            f"{name}: corpus is empty; expected text with one whitespace-separated sentence per line"
+        )
+    if not os.access(path, os.R_OK):
+        raise FormatError(f"{name}: permission denied")
+    return str(path.resolve())
+
+
+def _corpus_bytes(spark: Any, uri: str) -> int | None:
+    """Size of the corpus as Hadoop's file system reports it (compressed size), or None."""
+    try:
+        jvm = spark.sparkContext._jvm
+        hpath = jvm.org.apache.hadoop.fs.Path(uri)
+        fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        return int(fs.getContentSummary(hpath).getLength())
+    except Exception:  # noqa: BLE001 - a glob, or a file system without content summaries
+        return None
+
+
+# -- progress --------------------------------------------------------------------------------
+class _Tracker:
+    """Polls Spark's status tracker for the jobs of one job group; calls the progress hook."""
+
+    def __init__(
+        self, sc: Any, group: str, hook: Callable[[Any], None] | None, epochs: int, words: int
+    ) -> None:
+        self.sc, self.group, self.hook = sc, group, hook
+        self.epochs, self.words = epochs, words
+        self.status = sc.statusTracker()
+        self.last: dict[int, tuple] = {}
+        self.finished: set[int] = set()
+        self.started: dict[int, float] = {}
+        self.epoch_stats: list[EpochStats] = []
+        self.phase = "counting"
+
+    def _kind(self, names: list[str]) -> str:
+        if any("Word2Vec" in n and "mapPartitions" in n for n in names):
+            return "epoch"
+        if any("Word2Vec" in n for n in names):
+            return "vocabulary"
+        return self.phase
+
+    def poll(self) -> None:
+        for job in sorted(self.status.getJobIdsForGroup(self.group)):
+            if job in self.finished:
+                continue
+            info = self.status.getJobInfo(job)
+            if info is None:
+                continue
+            self.started.setdefault(job, time.perf_counter())
+            stages = [s for s in map(self.status.getStageInfo, info.stageIds) if s is not None]
+            names = [s.name for s in stages]
+            kind = self._kind(names)
+            done = str(info.status) in ("SUCCEEDED", "FAILED")
+            tasks_total = sum(s.numTasks for s in stages)
+            tasks_done = sum(s.numCompletedTasks for s in stages)
+            stages_done = sum(s.numCompletedTasks == s.numTasks for s in stages)
+            epoch = len(self.epoch_stats) + 1 if kind == "epoch" else 0
+            event = SparkTasks(kind, epoch, tasks_done, tasks_total, stages_done, len(stages))
+            if self.last.get(job) != (event, done) and self.hook is not None:
+                self.hook(event)
+            self.last[job] = (event, done)
+            if done:
+                self.finished.add(job)
+                if kind == "epoch" and str(info.status) == "SUCCEEDED":
+                    seconds = time.perf_counter() - self.started[job]
+                    stats = EpochStats(
+                        epoch,
+                        self.epochs,
+                        self.words,
+                        seconds,
+                        self.words / seconds if seconds > 0 else float("inf"),
+                        None,
+                    )
+                    self.epoch_stats.append(stats)
+                    if self.hook is not None:
+                        self.hook(stats)
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` (Spark actions) in a thread of this job group; poll until it returns."""
+        from pyspark import InheritableThread
+
+        out: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                self.sc.setJobGroup(self.group, "embviz train", interruptOnCancel=True)
+                out["value"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                out["error"] = exc
+
+        thread = InheritableThread(target=target, daemon=True)
+        thread.start()
+        try:
+            while thread.is_alive():
+                thread.join(_POLL_S)
+                self.poll()
+        except KeyboardInterrupt:
+            self.sc.cancelJobGroup(self.group)
+            thread.join(30)
+            raise
+        if "error" in out:
+            raise out["error"]
+        return out.get("value")
+
+
+# -- staged model folder ---------------------------------------------------------------------
+class SparkModelFolder:
+    """Spark's saved ``Word2VecModel`` folder, staged beside its destination until written.
+
+    ``path/metadata/`` (JSON, one line) and ``path/data/*.parquet`` (columns ``word``: string,
+    ``vector``: array<float>), as ``Word2VecModel.save`` writes it;
+    ``Word2VecModel.load(path)`` reads it back, and so does ``embviz.io.load(path)``.
+    """
+
+    folder = True  # tells embviz.train.outputs.save_model to move it, not pickle it
+
+    def __init__(self, staged: Path | None, uri: str | None = None) -> None:
+        self.staged, self.uri = staged, uri
+
+    def move_to(self, path: str | os.PathLike) -> Path:
+        """Move the staged folder to `path` (replacing a Spark model folder there); return it."""
+        path = Path(path)
+        if self.staged is None:  # written by Spark straight to a URI
+            return path
+        old = None
+        if path.exists():
+            old = self.staged.parent / (path.name + ".old")
+            os.replace(path, old)
+        try:
+            os.replace(self.staged, path)
+        except BaseException:
+            if old is not None:
+                os.replace(old, path)
+            raise
+        self.cleanup()
+        return path
+
+    def cleanup(self) -> None:
+        """Remove the staging directory (a no-op once moved)."""
+        if self.staged is not None:
+            shutil.rmtree(self.staged.parent, ignore_errors=True)
+
+
+def check_model_folder(path: str | os.PathLike) -> None:
+    """Check before training that `path` can take Spark's model folder.
+
+    Raises
+    ------
+    FormatError
+        If its parent directory does not exist, or `path` exists and is not a Spark model
+        folder (a folder with ``metadata/`` and ``data/``), which is never overwritten.
+    """
+    if _has_scheme(str(path)):
+        return
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FormatError(f"{path}: directory {path.parent} does not exist")
+    if path.exists() and not (
+        path.is_dir() and (path / "metadata").is_dir() and (path / "data").is_dir()
+    ):
+        raise FormatError(
+            f"{path}: exists and is not a Spark model folder; choose a new path for --save-model"
+        )
+
+
+# -- training --------------------------------------------------------------------------------
+def train(
+    corpus: str | os.PathLike,
+    params: TrainParams | None = None,
+    *,
+    master: str = "local[*]",
+    conf: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+    max_sentence_length: int = DEFAULT_MAX_SENTENCE_LENGTH,
+    save_model: str | os.PathLike | None = None,
+    progress: Callable[[Any], None] | None = None,
+    spark_log: bool = False,
+    session: Any = None,
+    name: str | None = None,
+    **kwargs: Any,
+) -> TrainResult:
+    """Train word2vec with Spark ML's ``Word2Vec`` (skip-gram, hierarchical softmax).
+
+    Parameters
+    ----------
+    corpus : str or path-like
+        A local file or folder, a glob, or any URI Spark reads (``hdfs://``, ``s3a://``), one
+        sentence per line (see the module docstring).
+    params : TrainParams, optional
+        Default :func:`spark_params`; keyword arguments override it. Checked by
+        :func:`check_params` before any work.
+    master : str
+        Spark master URL: ``local[*]`` (all cores here), ``local[N]``, ``spark://HOST:PORT``,
+        ``yarn``, ``k8s://...``. Ignored when `session` is given.
+    conf : mapping or sequence of (key, value)
+        Extra Spark configuration (``spark.executor.memory`` ...).
+    max_sentence_length : int
+        Spark's ``maxSentenceLength``, >= 1: longer lines are cut into chunks of this many
+        tokens.
+    save_model : path-like or URI, optional
+        Keep Spark's model folder: a local path is staged beside it and moved into place by
+        :func:`embviz.train.write` (``result.model`` is a :class:`SparkModelFolder`); a URI is
+        written by Spark directly.
+    progress : callable, optional
+        Called in this thread with :class:`SparkStarted`, :class:`TrainStart`,
+        :class:`SparkTasks` (Spark's status tracker) and :class:`EpochStats` (per training job;
+        ``loss`` is None, Spark does not report one).
+    spark_log : bool
+        See :func:`start_session`.
+    session : SparkSession, optional
+        Use this session (and leave it running); default: start one and stop it at the end.
+    name : str, optional
+        How messages and the report name the corpus (default: as given).
+
+    Returns
+    -------
+    TrainResult
+        ``vectors`` float32 ``(vocab, vector_size)``, keys by descending count (ties by key);
+        ``model`` a :class:`SparkModelFolder` or None; the report (``engine="spark"``).
+
+    Raises
+    ------
+    InvalidQuery
+        A parameter out of range or not implemented by Spark.
+    FormatError
+        The corpus does not exist, is empty, or no word occurs `min_count` times.
+    MissingDependency
+        pyspark or Java is missing.
+    SparkError
+        The master is unreachable or a Spark job failed.
+    TrainingInterrupted
+        Ctrl-C; running jobs are cancelled and nothing is written.
+    """
+    params = replace(params or spark_params(), **kwargs) if kwargs else (params or spark_params())
+    params = check_params(params)
+    if isinstance(max_sentence_length, bool) or not isinstance(max_sentence_length, int) or (
+        max_sentence_length < 1
+    ):
+        raise InvalidQuery(
+            f"max_sentence_length must be an integer >= 1, got {max_sentence_length!r}"
+        )
+    corpus = os.fspath(corpus)
+    name = name or corpus
+    source = _local_checks(corpus, name)
+    if save_model is not None:
+        check_model_folder(save_model)
+    require_pyspark()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    t0 = time.perf_counter()
+    staged: Path | None = None
+    own = session is None
+    spark = None
+    try:
+        spark = session if session is not None else start_session(master, conf, spark_log=spark_log)
+        session_seconds = time.perf_counter() - t0
+        sc = spark.sparkContext
+        info = {
+            "version": spark.version,
+            "master": sc.master,
+            "app_id": sc.applicationId,
+            "parallelism": sc.defaultParallelism,
+        }
+        if progress is not None:
+            progress(SparkStarted(**info, seconds=session_seconds))
+        result = _run(
+            spark, source, name, params, max_sentence_length, save_model, progress
+        )
+        vectors, counts_seconds, train_seconds, collect_seconds, stats, epochs, staged = result
+    except KeyboardInterrupt as exc:
+        if staged is not None:
+            shutil.rmtree(staged.parent, ignore_errors=True)
+        if isinstance(exc, TrainingInterrupted):
+            raise
+        raise TrainingInterrupted("interrupted; Spark jobs cancelled, nothing written") from None
+    finally:
+        if own and spark is not None:
+            try:
+                spark.stop()
+            except Exception:  # noqa: BLE001,S110 - the JVM may be gone already
+                pass
+
+    from embviz._version import __version__
+
+    sentences, words, vocab_size, corpus_bytes = stats
+    seconds = time.perf_counter() - t0
+    report = TrainReport(
+        corpus=name,
+        corpus_fingerprint=None,
+        corpus_bytes=corpus_bytes,
+        corpus_sentences=sentences,
+        corpus_words=words,
+        vocab_size=vocab_size,
+        vector_size=params.vector_size,
+        parameters={**asdict(params), "max_sentence_length": max_sentence_length},
+        gensim_version=None,
+        embviz_version=__version__,
+        mode="spark",
+        seconds=seconds,
+        train_seconds=train_seconds,
+        words_per_s=words * params.epochs / train_seconds if train_seconds > 0 else float("inf"),
+        effective_words_per_s=None,
+        epochs=[asdict(s) for s in epochs],
+        started=started,
+        engine="spark",
+        spark={
+            **info,
+            "conf": dict(conf.items() if isinstance(conf, Mapping) else conf),
+            "session_seconds": session_seconds,
+            "count_seconds": counts_seconds,
+            "fit_seconds": train_seconds,
+            "collect_seconds": collect_seconds,
+            "word2vec": {
+                "vectorSize": params.vector_size,
+                "windowSize": params.window,
+                "minCount": params.min_count,
+                "maxIter": params.epochs,
+                "stepSize": params.alpha,
+                "seed": params.seed,
+                "numPartitions": params.workers,
+                "maxSentenceLength": max_sentence_length,
+            },
+        },
+    )
+    model = None
+    if save_model is not None:
+        model = SparkModelFolder(staged, None if staged is not None else str(save_model))
+    return TrainResult(vectors, model, report)
+
+
+def _run(
+    spark: Any,
+    source: str,
+    name: str,
+    params: TrainParams,
+    max_sentence_length: int,
+    save_model: str | os.PathLike | None,
+    progress: Callable[[Any], None] | None,
+) -> tuple:
+    import numpy as np
+    from pyspark.errors import AnalysisException
+    from pyspark.ml.feature import Word2Vec
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F  # noqa: N812
+
+    from embviz.vectors import Vectors
+
+    sc = spark.sparkContext
+    group = f"embviz-train-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        lines = spark.read.text(source)
+    except AnalysisException as exc:
+        raise FormatError(f"{name}: {_java_message(exc)}") from None
+    text = F.lower(F.col("value")) if params.lowercase else F.col("value")
+    tokens = lines.select(F.array_remove(F.split(text, WHITESPACE), "").alias("tokens"))
+    tracker = _Tracker(sc, group, progress, params.epochs, 0)
+    t = time.perf_counter()
+
+    def count() -> tuple:
+        row = tokens.agg(
+            F.count(F.when(F.size("tokens") > 0, 1)).alias("sentences"),
+            F.coalesce(F.sum(F.size("tokens")), F.lit(0)).alias("words"),
+        ).first()
+        words = tokens.select(F.explode("tokens").alias("word")).groupBy("word").count()
+        kept = words.filter(F.col("count") >= params.min_count).toArrow()
+        top = None
+        if kept.num_rows == 0 and row["words"]:
+            top = words.agg(F.count("*").alias("n"), F.max("count").alias("top")).first()
+        return int(row["sentences"]), int(row["words"]), kept, top
+
+    try:
+        sentences, words, kept, top = tracker.run(count)
+    except AnalysisException as exc:
+        raise FormatError(f"{name}: {_java_message(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - Py4JJavaError: a failed job
+        raise _job_failed(exc, name) from None
+    count_seconds = time.perf_counter() - t
+    if words == 0:
+        raise FormatError(
+            f"{name}: corpus has no words; expected whitespace-separated tokens"
+        )
+    if kept.num_rows == 0:
+        raise FormatError(
+            f"{name}: no word occurs at least min_count={params.min_count} times "
+            f"(the most frequent of {top['n']:,} distinct words occurs {top['top']:,} times); "
+            "lower min_count"
+        )
+    keys = kept.column("word").to_pylist()
+    freq = kept.column("count").to_numpy()
+    order = sorted(range(len(keys)), key=lambda i: (-int(freq[i]), keys[i]))
+    keys = [keys[i] for i in order]
+    if progress is not None:
+        progress(TrainStart(params.epochs, words, sentences, len(keys)))
+
+    w2v = Word2Vec(
+        vectorSize=params.vector_size,
+        windowSize=params.window,
+        minCount=params.min_count,
+        maxIter=params.epochs,
+        stepSize=params.alpha,
+        seed=params.seed,
+        numPartitions=params.workers,
+        maxSentenceLength=max_sentence_length,
+        inputCol="tokens",
+        outputCol="vector",
+    )
+    tracker.words = words
+    tracker.phase = "vocabulary"
+    t = time.perf_counter()
+    try:
+        model = tracker.run(lambda: w2v.fit(tokens))
+    except Exception as exc:  # noqa: BLE001 - Py4JJavaError
+        raise _job_failed(exc, name) from None
+    train_seconds = time.perf_counter() - t
+    tracker.phase = "collecting"
+    t = time.perf_counter()
+    staged = None
+    try:
+        table = tracker.run(
+            lambda: model.getVectors()
+            .select("word", vector_to_array("vector", "float32").alias("vector"))
+            .toArrow()
+        )
+        if save_model is not None:
+            if _has_scheme(str(save_model)) and not str(save_model).startswith("file://"):
+                tracker.run(lambda: model.write().overwrite().save(str(save_model)))
+            else:
+                target = Path(save_model)
+                tmp = Path(tempfile.mkdtemp(prefix=".embviz-model-", dir=target.parent))
+                staged = tmp / target.name
+                tracker.run(lambda: model.save(str(staged)))
+    except Exception as exc:  # noqa: BLE001
+        if staged is not None:
+            shutil.rmtree(staged.parent, ignore_errors=True)
+        raise _job_failed(exc, name) from None
+    collect_seconds = time.perf_counter() - t
+    got = table.column("word").to_pylist()
+    index = {k: i for i, k in enumerate(got)}
+    if len(got) != len(keys) or any(k not in index for k in keys):
+        if staged is not None:
+            shutil.rmtree(staged.parent, ignore_errors=True)
+        raise SparkError(
+            f"Spark's vocabulary ({len(got):,} keys) differs from the counted one ({len(keys):,})"
+        )
+    flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    matrix = np.asarray(flat, dtype=np.float32).reshape(len(got), params.vector_size)
+    matrix = matrix[np.fromiter((index[k] for k in keys), dtype=np.int64, count=len(keys))]
+    vectors = Vectors(keys, matrix, source=Path(name).name or name)
+    stats = (sentences, words, len(keys), _corpus_bytes(spark, source))
+    return (
+        vectors, count_seconds, train_seconds, collect_seconds, stats, tracker.epoch_stats,
+        staged,
+    )
+
+
+def _job_failed(exc: BaseException, name: str) -> EmbvizError:
+    if isinstance(exc, EmbvizError):
+        return exc
+    message = _java_message(exc)
+    if "PATH_NOT_FOUND" in message or "does not exist" in message:
+        return FormatError(f"{name}: {message}")
+    return SparkError(f"Spark job failed: {message}")
