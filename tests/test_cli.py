@@ -323,8 +323,8 @@ def test_convert_errors(runner, toy, tmp_path):
     out = tmp_path / "missing" / "o.txt"
     r = run(runner, ["convert", str(toy), str(out)], exit_code=1)
     assert (r.stdout, r.stderr) == ("", f"embviz: error: {out}: directory {out.parent} does not exist\n")
-    r = run(runner, ["convert", str(toy), str(tmp_path / "o.npy")], exit_code=1)
-    assert r.stderr.startswith(f"embviz: error: {tmp_path / 'o.npy'}: cannot tell the format from the name")
+    r = run(runner, ["convert", str(toy), str(tmp_path / "o.h5")], exit_code=1)
+    assert r.stderr.startswith(f"embviz: error: {tmp_path / 'o.h5'}: cannot tell the format from the name")
     r = run(runner, ["convert", str(tmp_path / "nope.txt"), str(tmp_path / "o.txt")], exit_code=1)
     assert r.stderr == f"embviz: error: {tmp_path / 'nope.txt'}: no such file\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["toy.txt"]

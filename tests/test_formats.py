@@ -642,9 +642,9 @@ def test_format_error_is_a_value_error(tmp_path):
         ld(put(tmp_path, "v.txt", b""))
 
 
-def test_projector_is_not_readable(tmp_path):
-    p = put(tmp_path, "v.txt", GLOVE3)
-    fails(p, f"{p}: reading the projector format is not supported", format="projector")
+def test_projector_format_on_a_glove_file_names_the_line(tmp_path):
+    p = put(tmp_path, "v.txt", GLOVE3)  # the projector reader (tests/test_formats_tables.py) refuses it
+    fails(p, f"{p}: line 1, column 1: 'a 1 2 3' is not a number", format="projector")
 
 
 # -- malformed files through the CLI: one line, exit 1, no traceback ---------------------------
@@ -743,8 +743,11 @@ def test_format_for():
     assert formats.format_for("a.vec.xz") == VectorFormat.fasttext
     assert formats.format_for("a.glove") == VectorFormat.glove
     assert formats.format_for("vectors.tsv") == VectorFormat.projector
-    with pytest.raises(FormatError, match=r"^a\.npy: cannot tell the format from the name"):
-        formats.format_for("a.npy")
+    assert formats.format_for("a.npy") == VectorFormat.npy
+    assert formats.format_for("a.parquet") == VectorFormat.parquet
+    assert formats.format_for("a.safetensors") == VectorFormat.safetensors
+    with pytest.raises(FormatError, match=r"^a\.h5: cannot tell the format from the name"):
+        formats.format_for("a.h5")
 
 
 def test_unwritable_keys(tmp_path):

@@ -32,6 +32,14 @@ class InputFormat(str, Enum):
     word2vec_text = "word2vec-text"
     glove = "glove"
     fasttext = "fasttext"
+    projector = "projector"
+    npy = "npy"
+    npz = "npz"
+    safetensors = "safetensors"
+    parquet = "parquet"
+    arrow = "arrow"
+    spark = "spark"
+    torch = "torch"
 
 
 class Dtype(str, Enum):
@@ -52,7 +60,8 @@ VectorsOpt = Annotated[
     typer.Option(
         "--vectors",
         "-v",
-        help="Vector file (word2vec .bin/.txt, GloVe, fastText .vec; gz/bz2/xz ok). "
+        help="Vector file (word2vec .bin/.txt, GloVe, fastText .vec; gz/bz2/xz ok; .npy, .npz, "
+        ".safetensors, .parquet, Arrow/Feather, a Projector vectors.tsv, a Spark folder). "
         "Default: the bundled sample (40,000 GloVe 6B 50d keys).",
         show_default=False,
         envvar="EMBVIZ_VECTORS",
@@ -61,6 +70,32 @@ VectorsOpt = Annotated[
 InputFormatOpt = Annotated[
     InputFormat | None,
     typer.Option("--input-format", help="Format of --vectors; default: sniffed from the content."),
+]
+TensorOpt = Annotated[
+    str | None,
+    typer.Option("--tensor", help="Array of a .npz/safetensors/PyTorch file (default: the only 2-D float one).",
+                 show_default=False),
+]
+KeyColumnOpt = Annotated[
+    str | None,
+    typer.Option("--key-column", help="Key column of a Parquet/Arrow table or a keys/metadata TSV.",
+                 show_default=False),
+]
+VectorColumnsOpt = Annotated[
+    str | None,
+    typer.Option("--vector-columns", help="A wide table's vector columns, in order: 'f0,f1,f2' or 'emb_*'.",
+                 show_default=False),
+]
+KeysOpt = Annotated[
+    Path | None,
+    typer.Option("--keys", help="Keys of a table without keys: one per line, TSV, Parquet or tokenizer.json "
+                 "(default: NAME.keys.txt, NAME.vocab or tokenizer.json beside it, else row ids).",
+                 show_default=False),
+]
+PaddingIdxOpt = Annotated[
+    int | None,
+    typer.Option("--padding-idx", help="Row never returned as a neighbor or analogy answer "
+                 "(nn.Embedding's padding_idx; negative counts from the end).", show_default=False),
 ]
 LimitOpt = Annotated[
     int | None,
@@ -185,6 +220,12 @@ def load_vectors(
     no_cache: bool = False,
     cache_dir: Path | None = None,
     dtype: Dtype = Dtype.float32,
+    *,
+    tensor: str | None = None,
+    key_column: str | None = None,
+    vector_columns: str | None = None,
+    keys: Path | None = None,
+    padding_idx: int | None = None,
 ) -> Vectors:
     """Load --vectors (or the bundled sample), with a status line on a terminal."""
     from embviz import io as embviz_io
@@ -193,11 +234,16 @@ def load_vectors(
     if path is None:
         path = sample.sample_path()
     kwargs = dict(
-        limit=limit, cache=not no_cache, cache_dir=cache_dir, dtype=Dtype(dtype).value
+        limit=limit, cache=not no_cache, cache_dir=cache_dir, dtype=Dtype(dtype).value,
+        tensor=tensor, key_column=key_column, vector_columns=vector_columns, keys=keys,
+        padding_idx=padding_idx,
     )
     fmt = input_format.value if input_format else None
     if not (stderr_is_terminal() and not _state["quiet"]):
-        return embviz_io.load(path, fmt, **kwargs)
+        vectors = embviz_io.load(path, fmt, **kwargs)
+        if vectors.keys_from:
+            message(f"keys of {path.name}: {vectors.keys_from}")
+        return vectors
     from rich.console import Console
 
     start = time.perf_counter()
@@ -206,6 +252,7 @@ def load_vectors(
     message(
         f"loaded {vectors.count:,} x {vectors.dim} vectors from {path.name} "
         f"in {time.perf_counter() - start:.2f} s"
+        + (f"; keys: {vectors.keys_from}" if vectors.keys_from else "")
     )
     return vectors
 
@@ -220,6 +267,11 @@ class VectorSource:
     no_cache: bool
     cache_dir: Path | None
     dtype: Dtype
+    tensor: str | None = None
+    key_column: str | None = None
+    vector_columns: str | None = None
+    keys_file: Path | None = None
+    padding_idx: int | None = None
 
     @property
     def path(self) -> Path:
@@ -231,7 +283,9 @@ class VectorSource:
     def load(self) -> Vectors:
         """Load the vectors (cached, with a status line on a terminal)."""
         return load_vectors(
-            self.vectors, self.input_format, self.limit, self.no_cache, self.cache_dir, self.dtype
+            self.vectors, self.input_format, self.limit, self.no_cache, self.cache_dir, self.dtype,
+            tensor=self.tensor, key_column=self.key_column, vector_columns=self.vector_columns,
+            keys=self.keys_file, padding_idx=self.padding_idx,
         )
 
 
@@ -244,6 +298,11 @@ _SOURCE_OPTIONS = [
         ("no_cache", NoCacheOpt, False),
         ("cache_dir", CacheDirOpt, None),
         ("dtype", DtypeOpt, Dtype.float32),
+        ("tensor", TensorOpt, None),
+        ("key_column", KeyColumnOpt, None),
+        ("vector_columns", VectorColumnsOpt, None),
+        ("keys_file", KeysOpt, None),
+        ("padding_idx", PaddingIdxOpt, None),
     )
 ]
 

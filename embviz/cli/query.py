@@ -13,11 +13,15 @@ from embviz import output, search
 from embviz.cli._common import (
     FormatOpt,
     InputFormatOpt,
+    KeyColumnOpt,
+    KeysOpt,
     KOpt,
     LimitOpt,
     NoHeaderOpt,
     QuietOpt,
     RestrictOpt,
+    TensorOpt,
+    VectorColumnsOpt,
     VectorSource,
     emit,
     load_vectors,
@@ -175,27 +179,42 @@ class OutFormat(str, Enum):
     glove = "glove"
     fasttext = "fasttext"
     projector = "projector"
+    npy = "npy"
+    parquet = "parquet"
+    safetensors = "safetensors"
 
 
 @app.command()
 def convert(
     source: Annotated[Path, typer.Argument(help="Input vector file.", show_default=False)],
-    target: Annotated[Path, typer.Argument(help="Output file (.bin, .txt, .vec, .tsv; + .gz/.bz2/.xz).")],
+    target: Annotated[
+        Path,
+        typer.Argument(help="Output file (.bin, .txt, .vec, .tsv; + .gz/.bz2/.xz; .npy, .parquet, .safetensors)."),
+    ],
     to: Annotated[OutFormat | None, typer.Option("--to", help="Output format; default: from OUT's suffix.")] = None,
     precision: Annotated[
         int, typer.Option("--precision", min=1, max=17, help="Significant digits in text formats (9 is lossless).")
     ] = 6,
     input_format: InputFormatOpt = None,
     limit: LimitOpt = None,
+    tensor: TensorOpt = None,
+    key_column: KeyColumnOpt = None,
+    vector_columns: VectorColumnsOpt = None,
+    keys_file: KeysOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Convert vectors between word2vec (binary/text), GloVe, fastText .vec and the TF projector TSV.
+    """Convert vectors from any readable format to word2vec, GloVe, .vec, Projector TSV, .npy, Parquet or safetensors.
 
-    The output is written to a temporary file and renamed, so it is never half-written.
+    .npy and safetensors (tensor 'embeddings') are written with the keys in NAME.keys.txt;
+    Parquet as key: string and vector: fixed_size_list<float32>[dim]. The output is written
+    to a temporary file and renamed, so it is never half-written.
     """
     from embviz import io as embviz_io
 
     fmt = to.value if to else embviz_io.format_for(target).value
-    table = load_vectors(source, input_format, limit, no_cache=True)
+    table = load_vectors(
+        source, input_format, limit, no_cache=True,
+        tensor=tensor, key_column=key_column, vector_columns=vector_columns, keys=keys_file,
+    )
     written = embviz_io.save(table, target, fmt, precision=precision)
     message(f"wrote {table.count:,} x {table.dim} vectors ({fmt}) to {', '.join(map(str, written))}")
