@@ -246,3 +246,60 @@ def test_word2vec_c_text_output_is_not_labelled_fasttext(tmp_path: Path) -> None
         f"{k} " + "".join("%.5g " % x for x in M[i]) + "\n" for i, k in enumerate(KEYS)).encode())
     assert eio.sniff(q).format.value == "fasttext"
     assert np.allclose(_load(p).matrix, M) and np.allclose(_load(q).matrix, M)
+
+
+# -- numbers at the edges: expressions that must not overflow or underflow --------------------
+@pytest.fixture(scope="module")
+def table():
+    from embviz.vectors import Vectors
+
+    return Vectors(KEYS, M)
+
+
+def _nb(table, q: str) -> list[tuple[str, float]]:
+    from embviz import search
+
+    return [(n.key, n.score) for n in search.neighbors(table, q, k=3)]
+
+
+@pytest.mark.parametrize("q", ["1e39*king", "1e-30*king", "1e300*king", "5e-324*king"])
+def test_scaled_key_has_the_key_s_neighbors(table, q: str) -> None:
+    got = _nb(table, q)
+    assert got == _nb(table, "king")
+    assert all(np.isfinite(s) and -1 <= s <= 1 for _, s in got)
+
+
+def test_huge_weights_on_two_keys_keep_their_direction(table) -> None:
+    assert _nb(table, "1e30*king + 1e30*queen") == _nb(table, "king + queen")
+    assert _nb(table, "1e300*king + 1e300*queen") == _nb(table, "king + queen")
+
+
+def test_weight_beyond_float64_is_one_line(table) -> None:
+    from embviz import search
+    from embviz.errors import InvalidQuery
+
+    with pytest.raises(InvalidQuery) as exc:
+        search.neighbors(table, "1e400*king")
+    assert str(exc.value) == "a weight in expression '1e400*king' is too large (beyond 1e308)"
+    with pytest.raises(InvalidQuery, match=r"^the vector of '1e39\*king' overflows float32"):
+        search.expression_vector(table, "1e39*king")  # the raw vector cannot be float32
+    assert np.allclose(search.expression_vector(table, "1e-30*king"), 1e-30 * table.unit[0])
+
+
+# -- id parsing: only ASCII digits are ids -----------------------------------------------------
+@pytest.mark.parametrize("item", ["²", "--5", "١٢", "٣", "+1", "1_0"])
+def test_non_ascii_digits_are_keys_not_ids(table, item: str) -> None:
+    from embviz import search
+    from embviz.errors import InvalidQuery, KeyNotFound
+
+    with pytest.raises(KeyNotFound) as exc:
+        search.lookup(table, [item])
+    assert str(exc.value).startswith(f"{item!r} is not in the vocabulary")
+    with pytest.raises(InvalidQuery, match="is not an integer id"):
+        search.lookup(table, [item], ids=True)
+
+
+def test_ascii_ids(table) -> None:
+    from embviz import search
+
+    assert [r.key for r in search.lookup(table, ["1", " 4"])] == ["queen", "apple"]

@@ -15,6 +15,7 @@ A term's weight multiplies the key's unit vector, as in gensim's ``most_similar`
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -141,6 +142,8 @@ def parse(text: str) -> Expression:
                 weight = float(token)
                 token, quoted = tokens[i + 2]
                 i += 2
+        if not math.isfinite(weight):
+            raise InvalidQuery(f"a weight in expression {text[:200]!r} is too large (beyond 1e308)")
         if weight == 0:
             raise InvalidQuery(f"weight 0 in expression {text!r} has no effect")
         terms.append(Term(token, sign * weight))

@@ -82,9 +82,41 @@ def expression_vector(vectors: Vectors, text: str | _expr.Expression) -> NDArray
         If the expression does not parse.
     """
     e = as_expression(vectors, text)
+    scale, v = _scaled_sum(vectors, e)
+    with np.errstate(over="ignore"):
+        out = (v * scale).astype(np.float32)
+    if not np.isfinite(out).all():
+        raise InvalidQuery(
+            f"the vector of {e.text[:200]!r} overflows float32 (weights up to about 1e38 are "
+            "representable); use smaller weights, only their ratios matter for neighbors"
+        )
+    return out
+
+
+def _scaled_sum(vectors: Vectors, e: _expr.Expression) -> tuple[float, NDArray[np.float64]]:
+    """``(scale, v)`` with ``scale * v`` the expression's vector, computed in float64.
+
+    The weights are divided by the largest of them before summing, so ``1e39*king`` and
+    ``1e30*king + 1e30*queen`` neither overflow nor lose their direction, and ``1e-30*king``
+    does not underflow to zeros.
+    """
     ids = vectors.indices([t.key for t in e.terms])
-    w = np.array([t.weight for t in e.terms], dtype=np.float32)
-    return (w @ np.asarray(vectors.unit[ids], dtype=np.float32)).astype(np.float32)
+    w = np.array([t.weight for t in e.terms], dtype=np.float64)
+    scale = float(np.abs(w).max())
+    v = (w / scale) @ np.asarray(vectors.unit[ids], dtype=np.float64)
+    return scale, v
+
+
+def _query_unit(vectors: Vectors, e: _expr.Expression, label: str) -> NDArray[np.float32]:
+    """Return the expression's direction as a float32 unit vector ``(dim,)``, whatever its weights."""
+    _, v = _scaled_sum(vectors, e)
+    norm = float(np.linalg.norm(v))
+    if norm == 0:
+        raise InvalidQuery(
+            f"the vector of {label[:200]!r} is all zeros: its cosine similarity to every "
+            "key is 0, so it has no neighbors"
+        )
+    return (v / norm).astype(np.float32)
 
 
 def as_expression(vectors: Vectors, text: str | _expr.Expression) -> _expr.Expression:
@@ -94,17 +126,6 @@ def as_expression(vectors: Vectors, text: str | _expr.Expression) -> _expr.Expre
     if text in vectors:
         return _expr.Expression(text, (_expr.Term(text, 1.0),))
     return _expr.parse(text)
-
-
-def _unit_rows(q: NDArray[np.float32], labels: Sequence[str]) -> NDArray[np.float32]:
-    norms = np.linalg.norm(q, axis=1)
-    zero = np.flatnonzero(norms == 0)
-    if len(zero):
-        raise InvalidQuery(
-            f"the vector of {labels[zero[0]]!r} is all zeros: its cosine similarity to every "
-            "key is 0, so it has no neighbors"
-        )
-    return (q / norms[:, None]).astype(np.float32)
 
 
 def _known(vectors: Vectors, groups: list[tuple[str, ...]], skip: bool, what: str = "") -> list:
@@ -177,8 +198,7 @@ def neighbors(
     if not exprs:
         return []
     queries = texts
-    q = np.stack([expression_vector(vectors, e) for e in exprs])
-    q = _unit_rows(q, list(queries))
+    q = np.stack([_query_unit(vectors, e, text) for e, text in zip(exprs, queries)])
     pad = [] if vectors.padding_idx is None else [vectors.padding_idx]
     exclude = [[*vectors.indices(e.keys).tolist(), *pad] for e in exprs]
     ids, scores = top_k(vectors.unit, q, k, exclude=exclude, restrict=restrict)
@@ -353,6 +373,16 @@ def similarity(
     return [Similarity(a, b, float(s)) for (a, b), s in zip(pairs, scores.tolist())]
 
 
+def _is_id(item: str) -> bool:
+    """Return whether `item` is an integer id: ASCII digits with an optional ``-``.
+
+    ``'²'`` and ``'١٢'`` are keys, not ids, though Python's ``isdigit`` and ``int`` accept them.
+    """
+    t = item.strip()
+    digits = t[1:] if t.startswith("-") else t
+    return bool(digits) and digits.isascii() and digits.isdigit()
+
+
 @dataclass(frozen=True, slots=True)
 class Lookup:
     """One row of the lookup table: its ``id`` (0-based row), ``key`` and ``vector``."""
@@ -392,7 +422,7 @@ def lookup(vectors: Vectors, items: Sequence[str | int], *, ids: bool = False) -
             rows.append(int(item))
         elif not ids and item in vectors:
             rows.append(vectors.get_index(item))
-        elif item.strip().lstrip("-").isdigit():
+        elif _is_id(item):
             rows.append(int(item))
         elif ids:
             raise InvalidQuery(f"{item!r} is not an integer id")
