@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embviz.errors import InvalidQuery
 from embviz.vectors import Vectors
 
 
@@ -28,9 +29,38 @@ class Info:
     first_keys: str
 
 
+def norms64(vectors: Vectors) -> np.ndarray:
+    """L2 norm of each row computed in float64: ``(n,)``, finite for every finite float32 row."""
+    out = np.empty(vectors.count, dtype=np.float64)
+    step = max(1, (1 << 22) // max(vectors.dim, 1))
+    for lo in range(0, vectors.count, step):
+        block = np.asarray(vectors.matrix[lo : lo + step], dtype=np.float64)
+        out[lo : lo + len(block)] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    return out
+
+
 def describe(vectors: Vectors, path: Path, format: str, compression: str | None) -> Info:
-    """Summarise `vectors` loaded from `path`: shape, dtype, matrix bytes and norm statistics."""
-    norms = vectors.norms
+    """Summarise `vectors` loaded from `path`: shape, dtype, matrix bytes and norm statistics.
+
+    Norms are computed in float64, so every statistic of a finite table is a finite number.
+
+    Raises
+    ------
+    InvalidQuery
+        If the table has no rows or a row holds a value that is not finite (a table built
+        in Python; files with such values are refused when loaded): the message says which
+        statistic cannot be computed and why, instead of reporting null.
+    """
+    if vectors.count == 0:
+        raise InvalidQuery(f"{path}: the table has no rows, so its norm statistics cannot be computed")
+    norms = norms64(vectors)
+    bad = np.flatnonzero(~np.isfinite(norms))
+    if len(bad):
+        i = int(bad[0])
+        raise InvalidQuery(
+            f"{path}: row {i:,} ({vectors.keys[i][:40]!r}) holds a value that is not finite, so "
+            "its norm (and norm_mean, norm_max) cannot be computed"
+        )
     return Info(
         file=str(path),
         format=format,

@@ -303,3 +303,24 @@ def test_ascii_ids(table) -> None:
     from embviz import search
 
     assert [r.key for r in search.lookup(table, ["1", " 4"])] == ["queen", "apple"]
+
+
+# -- statistics that cannot be computed say why, never null -----------------------------------
+def test_info_statistics_are_finite_for_large_rows_and_say_why_otherwise() -> None:
+    from embviz.errors import InvalidQuery
+    from embviz.stats import describe
+    from embviz.vectors import Vectors
+
+    big = Vectors(["a", "b"], np.array([[1e38, 1e38], [3, 4]], dtype=np.float32))
+    info = describe(big, Path("x.txt"), "glove", None)
+    assert (info.norm_min, info.norm_max) == (5.0, pytest.approx(np.sqrt(2) * 1e38, rel=1e-6))
+    assert np.isfinite(info.norm_mean)
+    bad = Vectors(["a", "b"], np.array([[np.inf, 0], [3, 4]], dtype=np.float32))
+    with pytest.raises(InvalidQuery) as exc:
+        describe(bad, Path("x.txt"), "glove", None)
+    assert str(exc.value) == (
+        "x.txt: row 0 ('a') holds a value that is not finite, so its norm (and norm_mean, "
+        "norm_max) cannot be computed"
+    )
+    with pytest.raises(InvalidQuery, match="has no rows, so its norm statistics cannot be computed"):
+        describe(Vectors([], np.zeros((0, 2), np.float32)), Path("x.txt"), "glove", None)
