@@ -281,3 +281,50 @@ def test_cli_quality_bad_sample(runner):
     result = runner.invoke(app, ["quality", "--sample", "1"])
     assert result.exit_code == 2
     assert "--sample" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- --postprocess and --score csls on the command line -----------------------------------------
+def tsv(rows):
+    return "query\trank\tkey\tscore\n" + "".join(f"{r.query}\t{r.rank}\t{r.key}\t{r.score:.6f}\n" for r in rows)
+
+
+def test_cli_postprocess_abtt_equals_library_and_is_cached(runner, sample, tmp_path):
+    from embviz import neighbors
+
+    want = tsv(neighbors(Q.abtt(sample, 2), ["king", "computer"], k=5))
+    args = ["neighbors", "king", "computer", "-k", "5", "--postprocess", "abtt:2", "--cache-dir", str(tmp_path)]
+    first = runner.invoke(app, args)
+    assert (first.exit_code, first.stderr) == (0, "")
+    assert first.stdout == want
+    entries = [p.name for p in (tmp_path / "vectors").iterdir() if p.name.startswith("abtt-2-")]
+    assert len(entries) == 1
+    meta = json.loads((tmp_path / "vectors" / entries[0] / "meta.json").read_text())
+    assert (meta["derived"], meta["count"], meta["dim"]) == ("abtt:2", 40000, 50)
+    second = runner.invoke(app, args)  # mapped from the derived entry
+    assert (second.exit_code, second.stdout, second.stderr) == (0, want, "")
+    plain = runner.invoke(app, ["neighbors", "king", "computer", "-k", "5", "--postprocess", "abtt:2", "--no-cache"])
+    assert plain.stdout == want
+
+
+def test_cli_postprocess_default_d_and_bad_specs(runner, sample):
+    from embviz import neighbors
+
+    ok = runner.invoke(app, ["neighbors", "king", "-k", "3", "--postprocess", "abtt", "--no-cache"])
+    assert ok.stdout == tsv(neighbors(Q.abtt(sample, 1), "king", k=3))
+    for spec, line in [
+        ("abtt:50", "embviz: error: abtt: D must be between 0 and 49 (dim - 1), got 50\n"),
+        ("pca", "embviz: error: --postprocess 'pca': expected abtt or abtt:D (D an integer >= 0)\n"),
+        ("abtt:x", "embviz: error: --postprocess 'abtt:x': expected abtt or abtt:D (D an integer >= 0)\n"),
+    ]:
+        bad = runner.invoke(app, ["neighbors", "king", "--postprocess", spec, "--no-cache"])
+        assert (bad.exit_code, bad.stdout, bad.stderr) == (1, "", line)
+
+
+def test_cli_neighbors_score_csls(runner, sample):
+    small = sample.subset(np.arange(5000))
+    want = tsv(Q.csls_neighbors(small, ["king", "computer"], k=4))
+    got = runner.invoke(app, ["neighbors", "king", "computer", "-k", "4", "--score", "csls", "--restrict", "5000"])
+    assert (got.exit_code, got.stderr) == (0, "")
+    assert got.stdout == want
+    bad = runner.invoke(app, ["neighbors", "king", "--score", "csls", "--index"])
+    assert (bad.exit_code, bad.stderr) == (1, "embviz: error: --score csls uses exact search: drop --index\n")

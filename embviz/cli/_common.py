@@ -127,6 +127,16 @@ FormatOpt = Annotated[
     typer.Option("--format", "-f", help="Output format; default: table on a terminal, TSV on a pipe."),
 ]
 NoHeaderOpt = Annotated[bool, typer.Option("--no-header", help="Omit the TSV/CSV header row.")]
+PostprocessOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--postprocess",
+        metavar="abtt[:D]",
+        help="Post-process the vectors: abtt = all-but-the-top (subtract the mean, remove the top D "
+        "principal directions; D default ceil(dim/100); Mu & Viswanath 2018). Cached.",
+        show_default=False,
+    ),
+]
 QuietOpt = Annotated[
     bool,
     typer.Option("--quiet", "-q", callback=_set_quiet, help="Print no messages, warnings or progress on stderr."),
@@ -272,6 +282,7 @@ class VectorSource:
     vector_columns: str | None = None
     keys_file: Path | None = None
     padding_idx: int | None = None
+    postprocess: str | None = None
 
     @property
     def path(self) -> Path:
@@ -281,7 +292,10 @@ class VectorSource:
         return self.vectors or sample.sample_path()
 
     def load(self) -> Vectors:
-        """Load the vectors (cached, with a status line on a terminal)."""
+        """Load the vectors (cached, with a status line on a terminal), post-processed if asked."""
+        return postprocess(self, self._load_raw())
+
+    def _load_raw(self) -> Vectors:
         return load_vectors(
             self.vectors, self.input_format, self.limit, self.no_cache, self.cache_dir, self.dtype,
             tensor=self.tensor, key_column=self.key_column, vector_columns=self.vector_columns,
@@ -303,8 +317,45 @@ _SOURCE_OPTIONS = [
         ("vector_columns", VectorColumnsOpt, None),
         ("keys_file", KeysOpt, None),
         ("padding_idx", PaddingIdxOpt, None),
+        ("postprocess", PostprocessOpt, None),
     )
 ]
+
+
+def parse_postprocess(spec: str, dim: int) -> tuple[str, int]:
+    """``abtt`` or ``abtt:D`` as ``("abtt", D)``; D defaults to ``ceil(dim / 100)``."""
+    from embviz import quality
+
+    name, _, arg = spec.strip().partition(":")
+    if name != "abtt" or (arg and not arg.strip().isdigit()):
+        raise InvalidQuery(f"--postprocess {spec!r}: expected abtt or abtt:D (D an integer >= 0)")
+    return name, int(arg) if arg else quality.default_abtt_d(dim)
+
+
+def postprocess(source: VectorSource, table: Vectors) -> Vectors:
+    """Apply ``--postprocess`` to `table`, through the derived-table cache unless --no-cache.
+
+    The result's ``source`` records the step (``glove.txt (abtt:1)``).
+    """
+    if not source.postprocess:
+        return table
+    from embviz import quality
+    from embviz.io import cache, derived
+
+    name, d = parse_postprocess(source.postprocess, table.dim)
+    start = time.perf_counter()
+    tag = f"{name}:{d}"
+    if source.no_cache:
+        out = quality.abtt(table, d)
+    else:
+        root = source.cache_dir or cache.default_cache_dir()
+        out = derived.load_derived(table, tag, lambda t: quality.abtt(t, d), cache_dir=root,
+                                   source=source.path)
+    if getattr(table, "padding_idx", None) is not None:
+        out.padding_idx = table.padding_idx
+    if stderr_is_terminal():
+        message(f"post-processed with {tag} (all-but-the-top) in {time.perf_counter() - start:.2f} s")
+    return out
 
 
 def with_vectors(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -17,6 +17,7 @@ from embviz.cli._common import (
     LimitOpt,
     NoCacheOpt,
     NoHeaderOpt,
+    PostprocessOpt,
     QuietOpt,
     VectorSource,
     emit,
@@ -64,6 +65,7 @@ def diff(
     no_cache: NoCacheOpt = False,
     cache_dir: CacheDirOpt = None,
     dtype: DtypeOpt = Dtype.float32,
+    postprocess: PostprocessOpt = None,
 ) -> None:
     """Compare tables A and B key by key: neighbor overlap, aligned cosine, rank change.
 
@@ -77,7 +79,8 @@ def diff(
     if all_keys and restrict is not None:
         raise typer.BadParameter("use either --restrict N or --all", param_hint="--all")
     tables = [
-        VectorSource(path, input_format, limit, no_cache, cache_dir, dtype).load() for path in (a, b)
+        VectorSource(path, input_format, limit, no_cache, cache_dir, dtype, postprocess=postprocess).load()
+        for path in (a, b)
     ]
     report = compare.diff(
         tables[0],

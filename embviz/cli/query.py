@@ -38,6 +38,13 @@ SkipMissingOpt = Annotated[
 ]
 
 
+class NeighborScore(str, Enum):
+    """How neighbors are ranked."""
+
+    cosine = "cosine"
+    csls = "csls"
+
+
 class AnalogyMethod(str, Enum):
     """Analogy scoring (Levy & Goldberg 2014)."""
 
@@ -96,20 +103,33 @@ def neighbors(
     k: KOpt = 10,
     restrict: RestrictOpt = None,
     skip_missing: SkipMissingOpt = False,
+    score: Annotated[
+        NeighborScore,
+        typer.Option(
+            "--score",
+            help="cosine, or csls: 2 cos - r(query) - r(key), r the mean cosine to the 10 nearest "
+            "keys (Conneau et al. 2018; penalises hubs; exact search over all keys or --restrict).",
+        ),
+    ] = NeighborScore.cosine,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
     *,
     source: VectorSource,
 ) -> None:
-    """Print the K nearest neighbors of each QUERY by cosine similarity.
+    """Print the K nearest neighbors of each QUERY by cosine similarity (or CSLS).
 
     Answers equal gensim's most_similar; a query's own keys are excluded. Many queries are
     answered in one batched matrix product.
     """
     table = source.load()
     texts = read_items(queries, "queries")
-    rows = search.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing)
+    if score == NeighborScore.csls:
+        from embviz import quality
+
+        rows = quality.csls_neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing)
+    else:
+        rows = search.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing)
     emit(rows, fmt, no_header, columns=["query", "rank", "key", "score"])
 
 
