@@ -150,18 +150,16 @@ def _column(src: Path, header: list[str], key_column: str | None) -> int:
 def _parquet_keys(src: Path, key_column: str | None) -> list[str]:
     from embviz.errors import require
 
-    pq = require("pyarrow.parquet", package="'embviz[formats]'")
-    pa = require("pyarrow", package="'embviz[formats]'")
+    pq = require("pyarrow.parquet", package="pyarrow")
+    pa = require("pyarrow", package="pyarrow")
     try:
         table = pq.read_table(src)
     except (OSError, pa.ArrowException) as exc:
         raise FormatError(f"{src}: cannot read the keys: {exc}") from None
     names = table.column_names
     if key_column is None:
-        usable = [
-            f.name for f in table.schema
-            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_integer(f.type)
-        ]
+        strings = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        usable = strings + [f.name for f in table.schema if pa.types.is_integer(f.type)]
         if not usable:
             raise FormatError(f"{src}: no string or integer column to take keys from")
         key_column = usable[0]
