@@ -337,7 +337,7 @@ def project(
         perplexity=perplexity,
         no_cache=source.no_cache,
         cache_dir=source.cache_dir,
-        fingerprint=_cache.fingerprint(path),
+        fingerprint=_cache.fingerprint(path) + (f"|{source.postprocess}" if source.postprocess else ""),
     )
     columns = ["key", "rank", "x", "y", "z"][: 2 + dim]
     rows = proj.rows()
@@ -492,7 +492,7 @@ def plot(
     table = source.load()
     marks = [s.strip() for s in (highlight or "").split(",") if s.strip()]
     selection = _select(table, top, keys, sample, around, k, seed, extra_around=marks)
-    fingerprint = _cache.fingerprint(path)
+    fingerprint = _cache.fingerprint(path) + (f"|{source.postprocess}" if source.postprocess else "")
     if x is not None:
         formulas = [x, y] + ([z] if z is not None else [])
         proj = viz.formula_projection(table, selection.ids, formulas)
@@ -540,7 +540,7 @@ def plot(
         groups[key] = selection.groups.get(f"around {key}")
     prov = viz.provenance(
         proj,
-        source=path.name,
+        source=table.source if source.postprocess else path.name,  # 'name (abtt:D)'
         fingerprint=fingerprint,
         selection=selection.description,
         total=selection.total,
