@@ -324,3 +324,68 @@ def test_info_statistics_are_finite_for_large_rows_and_say_why_otherwise() -> No
     )
     with pytest.raises(InvalidQuery, match="has no rows, so its norm statistics cannot be computed"):
         describe(Vectors([], np.zeros((0, 2), np.float32)), Path("x.txt"), "glove", None)
+
+
+# -- output paths that are not regular files ---------------------------------------------------
+def _small():
+    from embviz.vectors import Vectors
+
+    return Vectors(["a", "b"], np.eye(2, dtype=np.float32))
+
+
+def test_write_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "v.txt"
+    target.write_text("old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    eio.save(_small(), link)
+    assert link.is_symlink() and target.read_text() == "2 2\na 1 0\nb 0 1\n"
+    dangling = tmp_path / "dangling.vec"
+    dangling.symlink_to(tmp_path / "real" / "new.vec")
+    eio.save(_small(), dangling)
+    assert dangling.is_symlink() and (tmp_path / "real" / "new.vec").read_text() == "2 2\na 1 0 \nb 0 1 \n"
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["new.vec", "v.txt"]  # no temporaries
+
+
+def test_write_into_a_fifo_directly(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    got: dict[str, bytes] = {}
+    reader = threading.Thread(target=lambda: got.setdefault("data", fifo.read_bytes()))
+    reader.start()
+    eio.save(_small(), fifo, format="glove")
+    reader.join(timeout=30)
+    assert got["data"] == b"a 1 0\nb 0 1\n"
+    assert fifo.is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == ["pipe.txt"]
+
+
+def test_write_into_a_character_device_keeps_the_node(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    node = tmp_path / "null"
+    try:  # a private null device (1, 3): never risk replacing the real /dev/null
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        node = Path("/dev/null")
+    eio.save(_small(), node, format="word2vec-text")
+    assert stat.S_ISCHR(os.stat(node).st_mode)
+    assert eio.write.write_target(node) == (node, True)
+
+
+@pytest.mark.parametrize("fmt", ["glove", "word2vec-text", "fasttext", "projector"])
+def test_keys_with_a_tab_are_refused_by_text_formats(tmp_path: Path, fmt: str) -> None:
+    from embviz.vectors import Vectors
+
+    v = Vectors(["a\tb", "c"], np.eye(2, dtype=np.float32))
+    out = tmp_path / ("out.tsv" if fmt == "projector" else "out.txt")
+    with pytest.raises(FormatError) as exc:
+        eio.save(v, out, format=fmt)
+    assert str(exc.value) == f"key 'a\\tb' cannot be written in the {fmt} format (empty, or contains a newline or a tab)"
+    assert list(tmp_path.iterdir()) == []
+    eio.save(v, tmp_path / "out.bin")  # word2vec binary keeps the tab
+    assert list(eio.load(tmp_path / "out.bin", cache=False).keys) == ["a\tb", "c"]

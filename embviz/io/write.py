@@ -51,10 +51,16 @@ def format_for(path: str | os.PathLike) -> VectorFormat:
     )
 
 
-def _open_out(path: Path):
-    """Open a temporary file beside `path`, compressed as the name says; renamed on success."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _open_out(path: Path, target: Path | None = None):
+    """Open a temporary file beside `target` (default `path`), compressed as `path`'s name says."""
+    target = target or path
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     raw = os.fdopen(fd, "wb")
+    return _compressor(raw, path), raw, Path(tmp)
+
+
+def _compressor(raw: IO[bytes], path: Path) -> IO[bytes]:
+    """Wrap `raw` in the compressor `path`'s name asks for (.gz, .bz2, .xz), or return it."""
     name = path.name.lower()
     if name.endswith(".gz"):
         f: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0)
@@ -64,14 +70,47 @@ def _open_out(path: Path):
         f = lzma.LZMAFile(raw, "wb")
     else:
         f = raw
-    return f, raw, Path(tmp)
+    return f
+
+
+def write_target(path: Path) -> tuple[Path, bool]:
+    """Where a write to `path` lands: ``(target, special)``.
+
+    A symlink is followed to its target (the link stays a link; a dangling link creates its
+    target). `special` is True for a FIFO, a character or a block device (``/dev/null``, a
+    named pipe, ``/dev/stdout``): those are written directly, never replaced by a renamed
+    regular file.
+    """
+    import stat
+
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return target, False
+    return target, stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+
+
+def _write_special(path: Path, target: Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Write straight into a FIFO or a device (no temporary file, no rename)."""
+    try:
+        with open(target, "wb") as raw:
+            with _compressor(raw, path) as f:
+                write(f)
+    except PermissionError:
+        raise FormatError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    return path
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
     """Call ``write(f)`` on a temporary file beside `path`, then rename it to `path`.
 
-    A failure or interruption (Ctrl-C) removes the temporary file, so `path` is either the
-    complete new file or untouched. Compressed if the name ends in .gz, .bz2 or .xz.
+    A failure or interruption (Ctrl-C, SIGTERM in the CLI) removes the temporary file, so
+    `path` is either the complete new file or untouched. Compressed if the name ends in .gz,
+    .bz2 or .xz. A symlink is written through to its target (the link is kept); a FIFO or a
+    device (``/dev/null``) is written directly, never replaced by a regular file.
 
     Raises
     ------
@@ -79,12 +118,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
         If the directory does not exist or is not writable.
     """
     path = Path(path)
-    if not path.parent.is_dir():
-        raise FormatError(f"{path}: directory {path.parent} does not exist")
-    if path.is_dir():
+    target, special = write_target(path)
+    if special:
+        return _write_special(path, target, write)
+    if not target.parent.is_dir():
+        raise FormatError(f"{path}: directory {target.parent} does not exist")
+    if target.is_dir():
         raise FormatError(f"{path}: is a directory, expected a file name")
     try:
-        f, raw, tmp = _open_out(path)
+        f, raw, tmp = _open_out(path, target)
     except PermissionError:
         raise FormatError(f"{path}: permission denied") from None
     except OSError as exc:  # read-only or special file system, ...
@@ -94,7 +136,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
             with f:
                 write(f)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):  # disk full, quota, ...: one error line, not a traceback
@@ -114,11 +156,17 @@ def _text_rows(keys, matrix, precision: int, trailing: str) -> Iterator[bytes]:
 
 
 def _check_keys(keys, fmt: VectorFormat) -> None:
+    # text formats read a tab as a space, and metadata.tsv splits on tabs: a tab would come
+    # back as something else, so such keys are refused rather than changed silently
+    tab = fmt in (VectorFormat.glove, VectorFormat.word2vec_text, VectorFormat.fasttext, VectorFormat.projector)
     for k in keys:
-        if "\n" in k or "\r" in k or (fmt == VectorFormat.word2vec and " " in k) or k == "":
+        if "\n" in k or "\r" in k or (fmt == VectorFormat.word2vec and " " in k) or k == "" or (
+            tab and "\t" in k
+        ):
             raise FormatError(
-                f"key {k!r} cannot be written in the {fmt.value} format "
-                "(empty, or contains a newline" + (" or a space)" if fmt == VectorFormat.word2vec else ")")
+                f"key {k[:100]!r} cannot be written in the {fmt.value} format "
+                "(empty, or contains a newline"
+                + (" or a space)" if fmt == VectorFormat.word2vec else " or a tab)")
             )
 
 
@@ -180,11 +228,12 @@ def save(
         if not path.parent.is_dir():
             raise FormatError(f"{path}: directory {path.parent} does not exist")
         tag = f".embviz-{os.getpid()}-"
-        staged = [p.with_name(tag + p.name) for p in (path, meta)]
+        targets = [write_target(p)[0] for p in (path, meta)]  # through symlinks
+        staged = [p.with_name(tag + p.name) for p in targets]
         try:
             atomic_write(staged[0], write_vectors)
             atomic_write(staged[1], write_meta)
-            for src, dst in zip(staged, (path, meta)):
+            for src, dst in zip(staged, targets):
                 os.replace(src, dst)
         except BaseException:
             for p in staged:
