@@ -66,6 +66,8 @@ def _first_bad_line(path: Path, dim: int) -> str | None:
     with open_bytes(path) as f:
         for i, line in enumerate(f, start=1):
             fields = line.rstrip(b"\r\n").split(b"\t")
+            if len(fields) != dim and line.strip():
+                return f"line {i}: {len(fields)} values, expected {dim} (ragged vectors)"
             for j, x in enumerate(fields):
                 try:
                     float(x)
