@@ -389,3 +389,127 @@ def test_keys_with_a_tab_are_refused_by_text_formats(tmp_path: Path, fmt: str) -
     assert list(tmp_path.iterdir()) == []
     eio.save(v, tmp_path / "out.bin")  # word2vec binary keeps the tab
     assert list(eio.load(tmp_path / "out.bin", cache=False).keys) == ["a\tb", "c"]
+
+
+# -- the cache: stale sources, bit rot, leftovers ---------------------------------------------
+def _glove(path: Path, rows: np.ndarray, keys=KEYS) -> Path:
+    path.write_bytes("".join(f"{k} {' '.join('%.6g' % x for x in rows[i])}\n" for i, k in enumerate(keys)).encode())
+    return path
+
+
+def test_edit_in_the_middle_with_size_and_mtime_kept_is_seen(tmp_path: Path) -> None:
+    import os
+
+    src = _glove(tmp_path / "v.txt", M)
+    cdir = tmp_path / "cache"
+    assert eio.load(src, cache_dir=cdir).matrix[2, 0] == pytest.approx(0.1)
+    st = os.stat(src)
+    data = bytearray(src.read_bytes())
+    i = data.index(b"man 0.1")
+    data[i + 6] = ord("7")  # man 0.1 -> man 0.7, same size
+    src.write_bytes(bytes(data))
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))  # touch -r
+    assert os.stat(src).st_size == st.st_size and os.stat(src).st_mtime_ns == st.st_mtime_ns
+    assert eio.load(src, cache_dir=cdir).matrix[2, 0] == pytest.approx(0.7)
+
+
+def test_file_renamed_over_the_source_with_its_mtime_is_seen(tmp_path: Path) -> None:
+    import os
+
+    src = _glove(tmp_path / "v.txt", M)
+    cdir = tmp_path / "cache"
+    eio.load(src, cache_dir=cdir)
+    other = _glove(tmp_path / "other.txt", M[::-1].copy())  # same size, other rows
+    assert other.stat().st_size == src.stat().st_size
+    st = os.stat(src)
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(other, src)
+    assert np.allclose(eio.load(src, cache_dir=cdir).matrix, M[::-1], atol=1e-6)
+
+
+def _entry(cdir: Path) -> Path:
+    [entry] = [p for p in (cdir / "vectors").iterdir() if not p.name.startswith(".")]
+    return entry
+
+
+def _flip(path: Path, offset: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0x40]))
+
+
+@pytest.mark.parametrize("name", ["matrix.npy", "unit.npy"])
+def test_bit_rot_in_a_cache_entry_is_never_served(tmp_path: Path, name: str) -> None:
+    from embviz.io import cache
+
+    src = _glove(tmp_path / "v.txt", M)
+    cdir = tmp_path / "cache"
+    eio.load(src, cache_dir=cdir)
+    entry = _entry(cdir)
+    _flip(entry / name, (entry / name).stat().st_size - 3)  # inside the last row's values
+    [v] = cache.verify(cdir)
+    assert (v.status, v.problem) == ("corrupt", f"{name}: data changed at bytes 0+")
+    again = eio.load(src, cache_dir=cdir)  # the sampled check on load sees it (1 block here)
+    assert np.allclose(again.matrix, M, atol=1e-6) and np.allclose(again.unit[4], M[4] / np.linalg.norm(M[4]), atol=1e-6)
+    assert [x.status for x in cache.verify(cdir)] == ["ok"]
+
+
+def test_cache_verify_sees_a_source_edit_no_stat_field_shows(tmp_path: Path) -> None:
+    from embviz.io import cache
+
+    src = _glove(tmp_path / "v.txt", M)
+    cdir = tmp_path / "cache"
+    eio.load(src, cache_dir=cdir)
+    meta_path = _entry(cdir) / "meta.json"
+    import json
+
+    meta = json.loads(meta_path.read_text())
+    meta["source_blake2b"] = "0" * 32  # as if the content changed behind every stat field
+    meta_path.write_text(json.dumps(meta))
+    [v] = cache.verify(cdir)
+    assert (v.status, v.problem) == ("stale", "source content changed (full checksum differs)")
+
+
+def test_cache_verify_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from embviz.cli import app
+
+    src = _glove(tmp_path / "v.txt", M)
+    cdir = tmp_path / "cache"
+    eio.load(src, cache_dir=cdir)
+    entry = _entry(cdir)
+    r = CliRunner().invoke(app, ["cache", "verify", "--cache-dir", str(cdir)])
+    assert (r.exit_code, r.stdout) == (0, f"source\tstatus\tproblem\tpath\n{src}\tok\t\t{entry}\n")
+    _flip(entry / "matrix.npy", 200)
+    r = CliRunner().invoke(app, ["cache", "verify", "--cache-dir", str(cdir)])
+    assert r.exit_code == 1
+    assert r.stdout == f"source\tstatus\tproblem\tpath\n{src}\tcorrupt\tmatrix.npy: data changed at bytes 0+\t{entry}\n"
+    assert r.stderr == (
+        f"embviz: error: 1 of 1 cache entries are not ok (first: {entry}: matrix.npy: data changed "
+        "at bytes 0+); the next load rebuilds them, or run 'embviz cache clear'\n"
+    )
+
+
+def test_stale_temporaries_of_dead_processes_are_swept(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from embviz.io import cache
+
+    src = _glove(tmp_path / "v.txt", M)
+    cdir = tmp_path / "cache"
+    base = cdir / "vectors"
+    base.mkdir(parents=True)
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    dead = proc.pid  # this pid has exited
+    (base / f".tmp-abc-{dead}-1234abcd").mkdir()
+    (base / f".tmp-abc-{dead}-1234abcd" / "matrix.npy").write_bytes(b"x" * 1000)
+    (base / f".tmp-def-{os.getpid()}-1234abcd").mkdir()  # a live builder: kept
+    eio.load(src, cache_dir=cdir)
+    names = sorted(p.name for p in base.iterdir())
+    assert f".tmp-abc-{dead}-1234abcd" not in names and f".tmp-def-{os.getpid()}-1234abcd" in names
+    assert cache.sweep(cdir) == 0

@@ -29,6 +29,29 @@ def list_(
 
 
 @cache_app.command()
+def verify(
+    cache_dir: CacheDirOpt = None,
+    fmt: FormatOpt = None,
+    no_header: NoHeaderOpt = False,
+) -> None:
+    """Check every entry in full: array checksums, keys, and a full checksum of each source.
+
+    Exits 1 if an entry is corrupt or stale (the next load rebuilds it), 0 if all are ok.
+    """
+    from embviz.errors import FormatError
+    from embviz.io import cache
+
+    rows = cache.verify(cache_dir)
+    emit(rows, fmt, no_header, columns=["source", "status", "problem", "path"])
+    bad = [r for r in rows if r.status in ("corrupt", "stale", "broken")]
+    if bad:
+        raise FormatError(
+            f"{len(bad)} of {len(rows)} cache entries are not ok (first: {bad[0].path}: "
+            f"{bad[0].problem}); the next load rebuilds them, or run 'embviz cache clear'"
+        )
+
+
+@cache_app.command()
 def clear(cache_dir: CacheDirOpt = None, quiet: QuietOpt = False) -> None:
     """Remove every cache entry (they are rebuilt on the next load)."""
     from embviz.io import cache

@@ -31,6 +31,7 @@ import numpy as np
 
 from embviz._version import __version__
 from embviz.errors import EmbvizWarning, FormatError, warn
+from embviz.io import integrity as _integrity
 from embviz.io.options import SourceOptions
 from embviz.io.read import read_into
 from embviz.io.sniffing import VectorFormat, container_format, sniff
@@ -78,9 +79,15 @@ class Entry:
     path: str
 
 
+
+
+
 def _stat(source: Path) -> dict:
+    # as git's index: size and mtime, plus ctime (which `touch -r` cannot set back), inode
+    # and device (a file renamed over the source is another inode)
     st = source.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
+            "ino": st.st_ino, "dev": st.st_dev}
 
 
 def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
@@ -95,6 +102,8 @@ def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
         matrix = np.load(entry / "matrix.npy", mmap_mode="r")
         unit = np.load(entry / "unit.npy", mmap_mode="r")
         if matrix.shape != (n, dim) or unit.shape != (n, dim) or str(matrix.dtype) != meta["dtype"]:
+            return None
+        if not _integrity.sampled_ok(entry, meta.get("blocks") or {}):  # bit rot: rebuild
             return None
         blob = (entry / "keys.txt").read_bytes()
         if zlib.crc32(blob) != meta["keys_crc32"]:
@@ -118,7 +127,9 @@ def _write_entry(tmp: Path, source: Path, vectors: Vectors, meta: dict) -> None:
     np.save(tmp / "matrix.npy", vectors.matrix)
     np.save(tmp / "unit.npy", vectors.unit)
     meta = dict(meta, count=vectors.count, dim=vectors.dim, dtype=str(vectors.matrix.dtype),
-                keys_crc32=zlib.crc32(blob), created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+                keys_crc32=zlib.crc32(blob), created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                blocks=_integrity.entry_blocks(tmp),
+                source_blake2b=_integrity.file_blake2b(source) if source.is_file() else None)
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1), "utf-8")
 
 
@@ -194,11 +205,14 @@ def load_cached(
     meta = dict(expect, layout=_LAYOUT, source=str(resolved), format=info.format.value,
                 limit=limit, embviz=__version__, warnings=notes, keys_from=vectors.keys_from)
     tmp = entry.with_name(f".tmp-{entry.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    sweep(root)
     try:
         _write_entry(tmp, resolved, vectors, meta)
         _install(tmp, entry)
-    except OSError as exc:
+    except BaseException as exc:  # Ctrl-C, SIGTERM (the CLI raises on it), disk full, ...
         shutil.rmtree(tmp, ignore_errors=True)
+        if not isinstance(exc, OSError):
+            raise
         reason = exc.strerror or type(exc).__name__
         warn(f"cannot write the vector cache in {root} ({reason}); loading without the cache")
         return vectors
@@ -235,6 +249,92 @@ def entries(cache_dir: str | os.PathLike | None = None) -> list[Entry]:
         out.append(Entry(str(src), meta.get("count", 0), meta.get("dim", 0), meta.get("dtype", "?"),
                          size, meta.get("created", "?"), status, str(entry)))
     return out
+
+
+def sweep(root: Path, *, min_age: float = 600.0) -> int:
+    """Remove temporaries left by dead processes under ``root/vectors``; return how many.
+
+    ``.tmp-<entry>-<pid>-<tag>`` folders whose builder (`pid`) is gone, and ``.old-*`` folders
+    older than `min_age` seconds (a replaced entry whose remover was killed). A live
+    builder's temporary is never touched.
+    """
+    base = root / "vectors"
+    removed = 0
+    try:
+        names = [p for p in base.iterdir() if p.name.startswith((".tmp-", ".old-"))]
+    except OSError:
+        return 0
+    now = time.time()
+    for p in names:
+        try:
+            if p.name.startswith(".tmp-"):
+                pid = int(p.name.split("-")[-2])
+                if _integrity.pid_alive(pid):
+                    continue
+            elif now - p.stat().st_mtime < min_age:
+                continue
+        except (ValueError, IndexError, OSError):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed += not p.exists()
+    return removed
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """One entry as ``embviz cache verify`` reports it; ``problem`` is empty when ``status`` is ok."""
+
+    source: str
+    status: str  # "ok", "stale", "missing", "corrupt" or "broken"
+    problem: str
+    path: str
+
+
+def verify(cache_dir: str | os.PathLike | None = None) -> list[Verified]:
+    """Check every entry in full: every block of its arrays, its keys, and its source.
+
+    The source is hashed whole (BLAKE2b) and compared with the hash taken when the entry was
+    built, which finds the one change the stat fields and the first/last-MiB fingerprint
+    cannot see (an edit in the middle that keeps size, mtime, ctime and inode: only
+    possible by setting the clock or editing the disk directly).
+    """
+    root = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "vectors"
+    out: list[Verified] = []
+    if not root.is_dir():
+        return out
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        out.append(_verify_entry(entry))
+    return out
+
+
+def _verify_entry(entry: Path) -> Verified:
+    try:
+        meta = json.loads((entry / "meta.json").read_text("utf-8"))
+        src = Path(meta["source"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return Verified("?", "broken", "meta.json is missing or unreadable", str(entry))
+    try:
+        for name, crcs in (meta.get("blocks") or {}).items():
+            block = _integrity.bad_block(entry / name, crcs)
+            if block is not None:
+                where = block * _integrity.BLOCK_BYTES
+                return Verified(str(src), "corrupt", f"{name}: data changed at bytes {where:,}+", str(entry))
+        if not meta.get("blocks"):
+            return Verified(str(src), "stale", "no array checksums (built by an older embviz)", str(entry))
+        if zlib.crc32((entry / "keys.txt").read_bytes()) != meta.get("keys_crc32"):
+            return Verified(str(src), "corrupt", "keys.txt: checksum differs", str(entry))
+    except (OSError, ValueError) as exc:
+        return Verified(str(src), "corrupt", f"cannot read the entry: {exc}", str(entry))
+    if not src.exists():
+        return Verified(str(src), "missing", "the source file is gone", str(entry))
+    changed = [k for k, v in _stat(src).items() if meta.get(k) != v]
+    if changed:
+        return Verified(str(src), "stale", "source changed: " + ", ".join(changed), str(entry))
+    if src.is_file() and meta.get("source_blake2b") not in (None, _integrity.file_blake2b(src)):
+        return Verified(str(src), "stale", "source content changed (full checksum differs)", str(entry))
+    return Verified(str(src), "ok", "", str(entry))
 
 
 def clear(cache_dir: str | os.PathLike | None = None) -> tuple[int, int]:
