@@ -513,3 +513,74 @@ def test_stale_temporaries_of_dead_processes_are_swept(tmp_path: Path) -> None:
     names = sorted(p.name for p in base.iterdir())
     assert f".tmp-abc-{dead}-1234abcd" not in names and f".tmp-def-{os.getpid()}-1234abcd" in names
     assert cache.sweep(cdir) == 0
+
+
+# -- CLI edges -----------------------------------------------------------------------------------
+DASH = {"-": [1.0, 0.0, 0.0], "king": [0.9, 0.1, 0.0], "queen": [0.8, 0.3, 0.1], "man": [0.0, 1.0, 0.0]}
+
+
+@pytest.fixture()
+def dash_file(tmp_path: Path) -> Path:
+    p = tmp_path / "dash.txt"
+    p.write_text("".join(f"{k} {' '.join(map(str, v))}\n" for k, v in DASH.items()))
+    return p
+
+
+def _cli(args: list[str], **kw):
+    import subprocess
+    import sys
+
+    if "stdout" not in kw:
+        kw["stdout"] = subprocess.PIPE
+    return subprocess.run([sys.executable, "-m", "embviz", *args], stderr=subprocess.PIPE, **kw)
+
+
+def test_a_key_that_is_literally_dash_is_queried_through_stdin(runner, dash_file: Path) -> None:
+    from embviz.cli import app
+
+    r = runner.invoke(app, ["lookup", "-v", str(dash_file), "--no-cache", "-"], input="-\n")
+    assert (r.exit_code, r.stdout) == (0, "id\tkey\tvector\n0\t-\t1 0 0\n")
+    r = runner.invoke(app, ["neighbors", "-v", str(dash_file), "--no-cache", "-k", "1", "-"], input="-\n")
+    assert (r.exit_code, r.stdout) == (0, "query\trank\tkey\tscore\n-\t1\tking\t0.993884\n")
+    r = runner.invoke(app, ["neighbors", "-v", str(dash_file), "--no-cache", "-k", "1", "'-'"])
+    assert (r.exit_code, r.stdout) == (0, "query\trank\tkey\tscore\n'-'\t1\tking\t0.993884\n")
+    r = runner.invoke(app, ["similarity", "-v", str(dash_file), "--no-cache", "-"], input="-\tking\n")
+    assert (r.exit_code, r.stdout) == (0, "a\tb\tscore\n-\tking\t0.993884\n")
+
+
+def test_stdout_on_a_full_disk_is_one_line_exit_1(dash_file: Path) -> None:
+    with open("/dev/full", "w") as full:
+        r = _cli(["neighbors", "-v", str(dash_file), "--no-cache", "king"], stdout=full)
+    assert (r.returncode, r.stderr) == (1, b"embviz: error: cannot write the output: No space left on device\n")
+
+
+def test_invalid_utf8_on_stdin_under_strict_stdio(dash_file: Path) -> None:
+    import os
+
+    env = dict(os.environ, PYTHONIOENCODING="utf-8:strict", PYTHONUTF8="1")
+    r = _cli(["neighbors", "-v", str(dash_file), "--no-cache", "-"], input=b"king\nqu\xffeen\n", env=env)
+    assert (r.returncode, r.stdout) == (1, b"")
+    assert r.stderr == b"embviz: error: stdin line 2, byte 3: not valid UTF-8 (0xff); keys are read as UTF-8\n"
+
+
+def test_a_10_mb_query_is_not_echoed_whole(runner, dash_file: Path) -> None:
+    from embviz.cli import app
+
+    r = runner.invoke(app, ["neighbors", "-v", str(dash_file), "--no-cache", "-"], input="x" * 10_000_000 + "\n")
+    assert r.exit_code == 3 and r.stderr.count("\n") == 1 and len(r.stderr) < 2100
+    assert r.stderr.startswith("embviz: error: 'xxxx") and "characters cut]..." in r.stderr
+
+
+def test_vectors_from_a_pipe(dash_file: Path) -> None:
+    import os
+
+    r = _cli(["info", "-v", "/dev/stdin", "-f", "jsonl"], input=dash_file.read_bytes())
+    assert r.returncode == 0 and b'"count": 4, "dim": 3' in r.stdout and b'"format": "glove"' in r.stdout
+    rd, wr = os.pipe()  # what bash's <(cat file) passes: /dev/fd/N, a pipe
+    os.write(wr, dash_file.read_bytes())
+    os.close(wr)
+    r = _cli(["neighbors", "-v", f"/dev/fd/{rd}", "-k", "1", "queen"], pass_fds=(rd,))
+    os.close(rd)
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"query\trank\tkey\tscore\nqueen\t1\tking\t0.962805\n", b"")
+    r = _cli(["info", "-v", "/dev/stdin"], input=b"<html><body>404</body></html>\n")
+    assert (r.returncode, r.stderr) == (1, b"embviz: error: /dev/stdin: is an HTML/XML page, not a vector file (a failed download?)\n")

@@ -174,12 +174,30 @@ def route_warnings() -> None:
         if _state["quiet"]:
             return
         if issubclass(category, EmbvizWarning):
-            sys.stderr.write(f"embviz: warning: {msg}\n")
+            sys.stderr.write(f"embviz: warning: {one_line(str(msg))}\n")
 
     warnings.showwarning = show
     warnings.simplefilter("always", EmbvizWarning)
+#: Longest error or warning line printed; a longer one (a 10 MB query echoed) is cut in the middle.
+MAX_LINE = 2000
 
 
+def one_line(text: str) -> str:
+    """Return `text` as one printable line of at most ``MAX_LINE`` characters.
+
+    Newlines are escaped, and so are lone surrogates (undecodable arguments), so the line
+    can be written on any stderr.
+    """
+    text = str(text).replace("\r", "\\r").replace("\n", "\\n")
+    if len(text) > MAX_LINE:
+        cut = len(text) - MAX_LINE + 200
+        text = f"{text[: MAX_LINE - 600]} ...[{cut:,} characters cut]... {text[-400:]}"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+
+
+    text = one_line(text)
 def quiet_broken_pipe() -> None:
     """After a closed pipe (``| head``), silence the flush at exit."""
     try:
@@ -382,7 +400,7 @@ def with_vectors(command: Callable[..., Any]) -> Callable[..., Any]:
 def read_items(args: Sequence[str], what: str) -> list[str]:
     """Return the arguments, or the non-blank lines of stdin when the only argument is ``-``."""
     if list(args) == ["-"]:
-        items = [line.rstrip("\r\n") for line in sys.stdin]
+        items = [line.rstrip("\r") for line in stdin_text().split("\n")]
         return [s for s in items if s.strip()]
     if "-" in args:
         raise InvalidQuery(f"'-' (read {what} from stdin) must be the only argument")
@@ -410,3 +428,23 @@ def emit(
     chosen = output.choose_format(fmt, output.stdout_is_terminal())
     output.write_rows(list(rows), chosen, sys.stdout, columns=columns, header=not no_header, title=title)
     sys.stdout.flush()
+def stdin_text() -> str:
+    """All of stdin, decoded as UTF-8; invalid UTF-8 is one error naming the line and byte.
+
+    (Keys are UTF-8; under strict UTF-8 stdio Python would raise ``UnicodeDecodeError``.)
+    """
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:
+        return sys.stdin.read()
+    data = buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InvalidQuery(
+            f"stdin line {line:,}, byte {column:,}: not valid UTF-8 (0x{data[exc.start]:02x}); "
+            "keys are read as UTF-8"
+        ) from None
+
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import signal
 import sys
 from typing import Any
 
@@ -12,6 +14,28 @@ from embviz._version import __version__
 from embviz.errors import EmbvizError, ExitCode
 
 _TRACEBACK = "--traceback" in sys.argv
+#: Exit code after SIGTERM (128 + 15, as a shell reports a process killed by it).
+_TERMINATED = 143
+#: errno values of an output that cannot take more bytes (full disk, quota, file-size limit).
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so cleanup (temporary files, cache folders) runs."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def _install_signals() -> None:
+    """SIGTERM unwinds like Ctrl-C; SIGXFSZ is ignored so a file-size limit is an error, not a kill."""
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+        if hasattr(signal, "SIGXFSZ"):
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    except (ValueError, OSError):  # not the main thread (an embedding application)
+        pass
 
 
 class _EmbvizGroup(typer.core.TyperGroup):
@@ -21,27 +45,41 @@ class _EmbvizGroup(typer.core.TyperGroup):
         from embviz.cli import _common
 
         _common.route_warnings()
+        _install_signals()
         try:
             return super().invoke(ctx)
         except EmbvizError as exc:
             _common.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except Terminated:
+            _common.error("terminated")
+            raise typer.Exit(_TERMINATED) from None
         except KeyboardInterrupt:
             _common.error("interrupted")
             raise typer.Exit(ExitCode.INTERRUPTED) from None
         except BrokenPipeError:  # `embviz neighbors ... | head`
             _common.quiet_broken_pipe()
             raise typer.Exit(0) from None
+        except OSError as exc:
+            if exc.errno not in _FULL or _TRACEBACK:
+                _internal(exc)
+            _common.quiet_broken_pipe()  # nothing more can reach stdout, not even at exit
+            _common.error(f"cannot write the output: {exc.strerror}")
+            raise typer.Exit(ExitCode.ERROR) from None
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:  # noqa: BLE001 - the one place that catches everything
-            if _TRACEBACK or getattr(exc, "__module__", "").startswith("typer._click"):
-                raise
-            _common.error(
-                f"internal error: {type(exc).__name__}: {exc} (re-run with --traceback)",
-                plain=True,
-            )
-            raise typer.Exit(ExitCode.INTERNAL) from None
+            _internal(exc)
+
+
+def _internal(exc: Exception) -> None:
+    """Report a bug as one line and exit 123 (or re-raise it with --traceback)."""
+    from embviz.cli import _common
+
+    if _TRACEBACK or getattr(exc, "__module__", "").startswith("typer._click"):
+        raise exc
+    _common.error(f"internal error: {type(exc).__name__}: {exc} (re-run with --traceback)", plain=True)
+    raise typer.Exit(ExitCode.INTERNAL) from None
 
 
 app = typer.Typer(

@@ -65,12 +65,20 @@ def info(
     from embviz import io as embviz_io
     from embviz import stats
 
-    sniffed = embviz_io.sniff(source.path)
-    table = source.load()
+    if checks.is_stream(source.path):  # a pipe is read once: sniff and load one spooled copy
+        from dataclasses import replace
+
+        sniffed, table = checks.read_stream(
+            source.path, lambda p: (embviz_io.sniff(p), replace(source, vectors=p, no_cache=True).load())
+        )
+    else:
+        sniffed = embviz_io.sniff(source.path)
+        table = source.load()
     fmt_name = source.input_format.value if source.input_format else sniffed.format.value
     record = stats.describe(table, source.path, fmt_name, sniffed.compression)
     chosen = output.choose_format(fmt, output.stdout_is_terminal())
     output.write_record(record, chosen, sys.stdout, header=not no_header)
+    from embviz.io import checks
 
 
 @app.command()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from embviz.errors import FormatError
 from embviz.io import cache as _cache
+from embviz.io import checks as _checks
 from embviz.io.options import SourceOptions
 from embviz.io.read import read_into
 from embviz.io.sniffing import (
@@ -121,7 +122,11 @@ def load(
         tensor, key_column, tuple(vector_columns) if vector_columns else None,
         Path(keys) if keys is not None else None,
     )
-    if cache:
+    if _checks.is_stream(path):  # /dev/stdin, <(zcat v.gz): spooled once, never cached
+        vectors = _checks.read_stream(
+            Path(path), lambda p: read_into(p, format, limit=limit, dtype=dtype, options=options)[0]
+        )
+    elif cache:
         vectors = _cache.load_cached(
             Path(path), format=format, limit=limit, cache_dir=cache_dir, dtype=dtype, options=options
         )

@@ -8,9 +8,10 @@ a memory bomb or silently wrong numbers (see docs/errors.md, "Guarantees").
 from __future__ import annotations
 
 import lzma
+import os
 import zlib
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable, TypeVar
 
 import numpy as np
 
@@ -25,6 +26,7 @@ _F32_MAX = float(np.finfo(np.float32).max)
 #: Largest float16.
 F16_MAX = 65504.0
 
+T = TypeVar("T")
 _CODEC_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
 
 
@@ -162,3 +164,42 @@ def _refuse(path: Path, i: int, keys: list[str], where, what: str, why: str) -> 
     key = keys[i] if i < len(keys) else "?"
     shown = key if len(key) <= 40 else key[:40] + "..."
     raise FormatError(f"{path}: {place} ({shown!r}): {why.rstrip()}")
+
+
+def is_stream(path: str | os.PathLike) -> bool:
+    """Whether `path` is a pipe, a socket or a character device (``/dev/stdin``, ``<(cmd)``)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+
+
+def read_stream(path: Path, read: Callable[[Path], T]) -> T:
+    """Copy the stream `path` to a temporary file once and ``read`` that, without the cache.
+
+    A pipe can be read only once, but sniffing looks at the start of a file and the readers
+    then read it from the beginning: so the stream is spooled first (to ``$TMPDIR``), and
+    errors name `path`, not the temporary file.
+    """
+    import shutil
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix="embviz-stream-")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        try:
+            vectors = read(tmp)
+        except FormatError as exc:
+            raise FormatError(str(exc).replace(str(tmp), str(path))) from None
+        if hasattr(vectors, "source"):
+            vectors.source = path.name
+        return vectors
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read the stream: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
