@@ -14,6 +14,7 @@ from embviz.cli.app import app
 # isort: off
 from embviz.cli import query as _query  # noqa: F401
 from embviz.cli import cache as _cache  # noqa: F401
+from embviz.cli import index as _index  # noqa: F401
 from embviz.cli import project as _project  # noqa: F401
 from embviz.cli import train as _train  # noqa: F401
 from embviz.cli import evaluate as _evaluate  # noqa: F401

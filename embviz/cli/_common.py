@@ -146,6 +146,23 @@ RestrictOpt = Annotated[
     int | None,
     typer.Option("--restrict", min=1, help="Search only the first N keys (the most frequent)."),
 ]
+IndexOpt = Annotated[
+    bool,
+    typer.Option(
+        "--index",
+        help="Answer from the approximate FAISS index stored in the cache (built first if "
+        "missing; see 'embviz index build'). Default: exact search.",
+    ),
+]
+NoIndexOpt = Annotated[bool, typer.Option("--no-index", help="Force exact search (overrides --index).")]
+EfSearchOpt = Annotated[
+    int | None,
+    typer.Option("--ef-search", min=1, help="HNSW search depth for this query (default: the index's)."),
+]
+NprobeOpt = Annotated[
+    int | None,
+    typer.Option("--nprobe", min=1, help="IVF cells searched for this query (default: the index's)."),
+]
 
 
 # -- stderr ---------------------------------------------------------------------------------
@@ -394,6 +411,53 @@ def with_vectors(command: Callable[..., Any]) -> Callable[..., Any]:
     wrapper.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     return wrapper
+
+
+def index_entry(source: VectorSource) -> Path | None:
+    """Return the cache entry directory that holds `source`'s indexes (None with --no-cache)."""
+    from embviz.io import cache
+    from embviz.io.options import SourceOptions
+
+    if source.no_cache or getattr(source, "postprocess", None):  # a derived table: no stored index
+        return None
+    cols = getattr(source, "vector_columns", None)
+    cols = [c.strip() for c in cols.split(",") if c.strip()] if isinstance(cols, str) else cols
+    keys = getattr(source, "keys_file", None)
+    options = SourceOptions(
+        getattr(source, "tensor", None), getattr(source, "key_column", None),
+        tuple(cols) if cols else None, Path(keys) if keys is not None else None,
+    )
+    return cache.entry_path(
+        source.path,
+        format=source.input_format.value if source.input_format else None,
+        limit=source.limit,
+        cache_dir=source.cache_dir,
+        dtype=Dtype(source.dtype).value,
+        options=options,
+    )
+
+
+def open_index(source: VectorSource, table: Vectors) -> Any:
+    """Return the stored index of `source` (newest valid one), built with defaults if there is none."""
+    from embviz.search import index as search_index
+
+    search_index.require_faiss()
+    entry = index_entry(source)
+    found = search_index.stored(entry, table.unit) if entry is not None else None
+    if found is not None:
+        return found
+    message(f"building an hnsw index of {table.count:,} x {table.dim} vectors (stored in the cache)")
+    built = search_index.build_for(table, entry, "hnsw")
+    message(f"built the index in {built.build_s:.1f} s; recall@10 {built.recall_at_build:.3f}")
+    return built
+
+
+def with_provenance(rows: list[Any], fmt: OutputFormat | None, text: str | None) -> list[Any]:
+    """Add a ``search`` field (how the rows were found) to JSON/JSONL rows; others unchanged."""
+    chosen = output.choose_format(fmt, output.stdout_is_terminal())
+    if text is None or chosen not in (OutputFormat.json, OutputFormat.jsonl):
+        return rows
+    return [dict(d, search=text) for d in output.asdicts(rows)]
 
 
 # -- stdin and output -------------------------------------------------------------------------

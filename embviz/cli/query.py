@@ -11,13 +11,17 @@ import typer
 
 from embviz import output, search
 from embviz.cli._common import (
+    EfSearchOpt,
     FormatOpt,
+    IndexOpt,
     InputFormatOpt,
     KeyColumnOpt,
     KeysOpt,
     KOpt,
     LimitOpt,
     NoHeaderOpt,
+    NoIndexOpt,
+    NprobeOpt,
     QuietOpt,
     RestrictOpt,
     TensorOpt,
@@ -26,11 +30,14 @@ from embviz.cli._common import (
     emit,
     load_vectors,
     message,
+    open_index,
     read_items,
     split_fields,
+    with_provenance,
     with_vectors,
 )
 from embviz.cli.app import app
+from embviz.errors import InvalidQuery
 
 SkipMissingOpt = Annotated[
     bool,
@@ -119,6 +126,10 @@ def neighbors(
             "keys (Conneau et al. 2018; penalises hubs; exact search over all keys or --restrict).",
         ),
     ] = NeighborScore.cosine,
+    use_index: IndexOpt = False,
+    no_index: NoIndexOpt = False,
+    ef_search: EfSearchOpt = None,
+    nprobe: NprobeOpt = None,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
@@ -128,17 +139,28 @@ def neighbors(
     """Print the K nearest neighbors of each QUERY by cosine similarity (or CSLS).
 
     Answers equal gensim's most_similar; a query's own keys are excluded. Many queries are
-    answered in one batched matrix product.
+    answered in one batched matrix product. With --index they come from the approximate
+    FAISS index instead, and stderr (and JSON's 'search' field) says how approximate.
     """
     table = source.load()
     texts = read_items(queries, "queries")
+    provenance = None
     if score == NeighborScore.csls:
         from embviz import quality
 
         rows = quality.csls_neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing)
+    elif use_index and not no_index:
+        from embviz.search import index as search_index
+
+        idx = open_index(source, table)
+        provenance = idx.describe(ef_search, nprobe)
+        message(provenance)
+        rows = search_index.neighbors(
+            table, idx, texts, k=k, restrict=restrict, skip_missing=skip_missing, ef_search=ef_search, nprobe=nprobe
+        )
     else:
         rows = search.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing)
-    emit(rows, fmt, no_header, columns=["query", "rank", "key", "score"])
+    emit(with_provenance(rows, fmt, provenance), fmt, no_header, columns=["query", "rank", "key", "score"])
 
 
 @app.command()
@@ -151,6 +173,10 @@ def analogy(
     ] = AnalogyMethod.cosadd,
     restrict: RestrictOpt = None,
     skip_missing: SkipMissingOpt = False,
+    use_index: IndexOpt = False,
+    no_index: NoIndexOpt = False,
+    ef_search: EfSearchOpt = None,
+    nprobe: NprobeOpt = None,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
@@ -159,7 +185,8 @@ def analogy(
 ) -> None:
     """Answer a : b :: c : ? ('man king woman' gives queen); A, B and C are never answers.
 
-    stdin lines hold three keys, separated by tabs or spaces.
+    stdin lines hold three keys, separated by tabs or spaces. --index answers 3CosAdd from
+    the approximate FAISS index (3CosMul is always exact).
     """
     if words == ["-"]:
         lines = read_items(words, "triples")
@@ -169,10 +196,23 @@ def analogy(
     else:
         raise typer.BadParameter(f"expected three keys A B C or '-', got {len(words)}", param_hint="WORDS")
     table = source.load()
-    rows = search.analogy(
-        table, triples, k=k, method=method.value, restrict=restrict, skip_missing=skip_missing
-    )
-    emit(rows, fmt, no_header, columns=["a", "b", "c", "rank", "key", "score"])
+    provenance = None
+    if use_index and not no_index:
+        if method != AnalogyMethod.cosadd:
+            raise InvalidQuery("--index answers 3CosAdd only (3CosMul is not one inner product); drop --index")
+        from embviz.search import index as search_index
+
+        idx = open_index(source, table)
+        provenance = idx.describe(ef_search, nprobe)
+        message(provenance)
+        rows = search_index.analogy(
+            table, idx, triples, k=k, restrict=restrict, skip_missing=skip_missing, ef_search=ef_search, nprobe=nprobe
+        )
+    else:
+        rows = search.analogy(
+            table, triples, k=k, method=method.value, restrict=restrict, skip_missing=skip_missing
+        )
+    emit(with_provenance(rows, fmt, provenance), fmt, no_header, columns=["a", "b", "c", "rank", "key", "score"])
 
 
 @app.command()

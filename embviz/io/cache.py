@@ -79,7 +79,24 @@ class Entry:
     path: str
 
 
+def entry_path(
+    source: str | os.PathLike,
+    *,
+    format: str | None = None,
+    limit: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    dtype: str = "float32",
+    options: SourceOptions | None = None,
+) -> Path:
+    """Return the entry directory :func:`load_cached` uses for these arguments (may not exist yet).
 
+    Approximate-search indexes (:mod:`embviz.search.index`) are stored inside it, so they
+    share its fingerprint, go when the entry is rebuilt, and are removed by :func:`clear`.
+    """
+    resolved = Path(source).resolve()
+    fmt = None if format is None else str(getattr(format, "value", format))
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return root / "vectors" / _entry_id(resolved, fmt, limit, dtype, (options or SourceOptions()).cache_tag())
 
 
 def _stat(source: Path) -> dict:

@@ -1,0 +1,747 @@
+"""Approximate nearest neighbors with FAISS over the unit rows, and the recall each index measured.
+
+An :class:`Index` wraps a FAISS index (PyPI ``faiss-cpu``, the optional extra
+``embviz[index]``; Johnson, Douze & Jégou, "Billion-scale similarity search with GPUs", 2019,
+https://github.com/facebookresearch/faiss) built over ``Vectors.unit``, so the inner product it
+ranks by is the cosine similarity. Three methods:
+
+- ``"hnsw"``: ``faiss.IndexHNSWFlat(dim, m, METRIC_INNER_PRODUCT)``, a hierarchical navigable
+  small-world graph (Malkov & Yashunin, 2018); search depth ``ef_search``.
+- ``"ivf"``: ``faiss.IndexIVFFlat`` over ``nlist`` k-means cells (trained on a seeded sample),
+  searching ``nprobe`` of them.
+- ``"flat"``: ``faiss.IndexFlatIP``, exact brute force (a reference, and FAISS's BLAS path).
+
+An index is only honest if it says how approximate it is: :meth:`Index.recall` compares its
+answers with the exact kernel (:func:`embviz.search.kernel.top_k`) on 1,000 seeded sample keys,
+and :func:`build_for` stores that recall with the index. :meth:`Index.search` over-fetches so
+that exclusions (a query's own keys) and ``restrict`` never cost results, and answers a query
+exactly when over-fetching cannot fill its ``k`` rows.
+
+On disk an index lives inside its vector-cache entry (:mod:`embviz.io.cache`), so it shares the
+entry's fingerprint, is rebuilt when the source changes and is removed by ``cache clear``:
+``index-<method>.faiss`` (FAISS's own format) and ``index-<method>.json`` (parameters, measured
+recall, size and CRC-32 of the ``.faiss`` file, the entry fingerprint), each written to a
+temporary file and renamed into place. A file that fails its checks is rebuilt with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import numpy as np
+
+from embviz.errors import FormatError, InvalidQuery, KeyNotFound, require, warn
+from embviz.search.kernel import cosadd_queries, top_k
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from embviz.search.queries import Analogy, Neighbor
+    from embviz.vectors import Vectors
+
+METHODS = ("hnsw", "ivf", "flat")
+#: HNSW graph degree (FAISS ``M``): 32 reaches recall@10 >= 0.95 on GloVe 6B 50d at
+#: ef_search=128 (docs/index.md has the measured table).
+DEFAULT_M = 32
+DEFAULT_EF_CONSTRUCTION = 100
+DEFAULT_EF_SEARCH = 128
+#: Recall is measured on this many seeded sample keys, at k = 10.
+RECALL_SAMPLE = 1000
+RECALL_K = 10
+RECALL_SEED = 0
+#: Rows converted to float32 and added per call (bounds the temporary memory of a build).
+_ADD_BLOCK = 65_536
+#: Over-fetching stops growing here; rows still short are answered exactly.
+_MAX_FETCH = 4096
+#: A ``restrict`` below this fraction of the rows is answered exactly: graph search under a
+#: selective filter loses recall (FAISS visits the graph, then drops most of what it found).
+_EXACT_BELOW = 0.5
+_FORMAT = 1  # bump when the on-disk layout of index files changes
+
+
+def _faiss() -> Any:
+    return require("faiss", package="'embviz[index]'")
+
+
+def require_faiss() -> None:
+    """Raise :class:`~embviz.errors.MissingDependency` (``pip install 'embviz[index]'``) early."""
+    _faiss()
+
+
+def default_nlist(n: int) -> int:
+    """IVF cells for `n` rows: ``2 sqrt(n)`` clamped to [1, n / 39] (FAISS wants 39 rows a cell)."""
+    return int(max(1, min(round(2 * np.sqrt(n)), n // 39 or 1)))
+
+
+def default_nprobe(nlist: int) -> int:
+    """IVF cells searched per query: one in 16 (recall@10 about 0.95 on GloVe 6B 50d)."""
+    return max(1, nlist // 16)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexInfo:
+    """One stored index as ``embviz index list`` / ``info`` show it."""
+
+    source: str
+    method: str
+    count: int
+    dim: int
+    params: str
+    recall_at_10: float | None
+    build_s: float | None
+    size_bytes: int
+    created: str
+    status: str  # "ok", or "broken" (fails its checks: rebuilt on next use)
+    path: str
+
+
+class Index:
+    """A FAISS index over unit rows: inner product = cosine similarity.
+
+    Build one with :meth:`build` (or :func:`build_for`, which also stores it in the cache),
+    reopen it with :meth:`load`. Attributes: ``method`` (``"hnsw"``, ``"ivf"`` or ``"flat"``),
+    ``params`` (dict: ``m``, ``ef_construction``, ``ef_search`` for HNSW; ``nlist``,
+    ``nprobe`` for IVF), ``count`` and ``dim`` (rows and dimensions indexed), ``recall``
+    (recall@10 measured at build on 1,000 sample keys, in [0, 1], or None), ``build_s``
+    (wall seconds of the build), ``unit`` (the ``(count, dim)`` rows it indexes, used to answer
+    exactly when over-fetching falls short; may be None).
+    """
+
+    def __init__(
+        self,
+        faiss_index: Any,
+        method: str,
+        params: dict[str, Any],
+        *,
+        unit: NDArray[np.floating] | None = None,
+        recall: float | None = None,
+        build_s: float | None = None,
+    ) -> None:
+        if method not in METHODS:
+            raise InvalidQuery(f"unknown index method {method!r}: expected one of {', '.join(METHODS)}")
+        self.faiss_index = faiss_index
+        self.method = method
+        self.params = dict(params)
+        self.count = int(faiss_index.ntotal)
+        self.dim = int(faiss_index.d)
+        self.unit = unit
+        self.recall_at_build = recall
+        self.build_s = build_s
+
+    def __repr__(self) -> str:
+        return f"Index({self.describe()}, count={self.count:,}, dim={self.dim})"
+
+    # -- building ----------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        unit: NDArray[np.floating],
+        method: str = "hnsw",
+        *,
+        m: int = DEFAULT_M,
+        ef_construction: int = DEFAULT_EF_CONSTRUCTION,
+        ef_search: int = DEFAULT_EF_SEARCH,
+        nlist: int | None = None,
+        nprobe: int | None = None,
+        seed: int = RECALL_SEED,
+    ) -> Index:
+        """Build an index over `unit` ``(n, dim)`` (float32 or float16, L2-normalised rows).
+
+        Parameters
+        ----------
+        unit : ndarray ``(n, dim)``
+            ``Vectors.unit``; float16 rows are converted to float32 block by block (FAISS
+            stores float32: the index holds one float32 copy of the rows, ``4 n dim`` bytes).
+        method : {"hnsw", "ivf", "flat"}
+        m : int
+            HNSW graph degree, 4 to 128 (FAISS ``M``; level 0 has ``2 m`` links).
+        ef_construction : int
+            HNSW build depth, >= m (higher: better graph, slower build).
+        ef_search : int
+            HNSW default search depth, >= 1 (recall rises with it, speed falls).
+        nlist : int, optional
+            IVF cells; default :func:`default_nlist`.
+        nprobe : int, optional
+            IVF cells searched; default :func:`default_nprobe`.
+        seed : int
+            Seeds the IVF training sample and k-means.
+
+        Raises
+        ------
+        InvalidQuery
+            If `method` or a parameter is out of range, or `unit` is empty.
+        MissingDependency
+            If faiss is not installed (``pip install 'embviz[index]'``).
+        """
+        faiss = _faiss()
+        n, dim = unit.shape
+        if n == 0:
+            raise InvalidQuery("cannot index an empty table")
+        start = time.perf_counter()
+        if method == "hnsw":
+            if not 2 <= m <= 256:
+                raise InvalidQuery(f"--m must be between 2 and 256, got {m}")
+            if ef_construction < 1 or ef_search < 1:
+                raise InvalidQuery("--ef-construction and --ef-search must be at least 1")
+            index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = ef_construction
+            index.hnsw.efSearch = ef_search
+            params = {"m": m, "ef_construction": ef_construction, "ef_search": ef_search}
+        elif method == "ivf":
+            nlist = default_nlist(n) if nlist is None else nlist
+            if not 1 <= nlist <= n:
+                raise InvalidQuery(f"--nlist must be between 1 and the row count {n:,}, got {nlist}")
+            nprobe = default_nprobe(nlist) if nprobe is None else nprobe
+            if not 1 <= nprobe <= nlist:
+                raise InvalidQuery(f"--nprobe must be between 1 and nlist={nlist}, got {nprobe}")
+            quantizer = faiss.IndexFlatIP(dim)
+            index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            index.cp.seed = seed
+            rng = np.random.default_rng(seed)
+            take = np.sort(rng.choice(n, size=min(n, max(nlist * 64, 10_000)), replace=False))
+            index.train(np.ascontiguousarray(unit[take], dtype=np.float32))
+            index.nprobe = nprobe
+            params = {"nlist": nlist, "nprobe": nprobe}
+        elif method == "flat":
+            index = faiss.IndexFlatIP(dim)
+            params = {}
+        else:
+            raise InvalidQuery(f"unknown index method {method!r}: expected one of {', '.join(METHODS)}")
+        for lo in range(0, n, _ADD_BLOCK):
+            index.add(np.ascontiguousarray(unit[lo : lo + _ADD_BLOCK], dtype=np.float32))
+        return cls(index, method, params, unit=unit, build_s=time.perf_counter() - start)
+
+    # -- searching ---------------------------------------------------------------------------
+    def describe(self, ef_search: int | None = None, nprobe: int | None = None) -> str:
+        """One line: ``approximate (hnsw, ef_search=128, recall@10 0.97 measured at build)``.
+
+        The recall quoted is the one measured at build, at the stored search depth; when
+        `ef_search` / `nprobe` override it, the line says so.
+        """
+        depth = ""
+        if self.method == "hnsw":
+            ef = self.params["ef_search"] if ef_search is None else ef_search
+            depth = f", ef_search={ef}"
+        elif self.method == "ivf":
+            probe = self.params["nprobe"] if nprobe is None else nprobe
+            depth = f", nlist={self.params['nlist']}, nprobe={probe}"
+        overridden = (self.method == "hnsw" and ef_search not in (None, self.params.get("ef_search"))) or (
+            self.method == "ivf" and nprobe not in (None, self.params.get("nprobe"))
+        )
+        if self.recall_at_build is None:
+            rec = "recall not measured"
+        else:
+            at = ""
+            if overridden:
+                stored = self.params.get("ef_search") if self.method == "hnsw" else self.params.get("nprobe")
+                at = f" at {'ef_search' if self.method == 'hnsw' else 'nprobe'}={stored}"
+            rec = f"recall@10 {self.recall_at_build:.2f} measured at build{at}"
+        kind = "exact" if self.method == "flat" else "approximate"
+        return f"{kind} ({self.method}{depth}, {rec})"
+
+    def _params(self, n: int, ef_search: int | None, nprobe: int | None, fetch: int) -> Any:
+        """FAISS search parameters: depth overrides and, for ``restrict``, an id range."""
+        faiss = _faiss()
+        sel = faiss.IDSelectorRange(0, n) if n < self.count else None
+        if self.method == "hnsw":
+            ef = self.params["ef_search"] if ef_search is None else ef_search
+            p = faiss.SearchParametersHNSW()
+            p.efSearch = max(ef, fetch)
+        elif self.method == "ivf":
+            p = faiss.SearchParametersIVF()
+            p.nprobe = self.params["nprobe"] if nprobe is None else nprobe
+        else:
+            p = faiss.SearchParameters()
+        if sel is not None:
+            p.sel = sel
+        return p
+
+    def search(
+        self,
+        queries: NDArray[np.float32],
+        k: int,
+        *,
+        exclude: Sequence[Iterable[int]] | None = None,
+        restrict: int | None = None,
+        ef_search: int | None = None,
+        nprobe: int | None = None,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Return approximately the `k` rows with the highest inner product with each query.
+
+        Same contract as :func:`embviz.search.kernel.top_k`, answered by the index: asks FAISS
+        for ``k`` plus the number of excluded ids, and asks again for four times as many (up
+        to 4,096) for the queries that still lack `k` admissible rows; a query that cannot
+        be filled that way, or whose vector is all zeros, is answered exactly from ``unit``.
+
+        Parameters
+        ----------
+        queries : ndarray ``(m, dim)`` float32
+            Unit-normalised query vectors (then scores are cosine similarities in [-1, 1]).
+        k : int
+            Results per query, >= 1; fewer only when fewer candidates exist.
+        exclude : sequence of ``m`` iterables of int, optional
+            Row ids never returned for each query.
+        restrict : int, optional
+            Only the first `restrict` rows are candidates (a FAISS ``IDSelectorRange``).
+            Below half the rows, the queries are answered exactly over those rows instead:
+            graph search under a selective filter loses recall, and exact search over a
+            small prefix is cheap.
+        ef_search, nprobe : int, optional
+            Override the stored search depth (HNSW) or cells searched (IVF) for this call.
+
+        Returns
+        -------
+        ids : ndarray ``(m, k')`` int64
+            Row ids, best first; equal scores ordered by the lower id.
+        scores : ndarray ``(m, k')`` float32
+            Inner products computed by FAISS over the float32 rows.
+            ``k' = min(k, candidates)`` as in ``top_k``.
+
+        Raises
+        ------
+        InvalidQuery
+            If ``k < 1``, the queries are not ``(m, dim)``, or a depth override is below 1.
+        """
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        if q.ndim != 2 or q.shape[1] != self.dim:
+            raise InvalidQuery(f"queries must have shape (m, {self.dim}), got {q.shape}")
+        if k < 1:
+            raise InvalidQuery(f"k must be at least 1, got {k}")
+        if (ef_search is not None and ef_search < 1) or (nprobe is not None and nprobe < 1):
+            raise InvalidQuery("--ef-search and --nprobe must be at least 1")
+        m = len(q)
+        n = self.count if restrict is None else max(0, min(restrict, self.count))
+        excl = [
+            np.unique(np.fromiter((int(i) for i in ex), dtype=np.int64)) for ex in (exclude or [()] * m)
+        ]
+        excl = [e[(e >= 0) & (e < n)] for e in excl]
+        most = max((len(e) for e in excl), default=0)
+        kk = max(0, min(k, n - most))
+        ids = np.zeros((m, kk), dtype=np.int64)
+        vals = np.zeros((m, kk), dtype=np.float32)
+        if m == 0 or kk == 0:
+            return ids, vals
+        zero = ~np.any(q != 0, axis=1)
+        if n < self.count * _EXACT_BELOW and self.unit is not None:
+            zero[:] = True  # a selective restrict: exact over the first n rows is cheaper and right
+        pending = np.flatnonzero(~zero)
+        exact_rows = [int(r) for r in np.flatnonzero(zero)]
+        fetch = min(kk + most, n)
+        while len(pending):
+            params = self._params(n, ef_search, nprobe, fetch)
+            dist, found = self.faiss_index.search(q[pending], fetch, params=params)
+            short = []
+            for j, r in enumerate(pending.tolist()):
+                row, score = found[j], dist[j]
+                keep = (row >= 0) & (row < n)
+                if len(excl[r]):
+                    keep &= ~np.isin(row, excl[r])
+                row, score = row[keep], score[keep].astype(np.float32)
+                if len(row) < kk:
+                    short.append(r)
+                    continue
+                order = np.lexsort((row, -score))[:kk]
+                ids[r], vals[r] = row[order], score[order]
+            if not short:
+                break
+            if fetch >= min(n, _MAX_FETCH):
+                exact_rows += short
+                break
+            fetch = min(fetch * 4, n, _MAX_FETCH)
+            pending = np.asarray(short, dtype=np.int64)
+        if exact_rows:
+            if self.unit is None:
+                raise InvalidQuery("this index cannot answer every query: reopen it with its unit rows")
+            rows = sorted(exact_rows)
+            e_ids, e_vals = top_k(self.unit, q[rows], kk, exclude=[excl[r] for r in rows], restrict=n)
+            ids[rows], vals[rows] = e_ids, e_vals
+        return ids, vals
+
+    def recall(
+        self,
+        unit: NDArray[np.floating] | None = None,
+        *,
+        k: int = RECALL_K,
+        sample: int = RECALL_SAMPLE,
+        seed: int = RECALL_SEED,
+        ef_search: int | None = None,
+        nprobe: int | None = None,
+    ) -> float:
+        """Measure recall@k against exact search on `sample` seeded keys, in [0, 1].
+
+        Each sampled row is a query (itself excluded, as ``neighbors`` does); recall@k is the
+        fraction of the exact top-`k` ids (:func:`embviz.search.kernel.top_k`) that the index
+        returns in its top `k`, averaged over the sample. All-zero rows are not sampled.
+
+        Parameters
+        ----------
+        unit : ndarray ``(n, dim)``, optional
+            The rows the index was built over; default ``self.unit``.
+        k, sample, seed : int
+            recall@k on ``min(sample, n)`` rows drawn without replacement by
+            ``numpy.random.default_rng(seed)``.
+        ef_search, nprobe : int, optional
+            Measure at another search depth than the stored one.
+        """
+        unit = self.unit if unit is None else unit
+        if unit is None:
+            raise InvalidQuery("recall needs the unit rows the index was built over")
+        rows = _sample_rows(unit, sample, seed)
+        if len(rows) == 0:
+            return 1.0
+        q = np.ascontiguousarray(unit[rows], dtype=np.float32)
+        exclude = [[int(i)] for i in rows]
+        exact, _ = top_k(unit, q, k, exclude=exclude)
+        approx, _ = self.search(q, k, exclude=exclude, ef_search=ef_search, nprobe=nprobe)
+        hits = sum(len(np.intersect1d(a, e)) for a, e in zip(approx, exact))
+        return hits / max(1, exact.size)
+
+    # -- files -------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> None:
+        """Write the index to `path` (``.faiss``) and its metadata beside it (``.json``).
+
+        Both are written to temporary files and renamed into place; the metadata carries the
+        ``.faiss`` file's size and CRC-32, so a truncated or corrupt file is detected on load.
+        `extra` (e.g. the cache entry's fingerprint) is stored in the metadata as given.
+        """
+        faiss = _faiss()
+        path = Path(path)
+        tag = f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp_index = path.with_name(path.name + tag)
+        meta_path = _meta_path(path)
+        tmp_meta = meta_path.with_name(meta_path.name + tag)
+        try:
+            faiss.write_index(self.faiss_index, str(tmp_index))
+            meta = dict(
+                extra or {},
+                format=_FORMAT,
+                method=self.method,
+                params=self.params,
+                count=self.count,
+                dim=self.dim,
+                recall_at_10=self.recall_at_build,
+                recall_sample=RECALL_SAMPLE,
+                recall_seed=RECALL_SEED,
+                build_s=self.build_s,
+                file_size=tmp_index.stat().st_size,
+                file_crc32=_crc32(tmp_index),
+                created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            )
+            tmp_meta.write_text(json.dumps(meta, indent=1), "utf-8")
+            os.replace(tmp_index, path)
+            os.replace(tmp_meta, meta_path)
+        finally:
+            for tmp in (tmp_index, tmp_meta):
+                tmp.unlink(missing_ok=True)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        *,
+        unit: NDArray[np.floating] | None = None,
+        expect: dict[str, Any] | None = None,
+    ) -> Index:
+        """Read an index written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path-like
+            The ``.faiss`` file; its ``.json`` metadata is read from beside it.
+        unit : ndarray ``(n, dim)``, optional
+            The rows it was built over (for exact answers to queries it cannot fill).
+        expect : dict, optional
+            Metadata values that must match (e.g. the cache fingerprint).
+
+        Raises
+        ------
+        FormatError
+            If either file is missing, truncated, corrupt (size or CRC-32 differ), of another
+            layout, does not match `expect`, or does not fit `unit`.
+        """
+        faiss = _faiss()
+        path = Path(path)
+        try:
+            meta = json.loads(_meta_path(path).read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise FormatError(f"{path}: index metadata missing or unreadable ({exc})") from None
+        if meta.get("format") != _FORMAT or meta.get("method") not in METHODS:
+            raise FormatError(f"{path}: index metadata of another layout")
+        for key, value in (expect or {}).items():
+            if meta.get(key) != value:
+                raise FormatError(f"{path}: index built for another version of the vectors ({key} differs)")
+        try:
+            size = path.stat().st_size
+        except OSError:
+            raise FormatError(f"{path}: index file missing") from None
+        if size != meta.get("file_size"):
+            expected = int(meta.get("file_size") or 0)
+            raise FormatError(f"{path}: index file is {size:,} bytes, expected {expected:,} bytes (truncated?)")
+        if _crc32(path) != meta.get("file_crc32"):
+            raise FormatError(f"{path}: index file fails its CRC-32 check (corrupt)")
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise FormatError(f"{path}: FAISS cannot read the index ({str(exc).splitlines()[0]})") from None
+        if index.ntotal != meta.get("count") or index.d != meta.get("dim"):
+            raise FormatError(f"{path}: index holds {index.ntotal} x {index.d}, metadata says otherwise")
+        if unit is not None and unit.shape != (index.ntotal, index.d):
+            raise FormatError(f"{path}: index of {index.ntotal:,} x {index.d} does not fit {unit.shape}")
+        params = meta.get("params", {})
+        if meta["method"] == "hnsw":
+            index.hnsw.efSearch = int(params["ef_search"])
+        elif meta["method"] == "ivf":
+            faiss.extract_index_ivf(index).nprobe = int(params["nprobe"])
+        return cls(index, meta["method"], params, unit=unit, recall=meta.get("recall_at_10"),
+                   build_s=meta.get("build_s"))
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _meta_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _crc32(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _sample_rows(unit: NDArray[np.floating], sample: int, seed: int) -> NDArray[np.int64]:
+    """`sample` seeded row ids (sorted) among the rows that are not all zeros."""
+    n = unit.shape[0]
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=min(sample, n), replace=False)).astype(np.int64)
+    nonzero = np.any(np.asarray(unit[rows]) != 0, axis=1)
+    return rows[nonzero]
+
+
+# -- indexes stored in the vector cache ------------------------------------------------------
+def index_file(entry: Path, method: str) -> Path:
+    """Return the ``.faiss`` file of a `method` index inside cache entry directory `entry`."""
+    return Path(entry) / f"index-{method}.faiss"
+
+
+def _entry_stamp(entry: Path) -> dict[str, Any]:
+    """Return what ties an index to its cache entry: the entry's fingerprint, shape and dtype."""
+    try:
+        meta = json.loads((Path(entry) / "meta.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {"entry_" + k: meta.get(k) for k in ("fingerprint", "count", "dim", "dtype", "created")}
+
+
+def stored(entry: Path, unit: NDArray[np.floating] | None = None, method: str | None = None) -> Index | None:
+    """Open the newest valid index stored in cache `entry` (of `method`, if given), else None.
+
+    A stored index that fails its checks is reported with one warning and ignored (the caller
+    rebuilds it); an index of an older version of the vectors is ignored silently.
+    """
+    stamp = _entry_stamp(entry)
+    found = []
+    for m in METHODS if method is None else (method,):
+        path = index_file(entry, m)
+        if path.exists() or _meta_path(path).exists():
+            found.append((_meta_path(path).stat().st_mtime if _meta_path(path).exists() else 0.0, m, path))
+    for _, m, path in sorted(found, reverse=True):
+        try:
+            return Index.load(path, unit=unit, expect=stamp)
+        except FormatError as exc:
+            if "another version" not in str(exc):
+                warn(f"ignoring a broken {m} index ({exc}); rebuilding it")
+    return None
+
+
+def build_for(
+    vectors: Vectors,
+    entry: Path | None,
+    method: str = "hnsw",
+    *,
+    measure: bool = True,
+    **params: Any,
+) -> Index:
+    """Build an index over ``vectors.unit``, measure its recall@10, and store it in `entry`.
+
+    Parameters
+    ----------
+    vectors : Vectors
+    entry : Path or None
+        The vector-cache entry directory (:func:`embviz.io.cache.entry_path`); None keeps
+        the index in memory only.
+    method : {"hnsw", "ivf", "flat"}
+    measure : bool
+        Measure recall@10 against exact search on 1,000 seeded keys (a few seconds).
+    **params
+        ``m``, ``ef_construction``, ``ef_search``, ``nlist``, ``nprobe``, ``seed`` for
+        :meth:`Index.build`; None values take the defaults.
+
+    Raises
+    ------
+    OSError
+        If `entry` cannot be written.
+    """
+    index = Index.build(vectors.unit, method, **{k: v for k, v in params.items() if v is not None})
+    if measure:
+        index.recall_at_build = index.recall()
+    if entry is not None:
+        index.save(index_file(entry, method), extra=dict(_entry_stamp(entry), source=vectors.source))
+    return index
+
+
+def stored_infos(root: Path) -> list[IndexInfo]:
+    """Every index stored under cache directory `root` (``<root>/vectors/<entry>/index-*``)."""
+    out: list[IndexInfo] = []
+    vectors_dir = Path(root) / "vectors"
+    if not vectors_dir.is_dir():
+        return out
+    for entry in sorted(vectors_dir.iterdir()):
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        try:
+            source = json.loads((entry / "meta.json").read_text("utf-8")).get("source", "?")
+        except (OSError, ValueError):
+            source = "?"
+        for m in METHODS:
+            path = index_file(entry, m)
+            if not (path.exists() or _meta_path(path).exists()):
+                continue
+            size = sum(p.stat().st_size for p in (path, _meta_path(path)) if p.exists())
+            try:
+                meta = json.loads(_meta_path(path).read_text("utf-8"))
+            except (OSError, ValueError):
+                meta = {}
+            ok = (
+                path.exists()
+                and meta.get("file_size") == path.stat().st_size
+                and all(meta.get(k) == v for k, v in _entry_stamp(entry).items())
+            )
+            params = ",".join(f"{k}={v}" for k, v in meta.get("params", {}).items())
+            out.append(IndexInfo(source, m, meta.get("count", 0), meta.get("dim", 0), params,
+                                 meta.get("recall_at_10"), meta.get("build_s"), size,
+                                 meta.get("created", "?"), "ok" if ok else "broken", str(path)))
+    return out
+
+
+def remove(entry: Path, method: str | None = None) -> int:
+    """Delete the stored indexes of `entry` (of `method`, if given); return the bytes freed."""
+    freed = 0
+    for m in METHODS if method is None else (method,):
+        path = index_file(entry, m)
+        for p in (path, _meta_path(path)):
+            if p.exists():
+                freed += p.stat().st_size
+                p.unlink(missing_ok=True)
+    return freed
+
+
+# -- queries answered by an index ------------------------------------------------------------
+def neighbors(
+    vectors: Vectors,
+    index: Index,
+    queries: str | Sequence[str],
+    k: int = 10,
+    *,
+    restrict: int | None = None,
+    skip_missing: bool = False,
+    ef_search: int | None = None,
+    nprobe: int | None = None,
+) -> list[Neighbor]:
+    """:func:`embviz.search.neighbors` answered by `index` (approximate, see its recall).
+
+    Same queries, exclusions (a query's own keys), `restrict` and rows as the exact search;
+    the ids come from :meth:`Index.search`. Raises as :func:`embviz.search.neighbors`.
+    """
+    from embviz.search import queries as _q
+
+    if isinstance(queries, str):
+        queries = [queries]
+    if k < 1:
+        raise InvalidQuery(f"k must be at least 1, got {k}")
+    texts, exprs = [], []
+    for text in queries:
+        e = _q.as_expression(vectors, text)
+        if _all_known(vectors, tuple(e.keys), skip_missing, f"query {text!r}"):
+            texts.append(text)
+            exprs.append(e)
+    if not exprs:
+        return []
+    q = np.stack([_q.expression_vector(vectors, e) for e in exprs]).astype(np.float64)
+    norms = np.linalg.norm(q, axis=1)
+    if (norms == 0).any():
+        text = texts[int(np.flatnonzero(norms == 0)[0])]
+        raise InvalidQuery(
+            f"the vector of {text[:200]!r} is all zeros: its cosine similarity to every key is 0, "
+            "so it has no neighbors"
+        )
+    q = (q / norms[:, None]).astype(np.float32)
+    exclude = [[*vectors.indices(e.keys).tolist(), *_padding(vectors)] for e in exprs]
+    ids, scores = index.search(q, k, exclude=exclude, restrict=restrict, ef_search=ef_search, nprobe=nprobe)
+    return [
+        _q.Neighbor(text, rank + 1, vectors.keys[i], float(s))
+        for text, row_ids, row_scores in zip(texts, ids, scores)
+        for rank, (i, s) in enumerate(zip(row_ids.tolist(), row_scores.tolist()))
+    ]
+
+
+def _all_known(vectors: Vectors, keys: tuple[str, ...], skip: bool, what: str) -> bool:
+    """Whether every key is in the vocabulary; a missing one raises, or warns when skipping."""
+    try:
+        for key in keys:
+            vectors.get_index(key)
+    except KeyNotFound as exc:
+        if not skip:
+            raise
+        warn(f"skipped {what}: {exc}")
+        return False
+    return True
+
+
+def _padding(vectors: Vectors) -> list[int]:
+    """Return the padding row, never a neighbor (``Vectors.padding_idx``, where the table has one)."""
+    pad = getattr(vectors, "padding_idx", None)
+    return [] if pad is None else [int(pad)]
+
+
+def analogy(
+    vectors: Vectors,
+    index: Index,
+    triples: Sequence[tuple[str, str, str]] | tuple[str, str, str],
+    k: int = 1,
+    *,
+    restrict: int | None = None,
+    skip_missing: bool = False,
+    ef_search: int | None = None,
+    nprobe: int | None = None,
+) -> list[Analogy]:
+    """3CosAdd analogies ``a : b :: c : ?`` answered by `index` (approximate).
+
+    The query of each triple is 3CosAdd's ``unit(u_b - u_a + u_c)``
+    (:func:`embviz.search.kernel.cosadd_queries`); a, b and c are excluded. 3CosMul is not a
+    single inner product and has no index path. Raises as :func:`embviz.search.analogy`.
+    """
+    from embviz.search import queries as _q
+
+    if len(triples) == 3 and all(isinstance(x, str) for x in triples):
+        triples = [triples]  # type: ignore[list-item]
+    triples = [tuple(t) for t in triples if _all_known(vectors, tuple(t), skip_missing, " ".join(t))]
+    if not triples:
+        return []
+    ids = vectors.indices([w for t in triples for w in t]).reshape(-1, 3)
+    ua, ub, uc = (np.asarray(vectors.unit[ids[:, j]], dtype=np.float32) for j in range(3))
+    q, _ = cosadd_queries(ua, ub, uc)
+    exclude = [[*row, *_padding(vectors)] for row in ids.tolist()]
+    top, scores = index.search(q, k, exclude=exclude, restrict=restrict, ef_search=ef_search, nprobe=nprobe)
+    return [
+        _q.Analogy(a, b, c, rank + 1, vectors.keys[i], float(s))
+        for (a, b, c), row_ids, row_scores in zip(triples, top, scores)
+        for rank, (i, s) in enumerate(zip(row_ids.tolist(), row_scores.tolist()))
+    ]
