@@ -274,3 +274,17 @@ def test_jvm_that_does_not_start(tmp_path):
     assert run.stderr.endswith("); install Java with: apt-get install openjdk-17-jre-headless\n")
     assert run.stderr.count("\n") == 1
     assert list(out.iterdir()) == []
+
+
+def test_missing_pyspark(tmp_path):
+    code = (
+        "import sys; sys.modules['pyspark'] = None; from embviz.cli import main; "
+        f"sys.argv = ['embviz', 'train', {str(LEE)!r}, '-o', {str(tmp_path / 'v.bin')!r}, "
+        "'--engine', 'spark']; main()"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert run.stderr == (
+        "embviz: error: --engine spark needs pyspark; install it with: pip install 'embviz[spark]'\n"
+    )
+    assert list(tmp_path.iterdir()) == []
