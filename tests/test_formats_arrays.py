@@ -180,6 +180,15 @@ def test_duplicate_keys_keep_the_first_with_one_warning(glove, tmp_path):
 
 
 # -- .npz ------------------------------------------------------------------------------------
+def test_known_embedding_names():
+    from embviz.io.arrays import KNOWN_NAMES
+
+    known = ["embeddings", "embedding.weight", "model.embed_tokens.weight", "transformer.wte.weight",
+             "bert.embeddings.word_embeddings.weight", "0.embedding.weight", "embedding", "emb", "weight"]
+    assert [n for n in known if not KNOWN_NAMES.match(n)] == []
+    assert [n for n in ["proj", "encoder.layer.0.weight", "lm_head.weight"] if KNOWN_NAMES.match(n)] == []
+
+
 def test_npz_only_2d_array_and_tensor_option(glove, tmp_path):
     p = tmp_path / "emb.npz"
     np.savez(p, emb=glove.matrix, bias=np.zeros(N, np.float32))

@@ -112,6 +112,11 @@ def test_item_embeddings_with_integer_ids(glove, tmp_path, runner):
     assert r.stdout == "query\trank\tkey\tscore\n" + "".join(
         f"1234\t{n.rank}\t{glove.get_index(n.key) + 1000}\t{n.score:.6f}\n" for n in ref)
     assert r.stderr == "embviz: keys of item_embeddings.parquet: column item_id\n"
+    titles = tmp_path / "titles.txt"
+    titles.write_text("".join(k + "\n" for k in glove.keys))
+    v = ld(p, keys=titles)  # --keys FILE replaces the table's own key column
+    same(v, glove)
+    assert v.keys_from == "titles.txt (--keys)"
 
 
 def test_key_column_option_and_wide_layout(glove, tmp_path):

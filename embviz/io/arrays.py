@@ -29,8 +29,7 @@ from embviz.errors import FormatError, MissingDependency
 
 #: Tensor names that are an embedding table (model2vec, sentence-transformers, HF models).
 KNOWN_NAMES = re.compile(
-    r"^(embeddings|embedding\.weight|.*embed_tokens\.weight|.*word_embeddings\.weight|"
-    r".*\.embedding\.weight|weight)$"
+    r"^(.*[._/])?(embeddings?|emb|embed_tokens|word_embeddings|wte|shared)(\.weight)?$|^weight$"
 )
 _ST_DTYPES = {
     "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2",

@@ -108,7 +108,8 @@ def read_keys(src: Path, key_column: str | None = None) -> list[str]:
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    lines = [s[:-1] if s.endswith("\r") else s for s in lines]
+    if "\r" in text:
+        lines = [s[:-1] if s.endswith("\r") else s for s in lines]
     if lines and "\t" in lines[0]:  # several columns: the first line is a header
         header = lines[0].split("\t")
         col = _column(src, header, key_column)
@@ -125,9 +126,8 @@ def read_keys(src: Path, key_column: str | None = None) -> list[str]:
         first = 1
         if src.suffix == ".vocab" and lines and all(_VOCAB_LINE.match(s) for s in lines[:1000]):
             lines = [m.group(1) if (m := _VOCAB_LINE.match(s)) else s for s in lines]
-    for i, k in enumerate(lines):
-        if k == "":
-            raise FormatError(f"{src}: line {i + first}: empty key")
+    if "" in lines:
+        raise FormatError(f"{src}: line {lines.index('') + first}: empty key")
     return lines
 
 

@@ -4,7 +4,8 @@ A table has a key column and a vector column, or a wide layout of numeric column
 
 - the **key column** is ``--key-column``, else the first string or integer column named like
   a key (``key``, ``word``, ``token``, ``id``, ``item``, ``name``, ``label``, ``*_id``), else
-  the first string column; with none, the keys come from :mod:`embviz.io.keys`;
+  the first string column; with none (or with ``--keys FILE``), the keys come from
+  :mod:`embviz.io.keys`;
 - the **vector column** is ``list<float>``, ``large_list<float>``,
   ``fixed_size_list<float>[dim]`` or Spark ML's vector struct ``{type: int8, size: int32,
   indices: list<int32>, values: list<double>}`` (dense rows only, ``type == 1``);
@@ -36,7 +37,7 @@ from embviz.io.options import SourceOptions
 
 _KEY_TOKENS = {"key", "keys", "word", "words", "token", "tokens", "id", "ids", "item", "items",
                "name", "names", "label", "labels", "term", "terms", "vocab"}
-_EXTRA = "'embviz[formats]'"
+_EXTRA = "pyarrow"
 
 
 def _pa() -> Any:
@@ -234,6 +235,8 @@ def read_table(
     else:
         src = _parquet_source(path, [path])
     key, cols, vkind = choose_columns(path, src.schema, options)
+    if options.keys is not None and options.key_column is None:
+        key = None  # --keys FILE wins over the table's own key column
     n = src.rows if limit is None else min(limit, src.rows)
     if n == 0:
         raise FormatError(f"{path}: table has no rows, expected vectors")

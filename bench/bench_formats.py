@@ -1,0 +1,167 @@
+"""Loading embeddings from Parquet and .npy: embviz against its anchors, side by side, fresh processes.
+
+Usage: pip install '.[bench]' && python bench/bench_formats.py [--repeat 5] [--big-rows 1000000]
+
+Rows (GloVe 6B 50d, 400,000 x 50, written once from the real vectors):
+
+- Parquet first load (no cache) vs embviz's own word2vec binary load of the same vectors
+  (target: within 1.5x) and vs ``pandas.read_parquet`` + ``np.stack`` (target: >= 3x faster);
+- ``.npy`` first load without the cache, memory-mapped (target: < 50 ms);
+- peak RSS of a large table (``--big-rows`` x 300 float32, random): the process's peak RSS
+  over the matrix size, for ``.npy`` and Parquet (target: <= 1.2x the matrix; the issue asks
+  this of 3,000,000 x 300, here scaled to fit a shared machine).
+
+The measurements of each row are interleaved (embviz, anchor, embviz, anchor ...), each one a
+fresh interpreter, and the median is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, _run, glove_files, write_result  # noqa: E402
+
+_EMBVIZ = """
+import json, time
+from embviz import io as embviz_io
+t = time.perf_counter()
+v = embviz_io.load({path!r}, cache=False)
+s = time.perf_counter() - t
+assert v.count == {n}
+print(json.dumps({{"s": s, "matrix_mib": v.matrix.nbytes / 2**20}}))
+"""
+
+_PANDAS = """
+import json, time
+import numpy as np, pandas as pd
+t = time.perf_counter()
+df = pd.read_parquet({path!r})
+keys = df["key"].tolist()
+matrix = np.stack(df["vector"].to_numpy()).astype(np.float32)
+s = time.perf_counter() - t
+assert matrix.shape == ({n}, 50)
+print(json.dumps({{"s": s}}))
+"""
+
+# the imports are timed in neither: both sides import numpy/pyarrow first
+_PRE_IMPORT = "import numpy, pyarrow, pyarrow.parquet, pandas\n"
+
+
+def _measure(code: str) -> tuple[dict, float]:
+    import json
+
+    _, rss, out, err, rc = _run([sys.executable, "-c", code])
+    if rc != 0:
+        raise RuntimeError(err.decode()[-3000:])
+    return json.loads(out.decode().strip().splitlines()[-1]), rss
+
+
+def interleaved(codes: dict[str, str], repeat: int) -> dict[str, dict]:
+    """Run each code `repeat` times, alternating; median seconds and max peak RSS of each."""
+    runs: dict[str, list] = {k: [] for k in codes}
+    for _ in range(repeat):
+        for name, code in codes.items():
+            runs[name].append(_measure(code))
+    return {
+        name: {"s": statistics.median(r[0]["s"] for r in rs), "all": [round(r[0]["s"], 4) for r in rs],
+               "rss": max(r[1] for r in rs), "last": rs[-1][0]}
+        for name, rs in runs.items()
+    }
+
+
+def glove_tables() -> dict[str, Path]:
+    """GloVe 6B 50d as Parquet (embviz's writer) and .npy + keys, beside the word2vec binary."""
+    from embviz import io as embviz_io
+
+    files = glove_files()
+    out = {"binary": files["binary"], "parquet": DATA / "glove.6B.50d.parquet", "npy": DATA / "glove.6B.50d.npy"}
+    if not (out["parquet"].exists() and out["npy"].exists()):
+        v = embviz_io.load(files["binary"], cache=False)
+        embviz_io.save(v, out["parquet"])
+        embviz_io.save(v, out["npy"])
+    return out
+
+
+def main() -> None:
+    """Run every row and write bench/results/formats.json."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--big-rows", type=int, default=1_000_000)
+    args = ap.parse_args()
+    r = args.repeat
+    f = glove_tables()
+    n = 400_000
+    rows = []
+
+    res = interleaved({
+        "parquet": _PRE_IMPORT + _EMBVIZ.format(path=str(f["parquet"]), n=n),
+        "binary": _PRE_IMPORT + _EMBVIZ.format(path=str(f["binary"]), n=n),
+        "pandas": _PRE_IMPORT + _PANDAS.format(path=str(f["parquet"]), n=n),
+        "npy": _PRE_IMPORT + _EMBVIZ.format(path=str(f["npy"]), n=n),
+    }, r)
+    pq, bn, pd_, npy = res["parquet"], res["binary"], res["pandas"], res["npy"]
+    rows.append({"operation": "first load, Parquet 400,000 x 50 (key + fixed_size_list<float32>), no cache",
+                 "embviz_s": pq["s"], "anchor": "embviz word2vec binary load of the same vectors (84 MB)",
+                 "anchor_s": bn["s"], "speedup": bn["s"] / pq["s"], "peak_rss_mib": pq["rss"],
+                 "target": "within 1.5x of the binary load", "met": pq["s"] <= 1.5 * bn["s"],
+                 "detail": {"embviz_runs": pq["all"], "anchor_runs": bn["all"]}})
+    rows.append({"operation": "first load, Parquet 400,000 x 50, no cache", "embviz_s": pq["s"],
+                 "anchor": "pandas.read_parquet + np.stack", "anchor_s": pd_["s"],
+                 "speedup": pd_["s"] / pq["s"], "peak_rss_mib": pq["rss"], "target": ">= 3x faster",
+                 "met": pd_["s"] >= 3 * pq["s"], "detail": {"anchor_runs": pd_["all"], "anchor_rss_mib": pd_["rss"]}})
+    rows.append({"operation": "first load, .npy 400,000 x 50 float32 + keys.txt, no cache (memory-mapped)",
+                 "embviz_s": npy["s"], "anchor": "", "anchor_s": None, "speedup": None,
+                 "peak_rss_mib": npy["rss"], "target": "< 0.050 s", "met": npy["s"] < 0.05,
+                 "detail": {"embviz_runs": npy["all"]}})
+
+    # peak memory of a large table, keys are the row ids (no keys file)
+    big = args.big_rows
+    with tempfile.TemporaryDirectory(prefix="embviz-bench-formats-") as tmp:
+        rng = np.random.default_rng(0)
+        m = np.lib.format.open_memmap(Path(tmp) / "big.npy", mode="w+", dtype=np.float32, shape=(big, 300))
+        for lo in range(0, big, 100_000):
+            m[lo : lo + 100_000] = rng.standard_normal((min(100_000, big - lo), 300), dtype=np.float32)
+        m.flush()
+        del m
+        from embviz import io as embviz_io
+        from embviz.vectors import Vectors
+
+        table = embviz_io.load(Path(tmp) / "big.npy", cache=False)
+        embviz_io.save(Vectors([f"item{i}" for i in range(big)], table.matrix), Path(tmp) / "big.parquet")
+        (Path(tmp) / "big.keys.txt").write_text("".join(f"item{i}\n" for i in range(big)))
+        del table
+        res = interleaved({
+            "npy": _PRE_IMPORT + _EMBVIZ.format(path=str(Path(tmp) / "big.npy"), n=big),
+            "parquet": _PRE_IMPORT + _EMBVIZ.format(path=str(Path(tmp) / "big.parquet"), n=big),
+            "baseline": "import json, numpy, pyarrow, pyarrow.parquet, pandas\n"
+                        "from embviz import io\nprint(json.dumps({'s': 0.0}))",
+        }, max(1, r // 2))
+        mat = big * 300 * 4 / 2**20
+        base = res["baseline"]["rss"]
+        for name, label in (("npy", ".npy (mapped; pages counted in RSS)"), ("parquet", "Parquet (key + vector)")):
+            grown = res[name]["rss"] - base
+            rows.append({"operation": f"peak RSS, {big:,} x 300 float32 {label}, no cache", "embviz_s": res[name]["s"],
+                         "anchor": f"matrix {mat:,.0f} MiB (+ interpreter and imports {base:,.0f} MiB)",
+                         "anchor_s": None, "speedup": None, "peak_rss_mib": res[name]["rss"],
+                         "target": "<= 1.2x the matrix", "met": grown <= 1.2 * mat,
+                         "detail": {"rss_growth_over_imports_mib": grown, "ratio": grown / mat}})
+
+    notes = ("Shared 2-core machine, loaded by other engineers during the run (load average 5-10): "
+             "only the ratios of one run mean anything. Each timing is a fresh interpreter; numpy, "
+             "pyarrow and pandas are imported before the clock starts on every side. The peak-RSS rows "
+             "use random vectors with keys item0 ... (a keys.txt beside the .npy) at --big-rows x 300 "
+             "(the issue's 3,000,000 x 300 "
+             "did not fit beside the other engineers' jobs); RSS growth is measured over a process "
+             "that only imports the same modules.")
+    write_result("formats", "Parquet and .npy loading (bench/bench_formats.py)", rows, notes)
+
+
+if __name__ == "__main__":
+    main()
