@@ -21,9 +21,12 @@ factors, ``[cos'(x, b) / (cos'(x, a) + eps)] * cos'(x, c)``; a block's bound is 
 the two block maxima. It is looser than 3CosAdd's: with blocks half as big, 15% of the
 question-candidate pairs are scored.
 
-The answers are exact: the same row, the same float32 score and the same tie rule (the lower
-row id) as scoring every candidate with :func:`embviz.search.queries.analogy_ids`. The bounds keep a
-margin of 1e-4, far above float32 rounding (about 1e-6 here). This is branch and bound for
+The answers are exact: the same row, the same float32 score and the same tie rule as scoring
+every candidate with :func:`embviz.search.queries.analogy_ids` (the exact score of
+:func:`embviz.search.kernel.exact_dots`, ties to the lower row id), on every BLAS, CPU and
+thread count. The bounds keep a margin of 1e-4, far above float32 rounding (about 1e-6 here);
+a question whose best two candidates score within 1e-5 of each other in float32 (a tie, or a
+near-tie that rounding could reorder) is answered again by brute force's exact selection. This is branch and bound for
 maximum inner-product search (Ram & Gray, 2012, "Maximum Inner-Product Search using Cone
 Trees"), with bounds from exact block maxima instead of cone geometry, which is loose in
 50 or more dimensions. Nothing here prints.
@@ -115,10 +118,9 @@ def best_answers(
         The best row of each question, -1 if every candidate is excluded.
     scores : ndarray ``(m,)`` float32
         Its score (3CosAdd: cosine similarity in [-1, 1]; 3CosMul: the ratio, in [0, 1e6]),
-        -inf where ``ids`` is -1. The rows are those of the first column of
-        ``analogy_ids(unit, a, b, c, 1, method=method, restrict=n)`` (ties to the lower row
-        id), the scores are its scores (computed as it computes them, or to float32 rounding
-        when it scores fewer than 2,048 candidates in one product).
+        -inf where ``ids`` is -1. The rows and scores are those of the first column of
+        ``analogy_ids(unit, a, b, c, 1, method=method, restrict=n)``: exact scores rounded to
+        float32, ties to the lower row id, the same bits on every BLAS and thread count.
 
     Raises
     ------
@@ -233,19 +235,25 @@ def best_answers(
 
 
 def _rounding(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    """How far apart two float32 scores of the same value may be (10 ulps and more)."""
+    """How far apart two float32 scores of the same value may be (about 100 ulps).
+
+    Two float32 products of the same vectors differ by a few ulps (1e-7) where a BLAS rounds
+    by position; 1e-5 leaves a wide margin for 50 to 300 dimensions.
+    """
     return np.float32(1e-5) * np.maximum(np.float32(1), np.abs(x))
 
 
 def _settle(scorer, rows, best_id, best, close, eq, er) -> None:
     """Finish in place: brute force's own scores, and its own answers for the close questions.
 
-    Each best found is rescored as brute force rescores its candidates; each close question is
-    answered again by :func:`embviz.search.kernel._select`, brute force's selection.
+    Each best found is rescored exactly as brute force rescores its answers
+    (``exact``, the same bits on every machine); each close question is answered again by
+    :func:`embviz.search.kernel._select`, brute force's selection.
     """
     found = np.flatnonzero((best_id >= 0) & ~close)
     if len(found):
-        best[found] = scorer.reference(found, rows).at(0, len(found), best_id[found, None])[:, 0]
+        ref = scorer.reference(found, rows)
+        best[found] = ref.exact(np.arange(len(found)), best_id[found]).astype(np.float32)
     redo = np.flatnonzero(close)
     if len(redo):
         order = np.argsort(eq, kind="stable")
@@ -277,8 +285,9 @@ def scores_at(
     rows = np.asarray(rows, dtype=np.int64).reshape(-1)
     question = np.asarray(unit[[a, b, c]], dtype=np.float32)
     scorer = _scorer(method, question, *(np.array([i], dtype=np.int64) for i in range(3)))
-    cols = scorer.columns(np.asarray(unit[rows], dtype=np.float32))
-    return scorer.score(np.array([0], dtype=np.int64), cols)[0]
+    ref = scorer.reference(np.array([0], dtype=np.int64), np.asarray(unit[rows], dtype=np.float32))
+    at = np.arange(len(rows), dtype=np.int64)
+    return ref.exact(np.zeros_like(at), at).astype(np.float32)
 
 
 # -- the partition into blocks -----------------------------------------------------------------

@@ -1,11 +1,20 @@
 """The one scoring kernel every query shares: blocked scores, exclusions, exact top-k selection.
 
 A block of query vectors times the unit matrix (one BLAS matrix product per column chunk), the
-query's own keys excluded, then an exact top-k selection with ties broken by the lower row id.
-Scorers: :class:`_Cosine` (cosine similarity for unit queries), :class:`_CosMul` (3CosMul,
-Levy & Goldberg 2014, as gensim ``most_similar_cosmul``) and :class:`_Given` (precomputed
-scores). Both the batched queries (:mod:`embviz.search.queries`) and the analogy branch and
-bound (:mod:`embviz.search.bound`) import from here, and nothing here imports them.
+query's own keys excluded, then an exact top-k selection. Scorers: :class:`_Cosine` (cosine
+similarity for unit queries), :class:`_CosMul` (3CosMul, Levy & Goldberg 2014, as gensim
+``most_similar_cosmul``) and :class:`_Given` (precomputed scores). Both the batched queries
+(:mod:`embviz.search.queries`) and the analogy branch and bound (:mod:`embviz.search.bound`)
+import from here, and nothing here imports them.
+
+Answers do not depend on the BLAS library, the CPU or the thread count. A float32 matrix
+product may round the same dot product differently depending on where it sits in the product
+(OpenBLAS's Haswell/Zen kernels do: two equal rows in different columns, or the same query in
+a block of 1 or of 512, get scores one or two ulps apart). So the float32 scores only choose
+the candidates: every candidate within the rounding bound of the k-th score is rescored by
+:func:`exact_dots` (float64, one dimension after another, elementwise: no BLAS, the same
+bits on every machine), and the answers are ordered by that score, ties to the lower row id.
+The scores returned are those exact scores rounded to float32.
 """
 
 from __future__ import annotations
@@ -29,6 +38,52 @@ _BLOCK_CELLS = 1 << 24
 _GROUP = 32
 #: 3CosMul's epsilon, as in Levy & Goldberg (2014) and gensim ``most_similar_cosmul``.
 COSMUL_EPSILON = 1e-6
+#: float32's unit roundoff (half an ulp of 1).
+_U32 = 2.0**-24
+#: Pairs rescored by :func:`exact_dots` at once (bounded float64 buffers).
+_EXACT_CELLS = 1 << 22
+
+
+def rounding_bound(dim: int) -> float:
+    """Return gamma_dim = dim u / (1 - dim u), u = 2**-24: the float32 dot-product error bound.
+
+    Any float32 dot product of `dim` terms, whatever its summation order, blocking or use of
+    FMA, is within ``gamma_dim |q| |x|`` of the exact value (Higham, *Accuracy and Stability
+    of Numerical Algorithms*, 2002, section 3.1).
+    """
+    du = max(dim, 1) * _U32
+    return du / (1.0 - du)
+
+
+def exact_dots(q: NDArray[np.floating], x: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Row-wise dot products ``q[i] . x[i]``, computed the same way on every machine.
+
+    Products of float32 (or float16) values are exact in float64; they are added one
+    dimension after another, left to right, by elementwise numpy operations (IEEE-754
+    correctly rounded, no BLAS, no fused multiply-add), so the result depends only on the
+    inputs: not on their position in a matrix, the BLAS build, the CPU or the thread count.
+
+    Parameters
+    ----------
+    q, x : ndarray ``(p, dim)``, float32 or float16
+        Pairs of rows.
+
+    Returns
+    -------
+    ndarray ``(p,)`` float64
+        The dot products, within ``dim * 2**-53 * |q| |x|`` of the exact values.
+    """
+    p, dim = q.shape
+    out = np.zeros(p, dtype=np.float64)
+    step = max(1024, _EXACT_CELLS // max(dim, 1))
+    for lo in range(0, p, step):
+        qt = np.ascontiguousarray(q[lo : lo + step].T, dtype=np.float64)  # (dim, b)
+        xt = np.ascontiguousarray(x[lo : lo + step].T, dtype=np.float64)
+        acc, tmp = out[lo : lo + step], np.empty(qt.shape[1], dtype=np.float64)
+        for j in range(dim):
+            np.multiply(qt[j], xt[j], out=tmp)
+            acc += tmp
+    return out
 
 
 # -- the kernel ------------------------------------------------------------------------------
@@ -39,6 +94,7 @@ def top_k(
     *,
     exclude: Sequence[Iterable[int]] | None = None,
     restrict: int | None = None,
+    row_norm: float = 1.0,
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     """Return the `k` rows of `unit` with the highest dot product with each query.
 
@@ -54,16 +110,27 @@ def top_k(
         Row ids never returned for each query (a query's own keys).
     restrict : int, optional
         Only the first `restrict` rows are candidates (gensim's ``restrict_vocab``).
+    row_norm : float
+        An upper bound on the norms of the rows of `unit` (1 for unit rows, the default).
+        Near-ties are settled exactly within a window of float32 rounding that scales with
+        it: pass it for rows that are not unit-normalised.
 
     Returns
     -------
     ids : ndarray ``(m, k')`` int64
-        Row ids, best first; ties broken by the lower id.
+        Row ids, best first by exact score (:func:`exact_dots`); equal scores go to the lower
+        id. The same on every BLAS, CPU and thread count.
     scores : ndarray ``(m, k')`` float32
-        Their scores. ``k' = min(k, candidates)``; excluded rows never appear.
+        Their exact scores rounded to float32. ``k' = min(k, candidates)``; excluded rows
+        never appear.
+
+    Notes
+    -----
+    Candidates whose float32 scores lie within the rounding bound of the k-th score are
+    ranked by :func:`exact_dots`; so the order, ties included, is the same on every machine.
     """
     n = unit.shape[0] if restrict is None else min(restrict, unit.shape[0])
-    return _select(_Cosine(unit[:n], queries), len(queries), n, k, exclude)
+    return _select(_Cosine(unit[:n], queries, row_norm), len(queries), n, k, exclude)
 
 
 def _rows32(unit: NDArray[np.floating], lo: int, hi: int) -> NDArray[np.float32]:
@@ -74,17 +141,36 @@ def _rows32(unit: NDArray[np.floating], lo: int, hi: int) -> NDArray[np.float32]
 class _Cosine:
     """Scores ``queries @ unit.T``: the cosine similarity for unit-normalised queries."""
 
-    def __init__(self, unit: NDArray[np.floating], queries: NDArray[np.float32]) -> None:
+    def __init__(
+        self, unit: NDArray[np.floating], queries: NDArray[np.float32], row_norm: float = 1.0
+    ) -> None:
         self.unit, self.q = unit, np.asarray(queries, dtype=np.float32)
+        self.dim = self.q.shape[1]
+        self.row_norm = 1.01 * max(float(row_norm), 1.0)  # float16 unit rows: 1 + 2**-11
+        self.qnorm: NDArray[np.float64] | None = None
 
     def chunk(self, lo: int, hi: int, c0: int, c1: int, out: NDArray[np.float32]) -> None:
         """Fill `out` ``(hi - lo, c1 - c0)`` with the scores of queries lo..hi, columns c0..c1."""
         np.matmul(self.q[lo:hi], _rows32(self.unit, c0, c1).T, out=out)
 
-    def at(self, lo: int, hi: int, cols: NDArray[np.int64]) -> NDArray[np.float32]:
-        """Scores of queries lo..hi at the columns `cols` ``(hi - lo, c)``."""
-        rows = np.asarray(self.unit[cols], dtype=np.float32)  # (b, c, dim)
-        return np.einsum("bd,bcd->bc", self.q[lo:hi], rows)
+    def at(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Float32 scores of queries `rows` ``(b,)`` at the columns `cols` ``(b, c)``."""
+        x = np.asarray(self.unit[cols], dtype=np.float32)  # (b, c, dim)
+        return np.einsum("bd,bcd->bc", self.q[rows], x)
+
+    def exact(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Exact scores ``(p,)`` float64 of the pairs (query ``rows[i]``, column ``cols[i]``)."""
+        return exact_dots(self.q[rows], self.unit[cols])
+
+    def tolerance(self, rows: NDArray[np.int64], level: NDArray[np.float32]) -> NDArray[np.float64]:
+        """How far apart two float32 scores of queries `rows` may be, yet tie: ``(len(rows),)``.
+
+        Twice the error bound of a float32 score (rows of norm <= ``row_norm``), doubled for
+        safety.
+        """
+        if self.qnorm is None:
+            self.qnorm = np.sqrt(exact_dots(self.q, self.q))
+        return 4 * rounding_bound(self.q.shape[1]) * self.row_norm * self.qnorm[rows]
 
 
 class _CosMul:
@@ -92,6 +178,7 @@ class _CosMul:
 
     def __init__(self, unit: NDArray[np.floating], ua, ub, uc) -> None:
         self.parts = [_Cosine(unit, x) for x in (ua, ub, uc)]
+        self.dim = self.parts[0].dim
         self.tmp: list[NDArray[np.float32]] = []
 
     @staticmethod
@@ -113,12 +200,30 @@ class _CosMul:
         self.parts[2].chunk(lo, hi, c0, c1, sc)
         self._combine(sa, out, sc)
 
-    def at(self, lo: int, hi: int, cols: NDArray[np.int64]) -> NDArray[np.float32]:
-        return self._combine(*(p.at(lo, hi, cols) for p in self.parts))
+    def at(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float32]:
+        return self._combine(*(p.at(rows, cols) for p in self.parts))
+
+    def exact(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Exact 3CosMul ratios ``(p,)`` float64: :meth:`_combine` on exact cosines, in float64."""
+        sa, sb, sc = (p.exact(rows, cols) for p in self.parts)
+        return (sb + 1.0) * 0.5 * ((sc + 1.0) * 0.5) / ((sa + 1.0) * 0.5 + COSMUL_EPSILON)
+
+    def tolerance(self, rows: NDArray[np.int64], level: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Window of near-ties around 3CosMul scores `level` ``(len(rows),)``.
+
+        Each cos' = (1 + cos) / 2 is within ``delta = gamma / 2 + u`` of its exact value, so
+        the ratio is within ``delta (1/cos'_b + 1/cos'_c + 1/(cos'_a + eps)) + 4u`` of it,
+        relatively: at most ``48 delta + 4u`` while the three cos' are >= 1/16 (every cosine
+        >= -0.875); doubled for two scores and again for safety.
+        """
+        delta = 1.01 * rounding_bound(self.parts[0].q.shape[1]) / 2 + _U32
+        return (200 * delta + 16 * _U32) * np.abs(np.asarray(level, dtype=np.float64)) + 4 * delta
 
 
 class _Given:
     """Scores read from a full matrix ``(m, n)`` (for :func:`_top_rows` and tests)."""
+
+    dim = 1
 
     def __init__(self, s: NDArray[np.float32]) -> None:
         self.s = s
@@ -126,8 +231,14 @@ class _Given:
     def chunk(self, lo: int, hi: int, c0: int, c1: int, out: NDArray[np.float32]) -> None:
         out[...] = self.s[lo:hi, c0:c1]
 
-    def at(self, lo: int, hi: int, cols: NDArray[np.int64]) -> NDArray[np.float32]:
-        return np.take_along_axis(self.s[lo:hi], cols, axis=1)
+    def at(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float32]:
+        return np.take_along_axis(self.s[rows], cols, axis=1)
+
+    def exact(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float64]:
+        return self.s[rows, cols].astype(np.float64)
+
+    def tolerance(self, rows: NDArray[np.int64], level: NDArray[np.float32]) -> NDArray[np.float64]:
+        return np.zeros(len(rows), dtype=np.float64)  # given scores are exact
 
 
 def _select(
@@ -142,10 +253,13 @@ def _select(
     Queries go in blocks of ``_QUERY_BLOCK``. For long rows, each block is scored in column
     chunks of ``_CHUNK_COLS`` into one reused buffer (no fresh allocation per block, and the
     chunk is still in cache when it is reduced); only the maxima of strided groups of 32
-    columns are kept. The k groups with the largest maxima hold every score above the k-th
-    best, so their ``32 k`` members (plus the ``n % 32`` tail columns) are rescored exactly
-    and sorted, ties broken by the lower column. A row where more than k groups reach its
-    k-th value (a tie that could hide a lower column elsewhere) is recomputed in full.
+    columns are kept. The groups whose maxima reach the k-th largest one, less the rounding
+    tolerance (``scorer.tolerance``), hold every score that can be in the top k whatever the
+    rounding, so their members (plus the ``n % 32`` tail columns) are rescored and the
+    candidates within the tolerance of the k-th score are ranked by their exact scores
+    (``scorer.exact``), ties to the lower column: the answer does not depend on how the
+    matrix product rounded. Rows with many tied groups (duplicate rows in the table) gather
+    all of them, in smaller batches.
     """
     if k < 1:
         raise InvalidQuery(f"k must be at least 1, got {k}")
@@ -167,7 +281,7 @@ def _select(
             s = buf[: (hi - lo) * n].reshape(hi - lo, n)
             scorer.chunk(lo, hi, 0, n, s)
             s[er, ec] = -np.inf
-            ids[lo:hi], vals[lo:hi] = _top_full(s, kk)
+            ids[lo:hi], vals[lo:hi] = _settle_top(scorer, np.arange(lo, hi), s, None, kk)
         else:
             ids[lo:hi], vals[lo:hi] = _top_grouped(scorer, lo, hi, n, kk, er, ec, buf, width)
     return ids, vals
@@ -177,7 +291,8 @@ def _top_grouped(scorer, lo, hi, n, k, er, ec, buf, width):
     """Run the two-stage selection of :func:`_select` for queries lo..hi (see there)."""
     b = hi - lo
     head = n - n % _GROUP
-    gmax = np.empty((b, head // _GROUP), dtype=np.float32)
+    ngroups = head // _GROUP
+    gmax = np.empty((b, ngroups), dtype=np.float32)
     for c0 in range(0, head, width):
         c1 = min(c0 + width, head)
         out = buf[: b * (c1 - c0)].reshape(b, c1 - c0)
@@ -186,28 +301,71 @@ def _top_grouped(scorer, lo, hi, n, k, er, ec, buf, width):
         out[er[inside], ec[inside] - c0] = -np.inf
         w = (c1 - c0) // _GROUP
         np.max(out.reshape(b, _GROUP, w), axis=1, out=gmax[:, c0 // _GROUP : c0 // _GROUP + w])
-    # group g lies in the chunk starting at c0(g); its members are c0 + (g - c0/32) + i * w
-    groups = np.argpartition(-gmax, k - 1, axis=1)[:, :k]
-    c0 = groups // (width // _GROUP) * width  # the chunk start of each group
-    w = (np.minimum(c0 + width, head) - c0) // _GROUP
-    cand = (c0 + (groups - c0 // _GROUP))[:, :, None] + np.arange(_GROUP) * w[:, :, None]
-    cand = cand.reshape(b, -1)
-    if head < n:
-        cand = np.concatenate([cand, np.broadcast_to(np.arange(head, n), (b, n - head))], axis=1)
-    cval = np.asarray(scorer.at(lo, hi, cand), dtype=np.float32)
-    if len(ec):  # excluded columns among the candidates (e.g. tail columns)
-        pair, col = np.nonzero(cand[er] == ec[:, None])
-        cval[er[pair], col] = -np.inf
-    order = np.lexsort((cand, -cval), axis=1)[:, :k]
-    ids = np.take_along_axis(cand, order, axis=1)
-    vals = np.take_along_axis(cval, order, axis=1)
-    risky = np.flatnonzero((gmax >= vals[:, -1:]).sum(axis=1) > k)
-    for r in risky.tolist():  # ties at the k-th value: redo this row over all columns
-        row = np.empty((1, n), dtype=np.float32)
-        scorer.chunk(lo + r, lo + r + 1, 0, n, row)
-        row[0, ec[er == r]] = -np.inf
-        ids[r], vals[r] = (x[0] for x in _top_full(row, k))
+    # the groups that may hold a top-k score: maxima within the tolerance of the k-th largest
+    gk = -np.partition(-gmax, k - 1, axis=1)[:, k - 1]
+    with np.errstate(invalid="ignore"):  # -inf - -inf: a row with excluded groups only
+        reach = (gmax >= (gk - scorer.tolerance(np.arange(lo, hi), gk))[:, None]).sum(axis=1)
+    reach = np.maximum(reach, k)
+    ids = np.zeros((b, k), dtype=np.int64)
+    vals = np.zeros((b, k), dtype=np.float32)
+    # rows in batches of similar needs, each gathering a bounded number of candidate rows:
+    # most rows need about k groups, rows with many tied groups (duplicate rows) need more
+    order = np.argsort(reach, kind="stable")
+    need = reach[order] * _GROUP
+    budget = max(_QUERY_BLOCK * (k + 1) * _GROUP, _EXACT_CELLS // scorer.dim)
+    i = 0
+    while i < b:
+        cost = np.arange(1, b - i + 1) * need[i:]  # rows x candidates, nondecreasing
+        j = i + max(1, int(np.searchsorted(cost, budget, side="right")))
+        rows = np.sort(order[i:j])
+        i = j
+        g = min(ngroups, int(reach[rows].max()))
+        gm = gmax[rows]
+        if g < ngroups:
+            groups = np.argpartition(-gm, g - 1, axis=1)[:, :g]
+        else:
+            groups = np.broadcast_to(np.arange(ngroups), gm.shape)
+        # group g lies in the chunk starting at c0(g); its members are c0 + (g - c0/32) + i * w
+        c0 = groups // (width // _GROUP) * width  # the chunk start of each group
+        w = (np.minimum(c0 + width, head) - c0) // _GROUP
+        cand = (c0 + (groups - c0 // _GROUP))[:, :, None] + np.arange(_GROUP) * w[:, :, None]
+        cand = cand.reshape(len(rows), -1)
+        if head < n:
+            tail = np.broadcast_to(np.arange(head, n), (len(rows), n - head))
+            cand = np.concatenate([cand, tail], axis=1)
+        cval = np.asarray(scorer.at(lo + rows, cand), dtype=np.float32)
+        if len(ec):  # excluded columns among the candidates (e.g. tail columns)
+            pos = np.minimum(np.searchsorted(rows, er), len(rows) - 1)
+            hit = rows[pos] == er
+            xr, xc = pos[hit], ec[hit]
+            pair, col = np.nonzero(cand[xr] == xc[:, None])
+            cval[xr[pair], col] = -np.inf
+        ids[rows], vals[rows] = _settle_top(scorer, lo + rows, cval, cand, k)
     return ids, vals
+
+
+def _settle_top(scorer, rows: NDArray[np.int64], cval: NDArray[np.float32], cand, k: int):
+    """Top `k` of each row of candidate scores `cval` ``(b, c)``, ranked by exact score.
+
+    `rows` ``(b,)`` are the queries' indices in the scorer; `cand` ``(b, c)`` holds the
+    candidates' columns (None: column j is candidate j); excluded candidates are -inf and each
+    row has at least `k` others (only given scores, ``_Given``, can be -inf themselves: then a
+    k-th score of -inf takes them). Candidates whose score is within ``scorer.tolerance`` of
+    the row's k-th score are rescored exactly (``scorer.exact``) and sorted by exact score,
+    then by column.
+    """
+    b, c = cval.shape
+    kth = np.partition(cval, c - k, axis=1)[:, c - k] if k < c else cval.min(axis=1)
+    with np.errstate(invalid="ignore"):
+        window = cval >= (kth - scorer.tolerance(rows, kth))[:, None]
+    r, j = np.nonzero(window)
+    col = j.astype(np.int64) if cand is None else cand[r, j]
+    score = scorer.exact(rows[r], col)
+    order = np.lexsort((col, -score, r))
+    r, col, score = r[order], col[order], score[order]
+    rank = np.arange(len(r)) - np.searchsorted(r, np.arange(b))[r]
+    top = rank < k
+    return col[top].reshape(b, k), score[top].astype(np.float32).reshape(b, k)
 
 
 def _top_rows(s: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
@@ -216,25 +374,6 @@ def _top_rows(s: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], NDArra
     Ties go to the lower column: the selection of :func:`_select` applied to given scores.
     """
     return _select(_Given(s), s.shape[0], s.shape[1], k, None)
-
-
-def _top_full(s: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-    """Exact, tie-safe top-`k` of each full row of `s` ``(b, n)`` (k <= n)."""
-    b, n = s.shape
-    if k < n:
-        kth = np.partition(s, n - k, axis=1)[:, n - k : n - k + 1]  # the k-th largest value
-        above = s > kth
-        equal = s == kth
-        room = k - above.sum(axis=1, keepdims=True)
-        take = above | (equal & (np.cumsum(equal, axis=1) <= room))
-        cand = np.nonzero(take)[1].reshape(b, k)  # row-major: k columns per row
-    else:
-        cand = np.broadcast_to(np.arange(n), (b, n))
-    cval = np.take_along_axis(s, cand, axis=1)
-    order = np.lexsort((cand, -cval), axis=1)
-    return np.take_along_axis(cand, order, axis=1), np.take_along_axis(cval, order, axis=1)
-
-
 
 
 def cosadd_queries(

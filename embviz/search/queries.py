@@ -16,7 +16,7 @@ import numpy as np
 from embviz.errors import InvalidQuery, KeyNotFound, warn
 from embviz.search import bound as _bound
 from embviz.search import expr as _expr
-from embviz.search.kernel import _Cosine, _CosMul, _select, cosadd_queries, top_k
+from embviz.search.kernel import _Cosine, _CosMul, _select, cosadd_queries, exact_dots, top_k
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -369,7 +369,7 @@ def similarity(
     ids = vectors.indices([w for p in pairs for w in p]).reshape(-1, 2)
     ua = np.asarray(vectors.unit[ids[:, 0]], dtype=np.float32)
     ub = np.asarray(vectors.unit[ids[:, 1]], dtype=np.float32)
-    scores = np.einsum("ij,ij->i", ua, ub)
+    scores = exact_dots(ua, ub).astype(np.float32)  # the score neighbors reports, on any machine
     return [Similarity(a, b, float(s)) for (a, b), s in zip(pairs, scores.tolist())]
 
 
