@@ -197,6 +197,12 @@ def test_spark_word2vec_model_save_folder(glove, tmp_path):
     same(ld(model), glove)
     same(load(model, cache_dir=tmp_path / "cache"), glove)  # through the cache (a folder entry)
     same(load(model, cache_dir=tmp_path / "cache"), glove)
+    from embviz.io import cache
+
+    assert [(e.source, e.count, e.status) for e in cache.entries(tmp_path / "cache")] == [(str(model), N, "ok")]
+    same(ld(model, "parquet"), glove)  # an explicit parquet on a folder reads its parts
+    part = next((model / "data").glob("*.parquet"))
+    fails(part, f"{part}: is a file, expected a Spark or Parquet folder", format="spark")
 
 
 def test_spark_get_vectors_write_parquet_folder(glove, tmp_path):

@@ -258,7 +258,7 @@ def entries(cache_dir: str | os.PathLike | None = None) -> list[Entry]:
             out.append(Entry("?", 0, 0, "?", size, "?", "broken", str(entry)))
             continue
         src = Path(meta.get("source", "?"))
-        if not src.is_file():
+        if not src.exists():  # a file, or a folder (Spark's Parquet parts)
             status = "missing"
         else:
             st = _stat(src)

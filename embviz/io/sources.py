@@ -53,7 +53,9 @@ def read_source(
         For a PyTorch file without torch, or Parquet/Arrow without pyarrow.
     """
     if fmt in (VectorFormat.parquet, VectorFormat.arrow, VectorFormat.spark):
-        kind = {VectorFormat.parquet: "parquet", VectorFormat.arrow: "arrow"}.get(fmt, "folder")
+        kind = "folder" if path.is_dir() else {VectorFormat.parquet: "parquet", VectorFormat.arrow: "arrow"}.get(fmt)
+        if kind is None:
+            raise FormatError(f"{path}: is a file, expected a Spark or Parquet folder")
         found, matrix, what, total = tables.read_table(path, options, limit, dtype, kind)
         arrays.check_matrix(path, matrix)
         if found is not None:
