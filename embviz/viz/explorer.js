@@ -144,7 +144,7 @@
   }
 
   // -- the hash (deep links) -------------------------------------------------------------------
-  var sel = new Uint8Array(n), selCount = 0;
+  var sel = new Uint8Array(n), selCount = 0, muted = 0;
   function writeHash() {
     var parts = [];
     if (focusJ >= 0) { parts.push("key=" + encodeURIComponent(keys[focusJ])); }
@@ -356,13 +356,16 @@
     js.forEach(function (j) { sel[j] = 1; });
     selCount = 0;
     for (var j = 0; j < n; j++) { selCount += sel[j]; }
-    if (!keepNative) {
+    if (!keepNative) {  // drop plotly's own box/lasso state; its events are ours, not the user's
+      muted++;
+      var done = function () { setTimeout(function () { muted--; }, 50); };
       try {
-        Plotly.restyle(gd, {selectedpoints: pointTraces.map(function () { return null; })}, pointTraces);
+        var pr = Plotly.restyle(gd, {selectedpoints: pointTraces.map(function () { return null; })}, pointTraces);
         if (gd._fullLayout.selections && gd._fullLayout.selections.length) {
-          Plotly.relayout(gd, {selections: []});
+          pr = Plotly.relayout(gd, {selections: []});
         }
-      } catch (e) { /* older plotly.js */ }
+        Promise.resolve(pr).then(done, done);
+      } catch (e) { done(); }
     }
     setOverlay("selection", selectedJs(), false);
     showSelection();
@@ -553,7 +556,7 @@
     }
   });
   gd.on("plotly_selected", function (ev) {
-    if (!ev || !ev.points) { return; }
+    if (!ev || !ev.points || muted) { return; }
     var js = [];
     ev.points.forEach(function (pt) {
       if (pointTraces.indexOf(pt.curveNumber) < 0) { return; }

@@ -193,7 +193,8 @@ def density(coords: NDArray[np.floating], bins: int = DENSITY_BINS) -> dict[str,
     lo, hi = c.min(axis=0), c.max(axis=0)
     span = np.maximum(hi - lo, 1e-9)
     cell = span.max() / bins
-    nb = np.maximum(1, np.ceil(span / cell).astype(int))
+    nb = np.maximum(1, np.ceil(span / cell - 1e-9).astype(int))
+    hi = lo + nb * cell  # square cells
     counts, ex, ey = np.histogram2d(
         c[:, 0], c[:, 1], bins=(int(nb[0]), int(nb[1])), range=[[lo[0], hi[0]], [lo[1], hi[1]]]
     )

@@ -1,0 +1,159 @@
+"""embviz.viz.explorer: neighbor lists equal `embviz neighbors`, density, names, payload safety, CLI."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+
+from embviz import search
+from embviz import viz as P
+from embviz.cli import app
+from embviz.errors import InvalidQuery
+from embviz.vectors import Vectors
+from embviz.viz import explorer
+from embviz.viz.coloring import cluster_names
+
+
+def decode(b64: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(b64), dtype=dtype)
+
+
+def test_neighbor_lists_equal_search_neighbors_key_by_key(sample):
+    ids = np.array([0, 5, 17, 1035, 2999, 39_999, 123], dtype=np.int64)
+    lists = explorer.neighbor_lists(sample, ids, k=10)
+    assert lists.rows.tolist() == list(range(7)) and lists.ids.shape == (7, 10)
+    for q, i in enumerate(ids.tolist()):
+        want = search.neighbors(sample, sample.keys[i], k=10)
+        assert [sample.keys[j] for j in lists.ids[q].tolist()] == [n.key for n in want]
+        # a batch and a single query may differ in the last float32 bit (BLAS blocking)
+        assert np.abs(lists.scores[q] - [n.score for n in want]).max() <= 1e-6
+        assert [f"{s:.4f}" for s in lists.scores[q].tolist()] == [f"{n.score:.4f}" for n in want]
+    restricted = explorer.neighbor_lists(sample, ids[:2], k=5, restrict=1000)
+    want = search.neighbors(sample, sample.keys[5], k=5, restrict=1000)
+    assert [sample.keys[j] for j in restricted.ids[1].tolist()] == [n.key for n in want]
+    assert restricted.ids.max() < 1000
+
+
+def test_which_points_get_lists():
+    ids = np.array([50, 3, 7, 1, 99], dtype=np.int64)
+    assert explorer.rows_with_lists(ids).tolist() == [0, 1, 2, 3, 4]
+    assert explorer.rows_with_lists(ids, 2).tolist() == [1, 3]  # ids 3 and 1: most frequent
+    assert explorer.rows_with_lists(ids, 0).tolist() == []
+    with pytest.raises(InvalidQuery, match="--neighbors-for must be >= 0, got -1"):
+        explorer.rows_with_lists(ids, -1)
+    with pytest.raises(InvalidQuery, match="--neighbors-k must be >= 1"):
+        explorer.neighbor_lists(Vectors(["a", "b"], np.eye(2, dtype=np.float32)), ids[:1], k=0)
+
+
+def test_density_counts_every_point_once():
+    rng = np.random.default_rng(0)
+    xy = rng.standard_normal((10_000, 2)).astype(np.float32) * [3, 1]
+    grid = explorer.density(xy, bins=50)
+    counts = np.expm1(np.nan_to_num(grid["z"].astype(np.float64), nan=0.0))
+    assert round(counts.sum()) == 10_000 and grid["max"] == round(counts.max())
+    assert grid["z"].shape == (len(grid["y"]), len(grid["x"])) and len(grid["x"]) == 50
+    assert len(grid["y"]) < 25 and grid["x"][1] - grid["x"][0] == pytest.approx(grid["y"][1] - grid["y"][0], rel=1e-5)
+    assert explorer.use_density("auto", 100_001, 2) and not explorer.use_density("auto", 100_000, 2)
+    assert explorer.use_density("on", 10, 2) and not explorer.use_density("on", 10, 3)
+    with pytest.raises(InvalidQuery, match="--density must be auto, on or off, got 'x'"):
+        explorer.use_density("x", 1, 2)
+
+
+def test_clusters_are_named_by_their_three_most_frequent_keys():
+    keys = ["he", "the", "his", "of", "him", "and", "she"]
+    ids = np.array([10, 0, 12, 1, 13, 2, 11])
+    clusters = np.array([0, 1, 0, 1, 0, 1, 0])
+    names = cluster_names(clusters, ids, keys)
+    assert names == [
+        "cluster 1: he, she, his",
+        "cluster 2: the, of, and",
+        "cluster 1: he, she, his",
+        "cluster 2: the, of, and",
+        "cluster 1: he, she, his",
+        "cluster 2: the, of, and",
+        "cluster 1: he, she, his",
+    ]
+
+
+HOSTILE = [
+    "</script><script>window.__xss=1</script>",
+    "<img src=x onerror=alert(1)>",
+    "line\u2028sep\u2029para",
+    "%{meta.embviz.selection}",
+    "AT&T",
+]
+
+
+def test_the_payload_is_inert_json_and_the_figure_escapes_templates():
+    rng = np.random.default_rng(1)
+    keys = HOSTILE + [f"w{i}" for i in range(25)]
+    v = Vectors(keys, rng.standard_normal((30, 6)).astype(np.float32))
+    proj = P.project(v, np.arange(20), method="pca")
+    lists = explorer.neighbor_lists(v, proj.ids, k=3)
+    prov = P.provenance(proj, source="%{meta.x}<b>.txt", fingerprint="f", selection="all", total=30)
+    fig = P.figure(proj, prov=prov, labels=5, vectors=v, lists=lists, axis_titles=["%{x}", "a%b"])
+    text = explorer.to_json(fig["embviz_data"])
+    for bad in ("<", ">", "&", "\u2028", "\u2029"):
+        assert bad not in text
+    data = json.loads(text)
+    assert data["keys"][:5] == HOSTILE and data["other"] == keys[20:] and data["other_all"]
+    assert decode(data["rank"], "<i4").tolist() == list(range(1, 21))
+    assert decode(data["nbr"]["ids"], "<i4").reshape(20, 3).tolist() == lists.ids.tolist()
+    scores = decode(data["nbr"]["scores"], "<i2").reshape(20, 3) / 10_000
+    assert np.allclose(scores, lists.scores, atol=5e-5)
+    # no plotly string holds a raw '%{' (templates) or '<' (markup); provenance is not in meta
+    strings: list[str] = []
+
+    def walk(o):
+        if isinstance(o, dict):
+            for x in o.values():
+                walk(x)
+        elif isinstance(o, list):
+            for x in o:
+                walk(x)
+        elif isinstance(o, str):
+            strings.append(o)
+
+    walk({"data": fig["data"], "layout": fig["layout"]})
+    templates = [s for s in strings if "%{" in s]
+    assert set(templates) == {"%{text}<br>rank %{customdata}<extra></extra>"}
+    assert not [s for s in strings if "<" in s and not s.startswith("%{text}")]
+    assert "meta" not in fig["layout"]
+    assert fig["layout"]["title"]["text"].startswith("&#37;{meta.x}&lt;b&gt;.txt: PCA")
+    assert fig["layout"]["xaxis"]["title"]["text"] == "&#37;{x}"
+    assert "&#37;{meta.embviz.selection}" in fig["data"][0]["text"]
+    page = P.to_html(fig, plotlyjs="cdn")
+    assert "</script><script>window" not in page
+    plot_call = re.sub(r'<script type="application/json".*?</script>', "", page, flags=re.S)
+    assert "%{meta" not in plot_call and "&#37;{meta.embviz.selection}" in plot_call
+    assert re.search(r'<script type="application/json" id="embviz-data">', page)
+
+
+def test_cli_project_prints_neighbor_lists_as_neighbors_does(runner):
+    r = runner.invoke(
+        app, ["project", "--method", "pca", "--top", "50", "--neighbors-k", "3", "-f", "jsonl"]
+    )
+    assert r.exit_code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(rows) == 50 and list(rows[0]) == [
+        "key", "rank", "x", "y", "n1", "s1", "n2", "s2", "n3", "s3"
+    ]
+    nb = runner.invoke(app, ["neighbors", "-k", "3", "-f", "jsonl", "the", "of"])
+    want = [json.loads(line) for line in nb.stdout.splitlines()]
+    for row, qs in ((rows[0], want[:3]), (rows[3], want[3:])):
+        assert row["key"] == qs[0]["query"]
+        assert [row[f"n{i}"] for i in (1, 2, 3)] == [w["key"] for w in qs]
+        assert [row[f"s{i}"] for i in (1, 2, 3)] == pytest.approx([w["score"] for w in qs], abs=1e-6)
+    assert re.search(
+        r"neighbor lists: 3 exact neighbors \(cosine over all 40,000 keys\) of 50 of 50 points "
+        r"in \d+\.\d s",
+        r.stderr,
+    )
+    tsv = runner.invoke(app, ["project", "--method", "pca", "--top", "5", "--neighbors-k", "2"])
+    assert tsv.stdout.splitlines()[0] == "key\trank\tx\ty\tn1\ts1\tn2\ts2"
+    first = tsv.stdout.splitlines()[1].split("\t")
+    assert first[0] == "the" and first[4:6] == [want[0]["key"], f"{want[0]['score']:.6f}"]

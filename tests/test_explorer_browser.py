@@ -1,0 +1,452 @@
+"""The explorer in a real headless Chromium (Debian ``chromium``, driven by Playwright).
+
+Pages are written by ``embviz plot`` (CliRunner, the bundled sample, plotly.js inline so they
+work offline); a user's actions are real key presses, clicks and drags.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embviz import viz as P
+from embviz.cli import app
+from embviz.vectors import Vectors
+from embviz.viz import explorer
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    """Pages written by the CLI: 2D (2,000 points), 3D, and 2D with neighbor lists off."""
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    d = tmp_path_factory.mktemp("explorer")
+    out = {}
+    for name, extra in {
+        "2d": [],
+        "3d": ["--dim", "3"],
+        "off": ["--neighbors-k", "0"],
+    }.items():
+        path = d / f"{name}.html"
+        r = runner.invoke(
+            app, ["plot", "--method", "pca", "--top", "2000", "-q", "-o", str(path), *extra]
+        )
+        assert r.exit_code == 0, r.stderr
+        out[name] = path
+    return out
+
+
+class Opened:
+    def __init__(self, browser, path: Path, fragment: str = "", accept_downloads: bool = False):
+        self.context = browser.new_context(
+            viewport={"width": 1200, "height": 800}, accept_downloads=accept_downloads
+        )
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on(
+            "console", lambda m: self.errors.append(m.text) if m.type == "error" else None
+        )
+
+        def on_dialog(d) -> None:
+            self.dialogs.append(d.message)
+            d.dismiss()
+
+        self.page.on("dialog", on_dialog)
+        self.page.goto(path.resolve().as_uri() + fragment)
+        self.page.wait_for_function("() => window.embviz && window.embviz.ready", timeout=60_000)
+        self.page.wait_for_timeout(300)
+
+    def panel_neighbors(self) -> list[tuple[str, str, str]]:
+        return self.page.evaluate(
+            """() => [...document.querySelectorAll('#embviz-neighbors tr')].map(tr =>
+                [tr.querySelector('.key').textContent, tr.querySelector('.score').textContent,
+                 tr.lastChild.textContent])"""
+        )
+
+    def focus_key(self) -> str | None:
+        return self.page.evaluate(
+            "() => { const h = document.getElementById('embviz-focus-key');"
+            " return h ? h.textContent : null; }"
+        )
+
+    def trace(self, role: str) -> dict:
+        return self.page.evaluate(
+            f"""() => {{ const g = document.getElementById('embviz-plot');
+            const t = g._fullData.find(t => (t.meta || {{}}).role === '{role}');
+            return {{x: Array.from(t.x || []), y: Array.from(t.y || []),
+                     z: Array.from(t.z || []), text: Array.from(t.text || [])}}; }}"""
+        )
+
+    def search(self, text: str) -> list[str]:
+        self.page.fill("#embviz-search", text)
+        self.page.wait_for_function(
+            "() => document.getElementById('embviz-found').textContent !== ''", timeout=5_000
+        )
+        self.page.wait_for_timeout(150)
+        return self.page.evaluate(
+            "() => [...document.querySelectorAll('#embviz-matches > div')].map(d => d.textContent)"
+        )
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def cli_neighbors(key: str, k: int = 10) -> list[tuple[str, str]]:
+    """`embviz neighbors KEY -k K -f tsv` (keys) and its scores to 4 decimals."""
+    from typer.testing import CliRunner
+
+    r = CliRunner().invoke(app, ["neighbors", "-k", str(k), "-f", "tsv", "--", key])
+    assert r.exit_code == 0, r.stderr
+    rows = [line.split("\t") for line in r.stdout.splitlines()[1:]]
+    return [(row[2], f"{float(row[3]):.4f}") for row in rows]
+
+
+def test_search_marks_a_key_zooms_to_it_and_opens_its_panel(browser, pages):
+    o = Opened(browser, pages["2d"])
+    full = o.page.evaluate("() => document.getElementById('embviz-plot')._fullLayout.xaxis.range")
+    matches = o.search("paris")
+    assert matches[0] == "paris  rank 1,036"
+    assert all("not in this plot" in m for m in matches[1:]) and len(matches) == 6
+    o.page.keyboard.press("Enter")
+    o.page.wait_for_function("() => document.getElementById('embviz-focus-key')")
+    assert o.focus_key() == "paris"
+    assert [(k, s) for k, s, _ in o.panel_neighbors()] == cli_neighbors("paris")
+    o.page.wait_for_timeout(800)
+    mark = o.trace("mark")
+    assert mark["text"] == ["paris"] and len(mark["x"]) == 1
+    zoomed = o.page.evaluate("() => document.getElementById('embviz-plot')._fullLayout.xaxis.range")
+    assert zoomed[1] - zoomed[0] < (full[1] - full[0]) / 4  # zoomed in ...
+    assert zoomed[0] < mark["x"][0] < zoomed[1]  # ... and centred on it
+    assert o.page.evaluate("() => location.hash") == "#key=paris"
+    # a key in the file but not drawn says so
+    o.search("parisian")
+    o.page.keyboard.press("Enter")
+    why = o.page.evaluate("() => document.querySelector('.embviz-why').textContent")
+    assert why == "rank 21,683 · in the file, not in this plot: re-plot with --around parisian"
+    # a regex, at most 100 matches, ranked
+    got = o.search("/^[0-9]+$/")
+    from embviz import load, sample_path
+
+    v = load(sample_path())
+    numbers = [(k, i + 1) for i, k in enumerate(v.keys) if k.isascii() and k.isdigit()][:100]
+    assert got == [f"{k}  rank {r:,}" + ("" if r <= 2000 else "  · not in this plot") for k, r in numbers]
+    assert o.errors == [] and o.dialogs == []
+    o.close()
+
+
+def click_somewhere(o: Opened, spots) -> str:
+    """Click (a real mouse click) at candidate spots until one opens a point's panel."""
+    for x, y in spots:
+        o.page.mouse.move(x - 2, y - 2)
+        o.page.mouse.move(x, y)
+        o.page.wait_for_timeout(250)
+        o.page.mouse.click(x, y)
+        try:
+            o.page.wait_for_function(
+                "() => document.getElementById('embviz-focus-key')", timeout=1_500
+            )
+            return o.focus_key()
+        except Exception:  # noqa: BLE001 - nothing under the mouse there; try the next spot
+            continue
+    raise AssertionError("no click opened a panel")
+
+
+def test_clicking_a_point_shows_exactly_what_embviz_neighbors_prints(browser, pages):
+    o = Opened(browser, pages["2d"])
+    spots = o.page.evaluate(
+        """() => { const g = document.getElementById('embviz-plot');
+        const t = g._fullData.find(t => (t.meta || {}).role === 'points');
+        const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
+        return [100, 700, 1500].map(p => [r.left + xa._offset + xa.l2p(t.x[p]),
+                                          r.top + ya._offset + ya.l2p(t.y[p])]); }"""
+    )
+    key = click_somewhere(o, spots)
+    shown = o.panel_neighbors()
+    assert len(shown) == 10
+    assert [(k, s) for k, s, _ in shown] == cli_neighbors(key)
+    # "drawn" marks: exactly the neighbors among the 2,000 most frequent keys
+    from embviz import load, sample_path
+
+    v = load(sample_path())
+    assert [d for _, _, d in shown] == [
+        "drawn" if v.key_to_index[k] < 2000 else "not drawn" for k, _, _ in shown
+    ]
+    o.page.wait_for_timeout(800)
+    rings = o.trace("nbrs")
+    assert sorted(rings["text"]) == sorted(k for k, _, d in shown if d == "drawn")
+    # clicking a drawn neighbor in the panel moves to it
+    row = next(i for i, (_, _, d) in enumerate(shown) if d == "drawn")
+    o.page.click(f"#embviz-neighbors tr:nth-child({row + 1})")
+    assert o.focus_key() == shown[row][0]
+    assert o.errors == [] and o.dialogs == []
+    o.close()
+
+
+def test_a_box_selection_downloads_exactly_the_keys_inside(browser, pages, tmp_path):
+    o = Opened(browser, pages["2d"], accept_downloads=True)
+    o.page.evaluate("() => Plotly.relayout('embviz-plot', {dragmode: 'select'})")
+    o.page.wait_for_timeout(300)
+    box = o.page.evaluate(
+        """() => { const g = document.getElementById('embviz-plot');
+        const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
+        const x0 = xa._offset + xa._length * 0.45, x1 = xa._offset + xa._length * 0.62;
+        const y0 = ya._offset + ya._length * 0.40, y1 = ya._offset + ya._length * 0.58;
+        return {px: [r.left + x0, r.top + y0, r.left + x1, r.top + y1],
+                data: [xa.p2l(x0 - xa._offset), xa.p2l(x1 - xa._offset),
+                       ya.p2l(y1 - ya._offset), ya.p2l(y0 - ya._offset)]}; }"""
+    )
+    x0, y0, x1, y1 = box["px"]
+    o.page.mouse.move(x0, y0)
+    o.page.mouse.down()
+    o.page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    o.page.mouse.move(x1, y1, steps=5)
+    o.page.mouse.up()
+    o.page.wait_for_function("() => document.getElementById('embviz-sel-size')", timeout=10_000)
+    with o.page.expect_download() as dl:
+        o.page.click("text=Download TSV")
+    path = tmp_path / "sel.tsv"
+    dl.value.save_as(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "key\trank\tx\ty"
+    got = [line.split("\t") for line in lines[1:]]
+    # the keys inside the box, from the page's own coordinates
+    pts = o.page.evaluate(
+        """() => { const g = document.getElementById('embviz-plot');
+        const t = g._fullData.find(t => (t.meta || {}).role === 'points');
+        return [Array.from(t.x), Array.from(t.y), Array.from(t.text)]; }"""
+    )
+    xs, ys, keys = np.array(pts[0]), np.array(pts[1]), pts[2]
+    # the box as plotly drew it (the drag's own range, in data coordinates)
+    drawn = o.page.evaluate(
+        "() => { const s = document.getElementById('embviz-plot')._fullLayout.selections[0];"
+        " return [s.x0, s.x1, s.y0, s.y1]; }"
+    )
+    lo_x, hi_x = sorted(drawn[:2])
+    lo_y, hi_y = sorted(drawn[2:])
+    assert np.allclose([lo_x, hi_x, lo_y, hi_y], box["data"], atol=(hi_x - lo_x) * 0.05)
+    inside = (xs > lo_x) & (xs < hi_x) & (ys > lo_y) & (ys < hi_y)
+    import html
+
+    want = {html.unescape(keys[i]) for i in np.flatnonzero(inside)}
+    assert len(want) > 5
+    assert {row[0] for row in got} == want
+    assert [int(row[1]) for row in got] == sorted(int(row[1]) for row in got)  # by rank
+    size = o.page.evaluate("() => document.getElementById('embviz-sel-size').textContent")
+    assert size == f"Selection: {len(want):,} points"
+    # invert, then clear
+    o.page.click("text=Invert")
+    assert o.page.evaluate("() => window.embviz.state().selected") == 2000 - len(want)
+    o.page.click("text=Clear")
+    assert o.page.evaluate("() => window.embviz.state().selected") == 0
+    assert o.errors == [] and o.dialogs == []
+    o.close()
+
+
+def test_shift_click_and_deep_links_build_a_selection(browser, pages):
+    o = Opened(browser, pages["2d"], fragment="#select=king,france,paris,queen&key=london")
+    assert o.focus_key() == "london"
+    assert o.page.evaluate("() => window.embviz.state().selected") == 3  # queen is not drawn
+    keys = o.page.evaluate("() => document.getElementById('embviz-selkeys').textContent")
+    assert keys.splitlines() == ["france", "king", "paris"]  # by rank
+    o.page.wait_for_timeout(500)
+    assert len(o.trace("selection")["x"]) == 3
+    assert o.page.evaluate("() => location.hash") == "#key=london&select=france,king,paris"
+    # shift-click adds the point under the mouse, a second shift-click removes it
+    o.page.evaluate("() => Plotly.relayout('embviz-plot', {'xaxis.autorange': true, 'yaxis.autorange': true})")
+    o.page.wait_for_timeout(500)
+    x, y = o.page.evaluate(
+        """() => { const g = document.getElementById('embviz-plot');
+        const t = g._fullData.find(t => (t.meta || {}).role === 'points');
+        const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
+        const p = Array.from(t.customdata).indexOf(1);
+        return [r.left + xa._offset + xa.l2p(t.x[p]), r.top + ya._offset + ya.l2p(t.y[p])]; }"""
+    )
+    o.page.mouse.move(x - 2, y - 2)
+    o.page.mouse.move(x, y)
+    o.page.wait_for_timeout(300)
+    o.page.keyboard.down("Shift")
+    o.page.mouse.click(x, y)
+    o.page.keyboard.up("Shift")
+    o.page.wait_for_timeout(300)
+    assert o.page.evaluate("() => window.embviz.state().selected") == 4
+    keys = o.page.evaluate("() => document.getElementById('embviz-selkeys').textContent")
+    assert keys.splitlines()[0] == "the"  # rank 1
+    o.page.keyboard.down("Shift")
+    o.page.mouse.click(x, y)
+    o.page.keyboard.up("Shift")
+    o.page.wait_for_timeout(300)
+    assert o.page.evaluate("() => window.embviz.state().selected") == 3
+    assert o.errors == [] and o.dialogs == []
+    o.close()
+
+
+def test_the_3d_page_click_and_search(browser, pages):
+    o = Opened(browser, pages["3d"])
+    o.search("king")
+    o.page.keyboard.press("Enter")
+    assert o.focus_key() == "king"
+    assert [(k, s) for k, s, _ in o.panel_neighbors()] == cli_neighbors("king")
+    o.page.wait_for_timeout(800)
+    mark = o.trace("mark")
+    assert mark["text"] == ["king"] and len(mark["z"]) == 1
+    # In headless Chromium with software GL, plotly's 3D picking answers no real mouse event
+    # (hover does not fire either), so the click is plotly's own click event on a point.
+    key = o.page.evaluate(
+        """() => { const g = document.getElementById('embviz-plot');
+        const c = g._fullData.findIndex(t => (t.meta || {}).role === 'points');
+        const t = g._fullData[c];
+        g.emit('plotly_click', {points: [{curveNumber: c, pointNumber: 1234,
+            customdata: t.customdata[1234]}], event: {shiftKey: false}});
+        return t.text[1234]; }"""
+    )
+    assert o.focus_key() == key
+    assert [(k, s) for k, s, _ in o.panel_neighbors()] == cli_neighbors(key)
+    assert [e for e in o.errors if "WebGL" not in e] == [] and o.dialogs == []
+    o.close()
+
+
+def test_a_page_without_neighbor_lists_still_works(browser, pages):
+    o = Opened(browser, pages["off"])
+    assert o.search("paris")[0] == "paris  rank 1,036"
+    o.page.keyboard.press("Enter")
+    assert o.focus_key() == "paris"
+    why = o.page.evaluate("() => document.querySelector('.embviz-why').textContent")
+    assert why.startswith("neighbor lists are off in this page (plotted with --neighbors-k 0)")
+    status = o.page.evaluate("() => document.getElementById('embviz-status').textContent")
+    assert status == "2,000 of 40,000 points shown · neighbor lists off"
+    assert o.errors == [] and o.dialogs == []
+    o.close()
+
+
+HOSTILE = [
+    "<img src=x onerror=alert(1)>",
+    '<img src=x onerror="window.__xss=1">',
+    "</script><script>window.__xss=2</script>",
+    "%{meta.embviz.selection}",
+    "<a href='javascript:alert(3)'>click</a>",
+    "line\u2028sep",
+    "AT&T",
+]
+
+
+def test_hostile_keys_stay_inert_in_every_slot(browser, tmp_path):
+    rng = np.random.default_rng(0)
+    keys = HOSTILE + [f"w{i}" for i in range(80 - len(HOSTILE))]
+    v = Vectors(keys, rng.standard_normal((80, 8)).astype(np.float32))
+    ids = np.arange(60)  # the last 20 keys are in the file, not in the plot
+    proj = P.project(v, ids, method="pca")
+    lists = explorer.neighbor_lists(v, proj.ids, k=5)
+    evil_file = "%{meta.embviz.selection}<img src=x onerror=alert(9)>.txt"
+    prov = P.provenance(
+        proj, source=evil_file, fingerprint="f", selection=f"around {HOSTILE[0]!r}", total=80
+    )
+    coloring = P.Coloring("%{meta.x}<b>tag</b>", labels=[HOSTILE[i % 4] for i in range(60)])
+    fig = P.figure(
+        proj,
+        prov=prov,
+        labels=len(HOSTILE),
+        highlight={HOSTILE[3]: np.array([3, 0])},
+        coloring=coloring,
+        axis_titles=[HOSTILE[3], HOSTILE[0]],
+        vectors=v,
+        lists=lists,
+    )
+    path = P.write_html(fig, tmp_path / "hostile.html")
+    o = Opened(browser, path, accept_downloads=True)
+    page = o.page
+    texts = page.evaluate(
+        """() => ({
+        title: document.querySelector('.gtitle').textContent,
+        footer: [...document.querySelectorAll('.annotation-text')].map(e => e.textContent),
+        xaxis: document.querySelector('.xtitle').textContent,
+        yaxis: document.querySelector('.ytitle').textContent,
+        legend: [...document.querySelectorAll('.legendtext')].map(e => e.textContent),
+        labels: [...document.querySelectorAll('.textpoint text')].map(e => e.textContent),
+        links: document.querySelectorAll('#embviz-plot a').length,
+        imgs: document.querySelectorAll('img').length,
+        })"""
+    )
+    assert texts["title"].startswith(evil_file + ": PCA")
+    assert f"selection: around {HOSTILE[0]!r}" in texts["footer"][0]
+    assert (texts["xaxis"], texts["yaxis"]) == (HOSTILE[3], HOSTILE[0])
+    assert {HOSTILE[0], HOSTILE[1], HOSTILE[2], HOSTILE[3]} <= set(texts["legend"])
+    assert set(texts["labels"]) - {""} <= set(keys)  # labels: literal keys only
+    assert texts["links"] == 0 and texts["imgs"] == 0
+    # search lists them as text; choosing one shows it literally in the panel, the mark and
+    # the hover
+    for key in HOSTILE:
+        matches = o.search(key)
+        assert matches and matches[0].startswith(key + "  rank ")
+        page.keyboard.press("Enter")
+        assert o.focus_key() == key
+        page.wait_for_timeout(500)
+        mark = page.evaluate(
+            "() => document.querySelector('.scatterlayer .trace:last-child .textpoint text')"
+            ".textContent"
+        )
+        assert mark == key
+    # a key in the file but not drawn
+    o.search(keys[70])
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.querySelector('.embviz-why').textContent").endswith(
+        "re-plot with --around " + keys[70]
+    )
+    # hover: key, rank and three neighbors, literally
+    page.evaluate("() => Plotly.relayout('embviz-plot', {'xaxis.autorange': true, 'yaxis.autorange': true})")
+    page.wait_for_timeout(500)
+    x, y = page.evaluate(
+        """() => { const g = document.getElementById('embviz-plot');
+        const t = g._fullData.find(t => (t.meta || {}).role === 'points' && Array.from(t.customdata).includes(1));
+        const p = Array.from(t.customdata).indexOf(1);
+        const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
+        return [r.left + xa._offset + xa.l2p(t.x[p]), r.top + ya._offset + ya.l2p(t.y[p])]; }"""
+    )
+    page.mouse.move(x - 3, y - 3)
+    page.mouse.move(x, y)
+    page.wait_for_timeout(600)
+    hover = page.evaluate("() => document.querySelector('.hoverlayer').textContent")
+    tip = page.evaluate("() => document.getElementById('embviz-tip').textContent")
+    assert HOSTILE[0] in hover and "rank 1" in hover
+    first3 = [keys[i] for i in lists.ids[0, :3].tolist()]
+    assert tip == f"{HOSTILE[0]} · rank 1\nnearest: " + ", ".join(first3)
+    # select them all and download: the TSV holds the keys as written
+    page.evaluate("ks => window.embviz.selectKeys(ks)", HOSTILE)
+    with page.expect_download() as dl:
+        page.click("text=Download TSV")
+    out = tmp_path / "sel.tsv"
+    dl.value.save_as(out)
+    got = [line.split("\t")[0] for line in out.read_text(encoding="utf-8").split("\n")[1:-1]]
+    assert got == HOSTILE
+    assert page.evaluate("() => window.__xss === undefined")
+    assert page.evaluate("() => document.querySelectorAll('img').length") == 0
+    assert o.errors == [] and o.dialogs == []
+    o.close()
