@@ -18,12 +18,11 @@ fresh interpreter, and the median is reported.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, _run, glove_files, write_result  # noqa: E402
@@ -76,17 +75,45 @@ def interleaved(codes: dict[str, str], repeat: int) -> dict[str, dict]:
     }
 
 
+def _in_child(code: str) -> None:
+    """Run `code` in a fresh interpreter, so this process stays small.
+
+    Linux carries a process's peak RSS across fork and exec: a child forked from a big parent
+    would report the parent's size as its own peak.
+    """
+    _, _, _, err, rc = _run([sys.executable, "-c", code])
+    if rc != 0:
+        raise RuntimeError(err.decode()[-3000:])
+
+
 def glove_tables() -> dict[str, Path]:
     """GloVe 6B 50d as Parquet (embviz's writer) and .npy + keys, beside the word2vec binary."""
-    from embviz import io as embviz_io
-
     files = glove_files()
     out = {"binary": files["binary"], "parquet": DATA / "glove.6B.50d.parquet", "npy": DATA / "glove.6B.50d.npy"}
     if not (out["parquet"].exists() and out["npy"].exists()):
-        v = embviz_io.load(files["binary"], cache=False)
-        embviz_io.save(v, out["parquet"])
-        embviz_io.save(v, out["npy"])
+        _in_child(f"""from embviz import io
+v = io.load({str(files["binary"])!r}, cache=False)
+io.save(v, {str(out["parquet"])!r})
+io.save(v, {str(out["npy"])!r})
+""")
     return out
+
+
+_BIG = """
+import numpy as np
+from pathlib import Path
+from embviz import io
+from embviz.vectors import Vectors
+tmp, big = Path({tmp!r}), {big}
+rng = np.random.default_rng(0)
+m = np.lib.format.open_memmap(tmp / "big.npy", mode="w+", dtype=np.float32, shape=(big, 300))
+for lo in range(0, big, 100_000):
+    m[lo : lo + 100_000] = rng.standard_normal((min(100_000, big - lo), 300), dtype=np.float32)
+m.flush()
+keys = [f"item{{i}}" for i in range(big)]
+(tmp / "big.keys.txt").write_text("".join(k + "\\n" for k in keys))
+io.save(Vectors(keys, np.load(tmp / "big.npy", mmap_mode="r")), tmp / "big.parquet")
+"""
 
 
 def main() -> None:
@@ -96,6 +123,7 @@ def main() -> None:
     ap.add_argument("--big-rows", type=int, default=1_000_000)
     args = ap.parse_args()
     r = args.repeat
+    load0 = os.getloadavg()[0]
     f = glove_tables()
     n = 400_000
     rows = []
@@ -121,22 +149,10 @@ def main() -> None:
                  "peak_rss_mib": npy["rss"], "target": "< 0.050 s", "met": npy["s"] < 0.05,
                  "detail": {"embviz_runs": npy["all"]}})
 
-    # peak memory of a large table, keys are the row ids (no keys file)
+    # peak memory of a large table, keys item0 ... (keys.txt beside the .npy, a column in Parquet)
     big = args.big_rows
     with tempfile.TemporaryDirectory(prefix="embviz-bench-formats-") as tmp:
-        rng = np.random.default_rng(0)
-        m = np.lib.format.open_memmap(Path(tmp) / "big.npy", mode="w+", dtype=np.float32, shape=(big, 300))
-        for lo in range(0, big, 100_000):
-            m[lo : lo + 100_000] = rng.standard_normal((min(100_000, big - lo), 300), dtype=np.float32)
-        m.flush()
-        del m
-        from embviz import io as embviz_io
-        from embviz.vectors import Vectors
-
-        table = embviz_io.load(Path(tmp) / "big.npy", cache=False)
-        embviz_io.save(Vectors([f"item{i}" for i in range(big)], table.matrix), Path(tmp) / "big.parquet")
-        (Path(tmp) / "big.keys.txt").write_text("".join(f"item{i}\n" for i in range(big)))
-        del table
+        _in_child(_BIG.format(tmp=tmp, big=big))
         res = interleaved({
             "npy": _PRE_IMPORT + _EMBVIZ.format(path=str(Path(tmp) / "big.npy"), n=big),
             "parquet": _PRE_IMPORT + _EMBVIZ.format(path=str(Path(tmp) / "big.parquet"), n=big),
@@ -153,7 +169,9 @@ def main() -> None:
                          "target": "<= 1.2x the matrix", "met": grown <= 1.2 * mat,
                          "detail": {"rss_growth_over_imports_mib": grown, "ratio": grown / mat}})
 
-    notes = ("Shared 2-core machine, loaded by other engineers during the run (load average 5-10): "
+    load = os.getloadavg()[0]
+    notes = (f"Shared 2-core machine, loaded by other engineers during the run (load average {load0:.0f} "
+             f"at the start, {load:.0f} at the end): "
              "only the ratios of one run mean anything. Each timing is a fresh interpreter; numpy, "
              "pyarrow and pandas are imported before the clock starts on every side. The peak-RSS rows "
              "use random vectors with keys item0 ... (a keys.txt beside the .npy) at --big-rows x 300 "

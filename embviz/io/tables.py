@@ -70,7 +70,9 @@ def _parquet_source(path: Path, files: list[Path]) -> _Source:
     opened = []
     for f in files:
         try:
-            opened.append((f, pq.ParquetFile(f, memory_map=True)))
+            # buffered reads, not a memory map: mapped pages would stay resident and count
+            # beside the matrix; this way only one row group is in memory at a time
+            opened.append((f, pq.ParquetFile(f, memory_map=False)))
         except (OSError, pa.ArrowException) as exc:
             raise FormatError(f"{f}: not a readable Parquet file: {exc}") from None
     schema = opened[0][1].schema_arrow
@@ -94,7 +96,7 @@ def _parquet_source(path: Path, files: list[Path]) -> _Source:
 def _arrow_source(path: Path) -> _Source:
     pa = _pa()
     try:
-        source = pa.memory_map(str(path), "r")
+        source = pa.OSFile(str(path), "r")  # one batch in memory at a time, then copied
         try:
             reader = pa.ipc.open_file(source)
             rows = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
@@ -244,7 +246,7 @@ def read_table(
     matrix: np.ndarray | None = None if dim is None else np.empty((n, dim), dtype=dtype)
     keys: list[str] | None = [] if key is not None else None
     lo = 0
-    for batch in src.batches(([key] if key else []) + cols):
+    for batch in _record_batches(pa, src.batches(([key] if key else []) + cols)):
         if lo >= n:
             break
         batch = batch.slice(0, n - lo)
@@ -270,6 +272,15 @@ def read_table(
     assert matrix is not None
     what = f"vectors from {'columns ' + cols[0] + ' ... ' + cols[-1] if vkind == 'wide' else 'column ' + cols[0]}"
     return keys, matrix[:lo], what + (f", keys from column {key}" if key else ""), src.rows
+
+
+def _record_batches(pa: Any, tables: Iterator[Any]) -> Iterator[Any]:
+    """Record batches of each table, without copies (a row group's columns can be chunked)."""
+    for t in tables:
+        if isinstance(t, pa.Table):
+            yield from t.to_batches()
+        else:
+            yield t
 
 
 def _numpy(col: Any) -> np.ndarray:
