@@ -859,9 +859,11 @@ def _run(
                 tmp = Path(tempfile.mkdtemp(prefix=".embviz-model-", dir=target.parent))
                 staged = tmp / target.name
                 tracker.run(lambda: model.save(str(staged)))
-    except Exception as exc:  # noqa: BLE001
+    except BaseException as exc:  # Ctrl-C included: never leave a staged folder behind
         if staged is not None:
             shutil.rmtree(staged.parent, ignore_errors=True)
+        if not isinstance(exc, Exception):
+            raise
         raise _job_failed(exc, name) from None
     collect_seconds = time.perf_counter() - t
     got = table.column("word").to_pylist()
