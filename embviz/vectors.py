@@ -143,11 +143,20 @@ class Vectors:
     # -- derived arrays ----------------------------------------------------------------------
     @cached_property
     def norms(self) -> NDArray[np.float32]:
-        """L2 norm of each row: float32 ``(n,)``, >= 0 (0 for an all-zero row)."""
+        """L2 norm of each row: float32 ``(n,)``, >= 0 (0 for an all-zero row).
+
+        Rows whose float32 squares underflow or overflow (norms below 1e-18 or above 1e18,
+        e.g. values of 1e-30) are recomputed in float64, so they keep their direction.
+        """
         out = np.empty(self.count, dtype=np.float32)
         for lo in range(0, self.count, _BLOCK_ROWS):
             block = np.asarray(self.matrix[lo : lo + _BLOCK_ROWS], dtype=np.float32)
-            out[lo : lo + len(block)] = np.linalg.norm(block, axis=1)
+            with np.errstate(over="ignore", under="ignore"):
+                part = np.linalg.norm(block, axis=1)
+            edge = np.flatnonzero(~((part > 1e-18) & (part < 1e18)))
+            if len(edge):
+                part[edge] = np.linalg.norm(block[edge].astype(np.float64), axis=1)
+            out[lo : lo + len(block)] = part
         out.flags.writeable = False
         return out
 
@@ -163,7 +172,12 @@ class Vectors:
         for lo in range(0, self.count, _BLOCK_ROWS):
             block = np.asarray(self.matrix[lo : lo + _BLOCK_ROWS], dtype=np.float32)
             n = norms[lo : lo + len(block), None]
-            out[lo : lo + len(block)] = np.divide(block, n, out=np.zeros_like(block), where=n > 0)
+            part = np.divide(block, n, out=np.zeros_like(block), where=n > 0)
+            edge = np.flatnonzero((n[:, 0] > 0) & (n[:, 0] < 1e-18))  # tiny rows: in float64
+            if len(edge):
+                b64 = block[edge].astype(np.float64)
+                part[edge] = b64 / np.linalg.norm(b64, axis=1, keepdims=True)
+            out[lo : lo + len(block)] = part
         out.flags.writeable = False
         return out
 

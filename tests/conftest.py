@@ -6,6 +6,15 @@ import os
 import tempfile
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Fuzzing profiles (tests/test_fuzz.py): "ci" is the default (2,000 files, about a minute);
+# releases run `pytest tests/test_fuzz.py --hypothesis-profile=long` (25,000 files).
+settings.register_profile("ci", max_examples=2000, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("long", parent=settings.get_profile("ci"), max_examples=25_000)
+settings.register_profile("quick", parent=settings.get_profile("ci"), max_examples=100)
+settings.load_profile(os.environ.get("EMBVIZ_HYPOTHESIS_PROFILE", "ci"))
 
 # Tests never touch the user's cache: every load in this session uses a private directory.
 _CACHE = tempfile.mkdtemp(prefix="embviz-test-cache-")

@@ -727,11 +727,11 @@ def test_input_format_flag(tmp_path, runner):
 
 # -- writers ------------------------------------------------------------------------------------
 def test_projector_pair(tmp_path):
-    v = Vectors(["a", "tab\tkey", "東京"], [[1.5, 2], [3, -4], [0.125, 0]])
+    v = Vectors(["a", "space key", "東京"], [[1.5, 2], [3, -4], [0.125, 0]])  # a tab: refused (test_hostile)
     written = save(v, tmp_path / "vectors.tsv")
     assert written == [tmp_path / "vectors.tsv", tmp_path / "metadata.tsv"]
     assert (tmp_path / "vectors.tsv").read_text() == "1.5\t2\n3\t-4\n0.125\t0\n"
-    assert (tmp_path / "metadata.tsv").read_text(encoding="utf-8") == "a\ntab key\n東京\n"
+    assert (tmp_path / "metadata.tsv").read_text(encoding="utf-8") == "a\nspace key\n東京\n"
     d = tmp_path / "proj"
     d.mkdir()
     assert save(v, d, "projector") == [d / "vectors.tsv", d / "metadata.tsv"]

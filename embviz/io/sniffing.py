@@ -62,7 +62,7 @@ PARSE_THREADS = min(4, os.cpu_count() or 1)
 HEAD_BYTES = 1 << 16
 _FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
 _BOM = b"\xef\xbb\xbf"
-_HEADER = re.compile(rb"^[ \t]*(\d+)[ \t]+(\d+)[ \t]*\r?$")
+_HEADER = re.compile(rb"^[ \t]*(\d{1,18})[ \t]+(\d{1,18})[ \t]*\r?$")  # int() of 4,300+ digits raises
 _MAX_DIM = 100_000
 #: Leading blank lines read before a file is called empty, and the longest first lines sniffed.
 _HEAD_BLANK_MAX = 1 << 26
@@ -321,8 +321,11 @@ def _sniff_head(head: bytes, path: Path, comp: str | None) -> SourceInfo:
         fields = nxt.rstrip(b" \t\r").split(b" ")
         is_text = (len(fields) >= dim + 1 and _floats(fields[-dim:])) or (
             # a malformed first row (ragged, non-numeric) is still text, so that the text
-            # reader reports it by line number instead of misreading it as binary records
+            # reader reports it by line number instead of misreading it as binary records,
+            # unless it has a binary record's layout (a vector of 4 dim bytes, then a newline
+            # or the end: 'key fs:?' is the float 0.728 when dim is 1)
             b"\x00" not in nxt and len(fields) >= 2 and _is_clean_text(nxt)
+            and not _binary_layout(probe, dim)
         )
         if is_text:
             # both end lines with a space; word2vec.c's values all have six decimals (%lf)
@@ -352,6 +355,13 @@ def _sniff_head(head: bytes, path: Path, comp: str | None) -> SourceInfo:
         f"{path}: not a vector file: line {line_no} is {shown!r}, expected a "
         "'<count> <dim>' header or '<key> <v1> <v2> ...'"
     )
+
+
+def _binary_layout(probe: bytes, dim: int) -> bool:
+    """Whether `probe` starts like a word2vec binary record: key, space, 4 dim bytes, newline/end."""
+    sp = probe.find(b" ")
+    end = sp + 1 + 4 * dim
+    return 0 < sp and b"\n" not in probe[:sp] and (end == len(probe) or probe[end : end + 1] == b"\n")
 
 
 def _is_clean_text(b: bytes) -> bool:
