@@ -121,11 +121,11 @@
     if (typeof r !== "number" || !(r >= 1 && r <= total)) { return -1; }
     return idToJ[r - 1];
   }
-  var focusJ = -1, dimmed = false;
+  var focusJ = -1, dimmed = false, focusSet = new Uint8Array(n);
   function applyOpacity() {
     var ops = pointTraces.map(function (i) {
       var o = groupDim[i] ? 0.06 : baseOpacity[i];
-      return dimmed ? Math.min(o, 0.12) : o;
+      return dimmed ? Math.min(o, 0.18) : o;
     });
     if (pointTraces.length) {
       Plotly.restyle(gd, {"marker.opacity": ops}, pointTraces);
@@ -238,6 +238,8 @@
     focusJ = -1;
     focusBox.textContent = "";
     dimmed = false;
+    focusSet.fill(0);
+    scheduleThin();
     setOverlay("mark", [], false);
     setOverlay("nbrs", [], false);
     setOverlay("nbr-lines", [], false);
@@ -268,7 +270,10 @@
       setOverlay("nbr-lines", lines, false);
       dimmed = true;
       applyOpacity();
-      if (move) { centre(j); }
+      focusSet.fill(0);
+      focusSet[j] = 1;
+      drawn.forEach(function (nb) { focusSet[nb.j] = 1; });
+      if (move) { centre(j); } else { scheduleThin(); }
     }, 0);
   }
 
@@ -499,6 +504,7 @@
     var shown = new Uint8Array(n), extra = [], count = 0;
     for (var r = 0; r < n && count < L; r++) {
       var j = byRank[r];
+      if (focusSet[j]) { continue; }  // the chosen point and its neighbors carry their own text
       var px = (X[j] - x0) * sx, py = (y1 - Y[j]) * sy;
       if (px < 0 || px > W || py < 0 || py > H) { continue; }
       var w = 6.2 * keys[j].length + 4, h = 13;

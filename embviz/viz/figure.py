@@ -217,7 +217,11 @@ def figure(
     size = 2 if m > 100_000 else 3 if m > 20_000 else 4 if m > webgl_min else 6
     if three:
         size = max(1.5, size - 1.5)
-    opacity = 0.35 if dense else 0.6 if m > webgl_min else 0.85
+    # with the density layer, points are faint and small so the layer under them shows where
+    # they pile up; outliers stay visible as points
+    opacity = 0.04 if dense else 0.6 if m > webgl_min else 0.85
+    if dense:
+        size = 1.5
     hover = "%{text}<br>rank %{customdata}<extra></extra>"
 
     def trace(sel: NDArray[np.int64] | slice, name: str, role: str, **extra: Any) -> dict:
@@ -268,7 +272,12 @@ def figure(
                 "x": _typed(grid["x"]),
                 "y": _typed(grid["y"]),
                 "z": _typed(grid["z"]),
-                "colorscale": [[0, "#eef3fb"], [0.5, "#9ebcda"], [1, "#08306b"]],
+                "colorscale": [
+                    [0, "#fff7ec"],
+                    [0.35, "#fdbb84"],
+                    [0.7, "#e34a33"],
+                    [1, "#7f0000"],
+                ],
                 "showscale": False,
                 "hoverinfo": "skip",
                 "zsmooth": False,
