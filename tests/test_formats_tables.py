@@ -366,3 +366,28 @@ def test_input_format_overrides_the_sniff(glove, tmp_path, runner):
     r = runner.invoke(app, ["lookup", "-v", str(p), "--input-format", "parquet", "--no-cache", "2"])
     assert r.exit_code == 1
     assert r.stderr.startswith(f"embviz: error: {p}: not a readable Parquet file: ")
+
+
+@pytest.mark.slow
+def test_folder_written_by_pyspark_itself(glove, tmp_path):
+    """A DataFrame of (word, VectorUDT) as getVectors() returns, written by Spark's .write.parquet()."""
+    from pyspark.ml.linalg import Vectors as SparkVectors
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master("local[1]").appName("embviz-formats-test")
+             .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "1").getOrCreate())
+    try:
+        rows = [(k, SparkVectors.dense(r.tolist())) for k, r in zip(glove.keys[:300], glove.matrix[:300])]
+        spark.createDataFrame(rows, ["word", "vector"]).coalesce(2).write.parquet(str(tmp_path / "vectors"))
+        sparse = [("a", SparkVectors.dense([1.0, 2.0])), ("b", SparkVectors.sparse(2, [1], [3.0]))]
+        spark.createDataFrame(sparse, ["word", "vector"]).coalesce(1).write.parquet(str(tmp_path / "sparse"))
+    finally:
+        spark.stop()
+    v = ld(tmp_path / "vectors")
+    assert sorted(v.keys) == sorted(glove.keys[:300])
+    order = [glove.get_index(k) for k in v.keys]
+    assert np.array_equal(v.matrix, glove.matrix[order])
+    with pytest.raises(FormatError) as exc:  # a folder's rows are counted across its parts
+        ld(tmp_path / "sparse")
+    assert str(exc.value) == (f"{tmp_path / 'sparse'}: row 1, column 'vector': Spark sparse vector (type 0), expected dense "
+                              "vectors (type 1); densify with Vectors.dense(v.toArray())")
