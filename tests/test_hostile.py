@@ -584,3 +584,39 @@ def test_vectors_from_a_pipe(dash_file: Path) -> None:
     assert (r.returncode, r.stdout, r.stderr) == (0, b"query\trank\tkey\tscore\nqueen\t1\tking\t0.962805\n", b"")
     r = _cli(["info", "-v", "/dev/stdin"], input=b"<html><body>404</body></html>\n")
     assert (r.returncode, r.stderr) == (1, b"embviz: error: /dev/stdin: is an HTML/XML page, not a vector file (a failed download?)\n")
+
+
+# -- quiet data changes: an empty --keys selection, numba's cache folder -----------------------
+def test_empty_keys_file_says_the_selection_is_empty(tmp_path: Path) -> None:
+    # through the function plot's --keys calls: the option name is currently also taken by
+    # the vector source's keys sidecar (embviz/cli/_common.py), which wins on the command line
+    from embviz.cli import project
+    from embviz.errors import InvalidQuery
+
+    empty = tmp_path / "keys.txt"
+    empty.write_text("\n  \n")
+    with pytest.raises(InvalidQuery) as exc:
+        project._read_keys(empty)
+    assert str(exc.value) == f"{empty}: the --keys file holds no keys, so the selection is empty"
+    (tmp_path / "k.txt").write_text("king\n\nqueen\n")
+    assert project._read_keys(tmp_path / "k.txt") == ["king", "queen"]
+
+
+def test_unwritable_numba_cache_falls_back_with_one_warning(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    from embviz.errors import EmbvizWarning
+    from embviz.viz import projection
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(blocked / "numba"))  # cannot be created or written
+    with pytest.warns(EmbvizWarning) as caught:
+        projection._writable_numba_cache()
+    assert [str(w.message) for w in caught] == [
+        f"cannot write numba's cache in {blocked / 'numba'}; UMAP compiles without a lasting disk cache"
+    ]
+    fallback = os.environ["NUMBA_CACHE_DIR"]
+    assert fallback != str(blocked / "numba") and os.access(fallback, os.W_OK)
+    projection._writable_numba_cache()  # a writable folder is left alone
+    assert os.environ["NUMBA_CACHE_DIR"] == fallback

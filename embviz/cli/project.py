@@ -179,7 +179,11 @@ def _read_keys(path: Path | None) -> list[str] | None:
             raise InvalidQuery(
                 f"{path}: cannot read the keys file: {exc.strerror or exc}"
             ) from None
-    return [line.strip("\r\n") for line in lines if line.strip()]
+    keys = [line.strip("\r\n") for line in lines if line.strip()]
+    if not keys:  # not silently the default selection (the top 5,000)
+        where = "stdin" if str(path) == "-" else str(path)
+        raise InvalidQuery(f"{where}: the --keys file holds no keys, so the selection is empty")
+    return keys
 
 
 def _progress_callback(stack: Any) -> Any:

@@ -297,6 +297,23 @@ def numba_cache_dir(cache_dir: str | os.PathLike) -> Path:
     return Path(cache_dir) / "numba"
 
 
+def _writable_numba_cache() -> None:
+    """Point numba at a temporary folder (one warning) if its cache folder cannot be written.
+
+    numba raises an internal ``RuntimeError`` ("cannot cache function") when compiling a
+    ``cache=True`` function into a folder it cannot write; umap-learn and pynndescent have many.
+    """
+    current = os.environ.get("NUMBA_CACHE_DIR")
+    if not current or os.access(current, os.W_OK | os.X_OK):
+        return
+    import tempfile
+
+    from embviz.errors import warn
+
+    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="embviz-numba-")
+    warn(f"cannot write numba's cache in {current}; UMAP compiles without a lasting disk cache")
+
+
 def _umap(unit, dim, seed, n_neighbors, min_dist, cache_dir, report) -> NDArray[np.float32]:
     m = len(unit)
     if cache_dir is not None and "numba" not in sys.modules:
@@ -307,6 +324,7 @@ def _umap(unit, dim, seed, n_neighbors, min_dist, cache_dir, report) -> NDArray[
             os.environ.setdefault("NUMBA_CACHE_DIR", str(path))
         except OSError:
             pass
+        _writable_numba_cache()
     import warnings
 
     kw: dict = {}
