@@ -307,6 +307,16 @@ def test_nan_and_inf_name_the_row_and_column(glove, tmp_path):
     fails(big, f"{big}: row 0, column 1: value is inf, expected a finite number")
 
 
+def test_compressed_npy_is_refused_in_one_line(glove, tmp_path):
+    import gzip
+
+    p = tmp_path / "emb.npy.gz"
+    raw = tmp_path / "emb.npy"
+    np.save(raw, glove.matrix[:3])
+    p.write_bytes(gzip.compress(raw.read_bytes()))
+    fails(p, f"{p}: is a compressed .npy array; decompress it first (embviz memory-maps .npy files directly)")
+
+
 def test_not_2d(tmp_path):
     p = tmp_path / "v.npy"
     np.save(p, np.zeros(5, np.float32))

@@ -175,7 +175,7 @@ def _not_a_vector_file(head: bytes, path: Path) -> str | None:
     if head[:4] == b"PK\x03\x04":
         return "is a zip archive; unzip it first (embviz reads gzip, bz2 and xz directly)"
     if head[:6] == b"\x93NUMPY":
-        return "is a numpy .npy array without keys, not a vector file"
+        return "is a compressed .npy array; decompress it first (embviz memory-maps .npy files directly)"
     return None
 
 
