@@ -41,6 +41,15 @@ def _install_signals() -> None:
 class _EmbvizGroup(typer.core.TyperGroup):
     """Turns every error into one stderr line and an exit code (httpie's ``raw_main``)."""
 
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """Return the command with word metavars and its examples (:mod:`embviz.cli.help`)."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            from embviz.cli.help import polish
+
+            polish(command, cmd_name)
+        return command
+
     def invoke(self, ctx: Any) -> Any:
         from embviz.cli import _common
 
@@ -89,7 +98,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
 )
 
 

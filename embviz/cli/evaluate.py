@@ -26,6 +26,46 @@ evaluate_app = typer.Typer(
 )
 app.add_typer(evaluate_app, name="evaluate")
 
+#: Data files shipped inside gensim that the docs' examples use (what each one is).
+DATASETS = {
+    "questions-words.txt": "Google analogy set (Mikolov et al. 2013): 19,544 questions, 14 sections",
+    "wordsim353.tsv": "WordSim-353 word pairs with human similarity scores",
+    "simlex999.txt": "SimLex-999 word pairs with human similarity scores",
+    "lee_background.cor": "300 news documents, one per line: a small corpus to train on",
+    "crime-and-punishment.vec": "a small fastText .vec file (word vectors)",
+}
+
+
+@evaluate_app.callback(invoke_without_command=True)
+def _evaluate(
+    ctx: typer.Context,
+    list_datasets: Annotated[
+        bool, typer.Option("--list-datasets", help="List the data sets shipped with gensim, with their paths.")
+    ] = False,
+    dataset_path: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset-path", metavar="NAME", help="Print the path of one of them (for use in $(...))."
+        ),
+    ] = None,
+) -> None:
+    """Intrinsic evaluation: analogy accuracy and word-pair correlation (gensim's numbers)."""
+    from embviz.errors import InvalidQuery
+    from embviz.evaluate import gensim_data
+
+    if dataset_path is not None:
+        if dataset_path not in DATASETS:
+            raise InvalidQuery(f"unknown data set {dataset_path!r}: expected one of {', '.join(DATASETS)}")
+        typer.echo(str(gensim_data(dataset_path)))
+        raise typer.Exit()
+    if list_datasets:
+        rows = [{"name": k, "path": str(gensim_data(k)), "what": v} for k, v in DATASETS.items()]
+        emit(rows, None, columns=["name", "path", "what"])
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
+
 
 class EvalMethod(str, Enum):
     """Analogy scoring: 3CosAdd (Mikolov et al. 2013) or 3CosMul (Levy & Goldberg 2014)."""
