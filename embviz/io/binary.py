@@ -138,6 +138,27 @@ def _map(f: IO[bytes]) -> np.ndarray | None:
         return None
 
 
+def _release(mapped: np.ndarray, released: int, pos: int) -> int:
+    """Drop the mapped pages before byte `pos` from this process (``MADV_DONTNEED``).
+
+    The rows there are copied into the matrix already; without this, every page of the file
+    stays resident in the process while it is read, and a 3.6 GB file peaks at twice its size
+    (file pages plus matrix). The pages stay in the page cache; a later access re-reads them.
+    Returns the new released offset (page-aligned); does nothing where madvise is missing.
+    """
+    import mmap
+
+    mm = getattr(mapped.base, "obj", mapped.base)  # the mmap under np.frombuffer's memoryview
+    end = pos // mmap.PAGESIZE * mmap.PAGESIZE
+    if end - released >= 1 << 24 and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            mm.madvise(mmap.MADV_DONTNEED, released, end - released)
+        except (OSError, ValueError):
+            return released
+        return end
+    return released
+
+
 def _read_binary(
     f: IO[bytes], head: bytes, path: Path, info: SourceInfo, limit: int | None, sink: _Sink
 ) -> tuple[int, int]:
@@ -159,6 +180,7 @@ def _read_binary(
     pos = len(head) - len(data)  # file offset of the first record (mapped files)
     window = 4 * _sniff.CHUNK_BYTES
     done, eof, bad_utf8 = 0, False, 0
+    released = 0  # mapped bytes already handed back to the kernel (see _release)
     while done < want:
         if mapped is not None:
             buf = mapped[pos : pos + window]
@@ -212,6 +234,7 @@ def _read_binary(
         window = 4 * _sniff.CHUNK_BYTES
         if mapped is not None:
             pos += used
+            released = _release(mapped, released, pos)
         else:
             del buf
             data = data[used:]
