@@ -450,3 +450,90 @@ def test_hostile_keys_stay_inert_in_every_slot(browser, tmp_path):
     assert page.evaluate("() => document.querySelectorAll('img').length") == 0
     assert o.errors == [] and o.dialogs == []
     o.close()
+
+
+def test_labels_never_overlap_and_more_appear_on_zoom(browser, pages):
+    o = Opened(browser, pages["2d"])
+
+    def boxes() -> list[list[float]]:
+        return o.page.evaluate(
+            """() => [...document.querySelectorAll('.textpoint text')]
+            .filter(e => e.textContent).map(e => { const b = e.getBoundingClientRect();
+              return [b.left, b.top, b.right, b.bottom]; })"""
+        )
+
+    def overlaps(bs) -> int:
+        n = 0
+        for i, a in enumerate(bs):
+            for b in bs[i + 1 :]:
+                if a[0] < b[2] - 1 and b[0] < a[2] - 1 and a[1] < b[3] - 1 and b[1] < a[3] - 1:
+                    n += 1
+        return n
+
+    first = boxes()
+    assert 20 <= len(first) < 100 and overlaps(first) == 0
+    state = o.page.evaluate("() => window.embviz.labels()")
+    assert state["shown"] == len(first) and state["extra"] == 0  # the top 100, thinned
+    o.page.evaluate(
+        """() => { const g = document.getElementById('embviz-plot');
+        const xa = g._fullLayout.xaxis.range, ya = g._fullLayout.yaxis.range;
+        const cx = (xa[0] + xa[1]) / 2, cy = (ya[0] + ya[1]) / 2, w = (xa[1] - xa[0]) / 8,
+              h = (ya[1] - ya[0]) / 8;
+        return Plotly.relayout(g, {'xaxis.range': [cx - w, cx + w], 'yaxis.range': [cy - h, cy + h]}); }"""
+    )
+    o.page.wait_for_timeout(800)
+    zoomed = boxes()
+    state = o.page.evaluate("() => window.embviz.labels()")
+    assert state["extra"] > 0 and overlaps(zoomed) == 0  # less frequent keys got labels
+    assert o.errors == []
+    o.close()
+
+
+def test_legend_click_dims_a_cluster_named_by_its_keys(browser, tmp_path):
+    from typer.testing import CliRunner
+
+    out = tmp_path / "c.html"
+    r = CliRunner().invoke(
+        app, ["plot", "--method", "pca", "--top", "500", "--clusters", "3", "-q", "-o", str(out)]
+    )
+    assert r.exit_code == 0, r.stderr
+    o = Opened(browser, out)
+    legend = o.page.evaluate(
+        "() => [...document.querySelectorAll('.legendtext')].map(e => e.textContent)"
+    )
+    names = [x for x in legend if x.startswith("cluster ")]
+    assert len(names) == 3 and all(x.count(", ") == 2 for x in names)
+    assert names[0].startswith("cluster 1: ")
+
+    def opacities() -> list[float]:
+        return o.page.evaluate(
+            """() => document.getElementById('embviz-plot')._fullData
+            .filter(t => (t.meta || {}).role === 'points').map(t => t.marker.opacity)"""
+        )
+
+    def click_legend(name: str) -> None:
+        x, y = o.page.evaluate(
+            """(name) => { const g = [...document.querySelectorAll('.legend .traces')]
+            .find(t => t.querySelector('.legendtext').textContent === name);
+            const b = g.querySelector('.legendtoggle').getBoundingClientRect();
+            return [b.left + b.width / 2, b.top + b.height / 2]; }""",
+            name,
+        )
+        o.page.mouse.click(x, y)
+
+    before = opacities()
+    click_legend(names[0])
+    o.page.wait_for_timeout(400)
+    after = opacities()
+    assert after[0] < before[0] and after[1:] == before[1:]
+    visible = o.page.evaluate(
+        """() => document.getElementById('embviz-plot')._fullData
+        .filter(t => (t.meta || {}).role === 'points').map(t => t.visible)"""
+    )
+    assert visible == [True, True, True]  # dimmed, not hidden
+    o.page.wait_for_timeout(400)  # not a double click
+    click_legend(names[0])
+    o.page.wait_for_timeout(400)
+    assert opacities() == before
+    assert o.errors == [] and o.dialogs == []
+    o.close()

@@ -501,8 +501,13 @@
         }
       }
     }
+    // candidates: the L most frequent points at full view; zoomed in by an area factor f,
+    // the L * f most frequent (about L of them fall in view), thinned the same way
+    var f = Math.max(1, ((fullX[1] - fullX[0]) * (fullY[1] - fullY[0])) /
+      Math.max(1e-30, Math.abs((x1 - x0) * (y1 - y0))));
+    var C = Math.min(n, Math.ceil(L * f));
     var shown = new Uint8Array(n), extra = [], count = 0;
-    for (var r = 0; r < n && count < L; r++) {
+    for (var r = 0; r < C; r++) {
       var j = byRank[r];
       if (focusSet[j]) { continue; }  // the chosen point and its neighbors carry their own text
       var px = (X[j] - x0) * sx, py = (y1 - Y[j]) * sy;
