@@ -157,3 +157,40 @@ def test_cli_project_prints_neighbor_lists_as_neighbors_does(runner):
     assert tsv.stdout.splitlines()[0] == "key\trank\tx\ty\tn1\ts1\tn2\ts2"
     first = tsv.stdout.splitlines()[1].split("\t")
     assert first[0] == "the" and first[4:6] == [want[0]["key"], f"{want[0]['score']:.6f}"]
+
+
+def test_cli_plot_records_the_lists_and_their_cost(runner, tmp_path):
+    out = tmp_path / "p.html"
+    r = runner.invoke(
+        app,
+        ["plot", "--method", "pca", "--top", "100", "--neighbors-k", "5", "--density", "on",
+         "--plotlyjs", "cdn", "-o", str(out)],
+    )
+    assert r.exit_code == 0, r.stderr
+    assert re.search(
+        r"^embviz: neighbor lists: 5 exact neighbors \(cosine over all 40,000 keys\) of 100 of "
+        r"100 points in \d+\.\d s$",
+        r.stderr,
+        flags=re.M,
+    )
+    page = out.read_text(encoding="utf-8")
+    prov = json.loads(
+        re.search(r'id="embviz-provenance">(.*?)</script>', page).group(1)
+    )
+    assert prov["neighbor_lists"]["k"] == 5 and prov["neighbor_lists"]["points"] == 100
+    assert prov["neighbor_lists"]["restrict"] is None and prov["neighbor_lists"]["seconds"] >= 0
+    data = json.loads(re.search(r'id="embviz-data">(.*?)</script>', page).group(1))
+    assert (data["k"], data["n"], data["total"], data["density"]) == (5, 100, 40_000, True)
+    assert len(data["other"]) == 39_900 and data["other_all"]
+    assert '"type":"heatmap"' in page.replace(" ", "")
+    off = runner.invoke(
+        app,
+        ["plot", "--method", "pca", "--top", "100", "--neighbors-k", "0", "--plotlyjs", "cdn",
+         "-o", str(out)],
+    )
+    assert off.exit_code == 0 and "neighbor lists" not in off.stderr
+    data = json.loads(re.search(r'id="embviz-data">(.*?)</script>', out.read_text()).group(1))
+    assert data["k"] == 0 and data["nbr"] is None
+    assert data["why"].startswith("neighbor lists are off in this page")
+    bad = runner.invoke(app, ["plot", "--density", "maybe", "-o", str(out)])
+    assert bad.exit_code == 2
