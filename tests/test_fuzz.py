@@ -324,9 +324,16 @@ def test_mutated_files_load_correctly_or_are_refused_with_one_line(table, fmt, c
     path = _write("f" + {"gzip": ".gz", "bz2": ".bz2", "xz": ".xz", None: ""}[codec], blob)
     try:
         outcome = check_file(path)
-    except BaseException:
+    except Exception as exc:
         TALLY["other"] += 1
-        raise
+        keep = os.environ.get("EMBVIZ_FUZZ_KEEP_GOING")  # the long run: record and go on
+        if not keep:
+            raise
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        name = f"{TALLY['other']:04d}-{fmt}-{codec}"
+        (Path(keep) / name).write_bytes(blob)
+        (Path(keep) / f"{name}.why").write_text(f"{type(exc).__name__}: {exc}"[:4000])
+        return
     TALLY[outcome] += 1
 
 

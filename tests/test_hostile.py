@@ -620,3 +620,137 @@ def test_unwritable_numba_cache_falls_back_with_one_warning(tmp_path: Path, monk
     assert fallback != str(blocked / "numba") and os.access(fallback, os.W_OK)
     projection._writable_numba_cache()  # a writable folder is left alone
     assert os.environ["NUMBA_CACHE_DIR"] == fallback
+
+
+# -- fault injection: full disk, SIGKILL, SIGTERM, read-only folders ---------------------------
+def _big_glove(path: Path, n: int = 200_000, dim: int = 50) -> Path:
+    rng = np.random.default_rng(0)
+    m = rng.standard_normal((n, dim)).astype(np.float32)
+    keys = [f"k{i}" for i in range(n)]
+    from embviz.vectors import Vectors
+
+    eio.save(Vectors(keys, m), path, format="glove")
+    return path
+
+
+def _no_temporaries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or p.name.endswith(".tmp"))
+
+
+def test_full_disk_during_convert_leaves_no_half_written_file(tmp_path: Path, dash_file: Path) -> None:
+    import resource
+    import subprocess
+    import sys
+
+    big = _big_glove(tmp_path / "big.txt", n=20_000)
+    out = tmp_path / "out" / "v.txt"
+    out.parent.mkdir()
+    out.write_text("old\n")
+    code = (
+        "import resource, signal, sys\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))\n"
+        "from embviz.cli import main\n"
+        "sys.argv = ['embviz'] + sys.argv[1:]\n"
+        "main()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code, "convert", str(big), str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr == f"embviz: error: {out}: cannot write: File too large\n"
+    assert out.read_text() == "old\n" and _no_temporaries(out.parent) == []
+    assert resource.getrlimit(resource.RLIMIT_FSIZE)[0] != 100_000  # only the child was limited
+    r = subprocess.run([sys.executable, "-m", "embviz", "convert", str(big), str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and eio.load(out, cache=False).count == 20_000
+
+
+def _start_and_kill(args: list[str], sig: int, when, timeout: float = 120.0) -> int:
+    """Start ``embviz ARGS``, wait until ``when()`` is true, send `sig`; return the exit code."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "embviz", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while not when() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "finished before the signal: make the input bigger"
+    proc.send_signal(sig)
+    proc.communicate(timeout=timeout)
+    return proc.returncode
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_signal_during_convert(tmp_path: Path, sig: str) -> None:
+    import signal
+
+    big = _big_glove(tmp_path / "big.txt")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "v.vec.gz"
+
+    def writing() -> bool:
+        return any(p.name.endswith(".tmp") and p.stat().st_size > 0 for p in out_dir.iterdir())
+
+    code = _start_and_kill(["convert", str(big), str(out)], getattr(signal, sig), writing)
+    assert not out.exists()  # never half-written
+    if sig == "SIGTERM":
+        assert code == 143 and _no_temporaries(out_dir) == []  # cleaned up
+    else:
+        assert code == -9
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "embviz", "convert", str(big), str(out)], capture_output=True)
+    assert r.returncode == 0 and eio.load(out, cache=False).count == 200_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_signal_during_a_cache_build(tmp_path: Path, sig: str) -> None:
+    import signal
+
+    from embviz.io import cache
+
+    big = _big_glove(tmp_path / "big.txt")
+    cdir = tmp_path / "cache"
+    base = cdir / "vectors"
+
+    def building() -> bool:
+        return base.is_dir() and any(
+            p.name.startswith(".tmp-") and (p / "matrix.npy").exists() for p in base.iterdir()
+        )
+
+    code = _start_and_kill(["info", "-v", str(big), "--cache-dir", str(cdir)], getattr(signal, sig), building)
+    assert code == (143 if sig == "SIGTERM" else -9)
+    assert cache.entries(cdir) == []  # no entry, let alone a corrupt one
+    left = [p.name for p in base.iterdir()]
+    assert left == [] if sig == "SIGTERM" else all(n.startswith(".tmp-") for n in left)
+    v = eio.load(big, cache_dir=cdir)  # the next run rebuilds, and sweeps the dead builder's folder
+    assert v.count == 200_000 and [p.name.startswith(".tmp-") for p in base.iterdir()] == [False]
+    assert [e.status for e in cache.verify(cdir)] == ["ok"]
+
+
+def test_read_only_output_folder(tmp_path: Path, dash_file: Path) -> None:
+    import os
+
+    target = Path("/proc/self/v.txt") if os.geteuid() == 0 else tmp_path / "ro" / "v.txt"
+    if os.geteuid() != 0:
+        target.parent.mkdir()
+        target.parent.chmod(0o555)
+    with pytest.raises(FormatError) as exc:
+        eio.save(eio.load(dash_file, cache=False), target)
+    assert str(exc.value).startswith(f"{target}: ") and "\n" not in str(exc.value)
+    assert not target.exists()
+
+
+def test_read_only_cache_folder_loads_without_the_cache_with_one_warning(tmp_path: Path, dash_file: Path) -> None:
+    from embviz.errors import EmbvizWarning
+
+    blocked = tmp_path / "cachefile"
+    blocked.write_text("a file where the cache folder should be")
+    with pytest.warns(EmbvizWarning) as caught:
+        v = eio.load(dash_file, cache_dir=blocked)
+    assert v.count == 4 and len(caught) == 1
+    assert str(caught[0].message).startswith(f"cannot write the vector cache in {blocked} (")
