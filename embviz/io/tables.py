@@ -17,9 +17,9 @@ Spark ML's ``Word2VecModel.save(path)`` folder (``metadata/`` + ``data/*.parquet
 (``word``, ``vector`` as the vector struct) are read by passing the folder: every
 ``*.parquet`` part file, in name order.
 
-The matrix is allocated once from the row counts in the files' footers and filled one row
-group (Parquet) or record batch (Arrow) at a time, so peak memory is the matrix, the keys and
-one row group.
+The matrix is allocated once from the row counts in the files' footers and filled one batch
+at a time (about 8 MiB of values, read from one row group; an Arrow record batch), so peak
+memory is the matrix, the keys and one batch.
 """
 
 from __future__ import annotations
@@ -57,6 +57,19 @@ def parquet_parts(folder: Path) -> list[Path]:
     )
 
 
+#: Bytes of values decoded per step when reading Parquet (bounds the reader's own memory).
+_BATCH_BYTES = 8 << 20
+
+
+def _width(pa: Any, t: Any) -> int:
+    """Rough bytes per row of a column type (fixed-size lists exactly, others a guess)."""
+    if pa.types.is_fixed_size_list(t):
+        return t.list_size * max(1, t.value_type.bit_width // 8)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_struct(t):
+        return 2_048
+    return 16
+
+
 @dataclass
 class _Source:
     schema: Any  # pyarrow.Schema
@@ -70,9 +83,10 @@ def _parquet_source(path: Path, files: list[Path]) -> _Source:
     opened = []
     for f in files:
         try:
-            # buffered reads, not a memory map: mapped pages would stay resident and count
-            # beside the matrix; this way only one row group is in memory at a time
-            opened.append((f, pq.ParquetFile(f, memory_map=False)))
+            # buffered reads of 1 MiB, not a memory map or a pre-buffered row group: mapped
+            # pages would stay resident beside the matrix, and a decoded row group of nested
+            # lists (with its repetition levels) costs about 4x its values
+            opened.append((f, pq.ParquetFile(f, memory_map=False, pre_buffer=False, buffer_size=1 << 20)))
         except (OSError, pa.ArrowException) as exc:
             raise FormatError(f"{f}: not a readable Parquet file: {exc}") from None
     schema = opened[0][1].schema_arrow
@@ -83,10 +97,12 @@ def _parquet_source(path: Path, files: list[Path]) -> _Source:
             )
 
     def batches(columns: list[str]) -> Iterator[Any]:
+        width = sum(_width(pa, schema.field(c).type) for c in columns)
+        rows = max(1_024, _BATCH_BYTES // max(1, width))
         for f, pf in opened:
             for i in range(pf.num_row_groups):
                 try:
-                    yield pf.read_row_group(i, columns=columns)
+                    yield from pf.iter_batches(batch_size=rows, row_groups=[i], columns=columns)
                 except (OSError, pa.ArrowException) as exc:
                     raise FormatError(f"{f}: row group {i}: cannot read: {exc}") from None
 
