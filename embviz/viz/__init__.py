@@ -5,14 +5,16 @@
   (:mod:`~embviz.viz.layout_cache`); :mod:`~embviz.viz.trust` scores a layout (recall@k).
 - :mod:`~embviz.viz.formula`: formula axes (cosine to expression vectors).
 - :mod:`~embviz.viz.coloring`, :mod:`~embviz.viz.figure`, :mod:`~embviz.viz.page`: colours,
-  the plotly.js figure and the one-file HTML page.
+  the plotly.js figure and the one-file HTML page; :mod:`~embviz.viz.explorer`: the page's
+  explorer data (exact neighbor lists, density, the JSON payload) and its one JS asset.
 
 plotly, umap-learn and scikit-learn are imported inside the functions that need them.
 """
 
 from __future__ import annotations
 
-from embviz.viz.coloring import MAX_CATEGORIES, Coloring, kmeans, read_metadata
+from embviz.viz.coloring import MAX_CATEGORIES, Coloring, cluster_names, kmeans, read_metadata
+from embviz.viz.explorer import NeighborLists, neighbor_lists
 from embviz.viz.figure import WEBGL_MIN, escape, figure, provenance
 from embviz.viz.formula import formula_coords, formula_projection
 from embviz.viz.page import to_html, write_html
@@ -36,14 +38,17 @@ __all__ = [
     "RECALL_SAMPLE",
     "WEBGL_MIN",
     "Coloring",
+    "NeighborLists",
     "Projection",
     "Selection",
+    "cluster_names",
     "escape",
     "exact_knn",
     "figure",
     "formula_coords",
     "formula_projection",
     "kmeans",
+    "neighbor_lists",
     "neighbor_recall",
     "params_for",
     "pca",
