@@ -1,6 +1,6 @@
 """The long fuzzing run for releases: N generated files per worker, W workers, counts by outcome.
 
-    python scripts/fuzz_long.py --files 25000 --workers 4 --out bench/results/fuzz_long.json
+    python scripts/fuzz_long.py --files 25000 --workers 4 --out bench/results/fuzz/long.json
 
 Each worker runs tests/test_fuzz.py's mutation property with its own seed and without
 stopping at a failure (a failing file is kept under ``<out>.failures/`` with the reason), and
@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=25_000)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fuzz_long.json")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fuzz" / "long.json")
     ap.add_argument("--worker", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     failures = args.out.with_suffix(".failures")
