@@ -52,3 +52,34 @@ def pytest_runtest_makereport(item, call):
     if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where every test must run: {report.longrepr}"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-slow", action="store_true", help="also run the tests marked slow (CI runs them all)"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Outside CI, tests marked slow are deselected: a contributor's `pytest` takes minutes.
+
+    They run with ``--run-slow``, with any ``-m`` expression (``-m slow`` runs only them), and
+    always in CI (``CI`` set: .ci/run sets it), where a deselected test would hide a failure.
+    """
+    if os.environ.get("CI") or config.getoption("--run-slow") or config.getoption("markexpr"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+        config.stash[_SLOW] = len(slow)
+
+
+_SLOW = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if config.stash.get(_SLOW, 0):
+        terminalreporter.write_line(
+            f"{config.stash[_SLOW]} slow tests deselected; `pytest --run-slow` (or CI=true) runs them too"
+        )

@@ -461,6 +461,28 @@ def with_provenance(rows: list[Any], fmt: OutputFormat | None, text: str | None)
 
 
 # -- stdin and output -------------------------------------------------------------------------
+def check_output(path: Path, *, folder: bool = False) -> Path:
+    """Fail before any work when `path` cannot be written: one error naming what to do.
+
+    `folder`: the output is a directory (created later, when the data is ready), so only its
+    parent must exist. Returns `path` with ``~`` expanded.
+    """
+    path = Path(path).expanduser()
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise InvalidQuery(f"cannot write to {path}: it exists and is not a directory")
+    elif path.is_dir():
+        raise InvalidQuery(f"cannot write {path}: it is a directory; give a file name inside it")
+    parent = path.parent
+    if not parent.is_dir():
+        raise InvalidQuery(
+            f"cannot write {path}: directory {parent} does not exist (create it: mkdir -p {parent})"
+        )
+    if not os.access(parent, os.W_OK):
+        raise InvalidQuery(f"cannot write {path}: directory {parent} is not writable")
+    return path
+
+
 def read_items(args: Sequence[str], what: str) -> list[str]:
     """Return the arguments, or the non-blank lines of stdin when the only argument is ``-``."""
     if list(args) == ["-"]:

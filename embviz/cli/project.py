@@ -18,6 +18,7 @@ from embviz.cli._common import (
     QuietOpt,
     RestrictOpt,
     VectorSource,
+    check_output,
     emit,
     message,
     with_vectors,
@@ -327,6 +328,8 @@ def project(
     """
     from embviz.io import cache as _cache
 
+    if out is not None:
+        out = check_output(out)  # before the load and the layout, not after
     path = source.path
     table = source.load()
     selection = _select(table, top, keys, sample, around, k, seed)
@@ -491,6 +494,9 @@ def plot(
         raise InvalidQuery("--metadata needs --color-by COLUMN")
     if clusters is not None and color_by is not None:
         raise InvalidQuery("use either --clusters or --color-by, not both")
+    out = check_output(out)  # before the load and the layout, not after
+    if metadata is not None and not Path(metadata).expanduser().is_file():
+        raise InvalidQuery(f"--metadata {metadata}: no such file")
     start = time.perf_counter()
     path = source.path
     table = source.load()

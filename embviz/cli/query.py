@@ -27,6 +27,7 @@ from embviz.cli._common import (
     TensorOpt,
     VectorColumnsOpt,
     VectorSource,
+    check_output,
     emit,
     load_vectors,
     message,
@@ -280,9 +281,13 @@ def convert(
     from embviz import io as embviz_io
 
     fmt = to.value if to else embviz_io.format_for(target).value
+    folder = fmt == "projector" and target.suffix.lower() != ".tsv"  # the pair goes in a folder
+    target = check_output(target, folder=folder)  # before loading, not after
     table = load_vectors(
         source, input_format, limit, no_cache=True,
         tensor=tensor, key_column=key_column, vector_columns=vector_columns, keys=keys_file,
     )
+    if folder:
+        target.mkdir(exist_ok=True)
     written = embviz_io.save(table, target, fmt, precision=precision)
     message(f"wrote {table.count:,} x {table.dim} vectors ({fmt}) to {', '.join(map(str, written))}")

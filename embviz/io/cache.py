@@ -97,7 +97,7 @@ def entry_path(
     """
     resolved = Path(source).resolve()
     fmt = None if format is None else str(getattr(format, "value", format))
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     return root / "vectors" / _entry_id(resolved, fmt, limit, dtype, (options or SourceOptions()).cache_tag())
 
 
@@ -248,7 +248,7 @@ def load_cached(
         sniff(source)  # raises the right FormatError (missing, directory, ...)
         raise
     fmt = None if format is None else str(getattr(format, "value", format))
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     options = options or SourceOptions()
     entry = root / "vectors" / _entry_id(resolved, fmt, limit, dtype, options.cache_tag())
     expect = dict(_stat(resolved), fingerprint=fingerprint(resolved) if resolved.is_file() else "folder")
@@ -290,7 +290,7 @@ def load_cached(
 
 def entries(cache_dir: str | os.PathLike | None = None) -> list[Entry]:
     """List the cache's entries (complete ones; temporary directories are not listed)."""
-    root = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "vectors"
+    root = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()) / "vectors"
     out: list[Entry] = []
     if not root.is_dir():
         return out
@@ -361,7 +361,7 @@ def verify(cache_dir: str | os.PathLike | None = None) -> list[Verified]:
     cannot see (an edit in the middle that keeps size, mtime, ctime and inode: only
     possible by setting the clock or editing the disk directly).
     """
-    root = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "vectors"
+    root = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()) / "vectors"
     out: list[Verified] = []
     if not root.is_dir():
         return out
@@ -402,7 +402,7 @@ def _verify_entry(entry: Path) -> Verified:
 
 def clear(cache_dir: str | os.PathLike | None = None) -> tuple[int, int]:
     """Remove every entry (and leftover temporary directories): ``(entries, bytes)`` removed."""
-    root = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "vectors"
+    root = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()) / "vectors"
     count = size = 0
     if not root.is_dir():
         return 0, 0

@@ -1,0 +1,111 @@
+"""A new user's first hour: commands fail before the work, paths with ~ work, the suite is quick."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from embviz.cli import _common, app
+
+
+@pytest.fixture()
+def no_load(monkeypatch):
+    """Loading the vectors fails the test: the command must stop before it."""
+
+    def load(self):
+        raise AssertionError("the vectors were loaded before the arguments were checked")
+
+    monkeypatch.setattr(_common.VectorSource, "load", load)
+
+
+@pytest.mark.parametrize(
+    "args, what",
+    [
+        (["plot", "-o", "missing_dir/x.html"], "missing_dir/x.html"),
+        (["plot", "--top", "100", "--output", "missing_dir/deeper/x.html"], "missing_dir/deeper/x.html"),
+        (["project", "-o", "missing_dir/points.tsv"], "missing_dir/points.tsv"),
+    ],
+)
+def test_output_in_a_missing_directory_fails_before_loading(
+    runner, no_load, tmp_path, monkeypatch, args, what
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, args)
+    parent = str(Path(what).parent)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"embviz: error: cannot write {what}: directory {parent} does not exist (create it: mkdir -p {parent})\n"
+    )
+
+
+def test_output_that_is_a_directory_fails_before_loading(runner, no_load, tmp_path) -> None:
+    result = runner.invoke(app, ["plot", "-o", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr == f"embviz: error: cannot write {tmp_path}: it is a directory; give a file name inside it\n"
+
+
+def test_missing_metadata_fails_before_loading(runner, no_load, tmp_path) -> None:
+    result = runner.invoke(
+        app, ["plot", "-o", str(tmp_path / "p.html"), "--metadata", "nope.tsv", "--color-by", "x"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr == "embviz: error: --metadata nope.tsv: no such file\n"
+
+
+def test_convert_checks_the_target_before_reading_and_creates_a_projector_folder(
+    runner, tmp_path, monkeypatch
+) -> None:
+    from embviz.evaluate import gensim_data
+
+    src = str(gensim_data("crime-and-punishment.vec"))
+    bad = runner.invoke(app, ["convert", src, str(tmp_path / "no" / "x.bin")])
+    assert bad.exit_code == 1
+    assert "directory " + str(tmp_path / "no") + " does not exist" in bad.stderr
+    monkeypatch.chdir(tmp_path)
+    ok = runner.invoke(app, ["convert", "--limit", "10", src, "projector/", "--to", "projector"])
+    assert ok.exit_code == 0, ok.stderr
+    assert ok.stderr == "embviz: wrote 10 x 5 vectors (projector) to projector/vectors.tsv, projector/metadata.tsv\n"
+    assert len((tmp_path / "projector" / "metadata.tsv").read_text().splitlines()) == 10
+
+
+def test_cache_dir_with_a_tilde_is_the_home_folder(tmp_path, monkeypatch) -> None:
+    from embviz import load
+    from embviz.evaluate import gensim_data
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    v = load(gensim_data("crime-and-punishment.vec"), cache_dir="~/.cache/embviz")
+    assert v.count == 291
+    assert (home / ".cache" / "embviz" / "vectors").is_dir()
+    assert not (work / "~").exists()
+
+
+def test_default_pytest_leaves_slow_tests_to_ci(tmp_path) -> None:
+    """Outside CI `pytest` deselects slow tests (and says so); with CI=true it runs them."""
+    test = tmp_path / "test_x.py"
+    test.write_text(
+        "import pytest\n\n@pytest.mark.slow\ndef test_slow():\n    pass\n\ndef test_quick():\n    pass\n"
+    )
+    (tmp_path / "conftest.py").write_text((Path(__file__).parent / "conftest.py").read_text())
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    slow: slow\n")
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+
+    def run(*args, **extra):
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, str(test)],
+            capture_output=True, text=True, cwd=tmp_path, env={**env, **extra}, check=False,
+        ).stdout
+
+    assert "1 passed, 1 deselected" in run()
+    assert "1 slow tests deselected; `pytest --run-slow` (or CI=true) runs them too" in run()
+    assert "2 passed" in run(CI="true")
+    assert "2 passed" in run("--run-slow")
+    assert "1 passed, 1 deselected" in run("-m", "slow")
