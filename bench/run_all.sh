@@ -3,5 +3,5 @@
 # Needs: pip install '.[bench]'. Real GloVe files are built once under bench/data (or $EMBVIZ_BENCH_DATA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for b in load evaluate train umap plot; do python "bench/bench_$b.py"; done
+for b in load evaluate train umap plot formats; do python "bench/bench_$b.py"; done
 python bench/report.py
