@@ -189,9 +189,12 @@ def check_params(params: TrainParams) -> TrainParams:
     ------
     InvalidQuery
         If a parameter is out of range, or asks for something Spark's Word2Vec does not
-        implement (CBOW, negative sampling, subsampling, a vocabulary cap, a learning-rate
-        floor other than ``alpha * 1e-4``), naming it.
+        implement (CBOW, negative sampling, subsampling, a vocabulary cap), naming it.
+        ``min_alpha`` is set to Spark's fixed floor, ``alpha * 1e-4`` (the CLI refuses an
+        explicit ``--min-alpha``).
     """
+    if isinstance(params.alpha, (int, float)) and not isinstance(params.alpha, bool):
+        params = replace(params, min_alpha=params.alpha * 1e-4)  # Spark's fixed floor
     params = params.validate()
     if not params.sg:
         raise unsupported_option("sg")
@@ -201,9 +204,7 @@ def check_params(params: TrainParams) -> TrainParams:
         raise unsupported_option("sample")
     if params.max_vocab is not None:
         raise unsupported_option("max_vocab")
-    if not abs(params.min_alpha - params.alpha * 1e-4) <= 1e-12:
-        raise unsupported_option("min_alpha")
-    return replace(params, hs=True, ns_exponent=0.75)
+    return replace(params, hs=True, ns_exponent=0.75, min_alpha=params.alpha * 1e-4)
 
 
 # -- environment checks ----------------------------------------------------------------------
