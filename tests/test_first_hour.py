@@ -109,3 +109,20 @@ def test_default_pytest_leaves_slow_tests_to_ci(tmp_path) -> None:
     assert "2 passed" in run(CI="true")
     assert "2 passed" in run("--run-slow")
     assert "1 passed, 1 deselected" in run("-m", "slow")
+
+
+def test_a_long_projection_says_its_cost_first(runner, monkeypatch) -> None:
+    import embviz.viz
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt  # the command stops where the projection would start
+
+    monkeypatch.setattr(embviz.viz, "project", stop)
+    result = runner.invoke(app, ["project", "--method", "tsne", "--top", "25000"])
+    assert result.stderr == (
+        "embviz: tsne of 25,000 points takes about 26 min on a 2-core machine; "
+        "--sample 20,000 (or --top 20,000) or --method pca (seconds) cut it\n"
+        "embviz: error: interrupted\n"
+    )
+    result = runner.invoke(app, ["project", "--method", "tsne", "--top", "20000"])
+    assert result.stderr == "embviz: error: interrupted\n"  # at the threshold: no warning

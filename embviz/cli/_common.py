@@ -290,9 +290,22 @@ def load_vectors(
             message(f"keys of {path.name}: {vectors.keys_from}")
         return vectors
     from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    what = f"loading {path.name}"
+    if not no_cache and not (tensor or key_column or vector_columns or keys or padding_idx is not None):
+        from embviz.io import cache as _cache
+
+        entry = _cache.entry_path(path, format=fmt, limit=limit, cache_dir=cache_dir, dtype=kwargs["dtype"])
+        if not entry.is_dir():
+            what += " and building the cache (once: later loads map it in milliseconds)"
     start = time.perf_counter()
-    with Console(stderr=True).status(f"loading {path.name} ..."):
+    spinner = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+        console=Console(stderr=True), transient=True,
+    )
+    with spinner:
+        spinner.add_task(what, total=None)
         vectors = embviz_io.load(path, fmt, **kwargs)
     message(
         f"loaded {vectors.count:,} x {vectors.dim} vectors from {path.name} "

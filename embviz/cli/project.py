@@ -201,6 +201,24 @@ def _progress_callback(stack: Any) -> Any:
     return report
 
 
+#: Above these sizes a projection takes many minutes: one line says so before it starts.
+#: Seconds per point, from runs on a 2-core machine (t-SNE: 5,000 points in 313 s; UMAP:
+#: 10,000 points in about 24 s once compiled; docs/benchmarks.md).
+_LONG = {"tsne": (20_000, 0.063), "umap": (200_000, 0.0024)}
+
+
+def _warn_long(method: str, m: int) -> None:
+    """Say the estimated cost of a projection the user may not expect, and how to cut it."""
+    limit, per_point = _LONG.get(method, (None, 0.0))
+    if limit is None or m <= limit:
+        return
+    minutes = max(1, round(m * per_point / 60))
+    message(
+        f"{method} of {m:,} points takes about {minutes} min on a 2-core machine; "
+        f"--sample {limit:,} (or --top {limit:,}) or --method pca (seconds) cut it"
+    )
+
+
 def _layout(
     table: Vectors,
     selection: Selection,
@@ -220,6 +238,7 @@ def _layout(
     from embviz.cli._common import progress
     from embviz.io import cache as _cache
 
+    _warn_long(method.value, selection.count)
     start = time.perf_counter()
     with progress() as bar:
         proj = viz.project(
