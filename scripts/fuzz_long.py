@@ -30,14 +30,17 @@ def worker(files: int, seed: int, tally: Path, failures: Path) -> None:
     from hypothesis import seed as with_seed
 
     # the profile is loaded before the module is imported: its settings inherit from it
-    settings.register_profile("fuzz-long", max_examples=files, database=None, phases=[Phase.generate])
+    chunk = 250
+    settings.register_profile("fuzz-long", max_examples=chunk, database=None, phases=[Phase.generate])
     settings.load_profile("fuzz-long")
     import test_fuzz as tf
 
-    test = with_seed(seed)(tf.test_mutated_files_load_correctly_or_are_refused_with_one_line)
     start = time.perf_counter()
-    test()
-    tally.write_text(json.dumps(dict(tf.TALLY, seconds=round(time.perf_counter() - start, 1))))
+    done = 0
+    while done < files:  # chunks with their own seeds: the tally is on disk after each
+        with_seed(seed * 1_000_003 + done)(tf.test_mutated_files_load_correctly_or_are_refused_with_one_line)()
+        done += chunk
+        tally.write_text(json.dumps(dict(tf.TALLY, seconds=round(time.perf_counter() - start, 1))))
 
 
 def main() -> None:
@@ -53,6 +56,7 @@ def main() -> None:
         files, seed = args.worker
         worker(files, seed, args.out.with_suffix(f".{seed}.part"), failures)
         return
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     per = -(-args.files // args.workers)
     start = time.perf_counter()
     procs = [

@@ -337,7 +337,7 @@ def test_mutated_files_load_correctly_or_are_refused_with_one_line(table, fmt, c
     TALLY[outcome] += 1
 
 
-@_FUZZ
+@settings(_FUZZ, max_examples=max(20, settings.default.max_examples // 5))
 @given(table=tables(), fmt=FORMATS, codec=CODECS)
 def test_valid_files_load_exactly(table, fmt, codec) -> None:
     keys, m = table
