@@ -1,8 +1,9 @@
 """embviz train --engine spark: Spark ML Word2Vec in local mode on the real Lee corpus.
 
-Every test that starts Spark shares this process's JVM (pyspark launches it once per process;
-each CLI run starts and stops its own SparkSession on it). The training run and its model folder
-are made once per module. The error tests need no JVM: they stop before one is started.
+The tests that start Spark are marked slow (a JVM start costs tens of seconds here). They
+share this process's JVM (pyspark launches it once per process; each CLI run starts and stops
+its own SparkSession on it), and the training run and its model folder are made once per module.
+The error tests need no JVM: they stop before one is started.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from typer.testing import CliRunner
 
 import embviz
 from embviz.cli import app
-
-pytestmark = pytest.mark.slow
 
 LEE = Path(__import__("gensim.test.utils", fromlist=["datapath"]).datapath("lee_background.cor"))
 MASTER = "local[2]"
@@ -49,6 +48,7 @@ def lee_run(tmp_path_factory):
     return d, out, model, result
 
 
+@pytest.mark.slow
 def test_run_output_and_progress(lee_run):
     d, out, model, result = lee_run
     assert result.exit_code == 0, result.stderr
@@ -103,6 +103,7 @@ def _spark_version() -> str:
     return pyspark.__version__
 
 
+@pytest.mark.slow
 def test_vocabulary_is_every_token_with_min_count(lee_run):
     _, out, _, _ = lee_run
     vectors = embviz.load(out, cache=False)
@@ -115,6 +116,7 @@ def test_vocabulary_is_every_token_with_min_count(lee_run):
     assert np.isfinite(vectors.matrix).all() and (np.linalg.norm(vectors.matrix, axis=1) > 0).all()
 
 
+@pytest.mark.slow
 def test_sanity_neighbor(lee_run):
     _, out, _, _ = lee_run
     vectors = embviz.load(out, cache=False)
@@ -124,6 +126,7 @@ def test_sanity_neighbor(lee_run):
     assert ariel.score > 0.5 > cricket.score
 
 
+@pytest.mark.slow
 def test_model_folder_reads_back_identical(lee_run):
     _, out, model, _ = lee_run
     assert (model / "metadata").is_dir() and list((model / "data").glob("*.parquet"))
@@ -137,6 +140,7 @@ def test_model_folder_reads_back_identical(lee_run):
     np.testing.assert_array_equal(folder.matrix[order], written.matrix)
 
 
+@pytest.mark.slow
 def test_same_seed_one_partition_is_reproducible(lee_run, tmp_path):
     _, out, _, _ = lee_run
     again = tmp_path / "again.bin"
@@ -148,6 +152,7 @@ def test_same_seed_one_partition_is_reproducible(lee_run, tmp_path):
     np.testing.assert_array_equal(b.matrix, a.matrix)
 
 
+@pytest.mark.slow
 def test_tokens_split_like_python_and_lowercase(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text(
@@ -170,6 +175,7 @@ def test_tokens_split_like_python_and_lowercase(tmp_path):
     assert side["corpus_words"] == 12 and side["corpus_sentences"] == 3
 
 
+@pytest.mark.slow
 def test_no_word_reaches_min_count(tmp_path):
     out = tmp_path / "v.bin"
     result = _invoke([str(LEE), "-o", str(out), *RUN, "--min-count", "100000"])
