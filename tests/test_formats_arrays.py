@@ -317,6 +317,14 @@ def test_compressed_npy_is_refused_in_one_line(glove, tmp_path):
     fails(p, f"{p}: is a compressed .npy array; decompress it first (embviz memory-maps .npy files directly)")
 
 
+def test_a_row_whose_norm_overflows_is_named_by_row_id(tmp_path):
+    p = tmp_path / "big.npy"
+    np.save(p, np.array([[1, 2], [3e19, 3e19], [5, 6]], np.float32))
+    keys_txt(tmp_path / "big.keys.txt", ["a", "b", "c"])
+    with pytest.raises(FormatError, match=rf"^{p}: row 1 \('b'\): its squared norm 1.8e\+39 overflows float32"):
+        ld(p)
+
+
 def test_not_2d(tmp_path):
     p = tmp_path / "v.npy"
     np.save(p, np.zeros(5, np.float32))

@@ -85,11 +85,13 @@ def read_into(
         from embviz.io.sources import read_source
 
         keys, matrix, keys_from = read_source(path, container, options or SourceOptions(), limit, dtype)
-        keep = _dedupe(path, keys, np.arange(len(keys)))
+        rows = np.arange(len(keys))  # 0-based row ids, as lookup and the readers count them
+        keep = _dedupe(path, keys, rows)
         if keep is not None:
             keys = [keys[i] for i in keep]
             matrix = matrix[keep]
-        check_rows(path, matrix, keys, None)
+            rows = rows[keep]
+        check_rows(path, matrix, keys, rows, "row")
         matrix.flags.writeable = False
         vectors = Vectors(keys, matrix, source=path.name, unique=True)
         vectors.keys_from = keys_from
