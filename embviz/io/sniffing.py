@@ -10,7 +10,10 @@ Formats
 ``word2vec-text``  text: ``"<count> <dim>"`` header, then ``key v1 ... vdim`` per line.
 ``glove``          text without header (Pennington et al., GloVe).
 ``fasttext``       ``.vec``: word2vec text whose lines end with a space (fastText's output).
-``projector``      write only: TensorFlow Embedding Projector ``vectors.tsv`` + ``metadata.tsv``.
+``projector``      TensorFlow Embedding Projector ``vectors.tsv`` (+ ``metadata.tsv`` beside it).
+``npy`` ``npz`` ``safetensors`` ``torch`` ``parquet`` ``arrow`` ``spark``
+                   arrays, tables and Spark folders, told by :func:`container_format` from magic
+                   bytes or folder structure and read by :mod:`embviz.io.sources`.
 """
 
 from __future__ import annotations
