@@ -343,3 +343,59 @@ def test_200k_x_300_binary_cache_float16_and_index(runner, tmp_path) -> None:
     out = run(runner, ["neighbors", keys[rows[3]], "-v", src, "--cache-dir", cdir, "--index", "--no-header"])
     found = [warm.key_to_index[line.split("\t")[2]] for line in out.stdout.splitlines()]
     assert len(np.intersect1d(found, exact[3])) >= 8
+
+
+def _write_binary(path: Path, matrix: np.ndarray) -> list[str]:
+    keys = [f"w{i}" for i in range(len(matrix))]
+    with open(path, "wb") as f:
+        f.write(f"{matrix.shape[0]} {matrix.shape[1]}\n".encode())
+        f.write(b"".join(k.encode() + b" " + row.tobytes() + b"\n" for k, row in zip(keys, matrix)))
+    return keys
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_cache_entry_unit_rows_equal_vectors_unit(tmp_path, dtype) -> None:
+    """unit.npy is written block by block; it equals Vectors.unit bit for bit (zero rows stay zero)."""
+    matrix = _clustered(40_000, 20)
+    matrix[[5, 39_999]] = 0
+    src = tmp_path / "v.bin"
+    keys = _write_binary(src, matrix)
+    cdir = tmp_path / "c"
+    formats.load(src, cache_dir=cdir, dtype=dtype)
+    [entry] = [p for p in (cdir / "vectors").iterdir() if not p.name.startswith(".")]
+    unit = np.load(entry / "unit.npy")
+    from embviz import Vectors
+
+    expected = Vectors(keys, matrix.astype(dtype)).unit
+    assert unit.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(unit, expected)
+    assert not unit[[5, 39_999]].any()
+    from embviz.io import integrity
+
+    meta = json.loads((entry / "meta.json").read_text())
+    assert meta["blocks"]["unit.npy"] == integrity.block_crcs(entry / "unit.npy")
+    assert meta["blocks"]["matrix.npy"] == integrity.block_crcs(entry / "matrix.npy")
+
+
+@pytest.mark.slow
+def test_first_load_with_cache_build_peaks_near_the_matrix_size(tmp_path) -> None:
+    """Peak memory of a first load that builds the cache: at most 1.6x the matrix (was 2.2x).
+
+    What is left above the matrix is the reader's (keys, one window of the file) and one block.
+    """
+    import subprocess
+
+    src = tmp_path / "v.bin"
+    _write_binary(src, _clustered(150_000, 300))
+    matrix_bytes = 150_000 * 300 * 4
+    code = (
+        "import embviz, re\n"
+        "def kb(f): return int(re.search(f + r':\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+        "before = kb('VmRSS')\n"
+        f"v = embviz.load({str(src)!r}, cache_dir={str(tmp_path / 'c')!r})\n"
+        "print(before, kb('VmHWM'), v.count)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    before, peak, count = (int(x) for x in out)
+    assert count == 150_000
+    assert (peak - before) * 1024 <= 1.6 * matrix_bytes, (peak - before) * 1024 / matrix_bytes

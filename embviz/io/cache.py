@@ -41,7 +41,7 @@ from embviz.vectors import Vectors
 _LAYOUT = 1  # bump when the entry layout changes: older entries are then rebuilt
 _FINGERPRINT_BYTES = 1 << 20
 #: Rows normalised and written per block when an entry is built (bounds its temporary memory).
-_WRITE_ROWS = 65_536
+_WRITE_ROWS = 8_192
 
 
 def default_cache_dir() -> Path:
@@ -191,9 +191,13 @@ def _unit_block(vectors: Vectors, lo: int, hi: int) -> np.ndarray:
     """Rows lo..hi of ``vectors.unit``, computed as :attr:`Vectors.unit` does, without building it whole."""
     if "unit" in vectors.__dict__:  # already computed (or given): use it
         return vectors.unit[lo:hi]
-    block = np.asarray(vectors.matrix[lo:hi], dtype=np.float32)
-    norms = vectors.norms[lo:hi, None]
-    return np.divide(block, norms, out=np.zeros_like(block), where=norms > 0).astype(vectors.matrix.dtype)
+    block = np.array(vectors.matrix[lo:hi], dtype=np.float32)  # the one temporary copy
+    # per-row norms as Vectors.norms computes them (same rounding), without its larger blocks
+    norms = vectors.__dict__["norms"][lo:hi, None] if "norms" in vectors.__dict__ else (
+        np.linalg.norm(block, axis=1)[:, None])
+    np.divide(block, norms, out=block, where=norms > 0)
+    block[norms[:, 0] == 0] = 0  # all-zero rows stay zero, as in Vectors.unit
+    return block.astype(vectors.matrix.dtype, copy=False)
 
 
 def _install(tmp: Path, entry: Path) -> None:
