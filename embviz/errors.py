@@ -29,7 +29,9 @@ class EmbvizError(Exception):
     exit_code: ClassVar[int] = ExitCode.ERROR
 
     def __str__(self) -> str:  # a KeyError parent would repr() the message
-        return str(self.args[0]) if self.args else self.__class__.__name__
+        # one line, even when it quotes a library's multi-line message (pyarrow's)
+        text = str(self.args[0]) if self.args else self.__class__.__name__
+        return " ".join(text.split("\n")).strip() if "\n" in text else text
 
 
 class FormatError(EmbvizError, ValueError):

@@ -390,3 +390,81 @@ def test_reference_parser_agrees_on_a_hand_built_file() -> None:
         ref_binary(b"3 2\n" + b"a " + struct.pack("<2f", 1, 2))
     assert check_file(_write("hand.txt", render("glove", keys, m))) == "loaded"
     assert check_file(_write("hand.bin", render("word2vec", keys, m)[:-3])) == "refused"
+
+
+# -- the array and table formats (.npy, safetensors, Parquet) ---------------------------------
+def render_array(fmt: str, keys: list[str], m: np.ndarray) -> tuple[str, bytes]:
+    """A valid file of `fmt` (name suffix, bytes); .npy and safetensors carry no keys (row ids)."""
+    import io
+
+    if fmt == "npy":
+        buf = io.BytesIO()
+        np.save(buf, m)
+        return ".npy", buf.getvalue()
+    if fmt == "safetensors":
+        from safetensors.numpy import save
+
+        return ".safetensors", save({"embeddings": np.ascontiguousarray(m)})
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"key": keys, "vector": pa.array(m.tolist(), type=pa.list_(pa.float32(), m.shape[1]))})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return ".parquet", buf.getvalue()
+
+
+def reference_array(path: Path, fmt: str) -> tuple[list[str], np.ndarray]:
+    """The format's own reader: numpy, safetensors or pyarrow."""
+    try:
+        if fmt == "npy":
+            m = np.load(path, allow_pickle=False)
+            keys = [str(i) for i in range(len(m))]
+        elif fmt == "safetensors":
+            from safetensors.numpy import load_file
+
+            tensors = load_file(str(path))
+            if len(tensors) != 1:
+                raise Refused("tensors")
+            (m,) = tensors.values()
+            keys = [str(i) for i in range(len(m))]
+        else:
+            import pyarrow.parquet as pq
+
+            t = pq.read_table(path)
+            keys = [str(k) for k in t.column("key").to_pylist()]
+            m = np.array(t.column("vector").to_pylist(), dtype=np.float32)
+    except Refused:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of the reference is a refusal
+        raise Refused(f"{type(exc).__name__}: {exc}") from None
+    return keys, np.asarray(m, dtype=np.float32)
+
+
+@settings(_FUZZ, max_examples=max(20, settings.default.max_examples // 40))
+@given(table=tables(), fmt=st.sampled_from(["npy", "safetensors", "parquet"]), data=st.data())
+def test_mutated_arrays_and_tables(table, fmt, data) -> None:
+    keys, m = table
+    suffix, raw = render_array(fmt, keys, m)
+    mutation = data.draw(st.one_of(st.just(("none", 0, None)), mutations(len(raw))))
+    blob = mutate(raw, mutation)
+    path = _write("arr" + suffix, blob)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        try:
+            v = eio.load(path, cache=False)
+        except EmbvizError as exc:  # property 1
+            assert "\n" not in str(exc)
+            assert mutation[0] != "none", f"a valid {fmt} file was refused: {exc}"
+            return
+    try:
+        rkeys, rm = reference_array(path, fmt)
+    except Refused as why:
+        raise AssertionError(f"embviz loaded a {fmt} file its own reader refuses ({why})") from None
+    assert v.matrix.shape == rm.shape and np.array_equal(np.asarray(v.matrix), rm)  # property 2
+    assert list(v.keys) == list(dict.fromkeys(rkeys)) or len(set(rkeys)) < len(rkeys)
+    unit = np.asarray(v.unit, dtype=np.float64)
+    assert np.isfinite(unit).all()  # property 3
+    if v.count > 1:
+        for r in search.neighbors(v, v.keys[0], k=min(3, v.count - 1)) if v.norms[0] > 0 else []:
+            assert np.isfinite(r.score) and -1.0 - 1e-6 <= r.score <= 1.0 + 1e-6

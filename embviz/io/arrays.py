@@ -241,6 +241,12 @@ def safetensors_header(path: Path) -> tuple[dict, int]:
                 f"{need:,} bytes at [{lo:,}, {hi:,}), the data section has {size - start:,} bytes"
             )
         out[name] = {"dtype": dt, "shape": shape, "data_offsets": (lo, hi)}
+    covered = max((t["data_offsets"][1] for t in out.values()), default=0)
+    if covered != size - start:  # as the safetensors library: bytes added or cut shift tensors
+        raise FormatError(
+            f"{path}: safetensors data section has {size - start:,} bytes but its tensors cover "
+            f"{covered:,} (damaged file?)"
+        )
     return out, start
 
 
