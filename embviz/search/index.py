@@ -248,9 +248,13 @@ class Index:
         return f"{kind} ({self.method}{depth}, {rec})"
 
     def _params(self, n: int, ef_search: int | None, nprobe: int | None, fetch: int) -> Any:
-        """FAISS search parameters: depth overrides and, for ``restrict``, an id range."""
+        """FAISS search parameters: depth overrides and, for ``restrict``, an id range; else None."""
         faiss = _faiss()
         sel = faiss.IDSelectorRange(0, n) if n < self.count else None
+        if sel is None and ef_search is None and nprobe is None and (
+            self.method != "hnsw" or fetch <= self.params["ef_search"]
+        ):
+            return None  # the index's own settings (no per-call parameter object)
         if self.method == "hnsw":
             ef = self.params["ef_search"] if ef_search is None else ef_search
             p = faiss.SearchParametersHNSW()
@@ -338,18 +342,20 @@ class Index:
         while len(pending):
             params = self._params(n, ef_search, nprobe, fetch)
             dist, found = self.faiss_index.search(q[pending], fetch, params=params)
-            short = []
-            for j, r in enumerate(pending.tolist()):
-                row, score = found[j], dist[j]
-                keep = (row >= 0) & (row < n)
-                if len(excl[r]):
-                    keep &= ~np.isin(row, excl[r])
-                row, score = row[keep], score[keep].astype(np.float32)
-                if len(row) < kk:
-                    short.append(r)
-                    continue
-                order = np.lexsort((row, -score))[:kk]
-                ids[r], vals[r] = row[order], score[order]
+            keep = (found >= 0) & (found < n)
+            if most:  # excluded ids, one padded row per query (-1 never matches)
+                ex = np.full((len(pending), most), -1, dtype=np.int64)
+                for j, r in enumerate(pending.tolist()):
+                    ex[j, : len(excl[r])] = excl[r]
+                keep &= ~(found[:, :, None] == ex[:, None, :]).any(axis=2)
+            score = np.where(keep, dist, -np.inf).astype(np.float32, copy=False)
+            # best first, equal scores by the lower id; dropped entries sort last
+            order = np.lexsort((np.where(keep, found, np.iinfo(np.int64).max), -score), axis=1)[:, :kk]
+            full = keep.sum(axis=1) >= kk
+            done = pending[full]
+            ids[done] = np.take_along_axis(found[full], order[full], axis=1)
+            vals[done] = np.take_along_axis(score[full], order[full], axis=1)
+            short = pending[~full].tolist()
             if not short:
                 break
             if fetch >= min(n, _MAX_FETCH):
