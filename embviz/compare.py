@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from embviz.errors import InvalidQuery
-from embviz.search.kernel import top_k
+from embviz.search import top_k
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

@@ -32,7 +32,7 @@ import numpy as np
 
 from embviz.errors import InvalidQuery
 from embviz.search import queries as _queries
-from embviz.search.kernel import top_k
+from embviz.search import top_k
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
