@@ -754,3 +754,14 @@ def test_read_only_cache_folder_loads_without_the_cache_with_one_warning(tmp_pat
         v = eio.load(dash_file, cache_dir=blocked)
     assert v.count == 4 and len(caught) == 1
     assert str(caught[0].message).startswith(f"cannot write the vector cache in {blocked} (")
+
+
+def test_lookup_ids_through_the_cli(runner, dash_file: Path) -> None:
+    from embviz.cli import app
+
+    for item in ("²", "--5", "١٢"):
+        r = runner.invoke(app, ["lookup", "-v", str(dash_file), "--no-cache", "--", item])
+        assert (r.exit_code, r.stdout) == (3, "")
+        assert r.stderr.startswith(f"embviz: error: {item!r} is not in the vocabulary (4 keys of dash.txt)")
+    r = runner.invoke(app, ["lookup", "-v", str(dash_file), "--no-cache", "--", "2"])
+    assert (r.exit_code, r.stdout) == (0, "id\tkey\tvector\n2\tqueen\t0.8 0.3 0.1\n")
