@@ -451,6 +451,7 @@ def test_bit_rot_in_a_cache_entry_is_never_served(tmp_path: Path, name: str) -> 
     _flip(entry / name, (entry / name).stat().st_size - 3)  # inside the last row's values
     [v] = cache.verify(cdir)
     assert (v.status, v.problem) == ("corrupt", f"{name}: data changed at bytes 0+")
+    assert [e.status for e in cache.entries(cdir)] == ["corrupt"]  # cache list sees it too
     again = eio.load(src, cache_dir=cdir)  # the sampled check on load sees it (1 block here)
     assert np.allclose(again.matrix, M, atol=1e-6) and np.allclose(again.unit[4], M[4] / np.linalg.norm(M[4]), atol=1e-6)
     assert [x.status for x in cache.verify(cdir)] == ["ok"]

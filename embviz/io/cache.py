@@ -77,7 +77,7 @@ class Entry:
     dtype: str
     size_bytes: int
     created: str
-    status: str  # "ok", "stale" (source changed), "missing" (source gone) or "broken"
+    status: str  # "ok", "stale" (source changed), "missing" (source gone), "corrupt" or "broken"
     path: str
 
 
@@ -313,6 +313,13 @@ def entries(cache_dir: str | os.PathLike | None = None) -> list[Entry]:
         else:
             st = _stat(src)
             status = "ok" if all(meta.get(k) == v for k, v in st.items()) else "stale"
+            if status == "ok" and not meta.get("blocks"):
+                status = "stale"  # built by an older embviz, without checksums: rebuilt on load
+            elif status == "ok":  # the same sampled block check as a load ('cache verify': all)
+                try:
+                    status = "ok" if _integrity.sampled_ok(entry, meta["blocks"]) else "corrupt"
+                except (OSError, ValueError):
+                    status = "corrupt"
         out.append(Entry(str(src), meta.get("count", 0), meta.get("dim", 0), meta.get("dtype", "?"),
                          size, meta.get("created", "?"), status, str(entry)))
     return out
