@@ -28,14 +28,30 @@ def _terminate(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
-def _install_signals() -> None:
-    """SIGTERM unwinds like Ctrl-C; SIGXFSZ is ignored so a file-size limit is an error, not a kill."""
+def _install_signals() -> list:
+    """SIGTERM unwinds like Ctrl-C; SIGXFSZ is ignored so a file-size limit is an error, not a kill.
+
+    Returns the previous handlers, for :func:`_restore_signals` (an embedding application, or
+    a test's ``CliRunner``, gets its own back).
+    """
+    wanted = [(signal.SIGTERM, _terminate)]
+    if hasattr(signal, "SIGXFSZ"):
+        wanted.append((signal.SIGXFSZ, signal.SIG_IGN))
+    previous = []
     try:
-        signal.signal(signal.SIGTERM, _terminate)
-        if hasattr(signal, "SIGXFSZ"):
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    except (ValueError, OSError):  # not the main thread (an embedding application)
+        for sig, handler in wanted:
+            previous.append((sig, signal.signal(sig, handler)))
+    except (ValueError, OSError):  # not the main thread
         pass
+    return previous
+
+
+def _restore_signals(previous: list) -> None:
+    for sig, handler in previous:
+        try:
+            signal.signal(sig, handler)
+        except (ValueError, OSError, TypeError):
+            pass
 
 
 class _EmbvizGroup(typer.core.TyperGroup):
@@ -54,7 +70,7 @@ class _EmbvizGroup(typer.core.TyperGroup):
         from embviz.cli import _common
 
         _common.route_warnings()
-        _install_signals()
+        previous = _install_signals()
         try:
             return super().invoke(ctx)
         except EmbvizError as exc:
@@ -79,6 +95,8 @@ class _EmbvizGroup(typer.core.TyperGroup):
             raise
         except Exception as exc:  # noqa: BLE001 - the one place that catches everything
             _internal(exc)
+        finally:
+            _restore_signals(previous)
 
 
 def _internal(exc: Exception) -> None:
