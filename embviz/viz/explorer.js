@@ -8,6 +8,7 @@
  */
 (function () {
   "use strict";
+  var t0 = performance.now();  // plotly.js has drawn the first frame when this runs
   var gd = document.getElementById("embviz-plot");
   var block = document.getElementById("embviz-data");
   if (!gd || !block || !window.Plotly) { return; }
@@ -521,8 +522,16 @@
       if (!isTop[j]) { extra.push(j); }
     }
     var texts = labelTop.map(function (j) { return shown[j] ? esc(keys[j]) : ""; });
-    Plotly.restyle(gd, {text: [texts]}, [role.labels]);
-    setOverlay("labels-zoom", extra, true);
+    var pick = function (js, a) { return js.map(function (j) { return a[j]; }); };
+    // one restyle for both label traces: each restyle redraws the whole plot
+    var u = {text: [texts, extra.map(function (j) { return esc(keys[j]); })],
+      x: [pick(labelTop, X), pick(extra, X)], y: [pick(labelTop, Y), pick(extra, Y)],
+      customdata: [pick(labelTop, rank), pick(extra, rank)]};
+    if (role["labels-zoom"] !== undefined) {
+      Plotly.restyle(gd, u, [role.labels, role["labels-zoom"]]);
+    } else {
+      Plotly.restyle(gd, {text: [texts]}, [role.labels]);
+    }
     labelState = {shown: count, extra: extra.length};
   }
   var labelState = {shown: 0, extra: 0};
@@ -641,6 +650,7 @@
   updateStatus();
   window.embviz = {
     ready: true,
+    timing: {plotted: t0},  // ms since navigation start; explorer_ms is set below
     search: function (t) { return search(t).matches.map(function (m) { return [m.key, m.rank, m.j >= 0]; }); },
     focusKey: function (key) { var j = jOfKey(key); if (j >= 0) { focus(j, true); } return j >= 0; },
     selectKeys: function (ks) { setSelection(ks.map(jOfKey).filter(function (j) { return j >= 0; })); return selCount; },
@@ -651,4 +661,5 @@
   };
   try { thinLabels(); } catch (e) { /* labels only */ }
   try { applyHash(); } catch (e) { /* a bad link */ }
+  window.embviz.timing.explorer_ms = performance.now() - t0;
 })();
