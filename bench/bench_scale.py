@@ -159,8 +159,8 @@ print(json.dumps(out))
         "embviz_s": round(res["exact"], 2), "anchor": "numpy matrix product alone (the floor)",
         "anchor_s": round(res["floor"], 2), "speedup": round(res["floor"] / res["exact"], 2),
         "target": "within 1.3x of the floor", "met": res["exact"] <= 1.3 * res["floor"],
-        "detail": f"{res['exact'] / res['floor']:.2f}x the floor; {gb / res['exact']:.1f} GB/s of the matrix "
-                  f"(floor {gb / res['floor']:.1f} GB/s)"})
+        "detail": f"{res['exact'] / res['floor']:.2f}x the floor; {gb / res['exact']:.3f} GB/s of the matrix "
+                  f"(floor {gb / res['floor']:.3f} GB/s)"})
     if use_index:
         best = next(((k, v) for k, v in last.items() if k.startswith("nprobe") and v[1] >= 0.95), None)
         tried = ", ".join(f"{k[6:]}: recall {v[1]:.3f} in {v[0]:.2f} s" for k, v in last.items()
