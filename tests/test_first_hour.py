@@ -126,3 +126,17 @@ def test_a_long_projection_says_its_cost_first(runner, monkeypatch) -> None:
     )
     result = runner.invoke(app, ["project", "--method", "tsne", "--top", "20000"])
     assert result.stderr == "embviz: error: interrupted\n"  # at the threshold: no warning
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method, stage, total", [("tsne", "t-SNE iterations", 1000), ("umap", "UMAP epochs", 500)])
+def test_layouts_report_real_iterations(sample, method, stage, total) -> None:
+    """t-SNE's iterations and UMAP's epochs reach the bar with their real total, not 0/1."""
+    from embviz import viz
+
+    calls = []
+    viz.project(sample, list(range(400)), method=method, seed=0, use_cache=False,
+                progress=lambda s, d, t: calls.append((s, d, t)))
+    steps = [(d, t) for s, d, t in calls if s == stage]
+    assert len(steps) >= 5 and {t for _, t in steps} == {total}
+    assert [d for d, _ in steps] == sorted(d for d, _ in steps) and steps[-1][0] > steps[0][0]

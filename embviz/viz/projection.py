@@ -17,6 +17,7 @@ Nothing here prints; progress is reported through an optional callback.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -337,6 +338,8 @@ def _umap(unit, dim, seed, n_neighbors, min_dist, cache_dir, report) -> NDArray[
     report("loading umap", 0, 1)
     umap = import_umap()
     report("UMAP layout", 0, 1)
+    if report is not _noop:  # umap's own epoch counter (tqdm), read instead of drawn
+        kw["tqdm_kwds"] = {"disable": False, "file": _Counter("UMAP epochs", _TQDM, report)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # n_jobs overridden by random_state; no search index
         model = umap.UMAP(
@@ -474,6 +477,28 @@ def _cache_umap_kernels() -> None:
         setattr(module, name, fn)
 
 
+#: umap's tqdm counter (``90/200 [``) and sklearn's t-SNE lines (``Iteration 50:``).
+_TQDM = re.compile(r"(\d+)/(\d+) \[")
+_TSNE = re.compile(r"Iteration (\d+)")
+
+
+class _Counter:
+    """A text stream that turns a library's progress text into ``report(stage, done, total)``."""
+
+    def __init__(self, stage: str, pattern: re.Pattern, report: Progress, total: int = 0) -> None:
+        self.stage, self.pattern, self.report, self.total = stage, pattern, report, total
+
+    def write(self, text: str) -> int:
+        for m in self.pattern.finditer(text):
+            done = int(m.group(1))
+            total = int(m.group(2)) if m.re.groups > 1 else self.total
+            self.report(self.stage, min(done, total), total)
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+
 def _tsne(unit, dim, seed, perplexity, report) -> NDArray[np.float32]:
     from embviz.errors import require
 
@@ -488,8 +513,16 @@ def _tsne(unit, dim, seed, perplexity, report) -> NDArray[np.float32]:
         init="pca",
         random_state=seed,
         method="barnes_hut" if dim <= 3 else "exact",
+        verbose=0 if report is _noop else 2,
     )
-    coords = model.fit_transform(unit)
+    if report is _noop:
+        coords = model.fit_transform(unit)
+    else:  # sklearn's own iteration lines (every 50 of max_iter), read instead of printed
+        import contextlib
+
+        total = int(getattr(model, "max_iter", None) or 1000)
+        with contextlib.redirect_stdout(_Counter("t-SNE iterations", _TSNE, report, total)):
+            coords = model.fit_transform(unit)
     report("t-SNE layout", 1, 1)
     return np.asarray(coords, dtype=np.float32)
 
