@@ -27,6 +27,80 @@ _SCAN_LOOKUPS = 32
 _SUGGEST_SCAN = 200_000
 
 
+class RowIds(Sequence[str]):
+    """The keys ``"0" ... "n-1"`` of a table without keys, made on demand (never all at once).
+
+    An ``nn.Embedding`` table is looked up by its row ids: building 400,000 key strings and
+    checking them for duplicates costs more than mapping the whole ``.npy``, so this sequence
+    computes ``str(i)`` when asked. It behaves like the tuple of those strings: indexing,
+    slicing (a prefix stays a ``RowIds``), iteration, ``len``, ``in``, ``index`` and ``==``
+    against a tuple or list of the same strings. Its keys are unique by construction.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows, >= 0.
+    """
+
+    __slots__ = ("_n",)
+    unique = True
+
+    def __init__(self, n: int) -> None:
+        self._n = int(n)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):  # noqa: ANN001, ANN204 - int or slice, as a tuple
+        if isinstance(i, slice):
+            start, stop, step = i.indices(self._n)
+            if start == 0 and step == 1:
+                return RowIds(max(stop, 0))
+            return tuple(map(str, range(start, stop, step)))
+        i = int(i)
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError("row id out of range")
+        return str(i)
+
+    def __iter__(self) -> Iterator[str]:
+        return map(str, range(self._n))
+
+    def _id(self, key: object) -> int | None:
+        if not isinstance(key, str) or not key.isascii() or not key.isdigit():
+            return None
+        i = int(key)
+        return i if i < self._n and str(i) == key else None
+
+    def __contains__(self, key: object) -> bool:
+        return self._id(key) is not None
+
+    def index(self, key: object, *args: int) -> int:
+        """Return the row id of `key`; raises ValueError if `key` is not one."""
+        i = self._id(key)
+        if i is None or (args and not args[0] <= i < (args[1] if len(args) > 1 else self._n)):
+            raise ValueError(f"{key!r} is not a row id")
+        return i
+
+    def count(self, key: object) -> int:
+        """1 if `key` is a row id, else 0."""
+        return int(self._id(key) is not None)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RowIds):
+            return other._n == self._n
+        if isinstance(other, (tuple, list)):
+            return len(other) == self._n and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"RowIds({self._n})"
+
+
 class Vectors:
     """An embedding lookup table: ``keys`` ``(n,)``, ``key_to_index`` and ``matrix`` ``(n, dim)``.
 
@@ -76,7 +150,7 @@ class Vectors:
             raise FormatError(
                 f"matrix of shape {tuple(matrix.shape)} does not fit {len(keys):,} keys"
             )
-        self.keys: tuple[str, ...] = tuple(keys)
+        self.keys: tuple[str, ...] = keys if isinstance(keys, RowIds) else tuple(keys)  # type: ignore[assignment]
         self.matrix = matrix
         self.source = source
         #: Where the keys came from when the file had none (``"row ids 0..n-1"``, a sidecar).
@@ -87,7 +161,7 @@ class Vectors:
         self._scans = 0
         if key_to_index is not None and len(key_to_index) == len(self.keys):
             self.__dict__["key_to_index"] = key_to_index
-        elif not unique and len(set(self.keys)) != len(self.keys):
+        elif not unique and not isinstance(keys, RowIds) and len(set(self.keys)) != len(self.keys):
             dup = len(self.keys) - len(set(self.keys))
             raise FormatError(f"{dup:,} duplicate keys; keys must be unique")
         if unit is not None:

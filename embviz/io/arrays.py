@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+import tokenize
 import zipfile
 from pathlib import Path
 
@@ -80,8 +81,9 @@ def _floating(dtype: str) -> bool:
 def check_matrix(path: Path, matrix: np.ndarray, what: str = "row") -> None:
     """Raise FormatError naming the first row and column of `matrix` that is NaN or infinite.
 
-    One matrix-vector product per block finds the candidate rows (a NaN or inf makes its row
-    sum non-finite) at memory speed; only those rows are inspected.
+    One pass per block computes the squared norm of each row (a NaN or inf makes it
+    non-finite) at memory speed; only the rows whose squared norm is not finite are inspected
+    (a finite row whose squared norm overflows is left to :func:`embviz.io.checks.check_rows`).
     """
     if matrix.ndim != 2:
         raise FormatError(f"{path}: array of shape {list(matrix.shape)}, expected 2-D (rows, dim)")
@@ -90,21 +92,22 @@ def check_matrix(path: Path, matrix: np.ndarray, what: str = "row") -> None:
         raise FormatError(f"{path}: array of shape {list(matrix.shape)} is empty, expected vectors")
     if matrix.dtype.kind not in "f":
         return
-    ones = np.ones(dim, dtype=matrix.dtype)
-    step = max(1, (1 << 24) // max(dim, 1))
+    step = max(1, (1 << 22) // max(dim, 1))
     for lo in range(0, n, step):
         block = matrix[lo : lo + step]
         with np.errstate(all="ignore"):
-            sums = block @ ones
-        bad = np.flatnonzero(~np.isfinite(sums))
-        for r in bad:
-            cols = np.flatnonzero(~np.isfinite(block[r]))
-            if len(cols):
-                value = block[r, cols[0]]
-                raise FormatError(
-                    f"{path}: {what} {lo + int(r):,}, column {int(cols[0]):,}: value is {value}, "
-                    "expected a finite number"
-                )
+            sq = np.einsum("ij,ij->i", block, block)
+        cand = np.flatnonzero(~np.isfinite(sq))
+        if not len(cand):
+            continue
+        rows = cand[~np.isfinite(block[cand]).all(axis=1)]  # not just an overflowing norm
+        if len(rows):
+            r = int(rows[0])
+            c = int(np.flatnonzero(~np.isfinite(block[r]))[0])
+            raise FormatError(
+                f"{path}: {what} {lo + r:,}, column {c:,}: value is {block[r, c]}, "
+                "expected a finite number"
+            )
 
 
 def as_float(path: Path, matrix: np.ndarray, dtype: str) -> np.ndarray:
@@ -147,8 +150,8 @@ def read_npy(path: Path) -> np.ndarray:
         with open(path, "rb") as f:
             shape, fortran, dtype = _npy_header(f)
             offset = f.tell()
-    except (ValueError, OSError, EOFError) as exc:
-        raise FormatError(f"{path}: not a readable .npy file: {exc}") from None
+    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError) as exc:  # a damaged header
+        raise FormatError(f"{path}: not a readable .npy file: {type(exc).__name__}: {exc}") from None
     if dtype.hasobject:
         raise FormatError(
             f"{path}: .npy array of Python objects (dtype {dtype}); embviz never unpickles, "
@@ -189,7 +192,7 @@ def read_npz(path: Path, tensor: str | None) -> tuple[np.ndarray, str]:
             return z[name], name
     except FormatError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, SyntaxError, tokenize.TokenError) as exc:
         raise FormatError(f"{path}: damaged .npz archive: {exc}") from None
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):

@@ -19,9 +19,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Sequence
 
 from embviz.errors import FormatError
 from embviz.io.options import SourceOptions
+from embviz.vectors import RowIds
 
 _VOCAB_LINE = re.compile(r"^(.+?)[ \t]+\d+$")
 
@@ -52,7 +54,7 @@ def keys_file(path: Path, options: SourceOptions, extra: tuple[str, ...] = ()) -
 
 def resolve(
     path: Path, n: int, options: SourceOptions, extra: tuple[str, ...] = ()
-) -> tuple[list[str], str]:
+) -> tuple[Sequence[str], str]:
     """Return the `n` keys of the table `path` and where they came from (for a stderr line).
 
     Raises
@@ -74,9 +76,19 @@ def resolve(
     return keys, f"{src.name} ({how})"
 
 
-def row_ids(n: int) -> list[str]:
-    """Return the keys ``"0" ... "n-1"``: a table without keys is looked up by its row ids."""
-    return list(map(str, range(n)))
+def row_ids(n: int) -> RowIds:
+    """Return the keys ``"0" ... "n-1"``: a table without keys is looked up by its row ids.
+
+    A lazy :class:`~embviz.vectors.RowIds` sequence: no string is made before it is asked
+    for, and the keys need no duplicate check (``unique`` is true).
+    """
+    return RowIds(n)
+
+
+class UniqueKeys(list):
+    """A list of keys the reader has already found distinct: the duplicate check is skipped."""
+
+    unique = True
 
 
 def read_keys(src: Path, key_column: str | None = None) -> list[str]:

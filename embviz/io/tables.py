@@ -312,7 +312,12 @@ def _first_null(col: Any) -> int:
 def _keys(path: Path, col: Any, name: str, lo: int) -> list[str]:
     if col.null_count:
         raise FormatError(f"{path}: row {lo + _first_null(col):,}, column {name!r}: null key")
-    arr = _numpy(col)
+    try:
+        arr = _numpy(col)
+    except _pa().ArrowException as exc:  # invalid UTF-8 in a string column
+        raise FormatError(
+            f"{path}: rows {lo:,}-{lo + len(col) - 1:,}, column {name!r}: keys not readable: {exc}"
+        ) from None
     if arr.dtype.kind in "iu":
         return arr.astype(str).tolist()
     return arr.tolist()
