@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 HEAVY = ("umap", "sklearn", "gensim", "plotly", "scipy")
-ALSO_LAZY = ("rich", "pandas")
+ALSO_LAZY = ("rich", "pandas", "pyspark")
 
 _REPORT = """
 import atexit, sys
