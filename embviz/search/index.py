@@ -64,6 +64,8 @@ _MAX_FETCH = 4096
 #: A ``restrict`` below this fraction of the rows is answered exactly: graph search under a
 #: selective filter loses recall (FAISS visits the graph, then drops most of what it found).
 _EXACT_BELOW = 0.5
+#: Batches up to this size are filtered in Python (cheaper than numpy's per-call cost).
+_FEW = 8
 _FORMAT = 1  # bump when the on-disk layout of index files changes
 
 
@@ -249,12 +251,12 @@ class Index:
 
     def _params(self, n: int, ef_search: int | None, nprobe: int | None, fetch: int) -> Any:
         """FAISS search parameters: depth overrides and, for ``restrict``, an id range; else None."""
-        faiss = _faiss()
-        sel = faiss.IDSelectorRange(0, n) if n < self.count else None
-        if sel is None and ef_search is None and nprobe is None and (
+        if n >= self.count and ef_search is None and nprobe is None and (
             self.method != "hnsw" or fetch <= self.params["ef_search"]
         ):
             return None  # the index's own settings (no per-call parameter object)
+        faiss = _faiss()
+        sel = faiss.IDSelectorRange(0, n) if n < self.count else None
         if self.method == "hnsw":
             ef = self.params["ef_search"] if ef_search is None else ef_search
             p = faiss.SearchParametersHNSW()
@@ -323,10 +325,7 @@ class Index:
             raise InvalidQuery("--ef-search and --nprobe must be at least 1")
         m = len(q)
         n = self.count if restrict is None else max(0, min(restrict, self.count))
-        excl = [
-            np.unique(np.fromiter((int(i) for i in ex), dtype=np.int64)) for ex in (exclude or [()] * m)
-        ]
-        excl = [e[(e >= 0) & (e < n)] for e in excl]
+        excl = [sorted({int(i) for i in ex if 0 <= i < n}) for ex in (exclude or [()] * m)]
         most = max((len(e) for e in excl), default=0)
         kk = max(0, min(k, n - most))
         ids = np.zeros((m, kk), dtype=np.int64)
@@ -342,6 +341,16 @@ class Index:
         while len(pending):
             params = self._params(n, ef_search, nprobe, fetch)
             dist, found = self.faiss_index.search(q[pending], fetch, params=params)
+            if len(pending) <= _FEW:  # interactive queries: plain Python beats a dozen numpy calls
+                short = self._fill_few(pending, found, dist, excl, n, kk, ids, vals)
+                if not short:
+                    break
+                if fetch >= min(n, _MAX_FETCH):
+                    exact_rows += short
+                    break
+                fetch = min(fetch * 4, n, _MAX_FETCH)
+                pending = np.asarray(short, dtype=np.int64)
+                continue
             keep = (found >= 0) & (found < n)
             if most:  # excluded ids, one padded row per query (-1 never matches)
                 ex = np.full((len(pending), most), -1, dtype=np.int64)
@@ -370,6 +379,21 @@ class Index:
             e_ids, e_vals = top_k(self.unit, q[rows], kk, exclude=[excl[r] for r in rows], restrict=n)
             ids[rows], vals[rows] = e_ids, e_vals
         return ids, vals
+
+    @staticmethod
+    def _fill_few(pending, found, dist, excl, n, kk, ids, vals) -> list[int]:  # noqa: ANN001
+        """Filter a few FAISS result rows in Python; return the rows still short of `kk`."""
+        short = []
+        for r, row, score in zip(pending.tolist(), found.tolist(), dist.tolist()):
+            banned = set(excl[r])
+            got = [(-d, i) for i, d in zip(row, score) if 0 <= i < n and i not in banned]
+            if len(got) < kk:
+                short.append(r)
+                continue
+            got.sort()  # best first, equal scores by the lower id
+            ids[r] = [i for _, i in got[:kk]]
+            vals[r] = [-d for d, _ in got[:kk]]
+        return short
 
     def recall(
         self,
