@@ -168,11 +168,11 @@ def click_somewhere(o: Opened, spots) -> str:
     for x, y in spots:
         o.page.mouse.move(x - 2, y - 2)
         o.page.mouse.move(x, y)
-        o.page.wait_for_timeout(250)
+        o.page.wait_for_timeout(600)
         o.page.mouse.click(x, y)
         try:
             o.page.wait_for_function(
-                "() => document.getElementById('embviz-focus-key')", timeout=1_500
+                "() => document.getElementById('embviz-focus-key')", timeout=5_000
             )
             return o.focus_key()
         except Exception:  # noqa: BLE001 - nothing under the mouse there; try the next spot
@@ -186,7 +186,7 @@ def test_clicking_a_point_shows_exactly_what_embviz_neighbors_prints(browser, pa
         """() => { const g = document.getElementById('embviz-plot');
         const t = g._fullData.find(t => (t.meta || {}).role === 'points');
         const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
-        return [100, 700, 1500].map(p => [r.left + xa._offset + xa.l2p(t.x[p]),
+        return [100, 700, 1500, 300, 1900].map(p => [r.left + xa._offset + xa.l2p(t.x[p]),
                                           r.top + ya._offset + ya.l2p(t.y[p])]); }"""
     )
     key = click_somewhere(o, spots)
