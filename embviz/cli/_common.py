@@ -300,9 +300,10 @@ def load_vectors(
         if not entry.is_dir():
             what += " and building the cache (once: later loads map it in milliseconds)"
     start = time.perf_counter()
+    console = Console(stderr=True)
     spinner = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-        console=Console(stderr=True), transient=True,
+        console=console, transient=True, disable=not console.is_terminal,
     )
     with spinner:
         spinner.add_task(what, total=None)
@@ -483,16 +484,14 @@ def check_output(path: Path, *, folder: bool = False) -> Path:
     path = Path(path).expanduser()
     if folder:
         if path.exists() and not path.is_dir():
-            raise InvalidQuery(f"cannot write to {path}: it exists and is not a directory")
+            raise InvalidQuery(f"{path}: exists and is not a directory")
     elif path.is_dir():
-        raise InvalidQuery(f"cannot write {path}: it is a directory; give a file name inside it")
+        raise InvalidQuery(f"{path}: is a directory, expected a file name")
     parent = path.parent
     if not parent.is_dir():
-        raise InvalidQuery(
-            f"cannot write {path}: directory {parent} does not exist (create it: mkdir -p {parent})"
-        )
+        raise InvalidQuery(f"{path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
-        raise InvalidQuery(f"cannot write {path}: directory {parent} is not writable")
+        raise InvalidQuery(f"{path}: directory {parent} is not writable")
     return path
 
 
