@@ -588,11 +588,17 @@ def test_vectors_from_a_pipe(dash_file: Path) -> None:
 
 
 # -- quiet data changes: an empty --keys selection, numba's cache folder -----------------------
-def test_empty_keys_file_says_the_selection_is_empty(tmp_path: Path) -> None:
-    # through the function plot's --keys calls: the option name is currently also taken by
-    # the vector source's keys sidecar (embviz/cli/_common.py), which wins on the command line
-    from embviz.cli import project
+def test_empty_keys_file_says_the_selection_is_empty(runner, tmp_path: Path, dash_file: Path) -> None:
+    from embviz.cli import app, project
     from embviz.errors import InvalidQuery
+
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n  \n")
+    out = tmp_path / "plot.html"
+    r = runner.invoke(app, ["plot", "-v", str(dash_file), "--no-cache", "--method", "pca",
+                            "--keys", str(blank), "-o", str(out)])
+    assert (r.exit_code, r.stdout, out.exists()) == (1, "", False)
+    assert r.stderr == f"embviz: error: {blank}: the --keys file holds no keys, so the selection is empty\n"
 
     empty = tmp_path / "keys.txt"
     empty.write_text("\n  \n")
