@@ -90,7 +90,7 @@ def test_npy_without_keys_uses_row_ids(glove, tmp_path):
     np.save(p, glove.matrix)
     v = ld(p)
     assert v.keys == tuple(str(i) for i in range(N))
-    assert v.keys_from == "row ids 0..4,999 (no keys file: pass --keys FILE or put table.keys.txt beside it)"
+    assert v.keys_from == "row ids 0..4,999 (no keys file: pass --vocab FILE or put table.keys.txt beside it)"
     assert np.array_equal(v.matrix, glove.matrix)
 
 
@@ -114,7 +114,7 @@ def test_keys_option_lines_tsv_parquet_and_vocab(glove, tmp_path):
     keys_txt(lines, glove.keys)
     v = ld(p, keys=lines)
     same(v, glove)
-    assert v.keys_from == "k.txt (--keys)"
+    assert v.keys_from == "k.txt (--vocab)"
     tsv = tmp_path / "k.tsv"
     tsv.write_text("id\tword\tcount\n" + "".join(f"{i}\t{k}\t{N - i}\n" for i, k in enumerate(glove.keys)))
     same(ld(p, keys=tsv, key_column="word"), glove)
@@ -164,7 +164,7 @@ def test_keys_file_of_the_wrong_length(glove, tmp_path):
     fails(p, f"{tmp_path / 'emb.keys.txt'}: 5,001 keys but emb.npy has 5,000 rows; expected one key per row")
     (tmp_path / "emb.keys.txt").write_text("a\n\nc\n" + "x\n" * (N - 3))
     fails(p, f"{tmp_path / 'emb.keys.txt'}: line 2: empty key")
-    fails(p, f"{tmp_path / 'nope.txt'}: no such keys file (--keys)", keys=tmp_path / "nope.txt")
+    fails(p, f"{tmp_path / 'nope.txt'}: no such keys file (--vocab)", keys=tmp_path / "nope.txt")
 
 
 def test_duplicate_keys_keep_the_first_with_one_warning(glove, tmp_path):

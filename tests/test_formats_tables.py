@@ -116,7 +116,7 @@ def test_item_embeddings_with_integer_ids(glove, tmp_path, runner):
     titles.write_text("".join(k + "\n" for k in glove.keys))
     v = ld(p, keys=titles)  # --keys FILE replaces the table's own key column
     same(v, glove)
-    assert v.keys_from == "titles.txt (--keys)"
+    assert v.keys_from == "titles.txt (--vocab)"
 
 
 def test_key_column_option_and_wide_layout(glove, tmp_path):

@@ -2,7 +2,7 @@
 
 Where the keys come from, in this order:
 
-1. ``--keys FILE`` (``SourceOptions.keys``): one key per line; a TSV whose first line is a
+1. ``--vocab FILE`` (``SourceOptions.keys``): one key per line; a TSV whose first line is a
    header (the key column is ``--key-column`` or the first); a Parquet file (the key column is
    ``--key-column`` or the first string or integer column); or a Hugging Face
    ``tokenizer.json`` (the token of each id).
@@ -37,17 +37,17 @@ def sidecars(path: Path, extra: tuple[str, ...] = ()) -> list[Path]:
 
 
 def keys_file(path: Path, options: SourceOptions, extra: tuple[str, ...] = ()) -> Path | None:
-    """Return the file the keys of `path` come from: ``--keys``, a sidecar, or None (row ids).
+    """Return the file the keys of `path` come from: ``--vocab``, a sidecar, or None (row ids).
 
     Raises
     ------
     FormatError
-        If ``--keys`` names a file that does not exist.
+        If ``--vocab`` names a file that does not exist.
     """
     if options.keys is not None:
         p = Path(options.keys)
         if not p.is_file():
-            raise FormatError(f"{p}: no such keys file (--keys)")
+            raise FormatError(f"{p}: no such keys file (--vocab)")
         return p
     return next((p for p in sidecars(path, extra) if p.is_file()), None)
 
@@ -65,14 +65,14 @@ def resolve(
     """
     src = keys_file(path, options, extra)
     if src is None:
-        return row_ids(n), f"row ids 0..{n - 1:,} (no keys file: pass --keys FILE or put " \
+        return row_ids(n), f"row ids 0..{n - 1:,} (no keys file: pass --vocab FILE or put " \
             f"{sidecars(path)[0].name} beside it)"
     keys = read_keys(src, options.key_column)
     if len(keys) != n:
         raise FormatError(
             f"{src}: {len(keys):,} keys but {path.name} has {n:,} rows; expected one key per row"
         )
-    how = "--keys" if options.keys is not None else "sidecar"
+    how = "--vocab" if options.keys is not None else "sidecar"
     return keys, f"{src.name} ({how})"
 
 

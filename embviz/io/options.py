@@ -8,7 +8,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class SourceOptions:
-    """Options for files that hold more than one table or no keys (``--tensor``, ``--keys`` ...).
+    """Options for files that hold more than one table or no keys (``--tensor``, ``--vocab`` ...).
 
     Parameters
     ----------

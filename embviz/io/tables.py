@@ -4,7 +4,7 @@ A table has a key column and a vector column, or a wide layout of numeric column
 
 - the **key column** is ``--key-column``, else the first string or integer column named like
   a key (``key``, ``word``, ``token``, ``id``, ``item``, ``name``, ``label``, ``*_id``), else
-  the first string column; with none (or with ``--keys FILE``), the keys come from
+  the first string column; with none (or with ``--vocab FILE``), the keys come from
   :mod:`embviz.io.keys`;
 - the **vector column** is ``list<float>``, ``large_list<float>``,
   ``fixed_size_list<float>[dim]`` or Spark ML's vector struct ``{type: int8, size: int32,
@@ -18,7 +18,7 @@ Spark ML's ``Word2VecModel.save(path)`` folder (``metadata/`` + ``data/*.parquet
 ``*.parquet`` part file, in name order.
 
 The matrix is allocated once from the row counts in the files' footers and filled one batch
-at a time (about 8 MiB of values, read from one row group; an Arrow record batch), so peak
+at a time (about 2 MiB of values, read from one row group; an Arrow record batch), so peak
 memory is the matrix, the keys and one batch.
 """
 
@@ -58,7 +58,9 @@ def parquet_parts(folder: Path) -> list[Path]:
 
 
 #: Bytes of values decoded per step when reading Parquet (bounds the reader's own memory).
-_BATCH_BYTES = 8 << 20
+_BATCH_BYTES = 2 << 20
+#: Decode a batch's columns on Arrow's thread pool.
+_THREADS = True
 
 
 def _width(pa: Any, t: Any) -> int:
@@ -102,7 +104,8 @@ def _parquet_source(path: Path, files: list[Path]) -> _Source:
         for f, pf in opened:
             for i in range(pf.num_row_groups):
                 try:
-                    yield from pf.iter_batches(batch_size=rows, row_groups=[i], columns=columns)
+                    yield from pf.iter_batches(batch_size=rows, row_groups=[i], columns=columns,
+                                               use_threads=_THREADS)
                 except (OSError, pa.ArrowException) as exc:
                     raise FormatError(f"{f}: row group {i}: cannot read: {exc}") from None
 
@@ -254,7 +257,7 @@ def read_table(
         src = _parquet_source(path, [path])
     key, cols, vkind = choose_columns(path, src.schema, options)
     if options.keys is not None and options.key_column is None:
-        key = None  # --keys FILE wins over the table's own key column
+        key = None  # --vocab FILE wins over the table's own key column
     n = src.rows if limit is None else min(limit, src.rows)
     if n == 0:
         raise FormatError(f"{path}: table has no rows, expected vectors")
