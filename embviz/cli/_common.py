@@ -88,7 +88,7 @@ VectorColumnsOpt = Annotated[
 ]
 KeysOpt = Annotated[
     Path | None,
-    typer.Option("--keys", help="Keys of a table without keys: one per line, TSV, Parquet or tokenizer.json "
+    typer.Option("--vocab", help="Keys of a table without keys: one per line, TSV, Parquet or tokenizer.json "
                  "(default: NAME.keys.txt, NAME.vocab or tokenizer.json beside it, else row ids).",
                  show_default=False),
 ]
