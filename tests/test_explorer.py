@@ -194,3 +194,21 @@ def test_cli_plot_records_the_lists_and_their_cost(runner, tmp_path):
     assert data["why"].startswith("neighbor lists are off in this page")
     bad = runner.invoke(app, ["plot", "--density", "maybe", "-o", str(out)])
     assert bad.exit_code == 2
+
+
+def test_tagged_points_are_larger_and_highlights_use_colours_no_category_uses(sample):
+    from embviz.viz.figure import _PALETTE
+
+    s = P.select(sample, top=300, around=["king"], k=5)
+    proj = P.project(sample, s, method="pca")
+    tags = P.Coloring.from_values("pos", ["noun" if i % 3 else None for i in range(len(proj.ids))])
+    assert tags.tagged
+    fig = P.figure(proj, coloring=tags, highlight={"king": s.groups["around king"]})
+    pts = {t["name"]: t for t in fig["data"] if t["meta"]["role"] == "points"}
+    assert pts["noun"]["marker"]["size"] > pts["(none)"]["marker"]["size"]
+    (mark,) = [t for t in fig["data"] if t["meta"]["role"] == "highlight"]
+    assert mark["marker"]["color"] not in _PALETTE
+    clusters = P.Coloring("k-means", labels=["a", "b"] * (len(proj.ids) // 2) + ["a"] * (len(proj.ids) % 2))
+    fig = P.figure(proj, coloring=clusters)
+    sizes = {t["marker"]["size"] for t in fig["data"] if t["meta"]["role"] == "points"}
+    assert len(sizes) == 1  # clusters are not tags: one size
