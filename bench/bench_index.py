@@ -49,14 +49,21 @@ def main() -> None:
 
     repeat = int(os.environ.get("BENCH_REPEAT", "3"))
     path = glove_files()["binary"]
-    cdir = Path(tempfile.mkdtemp(prefix="embviz-bench-index-"))
+    # EMBVIZ_BENCH_INDEX_CACHE: a cache directory from an earlier run, to reuse its index
+    # (the build row then reports that run's build time)
+    reuse = os.environ.get("EMBVIZ_BENCH_INDEX_CACHE")
+    cdir = Path(reuse) if reuse else Path(tempfile.mkdtemp(prefix="embviz-bench-index-"))
     vectors = embviz_io.load(path, cache_dir=cdir)
     unit = vectors.unit
     entry = cache.entry_path(path, cache_dir=cdir)
 
     t = time.perf_counter()
-    index = search_index.build_for(vectors, entry)
-    build_total = time.perf_counter() - t
+    index = search_index.stored(entry, unit, "hnsw") if reuse else None
+    if index is None:
+        index = search_index.build_for(vectors, entry)
+        build_total = time.perf_counter() - t
+    else:
+        build_total = float("nan")
     build_only = index.build_s
     recall = index.recall_at_build
     size = search_index.index_file(entry, "hnsw").stat().st_size
@@ -68,12 +75,13 @@ def main() -> None:
     q = np.ascontiguousarray(unit[rows], dtype=np.float32)
     exclude = [[int(r)] for r in rows]
     single = rows[:300]
+    exact_single = rows[:20]  # exact search one query a call is slow: its median over 20 keys
     params = faiss.SearchParametersHNSW()
     params.efSearch = ef
 
     one_exact, one_index, one_faiss, b_exact, b_index, b_faiss = [], [], [], [], [], []
     for _ in range(repeat):  # interleaved: exact, index, FAISS in every round
-        one_exact.append(_each(lambda i: top_k(unit, q[i : i + 1], 10, exclude=exclude[i : i + 1]), single))
+        one_exact.append(_each(lambda i: top_k(unit, q[i : i + 1], 10, exclude=exclude[i : i + 1]), exact_single))
         one_index.append(_each(lambda i: index.search(q[i : i + 1], 10, exclude=exclude[i : i + 1]), single))
         one_faiss.append(_each(lambda i: raw.search(q[i : i + 1], 11, params=params), single))
         t = time.perf_counter()
@@ -99,7 +107,8 @@ def main() -> None:
          "embviz_s": round(med(one_index), 6), "anchor": "exact top_k, one query a call",
          "anchor_s": round(med(one_exact), 6), "speedup": round(med(one_exact) / med(one_index), 1),
          "target": ">= 10x at recall >= 0.95", "met": med(one_exact) / med(one_index) >= 10 and recall >= 0.95,
-         "detail": f"median per query over 300 keys; QPS {1 / med(one_index):,.0f} vs {1 / med(one_exact):,.0f}"},
+         "detail": f"median per query over 300 keys (exact: 20); "
+                   f"QPS {1 / med(one_index):,.0f} vs {1 / med(one_exact):,.0f}"},
         {"operation": "5,000 batched queries", "embviz_s": round(med(b_index), 3),
          "anchor": "exact top_k, one batch", "anchor_s": round(med(b_exact), 3),
          "speedup": round(med(b_exact) / med(b_index), 2), "target": "no slower than exact",
