@@ -252,6 +252,8 @@ def test_index_build_info_list_rm_and_cache_clear(runner, toy, tmp_path) -> None
     assert missing.stderr == f"embviz: error: no index for toy.txt; build one with: embviz index build -v {toy}\n"
     nocache = run(runner, ["index", "build", *src, "--no-cache"], exit_code=1)
     assert nocache.stderr == "embviz: error: indexes are stored in the vector cache: drop --no-cache\n"
+    derived = run(runner, ["index", "build", *src, "--postprocess", "abtt:1"], exit_code=1)
+    assert derived.stderr == "embviz: error: indexes are stored for the vector file itself: drop --postprocess\n"
 
 
 def test_stale_source_rebuilds_the_index(runner, toy, tmp_path) -> None:

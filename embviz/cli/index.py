@@ -47,6 +47,8 @@ MethodOpt = Annotated[
 def _entry(source: VectorSource):  # noqa: ANN202
     entry = index_entry(source)
     if entry is None:
+        if getattr(source, "postprocess", None):
+            raise InvalidQuery("indexes are stored for the vector file itself: drop --postprocess")
         raise InvalidQuery("indexes are stored in the vector cache: drop --no-cache")
     return entry
 
