@@ -85,12 +85,6 @@ def row_ids(n: int) -> RowIds:
     return RowIds(n)
 
 
-class UniqueKeys(list):
-    """A list of keys the reader has already found distinct: the duplicate check is skipped."""
-
-    unique = True
-
-
 def read_keys(src: Path, key_column: str | None = None) -> list[str]:
     """Read a keys file: lines, a TSV with a header, Parquet or ``tokenizer.json``.
 

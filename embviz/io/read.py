@@ -30,7 +30,7 @@ from embviz.vectors import Vectors
 
 def _dedupe(path: Path, keys: list[str], lines: np.ndarray) -> np.ndarray | None:
     """Return the indices of each key's first occurrence if a key repeats (one warning), else None."""
-    if getattr(keys, "unique", False):  # row ids, or keys a reader found distinct (keys.UniqueKeys)
+    if getattr(keys, "unique", False):  # row ids (vectors.RowIds) are distinct by construction
         return None
     if len(set(keys)) == len(keys):
         return None
