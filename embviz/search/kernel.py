@@ -302,7 +302,8 @@ def _top_grouped(scorer, lo, hi, n, k, er, ec, buf, width):
         w = (c1 - c0) // _GROUP
         np.max(out.reshape(b, _GROUP, w), axis=1, out=gmax[:, c0 // _GROUP : c0 // _GROUP + w])
     # the groups that may hold a top-k score: maxima within the tolerance of the k-th largest
-    gk = -np.partition(-gmax, k - 1, axis=1)[:, k - 1]
+    top = np.argpartition(-gmax, k - 1, axis=1)[:, :k]  # the k groups with the largest maxima
+    gk = np.take_along_axis(gmax, top, axis=1).min(axis=1)
     with np.errstate(invalid="ignore"):  # -inf - -inf: a row with excluded groups only
         reach = (gmax >= (gk - scorer.tolerance(np.arange(lo, hi), gk))[:, None]).sum(axis=1)
     reach = np.maximum(reach, k)
@@ -320,11 +321,12 @@ def _top_grouped(scorer, lo, hi, n, k, er, ec, buf, width):
         rows = np.sort(order[i:j])
         i = j
         g = min(ngroups, int(reach[rows].max()))
-        gm = gmax[rows]
-        if g < ngroups:
-            groups = np.argpartition(-gm, g - 1, axis=1)[:, :g]
+        if g == k:  # no near-tie beyond the k best groups (almost every row)
+            groups = top[rows]
+        elif g < ngroups:
+            groups = np.argpartition(-gmax[rows], g - 1, axis=1)[:, :g]
         else:
-            groups = np.broadcast_to(np.arange(ngroups), gm.shape)
+            groups = np.broadcast_to(np.arange(ngroups), (len(rows), ngroups))
         # group g lies in the chunk starting at c0(g); its members are c0 + (g - c0/32) + i * w
         c0 = groups // (width // _GROUP) * width  # the chunk start of each group
         w = (np.minimum(c0 + width, head) - c0) // _GROUP
