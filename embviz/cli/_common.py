@@ -178,23 +178,6 @@ def message(text: str) -> None:
         sys.stderr.flush()
 
 
-def error(text: str, *, plain: bool = False) -> None:
-    """Print the one error line on stderr (always printed, even with --quiet)."""
-    sys.stderr.write(f"embviz: {text}\n" if plain else f"embviz: error: {text}\n")
-    sys.stderr.flush()
-
-
-def route_warnings() -> None:
-    """Print library warnings as one ``embviz: warning:`` line each, unless --quiet."""
-
-    def show(msg, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-        if _state["quiet"]:
-            return
-        if issubclass(category, EmbvizWarning):
-            sys.stderr.write(f"embviz: warning: {one_line(str(msg))}\n")
-
-    warnings.showwarning = show
-    warnings.simplefilter("always", EmbvizWarning)
 #: Longest error or warning line printed; a longer one (a 10 MB query echoed) is cut in the middle.
 MAX_LINE = 2000
 
@@ -212,9 +195,26 @@ def one_line(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-
-
+def error(text: str, *, plain: bool = False) -> None:
+    """Print the one error line on stderr (always printed, even with --quiet)."""
     text = one_line(text)
+    sys.stderr.write(f"embviz: {text}\n" if plain else f"embviz: error: {text}\n")
+    sys.stderr.flush()
+
+
+def route_warnings() -> None:
+    """Print library warnings as one ``embviz: warning:`` line each, unless --quiet."""
+
+    def show(msg, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        if _state["quiet"]:
+            return
+        if issubclass(category, EmbvizWarning):
+            sys.stderr.write(f"embviz: warning: {one_line(str(msg))}\n")
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", EmbvizWarning)
+
+
 def quiet_broken_pipe() -> None:
     """After a closed pipe (``| head``), silence the flush at exit."""
     try:
@@ -505,6 +505,26 @@ def read_items(args: Sequence[str], what: str) -> list[str]:
     return list(args)
 
 
+def stdin_text() -> str:
+    """All of stdin, decoded as UTF-8; invalid UTF-8 is one error naming the line and byte.
+
+    (Keys are UTF-8; under strict UTF-8 stdio Python would raise ``UnicodeDecodeError``.)
+    """
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:
+        return sys.stdin.read()
+    data = buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InvalidQuery(
+            f"stdin line {line:,}, byte {column:,}: not valid UTF-8 (0x{data[exc.start]:02x}); "
+            "keys are read as UTF-8"
+        ) from None
+
+
 def split_fields(line: str, n: int, what: str, lineno: int) -> tuple[str, ...]:
     """Split a stdin line into `n` keys: by tabs if it has any, else by whitespace."""
     parts = line.split("\t") if "\t" in line else line.split()
@@ -526,23 +546,3 @@ def emit(
     chosen = output.choose_format(fmt, output.stdout_is_terminal())
     output.write_rows(list(rows), chosen, sys.stdout, columns=columns, header=not no_header, title=title)
     sys.stdout.flush()
-def stdin_text() -> str:
-    """All of stdin, decoded as UTF-8; invalid UTF-8 is one error naming the line and byte.
-
-    (Keys are UTF-8; under strict UTF-8 stdio Python would raise ``UnicodeDecodeError``.)
-    """
-    buffer = getattr(sys.stdin, "buffer", None)
-    if buffer is None:
-        return sys.stdin.read()
-    data = buffer.read()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise InvalidQuery(
-            f"stdin line {line:,}, byte {column:,}: not valid UTF-8 (0x{data[exc.start]:02x}); "
-            "keys are read as UTF-8"
-        ) from None
-
-

@@ -72,6 +72,7 @@ def info(
     """Describe a vector file: count, dim, format, dtype, memory and norm statistics."""
     from embviz import io as embviz_io
     from embviz import stats
+    from embviz.io import checks
 
     if checks.is_stream(source.path):  # a pipe is read once: sniff and load one spooled copy
         from dataclasses import replace
@@ -86,7 +87,6 @@ def info(
     record = stats.describe(table, source.path, fmt_name, sniffed.compression)
     chosen = output.choose_format(fmt, output.stdout_is_terminal())
     output.write_record(record, chosen, sys.stdout, header=not no_header)
-    from embviz.io import checks
 
 
 @app.command()
@@ -148,7 +148,10 @@ def neighbors(
     provenance = None
     if score == NeighborScore.csls:
         from embviz import quality
+        from embviz.errors import InvalidQuery as _Invalid
 
+        if use_index and not no_index:
+            raise _Invalid("--score csls uses exact search: drop --index")
         rows = quality.csls_neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing)
     elif use_index and not no_index:
         from embviz.search import index as search_index

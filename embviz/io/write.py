@@ -292,8 +292,8 @@ def _save_table(vectors: Vectors, path: Path, fmt: VectorFormat) -> list[Path]:
     if fmt == VectorFormat.parquet:
         from embviz.errors import require
 
-        pa = require("pyarrow", package="'embviz[formats]'")
-        pq = require("pyarrow.parquet", package="'embviz[formats]'")
+        pa = require("pyarrow", package="pyarrow")
+        pq = require("pyarrow.parquet", package="pyarrow")
         schema = pa.schema([("key", pa.string()), ("vector", pa.list_(pa.float32(), dim))])
 
         def write_parquet(f: IO[bytes]) -> None:
