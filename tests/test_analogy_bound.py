@@ -35,6 +35,7 @@ def questions(sample) -> np.ndarray:
 
 
 # -- agreement with brute force on real vectors --------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["cosadd", "cosmul"])
 def test_equals_brute_force_on_the_google_set(sample, questions, method) -> None:
     q = questions[::3]
@@ -49,6 +50,7 @@ def test_equals_brute_force_on_the_google_set(sample, questions, method) -> None
     assert 0.3 < np.mean(ids == q[:, 3]) < 0.7
 
 
+@pytest.mark.slow
 def test_restricted_candidates_and_hints_do_not_change_answers(sample, questions) -> None:
     n = 20_000
     q = questions[np.all(questions < n, axis=1)][::2]
@@ -151,6 +153,7 @@ def test_progress_grows_to_the_number_of_questions(sample, questions) -> None:
     assert done == sorted(done) and done[-1] == len(q) and len(calls) > 10
 
 
+@pytest.mark.slow
 def test_question_chunks_give_the_same_answers(sample, questions, monkeypatch) -> None:
     q = questions[::11]
     want, _ = best_answers(sample.unit, q[:, 0], q[:, 1], q[:, 2])

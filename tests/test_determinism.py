@@ -66,6 +66,7 @@ def test_the_zen_kernel_rounds_equal_dot_products_by_position() -> None:
     assert int(run.stdout) > 0  # equal rows, equal queries, different float32 scores
 
 
+@pytest.mark.slow  # 10 processes; CI runs it
 @pytest.mark.parametrize("which", ["synthetic", "sample"])
 def test_same_bytes_with_1_or_2_threads_and_any_openblas_kernel(which) -> None:
     base = run_cases(which, 1)

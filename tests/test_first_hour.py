@@ -86,6 +86,7 @@ def test_cache_dir_with_a_tilde_is_the_home_folder(tmp_path, monkeypatch) -> Non
     assert not (work / "~").exists()
 
 
+@pytest.mark.slow  # 5 pytest processes; CI runs it
 def test_default_pytest_leaves_slow_tests_to_ci(tmp_path) -> None:
     """Outside CI `pytest` deselects slow tests (and says so); with CI=true it runs them."""
     test = tmp_path / "test_x.py"
