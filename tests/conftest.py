@@ -10,9 +10,12 @@ from hypothesis import HealthCheck, settings
 
 # Fuzzing profiles (tests/test_fuzz.py): "ci" is the default (2,000 files, about a minute);
 # releases run `pytest tests/test_fuzz.py --hypothesis-profile=long` (25,000 files).
-settings.register_profile("ci", max_examples=2000, deadline=None, print_blob=True,
+# "ci" is derandomized: the same examples every run, so CI's verdict is reproducible; "long"
+# explores new random examples each run (that is where new faults are found, e.g. the mutated
+# Parquet cases listed in docs/errors.md).
+settings.register_profile("ci", max_examples=2000, deadline=None, print_blob=True, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("long", parent=settings.get_profile("ci"), max_examples=25_000)
+settings.register_profile("long", parent=settings.get_profile("ci"), max_examples=25_000, derandomize=False)
 settings.register_profile("quick", parent=settings.get_profile("ci"), max_examples=100)
 settings.load_profile(os.environ.get("EMBVIZ_HYPOTHESIS_PROFILE", "ci"))
 
