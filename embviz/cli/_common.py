@@ -17,6 +17,7 @@ import typer
 
 from embviz import output
 from embviz.errors import EmbvizWarning, InvalidQuery
+from embviz.io.sniffing import VectorFormat
 from embviz.output import OutputFormat
 
 if TYPE_CHECKING:
@@ -25,21 +26,8 @@ if TYPE_CHECKING:
 _state = {"quiet": False}
 
 
-class InputFormat(str, Enum):
-    """Readable vector formats (``--input-format``)."""
-
-    word2vec = "word2vec"
-    word2vec_text = "word2vec-text"
-    glove = "glove"
-    fasttext = "fasttext"
-    projector = "projector"
-    npy = "npy"
-    npz = "npz"
-    safetensors = "safetensors"
-    parquet = "parquet"
-    arrow = "arrow"
-    spark = "spark"
-    torch = "torch"
+#: Readable vector formats (``--input-format``): the library's own enum, one list of formats.
+InputFormat = VectorFormat
 
 
 class Dtype(str, Enum):
