@@ -205,7 +205,11 @@ def train(
                 compute_loss=compute_loss,
                 callbacks=[epoch_hook],
             )
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, RuntimeError) as exc:
+            # CPython: a Ctrl-C that lands inside Thread.join's lock handling (gensim's workers)
+            # can surface as RuntimeError('release unlocked lock') instead of KeyboardInterrupt.
+            if isinstance(exc, RuntimeError) and "release unlocked lock" not in str(exc):
+                raise
             done = len(epoch_hook.stats)
             raise TrainingInterrupted(
                 f"interrupted during epoch {min(done + 1, params.epochs)} of {params.epochs}; "
