@@ -17,12 +17,8 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from embviz.errors import FormatError
-
-if TYPE_CHECKING:
-    pass
 
 #: Bytes read per step when fingerprinting or copying the corpus.
 CHUNK_BYTES = 1 << 22

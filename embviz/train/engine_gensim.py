@@ -40,7 +40,7 @@ import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from embviz.errors import FormatError
 from embviz.train.corpus import _prepare
@@ -53,8 +53,6 @@ from embviz.train.params import (
     TrainStart,
 )
 
-if TYPE_CHECKING:
-    pass
 
 # -- training --------------------------------------------------------------------------------
 def _callback_class():  # noqa: ANN202

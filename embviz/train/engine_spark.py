@@ -49,7 +49,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from embviz.errors import EmbvizError, FormatError, InvalidQuery, MissingDependency
 from embviz.train.params import (
@@ -60,9 +60,6 @@ from embviz.train.params import (
     TrainResult,
     TrainStart,
 )
-
-if TYPE_CHECKING:
-    pass
 
 #: The one-line hints for what to install.
 JVM_HINT = "apt-get install openjdk-17-jre-headless"

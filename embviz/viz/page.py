@@ -11,14 +11,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from embviz.errors import InvalidQuery
 from embviz.viz import explorer as _explorer
 from embviz.viz.figure import PlotlyJS, escape
-
-if TYPE_CHECKING:
-    pass
 
 #: Page furniture (no data in it): styles, the search bar, the side panel, the status line.
 _STYLE = """<style>
