@@ -22,6 +22,12 @@ def decode(b64: str, dtype: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(b64), dtype=dtype)
 
 
+def other_keys(data: dict) -> list[str]:
+    """The undrawn keys of a payload, as the page reads them (a joined string or a list)."""
+    other = data["other"]
+    return other.split("\n") if isinstance(other, str) else other
+
+
 def test_neighbor_lists_equal_search_neighbors_key_by_key(sample):
     ids = np.array([0, 5, 17, 1035, 2999, 39_999, 123], dtype=np.int64)
     lists = explorer.neighbor_lists(sample, ids, k=10)
@@ -100,7 +106,11 @@ def test_the_payload_is_inert_json_and_the_figure_escapes_templates():
     for bad in ("<", ">", "&", "\u2028", "\u2029"):
         assert bad not in text
     data = json.loads(text)
-    assert data["keys"][:5] == HOSTILE and data["other"] == keys[20:] and data["other_all"]
+    assert data["keys"][:5] == HOSTILE and other_keys(data) == keys[20:] and data["other_all"]
+    assert isinstance(data["other"], str)  # no key holds a newline: the joined form
+    nl = [*keys[:25], "two\nlines", *keys[26:]]  # a Parquet key may hold a newline:
+    nl_data = P.figure(proj, prov=prov, vectors=Vectors(nl, v.matrix))["embviz_data"]
+    assert json.loads(explorer.to_json(nl_data))["other"] == nl[20:]  # the list keeps it whole
     assert decode(data["rank"], "<i4").tolist() == list(range(1, 21))
     assert decode(data["nbr"]["ids"], "<i4").reshape(20, 3).tolist() == lists.ids.tolist()
     scores = decode(data["nbr"]["scores"], "<i2").reshape(20, 3) / 10_000
@@ -181,7 +191,7 @@ def test_cli_plot_records_the_lists_and_their_cost(runner, tmp_path):
     assert prov["neighbor_lists"]["restrict"] is None and prov["neighbor_lists"]["seconds"] >= 0
     data = json.loads(re.search(r'id="embviz-data">(.*?)</script>', page).group(1))
     assert (data["k"], data["n"], data["total"], data["density"]) == (5, 100, 40_000, True)
-    assert len(data["other"]) == 39_900 and data["other_all"]
+    assert len(other_keys(data)) == 39_900 and data["other_all"]
     assert '"type":"heatmap"' in page.replace(" ", "")
     off = runner.invoke(
         app,
@@ -212,3 +222,58 @@ def test_tagged_points_are_larger_and_highlights_use_colours_no_category_uses(sa
     fig = P.figure(proj, coloring=clusters)
     sizes = {t["marker"]["size"] for t in fig["data"] if t["meta"]["role"] == "points"}
     assert len(sizes) == 1  # clusters are not tags: one size
+
+
+def test_neighbor_lists_are_cached_and_never_stale(sample, tmp_path):
+    ids = np.arange(0, 3000, 7, dtype=np.int64)
+    first = explorer.neighbor_lists(sample, ids, k=10, cache_dir=tmp_path)
+    (entry,) = (tmp_path / "neighbor-lists").glob("lists-*.npz")
+    again = explorer.neighbor_lists(sample, ids, k=10, cache_dir=tmp_path)
+    assert not first.cached and again.cached
+    assert np.array_equal(again.ids, first.ids) and np.array_equal(again.scores, first.scores)
+    assert np.array_equal(again.rows, first.rows)
+    # any change of an input is another entry: one row of the table, k, restrict, the points
+    matrix = np.array(sample.matrix, dtype=np.float32)
+    far = int(first.ids[0, 0])  # the first query's nearest neighbor moves far away
+    matrix[far] = -matrix[int(ids[0])]
+    moved = Vectors(list(sample.keys), matrix)
+    changed = explorer.neighbor_lists(moved, ids, k=10, cache_dir=tmp_path)
+    assert not changed.cached and far not in changed.ids[0].tolist()
+    for kw in ({"k": 9}, {"k": 10, "restrict": 20_000}):
+        assert not explorer.neighbor_lists(sample, ids, cache_dir=tmp_path, **kw).cached
+    assert not explorer.neighbor_lists(sample, ids[1:], k=10, cache_dir=tmp_path).cached
+    # a damaged entry is computed again (and rewritten), never read
+    entry.write_bytes(entry.read_bytes()[:100])
+    redone = explorer.neighbor_lists(sample, ids, k=10, cache_dir=tmp_path)
+    assert not redone.cached and np.array_equal(redone.ids, first.ids)
+    assert explorer.neighbor_lists(sample, ids, k=10, cache_dir=tmp_path).cached
+
+
+def test_cli_plot_reads_the_lists_from_the_cache_the_second_time(runner, tmp_path):
+    out = tmp_path / "p.html"
+    argv = ["plot", "--method", "pca", "--top", "200", "--plotlyjs", "cdn", "-o", str(out),
+            "--cache-dir", str(tmp_path / "c")]
+    pages = []
+    for how in (r"in \d+\.\d s", "from the cache"):
+        r = runner.invoke(app, argv)
+        assert r.exit_code == 0, r.stderr
+        assert re.search(
+            r"^embviz: neighbor lists: 10 exact neighbors \(cosine over all 40,000 keys\) of 200 "
+            rf"of 200 points {how}$", r.stderr, flags=re.M)
+        pages.append(json.loads(re.search(r'id="embviz-data">(.*?)</script>', out.read_text()).group(1)))
+    assert pages[0]["nbr"] == pages[1]["nbr"] and pages[0]["nbr"] is not None
+    r = runner.invoke(app, [*argv, "--no-cache"])
+    assert r.exit_code == 0 and re.search(r"of 200 points in \d+\.\d s$", r.stderr, flags=re.M)
+
+
+def test_the_padding_row_is_never_in_a_list(sample):
+    ids = np.array([0, 1, 2, 3], dtype=np.int64)
+    plain = explorer.neighbor_lists(sample, ids, k=5)
+    pad = int(plain.ids[2, 0])  # the nearest neighbor of the third key becomes the padding row
+    padded = Vectors(list(sample.keys), sample.matrix)
+    padded.set_padding(pad)
+    lists = explorer.neighbor_lists(padded, ids, k=5)
+    assert pad not in lists.ids.ravel().tolist()
+    for q, i in enumerate(ids.tolist()):
+        want = search.neighbors(padded, sample.keys[i], k=5)
+        assert [sample.keys[j] for j in lists.ids[q].tolist()] == [n.key for n in want]

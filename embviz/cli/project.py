@@ -145,12 +145,19 @@ NeighborsForOpt = Annotated[
 
 
 def _neighbor_lists(
-    table: Vectors, proj: Projection, k: int, neighbors_for: int | None, restrict: int | None
+    table: Vectors,
+    proj: Projection,
+    k: int,
+    neighbors_for: int | None,
+    restrict: int | None,
+    source: VectorSource,
 ) -> Any:
-    """Exact neighbor lists of the drawn points, with a progress bar; the cost goes to stderr."""
+    """Exact neighbor lists of the drawn points (cached like layouts); the cost goes to stderr."""
     from embviz.cli._common import progress
+    from embviz.io import cache as _cache
     from embviz.viz import explorer
 
+    cache_dir = None if source.no_cache else (source.cache_dir or _cache.default_cache_dir())
     with progress() as bar:
         lists = explorer.neighbor_lists(
             table,
@@ -159,11 +166,13 @@ def _neighbor_lists(
             neighbors_for=neighbors_for,
             restrict=restrict,
             progress=_progress_callback(bar),
+            cache_dir=cache_dir,
         )
     scope = f"the first {restrict:,} keys" if restrict else f"all {table.count:,} keys"
+    how = "from the cache" if lists.cached else f"in {lists.seconds:.1f} s"
     message(
         f"neighbor lists: {k} exact neighbors (cosine over {scope}) of {len(lists.rows):,} "
-        f"of {len(proj.ids):,} points in {lists.seconds:.1f} s"
+        f"of {len(proj.ids):,} points {how}"
     )
     return lists
 
@@ -368,7 +377,7 @@ def project(
     columns = ["key", "rank", "x", "y", "z"][: 2 + dim]
     rows = proj.rows()
     if neighbors_k:
-        lists = _neighbor_lists(table, proj, neighbors_k, neighbors_for, restrict)
+        lists = _neighbor_lists(table, proj, neighbors_k, neighbors_for, restrict, source)
         kept = lists.rows.tolist()
         rows = [rows[j] for j in kept]
         for row, found, scores in zip(rows, lists.ids.tolist(), lists.scores.tolist()):
@@ -577,12 +586,13 @@ def plot(
     )
     lists = None
     if neighbors_k:
-        lists = _neighbor_lists(table, proj, neighbors_k, neighbors_for, restrict)
+        lists = _neighbor_lists(table, proj, neighbors_k, neighbors_for, restrict, source)
         prov["neighbor_lists"] = {
             "k": neighbors_k,
             "points": len(lists.rows),
             "restrict": restrict,
             "seconds": round(lists.seconds, 2),
+            "cached": lists.cached,
         }
     fig = viz.figure(
         proj,

@@ -51,7 +51,8 @@
   });
   var byRank = new Int32Array(n), c0 = 0;  // drawn points, most frequent first
   for (var id0 = 0; id0 < total; id0++) { if (idToJ[id0] >= 0) { byRank[c0++] = idToJ[id0]; } }
-  var other = D.other || [];
+  // undrawn keys: one newline-joined string (a list when a key itself holds a newline)
+  var other = typeof D.other === "string" ? D.other.split("\n") : (D.other || []);
   var otherIds;
   if (D.other_all) {
     otherIds = new Int32Array(other.length);

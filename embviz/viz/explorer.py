@@ -16,12 +16,14 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from embviz.errors import InvalidQuery
 from embviz.search import top_k
+from embviz.viz import layout_cache
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -58,7 +60,9 @@ class NeighborLists:
     restrict : int or None
         Only the first `restrict` keys of the file were candidates.
     seconds : float
-        Wall time of the computation.
+        Wall time of the computation (of the cache read, when `cached`).
+    cached : bool
+        The lists were read from the cache (computed by an earlier plot of the same table).
     """
 
     rows: NDArray[np.int64]
@@ -67,6 +71,7 @@ class NeighborLists:
     k: int
     restrict: int | None
     seconds: float
+    cached: bool = False
 
 
 def rows_with_lists(ids: NDArray[np.int64], neighbors_for: int | None = None) -> NDArray[np.int64]:
@@ -107,6 +112,7 @@ def neighbor_lists(
     neighbors_for: int | None = None,
     restrict: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    cache_dir: Path | None = None,
 ) -> NeighborLists:
     """Compute the `k` nearest neighbors (cosine, whole file) of drawn points, in batches.
 
@@ -124,11 +130,16 @@ def neighbor_lists(
         Search only the first `restrict` keys, as ``embviz neighbors --restrict``.
     progress : callable ``(stage, done, total)``, optional
         Called after each batch.
+    cache_dir : Path, optional
+        Read the lists from, and write them to, ``cache_dir/neighbor-lists/`` (None: no
+        cache). The entry is keyed on the whole searched matrix, the query ids, `k`,
+        `restrict` and the embviz version (:func:`embviz.viz.layout_cache.lists_path`).
 
     Returns
     -------
     NeighborLists
-        The same keys, order and scores as :func:`embviz.search.neighbors` for each key.
+        The same keys, order and scores as :func:`embviz.search.neighbors` for each key (the
+        padding row, ``vectors.padding_idx``, is never a neighbor).
 
     Raises
     ------
@@ -144,6 +155,15 @@ def neighbor_lists(
     rows = rows_with_lists(ids, neighbors_for)
     query_ids = ids[rows]
     r = len(rows)
+    pad = [] if vectors.padding_idx is None else [int(vectors.padding_idx)]  # never a neighbor
+    path = None
+    if cache_dir is not None:
+        path = layout_cache.lists_path(
+            Path(cache_dir), vectors.unit, query_ids, k, restrict, vectors.padding_idx
+        )
+        hit = layout_cache.read_lists(path, r, k, vectors.unit.shape[0])
+        if hit is not None:
+            return NeighborLists(rows, *hit, int(k), restrict, time.perf_counter() - start, True)
     out_ids = np.zeros((r, 0), dtype=np.int64)
     out_scores = np.zeros((r, 0), dtype=np.float32)
     parts_i, parts_s = [], []
@@ -154,7 +174,7 @@ def neighbor_lists(
         norms = np.linalg.norm(q, axis=1)
         q = (q / np.where(norms == 0, 1, norms)[:, None]).astype(np.float32)
         found, scores = top_k(
-            vectors.unit, q, k, exclude=[[int(i)] for i in chunk], restrict=restrict
+            vectors.unit, q, k, exclude=[[int(i), *pad] for i in chunk], restrict=restrict
         )
         zero = norms == 0  # an all-zero key has no neighbors (search.neighbors refuses it)
         if zero.any():
@@ -167,6 +187,8 @@ def neighbor_lists(
     if parts_i:
         out_ids = np.concatenate(parts_i).astype(np.int64)
         out_scores = np.concatenate(parts_s).astype(np.float32)
+    if path is not None:
+        layout_cache.write_lists(path, out_ids, out_scores)
     return NeighborLists(
         rows, out_ids, out_scores, int(k), restrict, time.perf_counter() - start
     )
@@ -266,7 +288,7 @@ def payload(
     dict
         ``keys`` (list of str, drawn, ``(m,)``), ``rank`` (base64 int32 ``(m,)``), ``dim``,
         ``n``, ``total``, ``other`` (keys of undrawn rows the page knows, in
-        file order) with ``other_ids`` (base64 int32, or None when ``other_all``: every undrawn
+        file order: one string joined by newlines, or a list when a key holds a newline) with ``other_ids`` (base64 int32, or None when ``other_all``: every undrawn
         row), ``nbr`` (``rows`` int32 ``(r,)``, ``ids`` int32 ``(r*k,)`` row ids, ``scores``
         int16 ``(r*k,)`` = round(score * 10,000)) or None, ``k``, ``restrict``, ``why``,
         ``labels``.
@@ -316,7 +338,11 @@ def payload(
             other = np.flatnonzero(need & ~drawn)
             data["other_ids"] = b64(other.astype(np.int32))
         keys = vectors.keys
-        data["other"] = [keys[i] for i in other.tolist()]
+        chosen = [keys[i] for i in other.tolist()]
+        text = "\n".join(chosen)
+        # one string, split in the page, is smaller and faster to write and parse than a list
+        # of 400,000 strings; a key holding a newline (possible in Parquet) keeps the list form
+        data["other"] = text if text.count("\n") == max(0, len(chosen) - 1) and chosen else chosen
     return data
 
 

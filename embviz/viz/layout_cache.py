@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,3 +81,66 @@ def _write_recall(path: Path, k: int, recall: float) -> None:
         os.replace(tmp, path.with_suffix(".json"))
     except OSError:
         pass
+
+
+# -- neighbor lists (the explorer's panel data) ------------------------------------------------
+_CACHE_LISTS = 1
+
+
+def lists_path(
+    cache_dir: Path, unit, query_ids, k: int, restrict: int | None, padding_idx: int | None = None
+) -> Path:
+    """Return the cache file of exact neighbor lists, keyed on every input of the computation.
+
+    The key hashes the whole searched matrix (`unit`, ``(n, dim)``: all of it, or its first
+    `restrict` rows), the query row ids, `k`, `restrict`, the padding row and the embviz version, so a changed
+    table, selection or parameter never reads an old answer. Hashing costs about 0.1 s per
+    80 MB of rows, against about 7 s for the lists of 5,000 points over 400,000 x 50.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    n = unit.shape[0] if restrict is None else min(restrict, unit.shape[0])
+    h.update(str((n, unit.shape[1], str(unit.dtype))).encode())
+    block = max(1, (64 << 20) // max(1, unit.shape[1] * unit.dtype.itemsize))
+    for lo in range(0, n, block):  # bounded copies of mapped rows
+        h.update(np.ascontiguousarray(unit[lo : min(n, lo + block)]).view(np.uint8).data)
+    h.update(np.ascontiguousarray(query_ids, dtype=np.int64).view(np.uint8).data)
+    meta = {"k": k, "restrict": restrict, "padding_idx": padding_idx, "version": __version__,
+            "lists": _CACHE_LISTS}
+    h.update(json.dumps(meta, sort_keys=True).encode())
+    return cache_dir / "neighbor-lists" / f"lists-{h.hexdigest()}.npz"
+
+
+def read_lists(path: Path, r: int, k: int, n: int) -> tuple[NDArray, NDArray] | None:
+    """Return the cached ``(ids (r, k') int64, scores (r, k') float32)``, or None.
+
+    None when the file is missing, unreadable or not what the key promises (shapes, dtypes,
+    ids outside ``0 .. n-1``): the caller computes the lists again.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            ids, scores = z["ids"], z["scores"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if ids.ndim != 2 or ids.shape != scores.shape or ids.shape[0] != r or ids.shape[1] > k:
+        return None
+    if ids.dtype != np.int64 or scores.dtype != np.float32:
+        return None
+    if ids.size and (ids.min() < 0 or ids.max() >= n):
+        return None
+    return ids, scores
+
+
+def write_lists(path: Path, ids: NDArray[np.int64], scores: NDArray[np.float32]) -> None:
+    """Write lists atomically (temporary file, then rename); a failure is one warning."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".lists-", suffix=".npz.tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, ids=ids, scores=scores)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        warn(f"could not write the neighbor-list cache in {path.parent}: {exc.strerror or exc}")
