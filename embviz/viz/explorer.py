@@ -287,11 +287,11 @@ def payload(
     -------
     dict
         ``keys`` (list of str, drawn, ``(m,)``), ``rank`` (base64 int32 ``(m,)``), ``dim``,
-        ``n``, ``total``, ``other`` (keys of undrawn rows the page knows, in
-        file order: one string joined by newlines, or a list when a key holds a newline) with ``other_ids`` (base64 int32, or None when ``other_all``: every undrawn
-        row), ``nbr`` (``rows`` int32 ``(r,)``, ``ids`` int32 ``(r*k,)`` row ids, ``scores``
-        int16 ``(r*k,)`` = round(score * 10,000)) or None, ``k``, ``restrict``, ``why``,
-        ``labels``.
+        ``n``, ``total``, ``other`` (keys of undrawn rows the page knows, in file order: one
+        string joined by newlines, or a list when a key holds a newline) with ``other_ids``
+        (base64 int32, or None when ``other_all``: every undrawn row), ``nbr`` (``rows``
+        int32 ``(r,)``, ``ids`` int32 ``(r*k,)`` row ids, ``scores`` int16 ``(r*k,)`` =
+        round(score * 10,000)) or None, ``k``, ``restrict``, ``why``, ``labels``.
     """
     ids = np.asarray(projection.ids, dtype=np.int64)
     m, dim = coords.shape
