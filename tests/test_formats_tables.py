@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 
 import numpy as np
 import pytest
@@ -391,3 +392,143 @@ def test_folder_written_by_pyspark_itself(glove, tmp_path):
         ld(tmp_path / "sparse")
     assert str(exc.value) == (f"{tmp_path / 'sparse'}: row 1, column 'vector': Spark sparse vector (type 0), expected dense "
                               "vectors (type 1); densify with Vectors.dense(v.toArray())")
+
+
+# -- damaged Parquet files found by tests/test_fuzz.py's random (long profile) runs -----------
+def _fuzz_file(keys, values, mutation):
+    """The fuzz harness's file: pyarrow writes key + fixed_size_list<float32>, then one byte mutation."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    m = np.array(values, dtype=np.float32)
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"key": keys, "vector": pa.array(m.tolist(), type=pa.list_(pa.float32(), m.shape[1]))}), buf)
+    raw = buf.getvalue()
+    kind, pos, arg = mutation
+    if kind == "flip":
+        return raw[:pos] + bytes([raw[pos] ^ arg]) + raw[pos + 1:]
+    assert kind == "badutf8"
+    return raw[:pos] + b"\xff\xc3" + raw[pos:]
+
+
+FUZZ_FOUND = [  # (keys, vectors, mutation, what pyarrow.parquet.read_table says, embviz's line after the path)
+    (["\x075]\x9e\U00040afa\xeb\U0006857f\U000fa18a\xef\xdd\x19\xac"], [[2.9999998842007716e+18]], ("flip", 5, 2),
+     "Column 1 named vector expected length 0 but got length 1",
+     "row group 0: 0 rows decoded from columns key, vector, but its footer says 1 rows (damaged file?)"),
+    (["\xe3\U000381cc\x83u\x7f\x8c\x81\xfb", "\U0001f35b\xd2\xb0\U000596f1f#\x03"],
+     [[3.6379308700561523, -9.519526481628418, -6.103515625e-05, 2.9999998842007716e+18],
+      [-1.0, -0.0, -0.7237420678138733, -7.839767932891846]], ("badutf8", 177, None),
+     "Column 1 named vector expected length 2 but got length 0",
+     "row group 0: 0 rows decoded from columns key, vector, but its footer says 2 rows (damaged file?)"),
+    (["\U00013ed3\xb9\xb3\x10\xd4\xe3", "\U00053df2<\xd3\xb4\U00081574\xe9\u949a\xc3.\xa7W&", "\U000b7c89\xe0.!\u4927i\xbc"],
+     [[-1.0, 4.706833362579346], [2.9999998842007716e+18, 2.9999998842007716e+18], [65504.0, 1.401298464324817e-45]],
+     ("flip", 324, 211), None,
+     "not a readable Parquet file: a column name in its schema is not valid UTF-8 (damaged file?)"),
+]
+
+
+@pytest.mark.parametrize("keys, values, mutation, pyarrow_says, line", FUZZ_FOUND,
+                         ids=["no-rows-decoded", "no-rows-decoded-2", "column-name-not-utf8"])
+def test_damaged_parquet_found_by_fuzzing_is_one_line(tmp_path, keys, values, mutation, pyarrow_says, line):
+    """Before: an AssertionError (no rows decoded) or a UnicodeDecodeError escaped the reader."""
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "arr.parquet"
+    p.write_bytes(_fuzz_file(keys, values, mutation))
+    if pyarrow_says is not None:  # the file is damaged in a way pyarrow's full read detects
+        with pytest.raises(Exception, match=re.escape(pyarrow_says)):
+            pq.read_table(p)
+    fails(p, f"{p}: {line}")
+
+
+def test_a_key_column_stored_as_bytes_loads_its_keys(tmp_path):
+    """A string column whose UTF-8 annotation is lost (older Hive/Impala writers, or a flipped
+    footer byte, found by the fuzz) is a bytes column: named like a key, it gives the keys.
+    Before, such a column was skipped and the keys silently became row ids."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vec = fixed(pa, np.arange(6, dtype=np.float32).reshape(3, 2))
+    p = tmp_path / "bytes.parquet"
+    pq.write_table(pa.table({"key": pa.array([b"caf\xc3\xa9", b"b", b"c"], pa.binary()), "vector": vec}), p)
+    v = ld(p)
+    assert (v.keys, v.keys_from) == (("café", "b", "c"), "column key")
+    bad = tmp_path / "badbytes.parquet"
+    pq.write_table(pa.table({"key": pa.array([b"a", b"b", b"\xff\xc3x"], pa.binary()), "vector": vec}), bad)
+    fails(bad, f"{bad}: row 2, column 'key': key b'\\xff\\xc3x' is not valid UTF-8, expected text keys")
+    blob = tmp_path / "blob.parquet"  # bytes not named like a key are data, not keys
+    pq.write_table(pa.table({"thumbnail": pa.array([b"\x89PNG%d" % i for i in range(3)], pa.binary()),
+                             "vector": vec}), blob)
+    assert ld(blob).keys_from.startswith("row ids 0..2 ")
+    fails(blob, f"{blob}: row 0, column 'thumbnail': key b'\\x89PNG0' is not valid UTF-8, expected text keys",
+          key_column="thumbnail")
+
+
+def test_a_string_key_column_with_bytes_that_are_not_utf8_names_the_row(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "badutf8.parquet"
+    keys = pa.array([b"ok", b"fine", b"bad\xe9", b"x"], pa.binary()).view(pa.string())  # pyarrow writes it as is
+    pq.write_table(pa.table({"word": keys, "vector": fixed(pa, np.ones((4, 2), np.float32))}), p)
+    fails(p, f"{p}: row 2, column 'word': key b'bad\\xe9' is not valid UTF-8, expected text keys")
+
+
+def test_key_column_option_must_name_text_or_integers(tmp_path):
+    """--key-column on a float column gave float keys (1.5, 2.5) that no query could match."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "f.parquet"
+    pq.write_table(pa.table({"score": [1.5, 2.5], "vector": fixed(pa, np.ones((2, 2), np.float32))}), p)
+    fails(p, f"{p}: column 'score' is double, expected strings or integers for --key-column", key_column="score")
+
+
+def test_dictionary_encoded_key_column(tmp_path):
+    """pandas writes a categorical column as dictionary<string>: it is a key column too."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "cat.parquet"
+    keys = pa.array(["x", "y", "z"]).dictionary_encode()
+    pq.write_table(pa.table({"word": keys, "vector": fixed(pa, np.eye(3, dtype=np.float32))}), p)
+    assert pq.read_schema(p).field("word").type == pa.dictionary(pa.int32(), pa.string())
+    v = ld(p)
+    assert (v.keys, v.keys_from) == (("x", "y", "z"), "column word")
+
+
+def test_a_damaged_column_that_is_not_used_is_refused_as_pyarrow_refuses_it(tmp_path):
+    """The footer byte that says the key column holds byte arrays flipped to FLOAT: pyarrow's full
+    read refuses the file; embviz used to skip the column (no longer a key) and load row ids."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"key": ["a", "b", "c"], "vector": fixed(pa, np.ones((3, 2), np.float32))}), buf)
+    raw = buf.getvalue()
+    # the key column's SchemaElement in the Thrift compact footer: type BYTE_ARRAY (zigzag 6 = 0x0c), then its name
+    hit = re.search(rb"\x15\x0c.{0,6}\x18\x03key", raw, re.S)
+    assert hit is not None
+    p = tmp_path / "retyped.parquet"
+    p.write_bytes(raw[: hit.start() + 1] + b"\x08" + raw[hit.start() + 2 :])  # zigzag 4: FLOAT
+    assert pq.ParquetFile(p).schema_arrow.field("key").type == pa.float32()
+    with pytest.raises(OSError, match="Unencoded byte array data bytes does not support FLOAT"):
+        pq.read_table(p)
+    fails(p, f"{p}: row group 0: cannot read: Unencoded byte array data bytes does not support FLOAT")
+
+
+def test_a_column_name_that_is_not_utf8_is_one_line(tmp_path):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"key": ["a", "b"], "vector": fixed(pa, np.ones((2, 2), np.float32))}), buf)
+    p = tmp_path / "name.parquet"
+    p.write_bytes(buf.getvalue().replace(b"\x03key", b"\x03k\xffy"))
+    fails(p, f"{p}: not a readable Parquet file: a column name in its schema is not valid UTF-8 (damaged file?)")

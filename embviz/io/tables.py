@@ -72,6 +72,17 @@ def _width(pa: Any, t: Any) -> int:
     return 16
 
 
+def _check_footer(f: Path, pf: Any) -> None:
+    """Refuse a footer whose row counts disagree: the file's total against its row groups'."""
+    md = pf.metadata
+    counts = [md.row_group(i).num_rows for i in range(md.num_row_groups)]
+    if any(c < 0 for c in counts) or sum(counts) != md.num_rows:
+        raise FormatError(
+            f"{f}: not a readable Parquet file: its footer says {md.num_rows:,} rows but its "
+            f"row groups hold {sum(counts):,} (damaged file?)"
+        )
+
+
 @dataclass
 class _Source:
     schema: Any  # pyarrow.Schema
@@ -88,9 +99,17 @@ def _parquet_source(path: Path, files: list[Path]) -> _Source:
             # buffered reads of 1 MiB, not a memory map or a pre-buffered row group: mapped
             # pages would stay resident beside the matrix, and a decoded row group of nested
             # lists (with its repetition levels) costs about 4x its values
-            opened.append((f, pq.ParquetFile(f, memory_map=False, pre_buffer=False, buffer_size=1 << 20)))
-        except (OSError, pa.ArrowException) as exc:
+            pf = pq.ParquetFile(f, memory_map=False, pre_buffer=False, buffer_size=1 << 20)
+            pf.schema_arrow  # noqa: B018 - decode the schema now, inside this try
+        except UnicodeDecodeError:  # pyarrow decodes column names with Python's codec
+            raise FormatError(
+                f"{f}: not a readable Parquet file: a column name in its schema is not valid UTF-8 "
+                "(damaged file?)"
+            ) from None
+        except (OSError, ValueError, pa.ArrowException) as exc:
             raise FormatError(f"{f}: not a readable Parquet file: {exc}") from None
+        _check_footer(f, pf)
+        opened.append((f, pf))
     schema = opened[0][1].schema_arrow
     for f, pf in opened[1:]:
         if pf.schema_arrow.names != schema.names:
@@ -103,11 +122,19 @@ def _parquet_source(path: Path, files: list[Path]) -> _Source:
         rows = max(1_024, _BATCH_BYTES // max(1, width))
         for f, pf in opened:
             for i in range(pf.num_row_groups):
+                want, got = pf.metadata.row_group(i).num_rows, 0
                 try:
-                    yield from pf.iter_batches(batch_size=rows, row_groups=[i], columns=columns,
-                                               use_threads=_THREADS)
-                except (OSError, pa.ArrowException) as exc:
+                    for batch in pf.iter_batches(batch_size=rows, row_groups=[i], columns=columns,
+                                                 use_threads=_THREADS):
+                        got += batch.num_rows
+                        yield batch
+                except (OSError, ValueError, pa.ArrowException) as exc:
                     raise FormatError(f"{f}: row group {i}: cannot read: {exc}") from None
+                if got != want:  # a column's pages hold fewer rows than the footer says
+                    raise FormatError(
+                        f"{f}: row group {i}: {got:,} rows decoded from columns {', '.join(columns)}, "
+                        f"but its footer says {want:,} rows (damaged file?)"
+                    )
 
     return _Source(schema, sum(pf.metadata.num_rows for _, pf in opened), batches)
 
@@ -141,8 +168,24 @@ def _named_like_key(name: str) -> bool:
     return bool(tokens) and (tokens[-1] in _KEY_TOKENS or tokens[0] in _KEY_TOKENS)
 
 
+def _value_type(pa: Any, t: Any) -> Any:
+    """Return the type of a column's values (a dictionary-encoded column's dictionary type)."""
+    return t.value_type if pa.types.is_dictionary(t) else t
+
+
+def _is_string(pa: Any, t: Any) -> bool:
+    t = _value_type(pa, t)
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _is_binary(pa: Any, t: Any) -> bool:
+    t = _value_type(pa, t)
+    return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t)
+
+
 def _is_keyish(pa: Any, t: Any) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+    """Strings, integers, or bytes (a string column written without its UTF-8 annotation)."""
+    return _is_string(pa, t) or _is_binary(pa, t) or pa.types.is_integer(_value_type(pa, t))
 
 
 def _vector_kind(pa: Any, t: Any) -> str | None:
@@ -205,12 +248,19 @@ def choose_columns(path: Path, schema: Any, options: SourceOptions) -> tuple[str
                     "columns named with --vector-columns"
                 )
     if key is None:
+        # a bytes column is a key column only when named like one: older writers (Hive,
+        # Impala) store strings as bytes without the UTF-8 annotation; other bytes are data
         keyish = [f.name for f in schema if f.name not in cols and _is_keyish(pa, f.type)]
         named = [n for n in keyish if _named_like_key(n)]
-        strings = [n for n in keyish if not pa.types.is_integer(schema.field(n).type)]
+        strings = [n for n in keyish if _is_string(pa, schema.field(n).type)]
         key = (named or strings or [None])[0]
     elif key in cols:
         raise FormatError(f"{path}: column {key!r} cannot be both the key and a vector column")
+    elif not _is_keyish(pa, schema.field(key).type):
+        raise FormatError(
+            f"{path}: column {key!r} is {schema.field(key).type}, expected strings or integers "
+            "for --key-column"
+        )
     return key, cols, kind
 
 
@@ -265,7 +315,11 @@ def read_table(
     matrix: np.ndarray | None = None if dim is None else np.empty((n, dim), dtype=dtype)
     keys: list[str] | None = [] if key is not None else None
     lo = 0
-    for batch in _record_batches(pa, src.batches(([key] if key else []) + cols)):
+    used = ([key] if key else []) + cols
+    # Parquet: every column is decoded (the unused ones are dropped batch by batch), so a
+    # damaged column anywhere in the file is refused, as pyarrow.parquet.read_table refuses it
+    read = used if kind == "arrow" else list(dict.fromkeys(src.schema.names))
+    for batch in _record_batches(pa, src.batches(read)):
         if lo >= n:
             break
         batch = batch.slice(0, n - lo)
@@ -313,17 +367,44 @@ def _first_null(col: Any) -> int:
 
 
 def _keys(path: Path, col: Any, name: str, lo: int) -> list[str]:
+    """One batch's keys as Python strings (integers written in decimal).
+
+    Raises
+    ------
+    FormatError
+        A null key, or a key whose bytes are not UTF-8 (in a string column, where the file's
+        own type promises UTF-8, or in a bytes key column): the message names the row.
+    """
+    pa = _pa()
     if col.null_count:
         raise FormatError(f"{path}: row {lo + _first_null(col):,}, column {name!r}: null key")
+    if hasattr(col, "combine_chunks"):
+        col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
     try:
-        arr = _numpy(col)
-    except _pa().ArrowException as exc:  # invalid UTF-8 in a string column
+        if _is_binary(pa, col.type):
+            col = col.cast(pa.large_string())  # checks that every value is UTF-8
+        arr = col.to_numpy(zero_copy_only=False)
+    except (ValueError, pa.ArrowException):  # bytes that are not UTF-8
+        r, raw = _first_bad_utf8(pa, col)
         raise FormatError(
-            f"{path}: rows {lo:,}-{lo + len(col) - 1:,}, column {name!r}: keys not readable: {exc}"
+            f"{path}: row {lo + r:,}, column {name!r}: key {raw[:40]!r} is not valid UTF-8, "
+            "expected text keys"
         ) from None
     if arr.dtype.kind in "iu":
         return arr.astype(str).tolist()
     return arr.tolist()
+
+
+def _first_bad_utf8(pa: Any, col: Any) -> tuple[int, bytes]:
+    """Row and bytes of the first value of a string or bytes column that is not UTF-8."""
+    for r, raw in enumerate(col.cast(pa.large_binary()).to_pylist()):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return r, raw
+    return 0, b""  # pragma: no cover - called only after pyarrow refused a value
 
 
 def _vectors(
