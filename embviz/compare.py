@@ -17,7 +17,7 @@ Neighbors come from the exact batched kernel :func:`embviz.search.kernel.top_k`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -55,6 +55,35 @@ class KeyChange:
 
 
 @dataclass(frozen=True)
+class KeyArrays:
+    """Per-key arrays of a diff, in A's row order of the `s` compared keys.
+
+    Attributes
+    ----------
+    ids_a, ids_b : ndarray ``(s,)`` int64
+        Row ids of the compared keys in A and in B.
+    neighbors_a, neighbors_b : ndarray ``(s, k)`` int64
+        Each key's k nearest neighbors by cosine similarity among the compared keys, in A
+        and in B, as positions ``0 .. s-1`` (best first, ties to the lower position).
+    scores_a, scores_b : ndarray ``(s, k)`` float32
+        Their cosine similarities in [-1, 1].
+    jaccard : ndarray ``(s,)`` float64
+        Jaccard@k of the two lists, in [0, 1].
+    cosine : ndarray ``(s,)`` float64
+        Cosine of the key's A vector and its aligned B vector, in [-1, 1] (NaN: not comparable).
+    """
+
+    ids_a: NDArray[np.int64]
+    ids_b: NDArray[np.int64]
+    neighbors_a: NDArray[np.int64]
+    neighbors_b: NDArray[np.int64]
+    scores_a: NDArray[np.float32]
+    scores_b: NDArray[np.float32]
+    jaccard: NDArray[np.float64]
+    cosine: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
 class DiffReport:
     """The result of :func:`diff`.
 
@@ -76,6 +105,9 @@ class DiffReport:
         B is an exact rotation of A. NaN when not aligned.
     rotation : ndarray ``(dim_b, dim_a)`` float64 or None
         The fitted orthogonal matrix R (B's unit rows times R approximate A's).
+    keys : KeyArrays or None
+        The same figures as arrays in A's row order of the compared keys, with each key's
+        neighbor lists in A and in B (what ``embviz diff --html`` draws).
     """
 
     rows: list[KeyChange]
@@ -87,6 +119,7 @@ class DiffReport:
     align: str
     residual: float
     rotation: NDArray[np.float64] | None = None
+    keys: KeyArrays | None = field(default=None, repr=False, compare=False)
 
     @property
     def mean_jaccard(self) -> float:
@@ -127,10 +160,16 @@ def neighbor_ids(unit: NDArray[np.floating], k: int) -> NDArray[np.int64]:
 
     Exact (:func:`embviz.search.kernel.top_k`), the row itself excluded, ties to the lower id.
     """
+    return neighbor_lists(unit, k)[0]
+
+
+def neighbor_lists(
+    unit: NDArray[np.floating], k: int
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """:func:`neighbor_ids` with the scores: ids int64 and cosines float32, ``(n, min(k, n - 1))``."""
     n = unit.shape[0]
     q = np.asarray(unit, dtype=np.float32)
-    ids, _ = top_k(unit, q, k, exclude=[(i,) for i in range(n)])
-    return ids
+    return top_k(unit, q, k, exclude=[(i,) for i in range(n)])
 
 
 def jaccard_rows(ids_a: NDArray[np.int64], ids_b: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -225,7 +264,7 @@ def diff(
         ia, ib = ia[:restrict], ib[:restrict]
     ua = np.asarray(a.unit[ia], dtype=np.float32)
     ub = np.asarray(b.unit[ib], dtype=np.float32)
-    na, nb = neighbor_ids(ua, k), neighbor_ids(ub, k)
+    (na, sa), (nb, sb) = neighbor_lists(ua, k), neighbor_lists(ub, k)
     jac = jaccard_rows(na, nb)
 
     rotation = None
@@ -257,6 +296,7 @@ def diff(
         align=align,
         residual=residual,
         rotation=rotation,
+        keys=KeyArrays(ia, ib, na, nb, sa, sb, jac, cos),
     )
 
 

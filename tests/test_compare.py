@@ -3,6 +3,8 @@ agreement with a plain numpy/scipy reference on real GloVe vectors, bad input, e
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -204,3 +206,98 @@ def test_cli_diff_errors(runner, toys, tmp_path):
         "embviz: error: the tables share no key (A has 5 keys, e.g. 'king', 'queen', 'man'; "
         "B has 2, e.g. 'p', 'q')\n"
     )
+
+
+# -- diff --html: the explorer page of a diff ---------------------------------------------------
+MOVERS = [5, 50, 500, 1500]  # rows given random vectors in B
+
+
+@pytest.fixture(scope="module")
+def moved_pair(small, tmp_path_factory):
+    """A: the 3,000-key sample subset as text; B: A rotated, with MOVERS replaced at random."""
+    d = tmp_path_factory.mktemp("diffhtml")
+    matrix = np.asarray(small.matrix, dtype=np.float64)
+    moved = matrix @ rotation(small.dim, seed=3)
+    rng = np.random.default_rng(4)
+    for i in MOVERS:
+        moved[i] = rng.standard_normal(small.dim)
+    paths = []
+    for name, m in (("a.txt", matrix), ("b.txt", moved)):
+        path = d / name
+        path.write_text("".join(k + " " + " ".join(f"{x:.7g}" for x in row) + "\n"
+                                for k, row in zip(small.keys, m)))
+        paths.append(path)
+    return paths[0], paths[1], d
+
+
+def _page_data(path):
+    import json
+    import re
+
+    page = path.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="embviz-data">(.*?)</script>', page).group(1))
+    prov = json.loads(re.search(r'id="embviz-provenance">(.*?)</script>', page).group(1))
+    return data, prov
+
+
+def _dec(b64, dtype):
+    import base64
+
+    return np.frombuffer(base64.b64decode(b64), dtype=dtype)
+
+
+def test_cli_diff_html_shows_both_lists_of_every_drawn_key(runner, moved_pair):
+    from embviz import load, search
+
+    a, b, d = moved_pair
+    out = d / "diff.html"
+    argv = ["diff", str(a), str(b), "--cache-dir", str(d / "cache")]
+    plain = runner.invoke(app, argv)
+    paged = runner.invoke(app, [*argv, "--html", str(out), "--html-method", "pca"])
+    assert paged.exit_code == 0, paged.stderr
+    assert paged.stdout == plain.stdout  # the page does not change the rows
+    assert re.search(r"^embviz: wrote .*diff\.html \(\d+\.\d MB, 3,000 points of A's pca map, "
+                     r"coloured by Jaccard@10\) in \d+\.\d s$", paged.stderr, flags=re.M)
+    data, prov = _page_data(out)
+    ta, tb = load(a), load(b)
+    report = compare.diff(ta, tb, k=10)
+    arr = report.keys
+    n, k = data["n"], data["k"]
+    assert (n, k, data["total"]) == (3000, 10) + (3000,)
+    rank = _dec(data["rank"], "<i4")
+    pos = np.searchsorted(arr.ids_a, rank - 1)
+    cmp = data["compare"]
+    assert (cmp["a"], cmp["b"]) == ("a.txt", "b.txt")
+    assert cmp["scope"] == "cosine among the 3,000 compared keys, in each table"
+    rows = _dec(data["nbr"]["rows"], "<i4")
+    assert rows.tolist() == list(range(n))
+    ids_a = _dec(data["nbr"]["ids"], "<i4").reshape(n, k)
+    ids_b = _dec(cmp["ids"], "<i4").reshape(n, k)
+    assert np.array_equal(ids_a, arr.ids_a[arr.neighbors_a[pos]])
+    assert np.array_equal(ids_b, arr.ids_a[arr.neighbors_b[pos]])
+    scores_b = _dec(cmp["scores"], "<i2").reshape(n, k) / 10_000
+    assert np.abs(scores_b - arr.scores_b[pos]).max() <= 5.1e-5
+    jac = _dec(cmp["jaccard"], "<f4")
+    assert np.array_equal(jac, arr.jaccard[pos].astype(np.float32))
+    assert _dec(cmp["rank_b"], "<i4").tolist() == (arr.ids_b[pos] + 1).tolist()
+    # every key is shared and all are compared: A's list is `embviz neighbors KEY -k 10` on A
+    keys = data["keys"]
+    for key in ("working", "the", "scene"):
+        j = keys.index(key)
+        want = [r.key for r in search.neighbors(ta, key, k=10)]
+        assert [ta.keys[i] for i in ids_a[j].tolist()] == want
+    # the planted movers: drawn, Jaccard near 0, their B lists far from their A lists
+    for i in MOVERS:
+        j = keys.index(ta.keys[i])
+        assert jac[j] < 0.2
+        assert len(set(ids_a[j].tolist()) & set(ids_b[j].tolist())) == round(jac[j] * 20 / (1 + jac[j]))
+    assert prov["diff"]["b"] == "b.txt" and prov["diff"]["compared"] == 3000
+    assert prov["diff"]["mean_jaccard"] == pytest.approx(report.mean_jaccard, abs=1e-6)
+
+
+def test_cli_diff_html_refuses_an_unwritable_path_before_any_work(runner, toys, tmp_path):
+    a, b = toys
+    out = tmp_path / "missing" / "diff.html"
+    result = runner.invoke(app, ["diff", str(a), str(b), "--html", str(out)])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == f"embviz: error: {out}: directory {out.parent} does not exist\n"

@@ -537,3 +537,61 @@ def test_legend_click_dims_a_cluster_named_by_its_keys(browser, tmp_path):
     assert opacities() == before
     assert o.errors == [] and o.dialogs == []
     o.close()
+
+
+@pytest.fixture(scope="module")
+def diff_page(sample, tmp_path_factory):
+    """`embviz diff A B --html` of 2,000 sample keys against a rotated copy with two movers."""
+    from typer.testing import CliRunner
+
+    d = tmp_path_factory.mktemp("diffpage")
+    matrix = np.asarray(sample.matrix[:2000], dtype=np.float64)
+    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((sample.dim, sample.dim)))
+    moved = matrix @ q
+    moved[[7, 300]] = np.random.default_rng(1).standard_normal((2, sample.dim))  # 'for', 'down'
+    for name, m in (("a.txt", matrix), ("b.txt", moved)):
+        (d / name).write_text("".join(k + " " + " ".join(f"{x:.7g}" for x in row) + "\n"
+                                      for k, row in zip(sample.keys[:2000], m)))
+    out = d / "diff.html"
+    r = CliRunner().invoke(app, ["diff", str(d / "a.txt"), str(d / "b.txt"), "--html", str(out),
+                                 "--html-method", "pca", "--no-cache", "-f", "tsv"])
+    assert r.exit_code == 0, r.stderr
+    rows = {line.split("\t")[0]: line.split("\t") for line in r.stdout.splitlines()[1:]}
+    return out, rows
+
+
+def test_diff_page_panel_shows_a_and_b_lists_side_by_side(browser, diff_page, sample):
+    from embviz import compare, load
+
+    out, rows = diff_page
+    report = compare.diff(load(out.parent / "a.txt"), load(out.parent / "b.txt"), k=10)
+    arr = report.keys
+    o = Opened(browser, out)
+    try:
+        for key in (sample.keys[7], sample.keys[300], sample.keys[20]):
+            o.search(key)
+            o.page.keyboard.press("Enter")
+            o.page.wait_for_function(f"() => document.getElementById('embviz-focus-key') && "
+                                     f"document.getElementById('embviz-focus-key').textContent === {key!r}")
+            got = o.page.evaluate(
+                """() => ['#embviz-neighbors', '#embviz-neighbors-b'].map(id =>
+                    [...document.querySelectorAll(id + ' tr')].map(tr =>
+                      [tr.querySelector('.key').textContent, tr.querySelector('.score').textContent,
+                       tr.querySelector('.both').textContent]))"""
+            )
+            figures = o.page.inner_text("#embviz-compare")
+            a_keys, b_keys = [r[0] for r in got[0]], [r[0] for r in got[1]]
+            p = list(sample.keys[:2000]).index(key)  # its position among the compared keys
+            assert a_keys == [sample.keys[i] for i in arr.ids_a[arr.neighbors_a[p]].tolist()]
+            assert b_keys == [sample.keys[i] for i in arr.ids_a[arr.neighbors_b[p]].tolist()]
+            assert [r[1] for r in got[1]] == [f"{s:.4f}" for s in arr.scores_b[p].tolist()]
+            both = set(a_keys) & set(b_keys)
+            assert [r[2] == "*" for r in got[0]] == [k in both for k in a_keys]
+            assert [r[2] == "*" for r in got[1]] == [k in both for k in b_keys]
+            _, rank_a, rank_b, jaccard, cosine = rows[key]
+            assert figures == (f"Jaccard@10 {float(jaccard):.3f} · cosine after alignment "
+                               f"{float(cosine):.4f} · rank in B {int(rank_b):,}")
+            assert p + 1 == int(rank_a)
+        assert not o.errors and not o.dialogs
+    finally:
+        o.close()

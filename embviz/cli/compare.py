@@ -20,12 +20,26 @@ from embviz.cli._common import (
     PostprocessOpt,
     QuietOpt,
     VectorSource,
+    check_output,
     emit,
     message,
 )
 from embviz.cli.app import app
 
 DIFF_COLUMNS = ["key", "rank_a", "rank_b", "jaccard", "cosine_aligned"]
+
+
+#: The --html map draws the most frequent compared keys and the biggest changes.
+HTML_TOP = 5_000
+HTML_MOVERS = 500
+
+
+class HtmlMethod(str, Enum):
+    """Layout of the --html map."""
+
+    umap = "umap"
+    pca = "pca"
+    tsne = "tsne"
 
 
 class AlignMethod(str, Enum):
@@ -57,6 +71,19 @@ def diff(
     top: Annotated[
         int | None, typer.Option("--top", min=1, help="Print only the N biggest changes.")
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write an explorer page: A's map of the 5,000 most frequent compared keys "
+            "and the 500 biggest changes, coloured by Jaccard; click a key to see its neighbors "
+            "in A and in B side by side.",
+            show_default=False,
+        ),
+    ] = None,
+    html_method: Annotated[
+        HtmlMethod, typer.Option("--html-method", help="Layout of the --html map.")
+    ] = HtmlMethod.umap,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
@@ -78,6 +105,8 @@ def diff(
 
     if all_keys and restrict is not None:
         raise typer.BadParameter("use either --restrict N or --all", param_hint="--all")
+    if html is not None:
+        html = check_output(html)  # before the loads and the comparison, not after
     tables = [
         VectorSource(path, input_format, limit, no_cache, cache_dir, dtype, postprocess=postprocess).load()
         for path in (a, b)
@@ -90,5 +119,64 @@ def diff(
         align=align.value,
     )
     message(f"A = {a.name}, B = {b.name}: {report.summary()}")
+    if html is not None:
+        _write_page(html, report, tables, (a, b), html_method.value, no_cache, cache_dir)
     rows = report.rows if top is None else report.rows[:top]
     emit(rows, fmt, no_header, columns=DIFF_COLUMNS, title=f"diff {a.name} -> {b.name}")
+
+
+def _write_page(out: Path, report, tables, paths, method: str, no_cache: bool, cache_dir) -> None:
+    """Write the ``--html`` explorer page of a diff (A's layout, A's and B's lists per key)."""
+    import time
+
+    import numpy as np
+
+    from embviz import viz
+    from embviz.io import cache as _cache
+
+    start = time.perf_counter()
+    ta, (pa, pb) = tables[0], paths
+    arr = report.keys
+    s = len(arr.ids_a)
+    movers = np.array([r.rank_a - 1 for r in report.rows[:HTML_MOVERS]], dtype=np.int64)
+    first = arr.ids_a[: min(HTML_TOP, s)]
+    drawn = np.union1d(first, movers)
+    selection = viz.Selection(
+        drawn, ta.count,
+        f"the {len(first):,} most frequent compared keys + the {len(movers):,} biggest changes",
+    )
+    proj = viz.project(
+        ta, selection, method=method, seed=0,
+        cache_dir=None if no_cache else (cache_dir or _cache.default_cache_dir()),
+        use_cache=not no_cache, fingerprint=_cache.fingerprint(pa),
+    )
+    pos = np.searchsorted(arr.ids_a, proj.ids)  # each drawn key's position among the compared
+    lists = viz.NeighborLists(
+        np.arange(len(pos), dtype=np.int64), arr.ids_a[arr.neighbors_a[pos]],
+        arr.scores_a[pos], report.k, None, 0.0,
+    )
+    scope = f"cosine among the {s:,} compared keys, in each table"
+    comparison = viz.Comparison(
+        pa.name, pb.name, scope, arr.ids_a[arr.neighbors_b[pos]], arr.scores_b[pos],
+        arr.jaccard[pos], arr.cosine[pos], arr.ids_b[pos] + 1,
+    )
+    prov = viz.provenance(
+        proj, source=pa.name, fingerprint=_cache.fingerprint(pa), selection=selection.description,
+        total=ta.count,
+    )
+    prov["diff"] = {
+        "b": pb.name, "fingerprint_b": _cache.fingerprint(pb), "k": report.k,
+        "compared": s, "align": report.align,
+        "residual": None if np.isnan(report.residual) else round(report.residual, 6),
+        "mean_jaccard": round(report.mean_jaccard, 6),
+    }
+    coloring = viz.Coloring(f"Jaccard@{report.k} (A vs B)", values=arr.jaccard[pos].astype(np.float32))
+    fig = viz.figure(
+        proj, prov=prov, labels=100, coloring=coloring, vectors=ta, lists=lists,
+        comparison=comparison,
+    )
+    written = viz.write_html(fig, out, plotlyjs="inline", title=f"embviz diff: {pa.name} vs {pb.name}")
+    message(
+        f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB, {len(proj.ids):,} points of A's "
+        f"{method} map, coloured by Jaccard@{report.k}) in {time.perf_counter() - start:.1f} s"
+    )

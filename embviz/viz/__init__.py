@@ -14,7 +14,7 @@ plotly, umap-learn and scikit-learn are imported inside the functions that need 
 from __future__ import annotations
 
 from embviz.viz.coloring import MAX_CATEGORIES, Coloring, cluster_names, kmeans, read_metadata
-from embviz.viz.explorer import NeighborLists, neighbor_lists
+from embviz.viz.explorer import Comparison, NeighborLists, neighbor_lists
 from embviz.viz.figure import WEBGL_MIN, escape, figure, provenance
 from embviz.viz.formula import formula_coords, formula_projection
 from embviz.viz.page import to_html, write_html
@@ -38,6 +38,7 @@ __all__ = [
     "RECALL_SAMPLE",
     "WEBGL_MIN",
     "Coloring",
+    "Comparison",
     "NeighborLists",
     "Projection",
     "Selection",

@@ -69,6 +69,13 @@
   var nbrScores = nbr ? dec(nbr.scores, Int16Array) : new Int16Array(0);
   var listOf = new Int32Array(n).fill(-1);
   for (var q0 = 0; q0 < nbrRows.length; q0++) { listOf[nbrRows[q0]] = q0; }
+  // embviz diff --html: B's lists of the same points, and each point's Jaccard, cosine, rank in B
+  var CMP = D.compare || null;
+  var cmpIds = CMP ? dec(CMP.ids, Int32Array) : null;
+  var cmpScores = CMP ? dec(CMP.scores, Int16Array) : null;
+  var cmpJac = CMP ? dec(CMP.jaccard, Float32Array) : null;
+  var cmpCos = CMP ? dec(CMP.cosine, Float32Array) : null;
+  var cmpRankB = CMP ? dec(CMP.rank_b, Int32Array) : null;
 
   function bsearch(arr, v) {
     var lo = 0, hi = arr.length - 1;
@@ -85,13 +92,14 @@
     var p = bsearch(otherIds, id);
     return p >= 0 ? other[p] : null;
   }
-  function neighborsOf(j) {  // [{id, key, score, j}] or null
+  function neighborsOf(j, inB) {  // [{id, key, score, j}] or null (inB: the diff's B list)
     var q = listOf[j];
     if (q < 0) { return null; }
+    var ids = inB ? cmpIds : nbrIds, scores = inB ? cmpScores : nbrScores;
     var out = [];
     for (var r = 0; r < K; r++) {
-      var id = nbrIds[q * K + r];
-      out.push({id: id, key: keyOfId(id), score: nbrScores[q * K + r] / 10000,
+      var id = ids[q * K + r];
+      out.push({id: id, key: keyOfId(id), score: scores[q * K + r] / 10000,
         j: id < total ? idToJ[id] : -1});
     }
     return out;
@@ -194,6 +202,7 @@
       "(N above " + fmt(nbrRows.length) + "), or run: embviz neighbors " + key + " -k " + K;
   }
   function where() {
+    if (CMP) { return CMP.scope; }
     return D.restrict ? "cosine over the first " + fmt(D.restrict) + " keys of the file"
       : "cosine over all " + fmt(total) + " keys of the file";
   }
@@ -208,16 +217,43 @@
       focusBox.appendChild(el("p", whyNoList(keys[j]), "embviz-why"));
       return null;
     }
-    focusBox.appendChild(el("p", K + " nearest neighbors in the original space (" + where() +
-      "), as embviz neighbors prints them:", "muted"));
+    if (!CMP) {
+      focusBox.appendChild(el("p", K + " nearest neighbors in the original space (" + where() +
+        "), as embviz neighbors prints them:", "muted"));
+      focusBox.appendChild(neighborTable(list, "embviz-neighbors", null, ""));
+      return list;
+    }
+    var listB = neighborsOf(j, true), inA = {}, inB = {};
+    list.forEach(function (nb) { inA[nb.id] = 1; });
+    listB.forEach(function (nb) { inB[nb.id] = 1; });
+    var c = cmpCos[j];
+    var fig = el("p", "Jaccard@" + K + " " + cmpJac[j].toFixed(3) + " · cosine after alignment " +
+      (isNaN(c) ? "n/a" : c.toFixed(4)) + " · rank in B " + fmt(cmpRankB[j]));
+    fig.id = "embviz-compare";
+    focusBox.appendChild(fig);
+    focusBox.appendChild(el("p", K + " nearest neighbors in each table (" + where() +
+      "), as embviz diff compares them; * is in both lists:", "muted"));
+    focusBox.appendChild(el("h4", "A: " + CMP.a));
+    focusBox.appendChild(neighborTable(list, "embviz-neighbors", inB, "also a neighbor in B"));
+    focusBox.appendChild(el("h4", "B: " + CMP.b));
+    focusBox.appendChild(neighborTable(listB, "embviz-neighbors-b", inA, "also a neighbor in A"));
+    return list;
+  }
+  function neighborTable(list, id, both, bothTitle) {  // both: ids in the other list (diff)
     var table = el("table");
-    table.id = "embviz-neighbors";
+    table.id = id;
     list.forEach(function (nb, r) {
       var tr = el("tr", null, "nbr");
       tr.appendChild(el("td", String(r + 1), "muted"));
       var kd = el("td", nb.key === null ? "(row " + (nb.id + 1) + ")" : nb.key, "key");
       tr.appendChild(kd);
       tr.appendChild(el("td", nb.score.toFixed(4), "score"));
+      if (both) {
+        var shared = both[nb.id] === 1;
+        var bd = el("td", shared ? "*" : "", "both");
+        if (shared) { bd.title = bothTitle; }
+        tr.appendChild(bd);
+      }
       tr.appendChild(el("td", nb.j >= 0 ? "drawn" : "not drawn", nb.j >= 0 ? "drawn" : "muted"));
       tr.title = nb.j >= 0 ? "go to this point" : "in the file, not in this plot";
       tr.addEventListener("click", function () {
@@ -225,8 +261,7 @@
       });
       table.appendChild(tr);
     });
-    focusBox.appendChild(table);
-    return list;
+    return table;
   }
   function showNotDrawn(key, rk) {
     focusBox.textContent = "";

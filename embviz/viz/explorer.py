@@ -74,6 +74,43 @@ class NeighborLists:
     cached: bool = False
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """A second table's view of the drawn points, shown beside the first in the panel.
+
+    What ``embviz diff A B --html`` draws: the map is A's layout, the :class:`NeighborLists`
+    are A's, and this holds B's lists of the same points with the per-key figures of
+    :func:`embviz.compare.diff`.
+
+    Attributes
+    ----------
+    name_a, name_b : str
+        The tables' names (file names), shown as plain text.
+    scope : str
+        Where both lists were searched (e.g. "cosine among the 100,000 compared keys").
+    ids_b : ndarray ``(r, k)`` int64
+        B's neighbors of the points with lists (the lists' ``rows``), as row ids of A's table
+        (every compared key is in both).
+    scores_b : ndarray ``(r, k)`` float32
+        Their cosine similarities in B, in [-1, 1].
+    jaccard : ndarray ``(m,)`` float
+        Jaccard@k of each drawn point's lists in A and B, in [0, 1].
+    cosine : ndarray ``(m,)`` float
+        Cosine of each drawn point's A vector and aligned B vector (NaN: not comparable).
+    rank_b : ndarray ``(m,)`` int
+        Each drawn point's 1-based row rank in B.
+    """
+
+    name_a: str
+    name_b: str
+    scope: str
+    ids_b: NDArray[np.int64]
+    scores_b: NDArray[np.float32]
+    jaccard: NDArray[np.floating]
+    cosine: NDArray[np.floating]
+    rank_b: NDArray[np.integer]
+
+
 def rows_with_lists(ids: NDArray[np.int64], neighbors_for: int | None = None) -> NDArray[np.int64]:
     """Positions of the drawn points that get a neighbor list.
 
@@ -261,6 +298,7 @@ def payload(
     labels: int = 0,
     why_no_lists: str | None = None,
     vocab_max: int = VOCAB_MAX,
+    comparison: Comparison | None = None,
 ) -> dict[str, Any]:
     """Build the JSON-ready data the page's explorer reads.
 
@@ -282,6 +320,10 @@ def payload(
         What the panel says for a point without a list.
     vocab_max : int
         Files with more keys list only the keys the page needs.
+    comparison : Comparison, optional
+        B's lists and the per-key figures of a diff (``compare``: names, ``scope``, ``ids``
+        int32 and ``scores`` int16 as in ``nbr``, ``jaccard``/``cosine`` float32 ``(m,)``,
+        ``rank_b`` int32 ``(m,)``).
 
     Returns
     -------
@@ -327,6 +369,19 @@ def payload(
                 "scores": b64(np.round(scores * 10_000).astype(np.int16).reshape(-1)),
             },
         )
+    if comparison is not None:
+        c = comparison
+        sb = np.round(np.nan_to_num(c.scores_b.astype(np.float64), nan=0.0) * 10_000)
+        data["compare"] = {
+            "a": c.name_a,
+            "b": c.name_b,
+            "scope": c.scope,
+            "ids": b64(c.ids_b.reshape(-1).astype(np.int32)),
+            "scores": b64(sb.astype(np.int16).reshape(-1)),
+            "jaccard": b64(np.asarray(c.jaccard, dtype=np.float32)),
+            "cosine": b64(np.asarray(c.cosine, dtype=np.float32)),
+            "rank_b": b64(np.asarray(c.rank_b, dtype=np.int32)),
+        }
     if vectors is not None:
         if total <= vocab_max:
             other = np.flatnonzero(~drawn)
@@ -335,6 +390,8 @@ def payload(
             need = np.zeros(total, dtype=bool)
             if lists is not None and lists.ids.size:
                 need[lists.ids.reshape(-1)] = True
+            if comparison is not None and comparison.ids_b.size:
+                need[comparison.ids_b.reshape(-1)] = True
             other = np.flatnonzero(need & ~drawn)
             data["other_ids"] = b64(other.astype(np.int32))
         keys = vectors.keys

@@ -159,6 +159,7 @@ def figure(
     lists: NeighborLists | None = None,
     density: str = "auto",
     why_no_lists: str | None = None,
+    comparison: _explorer.Comparison | None = None,
 ) -> dict[str, Any]:
     """Build the plotly.js figure of a projection, as a dict ``{"data", "layout"}``.
 
@@ -191,6 +192,8 @@ def figure(
         :data:`embviz.viz.explorer.DENSITY_MIN` points.
     why_no_lists : str, optional
         What the panel says about a point without a neighbor list.
+    comparison : Comparison, optional
+        A second table's lists beside `lists` in the panel (``embviz diff --html``).
 
     Returns
     -------
@@ -470,6 +473,7 @@ def figure(
         lists=lists,
         labels=n_labels,
         why_no_lists=why_no_lists,
+        comparison=comparison,
     )
     fig["embviz_data"]["density"] = bool(dense)
     if vectors is None and prov is not None:
