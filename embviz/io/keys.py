@@ -21,7 +21,10 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from embviz.errors import FormatError
+from embviz.io import unique
 from embviz.io.options import SourceOptions
 from embviz.vectors import RowIds
 
@@ -105,7 +108,8 @@ def read_keys(src: Path, key_column: str | None = None) -> list[str]:
     if src.suffix == ".json":
         return _tokenizer_keys(src)
     try:
-        text = src.read_bytes().decode("utf-8")
+        raw = src.read_bytes()
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = src.read_bytes()[: exc.start].count(b"\n") + 1
         raise FormatError(f"{src}: line {line}: keys are not valid UTF-8") from None
@@ -134,7 +138,21 @@ def read_keys(src: Path, key_column: str | None = None) -> list[str]:
             lines = [m.group(1) if (m := _VOCAB_LINE.match(s)) else s for s in lines]
     if "" in lines:
         raise FormatError(f"{src}: line {lines.index('') + first}: empty key")
+    if first == 1 and len(lines) > 1 and "\r" not in text and src.suffix != ".vocab":
+        return _distinct(raw, lines)
     return lines
+
+
+def _distinct(raw: bytes, lines: list[str]) -> list[str]:
+    """Return `lines`, marked distinct when the hashes of the file's lines prove it (no set of strings)."""
+    if not raw.endswith(b"\n"):
+        raw += b"\n"  # every key hashed with its newline
+    data = np.frombuffer(raw, dtype=np.uint8)
+    ends = np.flatnonzero(data == 10) + 1
+    if len(ends) != len(lines):  # pragma: no cover - split("\n") gives the same lines
+        return lines
+    offsets = np.concatenate(([0], ends))
+    return unique.DistinctKeys(lines) if unique.all_distinct([unique.key_hashes(data, offsets)]) else lines
 
 
 def _head(src: Path) -> bytes:

@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from embviz.errors import FormatError, require
+from embviz.io import unique
 from embviz.io.options import SourceOptions
 
 _KEY_TOKENS = {"key", "keys", "word", "words", "token", "tokens", "id", "ids", "item", "items",
@@ -314,6 +315,7 @@ def read_table(
     dim = len(cols) if vkind == "wide" else None
     matrix: np.ndarray | None = None if dim is None else np.empty((n, dim), dtype=dtype)
     keys: list[str] | None = [] if key is not None else None
+    hashes: list[np.ndarray] | None = []  # of each batch's keys, for the duplicate check
     lo = 0
     used = ([key] if key else []) + cols
     # Parquet: every column is decoded (the unused ones are dropped batch by batch), so a
@@ -327,7 +329,7 @@ def read_table(
         if m == 0:
             continue
         if keys is not None:
-            keys.extend(_keys(path, batch.column(key), key, lo))
+            keys.extend(_keys(path, batch.column(key), key, lo, hashes))
         if vkind == "wide":
             assert matrix is not None
             for j, c in enumerate(cols):
@@ -344,6 +346,8 @@ def read_table(
         lo += m
     assert matrix is not None
     what = f"vectors from {'columns ' + cols[0] + ' ... ' + cols[-1] if vkind == 'wide' else 'column ' + cols[0]}"
+    if keys is not None and hashes is not None and unique.all_distinct(hashes):
+        keys = unique.DistinctKeys(keys)  # proven distinct: no set of Python strings needed
     return keys, matrix[:lo], what + (f", keys from column {key}" if key else ""), src.rows
 
 
@@ -366,8 +370,11 @@ def _first_null(col: Any) -> int:
     return int(np.flatnonzero(_numpy(col.is_null()))[0])
 
 
-def _keys(path: Path, col: Any, name: str, lo: int) -> list[str]:
+def _keys(path: Path, col: Any, name: str, lo: int, hashes: list[np.ndarray] | None = None) -> list[str]:
     """One batch's keys as Python strings (integers written in decimal).
+
+    Appends the hashes of the keys to `hashes` (:func:`embviz.io.unique.key_hashes`; the
+    integers themselves for an integer column), or clears it when they cannot be had.
 
     Raises
     ------
@@ -392,9 +399,28 @@ def _keys(path: Path, col: Any, name: str, lo: int) -> list[str]:
             f"{path}: row {lo + r:,}, column {name!r}: key {raw[:40]!r} is not valid UTF-8, "
             "expected text keys"
         ) from None
+    if hashes is not None:
+        _hash_keys(pa, col, arr, hashes)
     if arr.dtype.kind in "iu":
         return arr.astype(str).tolist()
     return arr.tolist()
+
+
+def _hash_keys(pa: Any, col: Any, arr: np.ndarray, hashes: list[np.ndarray]) -> None:
+    """Append the hashes of one batch's keys, straight from Arrow's offsets and data buffers."""
+    if arr.dtype.kind in "iu":  # distinct integers are distinct decimal strings
+        hashes.append(arr.astype(np.int64).view(np.uint64))
+        return
+    t = col.type
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):  # string_view: no offsets buffer
+        hashes.clear()
+        hashes.append(np.zeros(2, np.uint64))  # "maybe duplicates": the exact check runs
+        return
+    _, offsets, data = col.buffers()
+    width = np.int64 if pa.types.is_large_string(t) else np.int32
+    off = np.frombuffer(offsets, dtype=width)[col.offset : col.offset + len(col) + 1]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else np.zeros(0, np.uint8)
+    hashes.append(unique.key_hashes(raw, off))
 
 
 def _first_bad_utf8(pa: Any, col: Any) -> tuple[int, bytes]:
