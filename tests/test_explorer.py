@@ -277,3 +277,19 @@ def test_the_padding_row_is_never_in_a_list(sample):
     for q, i in enumerate(ids.tolist()):
         want = search.neighbors(padded, sample.keys[i], k=5)
         assert [sample.keys[j] for j in lists.ids[q].tolist()] == [n.key for n in want]
+
+
+def test_cache_clear_removes_layouts_and_neighbor_lists(runner, tmp_path):
+    cdir = tmp_path / "c"
+    out = tmp_path / "p.html"
+    r = runner.invoke(app, ["plot", "--method", "pca", "--top", "50", "--plotlyjs", "cdn",
+                            "-o", str(out), "--cache-dir", str(cdir)])
+    assert r.exit_code == 0, r.stderr
+    assert len(list((cdir / "projections").glob("*.npy"))) == 1
+    assert len(list((cdir / "neighbor-lists").glob("*.npz"))) == 1
+    r = runner.invoke(app, ["cache", "clear", "--cache-dir", str(cdir)])
+    assert r.exit_code == 0 and re.match(r"embviz: removed 3 cache entries \(\d+\.\d MiB\)", r.stderr)
+    assert not (cdir / "projections").exists() and not (cdir / "neighbor-lists").exists()
+    r = runner.invoke(app, ["plot", "--method", "pca", "--top", "50", "--plotlyjs", "cdn",
+                            "-o", str(out), "--cache-dir", str(cdir)])
+    assert "from the projection cache" not in r.stderr and "from the cache" not in r.stderr

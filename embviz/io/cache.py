@@ -411,15 +411,30 @@ def _verify_entry(entry: Path) -> Verified:
     return Verified(str(src), "ok", "", str(entry))
 
 
+#: Folders other layers keep under the cache directory, derived from vectors (layouts, the
+#: explorer's neighbor lists); :func:`clear` removes them with the entries.
+DERIVED_DIRS = ("projections", "neighbor-lists")
+
+
 def clear(cache_dir: str | os.PathLike | None = None) -> tuple[int, int]:
-    """Remove every entry (and leftover temporary directories): ``(entries, bytes)`` removed."""
-    root = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()) / "vectors"
+    """Remove every entry, leftover temporary directory, layout and neighbor-list file.
+
+    Returns ``(entries, bytes)`` removed; each layout or neighbor-list file counts as an entry.
+    """
+    base = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    root = base / "vectors"
     count = size = 0
-    if not root.is_dir():
-        return 0, 0
-    for entry in root.iterdir():
-        if entry.is_dir():
-            size += sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
-            count += not entry.name.startswith(".")
-            shutil.rmtree(entry, ignore_errors=True)
+    if root.is_dir():
+        for entry in root.iterdir():
+            if entry.is_dir():
+                size += sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+                count += not entry.name.startswith(".")
+                shutil.rmtree(entry, ignore_errors=True)
+    for name in DERIVED_DIRS:
+        folder = base / name
+        if folder.is_dir():
+            files = [f for f in folder.rglob("*") if f.is_file()]
+            size += sum(f.stat().st_size for f in files)
+            count += sum(f.suffix in (".npy", ".npz") and not f.name.startswith(".") for f in files)
+            shutil.rmtree(folder, ignore_errors=True)
     return count, size

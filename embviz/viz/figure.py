@@ -299,7 +299,9 @@ def figure(
             ),
             colorscale="Viridis",
             showscale=True,
-            colorbar={"title": {"text": escape(coloring.title)}},
+            # below the legend (the labels entry sits at the top right)
+            colorbar={"title": {"text": escape(coloring.title)}, "len": 0.85, "y": 0,
+                      "yanchor": "bottom"},
         )
         t["showlegend"] = False
         data.append(t)
