@@ -167,6 +167,13 @@ def _log_partition(matrix: NDArray, dirs: NDArray[np.float64]) -> NDArray[np.flo
     return np.log(acc) + shift
 
 
+def _max_norm(rows: NDArray[np.float32]) -> float:
+    """The largest row norm of `rows` ``(n, d)``, at least 1 (``top_k``'s ``row_norm``)."""
+    if not len(rows):
+        return 1.0
+    return max(1.0, float(np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64).max())))
+
+
 # -- intrinsic dimension ---------------------------------------------------------------------------
 def two_nn_distances(points: NDArray) -> NDArray[np.float64]:
     """Each point's two nearest Euclidean distances to the other points: float64 ``(m, 2)``.
@@ -179,7 +186,8 @@ def two_nn_distances(points: NDArray) -> NDArray[np.float64]:
     sq = np.einsum("ij,ij->i", x, x)
     cand = np.concatenate([x, -0.5 * sq[:, None]], axis=1).astype(np.float32)
     q = np.concatenate([x, np.ones((m, 1))], axis=1).astype(np.float32)
-    ids, _ = top_k(cand, q, min(3, m - 1), exclude=[(i,) for i in range(m)])
+    # rows are not unit: the kernel's near-tie window scales with their largest norm
+    ids, _ = top_k(cand, q, min(3, m - 1), exclude=[(i,) for i in range(m)], row_norm=_max_norm(cand))
     d = np.linalg.norm(x[ids] - x[:, None, :], axis=2)
     return np.sort(d, axis=1)[:, :2]
 
@@ -484,6 +492,12 @@ def csls_neighbors(
     are penalised, which reduces hubness in the neighbor lists. Queries are keys or
     expressions, as :func:`embviz.search.neighbors`, whose validation and errors apply.
 
+    Parameters
+    ----------
+    radius : ndarray ``(n,)`` float32, optional
+        Every candidate's ``r`` precomputed by :func:`csls_radius` with the same `csls_k` and
+        `restrict` (the CLI caches it: it is a kNN graph of the whole table); None computes it.
+
     Returns
     -------
     list of Neighbor
@@ -512,7 +526,10 @@ def csls_neighbors(
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     cand = np.concatenate([np.asarray(unit[:n], dtype=np.float32), r_y[:, None]], axis=1)
     aug = np.concatenate([2 * q, -np.ones((len(q), 1), dtype=np.float32)], axis=1)
-    ids, scores = top_k(cand, aug.astype(np.float32), k, exclude=[vectors.indices(e.keys) for e in exprs])
+    ids, scores = top_k(
+        cand, aug.astype(np.float32), k, exclude=[vectors.indices(e.keys) for e in exprs],
+        row_norm=_max_norm(cand),  # rows (unit row, radius) have norms up to sqrt(2)
+    )
     return [
         _queries.Neighbor(t, rank + 1, vectors.keys[i], float(s) - r_q[t])
         for t, row_ids, row_scores in zip(texts, ids, scores)

@@ -328,3 +328,22 @@ def test_cli_neighbors_score_csls(runner, sample):
     assert got.stdout == want
     bad = runner.invoke(app, ["neighbors", "king", "--score", "csls", "--index"])
     assert (bad.exit_code, bad.stderr) == (1, "embviz: error: --score csls uses exact search: drop --index\n")
+
+
+def test_cli_csls_radii_are_cached_and_keyed_on_the_table(runner, sample, tmp_path):
+    small = sample.subset(np.arange(5000))
+    want = tsv(Q.csls_neighbors(small, ["king", "computer"], k=4))
+    argv = ["neighbors", "king", "computer", "-k", "4", "--score", "csls", "--restrict", "5000",
+            "--cache-dir", str(tmp_path)]
+    for _ in range(2):
+        got = runner.invoke(app, argv)
+        assert (got.exit_code, got.stderr, got.stdout) == (0, "", want)
+    (entry,) = (tmp_path / "arrays").glob("csls-radius-k10-r5000-*.npy")
+    assert np.array_equal(np.load(entry), Q.csls_radius(small.unit, 10))
+    # another restrict is another entry; --no-cache writes none
+    got = runner.invoke(app, ["neighbors", "king", "-k", "2", "--score", "csls", "--restrict", "3000",
+                              "--cache-dir", str(tmp_path)])
+    assert got.exit_code == 0 and len(list((tmp_path / "arrays").glob("*.npy"))) == 2
+    got = runner.invoke(app, ["neighbors", "king", "-k", "2", "--score", "csls", "--restrict", "2000",
+                              "--cache-dir", str(tmp_path), "--no-cache"])
+    assert got.exit_code == 0 and len(list((tmp_path / "arrays").glob("*.npy"))) == 2

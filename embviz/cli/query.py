@@ -152,7 +152,19 @@ def neighbors(
 
         if use_index and not no_index:
             raise _Invalid("--score csls uses exact search: drop --index")
-        rows = quality.csls_neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing)
+        radius = None
+        if not source.no_cache:  # the radii of every candidate: a kNN graph, computed once
+            from embviz.io import cache as _cache
+            from embviz.io import derived
+
+            radius = derived.load_array(
+                table, f"csls-radius-k10-r{restrict or 0}",
+                lambda t: quality.csls_radius(t.unit, 10, restrict),
+                cache_dir=source.cache_dir or _cache.default_cache_dir(),
+            )
+        rows = quality.csls_neighbors(
+            table, texts, k=k, restrict=restrict, skip_missing=skip_missing, radius=radius
+        )
     elif use_index and not no_index:
         from embviz.search import index as search_index
 

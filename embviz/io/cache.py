@@ -412,8 +412,9 @@ def _verify_entry(entry: Path) -> Verified:
 
 
 #: Folders other layers keep under the cache directory, derived from vectors (layouts, the
-#: explorer's neighbor lists); :func:`clear` removes them with the entries.
-DERIVED_DIRS = ("projections", "neighbor-lists")
+#: explorer's neighbor lists, arrays such as CSLS radii); :func:`clear` removes them with the
+#: entries.
+DERIVED_DIRS = ("projections", "neighbor-lists", "arrays")
 
 
 def clear(cache_dir: str | os.PathLike | None = None) -> tuple[int, int]:

@@ -101,6 +101,48 @@ def load_derived(
     return _open(entry, base, tag, key, name, kti) or out
 
 
+def load_array(
+    base: Vectors, tag: str, make: Callable[[Vectors], np.ndarray], *, cache_dir: str | os.PathLike
+) -> np.ndarray:
+    """Return ``make(base)``, an array derived from the table, read from the cache when computed before.
+
+    Stored as ``<cache_dir>/arrays/<tag>-<digest>.npy``, keyed like :func:`load_derived` on the
+    tag and a BLAKE2b digest of the whole matrix (never stale), written atomically; an entry
+    that cannot be read, or whose dtype differs from what `make` returned before, is computed
+    again. ``embviz cache clear`` removes these files.
+
+    Parameters
+    ----------
+    base : Vectors
+        The table the array is computed from.
+    tag : str
+        What `make` computes and with which parameters (e.g. ``"csls-radius-k10"``).
+    make : callable
+        Computes the array (e.g. CSLS radii ``(n,)`` float32).
+    cache_dir : path-like
+        The vector cache's directory.
+    """
+    path = Path(cache_dir) / "arrays" / f"{tag.replace(':', '-')}-{digest(base, tag)}.npy"
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        pass
+    out = np.asarray(make(base))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            with open(tmp, "wb") as f:
+                np.save(f, out, allow_pickle=False)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        warn(f"cannot write the {tag} cache in {path.parent} ({exc.strerror or type(exc).__name__}); "
+             "computing without the cache")
+    return out
+
+
 def _open(entry: Path, base: Vectors, tag: str, key: str, name: str, kti) -> Vectors | None:
     try:
         meta = json.loads((entry / "meta.json").read_text("utf-8"))
