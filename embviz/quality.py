@@ -168,7 +168,7 @@ def _log_partition(matrix: NDArray, dirs: NDArray[np.float64]) -> NDArray[np.flo
 
 
 def _max_norm(rows: NDArray[np.float32]) -> float:
-    """The largest row norm of `rows` ``(n, d)``, at least 1 (``top_k``'s ``row_norm``)."""
+    """Return the largest row norm of `rows` ``(n, d)``, at least 1 (``top_k``'s ``row_norm``)."""
     if not len(rows):
         return 1.0
     return max(1.0, float(np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64).max())))
