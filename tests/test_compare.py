@@ -301,3 +301,28 @@ def test_cli_diff_html_refuses_an_unwritable_path_before_any_work(runner, toys, 
     result = runner.invoke(app, ["diff", str(a), str(b), "--html", str(out)])
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr == f"embviz: error: {out}: directory {out.parent} does not exist\n"
+
+
+def test_diff_with_an_ivf_index_is_approximate_and_says_how_much(small, moved_pair, runner):
+    from embviz import load
+
+    a, b, _ = moved_pair
+    ta, tb = load(a), load(b)
+    exact = compare.diff(ta, tb, k=10)
+    approx = compare.diff(ta, tb, k=10, index=True)
+    m = re.fullmatch(r"approximate \(ivf, nlist=(\d+), nprobe=(\d+); recall@10 ([\d.]+) in A, ([\d.]+) in B\)",
+                     approx.search)
+    from embviz.search.index import default_nlist
+
+    assert m and int(m[1]) == default_nlist(3000) == 76 and int(m[2]) == 76 // 16
+    assert min(float(m[3]), float(m[4])) >= 0.8  # 4 of 76 cells of a small table
+    # the planted movers still come first; the cosines need no neighbors and are identical
+    assert {r.key for r in approx.rows[: len(MOVERS)]} == {ta.keys[i] for i in MOVERS}
+    assert np.array_equal(approx.keys.cosine, exact.keys.cosine)
+    # the index's lists agree with exact search about as well as its measured recall says
+    hits = [len(np.intersect1d(x, y)) for x, y in zip(approx.keys.neighbors_a, exact.keys.neighbors_a)]
+    assert abs(np.mean(hits) / 10 - float(m[3])) < 0.03
+    result = runner.invoke(app, ["diff", str(a), str(b), "--index", "--nprobe", "76", "--top", "1", "--no-cache"])
+    assert result.exit_code == 0, result.stderr
+    assert re.search(r"; neighbors approximate \(ivf, nlist=76, nprobe=76; recall@10 1\.000 in A, 1\.000 in B\)$",
+                     result.stderr.strip())

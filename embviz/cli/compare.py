@@ -71,6 +71,19 @@ def diff(
     top: Annotated[
         int | None, typer.Option("--top", min=1, help="Print only the N biggest changes.")
     ] = None,
+    use_index: Annotated[
+        bool,
+        typer.Option(
+            "--index",
+            help="Find neighbors with a FAISS IVF index over each table's compared keys: faster on "
+            "large tables, approximate (the recall@k measured against exact search is reported).",
+        ),
+    ] = False,
+    nprobe: Annotated[
+        int | None,
+        typer.Option("--nprobe", min=1, help="IVF cells searched per query with --index (default: 1 in 16).",
+                     show_default=False),
+    ] = None,
     html: Annotated[
         Path | None,
         typer.Option(
@@ -117,6 +130,8 @@ def diff(
         k=k,
         restrict=None if all_keys else (restrict or compare.DEFAULT_RESTRICT),
         align=align.value,
+        index=use_index,
+        nprobe=nprobe,
     )
     message(f"A = {a.name}, B = {b.name}: {report.summary()}")
     if html is not None:
