@@ -1,16 +1,16 @@
 """Loading embeddings from Parquet and .npy: embviz against its anchors, side by side, fresh processes.
 
-Usage: pip install '.[bench]' && python bench/bench_formats.py [--repeat 5] [--big-rows 1000000]
+Usage: pip install '.[bench]' && python bench/bench_formats.py [--repeat 5] [--npy-repeat 7] [--big-rows N]
 
 Rows (GloVe 6B 50d, 400,000 x 50, written once from the real vectors):
 
 - Parquet first load (no cache) vs embviz's own word2vec binary load of the same vectors
   (target: within 1.5x) and vs ``pandas.read_parquet`` + ``np.stack`` (target: >= 3x faster);
 - ``.npy`` first load without the cache, memory-mapped (target: < 50 ms), with keys from a
-  ``NAME.keys.txt`` sidecar and without (row ids ``0..n-1``, an ``nn.Embedding`` table);
-- peak RSS of a large table (``--big-rows`` x 300 float32, random): the process's peak RSS
-  over the matrix size, for ``.npy`` and Parquet (target: <= 1.2x the matrix; the issue asks
-  this of 3,000,000 x 300, here scaled to fit a shared machine).
+  ``NAME.keys.txt`` sidecar and without (row ids ``0..n-1``, an ``nn.Embedding`` table),
+  measured ``--npy-repeat`` times (default 7) after the Parquet rows;
+- with ``--big-rows N`` (default 0: skipped), peak RSS of an N x 300 float32 random table;
+  the issue's 3,000,000 x 300 is measured by ``bench/bench_formats_scale.py``.
 
 The measurements of each row are interleaved (embviz, anchor, embviz, anchor ...), each one a
 fresh interpreter, and the median is reported: of the load call's wall and CPU seconds, timed
@@ -125,11 +125,35 @@ io.save(Vectors(keys, np.load(tmp / "big.npy", mmap_mode="r")), tmp / "big.parqu
 """
 
 
+def _big_rows(big: int, r: int) -> list[dict]:
+    """Peak RSS of a `big` x 300 float32 random table, keys item0 ... (.npy + keys.txt, Parquet)."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="embviz-bench-formats-") as tmp:
+        _in_child(_BIG.format(tmp=tmp, big=big))
+        res = interleaved({
+            "npy": _PRE_IMPORT + _EMBVIZ.format(path=str(Path(tmp) / "big.npy"), n=big),
+            "parquet": _PRE_IMPORT + _EMBVIZ.format(path=str(Path(tmp) / "big.parquet"), n=big),
+            "baseline": "import json, numpy, pyarrow, pyarrow.parquet, pandas\n"
+                        "from embviz import io\nprint(json.dumps({'s': 0.0}))",
+        }, max(1, r // 2))
+        mat = big * 300 * 4 / 2**20
+        base = res["baseline"]["rss"]
+        for name, label in (("npy", ".npy (mapped; pages counted in RSS)"), ("parquet", "Parquet (key + vector)")):
+            grown = res[name]["rss"] - base
+            rows.append({"operation": f"peak RSS, {big:,} x 300 float32 {label}, no cache", "embviz_s": res[name]["s"],
+                         "anchor": f"matrix {mat:,.0f} MiB (+ interpreter and imports {base:,.0f} MiB)",
+                         "anchor_s": None, "speedup": None, "peak_rss_mib": res[name]["rss"],
+                         "target": "<= 1.2x the matrix", "met": grown <= 1.2 * mat,
+                         "detail": {"rss_growth_over_imports_mib": grown, "ratio": grown / mat}})
+    return rows
+
+
 def main() -> None:
     """Run every row and write bench/results/formats.json."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--big-rows", type=int, default=1_000_000)
+    ap.add_argument("--npy-repeat", type=int, default=7)
+    ap.add_argument("--big-rows", type=int, default=0)
     args = ap.parse_args()
     r = args.repeat
     load0 = os.getloadavg()[0]
@@ -141,9 +165,12 @@ def main() -> None:
         "parquet": _PRE_IMPORT + _EMBVIZ.format(path=str(f["parquet"]), n=n),
         "binary": _PRE_IMPORT + _EMBVIZ.format(path=str(f["binary"]), n=n),
         "pandas": _PRE_IMPORT + _PANDAS.format(path=str(f["parquet"]), n=n),
+    }, r)
+    load_mid = os.getloadavg()[0]
+    res.update(interleaved({
         "npy": _PRE_IMPORT + _EMBVIZ.format(path=str(f["npy"]), n=n),
         "npy_ids": _PRE_IMPORT + _EMBVIZ.format(path=str(f["npy_ids"]), n=n),
-    }, r)
+    }, args.npy_repeat))
     pq, bn, pd_, npy, ids = res["parquet"], res["binary"], res["pandas"], res["npy"], res["npy_ids"]
     rows.append({"operation": "first load, Parquet 400,000 x 50 (key + fixed_size_list<float32>), no cache",
                  "embviz_s": pq["s"], "anchor": "embviz word2vec binary load of the same vectors (84 MB)",
@@ -170,25 +197,8 @@ def main() -> None:
                  "detail": {"embviz_runs": ids["all"], "embviz_cpu_s": ids["cpu"],
                             "embviz_process_s": ids["process_s"]}})
 
-    # peak memory of a large table, keys item0 ... (keys.txt beside the .npy, a column in Parquet)
-    big = args.big_rows
-    with tempfile.TemporaryDirectory(prefix="embviz-bench-formats-") as tmp:
-        _in_child(_BIG.format(tmp=tmp, big=big))
-        res = interleaved({
-            "npy": _PRE_IMPORT + _EMBVIZ.format(path=str(Path(tmp) / "big.npy"), n=big),
-            "parquet": _PRE_IMPORT + _EMBVIZ.format(path=str(Path(tmp) / "big.parquet"), n=big),
-            "baseline": "import json, numpy, pyarrow, pyarrow.parquet, pandas\n"
-                        "from embviz import io\nprint(json.dumps({'s': 0.0}))",
-        }, max(1, r // 2))
-        mat = big * 300 * 4 / 2**20
-        base = res["baseline"]["rss"]
-        for name, label in (("npy", ".npy (mapped; pages counted in RSS)"), ("parquet", "Parquet (key + vector)")):
-            grown = res[name]["rss"] - base
-            rows.append({"operation": f"peak RSS, {big:,} x 300 float32 {label}, no cache", "embviz_s": res[name]["s"],
-                         "anchor": f"matrix {mat:,.0f} MiB (+ interpreter and imports {base:,.0f} MiB)",
-                         "anchor_s": None, "speedup": None, "peak_rss_mib": res[name]["rss"],
-                         "target": "<= 1.2x the matrix", "met": grown <= 1.2 * mat,
-                         "detail": {"rss_growth_over_imports_mib": grown, "ratio": grown / mat}})
+    if args.big_rows:  # the issue's 3,000,000 x 300: bench/bench_formats_scale.py
+        rows += _big_rows(args.big_rows, r)
 
     load = os.getloadavg()[0]
     notes = (f"Shared 2-core machine, loaded by other engineers during the run (load average {load0:.0f} "
@@ -197,11 +207,9 @@ def main() -> None:
              "bench/results/formats.json) are steadier than wall seconds. Each timing is a fresh interpreter; the "
              "seconds are those of the load call (embviz_process_s in the detail is the whole process, with "
              "start-up and imports); numpy, "
-             "pyarrow and pandas are imported before the clock starts on every side. The peak-RSS rows "
-             "use random vectors with keys item0 ... (a keys.txt beside the .npy) at --big-rows x 300 "
-             "(the issue's 3,000,000 x 300 "
-             "did not fit beside the other engineers' jobs); RSS growth is measured over a process "
-             "that only imports the same modules.")
+             f"pyarrow and pandas are imported before the clock starts on every side. Load average {load_mid:.1f} "
+             f"between the Parquet rows ({r} rounds) and the .npy rows ({args.npy_repeat} rounds). Peak memory "
+             "of the issue's 3,000,000 x 300 table: bench/bench_formats_scale.py.")
     write_result("formats", "Parquet and .npy loading (bench/bench_formats.py)", rows, notes)
 
 
