@@ -62,6 +62,8 @@ def parquet_parts(folder: Path) -> list[Path]:
 _BATCH_BYTES = 2 << 20
 #: Decode a batch's columns on Arrow's thread pool.
 _THREADS = True
+#: Bytes of string keys hashed together for the duplicate check (a few batches' worth).
+_HASH_BYTES = 1 << 18
 
 
 def _width(pa: Any, t: Any) -> int:
@@ -315,7 +317,7 @@ def read_table(
     dim = len(cols) if vkind == "wide" else None
     matrix: np.ndarray | None = None if dim is None else np.empty((n, dim), dtype=dtype)
     keys: list[str] | None = [] if key is not None else None
-    hashes: list[np.ndarray] | None = []  # of each batch's keys, for the duplicate check
+    hashes = _KeyHashes(pa)  # of the keys, for the duplicate check
     lo = 0
     used = ([key] if key else []) + cols
     # Parquet: every column is decoded (the unused ones are dropped batch by batch), so a
@@ -344,9 +346,10 @@ def read_table(
                 matrix = np.empty((n, dim), dtype=dtype)
             matrix[lo : lo + m] = block
         lo += m
-    assert matrix is not None
+    if matrix is None:  # pragma: no cover - the row counts are checked against the footer
+        raise FormatError(f"{path}: no rows could be read, expected vectors (damaged file?)")
     what = f"vectors from {'columns ' + cols[0] + ' ... ' + cols[-1] if vkind == 'wide' else 'column ' + cols[0]}"
-    if keys is not None and hashes is not None and unique.all_distinct(hashes):
+    if keys is not None and hashes.distinct():
         keys = unique.DistinctKeys(keys)  # proven distinct: no set of Python strings needed
     return keys, matrix[:lo], what + (f", keys from column {key}" if key else ""), src.rows
 
@@ -370,11 +373,8 @@ def _first_null(col: Any) -> int:
     return int(np.flatnonzero(_numpy(col.is_null()))[0])
 
 
-def _keys(path: Path, col: Any, name: str, lo: int, hashes: list[np.ndarray] | None = None) -> list[str]:
-    """One batch's keys as Python strings (integers written in decimal).
-
-    Appends the hashes of the keys to `hashes` (:func:`embviz.io.unique.key_hashes`; the
-    integers themselves for an integer column), or clears it when they cannot be had.
+def _keys(path: Path, col: Any, name: str, lo: int, hashes: _KeyHashes | None = None) -> list[str]:
+    """One batch's keys as Python strings (integers written in decimal), given to `hashes` too.
 
     Raises
     ------
@@ -389,10 +389,15 @@ def _keys(path: Path, col: Any, name: str, lo: int, hashes: list[np.ndarray] | N
         col = col.combine_chunks()
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
+    if pa.types.is_integer(col.type):
+        arr = col.to_numpy(zero_copy_only=False)
+        if hashes is not None:
+            hashes.add(col, arr)
+        return arr.astype(str).tolist()
     try:
         if _is_binary(pa, col.type):
             col = col.cast(pa.large_string())  # checks that every value is UTF-8
-        arr = col.to_numpy(zero_copy_only=False)
+        out = col.to_pylist()
     except (ValueError, pa.ArrowException):  # bytes that are not UTF-8
         r, raw = _first_bad_utf8(pa, col)
         raise FormatError(
@@ -400,27 +405,56 @@ def _keys(path: Path, col: Any, name: str, lo: int, hashes: list[np.ndarray] | N
             "expected text keys"
         ) from None
     if hashes is not None:
-        _hash_keys(pa, col, arr, hashes)
-    if arr.dtype.kind in "iu":
-        return arr.astype(str).tolist()
-    return arr.tolist()
+        hashes.add(col, None)
+    return out
 
 
-def _hash_keys(pa: Any, col: Any, arr: np.ndarray, hashes: list[np.ndarray]) -> None:
-    """Append the hashes of one batch's keys, straight from Arrow's offsets and data buffers."""
-    if arr.dtype.kind in "iu":  # distinct integers are distinct decimal strings
-        hashes.append(arr.astype(np.int64).view(np.uint64))
-        return
-    t = col.type
-    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):  # string_view: no offsets buffer
-        hashes.clear()
-        hashes.append(np.zeros(2, np.uint64))  # "maybe duplicates": the exact check runs
-        return
-    _, offsets, data = col.buffers()
-    width = np.int64 if pa.types.is_large_string(t) else np.int32
-    off = np.frombuffer(offsets, dtype=width)[col.offset : col.offset + len(col) + 1]
-    raw = np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else np.zeros(0, np.uint8)
-    hashes.append(unique.key_hashes(raw, off))
+class _KeyHashes:
+    """Hashes of a table's keys (:func:`embviz.io.unique.key_hashes`), for the duplicate check.
+
+    String batches are hashed a few hundred KiB of keys at a time, straight from Arrow's
+    offsets and data buffers; an integer column's values are their own hashes (distinct
+    integers are distinct decimal strings).
+    """
+
+    def __init__(self, pa: Any) -> None:
+        self.pa = pa
+        self.done: list[np.ndarray] = []
+        self.pending: list[Any] = []
+        self.size = 0
+        self.usable = True
+
+    def add(self, col: Any, ints: np.ndarray | None) -> None:
+        """Take one batch's key column (`ints`: its values, for an integer column)."""
+        if not self.usable:
+            return
+        if ints is not None:
+            self.done.append(ints.astype(np.int64).view(np.uint64))
+            return
+        t = col.type
+        if not (self.pa.types.is_string(t) or self.pa.types.is_large_string(t)):  # no offsets buffer
+            self.usable = False
+            return
+        self.pending.append(col)
+        self.size += col.nbytes
+        if self.size >= _HASH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        col = self.pending[0] if len(self.pending) == 1 else self.pa.concat_arrays(self.pending)
+        self.pending, self.size = [], 0
+        _, offsets, data = col.buffers()
+        width = np.int64 if self.pa.types.is_large_string(col.type) else np.int32
+        off = np.frombuffer(offsets, dtype=width)[col.offset : col.offset + len(col) + 1]
+        raw = np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else np.zeros(0, np.uint8)
+        self.done.append(unique.key_hashes(raw, off))
+
+    def distinct(self) -> bool:
+        """Whether the keys are proven distinct (False: maybe not, run the exact check)."""
+        self._flush()
+        return self.usable and unique.all_distinct(self.done)
 
 
 def _first_bad_utf8(pa: Any, col: Any) -> tuple[int, bytes]:
