@@ -532,3 +532,32 @@ def test_a_column_name_that_is_not_utf8_is_one_line(tmp_path):
     p = tmp_path / "name.parquet"
     p.write_bytes(buf.getvalue().replace(b"\x03key", b"\x03k\xffy"))
     fails(p, f"{p}: not a readable Parquet file: a column name in its schema is not valid UTF-8 (damaged file?)")
+
+
+def test_batches_read_ahead_on_a_thread_keep_order_errors_and_stop_early(glove, tmp_path):
+    """The Parquet reader decodes the next batches on a helper thread (tables._prefetched)."""
+    import threading
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from embviz.io.tables import _prefetched
+
+    def items():
+        yield from range(5)
+        raise FormatError("f.parquet: row group 3: cannot read: broken")
+
+    got = []
+    with pytest.raises(FormatError, match="^f.parquet: row group 3: cannot read: broken$"):
+        for x in _prefetched(items()):
+            got.append(x)
+    assert got == [0, 1, 2, 3, 4]
+    gen = _prefetched(iter(range(1_000)))
+    assert [next(gen) for _ in range(3)] == [0, 1, 2]
+    gen.close()
+    assert not [t for t in threading.enumerate() if t.name == "embviz-parquet-reader"]
+    p = tmp_path / "groups.parquet"
+    pq.write_table(pa.table({"word": list(glove.keys), "vector": fixed(pa, glove.matrix)}), p, row_group_size=500)
+    v = ld(p, limit=1_234)  # stops after 3 of 10 row groups: the reader thread ends with the load
+    assert v.keys == glove.keys[:1_234] and np.array_equal(v.matrix, glove.matrix[:1_234])
+    assert not [t for t in threading.enumerate() if t.name == "embviz-parquet-reader"]

@@ -62,6 +62,8 @@ def parquet_parts(folder: Path) -> list[Path]:
 _BATCH_BYTES = 2 << 20
 #: Decode a batch's columns on Arrow's thread pool.
 _THREADS = True
+#: Parquet batches decoded ahead of the one being copied (on a helper thread).
+_PREFETCH = 2
 #: Bytes of string keys hashed together for the duplicate check (a few batches' worth).
 _HASH_BYTES = 1 << 18
 
@@ -323,35 +325,90 @@ def read_table(
     # Parquet: every column is decoded (the unused ones are dropped batch by batch), so a
     # damaged column anywhere in the file is refused, as pyarrow.parquet.read_table refuses it
     read = used if kind == "arrow" else list(dict.fromkeys(src.schema.names))
-    for batch in _record_batches(pa, src.batches(read)):
-        if lo >= n:
-            break
-        batch = batch.slice(0, n - lo)
-        m = batch.num_rows
-        if m == 0:
-            continue
-        if keys is not None:
-            keys.extend(_keys(path, batch.column(key), key, lo, hashes))
-        if vkind == "wide":
-            assert matrix is not None
-            for j, c in enumerate(cols):
-                col = batch.column(c)
-                if col.null_count:
-                    row = lo + _first_null(col)
-                    raise FormatError(f"{path}: row {row:,}, column {c!r}: null value, expected a number")
-                matrix[lo : lo + m, j] = _numpy(col)
-        else:
-            block, dim = _vectors(pa, path, batch.column(cols[0]), cols[0], lo, dim, vkind)
-            if matrix is None:
-                matrix = np.empty((n, dim), dtype=dtype)
-            matrix[lo : lo + m] = block
-        lo += m
+    batches = src.batches(read) if kind == "arrow" else _prefetched(src.batches(read))
+    try:
+        for batch in _record_batches(pa, batches):
+            if lo >= n:
+                break
+            batch = batch.slice(0, n - lo)
+            m = batch.num_rows
+            if m == 0:
+                continue
+            if keys is not None:
+                keys.extend(_keys(path, batch.column(key), key, lo, hashes))
+            if vkind == "wide":
+                assert matrix is not None
+                for j, c in enumerate(cols):
+                    col = batch.column(c)
+                    if col.null_count:
+                        row = lo + _first_null(col)
+                        raise FormatError(f"{path}: row {row:,}, column {c!r}: null value, expected a number")
+                    matrix[lo : lo + m, j] = _numpy(col)
+            else:
+                block, dim = _vectors(pa, path, batch.column(cols[0]), cols[0], lo, dim, vkind)
+                if matrix is None:
+                    matrix = np.empty((n, dim), dtype=dtype)
+                matrix[lo : lo + m] = block
+            lo += m
+    finally:
+        if hasattr(batches, "close"):
+            batches.close()  # stops the reader thread now (a --limit leaves batches unread)
     if matrix is None:  # pragma: no cover - the row counts are checked against the footer
         raise FormatError(f"{path}: no rows could be read, expected vectors (damaged file?)")
     what = f"vectors from {'columns ' + cols[0] + ' ... ' + cols[-1] if vkind == 'wide' else 'column ' + cols[0]}"
     if keys is not None and hashes.distinct():
         keys = unique.DistinctKeys(keys)  # proven distinct: no set of Python strings needed
     return keys, matrix[:lo], what + (f", keys from column {key}" if key else ""), src.rows
+
+
+def _prefetched(items: Iterator[Any], depth: int = _PREFETCH) -> Iterator[Any]:
+    """Yield `items`, produced on a helper thread at most `depth` ahead of the consumer.
+
+    Arrow decodes the next Parquet batch (without the GIL) while this thread copies the last
+    one into the matrix and makes its keys: on two cores the load takes about the longer of
+    the two, not their sum. At most `depth` + 2 batches exist at once, so the memory bound
+    stays one batch per step. An exception in the producer is raised here, in order; closing
+    this generator early (``--limit``) stops the producer.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            q.put((done, exc))
+
+    worker = threading.Thread(target=produce, name="embviz-parquet-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a blocked producer see the flag and end
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
 
 
 def _record_batches(pa: Any, tables: Iterator[Any]) -> Iterator[Any]:
