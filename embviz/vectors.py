@@ -158,6 +158,10 @@ class Vectors:
         #: A row that is never a neighbor or an analogy answer (``nn.Embedding(padding_idx=)``);
         #: ``lookup`` still returns it. Set it with :meth:`set_padding`.
         self.padding_idx: int | None = None
+        #: A digest of the unit rows' content when it is known without reading them (the
+        #: cache's block checksums), else None; caches of results derived from the whole
+        #: table (the explorer's neighbor lists) key on it instead of hashing every row.
+        self.unit_digest: str | None = None
         self._scans = 0
         if key_to_index is not None and len(key_to_index) == len(self.keys):
             self.__dict__["key_to_index"] = key_to_index

@@ -226,6 +226,8 @@ def test_tagged_points_are_larger_and_highlights_use_colours_no_category_uses(sa
 
 def test_neighbor_lists_are_cached_and_never_stale(sample, tmp_path):
     ids = np.arange(0, 3000, 7, dtype=np.int64)
+    # the sample is mapped from the vector cache: its rows' identity is the cache's checksums
+    assert re.fullmatch(r"[0-9a-f]{32}", sample.unit_digest)
     first = explorer.neighbor_lists(sample, ids, k=10, cache_dir=tmp_path)
     (entry,) = (tmp_path / "neighbor-lists").glob("lists-*.npz")
     again = explorer.neighbor_lists(sample, ids, k=10, cache_dir=tmp_path)
@@ -237,6 +239,7 @@ def test_neighbor_lists_are_cached_and_never_stale(sample, tmp_path):
     far = int(first.ids[0, 0])  # the first query's nearest neighbor moves far away
     matrix[far] = -matrix[int(ids[0])]
     moved = Vectors(list(sample.keys), matrix)
+    assert moved.unit_digest is None  # not from the cache: the key hashes every row
     changed = explorer.neighbor_lists(moved, ids, k=10, cache_dir=tmp_path)
     assert not changed.cached and far not in changed.ids[0].tolist()
     for kw in ({"k": 9}, {"k": 10, "restrict": 20_000}):

@@ -132,6 +132,10 @@ def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
             return None
         vectors = Vectors(keys, matrix, source=source.name, unit=unit, unique=True)
         vectors.keys_from = meta.get("keys_from")
+        crcs = (meta.get("blocks") or {}).get("unit.npy")
+        if crcs:  # the unit rows' identity: their block checksums, written with the entry
+            h = hashlib.blake2b(json.dumps([n, dim, meta["dtype"], crcs]).encode(), digest_size=16)
+            vectors.unit_digest = h.hexdigest()
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, FormatError):
         return None
     for text in meta.get("warnings", []):  # what parsing the source warned about, every load

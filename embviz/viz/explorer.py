@@ -196,7 +196,8 @@ def neighbor_lists(
     path = None
     if cache_dir is not None:
         path = layout_cache.lists_path(
-            Path(cache_dir), vectors.unit, query_ids, k, restrict, vectors.padding_idx
+            Path(cache_dir), vectors.unit, query_ids, k, restrict, vectors.padding_idx,
+            getattr(vectors, "unit_digest", None),
         )
         hit = layout_cache.read_lists(path, r, k, vectors.unit.shape[0])
         if hit is not None:

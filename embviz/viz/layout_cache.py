@@ -88,21 +88,32 @@ _CACHE_LISTS = 1
 
 
 def lists_path(
-    cache_dir: Path, unit, query_ids, k: int, restrict: int | None, padding_idx: int | None = None
+    cache_dir: Path,
+    unit,
+    query_ids,
+    k: int,
+    restrict: int | None,
+    padding_idx: int | None = None,
+    unit_digest: str | None = None,
 ) -> Path:
     """Return the cache file of exact neighbor lists, keyed on every input of the computation.
 
     The key hashes the whole searched matrix (`unit`, ``(n, dim)``: all of it, or its first
-    `restrict` rows), the query row ids, `k`, `restrict`, the padding row and the embviz version, so a changed
-    table, selection or parameter never reads an old answer. Hashing costs about 0.1 s per
-    80 MB of rows, against about 7 s for the lists of 5,000 points over 400,000 x 50.
+    `restrict` rows; or, for a table mapped from the vector cache, `unit_digest`, the digest of
+    the checksums the cache wrote with those rows), the query row ids, `k`, `restrict`, the
+    padding row and the embviz version, so a changed table, selection or parameter never reads
+    an old answer. Hashing costs about 0.1 s per 80 MB of rows, against about 7 s for the lists
+    of 5,000 points over 400,000 x 50.
     """
     h = hashlib.blake2b(digest_size=16)
     n = unit.shape[0] if restrict is None else min(restrict, unit.shape[0])
     h.update(str((n, unit.shape[1], str(unit.dtype))).encode())
-    block = max(1, (64 << 20) // max(1, unit.shape[1] * unit.dtype.itemsize))
-    for lo in range(0, n, block):  # bounded copies of mapped rows
-        h.update(np.ascontiguousarray(unit[lo : min(n, lo + block)]).view(np.uint8).data)
+    if unit_digest is not None:  # the vector cache's checksums of these rows (Vectors.unit_digest)
+        h.update(f"unit-digest:{unit_digest}".encode())
+    else:
+        block = max(1, (64 << 20) // max(1, unit.shape[1] * unit.dtype.itemsize))
+        for lo in range(0, n, block):  # bounded copies of mapped rows
+            h.update(np.ascontiguousarray(unit[lo : min(n, lo + block)]).view(np.uint8).data)
     h.update(np.ascontiguousarray(query_ids, dtype=np.int64).view(np.uint8).data)
     meta = {"k": k, "restrict": restrict, "padding_idx": padding_idx, "version": __version__,
             "lists": _CACHE_LISTS}
