@@ -297,8 +297,9 @@ def _save_table(vectors: Vectors, path: Path, fmt: VectorFormat) -> list[Path]:
         schema = pa.schema([("key", pa.string()), ("vector", pa.list_(pa.float32(), dim))])
 
         def write_parquet(f: IO[bytes]) -> None:
-            with pq.ParquetWriter(f, schema, compression={"key": "snappy", "vector": "none"},
-                                  use_dictionary=["key"]) as w:
+            # plain, uncompressed pages: distinct keys gain nothing from a dictionary and
+            # little from snappy, and both cost time on every load (about 15 ms per 400,000)
+            with pq.ParquetWriter(f, schema, compression="none", use_dictionary=False) as w:
                 for lo, block in rows():
                     vec = pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), dim)
                     keys = pa.array(vectors.keys[lo : lo + step], type=pa.string())
