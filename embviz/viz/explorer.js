@@ -132,13 +132,47 @@
     return idToJ[r - 1];
   }
   var focusJ = -1, dimmed = false, focusSet = new Uint8Array(n);
+  // Changes made inside batched() reach plotly.js as ONE Plotly.update: every restyle or
+  // relayout redraws the whole scene, which takes a second or more for 100,000 WebGL points
+  // in software rendering; a click changes four or five things at once.
+  var pending = null;
+  function restyle(u, traces) {
+    if (!pending) { return Plotly.restyle(gd, u, traces); }
+    pending.items.push([u, traces]);
+  }
+  function relayout(l) {
+    if (!pending) { return Plotly.relayout(gd, l); }
+    Object.keys(l).forEach(function (k) { pending.layout[k] = l[k]; });
+  }
+  function batched(fn) {
+    pending = {items: [], layout: {}};
+    try { fn(); } finally {
+      var b = pending;
+      pending = null;
+      var traces = [], at = {}, data = {};
+      b.items.forEach(function (it) {
+        it[1].forEach(function (t) { if (!(t in at)) { at[t] = traces.length; traces.push(t); } });
+      });
+      b.items.forEach(function (it) {
+        var u = it[0], ts = it[1];
+        Object.keys(u).forEach(function (attr) {
+          if (!data[attr]) { data[attr] = new Array(traces.length); }  // undefined: left as is
+          ts.forEach(function (t, p) {
+            var v = u[attr];
+            data[attr][at[t]] = Array.isArray(v) ? v[p % v.length] : v;
+          });
+        });
+      });
+      if (traces.length || Object.keys(b.layout).length) { Plotly.update(gd, data, b.layout, traces); }
+    }
+  }
   function applyOpacity() {
     var ops = pointTraces.map(function (i) {
       var o = groupDim[i] ? 0.06 : baseOpacity[i];
       return dimmed ? Math.min(o, 0.18) : o;
     });
     if (pointTraces.length) {
-      Plotly.restyle(gd, {"marker.opacity": ops}, pointTraces);
+      restyle({"marker.opacity": ops}, pointTraces);
     }
   }
   function setOverlay(name, js, text, extra) {
@@ -150,7 +184,7 @@
     u.customdata = [js.map(function (j) { return j === null ? null : rank[j]; })];
     u.text = [text ? js.map(function (j) { return j === null ? "" : esc(keys[j]); }) : []];
     if (extra) { Object.keys(extra).forEach(function (k) { u[k] = extra[k]; }); }
-    Plotly.restyle(gd, u, [i]);
+    restyle(u, [i]);
   }
 
   // -- the hash (deep links) -------------------------------------------------------------------
@@ -277,10 +311,12 @@
     dimmed = false;
     focusSet.fill(0);
     scheduleThin();
-    setOverlay("mark", [], false);
-    setOverlay("nbrs", [], false);
-    setOverlay("nbr-lines", [], false);
-    applyOpacity();
+    batched(function () {
+      setOverlay("mark", [], false);
+      setOverlay("nbrs", [], false);
+      setOverlay("nbr-lines", [], false);
+      applyOpacity();
+    });
     writeHash();
   }
   function centre(j) {
@@ -291,7 +327,7 @@
     var fw = (fullX[1] - fullX[0]) / 8, fh = (fullY[1] - fullY[0]) / 8;
     if (w > fw) { hgt = hgt * fw / w; w = fw; }
     if (hgt > fh * 1.5) { w = w * fh / hgt; hgt = fh; }
-    Plotly.relayout(gd, {"xaxis.range": [X[j] - w / 2, X[j] + w / 2],
+    relayout({"xaxis.range": [X[j] - w / 2, X[j] + w / 2],
       "yaxis.range": [Y[j] - hgt / 2, Y[j] + hgt / 2]});
   }
   function focus(j, move) {
@@ -299,18 +335,21 @@
     var list = showFocus(j);  // the panel first: it is what the user waits for
     writeHash();
     setTimeout(function () {
-      setOverlay("mark", [j], true);
       var drawn = list ? list.filter(function (nb) { return nb.j >= 0; }) : [];
-      setOverlay("nbrs", drawn.map(function (nb) { return nb.j; }), true);
-      var lines = [];
-      drawn.forEach(function (nb) { lines.push(j, nb.j, null); });
-      setOverlay("nbr-lines", lines, false);
-      dimmed = true;
-      applyOpacity();
+      batched(function () {
+        setOverlay("mark", [j], true);
+        setOverlay("nbrs", drawn.map(function (nb) { return nb.j; }), true);
+        var lines = [];
+        drawn.forEach(function (nb) { lines.push(j, nb.j, null); });
+        setOverlay("nbr-lines", lines, false);
+        dimmed = true;
+        applyOpacity();
+        if (move) { centre(j); }
+      });
       focusSet.fill(0);
       focusSet[j] = 1;
       drawn.forEach(function (nb) { focusSet[nb.j] = 1; });
-      if (move) { centre(j); } else { scheduleThin(); }
+      if (!move) { scheduleThin(); }
     }, 0);
   }
 
