@@ -534,14 +534,20 @@ def test_a_column_name_that_is_not_utf8_is_one_line(tmp_path):
     fails(p, f"{p}: not a readable Parquet file: a column name in its schema is not valid UTF-8 (damaged file?)")
 
 
-def test_batches_read_ahead_on_a_thread_keep_order_errors_and_stop_early(glove, tmp_path):
-    """The Parquet reader decodes the next batches on a helper thread (tables._prefetched)."""
+def test_batches_read_ahead_on_a_thread_keep_order_errors_and_stop_early(glove, tmp_path, monkeypatch):
+    """With a core to spare the Parquet reader decodes the next batches on a helper thread."""
     import threading
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from embviz.io import tables
     from embviz.io.tables import _prefetched
+
+    started = []
+    real = tables._prefetched
+    monkeypatch.setattr(tables, "_read_ahead", lambda: True)  # whatever the machine's load
+    monkeypatch.setattr(tables, "_prefetched", lambda items: started.append(1) or real(items))
 
     def items():
         yield from range(5)
@@ -561,3 +567,14 @@ def test_batches_read_ahead_on_a_thread_keep_order_errors_and_stop_early(glove, 
     v = ld(p, limit=1_234)  # stops after 3 of 10 row groups: the reader thread ends with the load
     assert v.keys == glove.keys[:1_234] and np.array_equal(v.matrix, glove.matrix[:1_234])
     assert not [t for t in threading.enumerate() if t.name == "embviz-parquet-reader"]
+    same(ld(p), glove)
+    assert started == [1, 1]
+
+
+def test_read_ahead_only_with_a_core_to_spare(monkeypatch):
+    from embviz.io import tables
+
+    monkeypatch.setattr(tables.os, "sched_getaffinity", lambda pid: {0, 1})
+    for avg, expected in ((0.2, True), (1.0, True), (1.3, False), (2.8, False)):
+        monkeypatch.setattr(tables.os, "getloadavg", lambda avg=avg: (avg, avg, avg))
+        assert tables._read_ahead() is expected, avg
