@@ -116,7 +116,7 @@ def main() -> None:
         grown = peak - base_rss
         label = name.replace("npy", ".npy (mapped)").replace("parquet", "Parquet")
         rows.append({
-            "operation": f"peak RSS, {args.rows:,} x {args.dim} float32 {label}",
+            "operation": f"peak RSS, {args.rows:,} x {args.dim} float32 {label}: growth {grown / mat:.2f}x the matrix",
             "embviz_s": statistics.median(r[0]["s"] for r in rs),
             "anchor": f"the matrix, {mat:,.0f} MiB (RSS growth over an interpreter with the same imports, "
                       f"{base_rss:,.0f} MiB)",
