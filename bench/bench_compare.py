@@ -138,7 +138,7 @@ def abtt_table(a) -> None:
 
 
 def index_row(a, b, moved, repeat: int) -> None:
-    """The diff with an IVF index against the exact diff, interleaved; merged into compare.json."""
+    """Time the diff with an IVF index against the exact diff, interleaved; merge the row into compare.json."""
     import json
 
     from _common import RESULTS
