@@ -156,3 +156,45 @@ def test_suggest_scans_only_the_most_frequent_keys():
     assert v.suggest("w0000123x")[0] == "w0000123"
     # the exact near-match of this one is key 250,123, beyond the scanned keys
     assert "w0250123" not in v.suggest("w0250123x")
+
+
+def test_keyblob_behaves_like_the_tuple_of_its_keys():
+    from embviz.vectors import KeyBlob
+
+    keys = ("the", "a", "b\u00e9", "x y", "\u4e2d\u6587", "last")
+    blob = "".join(k + "\n" for k in keys).encode()
+    for probe in keys:  # the byte search, before anything is decoded
+        kb = KeyBlob.from_bytes(blob)
+        assert kb.index(probe) == keys.index(probe) and probe in kb and kb.count(probe) == 1
+        assert kb._all is None
+    kb = KeyBlob.from_bytes(blob)
+    for missing in ("th", "he", "", "a\nb", "x", "\ud800"):
+        assert missing not in kb
+        with pytest.raises(ValueError):
+            kb.index(missing)
+    assert [kb[i] for i in range(6)] == list(keys) and kb[-1] == "last" and kb[-6] == "the"
+    assert kb[1:4] == keys[1:4] and kb[:0] == () and kb[4:] == keys[4:] and kb[::2] == keys[::2]
+    with pytest.raises(IndexError):
+        kb[6]
+    assert len(kb) == 6 and kb == keys and kb == list(keys) and kb != keys[:5]
+    assert tuple(kb) == keys and hash(kb) == hash(keys)
+    assert kb.index("last") == 5  # after decoding too
+    assert len(KeyBlob.from_bytes(b"")) == 0
+    with pytest.raises(ValueError):
+        KeyBlob.from_bytes(b"a\nb")  # no final newline
+    with pytest.raises(ValueError):
+        KeyBlob.from_bytes(b"a\n\xff\n")  # not UTF-8
+
+
+def test_a_table_mapped_from_the_cache_decodes_only_the_keys_it_is_asked_for(tmp_path):
+    from embviz import load
+    from embviz.vectors import KeyBlob
+
+    src = tmp_path / "v.txt"
+    src.write_text("".join(f"k{i} {i} {i + 1}\n" for i in range(1000)))
+    load(src, cache_dir=tmp_path / "c")  # builds the entry
+    v = load(src, cache_dir=tmp_path / "c")  # maps it
+    assert isinstance(v.keys, KeyBlob) and v.keys._all is None
+    assert v.get_index("k777") == 777 and v.keys[777] == "k777" and v.keys._all is None
+    assert list(v.keys) == [f"k{i}" for i in range(1000)]
+    assert v.key_to_index["k999"] == 999

@@ -36,7 +36,7 @@ from embviz.io.options import SourceOptions
 from embviz.io.read import read_into
 from embviz.io.sniffing import VectorFormat, container_format, sniff
 from embviz.io.sources import dependencies
-from embviz.vectors import Vectors
+from embviz.vectors import KeyBlob, Vectors
 
 _LAYOUT = 1  # bump when the entry layout changes: older entries are then rebuilt
 _FINGERPRINT_BYTES = 1 << 20
@@ -127,7 +127,7 @@ def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
         blob = (entry / "keys.txt").read_bytes()
         if zlib.crc32(blob) != meta["keys_crc32"]:
             return None
-        keys = blob.decode("utf-8").split("\n")[:-1]
+        keys = KeyBlob.from_bytes(blob)  # decoded when asked: a query names a few keys
         if len(keys) != n:
             return None
         vectors = Vectors(keys, matrix, source=source.name, unit=unit, unique=True)
