@@ -338,3 +338,17 @@ def test_cosmul_restrict_equals_gensim(sample, kv):
     dists[[sample.key_to_index[w] for w in ("man", "king", "woman")]] = -np.inf
     best = np.argsort(-dists, kind="stable")[:5]
     assert_same(ours, [(sample.keys[i], dists[i]) for i in best])
+
+
+@pytest.mark.parametrize("m", [1, 5, 64, 65, 300])
+def test_float16_rows_score_as_their_float32_values_for_few_and_many_queries(sample, m):
+    # few queries convert float16 rows block by block, many convert a chunk at once: both are
+    # the top-k of the float32 values of the float16 rows, ids and scores
+    unit16 = np.ascontiguousarray(sample.unit[:40_000], dtype=np.float16)
+    rows = np.random.default_rng(m).choice(len(unit16), m, replace=False)
+    q = unit16[rows].astype(np.float32)
+    ex = [[int(r)] for r in rows]
+    got_ids, got = query.top_k(unit16, q, 10, exclude=ex)
+    want_ids, want = query.top_k(unit16.astype(np.float32), q, 10, exclude=ex)
+    np.testing.assert_array_equal(got_ids, want_ids)
+    np.testing.assert_array_equal(got, want)

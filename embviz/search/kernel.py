@@ -40,6 +40,10 @@ _GROUP = 32
 COSMUL_EPSILON = 1e-6
 #: float32's unit roundoff (half an ulp of 1).
 _U32 = 2.0**-24
+#: Float16 rows converted to float32 at a time for one product (a block that stays in cache).
+_F16_ROWS = 2048
+#: Up to this many queries, float16 rows are converted block by block (see ``_Cosine.chunk``).
+_F16_FEW = 64
 #: Pairs rescored by :func:`exact_dots` at once (bounded float64 buffers).
 _EXACT_CELLS = 1 << 22
 
@@ -133,11 +137,6 @@ def top_k(
     return _select(_Cosine(unit[:n], queries, row_norm), len(queries), n, k, exclude)
 
 
-def _rows32(unit: NDArray[np.floating], lo: int, hi: int) -> NDArray[np.float32]:
-    rows = unit[lo:hi]
-    return rows if rows.dtype == np.float32 else np.asarray(rows, dtype=np.float32)
-
-
 class _Cosine:
     """Scores ``queries @ unit.T``: the cosine similarity for unit-normalised queries."""
 
@@ -148,10 +147,30 @@ class _Cosine:
         self.dim = self.q.shape[1]
         self.row_norm = 1.01 * max(float(row_norm), 1.0)  # float16 unit rows: 1 + 2**-11
         self.qnorm: NDArray[np.float64] | None = None
+        self._buf: NDArray[np.float32] | None = None
 
     def chunk(self, lo: int, hi: int, c0: int, c1: int, out: NDArray[np.float32]) -> None:
-        """Fill `out` ``(hi - lo, c1 - c0)`` with the scores of queries lo..hi, columns c0..c1."""
-        np.matmul(self.q[lo:hi], _rows32(self.unit, c0, c1).T, out=out)
+        """Fill `out` ``(hi - lo, c1 - c0)`` with the scores of queries lo..hi, columns c0..c1.
+
+        Float16 rows are converted to float32 (exactly: every float16 is a float32) into one
+        reused buffer. For a few queries, ``_F16_ROWS`` rows at a time, so each block is still
+        in cache for its product (converting a whole chunk wrote a float32 copy twice its size
+        and read it back from memory: a single query on a float16 table took 2.5 times longer);
+        for many, the whole chunk at once (one product, the conversion shared by all queries).
+        """
+        if self.unit.dtype == np.float32:
+            np.matmul(self.q[lo:hi], self.unit[c0:c1].T, out=out)
+            return
+        if hi - lo > _F16_FEW:
+            np.matmul(self.q[lo:hi], np.asarray(self.unit[c0:c1], dtype=np.float32).T, out=out)
+            return
+        if self._buf is None:
+            self._buf = np.empty((_F16_ROWS, self.dim), dtype=np.float32)
+        for a in range(c0, c1, _F16_ROWS):
+            b = min(c1, a + _F16_ROWS)
+            block = self._buf[: b - a]
+            np.copyto(block, self.unit[a:b])
+            np.matmul(self.q[lo:hi], block.T, out=out[:, a - c0 : b - c0])
 
     def at(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float32]:
         """Float32 scores of queries `rows` ``(b,)`` at the columns `cols` ``(b, c)``."""
