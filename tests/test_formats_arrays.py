@@ -60,6 +60,12 @@ def test_npy_with_sidecar_is_identical_and_mapped_in_place(glove, tmp_path):
     same(v, glove)
     assert v.keys_from == "emb.keys.txt (sidecar)"
     assert not v.matrix.flags.writeable and not v.matrix.flags.owndata
+    # the sidecar's keys stay bytes until asked for (no 5,000 strings made to load the table)
+    from embviz.vectors import KeyBlob
+
+    fresh = ld(p)
+    assert isinstance(fresh.keys, KeyBlob) and fresh.keys._all is None
+    assert fresh.get_index(glove.keys[1234]) == 1234 and fresh.keys._all is None
     # zero copy: the table is the file's pages, so a change to the file shows through
     m = np.load(p, mmap_mode="r+")
     m[3, 7] = 123.5
@@ -177,6 +183,14 @@ def test_duplicate_keys_keep_the_first_with_one_warning(glove, tmp_path):
         v = ld(p)
     assert v.keys == ("a", "b", "c")
     assert np.array_equal(v.matrix, glove.matrix[[0, 1, 3]])
+
+
+def test_an_empty_line_in_a_keys_file_names_its_line(glove, tmp_path):
+    p = tmp_path / "emb.npy"
+    np.save(p, glove.matrix[:4])
+    (tmp_path / "emb.keys.txt").write_text("a\nb\n\nc\n")
+    with pytest.raises(FormatError, match=r"emb\.keys\.txt: line 3: empty key$"):
+        ld(p)
 
 
 # -- .npz ------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import numpy as np
 from embviz.errors import FormatError
 from embviz.io import unique
 from embviz.io.options import SourceOptions
-from embviz.vectors import RowIds
+from embviz.vectors import KeyBlob, RowIds
 
 _VOCAB_LINE = re.compile(r"^(.+?)[ \t]+\d+$")
 
@@ -115,6 +115,11 @@ def read_keys(src: Path, key_column: str | None = None) -> list[str]:
         raise FormatError(f"{src}: line {line}: keys are not valid UTF-8") from None
     except OSError as exc:
         raise FormatError(f"{src}: cannot read: {exc.strerror or exc}") from None
+    first_line = text[: text.find("\n")] if "\n" in text else text
+    if "\t" not in first_line and "\r" not in text and src.suffix != ".vocab":
+        fast = _blob_keys(src, raw)  # one key per line: kept as bytes, decoded when asked
+        if fast is not None:
+            return fast  # type: ignore[return-value]
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -141,6 +146,27 @@ def read_keys(src: Path, key_column: str | None = None) -> list[str]:
     if first == 1 and len(lines) > 1 and "\r" not in text and src.suffix != ".vocab":
         return _distinct(raw, lines)
     return lines
+
+
+def _blob_keys(src: Path, raw: bytes) -> KeyBlob | None:
+    """Return a one-key-per-line file (valid UTF-8) as a :class:`~embviz.vectors.KeyBlob`, or None.
+
+    No key string is made: the line ends are found with numpy, an empty line is the same error
+    as below, and the keys' hashes prove them distinct (:mod:`embviz.io.unique`). None when
+    two hashes are equal (a duplicate key, or a collision): the caller then reads the lines
+    and drops duplicates exactly, as for any table.
+    """
+    if not raw.endswith(b"\n"):
+        raw += b"\n"
+    data = np.frombuffer(raw, dtype=np.uint8)
+    ends = np.flatnonzero(data == 10)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    empty = np.flatnonzero(ends == starts)
+    if len(empty):
+        raise FormatError(f"{src}: line {int(empty[0]) + 1}: empty key")
+    if len(ends) > 1 and not unique.all_distinct([unique.key_hashes(data, np.concatenate(([0], ends + 1)))]):
+        return None
+    return KeyBlob(raw, ends)
 
 
 def _distinct(raw: bytes, lines: list[str]) -> list[str]:
