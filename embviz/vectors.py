@@ -107,8 +107,8 @@ class KeyBlob(Sequence[str]):
     Mapping a 3,000,000-key entry then costs finding the line ends (one numpy pass over the
     bytes, tens of milliseconds) instead of decoding and splitting every key (about 0.5 s),
     and a query that names a few keys finds each by a byte search (:meth:`index`). Iterating,
-    ``==``, ``hash`` and the id map decode all keys once, as a tuple would hold them, and keep
-    them. Behaves like the tuple of the keys: indexing, slicing (a tuple), iteration, ``len``,
+    ``==``, ``hash``, the id map and more than ``DECODE_ALL_AFTER`` single reads decode all
+    keys once, as a tuple would hold them, and keep them. Behaves like the tuple of the keys: indexing, slicing (a tuple), iteration, ``len``,
     ``in``, ``index``, ``count`` and ``==``. The cache stores unique keys, so ``unique`` is set.
 
     Parameters
@@ -119,13 +119,16 @@ class KeyBlob(Sequence[str]):
         The offsets of the newline bytes, ascending.
     """
 
-    __slots__ = ("_blob", "_ends", "_all")
+    __slots__ = ("_blob", "_ends", "_all", "_reads")
     unique = True
+    #: Keys decoded one by one before all of them are decoded at once (cheaper per key).
+    DECODE_ALL_AFTER = 2048
 
     def __init__(self, blob: bytes, ends: NDArray[np.int64]) -> None:
         self._blob = blob
         self._ends = ends
         self._all: tuple[str, ...] | None = None
+        self._reads = 0
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> KeyBlob:
@@ -147,6 +150,9 @@ class KeyBlob(Sequence[str]):
     def __getitem__(self, i):  # noqa: ANN001, ANN204 - int or slice, as a tuple
         if self._all is not None:
             return self._all[i]
+        self._reads += 1
+        if self._reads > self.DECODE_ALL_AFTER:  # many keys asked for: decode them all once
+            return self._decoded()[i]
         n = len(self._ends)
         if isinstance(i, slice):
             start, stop, step = i.indices(n)

@@ -198,3 +198,12 @@ def test_a_table_mapped_from_the_cache_decodes_only_the_keys_it_is_asked_for(tmp
     assert v.get_index("k777") == 777 and v.keys[777] == "k777" and v.keys._all is None
     assert list(v.keys) == [f"k{i}" for i in range(1000)]
     assert v.key_to_index["k999"] == 999
+
+
+def test_keyblob_decodes_everything_once_when_many_keys_are_read():
+    from embviz.vectors import KeyBlob
+
+    keys = tuple(f"k{i}" for i in range(10_000))
+    kb = KeyBlob.from_bytes("".join(k + "\n" for k in keys).encode())
+    got = [kb[i] for i in range(0, 10_000, 3)]
+    assert got == list(keys[::3]) and kb._all == keys  # decoded once after 2,048 single reads

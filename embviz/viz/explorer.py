@@ -396,6 +396,8 @@ def payload(
             other = np.flatnonzero(need & ~drawn)
             data["other_ids"] = b64(other.astype(np.int32))
         keys = vectors.keys
+        if len(other) > 2048:
+            keys = tuple(keys)  # a lazy KeyBlob decodes once instead of key by key
         chosen = [keys[i] for i in other.tolist()]
         text = "\n".join(chosen)
         # one string, split in the page, is smaller and faster to write and parse than a list
