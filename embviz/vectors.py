@@ -108,8 +108,10 @@ class KeyBlob(Sequence[str]):
     bytes, tens of milliseconds) instead of decoding and splitting every key (about 0.5 s),
     and a query that names a few keys finds each by a byte search (:meth:`index`). Iterating,
     ``==``, ``hash``, the id map and more than ``DECODE_ALL_AFTER`` single reads decode all
-    keys once, as a tuple would hold them, and keep them. Behaves like the tuple of the keys: indexing, slicing (a tuple), iteration, ``len``,
-    ``in``, ``index``, ``count`` and ``==``. The cache stores unique keys, so ``unique`` is set.
+    keys once, as a tuple would hold them, and keep them. Behaves like the tuple of the keys:
+    indexing, slicing (a tuple), iteration, ``len``, ``in``, ``index``, ``count`` and ``==``.
+    The cache stores unique keys, and a keys file is kept this way only when its keys are
+    proven distinct, so ``unique`` is set.
 
     Parameters
     ----------
