@@ -296,3 +296,44 @@ def test_cache_clear_removes_layouts_and_neighbor_lists(runner, tmp_path):
     r = runner.invoke(app, ["plot", "--method", "pca", "--top", "50", "--plotlyjs", "cdn",
                             "-o", str(out), "--cache-dir", str(cdir)])
     assert "from the projection cache" not in r.stderr and "from the cache" not in r.stderr
+
+
+def test_above_the_threshold_plot_takes_lists_from_the_stored_index(runner, tmp_path, monkeypatch, sample):
+    cdir = str(tmp_path / "c")
+    built = runner.invoke(app, ["index", "build", "--method", "ivf", "--cache-dir", cdir])
+    assert built.exit_code == 0, built.stderr
+    monkeypatch.setattr(explorer, "INDEX_ABOVE", 100)  # 50,000 points in real use
+    out = tmp_path / "p.html"
+    argv = ["plot", "--method", "pca", "--top", "300", "--plotlyjs", "cdn", "-o", str(out), "--cache-dir", cdir]
+    r = runner.invoke(app, argv)
+    assert r.exit_code == 0, r.stderr
+    m = re.search(r"^embviz: neighbor lists: 10 neighbors from the index, (approximate \(ivf, nlist=\d+, "
+                  r"nprobe=\d+, recall@10 0\.\d{3} measured at build\)), \(cosine over all 40,000 keys\) "
+                  r"of 300 of 300 points in \d+\.\d s$", r.stderr, flags=re.M)
+    assert m, r.stderr
+    data = json.loads(re.search(r'id="embviz-data">(.*?)</script>', out.read_text()).group(1))
+    assert data["search"] == m.group(1)
+    approx = decode(data["nbr"]["ids"], "<i4").reshape(300, 10)
+    assert not (tmp_path / "c" / "neighbor-lists").exists()  # approximate lists are not cached
+    # the same lists as the index answers for these queries, and close to the exact ones
+    from embviz.search import index as search_index
+
+    idx = search_index.stored(next((tmp_path / "c" / "vectors").iterdir()), sample.unit)
+    q = np.asarray(sample.unit[:300], dtype=np.float32)
+    q = (q / np.linalg.norm(q, axis=1)[:, None]).astype(np.float32)
+    want, _ = idx.search(q, 10, exclude=[[i] for i in range(300)])
+    np.testing.assert_array_equal(approx, want)
+    # ... which is what `embviz neighbors KEY --index` prints, key for key
+    rows = search_index.neighbors(sample, idx, list(sample.keys[:300]), k=10)
+    assert [[r.key for r in rows[i * 10 : i * 10 + 10]] for i in range(300)] == [
+        [sample.keys[j] for j in row] for row in approx.tolist()
+    ]
+    exact = explorer.neighbor_lists(sample, np.arange(300), k=10)
+    overlap = np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(approx, exact.ids)])
+    assert overlap >= 0.9
+    # --no-index: the exact lists, as embviz neighbors prints them
+    r = runner.invoke(app, [*argv, "--no-index"])
+    assert r.exit_code == 0 and "10 exact neighbors" in r.stderr
+    data = json.loads(re.search(r'id="embviz-data">(.*?)</script>', out.read_text()).group(1))
+    assert data["search"] is None
+    np.testing.assert_array_equal(decode(data["nbr"]["ids"], "<i4").reshape(300, 10), exact.ids)

@@ -132,6 +132,14 @@ PerplexityOpt = Annotated[
 ]
 
 
+ListsNoIndexOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-index",
+        help="Exact neighbor lists even for more than 50,000 points: by default those come from "
+        "the table's stored FAISS index when it has one (embviz index build), approximately.",
+    ),
+]
 NeighborsForOpt = Annotated[
     int | None,
     typer.Option(
@@ -151,13 +159,21 @@ def _neighbor_lists(
     neighbors_for: int | None,
     restrict: int | None,
     source: VectorSource,
+    no_index: bool = False,
 ) -> Any:
-    """Exact neighbor lists of the drawn points (cached like layouts); the cost goes to stderr."""
+    """Compute the neighbor lists of the drawn points; the cost goes to stderr.
+
+    Exact and cached like layouts; for more than ``explorer.INDEX_ABOVE`` points, from the
+    table's stored index when it has one (approximate), unless `no_index`.
+    """
     from embviz.cli._common import progress
     from embviz.io import cache as _cache
     from embviz.viz import explorer
 
     cache_dir = None if source.no_cache else (source.cache_dir or _cache.default_cache_dir())
+    index = None
+    if not no_index and len(explorer.rows_with_lists(proj.ids, neighbors_for)) > explorer.INDEX_ABOVE:
+        index = _stored_index(source, table)
     with progress() as bar:
         lists = explorer.neighbor_lists(
             table,
@@ -167,14 +183,30 @@ def _neighbor_lists(
             restrict=restrict,
             progress=_progress_callback(bar),
             cache_dir=cache_dir,
+            index=index,
         )
     scope = f"the first {restrict:,} keys" if restrict else f"all {table.count:,} keys"
     how = "from the cache" if lists.cached else f"in {lists.seconds:.1f} s"
+    kind = "exact neighbors" if lists.search is None else f"neighbors from the index, {lists.search},"
     message(
-        f"neighbor lists: {k} exact neighbors (cosine over {scope}) of {len(lists.rows):,} "
+        f"neighbor lists: {k} {kind} (cosine over {scope}) of {len(lists.rows):,} "
         f"of {len(proj.ids):,} points {how}"
     )
     return lists
+
+
+def _stored_index(source: VectorSource, table: Vectors) -> Any:
+    """Return the table's stored FAISS index (``embviz index build``), or None (none, or no faiss)."""
+    from embviz.cli._common import index_entry
+    from embviz.errors import MissingDependency
+    from embviz.search import index as search_index
+
+    try:
+        search_index.require_faiss()
+    except MissingDependency:
+        return None
+    entry = index_entry(source)
+    return search_index.stored(entry, table.unit) if entry is not None else None
 
 
 def _read_keys(path: Path | None) -> list[str] | None:
@@ -332,6 +364,7 @@ def project(
     ] = 0,
     neighbors_for: NeighborsForOpt = None,
     restrict: RestrictOpt = None,
+    no_index: ListsNoIndexOpt = False,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -377,7 +410,7 @@ def project(
     columns = ["key", "rank", "x", "y", "z"][: 2 + dim]
     rows = proj.rows()
     if neighbors_k:
-        lists = _neighbor_lists(table, proj, neighbors_k, neighbors_for, restrict, source)
+        lists = _neighbor_lists(table, proj, neighbors_k, neighbors_for, restrict, source, no_index)
         kept = lists.rows.tolist()
         rows = [rows[j] for j in kept]
         for row, found, scores in zip(rows, lists.ids.tolist(), lists.scores.tolist()):
@@ -448,6 +481,7 @@ def plot(
     ] = 10,
     neighbors_for: NeighborsForOpt = None,
     restrict: RestrictOpt = None,
+    no_index: ListsNoIndexOpt = False,
     density: Annotated[
         Density,
         typer.Option(
@@ -586,7 +620,7 @@ def plot(
     )
     lists = None
     if neighbors_k:
-        lists = _neighbor_lists(table, proj, neighbors_k, neighbors_for, restrict, source)
+        lists = _neighbor_lists(table, proj, neighbors_k, neighbors_for, restrict, source, no_index)
         prov["neighbor_lists"] = {
             "k": neighbors_k,
             "points": len(lists.rows),

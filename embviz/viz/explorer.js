@@ -253,7 +253,8 @@
     }
     if (!CMP) {
       focusBox.appendChild(el("p", K + " nearest neighbors in the original space (" + where() +
-        "), as embviz neighbors prints them:", "muted"));
+        (D.search ? "), from the index, " + D.search + ", as embviz neighbors --index prints them:"
+          : "), as embviz neighbors prints them:"), "muted"));
       focusBox.appendChild(neighborTable(list, "embviz-neighbors", null, ""));
       return list;
     }

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 #: Neighbor lists for every drawn point up to this many points; above it, the most frequent.
 NEIGHBORS_FOR_MAX = 20_000
+#: Above this many points with lists, ``plot``/``project`` take the lists from the table's
+#: stored index when it has one (``--no-index``: exact).
+INDEX_ABOVE = 50_000
 #: ``density="auto"`` draws the density layer above this many drawn points.
 DENSITY_MIN = 100_000
 #: The page lists every key of the file (for "in the file, not in this plot") up to this many.
@@ -63,6 +66,9 @@ class NeighborLists:
         Wall time of the computation (of the cache read, when `cached`).
     cached : bool
         The lists were read from the cache (computed by an earlier plot of the same table).
+    search : str or None
+        None: exact. Else how approximate the lists are (an index's ``describe()``, e.g.
+        "approximate (hnsw, ef_search=128, recall@10 0.979 measured at build)").
     """
 
     rows: NDArray[np.int64]
@@ -72,6 +78,7 @@ class NeighborLists:
     restrict: int | None
     seconds: float
     cached: bool = False
+    search: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,7 @@ def neighbor_lists(
     restrict: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     cache_dir: Path | None = None,
+    index: Any = None,
 ) -> NeighborLists:
     """Compute the `k` nearest neighbors (cosine, whole file) of drawn points, in batches.
 
@@ -171,6 +179,10 @@ def neighbor_lists(
         Read the lists from, and write them to, ``cache_dir/neighbor-lists/`` (None: no
         cache). The entry is keyed on the whole searched matrix, the query ids, `k`,
         `restrict` and the embviz version (:func:`embviz.viz.layout_cache.lists_path`).
+    index : embviz.search.index.Index, optional
+        Answer from this FAISS index instead of exact search (approximate; ``search`` says
+        how, from the recall measured at build; the lists are not cached). Same queries and
+        exclusions as ``embviz neighbors --index``.
 
     Returns
     -------
@@ -194,7 +206,7 @@ def neighbor_lists(
     r = len(rows)
     pad = [] if vectors.padding_idx is None else [int(vectors.padding_idx)]  # never a neighbor
     path = None
-    if cache_dir is not None:
+    if cache_dir is not None and index is None:
         path = layout_cache.lists_path(
             Path(cache_dir), vectors.unit, query_ids, k, restrict, vectors.padding_idx,
             getattr(vectors, "unit_digest", None),
@@ -211,9 +223,19 @@ def neighbor_lists(
         q = np.asarray(vectors.unit[chunk], dtype=np.float32)
         norms = np.linalg.norm(q, axis=1)
         q = (q / np.where(norms == 0, 1, norms)[:, None]).astype(np.float32)
-        found, scores = top_k(
-            vectors.unit, q, k, exclude=[[int(i), *pad] for i in chunk], restrict=restrict
-        )
+        exclude = [[int(i), *pad] for i in chunk]
+        if index is not None:
+            live = norms > 0  # FAISS is never asked about an all-zero key (its list is empty)
+            found = np.zeros((len(chunk), k), dtype=np.int64)
+            scores = np.zeros((len(chunk), k), dtype=np.float32)
+            if live.any():
+                got_i, got_s = index.search(
+                    q[live], k, exclude=[e for e, ok in zip(exclude, live) if ok], restrict=restrict
+                )
+                found, scores = found[:, : got_i.shape[1]], scores[:, : got_i.shape[1]]
+                found[live], scores[live] = got_i, got_s
+        else:
+            found, scores = top_k(vectors.unit, q, k, exclude=exclude, restrict=restrict)
         zero = norms == 0  # an all-zero key has no neighbors (search.neighbors refuses it)
         if zero.any():
             scores = scores.copy()
@@ -227,8 +249,9 @@ def neighbor_lists(
         out_scores = np.concatenate(parts_s).astype(np.float32)
     if path is not None:
         layout_cache.write_lists(path, out_ids, out_scores)
+    search = None if index is None else index.describe()
     return NeighborLists(
-        rows, out_ids, out_scores, int(k), restrict, time.perf_counter() - start
+        rows, out_ids, out_scores, int(k), restrict, time.perf_counter() - start, False, search
     )
 
 
@@ -334,7 +357,8 @@ def payload(
         string joined by newlines, or a list when a key holds a newline) with ``other_ids``
         (base64 int32, or None when ``other_all``: every undrawn row), ``nbr`` (``rows``
         int32 ``(r,)``, ``ids`` int32 ``(r*k,)`` row ids, ``scores`` int16 ``(r*k,)`` =
-        round(score * 10,000)) or None, ``k``, ``restrict``, ``why``, ``labels``.
+        round(score * 10,000)) or None, ``k``, ``restrict``, ``search`` (None: exact lists; else how
+        approximate), ``why``, ``labels``.
     """
     ids = np.asarray(projection.ids, dtype=np.int64)
     m, dim = coords.shape
@@ -350,6 +374,7 @@ def payload(
         "k": 0,
         "restrict": None,
         "nbr": None,
+        "search": None,
         "why": why_no_lists or "neighbor lists are off (re-plot with --neighbors-k 10)",
         "other": [],
         "other_ids": None,
@@ -364,6 +389,7 @@ def payload(
         data.update(
             k=int(k),
             restrict=lists.restrict,
+            search=lists.search,
             nbr={
                 "rows": b64(lists.rows.astype(np.int32)),
                 "ids": b64(lists.ids.reshape(-1).astype(np.int32)),
