@@ -163,7 +163,9 @@
           });
         });
       });
-      if (traces.length || Object.keys(b.layout).length) { Plotly.update(gd, data, b.layout, traces); }
+      var zoomed = Object.keys(b.layout).length > 0;
+      if (traces.length || zoomed) { Plotly.update(gd, data, b.layout, traces); }
+      if (zoomed) { scheduleThin(); }  // Plotly.update emits no plotly_relayout: thin for the new view
     }
   }
   function applyOpacity() {
@@ -311,12 +313,12 @@
     focusBox.textContent = "";
     dimmed = false;
     focusSet.fill(0);
-    scheduleThin();
     batched(function () {
       setOverlay("mark", [], false);
       setOverlay("nbrs", [], false);
       setOverlay("nbr-lines", [], false);
       applyOpacity();
+      thinNow();
     });
     writeHash();
   }
@@ -337,6 +339,9 @@
     writeHash();
     setTimeout(function () {
       var drawn = list ? list.filter(function (nb) { return nb.j >= 0; }) : [];
+      focusSet.fill(0);
+      focusSet[j] = 1;
+      drawn.forEach(function (nb) { focusSet[nb.j] = 1; });
       batched(function () {
         setOverlay("mark", [j], true);
         setOverlay("nbrs", drawn.map(function (nb) { return nb.j; }), true);
@@ -345,12 +350,8 @@
         setOverlay("nbr-lines", lines, false);
         dimmed = true;
         applyOpacity();
-        if (move) { centre(j); }
+        if (move) { centre(j); } else { thinNow(); }  // same view: labels in the same update
       });
-      focusSet.fill(0);
-      focusSet[j] = 1;
-      drawn.forEach(function (nb) { focusSet[nb.j] = 1; });
-      if (!move) { scheduleThin(); }
     }, 0);
   }
 
@@ -604,14 +605,18 @@
       x: [pick(labelTop, X), pick(extra, X)], y: [pick(labelTop, Y), pick(extra, Y)],
       customdata: [pick(labelTop, rank), pick(extra, rank)]};
     if (role["labels-zoom"] !== undefined) {
-      Plotly.restyle(gd, u, [role.labels, role["labels-zoom"]]);
+      restyle(u, [role.labels, role["labels-zoom"]]);
     } else {
-      Plotly.restyle(gd, {text: [texts]}, [role.labels]);
+      restyle({text: [texts]}, [role.labels]);
     }
     labelState = {shown: count, extra: extra.length};
   }
   var labelState = {shown: 0, extra: 0};
   var thinTimer = null;
+  function thinNow() {
+    if (thinTimer) { clearTimeout(thinTimer); thinTimer = null; }
+    try { thinLabels(); } catch (e) { /* labels only */ }
+  }
   function scheduleThin() {
     if (thinTimer) { clearTimeout(thinTimer); }
     thinTimer = setTimeout(function () { thinTimer = null; try { thinLabels(); } catch (e) { /* labels only */ } }, 80);
