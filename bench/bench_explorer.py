@@ -141,9 +141,10 @@ _CLICK_PROBE = """() => {
   g.addEventListener('mousedown', () => { window.__down = performance.now(); }, true);
   const panel = document.getElementById('embviz-panel');
   new MutationObserver(() => {
+    // the first change of the panel after a mousedown (the same key chosen again counts too:
+    // skipping it left a stale mousedown that the next click's latency was measured from)
     const h = document.getElementById('embviz-focus-key');
-    if (h && window.__down && h.textContent !== window.__last) {
-      window.__last = h.textContent;
+    if (h && window.__down) {
       window.__clicks.push(performance.now() - window.__down);
       window.__down = 0;
     }

@@ -697,7 +697,10 @@
   gd.on("plotly_unhover", function () { tip.style.display = "none"; });
   gd.on("plotly_relayout", scheduleThin);
   document.addEventListener("keydown", function (ev) {
-    if (ev.key === "Escape" && document.activeElement !== input) { clearFocus(); }
+    if (ev.key === "Escape" && document.activeElement !== input) {
+      matchesEl.style.display = "none";  // a search list left open over the map
+      clearFocus();
+    }
   });
   window.addEventListener("hashchange", function () { applyHash(); });
 
