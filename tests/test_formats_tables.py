@@ -206,6 +206,27 @@ def test_spark_word2vec_model_save_folder(glove, tmp_path):
     fails(part, f"{part}: is a file, expected a Spark or Parquet folder", format="spark")
 
 
+def test_a_spark_folder_plots_and_its_layout_follows_its_contents(glove, tmp_path, runner):
+    """plot on a folder: fingerprinted by its files (it used to be an internal error)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    model = tmp_path / "vectors"
+    table = pa.table({"word": list(glove.keys), "vector": spark_vectors(pa, glove.matrix)})
+    _spark_parts(pa, pq, model, table, parts=2)
+    argv = ["plot", "-v", str(model), "--method", "pca", "--top", "200", "--plotlyjs", "cdn",
+            "-o", str(tmp_path / "p.html"), "--cache-dir", str(tmp_path / "c")]
+    first = runner.invoke(app, argv)
+    assert first.exit_code == 0, first.stderr
+    assert "from the projection cache" in runner.invoke(app, argv).stderr
+    part = sorted(model.glob("*.parquet"))[0]  # one part rewritten: another table
+    pq.write_table(table.slice(0, table.num_rows // 2).set_column(
+        1, "vector", spark_vectors(pa, glove.matrix[: table.num_rows // 2] * 2)), part)
+    again = runner.invoke(app, argv)
+    assert again.exit_code == 0, again.stderr
+    assert "from the projection cache" not in again.stderr
+
+
 def test_spark_get_vectors_write_parquet_folder(glove, tmp_path):
     """model.getVectors().write.parquet(path): vector as Spark's VectorUDT struct, dense rows."""
     import pyarrow as pa

@@ -51,7 +51,17 @@ def default_cache_dir() -> Path:
 
 
 def fingerprint(path: Path) -> str:
-    """Return a content fingerprint of `path`: BLAKE2b of its size, first and last MiB (hex)."""
+    """Return a content fingerprint of `path`: BLAKE2b of its size, first and last MiB (hex).
+
+    A folder (a Spark model, a Parquet dataset) is fingerprinted by its files: each one's path
+    inside it and its own fingerprint, in sorted order.
+    """
+    path = Path(path)
+    if path.is_dir():
+        h = hashlib.blake2b(b"folder", digest_size=16)
+        for f in sorted(q for q in path.rglob("*") if q.is_file()):
+            h.update(f"{f.relative_to(path).as_posix()}\0{fingerprint(f)}\0".encode("utf-8", "surrogatepass"))
+        return h.hexdigest()
     size = path.stat().st_size
     h = hashlib.blake2b(str(size).encode(), digest_size=16)
     with open(path, "rb") as f:
