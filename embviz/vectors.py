@@ -175,6 +175,15 @@ class KeyBlob(Sequence[str]):
     def __iter__(self) -> Iterator[str]:
         return iter(self._decoded())
 
+    def joined(self, lo: int, hi: int) -> str:
+        """Return keys ``lo .. hi-1`` joined by newlines, decoded in one piece (no key strings)."""
+        n = len(self._ends)
+        lo, hi = max(0, lo), min(hi, n)
+        if hi <= lo:
+            return ""
+        start = 0 if lo == 0 else int(self._ends[lo - 1]) + 1
+        return self._blob[start : int(self._ends[hi - 1])].decode("utf-8")
+
     def index(self, key: object, *args: int) -> int:
         """Return the row of `key` (a byte search before the keys are decoded); ValueError if absent."""
         if self._all is not None or args:

@@ -337,3 +337,18 @@ def test_above_the_threshold_plot_takes_lists_from_the_stored_index(runner, tmp_
     data = json.loads(re.search(r'id="embviz-data">(.*?)</script>', out.read_text()).group(1))
     assert data["search"] is None
     np.testing.assert_array_equal(decode(data["nbr"]["ids"], "<i4").reshape(300, 10), exact.ids)
+
+
+def test_undrawn_keys_of_a_prefix_come_from_the_cache_bytes_in_file_order(tmp_path):
+    from embviz import load, sample_path
+    from embviz.vectors import KeyBlob
+
+    v = load(sample_path(), cache_dir=tmp_path)
+    v = load(sample_path(), cache_dir=tmp_path)  # mapped: its keys are a KeyBlob
+    assert isinstance(v.keys, KeyBlob)
+    for ids in (np.arange(300), np.array([0, 2, 5, 7_000])):  # a prefix, and not one
+        proj = P.project(v, ids, method="pca")
+        data = explorer.payload(proj, proj.coords, vectors=v)
+        drawn = set(ids.tolist())
+        assert other_keys(data) == [k for i, k in enumerate(list(v.keys)) if i not in drawn]
+        assert data["other_all"]

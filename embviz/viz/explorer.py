@@ -23,6 +23,7 @@ import numpy as np
 
 from embviz.errors import InvalidQuery
 from embviz.search import top_k
+from embviz.vectors import KeyBlob
 from embviz.viz import layout_cache
 
 if TYPE_CHECKING:
@@ -422,6 +423,11 @@ def payload(
             other = np.flatnonzero(need & ~drawn)
             data["other_ids"] = b64(other.astype(np.int32))
         keys = vectors.keys
+        if data["other_all"] and isinstance(keys, KeyBlob) and m and int(ids.max()) == m - 1:
+            # the drawn points are the first m rows (the default plot): the undrawn keys are the
+            # rest of the cache's keys file, taken in one piece (its keys hold no newline)
+            data["other"] = keys.joined(m, total)
+            return data
         if len(other) > 2048:
             keys = tuple(keys)  # a lazy KeyBlob decodes once instead of key by key
         chosen = [keys[i] for i in other.tolist()]
