@@ -128,18 +128,15 @@ def load_array(
     except (OSError, ValueError, EOFError):
         pass
     out = np.asarray(make(base))
+    from embviz.errors import FormatError
+    from embviz.io.write import atomic_write
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        try:
-            with open(tmp, "wb") as f:
-                np.save(f, out, allow_pickle=False)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    except OSError as exc:
-        warn(f"cannot write the {tag} cache in {path.parent} ({exc.strerror or type(exc).__name__}); "
-             "computing without the cache")
+        atomic_write(path, lambda f: np.save(f, out, allow_pickle=False))
+    except (OSError, FormatError) as exc:
+        warn(f"cannot write the {tag} cache in {path.parent} "
+             f"({getattr(exc, 'strerror', None) or exc}); computing without the cache")
     return out
 
 

@@ -49,19 +49,20 @@ def _read_cached(path: Path, m: int, dim: int) -> NDArray[np.float32] | None:
     return coords
 
 
-def _write_cached(path: Path, coords: NDArray[np.float32]) -> None:
+def _save_or_warn(path: Path, write, what: str) -> None:  # noqa: ANN001
+    """Write `path` atomically (:func:`embviz.io.atomic_write`); a failure is one warning."""
+    from embviz.errors import FormatError
+    from embviz.io import atomic_write
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".proj-", suffix=".npy.tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, coords, allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        warn(f"could not write the projection cache in {path.parent}: {exc.strerror or exc}")
+        atomic_write(path, write)
+    except (OSError, FormatError) as exc:
+        warn(f"could not write the {what} cache in {path.parent}: {getattr(exc, 'strerror', None) or exc}")
+
+
+def _write_cached(path: Path, coords: NDArray[np.float32]) -> None:
+    _save_or_warn(path, lambda f: np.save(f, coords, allow_pickle=False), "projection")
 
 
 def _read_recall(path: Path, k: int) -> float | None:
@@ -143,15 +144,4 @@ def read_lists(path: Path, r: int, k: int, n: int) -> tuple[NDArray, NDArray] | 
 
 def write_lists(path: Path, ids: NDArray[np.int64], scores: NDArray[np.float32]) -> None:
     """Write lists atomically (temporary file, then rename); a failure is one warning."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".lists-", suffix=".npz.tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, ids=ids, scores=scores)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        warn(f"could not write the neighbor-list cache in {path.parent}: {exc.strerror or exc}")
+    _save_or_warn(path, lambda f: np.savez(f, ids=ids, scores=scores), "neighbor-list")
