@@ -281,6 +281,13 @@ class Vectors:
         self.source = source
         #: Where the keys came from when the file had none (``"row ids 0..n-1"``, a sidecar).
         self.keys_from: str | None = None
+        #: Byte offset of each row's values in the source file, when a reader read it in place
+        #: (int64 ``(n,)``; an uncompressed word2vec binary), else None. Used by the cache.
+        self.row_offsets: np.ndarray | None = None
+        #: Block CRC-32s of a unit-rows file a reader already wrote for the cache, else None.
+        self.unit_crcs: list[int] | None = None
+        #: The keys as UTF-8 lines (``keys.txt``), when a reader has them as read, else None.
+        self.keys_blob: bytes | None = None
         #: A row that is never a neighbor or an analogy answer (``nn.Embedding(padding_idx=)``);
         #: ``lookup`` still returns it. Set it with :meth:`set_padding`.
         self.padding_idx: int | None = None
@@ -355,12 +362,7 @@ class Vectors:
         out = np.empty(self.count, dtype=np.float32)
         for lo in range(0, self.count, _BLOCK_ROWS):
             block = np.asarray(self.matrix[lo : lo + _BLOCK_ROWS], dtype=np.float32)
-            with np.errstate(over="ignore", under="ignore"):
-                part = np.linalg.norm(block, axis=1)
-            edge = np.flatnonzero(~((part > 1e-18) & (part < 1e18)))
-            if len(edge):
-                part[edge] = np.linalg.norm(block[edge].astype(np.float64), axis=1)
-            out[lo : lo + len(block)] = part
+            out[lo : lo + len(block)] = row_norms(block)
         out.flags.writeable = False
         return out
 
@@ -375,13 +377,7 @@ class Vectors:
         norms = self.norms
         for lo in range(0, self.count, _BLOCK_ROWS):
             block = np.asarray(self.matrix[lo : lo + _BLOCK_ROWS], dtype=np.float32)
-            n = norms[lo : lo + len(block), None]
-            part = np.divide(block, n, out=np.zeros_like(block), where=n > 0)
-            edge = np.flatnonzero((n[:, 0] > 0) & (n[:, 0] < 1e-18))  # tiny rows: in float64
-            if len(edge):
-                b64 = block[edge].astype(np.float64)
-                part[edge] = b64 / np.linalg.norm(b64, axis=1, keepdims=True)
-            out[lo : lo + len(block)] = part
+            out[lo : lo + len(block)] = unit_rows(block, norms[lo : lo + len(block)])
         out.flags.writeable = False
         return out
 
@@ -495,8 +491,43 @@ class Vectors:
         return msg + (f"; close matches: {', '.join(close)}" if close else "; no close matches")
 
 
+def row_norms(block: NDArray[np.float32]) -> NDArray[np.float32]:
+    """L2 norm of each row of a float32 ``(m, dim)`` block: float32 ``(m,)``, as :attr:`Vectors.norms`.
+
+    Rows whose float32 squares underflow or overflow (norms below 1e-18 or above 1e18) are
+    recomputed in float64, so they keep their direction.
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        part = np.linalg.norm(block, axis=1)
+    edge = np.flatnonzero(~((part > 1e-18) & (part < 1e18)))
+    if len(edge):
+        part[edge] = np.linalg.norm(block[edge].astype(np.float64), axis=1)
+    return part.astype(np.float32, copy=False)
+
+
+def unit_rows(block: NDArray[np.float32], norms: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Divide the rows of a float32 ``(m, dim)`` block by their `norms` ``(m,)``, as :attr:`Vectors.unit`.
+
+    Float32 division, as gensim's ``get_normed_vectors`` (so scores equal gensim's); all-zero
+    rows stay zero; rows with norms below 1e-18 are normalised in float64. A new array.
+    """
+    n = np.asarray(norms, dtype=np.float32)[:, None]
+    part = np.divide(block, n, out=np.zeros_like(block), where=n > 0)
+    edge = np.flatnonzero((n[:, 0] > 0) & (n[:, 0] < 1e-18))  # tiny rows: in float64
+    if len(edge):
+        b64 = block[edge].astype(np.float64)
+        part[edge] = b64 / np.linalg.norm(b64, axis=1, keepdims=True)
+    return part
+
+
 def _as_table(matrix: ArrayLike) -> np.ndarray:
-    """Return `matrix` as a read-only C-contiguous float32/float16 array, copying only if needed."""
+    """Return `matrix` as a read-only C-contiguous float32/float16 array, copying only if needed.
+
+    A table that reads its rows in place from their file (``embviz.io.binary.SourceRows``,
+    marked ``_embviz_rows``) is kept as it is: indexing it returns new arrays.
+    """
+    if getattr(matrix, "_embviz_rows", False) and matrix.ndim == 2 and matrix.dtype in (np.float32, np.float16):
+        return matrix  # type: ignore[return-value]
     if (
         isinstance(matrix, np.ndarray)
         and matrix.dtype in (np.float32, np.float16)

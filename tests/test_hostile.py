@@ -467,7 +467,7 @@ def test_cache_verify_sees_a_source_edit_no_stat_field_shows(tmp_path: Path) -> 
     import json
 
     meta = json.loads(meta_path.read_text())
-    meta["source_blake2b"] = "0" * 32  # as if the content changed behind every stat field
+    meta["source_crc32"] = 12345  # as if the content changed behind every stat field
     meta_path.write_text(json.dumps(meta))
     [v] = cache.verify(cdir)
     assert (v.status, v.problem) == ("stale", "source content changed (full checksum differs)")

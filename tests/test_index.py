@@ -375,15 +375,18 @@ def test_cache_entry_unit_rows_equal_vectors_unit(tmp_path, dtype) -> None:
     from embviz.io import integrity
 
     meta = json.loads((entry / "meta.json").read_text())
-    assert meta["blocks"]["unit.npy"] == integrity.block_crcs(entry / "unit.npy")
-    assert meta["blocks"]["matrix.npy"] == integrity.block_crcs(entry / "matrix.npy")
+    assert sorted(meta["blocks"]) == ["norms.npy", "offsets.npy", "unit.npy"]  # rows stay in the source
+    for name, crcs in meta["blocks"].items():
+        assert crcs == integrity.block_crcs(entry / name)
 
 
 @pytest.mark.slow
 def test_first_load_with_cache_build_peaks_near_the_matrix_size(tmp_path) -> None:
-    """Peak memory of a first load that builds the cache: at most 1.6x the matrix (was 2.2x).
+    """Peak memory of a first load that builds the cache: below the matrix (was 2.2x, then 1.15x).
 
-    What is left above the matrix is the reader's (keys, one window of the file) and one block.
+    A word2vec binary is read in place: the unit rows are streamed to the entry block by
+    block and the matrix is never held; what remains is the reader's (keys, one window of
+    the file, a few blocks in flight) and the mapped pages of the file.
     """
     import subprocess
 
@@ -400,4 +403,5 @@ def test_first_load_with_cache_build_peaks_near_the_matrix_size(tmp_path) -> Non
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     before, peak, count = (int(x) for x in out)
     assert count == 150_000
-    assert (peak - before) * 1024 <= 1.6 * matrix_bytes, (peak - before) * 1024 / matrix_bytes
+    # 0.8x here: fixed costs (a 64 MiB window of the file, blocks in flight); 0.17x at 3M x 300
+    assert (peak - before) * 1024 <= 1.0 * matrix_bytes, (peak - before) * 1024 / matrix_bytes

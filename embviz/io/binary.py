@@ -73,14 +73,20 @@ def scan(buf: np.ndarray, rec: int, want: int) -> tuple[np.ndarray, np.ndarray, 
     return key_start, key_end, used
 
 
-def gather_rows(buf: np.ndarray, offsets: np.ndarray, dim: int) -> np.ndarray:
+def gather_rows(buf: np.ndarray, offsets: np.ndarray, dim: int, out: np.ndarray | None = None) -> np.ndarray:
     """Copy the float32 LE vectors at byte `offsets` of `buf`: float32 ``(r, dim)``.
 
     `buf` is viewed as whole records (dtype ``V{4 dim}``) at each byte alignment that occurs,
-    so every row is one index and one ``4 dim``-byte copy.
+    so every row is one index and one ``4 dim``-byte copy. With `out` (a C-contiguous float32
+    ``(r, dim)`` array, e.g. rows of the reader's reserved matrix) the rows are copied straight
+    into it and it is returned.
     """
     rec = 4 * dim
-    out = np.empty(len(offsets), dtype=f"V{rec}")
+    if out is not None and out.dtype == np.float32 and out.flags.c_contiguous and out.shape == (len(offsets), dim):
+        target = out
+    else:
+        target = None
+    out = np.empty(len(offsets), dtype=f"V{rec}") if target is None else target.view(f"V{rec}").reshape(-1)
     align = offsets % rec
     # rows grouped by alignment class (a radix sort when the classes fit in 16 bits)
     order = np.argsort(align.astype(np.uint16) if rec < 1 << 16 else align, kind="stable")
@@ -90,11 +96,102 @@ def gather_rows(buf: np.ndarray, offsets: np.ndarray, dim: int) -> np.ndarray:
         rows = order[bounds[a] : bounds[a + 1]]
         view = buf[a : a + (len(buf) - a) // rec * rec].view(f"V{rec}")
         out[rows] = view[(offsets[rows] - a) // rec]
+    if target is not None:
+        return target
     return out.view("<f4").reshape(len(offsets), dim).astype(np.float32, copy=False)
 
 
-def gather_keys(buf: np.ndarray, key_start: np.ndarray, key_end: np.ndarray) -> tuple[list[str], int]:
-    """Decode the keys ``buf[key_start:key_end]`` at once: ``(keys, count not valid UTF-8)``."""
+class SourceRows:
+    """The rows of an uncompressed word2vec binary file, read in place: a read-only ``(n, dim)`` table.
+
+    A cache entry of such a file stores each row's byte offset in the file instead of a copy
+    of the rows (the entry is only used while the file's size, times, inode and fingerprint
+    are unchanged), so building the entry writes the unit rows only: half the bytes.
+    Indexing (an int, a slice, an int or bool array, optionally followed by a column index)
+    returns a new ndarray of `dtype`; ``np.asarray`` reads every row (one gather, ``n x dim``).
+
+    Parameters
+    ----------
+    path : Path
+        The word2vec binary file (float32 little-endian values).
+    offsets : ndarray ``(n,)`` int64
+        Byte offset of each row's first value in the file.
+    dim : int
+        Values per row.
+    dtype : str
+        ``"float32"`` or ``"float16"`` (values are rounded to half precision when read).
+    """
+
+    _embviz_rows = True  # accepted by Vectors as its matrix (see embviz.vectors._as_table)
+    ndim = 2
+
+    def __init__(self, path: Path, offsets: np.ndarray, dim: int, dtype: str = "float32") -> None:
+        import mmap
+
+        self.path = Path(path)
+        self.offsets = offsets
+        self.dtype = np.dtype(dtype)
+        self.shape = (len(offsets), int(dim))
+        with open(self.path, "rb") as f:
+            self._buf = np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), dtype=np.uint8)
+        if len(offsets) and int(offsets.max()) + 4 * dim > len(self._buf):
+            raise ValueError(f"{path}: row offsets point past the end of the file")
+
+    @property
+    def size(self) -> int:
+        """Values in the table, ``n * dim``."""
+        return self.shape[0] * self.shape[1]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the table takes as an array of `dtype` (not what it reads from the file)."""
+        return self.size * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _rows(self, sel: np.ndarray) -> np.ndarray:
+        dim = self.shape[1]
+        if len(sel) <= 64:  # a few rows: one small read each
+            out = np.empty((len(sel), dim), dtype=np.float32)
+            for j, off in enumerate(self.offsets[sel].tolist()):
+                out[j] = np.frombuffer(self._buf, dtype="<f4", count=dim, offset=off)
+        else:
+            out = gather_rows(self._buf, self.offsets[sel], dim)
+        return out.astype(self.dtype, copy=False)
+
+    def __getitem__(self, index):  # noqa: ANN001, ANN204 - as numpy's row indexing
+        rest = ()
+        if isinstance(index, tuple):
+            index, rest = index[0], index[1:]
+        if isinstance(index, (int, np.integer)):
+            i = int(index)
+            if not -self.shape[0] <= i < self.shape[0]:
+                raise IndexError(f"index {i} is out of bounds for axis 0 with size {self.shape[0]}")
+            out = self._rows(np.array([i % self.shape[0]]))[0]
+        elif isinstance(index, slice):
+            out = self._rows(np.arange(*index.indices(self.shape[0])))
+        else:
+            sel = np.asarray(index)
+            if sel.dtype == bool:
+                sel = np.flatnonzero(sel)
+            out = self._rows(np.arange(self.shape[0])[sel.reshape(-1)]).reshape(sel.shape + (self.shape[1],))
+        out.flags.writeable = False
+        return out[(slice(None),) * (out.ndim - 1) + rest] if rest else out
+
+    def __array__(self, dtype=None, copy=None):  # noqa: ANN001, ANN204 - numpy protocol
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"SourceRows({self.path.name!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+def gather_keys(buf: np.ndarray, key_start: np.ndarray, key_end: np.ndarray) -> tuple[list[str], int, bytes]:
+    r"""Decode the keys ``buf[key_start:key_end]`` at once: ``(keys, count not valid UTF-8, raw)``.
+
+    `raw` is the keys' bytes, each followed by ``\n`` (a keys file's lines, as read).
+    """
     lengths = key_end - key_start
     total = int(lengths.sum())
     # each key's bytes plus one separator byte (its space, made a newline)
@@ -104,7 +201,7 @@ def gather_keys(buf: np.ndarray, key_start: np.ndarray, key_end: np.ndarray) -> 
     blob[np.cumsum(lengths + 1) - 1] = 10
     raw = blob.tobytes()
     try:
-        return raw.decode("utf-8").split("\n")[:-1], 0
+        return raw.decode("utf-8").split("\n")[:-1], 0, raw
     except UnicodeDecodeError:
         parts = raw.split(b"\n")[:-1]
         bad = 0
@@ -115,7 +212,7 @@ def gather_keys(buf: np.ndarray, key_start: np.ndarray, key_end: np.ndarray) -> 
             except UnicodeDecodeError:
                 keys.append(p.decode("utf-8", errors="replace"))
                 bad += 1
-        return keys, bad
+        return keys, bad, raw
 
 
 # -- word2vec binary -------------------------------------------------------------------------
@@ -207,7 +304,7 @@ def _read_binary(
                 f"after {done:,} (truncated?)"
             )
         lengths = key_end - key_start
-        keys, nbad = gather_keys(buf, key_start, key_end)
+        keys, nbad, raw_keys = gather_keys(buf, key_start, key_end)
         malformed = np.flatnonzero((lengths <= 0) | (lengths > 10_000))
         if len(keys) != len(key_start) or len(malformed):  # a key with "\n" splits in two
             split = [
@@ -220,7 +317,8 @@ def _read_binary(
                 f"found a malformed key {kb[:20]!r} (is the header dim {dim} right?)"
             )
         bad_utf8 += nbad
-        rows = gather_rows(buf, key_end + 1, dim)
+        slot = sink.slot(len(key_start), dim)  # the reserved matrix's next rows, if any
+        rows = gather_rows(buf, key_end + 1, dim, out=slot)
         bad = ~np.isfinite(rows).all(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -229,7 +327,9 @@ def _read_binary(
                 f"{path}: record {done + i + 1:,} ({keys[i]!r}): a value is {value}, "
                 "expected a finite number"
             )
-        sink.add(keys, rows, np.arange(done + 1, done + 1 + len(keys), dtype=np.int64))
+        sink.add(keys, rows, np.arange(done + 1, done + 1 + len(keys), dtype=np.int64),
+                 offsets=pos + key_end + 1 if mapped is not None else None,
+                 raw_keys=raw_keys if nbad == 0 else None)
         done += len(keys)
         window = 4 * _sniff.CHUNK_BYTES
         if mapped is not None:

@@ -32,11 +32,12 @@ import numpy as np
 from embviz._version import __version__
 from embviz.errors import EmbvizWarning, FormatError, warn
 from embviz.io import integrity as _integrity
+from embviz.io.binary import SourceRows
 from embviz.io.options import SourceOptions
 from embviz.io.read import read_into
 from embviz.io.sniffing import VectorFormat, container_format, sniff
 from embviz.io.sources import dependencies
-from embviz.vectors import KeyBlob, Vectors
+from embviz.vectors import KeyBlob, Vectors, row_norms, unit_rows
 
 _LAYOUT = 1  # bump when the entry layout changes: older entries are then rebuilt
 _FINGERPRINT_BYTES = 1 << 20
@@ -128,8 +129,16 @@ def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
         if any(meta.get(k) != v for k, v in expect.items()):
             return None
         n, dim = meta["count"], meta["dim"]
-        matrix = np.load(entry / "matrix.npy", mmap_mode="r")
         unit = np.load(entry / "unit.npy", mmap_mode="r")
+        norms = None
+        if meta.get("rows") == "source":  # a word2vec binary's rows, read in place
+            offsets = np.load(entry / "offsets.npy", mmap_mode="r")
+            norms = np.load(entry / "norms.npy", mmap_mode="r")
+            if offsets.shape != (n,) or norms.shape != (n,) or not source.is_file():
+                return None
+            matrix = SourceRows(source, offsets, dim, meta["dtype"])
+        else:
+            matrix = np.load(entry / "matrix.npy", mmap_mode="r")
         if matrix.shape != (n, dim) or unit.shape != (n, dim) or str(matrix.dtype) != meta["dtype"]:
             return None
         if not _integrity.sampled_ok(entry, meta.get("blocks") or {}):  # bit rot: rebuild
@@ -141,6 +150,8 @@ def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
         if len(keys) != n:
             return None
         vectors = Vectors(keys, matrix, source=source.name, unit=unit, unique=True)
+        if norms is not None:
+            vectors.__dict__["norms"] = norms
         vectors.keys_from = meta.get("keys_from")
         crcs = (meta.get("blocks") or {}).get("unit.npy")
         if crcs:  # the unit rows' identity: their block checksums, written with the entry
@@ -153,18 +164,31 @@ def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
     return vectors
 
 
-def _write_entry(tmp: Path, source: Path, vectors: Vectors, meta: dict) -> None:
-    tmp.mkdir(parents=True)
-    blob = "".join(k + "\n" for k in vectors.keys).encode("utf-8", "surrogatepass")
+def _write_entry(tmp: Path, source: Path, vectors: Vectors, meta: dict,
+                 hasher: _integrity.BackgroundHash | None = None) -> None:
+    tmp.mkdir(parents=True, exist_ok=True)
+    blob = vectors.keys_blob or "".join(k + "\n" for k in vectors.keys).encode("utf-8", "surrogatepass")
     (tmp / "keys.txt").write_bytes(blob)
-    blocks = {
-        "matrix.npy": _write_npy(tmp / "matrix.npy", vectors.matrix, lambda lo, hi: vectors.matrix[lo:hi]),
-        "unit.npy": _write_npy(tmp / "unit.npy", vectors.matrix, lambda lo, hi: _unit_block(vectors, lo, hi)),
-    }
+    offsets = vectors.row_offsets if source.is_file() else None
+    if offsets is not None:  # the rows stay in the source (SourceRows): write where they are
+        norms = vectors.norms  # stored, so no load reads every row to recompute them
+        blocks = {
+            "offsets.npy": _write_npy(tmp / "offsets.npy", offsets, lambda lo, hi: offsets[lo:hi]),
+            "norms.npy": _write_npy(tmp / "norms.npy", norms, lambda lo, hi: norms[lo:hi]),
+        }
+        meta["rows"] = "source"
+    else:
+        blocks = {"matrix.npy": _write_npy(tmp / "matrix.npy", vectors.matrix, lambda lo, hi: vectors.matrix[lo:hi])}
+    streamed = vectors.unit_crcs  # read_into wrote tmp/unit.npy already
+    if streamed is not None and (tmp / "unit.npy").is_file():
+        blocks["unit.npy"] = streamed
+    else:
+        blocks["unit.npy"] = _write_npy(tmp / "unit.npy", vectors.matrix, lambda lo, hi: _unit_block(vectors, lo, hi))
     meta = dict(meta, count=vectors.count, dim=vectors.dim, dtype=str(vectors.matrix.dtype),
                 keys_crc32=zlib.crc32(blob), created=time.strftime("%Y-%m-%dT%H:%M:%S"),
                 blocks=blocks,
-                source_blake2b=_integrity.file_blake2b(source) if source.is_file() else None)
+                source_crc32=(hasher.result() if hasher is not None else _integrity.file_crc32(source))
+                if source.is_file() else None)
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1), "utf-8")
 
 
@@ -179,39 +203,24 @@ def _write_npy(path: Path, like: np.ndarray, rows) -> list[int]:  # noqa: ANN001
     """
     n = like.shape[0]
     header = {"descr": np.lib.format.dtype_to_descr(like.dtype), "fortran_order": False, "shape": like.shape}
-    crcs: list[int] = []
-    crc = filled = 0
-    step = _integrity.BLOCK_BYTES
+    crcs = _integrity.BlockCrcs()
     with open(path, "wb") as f:
         np.lib.format.write_array_header_1_0(f, header)
         for lo in range(0, n, _WRITE_ROWS):
             data = memoryview(np.ascontiguousarray(rows(lo, min(n, lo + _WRITE_ROWS)), dtype=like.dtype)).cast("B")
             f.write(data)
-            pos = 0
-            while pos < len(data):
-                take = min(len(data) - pos, step - filled)
-                crc = zlib.crc32(data[pos : pos + take], crc)
-                pos += take
-                filled += take
-                if filled == step:
-                    crcs.append(crc)
-                    crc = filled = 0
-    if filled:
-        crcs.append(crc)
-    return crcs
+            crcs.update(data)
+    return crcs.crcs()
 
 
 def _unit_block(vectors: Vectors, lo: int, hi: int) -> np.ndarray:
     """Rows lo..hi of ``vectors.unit``, computed as :attr:`Vectors.unit` does, without building it whole."""
     if "unit" in vectors.__dict__:  # already computed (or given): use it
         return vectors.unit[lo:hi]
-    block = np.array(vectors.matrix[lo:hi], dtype=np.float32)  # the one temporary copy
+    block = np.asarray(vectors.matrix[lo:hi], dtype=np.float32)
     # per-row norms as Vectors.norms computes them (same rounding), without its larger blocks
-    norms = vectors.__dict__["norms"][lo:hi, None] if "norms" in vectors.__dict__ else (
-        np.linalg.norm(block, axis=1)[:, None])
-    np.divide(block, norms, out=block, where=norms > 0)
-    block[norms[:, 0] == 0] = 0  # all-zero rows stay zero, as in Vectors.unit
-    return block.astype(vectors.matrix.dtype, copy=False)
+    norms = vectors.__dict__["norms"][lo:hi] if "norms" in vectors.__dict__ else row_norms(block)
+    return unit_rows(block, norms).astype(vectors.matrix.dtype, copy=False)
 
 
 def _install(tmp: Path, entry: Path) -> None:
@@ -277,20 +286,44 @@ def load_cached(
     if cached is not None:
         cached.source = source.name
         return cached
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", EmbvizWarning)
-        vectors, info = read_into(source, format, limit=limit, dtype=dtype, options=options)
+    hasher = _integrity.BackgroundHash(resolved) if resolved.is_file() else None
+    tmp = entry.with_name(f".tmp-{entry.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    sweep(root)
+    try:
+        tmp.mkdir(parents=True)
+        unit_path = tmp / "unit.npy"  # a word2vec binary streams its unit rows straight here
+    except OSError:
+        unit_path = None  # not writable: parsed in memory, and the write below warns
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EmbvizWarning)
+            vectors, info = read_into(source, format, limit=limit, dtype=dtype, options=options,
+                                      unit_path=unit_path)
+    except OSError as exc:  # writing the streamed unit rows failed (disk full, ...)
+        if hasher is not None:
+            hasher.cancel()
+        shutil.rmtree(tmp, ignore_errors=True)
+        if unit_path is None:
+            raise
+        warn(f"cannot write the vector cache in {root} ({exc.strerror or type(exc).__name__}); "
+             "loading without the cache")
+        return read_into(source, format, limit=limit, dtype=dtype, options=options)[0]
+    except BaseException:
+        if hasher is not None:
+            hasher.cancel()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     notes = [str(w.message) for w in caught if issubclass(w.category, EmbvizWarning)]
     for text in notes:
         warn(text)
     meta = dict(expect, layout=_LAYOUT, source=str(resolved), format=info.format.value,
                 limit=limit, embviz=__version__, warnings=notes, keys_from=vectors.keys_from)
-    tmp = entry.with_name(f".tmp-{entry.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    sweep(root)
     try:
-        _write_entry(tmp, resolved, vectors, meta)
+        _write_entry(tmp, resolved, vectors, meta, hasher)
         _install(tmp, entry)
     except BaseException as exc:  # Ctrl-C, SIGTERM (the CLI raises on it), disk full, ...
+        if hasher is not None:
+            hasher.cancel()
         shutil.rmtree(tmp, ignore_errors=True)
         if not isinstance(exc, OSError):
             raise
@@ -420,7 +453,10 @@ def _verify_entry(entry: Path) -> Verified:
     changed = [k for k, v in _stat(src).items() if meta.get(k) != v]
     if changed:
         return Verified(str(src), "stale", "source changed: " + ", ".join(changed), str(entry))
-    if src.is_file() and meta.get("source_blake2b") not in (None, _integrity.file_blake2b(src)):
+    if src.is_file() and (
+        meta.get("source_crc32") not in (None, _integrity.file_crc32(src))
+        or meta.get("source_blake2b") not in (None, _integrity.file_blake2b(src))  # older entries
+    ):
         return Verified(str(src), "stale", "source content changed (full checksum differs)", str(entry))
     return Verified(str(src), "ok", "", str(entry))
 

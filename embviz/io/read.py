@@ -9,10 +9,10 @@ from typing import Callable
 import numpy as np
 
 from embviz.errors import FormatError, warn
-from embviz.io.binary import _read_binary
+from embviz.io.binary import SourceRows, _read_binary
 from embviz.io.checks import check_rows
 from embviz.io.options import SourceOptions
-from embviz.io.sink import _Sink
+from embviz.io.sink import NotInPlace, UnitWriter, _Sink, npy_header
 from embviz.io.sniffing import (
     CONTAINERS,
     SourceInfo,
@@ -25,6 +25,7 @@ from embviz.io.sniffing import (
     open_bytes,
 )
 from embviz.io.text import _read_text
+from embviz.io.unique import DistinctKeys, all_distinct
 from embviz.vectors import Vectors
 
 
@@ -46,6 +47,62 @@ def _dedupe(path: Path, keys: list[str], lines: np.ndarray) -> np.ndarray | None
         f"(first duplicate: {keys[dup]!r} at line/record {int(lines[dup]):,})"
     )
     return np.sort(keep)
+
+
+def _read_in_place(
+    f, head: bytes, path: Path, info: SourceInfo, limit: int | None, dtype: str, unit_path: Path  # noqa: ANN001
+) -> Vectors | None:
+    """Read a word2vec binary in place through a :class:`UnitWriter` (see :func:`read_into`).
+
+    Returns None, having removed `unit_path`, when the file cannot be mapped.
+    """
+    sink = UnitWriter(np.dtype(dtype), unit_path, path)
+    try:
+        _, dim = _read_binary(f, head, path, info, limit, sink)
+        sink.finish(dim)
+    except NotInPlace:
+        sink.close()
+        unit_path.unlink(missing_ok=True)
+        return None
+    except BaseException:
+        sink.close()
+        unit_path.unlink(missing_ok=True)
+        raise
+    keys, offsets, norms = sink.keys, np.concatenate(sink.offsets), sink.norms()
+    crcs = sink.crcs.crcs()
+    if sink.hashes is not None and all_distinct(sink.hashes):
+        keys = DistinctKeys(keys)  # proven distinct without a set of 3,000,000 strings
+    keep = _dedupe(path, keys, sink.line_numbers())
+    unit = np.load(unit_path, mmap_mode="r")
+    if keep is not None:  # rare: rewrite the unit rows without the dropped duplicates
+        keys, offsets, norms = [keys[i] for i in keep], offsets[keep], norms[keep]
+        crcs = _compact(unit, keep, unit_path)
+        unit = np.load(unit_path, mmap_mode="r")
+    matrix = SourceRows(path, offsets, dim, dtype)
+    vectors = Vectors(keys, matrix, source=path.name, unit=unit, unique=True)
+    norms.flags.writeable = False
+    vectors.__dict__["norms"] = norms
+    vectors.row_offsets = offsets
+    vectors.unit_crcs = crcs
+    if keep is None and sink.raw_keys is not None:
+        vectors.keys_blob = b"".join(sink.raw_keys)  # keys.txt as read: nothing to encode
+    return vectors
+
+
+def _compact(unit: np.ndarray, keep: np.ndarray, unit_path: Path) -> list[int]:
+    """Rewrite the ``.npy`` at `unit_path` (mapped as `unit`) with only the rows `keep`; its block CRCs."""
+    from embviz.io.integrity import BlockCrcs
+
+    tmp = unit_path.with_name(unit_path.name + ".compact")
+    crcs = BlockCrcs()
+    with open(tmp, "wb") as out:
+        out.write(npy_header(unit.dtype, (len(keep), unit.shape[1])))
+        for lo in range(0, len(keep), 65_536):
+            data = memoryview(np.ascontiguousarray(unit[keep[lo : lo + 65_536]])).cast("B")
+            out.write(data)
+            crcs.update(data)
+    os.replace(tmp, unit_path)
+    return crcs.crcs()
 
 
 def _sniff_explicit(head: bytes, path: Path, comp: str | None, fmt: VectorFormat) -> SourceInfo:
@@ -73,11 +130,18 @@ def read_into(
     limit: int | None = None,
     dtype: str = "float32",
     options: SourceOptions | None = None,
+    unit_path: str | os.PathLike | None = None,
 ) -> tuple[Vectors, SourceInfo]:
     """Read and parse a vector file, without the cache: ``(vectors, info)``.
 
     The low-level reader behind :func:`load` (which adds the cache); duplicate keys are
     already dropped (first kept, one warning). See :func:`load` for parameters and errors.
+
+    With `unit_path` (the cache building an entry) an uncompressed word2vec binary is read in
+    place: its unit rows are streamed to that ``.npy`` file and the returned table reads its
+    rows from the source (``matrix`` is a :class:`~embviz.io.binary.SourceRows`, ``unit`` the
+    mapped file, ``row_offsets`` set, the file's block CRCs in ``unit_crcs``); the matrix is
+    never held in memory. Other formats ignore `unit_path`.
     """
     path = Path(path)
     if limit is not None and limit < 1:
@@ -112,19 +176,30 @@ def read_into(
             if fmt in (VectorFormat.glove,) and info.format != VectorFormat.glove:
                 pass  # explicit glove on a file with a header: the header line becomes an error
             info = SourceInfo(fmt, info.compression, info.count, info.dim)
-        sink = _Sink(np.dtype(dtype), None if comp else path.stat().st_size)
         reader: Callable = _read_binary if info.format == VectorFormat.word2vec else _read_text
+        if unit_path is not None and info.format == VectorFormat.word2vec and comp is None:
+            streamed = _read_in_place(f, head, path, info, limit, dtype, Path(unit_path))
+            if streamed is not None:
+                return streamed, info
+            f.seek(0)
+            head = _read_head(f, path)
+        sink = _Sink(np.dtype(dtype), None if comp else path.stat().st_size)
         _, dim = reader(f, head, path, info, limit, sink)
     matrix = sink.matrix(dim)
     keys = sink.keys
     where = sink.line_numbers()
+    offsets = sink.row_offsets()
     keep = _dedupe(path, keys, where)
     if keep is not None:
         keys = [keys[i] for i in keep]
         matrix = matrix[keep]
         where = where[keep]
+        offsets = None if offsets is None else offsets[keep]
     check_rows(path, matrix, keys, where, "record" if info.format == VectorFormat.word2vec else "line")
     matrix.flags.writeable = False
     vectors = Vectors(keys, matrix, source=path.name, unique=True)
+    #: where each row's float32 values sit in the file, when it was read in place (an
+    #: uncompressed word2vec binary): the cache then stores these offsets, not the rows
+    vectors.row_offsets = offsets
     return vectors, info
 

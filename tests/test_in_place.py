@@ -1,0 +1,159 @@
+"""A word2vec binary's cache entry keeps the rows in the source: offsets, norms, unit rows.
+
+The first load streams the unit rows to the entry and never holds the matrix; later loads
+read rows from the source file at the stored offsets (``embviz.io.binary.SourceRows``). Every
+value must equal what an in-memory load (``cache=False``) and gensim give.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embviz import io as eio
+from embviz.io import cache
+from embviz.io.binary import SourceRows
+
+
+def _w2v_binary(path: Path, keys: list[str], rows: np.ndarray) -> Path:
+    with open(path, "wb") as f:
+        f.write(f"{len(keys)} {rows.shape[1]}\n".encode())
+        for k, r in zip(keys, rows):
+            f.write(k.encode() + b" " + r.astype("<f4").tobytes() + b"\n")
+    return path
+
+
+def _entry(cdir: Path) -> Path:
+    [entry] = [p for p in (cdir / "vectors").iterdir() if not p.name.startswith(".")]
+    return entry
+
+
+@pytest.fixture()
+def table(sample) -> tuple[list[str], np.ndarray]:  # noqa: ANN001 - the session's sample
+    rng = np.random.default_rng(3)
+    ids = np.sort(rng.choice(sample.count, 3000, replace=False))
+    rows = np.array(sample.matrix[ids])
+    rows[7] = 0.0  # an all-zero row stays zero
+    rows[11] *= 1e-20  # a tiny row is normalised in float64
+    return [sample.keys[i] for i in ids], rows
+
+
+def test_entry_stores_offsets_and_unit_rows_and_every_value_matches(tmp_path: Path, table) -> None:  # noqa: ANN001
+    from gensim.models import KeyedVectors
+
+    keys, rows = table
+    src = _w2v_binary(tmp_path / "v.bin", keys, rows)
+    cdir = tmp_path / "cache"
+    first = eio.load(src, cache_dir=cdir)
+    entry = _entry(cdir)
+    assert sorted(p.name for p in entry.iterdir()) == ["keys.txt", "meta.json", "norms.npy", "offsets.npy", "unit.npy"]
+    assert json.loads((entry / "meta.json").read_text())["rows"] == "source"
+    assert (entry / "keys.txt").read_bytes() == "".join(k + "\n" for k in keys).encode()
+    mem = eio.load(src, cache=False)
+    kv = KeyedVectors.load_word2vec_format(str(src), binary=True)
+    for v in (first, eio.load(src, cache_dir=cdir)):
+        assert isinstance(v.matrix, SourceRows)
+        assert list(v.keys) == keys
+        np.testing.assert_array_equal(np.asarray(v.matrix), rows)
+        np.testing.assert_array_equal(np.asarray(v.unit), mem.unit)  # bit for bit
+        np.testing.assert_array_equal(np.asarray(v.norms), mem.norms)
+        np.testing.assert_array_equal(v[keys[42]], kv[keys[42]])
+        np.testing.assert_array_equal(v.lookup([5, 0, 5]), rows[[5, 0, 5]])
+    assert not first.unit[7].any() and abs(float(np.linalg.norm(first.unit[11])) - 1) < 1e-6
+
+
+def test_float16_entry_rounds_as_an_in_memory_float16_table(tmp_path: Path, table) -> None:  # noqa: ANN001
+    keys, rows = table
+    src = _w2v_binary(tmp_path / "v.bin", keys, rows)
+    v = eio.load(src, cache_dir=tmp_path / "cache", dtype="float16")
+    mem = eio.load(src, cache=False, dtype="float16")
+    assert v.matrix.dtype == np.float16 and v.unit.dtype == np.float16
+    np.testing.assert_array_equal(np.asarray(v.matrix), mem.matrix)
+    np.testing.assert_array_equal(np.asarray(v.unit), mem.unit)
+
+
+def test_source_rows_index_as_numpy_does(tmp_path: Path, table) -> None:  # noqa: ANN001
+    keys, rows = table
+    v = eio.load(_w2v_binary(tmp_path / "v.bin", keys, rows), cache_dir=tmp_path / "cache")
+    m = v.matrix
+    assert m.shape == rows.shape and len(m) == len(rows) and m.ndim == 2 and m.nbytes == rows.nbytes
+    mask = np.zeros(len(rows), dtype=bool)
+    mask[[3, 2999]] = True
+    for index in (0, -1, np.int64(17), slice(None, 10), slice(5, 400, 7), slice(None, None, -1),
+                  np.array([[1, 2], [2999, 0]]), np.arange(100), mask, (slice(2, 9), 4), (4, slice(1, 3))):
+        np.testing.assert_array_equal(m[index], rows[index])
+    with pytest.raises(IndexError):
+        m[len(rows)]
+    assert not m[3].flags.writeable
+
+
+def test_duplicate_keys_keep_the_first_row_and_its_unit_row(tmp_path: Path, table) -> None:  # noqa: ANN001
+    keys, rows = table
+    keys = keys[:100] + [keys[5]] + keys[100:]
+    rows = np.concatenate([rows[:100], rows[200:201] * 3, rows[100:]])
+    src = _w2v_binary(tmp_path / "v.bin", keys, rows)
+    with pytest.warns(UserWarning, match=r"1 duplicate keys, kept the first occurrence of each \(first duplicate: .* at line/record 101\)"):
+        v = eio.load(src, cache_dir=tmp_path / "cache")
+    with pytest.warns(UserWarning, match="1 duplicate keys"):
+        mem = eio.load(src, cache=False)
+    assert v.count == len(keys) - 1 and list(v.keys) == list(mem.keys)
+    np.testing.assert_array_equal(np.asarray(v.matrix), mem.matrix)
+    np.testing.assert_array_equal(np.asarray(v.unit), mem.unit)
+    with pytest.warns(UserWarning, match="1 duplicate keys"):  # each mapped load says it again
+        again = eio.load(src, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(np.asarray(again.unit), mem.unit)
+    assert [e.status for e in cache.verify(tmp_path / "cache")] == ["ok"]
+
+
+@pytest.mark.parametrize("name", ["offsets.npy", "norms.npy", "unit.npy"])
+def test_bit_rot_in_an_in_place_entry_is_never_served(tmp_path: Path, table, name: str) -> None:  # noqa: ANN001
+    keys, rows = table
+    src = _w2v_binary(tmp_path / "v.bin", keys[:40], rows[:40])  # one checksum block an array
+    cdir = tmp_path / "cache"
+    eio.load(src, cache_dir=cdir)
+    entry = _entry(cdir)
+    path = entry / name
+    with open(path, "r+b") as f:
+        f.seek(path.stat().st_size - 3)
+        b = f.read(1)
+        f.seek(path.stat().st_size - 3)
+        f.write(bytes([b[0] ^ 0x40]))
+    [v] = cache.verify(cdir)
+    assert (v.status, v.problem) == ("corrupt", f"{name}: data changed at bytes 0+")
+    again = eio.load(src, cache_dir=cdir)
+    np.testing.assert_array_equal(np.asarray(again.matrix), rows[:40])
+    np.testing.assert_array_equal(np.asarray(again.unit), eio.load(src, cache=False).unit)
+    assert [x.status for x in cache.verify(cdir)] == ["ok"]
+
+
+def test_a_full_disk_while_streaming_loads_without_the_cache(tmp_path: Path, table, monkeypatch) -> None:  # noqa: ANN001
+    from embviz.io import integrity
+
+    keys, rows = table
+    src = _w2v_binary(tmp_path / "v.bin", keys, rows)
+
+    def full(self, data) -> None:  # noqa: ANN001
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(integrity.BlockCrcs, "update", full)
+    cdir = tmp_path / "cache"
+    with pytest.warns(UserWarning, match=r"cannot write the vector cache in .* \(No space left on device\); loading without the cache"):
+        v = eio.load(src, cache_dir=cdir)
+    assert isinstance(v.matrix, np.ndarray)
+    np.testing.assert_array_equal(v.matrix, rows)
+    assert not any((cdir / "vectors").iterdir())  # no entry, no temporary left
+
+
+def test_a_changed_source_rebuilds_the_entry(tmp_path: Path, table) -> None:  # noqa: ANN001
+    keys, rows = table
+    src = _w2v_binary(tmp_path / "v.bin", keys, rows)
+    cdir = tmp_path / "cache"
+    eio.load(src, cache_dir=cdir)
+    _w2v_binary(src, keys[::-1], rows[::-1] * 2)  # same size, other rows
+    v = eio.load(src, cache_dir=cdir)
+    assert list(v.keys) == keys[::-1]
+    np.testing.assert_array_equal(np.asarray(v.matrix), rows[::-1] * 2)
