@@ -352,3 +352,27 @@ def test_float16_rows_score_as_their_float32_values_for_few_and_many_queries(sam
     want_ids, want = query.top_k(unit16.astype(np.float32), q, 10, exclude=ex)
     np.testing.assert_array_equal(got_ids, want_ids)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("case", ["random", "ties", "excluded", "duplicates"])
+def test_top_groups_equals_a_full_selection(case: str) -> None:
+    """The sampled k-th-largest bound picks the same k largest values as np.partition."""
+    from embviz.search.kernel import _top_groups
+
+    rng = np.random.default_rng(7)
+    g = rng.standard_normal((40, 100_000)).astype(np.float32)
+    if case == "ties":
+        g = np.round(g, 1)  # many equal values around the k-th largest
+    elif case == "excluded":
+        g[3, ::2] = -np.inf
+        g[5, :] = -np.inf
+        g[5, [10, 99_999, 5000, 7, 8, 9, 11, 12, 13, 14]] = 1.0
+    elif case == "duplicates":
+        g[2, :] = 0.5  # every group tied
+    for k in (1, 10, 50):
+        top = _top_groups(g, k)
+        assert top.shape == (40, k)
+        assert all(len(set(row)) == k for row in top.tolist())  # k distinct columns
+        want = -np.sort(-g, axis=1)[:, :k]
+        got = -np.sort(-np.take_along_axis(g, top, axis=1), axis=1)
+        np.testing.assert_array_equal(got, want)

@@ -28,10 +28,12 @@ from embviz.errors import InvalidQuery
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-#: Queries scored together (one BLAS product per column chunk).
-_QUERY_BLOCK = 512
-#: Candidate columns per chunk: a 512 x 32,768 float32 buffer (64 MiB) is reused throughout.
-_CHUNK_COLS = 32_768
+#: Queries scored together (one BLAS product per column chunk; the matrix is read once per
+#: block, so 1,000 queries on 3,000,000 x 300 read it once, not twice as with 512).
+_QUERY_BLOCK = 1024
+#: Candidate columns per chunk: a 1,024 x 8,192 float32 buffer (32 MiB, the size of this
+#: machine's L3) is reused throughout; its group maxima are taken while it is still cached.
+_CHUNK_COLS = 8192
 #: Scores per block when rows are short enough to be kept whole.
 _BLOCK_CELLS = 1 << 24
 #: Group width of the two-stage top-k (group maxima first, then the members of the best groups).
@@ -321,7 +323,7 @@ def _top_grouped(scorer, lo, hi, n, k, er, ec, buf, width):
         w = (c1 - c0) // _GROUP
         np.max(out.reshape(b, _GROUP, w), axis=1, out=gmax[:, c0 // _GROUP : c0 // _GROUP + w])
     # the groups that may hold a top-k score: maxima within the tolerance of the k-th largest
-    top = np.argpartition(-gmax, k - 1, axis=1)[:, :k]  # the k groups with the largest maxima
+    top = _top_groups(gmax, k)  # the k groups with the largest maxima
     gk = np.take_along_axis(gmax, top, axis=1).min(axis=1)
     with np.errstate(invalid="ignore"):  # -inf - -inf: a row with excluded groups only
         reach = (gmax >= (gk - scorer.tolerance(np.arange(lo, hi), gk))[:, None]).sum(axis=1)
@@ -343,7 +345,7 @@ def _top_grouped(scorer, lo, hi, n, k, er, ec, buf, width):
         if g == k:  # no near-tie beyond the k best groups (almost every row)
             groups = top[rows]
         elif g < ngroups:
-            groups = np.argpartition(-gmax[rows], g - 1, axis=1)[:, :g]
+            groups = _top_groups(gmax[rows], g)
         else:
             groups = np.broadcast_to(np.arange(ngroups), (len(rows), ngroups))
         # group g lies in the chunk starting at c0(g); its members are c0 + (g - c0/32) + i * w
@@ -363,6 +365,42 @@ def _top_grouped(scorer, lo, hi, n, k, er, ec, buf, width):
             cval[xr[pair], col] = -np.inf
         ids[rows], vals[rows] = _settle_top(scorer, lo + rows, cval, cand, k)
     return ids, vals
+
+
+#: Group maxima sampled per row to bound the k-th largest (see :func:`_top_groups`).
+_SAMPLE_GROUPS = 4096
+
+
+def _top_groups(gmax: NDArray[np.float32], k: int) -> NDArray[np.int64]:
+    """Column indices ``(b, k)`` of the `k` largest values of each row of `gmax` ``(b, G)``, any order.
+
+    What ``np.argpartition(-gmax, k - 1, axis=1)[:, :k]`` returns (up to the choice among
+    equal values), without a selection over all ``G`` values of every row, which cost as
+    much as a third of the matrix product for 1,000 queries on 3,000,000 rows: the k-th
+    largest of a strided sample of ``_SAMPLE_GROUPS`` values bounds the row's k-th largest
+    from below, one comparison pass keeps the values at or above it (about ``k G / 4096``
+    a row), and the selection runs on those.
+    """
+    b, g = gmax.shape
+    stride = g // _SAMPLE_GROUPS
+    if stride < 2 or 8 * k > g // stride:  # a small table, or k near the sample's size
+        return np.argpartition(-gmax, k - 1, axis=1)[:, :k]
+    sample = gmax[:, ::stride]
+    t0 = np.partition(sample, sample.shape[1] - k, axis=1)[:, sample.shape[1] - k]
+    if not np.isfinite(t0).all():  # rows of excluded (-inf) groups: the plain selection
+        return np.argpartition(-gmax, k - 1, axis=1)[:, :k]
+    r, c = np.nonzero(gmax >= t0[:, None])
+    counts = np.bincount(r, minlength=b)  # >= k each: the sample's k values pass
+    width = int(counts.max())
+    if width * 4 > g:  # many equal maxima (duplicate rows): no gain
+        return np.argpartition(-gmax, k - 1, axis=1)[:, :k]
+    pos = np.arange(len(r)) - np.repeat(np.cumsum(counts) - counts, counts)
+    vals = np.full((b, width), -np.inf, dtype=np.float32)  # padding is below every kept value
+    cols = np.zeros((b, width), dtype=np.int64)
+    vals[r, pos] = gmax[r, c]
+    cols[r, pos] = c
+    part = np.argpartition(-vals, k - 1, axis=1)[:, :k]
+    return np.take_along_axis(cols, part, axis=1)
 
 
 def _settle_top(scorer, rows: NDArray[np.int64], cval: NDArray[np.float32], cand, k: int):
