@@ -376,3 +376,27 @@ def test_top_groups_equals_a_full_selection(case: str) -> None:
         want = -np.sort(-g, axis=1)[:, :k]
         got = -np.sort(-np.take_along_axis(g, top, axis=1), axis=1)
         np.testing.assert_array_equal(got, want)
+
+
+def test_half_to_float_is_exact_for_every_finite_float16() -> None:
+    from embviz.search.kernel import half_to_float
+
+    h = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    h = h[np.isfinite(h)].reshape(-1, 8)  # subnormals, zeros of both signs, normals
+    out = half_to_float(h, np.empty(h.shape, np.int32))
+    np.testing.assert_array_equal(out.view(np.uint32), h.astype(np.float32).view(np.uint32))  # bit for bit
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e5])  # 1e5: queries too large to scale by 2**112
+def test_float16_scores_are_the_float32_scores_of_the_same_values_bit_for_bit(sample, scale) -> None:
+    from embviz.search.kernel import _Cosine
+
+    rows = np.asarray(sample.unit[:5000], dtype=np.float16)
+    rows[7, :5] = np.float16(3e-6)  # subnormal float16 values
+    q = (np.asarray(sample.unit[[1, 2, 3]], dtype=np.float32) * scale).astype(np.float32)
+    for m in (1, 3):  # block by block (few queries) and whole chunk
+        got = np.empty((m, 5000), np.float32)
+        _Cosine(rows, q[:m]).chunk(0, m, 0, 5000, got)
+        want = np.empty((m, 5000), np.float32)
+        _Cosine(rows.astype(np.float32), q[:m]).chunk(0, m, 0, 5000, want)
+        np.testing.assert_array_equal(got, want)

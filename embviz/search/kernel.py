@@ -92,6 +92,52 @@ def exact_dots(q: NDArray[np.floating], x: NDArray[np.floating]) -> NDArray[np.f
     return out
 
 
+#: 2**112: a float16 value's bits shifted into a float32 are the value times 2**-112.
+_HALF_SCALE = np.float32(2.0**112)
+#: Queries whose largest component is below this are scaled by 2**112 without overflow.
+_HALF_QUERY_MAX = 2.0**14
+
+
+def half_bits_scaled(src: NDArray[np.float16], out: NDArray[np.int32]) -> NDArray[np.float32]:
+    """Float16 values moved into float32 bit positions: the float32 ``(src * 2**-112)``, exactly.
+
+    The sign stays in bit 31 (the int16 is sign-extended), the exponent and mantissa shift
+    up 13 bits, and the three copies of the sign that sign extension left in bits 28-30 are
+    cleared. The result is ``src`` scaled by a power of two, so a matrix product of it with
+    queries scaled by 2**112 gives bit for bit the product of the float32 values (every
+    float16 is a float32; scaling by a power of two commutes with rounding while nothing
+    overflows). Three integer passes, about 8 GB/s of float16 here, against about 1 GB/s
+    for numpy's cast, which has no SIMD half-precision path. Infinities and NaNs are not
+    converted (unit rows never hold them).
+
+    Parameters
+    ----------
+    src : ndarray float16, any shape
+    out : ndarray int32, the shape of `src`, C-contiguous (overwritten)
+
+    Returns
+    -------
+    ndarray float32
+        `out` viewed as float32.
+    """
+    np.copyto(out, np.asarray(src).view(np.int16), casting="safe")
+    np.left_shift(out, 13, out=out)
+    np.bitwise_and(out, np.int32(-0x70000001), out=out)  # 0x8fffffff: drop bits 28-30
+    return out.view(np.float32)
+
+
+def half_to_float(src: NDArray[np.float16], out: NDArray[np.int32]) -> NDArray[np.float32]:
+    """Convert finite float16 values to float32 exactly (:func:`half_bits_scaled`, times 2**112).
+
+    Equal to ``src.astype(np.float32)`` bit for bit, subnormals included (the multiplication
+    rebiases the exponent and normalises them; Giesen, "Half to float done quick", 2012).
+    Returns `out` (int32, the shape of `src`) viewed as float32.
+    """
+    f = half_bits_scaled(src, out)
+    np.multiply(f, _HALF_SCALE, out=f)
+    return f
+
+
 # -- the kernel ------------------------------------------------------------------------------
 def top_k(
     unit: NDArray[np.floating],
@@ -149,30 +195,36 @@ class _Cosine:
         self.dim = self.q.shape[1]
         self.row_norm = 1.01 * max(float(row_norm), 1.0)  # float16 unit rows: 1 + 2**-11
         self.qnorm: NDArray[np.float64] | None = None
-        self._buf: NDArray[np.float32] | None = None
+        self._buf: NDArray[np.int32] | None = None  # float16 rows converted (see chunk)
+        self._q112: NDArray[np.float32] | bool | None = None
 
     def chunk(self, lo: int, hi: int, c0: int, c1: int, out: NDArray[np.float32]) -> None:
         """Fill `out` ``(hi - lo, c1 - c0)`` with the scores of queries lo..hi, columns c0..c1.
 
-        Float16 rows are converted to float32 (exactly: every float16 is a float32) into one
-        reused buffer. For a few queries, ``_F16_ROWS`` rows at a time, so each block is still
-        in cache for its product (converting a whole chunk wrote a float32 copy twice its size
-        and read it back from memory: a single query on a float16 table took 2.5 times longer);
-        for many, the whole chunk at once (one product, the conversion shared by all queries).
+        Float16 rows are moved into float32 bit positions (:func:`half_bits_scaled`, the values
+        times 2**-112) in one reused buffer and multiplied by the queries times 2**112: the
+        scores of the float32 values, bit for bit, from three integer passes instead of a
+        cast (queries with components of 2**14 or more are converted with
+        :func:`half_to_float` instead). For a few queries, ``_F16_ROWS`` rows at a time, so
+        each block is still in cache for its product; for many, the whole chunk at once (one
+        product, the conversion shared by all queries).
         """
         if self.unit.dtype == np.float32:
             np.matmul(self.q[lo:hi], self.unit[c0:c1].T, out=out)
             return
-        if hi - lo > _F16_FEW:
-            np.matmul(self.q[lo:hi], np.asarray(self.unit[c0:c1], dtype=np.float32).T, out=out)
-            return
-        if self._buf is None:
-            self._buf = np.empty((_F16_ROWS, self.dim), dtype=np.float32)
-        for a in range(c0, c1, _F16_ROWS):
-            b = min(c1, a + _F16_ROWS)
-            block = self._buf[: b - a]
-            np.copyto(block, self.unit[a:b])
-            np.matmul(self.q[lo:hi], block.T, out=out[:, a - c0 : b - c0])
+        if self._q112 is None:  # the queries times 2**112, when that cannot overflow
+            big = float(np.abs(self.q).max()) if self.q.size else 0.0
+            self._q112 = self.q * _HALF_SCALE if np.isfinite(big) and big < _HALF_QUERY_MAX else False
+        step = _F16_ROWS if hi - lo <= _F16_FEW else c1 - c0
+        if self._buf is None or len(self._buf) < step:
+            self._buf = np.empty((step, self.dim), dtype=np.int32)
+        for a in range(c0, c1, step):
+            b = min(c1, a + step)
+            if self._q112 is not False:
+                block, q = half_bits_scaled(self.unit[a:b], self._buf[: b - a]), self._q112
+            else:
+                block, q = half_to_float(self.unit[a:b], self._buf[: b - a]), self.q
+            np.matmul(q[lo:hi], block.T, out=out[:, a - c0 : b - c0])
 
     def at(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float32]:
         """Float32 scores of queries `rows` ``(b,)`` at the columns `cols` ``(b, c)``."""
