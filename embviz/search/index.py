@@ -316,7 +316,9 @@ class Index:
         InvalidQuery
             If ``k < 1``, the queries are not ``(m, dim)``, or a depth override is below 1.
         """
-        q = np.ascontiguousarray(queries, dtype=np.float32)
+        q = queries
+        if not (type(q) is np.ndarray and q.dtype == np.float32 and q.flags.c_contiguous):
+            q = np.ascontiguousarray(queries, dtype=np.float32)
         if q.ndim != 2 or q.shape[1] != self.dim:
             raise InvalidQuery(f"queries must have shape (m, {self.dim}), got {q.shape}")
         if k < 1:
@@ -332,15 +334,17 @@ class Index:
         vals = np.zeros((m, kk), dtype=np.float32)
         if m == 0 or kk == 0:
             return ids, vals
-        zero = ~np.any(q != 0, axis=1)
         if n < self.count * _EXACT_BELOW and self.unit is not None:
-            zero[:] = True  # a selective restrict: exact over the first n rows is cheaper and right
-        pending = np.flatnonzero(~zero)
-        exact_rows = [int(r) for r in np.flatnonzero(zero)]
+            exact_rows = list(range(m))  # a selective restrict: exact over the first n rows is cheaper and right
+        elif m <= _FEW:  # an interactive query: a few numpy calls cost more than FAISS's search
+            exact_rows = [r for r in range(m) if not q[r].any()]
+        else:
+            exact_rows = np.flatnonzero(~np.any(q != 0, axis=1)).tolist()
+        pending = np.arange(m) if not exact_rows else np.setdiff1d(np.arange(m), exact_rows)
         fetch = min(kk + most, n)
         while len(pending):
             params = self._params(n, ef_search, nprobe, fetch)
-            dist, found = self.faiss_index.search(q[pending], fetch, params=params)
+            dist, found = self.faiss_index.search(q if len(pending) == m else q[pending], fetch, params=params)
             if len(pending) <= _FEW:  # interactive queries: plain Python beats a dozen numpy calls
                 short = self._fill_few(pending, found, dist, excl, n, kk, ids, vals)
                 if not short:
