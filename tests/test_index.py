@@ -405,3 +405,43 @@ def test_first_load_with_cache_build_peaks_near_the_matrix_size(tmp_path) -> Non
     assert count == 150_000
     # 0.8x here: fixed costs (a 64 MiB window of the file, blocks in flight); 0.17x at 3M x 300
     assert (peak - before) * 1024 <= 1.0 * matrix_bytes, (peak - before) * 1024 / matrix_bytes
+
+
+def test_cli_umap_above_the_exact_limit_uses_the_stored_index(runner, tmp_path, monkeypatch) -> None:
+    """project/plot: UMAP's kNN from the stored index above the limit (stderr says so); --no-index: umap's own."""
+    from embviz import viz
+    from embviz.viz import projection as P
+
+    seen = []
+
+    def fake_umap(unit, dim, seed, n_neighbors, min_dist, cache_dir, report, knn=None):
+        seen.append(knn)
+        return np.zeros((len(unit), dim), np.float32)
+
+    monkeypatch.setattr(P, "_umap", fake_umap)
+    monkeypatch.setattr(P, "EXACT_KNN_MAX", 100)
+    monkeypatch.setattr(viz, "EXACT_KNN_MAX", 100)
+    src = tmp_path / "small.txt"
+    run(runner, ["convert", sample_path(), src, "--limit", "2000", "-q"])
+    common = ["-v", src, "--cache-dir", tmp_path / "c"]
+    run(runner, ["index", "build", *common, "--method", "flat", "-q"])
+    out = run(runner, ["project", *common, "--top", "300", "--method", "umap", "--n-neighbors", "8"])
+    assert "embviz: UMAP's 8 nearest neighbors of each point came from the index, exact (flat, recall@10 " in out.stderr
+    assert seen[-1] is not None and seen[-1][0].shape == (300, 8)
+    out = run(runner, ["project", *common, "--top", "300", "--method", "umap", "--n-neighbors", "8",
+                       "--no-index"])
+    assert "came from the index" not in out.stderr and seen[-1] is None
+
+
+def test_an_all_zero_query_is_answered_exactly(sample_index) -> None:
+    """FAISS ranks nothing for a zero vector (every score 0): such a query is answered by top_k."""
+    vectors, index, _ = sample_index
+    q = np.zeros((3, vectors.dim), np.float32)
+    q[1] = vectors.unit[100]
+    for rows in ([0], [0, 1, 2], [1, 0]):  # alone, among others, after another
+        ids, scores = index.search(q[rows], 5, exclude=[[0]] * len(rows))
+        for j, r in enumerate(rows):
+            if r != 1:
+                assert ids[j].tolist() == [1, 2, 3, 4, 5] and (scores[j] == 0).all()  # ties to the lower id
+            else:
+                assert ids[j, 0] == 100 or scores[j, 0] >= 0.99

@@ -286,3 +286,46 @@ def test_importing_the_cli_and_project_pulls_no_heavy_dependency():
     code = f"import sys, embviz.cli, embviz.viz; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"
+
+
+def test_index_knn_is_the_indexs_answer_in_umaps_form(sample):
+    """UMAP's kNN from a FAISS index: the point itself first, then neighbors among the first m rows."""
+    from embviz.search.index import Index
+    from embviz.viz.projection import exact_knn, index_knn
+
+    m = 2000
+    unit = np.ascontiguousarray(sample.unit[:m], dtype=np.float32)
+    index = Index.build(np.asarray(sample.unit[:5000]), "flat")  # exact, over more rows than the points
+    got_i, got_d = index_knn(index, unit, 11)
+    want_i, want_d = exact_knn(unit, 11)
+    assert got_i.dtype == np.int32 and got_d.dtype == np.float32 and got_i.shape == (m, 11)
+    assert (got_i[:, 0] == np.arange(m)).all() and (got_d[:, 0] == 0).all()
+    assert got_i.max() < m  # restricted to the points
+    same = np.mean([len(set(a) & set(b)) / 11 for a, b in zip(got_i.tolist(), want_i.tolist())])
+    assert same > 0.999  # a flat index is exact: only float32 near-ties may differ
+    np.testing.assert_allclose(np.sort(got_d, axis=1), np.sort(want_d, axis=1), atol=2e-6)
+
+
+def test_umap_above_the_exact_limit_takes_the_kNN_from_the_index(sample, monkeypatch):
+    from embviz.search.index import Index
+    from embviz.viz import projection as P
+
+    seen = {}
+
+    def fake_umap(unit, dim, seed, n_neighbors, min_dist, cache_dir, report, knn=None):
+        seen["knn"] = knn
+        return np.zeros((len(unit), dim), np.float32)
+
+    monkeypatch.setattr(P, "_umap", fake_umap)
+    monkeypatch.setattr(P, "EXACT_KNN_MAX", 100)
+    index = Index.build(np.asarray(sample.unit[:1000]), "flat")
+    index.recall_at_build = 1.0
+    top = P.project(sample, P.select(sample, top=300), method="umap", n_neighbors=8, recall_k=0, index=index)
+    assert top.params["knn"] == "index, exact (flat, recall@10 1.000 measured at build)"
+    want = P.index_knn(index, np.asarray(sample.unit[:300], np.float32), 8)
+    np.testing.assert_array_equal(seen["knn"][0], want[0])
+    # a selection that is not the first rows: umap-learn's own kNN (nothing passed)
+    some = P.project(sample, [5, 9, *range(20, 318)], method="umap", n_neighbors=8, recall_k=0, index=index)
+    assert some.params["knn"] == "nndescent" and seen["knn"] is None
+    # no index: the same
+    assert P.project(sample, P.select(sample, top=300), method="umap", n_neighbors=8, recall_k=0).params["knn"] == "nndescent"

@@ -136,8 +136,9 @@ ListsNoIndexOpt = Annotated[
     bool,
     typer.Option(
         "--no-index",
-        help="Exact neighbor lists even for more than 50,000 points: by default those come from "
-        "the table's stored FAISS index when it has one (embviz index build), approximately.",
+        help="Exact neighbor lists, and umap-learn's own kNN, even for more than 50,000 points: "
+        "by default those come from the table's stored FAISS index when it has one "
+        "(embviz index build), approximately.",
     ),
 ]
 NeighborsForOpt = Annotated[
@@ -273,13 +274,22 @@ def _layout(
     no_cache: bool,
     cache_dir: Path | None,
     fingerprint: str,
+    source: VectorSource | None = None,
+    no_index: bool = False,
 ) -> Projection:
-    """Run the projection with a progress display, then report points, time and trust."""
+    """Run the projection with a progress display, then report points, time and trust.
+
+    UMAP over more than ``viz.EXACT_KNN_MAX`` points takes its kNN from the table's stored
+    index when it has one (unless `no_index`); the stderr line says so.
+    """
     from embviz import viz
     from embviz.cli._common import progress
     from embviz.io import cache as _cache
 
     _warn_long(method.value, selection.count)
+    index = None
+    if method.value == "umap" and selection.count > viz.EXACT_KNN_MAX and not no_index and source is not None:
+        index = _stored_index(source, table)
     start = time.perf_counter()
     with progress() as bar:
         proj = viz.project(
@@ -295,9 +305,13 @@ def _layout(
             use_cache=not no_cache,
             fingerprint=fingerprint,
             progress=_progress_callback(bar),
+            index=index,
         )
     how = "from the projection cache" if proj.cached else f"in {time.perf_counter() - start:.1f} s"
     message(f"projected {selection.summary()} with {method.value} to {dim}D {how}")
+    if str(proj.params.get("knn", "")).startswith("index"):
+        k = proj.params["n_neighbors"]
+        message(f"UMAP's {k} nearest neighbors of each point came from the {proj.params['knn']}")
     _report_recall(proj, selection.count)
     return proj
 
@@ -406,6 +420,8 @@ def project(
         no_cache=source.no_cache,
         cache_dir=source.cache_dir,
         fingerprint=_cache.fingerprint(path) + (f"|{source.postprocess}" if source.postprocess else ""),
+        source=source,
+        no_index=no_index,
     )
     columns = ["key", "rank", "x", "y", "z"][: 2 + dim]
     rows = proj.rows()
@@ -584,6 +600,8 @@ def plot(
             no_cache=source.no_cache,
             cache_dir=source.cache_dir,
             fingerprint=fingerprint,
+            source=source,
+            no_index=no_index,
         )
         axes = None
 

@@ -336,8 +336,8 @@ class Index:
             return ids, vals
         if n < self.count * _EXACT_BELOW and self.unit is not None:
             exact_rows = list(range(m))  # a selective restrict: exact over the first n rows is cheaper and right
-        elif m <= _FEW:  # an interactive query: a few numpy calls cost more than FAISS's search
-            exact_rows = [r for r in range(m) if not q[r].any()]
+        elif m <= _FEW:  # interactive: all-zero queries are found after FAISS (see _fill_few)
+            exact_rows = []
         else:
             exact_rows = np.flatnonzero(~np.any(q != 0, axis=1)).tolist()
         pending = np.arange(m) if not exact_rows else np.setdiff1d(np.arange(m), exact_rows)
@@ -346,7 +346,7 @@ class Index:
             params = self._params(n, ef_search, nprobe, fetch)
             dist, found = self.faiss_index.search(q if len(pending) == m else q[pending], fetch, params=params)
             if len(pending) <= _FEW:  # interactive queries: plain Python beats a dozen numpy calls
-                short = self._fill_few(pending, found, dist, excl, n, kk, ids, vals)
+                short = self._fill_few(pending, found, dist, excl, n, kk, ids, vals, q, exact_rows)
                 if not short:
                     break
                 if fetch >= min(n, _MAX_FETCH):
@@ -385,10 +385,17 @@ class Index:
         return ids, vals
 
     @staticmethod
-    def _fill_few(pending, found, dist, excl, n, kk, ids, vals) -> list[int]:  # noqa: ANN001
-        """Filter a few FAISS result rows in Python; return the rows still short of `kk`."""
+    def _fill_few(pending, found, dist, excl, n, kk, ids, vals, q, zero) -> list[int]:  # noqa: ANN001
+        """Filter a few FAISS result rows in Python; return the rows still short of `kk`.
+
+        An all-zero query (every FAISS score 0, the vector then checked) goes to `zero`, to be
+        answered exactly: testing every query beforehand cost more than the filtering.
+        """
         short = []
         for r, row, score in zip(pending.tolist(), found.tolist(), dist.tolist()):
+            if score and score[0] == 0.0 and not q[r].any():
+                zero.append(r)
+                continue
             banned = set(excl[r])
             got = [(-d, i) for i, d in zip(row, score) if 0 <= i < n and i not in banned]
             if len(got) < kk:

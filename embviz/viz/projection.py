@@ -7,7 +7,9 @@ Three steps, each a function usable from a notebook:
 2. :func:`project` lays them out with PCA (numpy SVD), UMAP (McInnes, Healy and Melville
    2018, umap-learn, cosine metric) or t-SNE (van der Maaten and Hinton 2008, scikit-learn).
    UMAP gets the exact cosine kNN from one batched matrix product (``search.top_k``) as
-   ``precomputed_knn`` for sets up to 50,000 points, a persistent numba cache, and every
+   ``precomputed_knn`` for sets up to 50,000 points (above, the approximate kNN of the
+   table's FAISS index when one is given and the points are its first rows), a persistent
+   numba cache, and every
    layout is cached on disk keyed on (data, selection, method, parameters, seed, version).
 3. :func:`embviz.viz.trust.neighbor_recall` scores the layout: recall@k of each point's cosine neighbors among
    its layout neighbors, in [0, 1] (1 means every original neighbor stayed a neighbor).
@@ -21,7 +23,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -140,6 +142,7 @@ def project(
     use_cache: bool = True,
     fingerprint: str | None = None,
     progress: Progress | None = None,
+    index: Any = None,
 ) -> Projection:
     """Lay out the selected rows of `vectors` in `dim` dimensions.
 
@@ -178,6 +181,12 @@ def project(
         Content fingerprint of the vector file (``embviz.io.cache.fingerprint``), recorded in the key.
     progress : callable, optional
         ``progress(stage, done, total)``.
+    index : embviz.search.index.Index, optional
+        A FAISS index over `vectors`' unit rows. UMAP above ``EXACT_KNN_MAX`` points takes its
+        kNN from it (approximate; ``params["knn"]`` then names the index and its measured
+        recall) when the points are the table's first rows (the most frequent keys, the
+        default selection); otherwise, and without an index, umap-learn's own approximate
+        kNN (pynndescent).
 
     Returns
     -------
@@ -203,8 +212,12 @@ def project(
         raise InvalidQuery(f"{method} needs at least 3 points, got {m}; use --method pca")
     unit = np.ascontiguousarray(vectors.unit[ids], dtype=np.float32)
     params = params_for(method, n_neighbors, min_dist, perplexity)
+    use_index = (
+        method == "umap" and m > EXACT_KNN_MAX and index is not None and index.count >= m
+        and bool((ids == np.arange(m)).all())
+    )
     if method == "umap":
-        params["knn"] = "exact" if m <= EXACT_KNN_MAX else "nndescent"
+        params["knn"] = "exact" if m <= EXACT_KNN_MAX else f"index, {index.describe()}" if use_index else "nndescent"
     keys = tuple(vectors.keys[i] for i in ids.tolist())
 
     path = None
@@ -222,7 +235,8 @@ def project(
     if method == "pca":
         coords = pca(unit, dim)
     elif method == "umap":
-        coords = _umap(unit, dim, seed, n_neighbors, min_dist, cache_dir, report)
+        knn = index_knn(index, unit, min(n_neighbors, m - 1), report) if use_index else None
+        coords = _umap(unit, dim, seed, n_neighbors, min_dist, cache_dir, report, knn)
     else:
         coords = _tsne(unit, dim, seed, perplexity, report)
     coords = np.ascontiguousarray(coords, dtype=np.float32)
@@ -293,6 +307,46 @@ def exact_knn(unit: NDArray[np.float32], k: int) -> tuple[NDArray[np.int32], NDA
     return indices, dists.astype(np.float32)
 
 
+def index_knn(
+    index: Any, unit: NDArray[np.float32], k: int, progress: Progress | None = None
+) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    """Approximate cosine kNN of a table's first ``m`` rows from its FAISS index, as :func:`exact_knn`.
+
+    Parameters
+    ----------
+    index : embviz.search.index.Index
+        Built over the whole table's unit rows (``index.count >= m``).
+    unit : ndarray ``(m, dim)`` float32
+        The unit rows ``0 .. m-1`` of that table (the points).
+    k : int
+        Neighbors per point including the point itself, 2 <= k <= m.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    indices, distances
+        As :func:`exact_knn`: ``(m, k)`` int32 (column 0 the point itself) and float32 cosine
+        distances in [0, 2], each row's neighbors among the first ``m`` rows (``restrict=m``,
+        the point itself excluded), as ``embviz neighbors --index`` answers.
+    """
+    m = len(unit)
+    report = progress or _noop
+    ids = np.zeros((m, k - 1), dtype=np.int64)
+    scores = np.zeros((m, k - 1), dtype=np.float32)
+    step = 8192
+    for lo in range(0, m, step):
+        hi = min(m, lo + step)
+        report("kNN from the index", lo, m)
+        got_i, got_s = index.search(unit[lo:hi], k - 1, exclude=[(i,) for i in range(lo, hi)], restrict=m)
+        ids[lo:hi], scores[lo:hi] = got_i, got_s
+    report("kNN from the index", m, m)
+    own = np.arange(m, dtype=np.int64)[:, None]
+    indices = np.concatenate([own, ids], axis=1).astype(np.int32)
+    dists = np.concatenate([np.zeros((m, 1), np.float32), np.clip(1.0 - scores, 0.0, 2.0)], axis=1)
+    return indices, dists.astype(np.float32)
+
+
 def numba_cache_dir(cache_dir: str | os.PathLike) -> Path:
     """Where compiled numba code is kept: ``<cache_dir>/numba``."""
     return Path(cache_dir) / "numba"
@@ -315,7 +369,7 @@ def _writable_numba_cache() -> None:
     warn(f"cannot write numba's cache in {current}; UMAP compiles without a lasting disk cache")
 
 
-def _umap(unit, dim, seed, n_neighbors, min_dist, cache_dir, report) -> NDArray[np.float32]:
+def _umap(unit, dim, seed, n_neighbors, min_dist, cache_dir, report, knn=None) -> NDArray[np.float32]:
     m = len(unit)
     if cache_dir is not None and "numba" not in sys.modules:
         # numba reads this once, when first imported: compiled code then survives processes.
@@ -330,7 +384,9 @@ def _umap(unit, dim, seed, n_neighbors, min_dist, cache_dir, report) -> NDArray[
 
     kw: dict = {}
     nn = min(n_neighbors, m - 1)
-    if m <= EXACT_KNN_MAX:
+    if knn is not None:  # from the table's index (see project)
+        kw["precomputed_knn"] = (*knn, None)
+    elif m <= EXACT_KNN_MAX:
         report("exact kNN", 0, 1)
         knn_i, knn_d = exact_knn(unit, nn)
         kw["precomputed_knn"] = (knn_i, knn_d, None)
