@@ -73,6 +73,41 @@ def scan(buf: np.ndarray, rec: int, want: int) -> tuple[np.ndarray, np.ndarray, 
     return key_start, key_end, used
 
 
+def scan_raw(raw, lo: int, hi: int, rec: int, want: int) -> tuple[np.ndarray, np.ndarray, int]:  # noqa: ANN001
+    r"""Find up to `want` complete records in ``raw[lo:hi]``, following the chain record by record.
+
+    The same answer as :func:`scan` (offsets relative to `lo`), by a loop of ``raw.find``
+    (``bytes`` or ``mmap``: C searches, no copy): one short Python iteration per record, about
+    0.5 microseconds, against about 1.2 for :func:`scan`'s pass over every byte of a
+    300-dimension file (its cost grows with the vectors' bytes, the loop's with the records).
+
+    Parameters
+    ----------
+    raw : bytes or mmap.mmap
+        The file's bytes; ``raw[lo]`` starts a record, optionally preceded by one ``\n``.
+    lo, hi : int
+        The window to scan.
+    rec, want : int
+        As :func:`scan`.
+    """
+    find = raw.find
+    starts: list[int] = []
+    ends: list[int] = []
+    add_start, add_end = starts.append, ends.append
+    pos, used, count = lo, lo, 0
+    while count < want and pos < hi:
+        if raw[pos] == 10:  # the newline after the previous vector
+            pos += 1
+        sp = find(b" ", pos, hi)
+        if sp < 0 or sp + 1 + rec > hi:
+            break
+        add_start(pos)
+        add_end(sp)
+        count += 1
+        pos = used = sp + 1 + rec
+    return (np.array(starts, dtype=np.int64) - lo, np.array(ends, dtype=np.int64) - lo, used - lo)
+
+
 def gather_rows(buf: np.ndarray, offsets: np.ndarray, dim: int, out: np.ndarray | None = None) -> np.ndarray:
     """Copy the float32 LE vectors at byte `offsets` of `buf`: float32 ``(r, dim)``.
 
@@ -288,7 +323,12 @@ def _read_binary(
                 eof = not more
                 data += more
             buf = np.frombuffer(data, dtype=np.uint8)
-        key_start, key_end, used = scan(buf, rec, want - done)
+        raw = getattr(mapped.base, "obj", None) if mapped is not None else data
+        if raw is not None and hasattr(raw, "find"):  # the mmap or bytes under buf
+            lo = pos if mapped is not None else 0
+            key_start, key_end, used = scan_raw(raw, lo, lo + len(buf), rec, want - done)
+        else:
+            key_start, key_end, used = scan(buf, rec, want - done)
         if not len(key_start):
             if not eof:  # a record longer than the window: widen it
                 window *= 2
