@@ -157,3 +157,30 @@ def test_a_changed_source_rebuilds_the_entry(tmp_path: Path, table) -> None:  # 
     v = eio.load(src, cache_dir=cdir)
     assert list(v.keys) == keys[::-1]
     np.testing.assert_array_equal(np.asarray(v.matrix), rows[::-1] * 2)
+
+
+def test_scan_raw_finds_the_records_scan_finds() -> None:
+    """The record-by-record chain (bytes.find) and the numpy pointer jumping agree, cut anywhere.
+
+    Vector bytes full of spaces and newlines, keys of 1 to 30 bytes, a newline after some
+    vectors and not others, and windows that end inside a key or a vector.
+    """
+    from embviz.io.binary import scan, scan_raw
+
+    rng = np.random.default_rng(11)
+    dim = 3
+    parts = []
+    for i in range(400):
+        key = bytes(rng.integers(97, 123, rng.integers(1, 31)).astype(np.uint8))
+        vec = bytes(rng.choice(np.array([32, 10, 65, 0], dtype=np.uint8), 4 * dim))  # spaces, newlines
+        parts.append(key + b" " + vec + (b"\n" if i % 3 else b""))
+    data = b"\n" + b"".join(parts)
+    arr = np.frombuffer(data, dtype=np.uint8)
+    for lo_cut, hi_cut, want in [(0, len(data), 10**9), (0, 777, 10**9), (0, len(data), 37), (0, 20, 5)]:
+        a = scan(arr[lo_cut:hi_cut], 4 * dim, want)
+        b = scan_raw(data, lo_cut, hi_cut, 4 * dim, want)
+        assert len(a[0]) == len(b[0]) and (a[0] == b[0]).all() and (a[1] == b[1]).all() and a[2] == b[2]
+    # continuing from where a window stopped gives the rest
+    s1, e1, used = scan_raw(data, 0, 777, 4 * dim, 10**9)
+    s2, _, _ = scan_raw(data, used, len(data), 4 * dim, 10**9)
+    assert len(s1) + len(s2) == 400
