@@ -512,6 +512,8 @@ def unit_rows(block: NDArray[np.float32], norms: NDArray[np.float32]) -> NDArray
     rows stay zero; rows with norms below 1e-18 are normalised in float64. A new array.
     """
     n = np.asarray(norms, dtype=np.float32)[:, None]
+    if (n >= 1e-18).all():  # every row normal: a plain division (the masked one is 2x slower)
+        return block / n
     part = np.divide(block, n, out=np.zeros_like(block), where=n > 0)
     edge = np.flatnonzero((n[:, 0] > 0) & (n[:, 0] < 1e-18))  # tiny rows: in float64
     if len(edge):
