@@ -505,16 +505,22 @@ def row_norms(block: NDArray[np.float32]) -> NDArray[np.float32]:
     return part.astype(np.float32, copy=False)
 
 
-def unit_rows(block: NDArray[np.float32], norms: NDArray[np.float32]) -> NDArray[np.float32]:
+def unit_rows(
+    block: NDArray[np.float32], norms: NDArray[np.float32], out: NDArray[np.float32] | None = None
+) -> NDArray[np.float32]:
     """Divide the rows of a float32 ``(m, dim)`` block by their `norms` ``(m,)``, as :attr:`Vectors.unit`.
 
     Float32 division, as gensim's ``get_normed_vectors`` (so scores equal gensim's); all-zero
-    rows stay zero; rows with norms below 1e-18 are normalised in float64. A new array.
+    rows stay zero; rows with norms below 1e-18 are normalised in float64. A new array, or
+    `out` (float32, the shape of `block`, not overlapping it) filled and returned.
     """
     n = np.asarray(norms, dtype=np.float32)[:, None]
     if (n >= 1e-18).all():  # every row normal: a plain division (the masked one is 2x slower)
-        return block / n
-    part = np.divide(block, n, out=np.zeros_like(block), where=n > 0)
+        return np.divide(block, n, out=out)
+    if out is None:
+        out = np.empty_like(block)
+    out[...] = 0
+    part = np.divide(block, n, out=out, where=n > 0)
     edge = np.flatnonzero((n[:, 0] > 0) & (n[:, 0] < 1e-18))  # tiny rows: in float64
     if len(edge):
         b64 = block[edge].astype(np.float64)

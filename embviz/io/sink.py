@@ -161,6 +161,9 @@ class UnitWriter(_Sink):
         # Writing and checksumming release the GIL: a second thread does both while this one
         # parses the next block (two blocks in flight at most).
         self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._ring: list[np.ndarray | None] = [None] * 4  # unit blocks: see add()
+        self._turn = 0
+        self._slot: np.ndarray | None = None  # the parsed rows of one block, reused
         self._error: BaseException | None = None
         self._writer = threading.Thread(target=self._write_blocks, name="embviz-unit-writer", daemon=True)
         self._writer.start()
@@ -208,13 +211,29 @@ class UnitWriter(_Sink):
         norms = row_norms(b32)
         if self._error is not None:
             raise self._error
-        self._queue.put(memoryview(np.ascontiguousarray(unit_rows(b32, norms), dtype=self.dtype)).cast("B"))
+        # into the next buffer of a ring (two blocks queued, one being written, this one):
+        # reused memory, not a fresh allocation faulted in page by page for every block
+        self._turn = (self._turn + 1) % len(self._ring)
+        ring = self._ring[self._turn]
+        if ring is None or ring.size < b32.size:
+            ring = self._ring[self._turn] = np.empty(b32.size, dtype=np.float32)
+        unit = unit_rows(b32, norms, out=ring[: b32.size].reshape(b32.shape))
+        self._queue.put(memoryview(np.ascontiguousarray(unit, dtype=self.dtype)).cast("B"))
         self.dim = rows.shape[1]
         self.norm_blocks.append(norms)
         self.offsets.append(np.asarray(offsets, dtype=np.int64))
         self.keys.extend(keys)
         self.lines.append(lines)
         self.rows += len(keys)
+
+    def slot(self, count: int, dim: int) -> np.ndarray | None:
+        """Return a reused float32 ``(count, dim)`` buffer for the reader to gather a block into.
+
+        The rows are only read during :meth:`add`, so one buffer serves every block.
+        """
+        if self._slot is None or self._slot.size < count * dim:
+            self._slot = np.empty(max(count * dim, 1), dtype=np.float32)
+        return self._slot[: count * dim].reshape(count, dim)
 
     def norms(self) -> np.ndarray:
         """Each row's norm so far, float32 ``(rows,)``, as :attr:`Vectors.norms` computes it."""
