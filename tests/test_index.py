@@ -445,3 +445,22 @@ def test_an_all_zero_query_is_answered_exactly(sample_index) -> None:
                 assert ids[j].tolist() == [1, 2, 3, 4, 5] and (scores[j] == 0).all()  # ties to the lower id
             else:
                 assert ids[j, 0] == 100 or scores[j, 0] >= 0.99
+
+
+@pytest.mark.parametrize("method", ["flat", "hnsw"])
+def test_tied_scores_go_to_the_lower_id_one_query_or_many(method) -> None:
+    """Duplicate rows tie exactly; FAISS may list them in any order, Index.search never does."""
+    rng = np.random.default_rng(5)
+    unit = rng.standard_normal((400, 16)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    for copy in (150, 10, 300, 50):  # four copies of row 3, added in no particular order
+        unit[copy] = unit[3]
+    index = search_index.Index.build(unit, method, ef_construction=80)
+    index.unit = unit
+    want = [10, 50, 150, 300]
+    one, _ = index.search(unit[[3]], 4, exclude=[[3]])  # the interactive path
+    assert one.tolist() == [want]
+    many, _ = index.search(unit[[3] * 40], 4, exclude=[[3]] * 40)  # the batched path
+    assert many.tolist() == [want] * 40
+    none, _ = index.search(unit[[3]], 5)  # no exclusion: row 3 itself ties too
+    assert none.tolist() == [[3, *want]]

@@ -396,14 +396,29 @@ class Index:
             if score and score[0] == 0.0 and not q[r].any():
                 zero.append(r)
                 continue
-            banned = set(excl[r])
-            got = [(-d, i) for i, d in zip(row, score) if 0 <= i < n and i not in banned]
+            banned = excl[r]
+            if len(banned) <= 1:  # no exclusion or a query's own key: the common case
+                if banned and banned[0] in row:
+                    at = row.index(banned[0])
+                    del row[at], score[at]
+                # FAISS lists the best first and ids below n (a restrict is its id range);
+                # when no score ties among the first kk (and the next), that order is ours
+                head = score[: kk + 1]
+                if len(row) >= kk and row[kk - 1] >= 0 and len(set(head)) == len(head):
+                    ids[r] = row[:kk]
+                    vals[r] = score[:kk]
+                    continue
+                got = [(-d, i) for i, d in zip(row, score) if 0 <= i < n]
+            else:
+                banned = set(banned)
+                got = [(-d, i) for i, d in zip(row, score) if 0 <= i < n and i not in banned]
             if len(got) < kk:
                 short.append(r)
                 continue
             got.sort()  # best first, equal scores by the lower id
-            ids[r] = [i for _, i in got[:kk]]
-            vals[r] = [-d for d, _ in got[:kk]]
+            del got[kk:]
+            ids[r] = [i for _, i in got]
+            vals[r] = [-d for d, _ in got]
         return short
 
     def recall(
