@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -464,3 +465,23 @@ def test_tied_scores_go_to_the_lower_id_one_query_or_many(method) -> None:
     assert many.tolist() == [want] * 40
     none, _ = index.search(unit[[3]], 5)  # no exclusion: row 3 itself ties too
     assert none.tolist() == [[3, *want]]
+
+
+@pytest.mark.parametrize("method", ["ivf", "flat"])
+def test_a_loaded_index_is_memory_mapped_and_answers_the_same(sample, method, tmp_path) -> None:
+    """Index.load maps the file read-only (FAISS IO_FLAG_MMAP): same answers, and the file can be
+    replaced by a rebuild (renamed over it) while a process still holds the old mapping."""
+    unit = np.asarray(sample.unit[:8000])
+    built = Index.build(unit, method)
+    path = tmp_path / f"index-{method}.faiss"
+    built.save(path)
+    loaded = Index.load(path, unit=unit)
+    q = np.ascontiguousarray(unit[:64], dtype=np.float32)
+    ex = [[i] for i in range(64)]
+    for a, b in zip(built.search(q, 10, exclude=ex), loaded.search(q, 10, exclude=ex)):
+        np.testing.assert_array_equal(a, b)
+    other = tmp_path / "other.faiss"
+    Index.build(unit[::-1].copy(), method).save(other)
+    os.replace(other, path)  # as a rebuild installs its file
+    again = loaded.search(q, 10, exclude=ex)  # the old mapping still answers
+    np.testing.assert_array_equal(again[0], built.search(q, 10, exclude=ex)[0])

