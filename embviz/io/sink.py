@@ -158,8 +158,8 @@ class UnitWriter(_Sink):
         self.dim = 0
         self._f = open(unit_path, "wb")  # noqa: SIM115 - closed by finish() or close()
         self._f.write(b"\0" * _NPY_HEADER_BYTES)
-        # Writing and checksumming release the GIL: a second thread does both while this one
-        # parses the next block (two blocks in flight at most).
+        # Writing releases the GIL: a second thread writes while this one parses the next
+        # block (two blocks in flight at most).
         self._queue: queue.Queue = queue.Queue(maxsize=2)
         self._ring: list[np.ndarray | None] = [None] * 4  # unit blocks: see add()
         self._turn = 0
@@ -177,7 +177,6 @@ class UnitWriter(_Sink):
                 continue
             try:
                 self._f.write(data)
-                self.crcs.update(data)
             except BaseException as exc:  # noqa: BLE001 - handed to the parsing thread
                 self._error = exc
 
@@ -218,7 +217,9 @@ class UnitWriter(_Sink):
         if ring is None or ring.size < b32.size:
             ring = self._ring[self._turn] = np.empty(b32.size, dtype=np.float32)
         unit = unit_rows(b32, norms, out=ring[: b32.size].reshape(b32.shape))
-        self._queue.put(memoryview(np.ascontiguousarray(unit, dtype=self.dtype)).cast("B"))
+        data = memoryview(np.ascontiguousarray(unit, dtype=self.dtype)).cast("B")
+        self.crcs.update(data)  # here, not in the writer: writing is the slower of the two threads
+        self._queue.put(data)
         self.dim = rows.shape[1]
         self.norm_blocks.append(norms)
         self.offsets.append(np.asarray(offsets, dtype=np.int64))
