@@ -161,14 +161,15 @@ class SourceRows:
     ndim = 2
 
     def __init__(self, path: Path, offsets: np.ndarray, dim: int, dtype: str = "float32") -> None:
-        import mmap
-
         self.path = Path(path)
         self.offsets = offsets
         self.dtype = np.dtype(dtype)
         self.shape = (len(offsets), int(dim))
         with open(self.path, "rb") as f:
-            self._buf = np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), dtype=np.uint8)
+            buf = _map(f)
+        if buf is None:
+            raise ValueError(f"{path}: cannot be memory-mapped")
+        self._buf = buf
         if len(offsets) and int(offsets.max()) + 4 * dim > len(self._buf):
             raise ValueError(f"{path}: row offsets point past the end of the file")
 

@@ -30,7 +30,6 @@ import json
 import os
 import time
 import uuid
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 
 from embviz.errors import FormatError, InvalidQuery, KeyNotFound, require, warn
+from embviz.io.integrity import file_crc32
 from embviz.search.kernel import cosadd_queries, top_k
 
 if TYPE_CHECKING:
@@ -488,7 +488,7 @@ class Index:
                 recall_seed=RECALL_SEED,
                 build_s=self.build_s,
                 file_size=tmp_index.stat().st_size,
-                file_crc32=_crc32(tmp_index),
+                file_crc32=file_crc32(tmp_index, mapped=True),
                 created=time.strftime("%Y-%m-%dT%H:%M:%S"),
             )
             tmp_meta.write_text(json.dumps(meta, indent=1), "utf-8")
@@ -541,7 +541,7 @@ class Index:
         if size != meta.get("file_size"):
             expected = int(meta.get("file_size") or 0)
             raise FormatError(f"{path}: index file is {size:,} bytes, expected {expected:,} bytes (truncated?)")
-        if _crc32(path) != meta.get("file_crc32"):
+        if file_crc32(path, mapped=True) != meta.get("file_crc32"):
             raise FormatError(f"{path}: index file fails its CRC-32 check (corrupt)")
         try:
             # memory-mapped, read-only: a 3.4 GiB IVF file (3M x 300) opens in milliseconds
@@ -568,31 +568,6 @@ class Index:
 # -- helpers ---------------------------------------------------------------------------------
 def _meta_path(path: Path) -> Path:
     return path.with_suffix(".json")
-
-
-def _crc32(path: Path) -> int:
-    """Return the CRC-32 of the whole file, read through a memory map.
-
-    No copies; the pages it reads are the ones a memory-mapped index then uses.
-    """
-    import mmap
-
-    crc = 0
-    with open(path, "rb") as f:
-        try:
-            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):  # empty, or cannot be mapped
-            while chunk := f.read(1 << 24):
-                crc = zlib.crc32(chunk, crc)
-            return crc
-        with mm:
-            view = memoryview(mm)
-            try:
-                for lo in range(0, len(mm), 1 << 24):
-                    crc = zlib.crc32(view[lo : lo + (1 << 24)], crc)
-            finally:
-                view.release()
-    return crc
 
 
 def _sample_rows(unit: NDArray[np.floating], sample: int, seed: int) -> NDArray[np.int64]:
