@@ -400,3 +400,34 @@ def test_float16_scores_are_the_float32_scores_of_the_same_values_bit_for_bit(sa
         want = np.empty((m, 5000), np.float32)
         _Cosine(rows.astype(np.float32), q[:m]).chunk(0, m, 0, 5000, want)
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_sampled_group_bound_with_tied_groups_equals_a_full_sort(monkeypatch, k) -> None:
+    """Large-table path (a sampled bound on the group maxima, kept maxima only) on a small table.
+
+    Half the rows are copies of few integer vectors, which tie in about 200 groups at once;
+    queries near them need more than k groups, and queries among the other (all different)
+    rows keep fewer maxima than that in the same batch (padding): the answer is still the
+    full sort's, ties to the lower id.
+    """
+    from test_determinism import reference_top as exact_reference
+
+    monkeypatch.setattr(query.kernel, "_SAMPLE_GROUPS", 64)
+    rng = np.random.default_rng(11)
+    distinct = rng.integers(-2, 3, size=(100, 8)).astype(np.float32)
+    distinct[0] = 0
+    distinct[0, 0] = 1  # an unmatched row ...
+    pick = rng.integers(1, 100, size=40_000)
+    pick[rng.choice(40_000, 3, replace=False)] = 0  # ... three copies of it, far apart,
+    pick[0] = 0  # one in group 0 (the padding's group)
+    unit = distinct[pick]
+    half = rng.random(40_000) < 0.5  # and half the rows all different
+    half[0] = False
+    unit[half] = rng.standard_normal((int(half.sum()), 8))
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    q = np.concatenate([unit[rng.choice(40_000, 50, replace=False)], np.eye(8, dtype=np.float32)[:2]])
+    ids, scores = query.top_k(unit, q, k)
+    np.testing.assert_array_equal(ids, exact_reference(unit, q, k))
+    want = np.take_along_axis(q.astype(np.float64) @ unit.T.astype(np.float64), ids, axis=1)
+    np.testing.assert_allclose(scores, want, rtol=0, atol=1e-6)
