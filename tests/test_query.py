@@ -340,10 +340,12 @@ def test_cosmul_restrict_equals_gensim(sample, kv):
     assert_same(ours, [(sample.keys[i], dists[i]) for i in best])
 
 
+@pytest.mark.parametrize("cores", [1, 3])
 @pytest.mark.parametrize("m", [1, 5, 64, 65, 300])
-def test_float16_rows_score_as_their_float32_values_for_few_and_many_queries(sample, m):
-    # few queries convert float16 rows block by block, many convert a chunk at once: both are
-    # the top-k of the float32 values of the float16 rows, ids and scores
+def test_float16_rows_score_as_their_float32_values_for_few_and_many_queries(sample, m, cores, monkeypatch):
+    # few queries convert float16 rows block by block (one thread per core), many convert a
+    # chunk at once: both are the top-k of the float32 values of the float16 rows
+    monkeypatch.setattr(query.kernel, "_cores", lambda: cores)
     unit16 = np.ascontiguousarray(sample.unit[:40_000], dtype=np.float16)
     rows = np.random.default_rng(m).choice(len(unit16), m, replace=False)
     q = unit16[rows].astype(np.float32)
