@@ -286,6 +286,8 @@ class Vectors:
         self.row_offsets: np.ndarray | None = None
         #: Block CRC-32s of a unit-rows file a reader already wrote for the cache, else None.
         self.unit_crcs: list[int] | None = None
+        #: CRC-32 of the whole source file, when the reader computed it while parsing, else None.
+        self.source_crc32: int | None = None
         #: The keys as UTF-8 lines (``keys.txt``), when a reader has them as read, else None.
         self.keys_blob: bytes | None = None
         #: A row that is never a neighbor or an analogy answer (``nn.Embedding(padding_idx=)``);

@@ -184,3 +184,44 @@ def test_scan_raw_finds_the_records_scan_finds() -> None:
     s1, e1, used = scan_raw(data, 0, 777, 4 * dim, 10**9)
     s2, _, _ = scan_raw(data, used, len(data), 4 * dim, 10**9)
     assert len(s1) + len(s2) == 400
+
+
+@pytest.mark.parametrize("tail, limit", [(b"", None), (b"\n\n", None), (b"", 1000)])
+def test_a_cache_build_hashes_the_source_as_it_parses_and_drops_its_pages(
+    tmp_path: Path, monkeypatch, tail: bytes, limit: int | None  # noqa: ANN001
+) -> None:
+    """The source is read once: its CRC-32 comes from the parser, its pages leave the page cache.
+
+    No background thread rereads the file, and only a cache build drops the file's pages
+    (``POSIX_FADV_DONTNEED``, behind the parser); an in-memory load leaves them.
+    """
+    import os
+    import zlib
+
+    rng = np.random.default_rng(5)
+    keys = [f"k{i}" for i in range(70_000)]
+    rows = rng.standard_normal((70_000, 64)).astype(np.float32)  # 18 MB: past one 16 MiB release
+    src = _w2v_binary(tmp_path / "v.bin", keys, rows)
+    with open(src, "ab") as f:
+        f.write(tail)
+    calls: list[tuple[int, int, int]] = []
+    fadvise = os.posix_fadvise
+
+    def spy(fd: int, offset: int, length: int, advice: int) -> None:
+        calls.append((offset, length, advice))
+        fadvise(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", spy)
+    monkeypatch.setattr(cache._integrity, "BackgroundHash", lambda path: pytest.fail("source hashed twice"))
+    eio.load(src, cache=False, limit=limit)
+    assert calls == []  # an in-memory load leaves the page cache alone
+    cdir = tmp_path / "cache"
+    v = eio.load(src, cache_dir=cdir, limit=limit)
+    assert v.count == (limit or 70_000)
+    meta = json.loads((_entry(cdir) / "meta.json").read_text())
+    assert meta["source_crc32"] == zlib.crc32(src.read_bytes())
+    if limit is None:
+        assert calls and calls[0][0] == 0 and {a for _, _, a in calls} == {os.POSIX_FADV_DONTNEED}
+        assert sum(n for _, n, _ in calls) >= 1 << 24
+    assert [e.status for e in cache.verify(cdir)] == ["ok"]
+    np.testing.assert_array_equal(np.asarray(v.matrix), rows[: limit or 70_000])

@@ -23,7 +23,6 @@ import shutil
 import time
 import uuid
 import warnings
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from embviz.errors import EmbvizWarning, FormatError, warn
 from embviz.io import integrity as _integrity
 from embviz.io.binary import SourceRows
 from embviz.io.options import SourceOptions
-from embviz.io.read import read_into
+from embviz.io.read import read_into, reads_in_place
 from embviz.io.sniffing import VectorFormat, container_format, sniff
 from embviz.io.sources import dependencies
 from embviz.vectors import KeyBlob, Vectors, row_norms, unit_rows
@@ -144,7 +143,7 @@ def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
         if not _integrity.sampled_ok(entry, meta.get("blocks") or {}):  # bit rot: rebuild
             return None
         blob = (entry / "keys.txt").read_bytes()
-        if zlib.crc32(blob) != meta["keys_crc32"]:
+        if _integrity.crc32(blob) != meta["keys_crc32"]:
             return None
         keys = KeyBlob.from_bytes(blob)  # decoded when asked: a query names a few keys
         if len(keys) != n:
@@ -185,11 +184,19 @@ def _write_entry(tmp: Path, source: Path, vectors: Vectors, meta: dict,
     else:
         blocks["unit.npy"] = _write_npy(tmp / "unit.npy", vectors.matrix, lambda lo, hi: _unit_block(vectors, lo, hi))
     meta = dict(meta, count=vectors.count, dim=vectors.dim, dtype=str(vectors.matrix.dtype),
-                keys_crc32=zlib.crc32(blob), created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                keys_crc32=_integrity.crc32(blob), created=time.strftime("%Y-%m-%dT%H:%M:%S"),
                 blocks=blocks,
-                source_crc32=(hasher.result() if hasher is not None else _integrity.file_crc32(source))
-                if source.is_file() else None)
+                source_crc32=_source_crc32(source, vectors, hasher))
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1), "utf-8")
+
+
+def _source_crc32(source: Path, vectors: Vectors, hasher: _integrity.BackgroundHash | None) -> int | None:
+    """Return the source file's CRC-32: the reader's, the background thread's, or computed now."""
+    if not source.is_file():
+        return None
+    if vectors.source_crc32 is not None:
+        return vectors.source_crc32
+    return hasher.result() if hasher is not None else _integrity.file_crc32(source)
 
 
 def _write_npy(path: Path, like: np.ndarray, rows) -> list[int]:  # noqa: ANN001
@@ -286,7 +293,6 @@ def load_cached(
     if cached is not None:
         cached.source = source.name
         return cached
-    hasher = _integrity.BackgroundHash(resolved) if resolved.is_file() else None
     tmp = entry.with_name(f".tmp-{entry.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     sweep(root)
     try:
@@ -294,6 +300,10 @@ def load_cached(
         unit_path = tmp / "unit.npy"  # a word2vec binary streams its unit rows straight here
     except OSError:
         unit_path = None  # not writable: parsed in memory, and the write below warns
+    # the source's CRC-32: on a second thread while the file is parsed, unless the reader
+    # computes it itself (a word2vec binary read in place: Vectors.source_crc32)
+    in_place = unit_path is not None and reads_in_place(resolved, fmt)
+    hasher = _integrity.BackgroundHash(resolved) if resolved.is_file() and not in_place else None
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EmbvizWarning)
@@ -444,7 +454,7 @@ def _verify_entry(entry: Path) -> Verified:
                 return Verified(str(src), "corrupt", f"{name}: data changed at bytes {where:,}+", str(entry))
         if not meta.get("blocks"):
             return Verified(str(src), "stale", "no array checksums (built by an older embviz)", str(entry))
-        if zlib.crc32((entry / "keys.txt").read_bytes()) != meta.get("keys_crc32"):
+        if _integrity.crc32((entry / "keys.txt").read_bytes()) != meta.get("keys_crc32"):
             return Verified(str(src), "corrupt", "keys.txt: checksum differs", str(entry))
     except (OSError, ValueError) as exc:
         return Verified(str(src), "corrupt", f"cannot read the entry: {exc}", str(entry))

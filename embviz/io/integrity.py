@@ -14,6 +14,11 @@ An entry records, when it is built,
   A CRC finds any accidental change of a burst up to 32 bits and all but 1 in 4 billion
   others, at four times BLAKE2b's speed; it is not meant to resist a forger.)
 
+Every CRC here is zlib's CRC-32 (:func:`crc32`), computed by Intel ISA-L (the ``isal``
+package) where it is installed: the same values at about 17 GB/s on this machine, against
+2.5 GB/s for zlib's own, which made the source's CRC the largest single cost of a first load
+after writing the cache (2.4 s of CPU for a 3.6 GB file).
+
 Pure functions; no printing. Used by :mod:`embviz.io.cache`.
 """
 
@@ -22,10 +27,14 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import zlib
 from pathlib import Path
 
 import numpy as np
+
+try:  # the same function as zlib.crc32, several times faster (see the module docstring)
+    from isal.isal_zlib import crc32
+except ImportError:  # pragma: no cover - isal is a dependency; zlib gives the same values
+    from zlib import crc32
 
 #: Bytes per checksummed block of an array.
 BLOCK_BYTES = 1 << 18
@@ -44,7 +53,7 @@ def _data(path: Path) -> np.ndarray:
 def block_crcs(path: Path) -> list[int]:
     """CRC-32 of each ``BLOCK_BYTES`` block of the data of the ``.npy`` file `path`."""
     data = _data(path)
-    return [zlib.crc32(data[lo : lo + BLOCK_BYTES]) for lo in range(0, len(data), BLOCK_BYTES)]
+    return [crc32(data[lo : lo + BLOCK_BYTES]) for lo in range(0, len(data), BLOCK_BYTES)]
 
 
 class BlockCrcs:
@@ -63,7 +72,7 @@ class BlockCrcs:
         pos = 0
         while pos < len(data):
             take = min(len(data) - pos, BLOCK_BYTES - self._filled)
-            self._crc = zlib.crc32(data[pos : pos + take], self._crc)
+            self._crc = crc32(data[pos : pos + take], self._crc)
             pos += take
             self._filled += take
             if self._filled == BLOCK_BYTES:
@@ -84,7 +93,7 @@ def bad_block(path: Path, crcs: list[int], which: list[int] | None = None) -> in
     if (len(data) + BLOCK_BYTES - 1) // BLOCK_BYTES != len(crcs):
         return 0
     for i in range(len(crcs)) if which is None else which:
-        if zlib.crc32(data[i * BLOCK_BYTES : (i + 1) * BLOCK_BYTES]) != crcs[i]:
+        if crc32(data[i * BLOCK_BYTES : (i + 1) * BLOCK_BYTES]) != crcs[i]:
             return i
     return None
 
@@ -135,20 +144,20 @@ def file_crc32(path: Path, stop=None, *, mapped: bool = False) -> int | None:  #
             while chunk := f.read(1 << 22):
                 if stop is not None and stop.is_set():
                     return None
-                crc = zlib.crc32(chunk, crc)
+                crc = crc32(chunk, crc)
             return crc
         with mm, memoryview(mm) as view:
             for lo in range(0, len(mm), 1 << 22):
                 if stop is not None and stop.is_set():
                     return None
-                crc = zlib.crc32(view[lo : lo + (1 << 22)], crc)
+                crc = crc32(view[lo : lo + (1 << 22)], crc)
     return crc
 
 
 class BackgroundHash:
     """:func:`file_crc32` of `path`, computed on a daemon thread.
 
-    zlib and file reads release the GIL, so on a second core it costs the caller nothing
+    The CRC and file reads release the GIL, so on a second core it costs the caller nothing
     while it parses the same file.
 
     ``result()`` waits for the digest; ``cancel()`` stops reading. A read error gives None.

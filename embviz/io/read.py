@@ -49,6 +49,27 @@ def _dedupe(path: Path, keys: list[str], lines: np.ndarray) -> np.ndarray | None
     return np.sort(keep)
 
 
+def reads_in_place(path: Path, format: VectorFormat | str | None = None) -> bool:
+    """Whether :func:`read_into` with a `unit_path` reads `path` in place (see there).
+
+    True for an uncompressed file that is a word2vec binary (sniffed, or `format` says so),
+    which the reader then maps, hashes and streams to the cache entry itself. Sniffing reads
+    the first 64 KiB; a file that cannot be sniffed gives False.
+    """
+    path = Path(path)
+    if not path.is_file() or compression(path) is not None:
+        return False
+    if format is not None:
+        return VectorFormat(format) == VectorFormat.word2vec
+    if container_format(path) in CONTAINERS:
+        return False
+    try:
+        with open_bytes(path) as f:
+            return _sniff_head(_read_head(f, path), path, None).format == VectorFormat.word2vec
+    except (FormatError, OSError):
+        return False
+
+
 def _read_in_place(
     f, head: bytes, path: Path, info: SourceInfo, limit: int | None, dtype: str, unit_path: Path  # noqa: ANN001
 ) -> Vectors | None:
@@ -84,6 +105,7 @@ def _read_in_place(
     vectors.__dict__["norms"] = norms
     vectors.row_offsets = offsets
     vectors.unit_crcs = crcs
+    vectors.source_crc32 = sink.source_crc
     if keep is None and sink.raw_keys is not None:
         vectors.keys_blob = b"".join(sink.raw_keys)  # keys.txt as read: nothing to encode
     return vectors

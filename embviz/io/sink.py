@@ -33,7 +33,13 @@ class _Sink:
     is built without a final concatenation (peak ~1x the matrix instead of 2x).
     """
 
+    #: Whether the file is read once, to build a cache entry: the reader then computes its
+    #: CRC-32 as it goes (``source_crc``) and drops the pages it has parsed from the page cache.
+    cache_build = False
+
     def __init__(self, dtype: np.dtype, size_bytes: int | None = None) -> None:
+        #: CRC-32 of the whole file, set by a reader when ``cache_build`` (None: not computed)
+        self.source_crc: int | None = None
         self.keys: list[str] = []
         self.blocks: list[np.ndarray] = []
         self.lines: list[np.ndarray] = []
@@ -139,6 +145,8 @@ class UnitWriter(_Sink):
     normalised exactly as :attr:`embviz.vectors.Vectors.unit` does (float32 division; a
     float16 table rounds the values to half precision first, as its matrix would).
     """
+
+    cache_build = True
 
     def __init__(self, dtype: np.dtype, unit_path, source) -> None:  # noqa: ANN001 - Paths
         import queue
