@@ -187,7 +187,7 @@ print(json.dumps(out))
         "anchor_s": round(res["floor"], 2), "speedup": round(res["floor"] / res["exact"], 2),
         "target": "within 1.3x of the floor", "met": res["exact"] <= 1.3 * res["floor"],
         "detail": f"{res['exact'] / res['floor']:.2f}x the floor (medians of {repeat} alternating rounds; "
-                  f"each round: {', '.join(f'{e / f:.2f}x' for e, f in zip(res['exacts'], res['floors']))}); "
+                  f"each round: {', '.join(f'{e / f:.2f}x' for e, f in zip(last['exacts'], last['floors']))}); "
                   f"{gb / res['exact']:.3f} GB/s of the matrix "
                   f"(floor {gb / res['floor']:.3f} GB/s)"})
     if use_index:

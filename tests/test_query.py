@@ -433,3 +433,17 @@ def test_sampled_group_bound_with_tied_groups_equals_a_full_sort(monkeypatch, k)
     np.testing.assert_array_equal(ids, exact_reference(unit, q, k))
     want = np.take_along_axis(q.astype(np.float64) @ unit.T.astype(np.float64), ids, axis=1)
     np.testing.assert_allclose(scores, want, rtol=0, atol=1e-6)
+
+
+def test_float16_threads_in_a_forked_child(sample) -> None:
+    """A child forked after a float16 query scores with threads of its own (the parent's are gone)."""
+    import multiprocessing
+
+    unit16 = np.ascontiguousarray(sample.unit[:40_000], dtype=np.float16)
+    q = unit16[[5]].astype(np.float32)
+    want = query.top_k(unit16, q, 10)  # starts the parent's threads
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(query.top_k, (unit16, q, 10)).get(timeout=60)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])

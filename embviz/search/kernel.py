@@ -155,15 +155,18 @@ def _cores() -> int:
     return max(1, min(8, n))
 
 
-_POOL: ThreadPoolExecutor | None = None
+_POOL: tuple[int, ThreadPoolExecutor] | None = None  # (the process id, its threads)
 
 
 def _pool() -> ThreadPoolExecutor:
-    """Return the float16 scoring threads, started on first use (numpy's integer passes release the GIL)."""
+    """Return the float16 scoring threads, started on first use (numpy's integer passes release the GIL).
+
+    A forked child starts its own: the parent's threads do not exist in it.
+    """
     global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(_cores(), thread_name_prefix="embviz-score")
-    return _POOL
+    if _POOL is None or _POOL[0] != os.getpid():
+        _POOL = (os.getpid(), ThreadPoolExecutor(_cores(), thread_name_prefix="embviz-score"))
+    return _POOL[1]
 
 
 @contextmanager
