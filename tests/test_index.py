@@ -485,3 +485,18 @@ def test_a_loaded_index_is_memory_mapped_and_answers_the_same(sample, method, tm
     os.replace(other, path)  # as a rebuild installs its file
     again = loaded.search(q, 10, exclude=ex)  # the old mapping still answers
     np.testing.assert_array_equal(again[0], built.search(q, 10, exclude=ex)[0])
+
+
+@pytest.mark.parametrize("exclude", [lambda r: [r], lambda r: [], lambda r: [r, r + 1, -5, 10**9]])
+def test_one_query_answers_as_the_batched_path(sample_index, exclude) -> None:
+    """A single query (FAISS's C++ search called directly, no bookkeeping arrays) answers as a batch does."""
+    vectors, index, _ = sample_index
+    rows = np.random.default_rng(9).choice(vectors.count, 60, replace=False)
+    q = np.ascontiguousarray(vectors.unit[rows], dtype=np.float32)
+    ex = [exclude(int(r)) for r in rows]
+    many_ids, many_scores = index.search(q, 10, exclude=ex)  # > 8 queries: the numpy path
+    for j in range(len(rows)):
+        ids, scores = index.search(q[j : j + 1], 10, exclude=[ex[j]])
+        assert ids.tolist() == many_ids[j : j + 1].tolist()
+        np.testing.assert_array_equal(scores, many_scores[j : j + 1])
+        assert not set(ids[0].tolist()) & set(ex[j])

@@ -319,6 +319,11 @@ class Index:
         q = queries
         if not (type(q) is np.ndarray and q.dtype == np.float32 and q.flags.c_contiguous):
             q = np.ascontiguousarray(queries, dtype=np.float32)
+        if (q.shape == (1, self.dim) and k >= 1 and restrict is None and ef_search is None
+                and nprobe is None):  # one interactive query (see _search_one)
+            one = self._search_one(q, k, exclude[0] if exclude else ())
+            if one is not None:
+                return one
         if q.ndim != 2 or q.shape[1] != self.dim:
             raise InvalidQuery(f"queries must have shape (m, {self.dim}), got {q.shape}")
         if k < 1:
@@ -383,6 +388,37 @@ class Index:
             e_ids, e_vals = top_k(self.unit, q[rows], kk, exclude=[excl[r] for r in rows], restrict=n)
             ids[rows], vals[rows] = e_ids, e_vals
         return ids, vals
+
+    def _search_one(self, q: NDArray[np.float32], k: int, exclude: Iterable[int]):
+        """Answer one query ``(1, dim)`` with the index's own settings, or None for :meth:`search`.
+
+        The common interactive call (``neighbors KEY --index``, the explorer), in plain Python
+        around FAISS's C++ search: no parameter object, no per-query bookkeeping arrays. None
+        (the general path then asks FAISS again) when the answer needs it: an all-zero query,
+        fewer than `k` results, tied scores among the first ``k + 1``, or a deeper HNSW search
+        than the stored one.
+        """
+        n = self.count
+        banned = sorted({int(i) for i in exclude if 0 <= i < n})
+        kk = min(k, n - len(banned))
+        fetch = min(kk + len(banned), n)
+        if kk < 1 or (self.method == "hnsw" and fetch > self.params["ef_search"]):
+            return None
+        faiss = _faiss()
+        dist = np.empty((1, fetch), dtype=np.float32)
+        found = np.empty((1, fetch), dtype=np.int64)
+        self.faiss_index.search_c(1, faiss.swig_ptr(q), fetch, faiss.swig_ptr(dist), faiss.swig_ptr(found), None)
+        row, score = found[0].tolist(), dist[0].tolist()
+        if score[0] == 0.0 and not q.any():
+            return None
+        for i in banned:
+            if i in row:
+                at = row.index(i)
+                del row[at], score[at]
+        head = score[: kk + 1]
+        if len(row) < kk or row[kk - 1] < 0 or len(set(head)) != len(head):
+            return None
+        return np.array([row[:kk]], dtype=np.int64), np.array([score[:kk]], dtype=np.float32)
 
     @staticmethod
     def _fill_few(pending, found, dist, excl, n, kk, ids, vals, q, zero) -> list[int]:  # noqa: ANN001
