@@ -170,6 +170,7 @@ def test_corrupt_or_truncated_files_are_refused(sample_index, tmp_path) -> None:
 def test_missing_faiss_names_the_extra(monkeypatch, sample_index) -> None:
     vectors, _, _ = sample_index
     monkeypatch.setitem(sys.modules, "faiss", None)
+    monkeypatch.setattr(search_index, "_FAISS", None)  # as in a process that never imported it
     with pytest.raises(MissingDependency) as err:
         Index.build(vectors.unit[:100])
     assert str(err.value) == "faiss is required for this command; install it with: pip install 'embviz[index]'"
@@ -177,6 +178,7 @@ def test_missing_faiss_names_the_extra(monkeypatch, sample_index) -> None:
 
 def test_missing_faiss_cli_is_one_line(monkeypatch, runner, toy, tmp_path) -> None:
     monkeypatch.setitem(sys.modules, "faiss", None)
+    monkeypatch.setattr(search_index, "_FAISS", None)
     result = run(runner, ["index", "build", "-v", toy, "--cache-dir", tmp_path / "c"], exit_code=1)
     assert result.stdout == ""
     assert result.stderr == (

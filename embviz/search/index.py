@@ -69,8 +69,15 @@ _FEW = 8
 _FORMAT = 1  # bump when the on-disk layout of index files changes
 
 
+_FAISS: Any = None
+
+
 def _faiss() -> Any:
-    return require("faiss", package="'embviz[index]'")
+    """Return the faiss module (imported once; ``pip install 'embviz[index]'`` if missing)."""
+    global _FAISS
+    if _FAISS is None:
+        _FAISS = require("faiss", package="'embviz[index]'")
+    return _FAISS
 
 
 def require_faiss() -> None:
