@@ -418,12 +418,7 @@ class Index:
         row, score = found[0].tolist(), dist[0].tolist()
         if score[0] == 0.0 and not q.any():
             return None
-        for i in banned:
-            if i in row:
-                at = row.index(i)
-                del row[at], score[at]
-        head = score[: kk + 1]
-        if len(row) < kk or row[kk - 1] < 0 or len(set(head)) != len(head):
+        if not _untied_top(row, score, banned, kk):
             return None
         return np.array([row[:kk]], dtype=np.int64), np.array([score[:kk]], dtype=np.float32)
 
@@ -441,13 +436,7 @@ class Index:
                 continue
             banned = excl[r]
             if len(banned) <= 1:  # no exclusion or a query's own key: the common case
-                if banned and banned[0] in row:
-                    at = row.index(banned[0])
-                    del row[at], score[at]
-                # FAISS lists the best first and ids below n (a restrict is its id range);
-                # when no score ties among the first kk (and the next), that order is ours
-                head = score[: kk + 1]
-                if len(row) >= kk and row[kk - 1] >= 0 and len(set(head)) == len(head):
+                if _untied_top(row, score, banned, kk):
                     ids[r] = row[:kk]
                     vals[r] = score[:kk]
                     continue
@@ -609,6 +598,21 @@ class Index:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _untied_top(row: list[int], score: list[float], banned: Sequence[int], kk: int) -> bool:
+    """Drop the `banned` ids from one FAISS result (`row`, `score`, in place); whether its first `kk` are the answer.
+
+    FAISS lists the best first, and ids below the candidate count (a restrict is its id
+    range): when `kk` valid ids remain and no score ties among the first ``kk + 1``, that
+    order is ours (ties would have to go to the lower id).
+    """
+    for i in banned:
+        if i in row:
+            at = row.index(i)
+            del row[at], score[at]
+    head = score[: kk + 1]
+    return len(row) >= kk and row[kk - 1] >= 0 and len(set(head)) == len(head)
+
+
 def _meta_path(path: Path) -> Path:
     return path.with_suffix(".json")
 

@@ -515,18 +515,8 @@ def _top_grouped(scorer, lo, hi, n, k, er, ec, buf, width):
     return ids, vals
 
 
-#: Group maxima sampled per row to bound the k-th largest (see :func:`_top_groups`).
+#: Group maxima sampled per row to bound the k-th largest (see :func:`_kept_groups`).
 _SAMPLE_GROUPS = 4096
-
-
-def _top_groups(gmax: NDArray[np.float32], k: int) -> NDArray[np.int64]:
-    """Column indices ``(b, k)`` of the `k` largest values of each row of `gmax` ``(b, G)``, any order.
-
-    What ``np.argpartition(-gmax, k - 1, axis=1)[:, :k]`` returns (up to the choice among
-    equal values), selected among the values :func:`_kept_groups` keeps.
-    """
-    vals, cols, _ = _kept_groups(gmax, k)
-    return _top_of(vals, cols, k)[0]
 
 
 def _top_of(vals: NDArray[np.float32], cols: NDArray[np.int64], k: int):
