@@ -170,3 +170,109 @@ def _table_cell(value: Any, digits: int) -> str:
 def asdicts(rows: Iterable[Any]) -> list[dict[str, Any]]:
     """Rows as plain dicts (for callers that post-process rows)."""
     return [asdict(r) if is_dataclass(r) else dict(r) for r in rows]
+
+
+class RowFile:
+    """Rows streamed to a file, block by block, and renamed into place only when complete.
+
+    The format comes from the suffix: ``.parquet`` (pyarrow, one row group per block),
+    ``.tsv``, ``.csv`` or ``.jsonl``/``.json`` (one object per line). The rows go to a
+    temporary file beside `path`; :meth:`close` renames it, :meth:`discard` (or an exception
+    inside ``with``) removes it, so a failed or interrupted run never leaves a half-written
+    file.
+
+    Parameters
+    ----------
+    path : path-like
+    columns : sequence of str
+        Column names, in order.
+    types : mapping of str to str, optional
+        ``"int"``, ``"float"`` or ``"str"`` per column (Parquet's schema; default str).
+    """
+
+    SUFFIXES = (".parquet", ".tsv", ".csv", ".jsonl", ".json")
+
+    def __init__(self, path: Any, columns: Sequence[str], types: Mapping[str, str] | None = None) -> None:
+        import os
+        import tempfile
+        from pathlib import Path
+
+        self.path = Path(path)
+        self.kind = self.path.suffix.lower()
+        if self.kind not in self.SUFFIXES:
+            raise ValueError(f"{self.path}: unknown output type; expected one of {', '.join(self.SUFFIXES)}")
+        self.columns = list(columns)
+        self.types = dict(types or {})
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.rows = 0
+        self._writer: Any = None
+        self._text: TextIO | None = None
+        if self.kind != ".parquet":
+            self._text = open(self.tmp, "w", encoding="utf-8", newline="")
+            if self.kind in (".tsv", ".csv"):
+                write_rows([], OutputFormat.tsv if self.kind == ".tsv" else OutputFormat.csv, self._text,
+                           columns=self.columns)
+
+    def write(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Append one block given as columns (equal lengths), e.g. ``{"user": [...], "rank": [...]}``."""
+        n = len(columns[self.columns[0]]) if self.columns else 0
+        if n == 0:
+            return
+        self.rows += n
+        if self.kind == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            kinds = {"int": pa.int64(), "float": pa.float32(), "str": pa.string()}
+            schema = pa.schema([(c, kinds[self.types.get(c, "str")]) for c in self.columns])
+            table = pa.table({c: pa.array(columns[c], type=schema.field(c).type) for c in self.columns},
+                             schema=schema)
+            if self._writer is None:
+                self._writer = pq.ParquetWriter(self.tmp, schema)
+            self._writer.write_table(table)
+            return
+        rows = [dict(zip(self.columns, values)) for values in zip(*(columns[c] for c in self.columns))]
+        fmt = {".tsv": OutputFormat.tsv, ".csv": OutputFormat.csv}.get(self.kind, OutputFormat.jsonl)
+        write_rows(rows, fmt, self._text, columns=self.columns, header=False)
+
+    def close(self) -> int:
+        """Finish the file and rename it into place; returns the rows written."""
+        import os
+
+        if self.kind == ".parquet" and self._writer is None:  # no rows: still a valid, empty table
+            self._empty_parquet()
+        if self._writer is not None:
+            self._writer.close()
+        if self._text is not None:
+            self._text.close()
+        os.replace(self.tmp, self.path)
+        return self.rows
+
+    def _empty_parquet(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        kinds = {"int": pa.int64(), "float": pa.float32(), "str": pa.string()}
+        schema = pa.schema([(c, kinds[self.types.get(c, "str")]) for c in self.columns])
+        pq.write_table(schema.empty_table(), self.tmp)
+
+    def discard(self) -> None:
+        """Remove the temporary file (after an error or an interrupt)."""
+        try:
+            if self._writer is not None:
+                self._writer.close()
+            if self._text is not None:
+                self._text.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "RowFile":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()

@@ -13,6 +13,7 @@ from embviz.cli.app import app
 # `embviz --help` lists them in; each imports only light modules at top level.
 # isort: off
 from embviz.cli import query as _query  # noqa: F401
+from embviz.cli import recommend as _recommend  # noqa: F401
 from embviz.cli import cache as _cache  # noqa: F401
 from embviz.cli import index as _index  # noqa: F401
 from embviz.cli import project as _project  # noqa: F401

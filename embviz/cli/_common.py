@@ -534,3 +534,214 @@ def emit(
     chosen = output.choose_format(fmt, output.stdout_is_terminal())
     output.write_rows(list(rows), chosen, sys.stdout, columns=columns, header=not no_header, title=title)
     sys.stdout.flush()
+
+
+# -- metrics and metadata (items, users) --------------------------------------------------------
+class MetricChoice(str, Enum):
+    """Scores of neighbors and recommendations (see embviz.search.metric)."""
+
+    cosine = "cosine"
+    dot = "dot"
+    euclidean = "euclidean"
+
+
+MetricOpt = Annotated[
+    MetricChoice,
+    typer.Option(
+        "--metric",
+        help="cosine (angle only; word2vec, item2vec), dot (the score of ALS and two-tower models; "
+        "norms carry popularity) or euclidean (score = negative distance).",
+    ),
+]
+MetaOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--meta",
+        help="Metadata of the keys (titles, categories): TSV, CSV, Parquet or Arrow with a header; "
+        "the key column is --meta-key-column or the first.",
+        show_default=False,
+    ),
+]
+MetaKeyOpt = Annotated[
+    str | None,
+    typer.Option("--meta-key-column", help="The key column of --meta (default: its first column).",
+                 show_default=False),
+]
+ShowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--show",
+        help="Metadata columns added to each row, comma-separated (default with --meta: all of them; "
+        "a Parquet/Arrow vector table's own columns need --show).",
+        show_default=False,
+    ),
+]
+OutputFileOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write the rows to a file (.parquet, .tsv, .csv, .jsonl) instead of stdout; "
+                 "written to a temporary file and renamed when complete.", show_default=False),
+]
+
+
+def table_own_meta(source: VectorSource) -> Any:
+    """Return the non-vector columns of a Parquet/Arrow vector table as metadata (None for other files)."""
+    from embviz.io import meta as _meta
+    from embviz.io import sniff
+    from embviz.io.options import SourceOptions
+    from embviz.io.tables import choose_columns
+
+    path = source.path
+    try:
+        fmt = source.input_format.value if source.input_format else sniff(path).format.value
+    except Exception:  # noqa: BLE001 - a stream or an odd file: no own columns
+        return None
+    if fmt not in ("parquet", "arrow", "spark"):
+        return None
+    import pyarrow.dataset as ds
+
+    try:
+        schema = ds.dataset(path, format="parquet" if fmt != "arrow" else "ipc").schema
+    except Exception:  # noqa: BLE001
+        return None
+    cols = source.vector_columns
+    options = SourceOptions(
+        None, source.key_column, tuple(c.strip() for c in cols.split(",")) if cols else None, None
+    )
+    key, vector_cols, _ = choose_columns(path, schema, options)
+    others = [n for n in schema.names if n != key and n not in vector_cols]
+    if key is None or not others:
+        return None
+    return _meta.read_meta(path, key_column=key, exclude=vector_cols)
+
+
+def load_meta(meta: Path | None, meta_key: str | None, source: VectorSource, needed: bool) -> Any:
+    """Return the metadata table: --meta FILE, else (when `needed`) the vector table's own columns."""
+    from embviz.io import meta as _meta
+
+    if meta is not None:
+        return _meta.read_meta(Path(meta).expanduser(), key_column=meta_key)
+    if meta_key is not None:
+        raise InvalidQuery("--meta-key-column needs --meta FILE")
+    if not needed:
+        return None
+    found = table_own_meta(source)
+    if found is None:
+        raise InvalidQuery(
+            f"{source.path.name} has no metadata columns: pass --meta FILE (a TSV, CSV or Parquet "
+            "table of key, title, ...) for --show or --by"
+        )
+    return found
+
+
+def shown_columns(meta: Any, show: str | None) -> list[str]:
+    """Return the metadata columns to add to each row: --show's, or all of --meta's."""
+    if meta is None:
+        if show:
+            raise InvalidQuery("--show needs metadata: pass --meta FILE")
+        return []
+    if not show:
+        return list(meta.columns)
+    names = [c.strip() for c in show.split(",") if c.strip()]
+    unknown = [c for c in names if c not in meta.columns]
+    if unknown:
+        raise InvalidQuery(
+            f"--show {unknown[0]!r}: no such metadata column (columns of {Path(meta.path).name}: "
+            f"{', '.join(meta.columns) or 'none'})"
+        )
+    return names
+
+
+def meta_name(column: str, taken: Sequence[str]) -> str:
+    """Return a shown column's name in the output: itself, or ``meta_<column>`` if a row field has it."""
+    return f"meta_{column}" if column in taken else column
+
+
+def resolve_by(meta: Any, column: str, texts: Sequence[str]) -> list[str]:
+    """Map each query text (a value of metadata `column`, or ``/regex/``) to its one key."""
+    from embviz.errors import KeyNotFound
+
+    out = []
+    for text in texts:
+        keys = meta.find(column, text)
+        if not keys:
+            raise KeyNotFound(f"no row of {Path(meta.path).name} has {column} {text!r}")
+        if len(keys) > 1:
+            vals = meta.align(keys[:5], [column])[column]
+            listed = "; ".join(f"{k} ({v})" for k, v in zip(keys[:5], vals))
+            more = f" and {len(keys) - 5:,} more" if len(keys) > 5 else ""
+            raise InvalidQuery(
+                f"{column} {text!r} matches {len(keys):,} rows: {listed}{more}; make it exact or query by key"
+            )
+        out.append(keys[0])
+    return out
+
+
+def check_row_file(path: Path) -> Path:
+    """Check an --output file before any work: a known suffix, a writable directory."""
+    path = check_output(path)
+    if path.suffix.lower() not in output.RowFile.SUFFIXES:
+        raise InvalidQuery(
+            f"--output {path}: unknown type {path.suffix or '(no suffix)'!r}; expected "
+            + ", ".join(output.RowFile.SUFFIXES)
+        )
+    return path
+
+
+def write_blocks(
+    blocks: Iterable[Any],
+    columns_of: Callable[..., dict[str, list[Any]]],
+    columns: Sequence[str],
+    total: int,
+    what: str,
+    fmt: OutputFormat | None,
+    no_header: bool,
+    output_file: Path | None,
+    *,
+    types: dict[str, str] | None = None,
+    provenance: str | None = None,
+) -> int:
+    """Stream blocks of rows to --output or stdout, with a progress bar on a terminal.
+
+    `columns_of(*block)` turns one block into columns. TSV, CSV and JSONL go out block by block
+    (the header once); a table or a JSON array needs all rows, so they are collected first.
+    Returns the number of rows written.
+    """
+    types = types or {"rank": "int", "score": "float"}
+    chosen = output.choose_format(fmt, output.stdout_is_terminal())
+    streaming = chosen in (OutputFormat.tsv, OutputFormat.csv, OutputFormat.jsonl)
+    sink = output.RowFile(output_file, columns, types) if output_file is not None else None
+    kept: list[dict[str, Any]] = []
+    rows = 0
+    first = True
+    try:
+        with progress() as bar:
+            task = bar.add_task(what, total=total)
+            for block in blocks:
+                cols = columns_of(*block)
+                n = len(cols[columns[0]])
+                rows += n
+                bar.advance(task, len(block[0]))
+                if sink is not None:
+                    sink.write(cols)
+                    continue
+                dicts = [dict(zip(columns, values)) for values in zip(*(cols[c] for c in columns))]
+                if provenance is not None and chosen in (OutputFormat.json, OutputFormat.jsonl):
+                    dicts = [dict(d, search=provenance) for d in dicts]
+                if streaming:
+                    output.write_rows(dicts, chosen, sys.stdout, columns=columns, header=first and not no_header)
+                    first = False
+                else:
+                    kept.extend(dicts)
+    except BaseException:
+        if sink is not None:
+            sink.discard()
+        raise
+    if sink is not None:
+        sink.close()
+        message(f"wrote {rows:,} rows to {output_file}")
+    elif not streaming:
+        output.write_rows(kept, chosen, sys.stdout, columns=columns, header=not no_header)
+    elif first:  # no block at all: the header alone
+        output.write_rows([], chosen, sys.stdout, columns=columns, header=not no_header)
+    sys.stdout.flush()
+    return rows

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from embviz import output, search
@@ -19,23 +21,35 @@ from embviz.cli._common import (
     KeysOpt,
     KOpt,
     LimitOpt,
+    MetaKeyOpt,
+    MetaOpt,
+    MetricChoice,
+    MetricOpt,
     NoHeaderOpt,
     NoIndexOpt,
     NprobeOpt,
+    OutputFileOpt,
     QuietOpt,
     RestrictOpt,
+    ShowOpt,
     TensorOpt,
     VectorColumnsOpt,
     VectorSource,
     check_output,
+    check_row_file,
     emit,
+    load_meta,
     load_vectors,
     message,
+    meta_name,
     open_index,
     read_items,
+    resolve_by,
+    shown_columns,
     split_fields,
     with_provenance,
     with_vectors,
+    write_blocks,
 )
 from embviz.cli.app import app
 from embviz.errors import InvalidQuery
@@ -113,10 +127,24 @@ def lookup(
 @with_vectors
 def neighbors(
     queries: Annotated[
-        list[str],
-        typer.Argument(help="Keys or expressions such as 'king - man + woman'; '-' reads one per line from stdin."),
-    ],
+        list[str] | None,
+        typer.Argument(help="Keys or expressions such as 'king - man + woman'; '-' reads one per line from stdin.",
+                       show_default=False),
+    ] = None,
     k: KOpt = 10,
+    metric: MetricOpt = MetricChoice.cosine,
+    all_keys: Annotated[
+        bool, typer.Option("--all", help="Every key's K nearest neighbors (the similar-items table), batched.")
+    ] = False,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="QUERIES are values of this metadata column (exact, or /regex/ matching one row).",
+                     show_default=False),
+    ] = None,
+    meta: MetaOpt = None,
+    meta_key_column: MetaKeyOpt = None,
+    show: ShowOpt = None,
+    output_file: OutputFileOpt = None,
     restrict: RestrictOpt = None,
     skip_missing: SkipMissingOpt = False,
     score: Annotated[
@@ -143,9 +171,38 @@ def neighbors(
     answered in one batched matrix product. With --index they come from the approximate
     FAISS index instead, and stderr (and JSON's 'search' field) says how approximate.
     """
+    if all_keys == bool(queries):
+        raise InvalidQuery("give QUERIES or --all (every key's neighbors), not both" if all_keys
+                           else "missing QUERIES: keys, expressions, '-' for stdin, or --all")
+    metric_name = MetricChoice(metric).value
+    if metric_name != "cosine" and score == NeighborScore.csls:
+        raise InvalidQuery("--score csls is defined on cosine similarity: drop --metric or --score")
+    if output_file is not None:
+        output_file = check_row_file(output_file)
     table = source.load()
+    info = load_meta(meta, meta_key_column, source, needed=bool(show or by))
+    shown = shown_columns(info, show)
+    if all_keys:
+        _neighbors_all(table, source, k, metric_name, restrict, use_index and not no_index, ef_search, nprobe,
+                       info, shown, fmt, no_header, output_file)
+        return
     texts = read_items(queries, "queries")
+    if by is not None:
+        if info is None:
+            raise InvalidQuery("--by needs metadata: pass --meta FILE")
+        keys = resolve_by(info, by, texts)
+        rows = search.neighbors(table, keys, k=k, restrict=restrict, skip_missing=skip_missing, metric=metric_name)
+        label = dict(zip(keys, texts))
+        rows = [replace(r, query=label.get(r.query, r.query)) for r in rows]
+        _emit_neighbors(rows, info, shown, fmt, no_header, output_file, None)
+        return
     provenance = None
+    if metric_name != "cosine":
+        if use_index and not no_index:
+            raise InvalidQuery(f"the index answers cosine similarity, not {metric_name}: drop --index")
+        rows = search.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing, metric=metric_name)
+        _emit_neighbors(rows, info, shown, fmt, no_header, output_file, None)
+        return
     if score == NeighborScore.csls:
         from embviz import quality
         from embviz.errors import InvalidQuery as _Invalid
@@ -176,7 +233,64 @@ def neighbors(
         )
     else:
         rows = search.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing)
-    emit(with_provenance(rows, fmt, provenance), fmt, no_header, columns=["query", "rank", "key", "score"])
+    _emit_neighbors(rows, info, shown, fmt, no_header, output_file, provenance)
+
+
+_NEIGHBOR_COLUMNS = ["query", "rank", "key", "score"]
+
+
+def _emit_neighbors(rows, info, shown, fmt, no_header, output_file, provenance) -> None:  # noqa: ANN001
+    """Write neighbor rows with their shown metadata columns, to stdout or --output."""
+    names = [meta_name(c, _NEIGHBOR_COLUMNS) for c in shown]
+    if shown:
+        values = info.align([r.key for r in rows], shown)
+        rows = [
+            {**output.asdicts([r])[0], **{n: values[c][i] for n, c in zip(names, shown)}}
+            for i, r in enumerate(rows)
+        ]
+    if output_file is not None:
+        dicts = output.asdicts(rows)
+        columns = _NEIGHBOR_COLUMNS + names
+        with output.RowFile(output_file, columns, {"rank": "int", "score": "float"}) as out:
+            out.write({c: [d[c] for d in dicts] for c in columns})
+        message(f"wrote {len(dicts):,} rows to {output_file}")
+        return
+    emit(with_provenance(rows, fmt, provenance), fmt, no_header, columns=_NEIGHBOR_COLUMNS + names)
+
+
+def _neighbors_all(table, source, k, metric, restrict, use_index, ef_search, nprobe, info, shown, fmt,
+                   no_header, output_file) -> None:  # noqa: ANN001
+    """``neighbors --all``: every key's top k, streamed block by block (stdout or --output)."""
+    from embviz.search import recommend as _rec
+
+    index = None
+    if use_index:
+        if metric != "cosine":
+            raise InvalidQuery(f"the index answers cosine similarity, not {metric}: drop --index")
+        index = open_index(source, table)
+        message(index.describe(ef_search, nprobe))
+    names = [meta_name(c, _NEIGHBOR_COLUMNS) for c in shown]
+    n = table.count if restrict is None else min(restrict, table.count)
+    blocks = _rec.similar_blocks(table, k, metric=metric, restrict=restrict, index=index,
+                                 ef_search=ef_search, nprobe=nprobe)
+    keys = table.keys
+
+    def columns_of(rows, ids, scores) -> dict:  # noqa: ANN001
+        kk = ids.shape[1]
+        flat = ids.ravel().tolist()
+        cols = {
+            "query": [keys[i] for i in np.repeat(rows, kk).tolist()],
+            "rank": np.tile(np.arange(1, kk + 1), len(rows)).tolist(),
+            "key": [keys[i] for i in flat],
+            "score": scores.ravel().tolist(),
+        }
+        if shown:
+            values = info.align(cols["key"], shown)
+            cols.update({nm: values[c] for nm, c in zip(names, shown)})
+        return cols
+
+    write_blocks(blocks, columns_of, _NEIGHBOR_COLUMNS + names, n, f"neighbors of {n:,} keys",
+                 fmt, no_header, output_file)
 
 
 @app.command()

@@ -327,6 +327,42 @@ class _Cosine:
         return 4 * rounding_bound(self.q.shape[1]) * self.row_norm * self.qnorm[rows]
 
 
+class _Euclidean:
+    """Scores ``2 q.x - |x|^2``: ranks rows by euclidean distance to ``q`` (nearest highest).
+
+    ``|q - x|^2 = |q|^2 - (2 q.x - |x|^2)``, and ``|q|^2`` is the same for every row of a
+    query, so the product of the (doubled) queries with the raw rows, less the rows' squared
+    norms, ranks them without forming a distance (as FAISS's ``IndexFlatL2`` does).
+    """
+
+    def __init__(
+        self, matrix: NDArray[np.floating], queries: NDArray[np.float32], sq_norms: NDArray[np.floating],
+        row_norm: float,
+    ) -> None:
+        self.base = _Cosine(matrix, 2.0 * np.asarray(queries, dtype=np.float32), row_norm)
+        self.sq32 = np.asarray(sq_norms, dtype=np.float32)
+        self.dim, self.split = self.base.dim, self.base.split
+        self.r2 = float(self.base.row_norm) ** 2
+
+    def chunk(self, lo: int, hi: int, c0: int, c1: int, out: NDArray[np.float32]) -> None:
+        self.base.chunk(lo, hi, c0, c1, out)
+        out -= self.sq32[c0:c1]
+
+    def at(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float32]:
+        return self.base.at(rows, cols) - self.sq32[cols]
+
+    def exact(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Return exact ``2 q.x - |x|^2`` ``(p,)`` float64, the squared norms by :func:`exact_dots` too."""
+        x = self.base.unit[cols]
+        return self.base.exact(rows, cols) - exact_dots(x, x)
+
+    def tolerance(self, rows: NDArray[np.int64], level: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Return the product's window plus the rounding of the float32 squared norms and the subtraction."""
+        g = rounding_bound(self.dim) + 2 * _U32
+        extra = 4 * g * (self.r2 + np.abs(np.asarray(level, dtype=np.float64)))
+        return self.base.tolerance(rows, level) + extra
+
+
 class _CosMul:
     """3CosMul scores cos'(x,b) cos'(x,c) / (cos'(x,a) + eps), cos' = (1 + cos) / 2."""
 
@@ -417,7 +453,7 @@ def _select(
     """
     if k < 1:
         raise InvalidQuery(f"k must be at least 1, got {k}")
-    excl = [np.unique(np.fromiter((i for i in ex if 0 <= i < n), dtype=np.int64)) for ex in exclude or [()] * m]
+    excl = [_in_range(ex, n) for ex in exclude or [()] * m]
     kk = max(0, min(k, n - max((len(e) for e in excl), default=0)))
     ids = np.zeros((m, kk), dtype=np.int64)
     vals = np.zeros((m, kk), dtype=np.float32)
@@ -430,6 +466,13 @@ def _select(
     with _one_blas_thread() if getattr(scorer, "split", 1) > 1 else nullcontext():
         _select_blocks(scorer, m, n, kk, excl, full, block, width, buf, ids, vals)
     return ids, vals
+
+
+def _in_range(ex: Iterable[int], n: int) -> NDArray[np.int64]:
+    """Return the distinct ids of `ex` in ``[0, n)``, sorted (arrays without a Python loop per id)."""
+    e = ex if isinstance(ex, np.ndarray) else np.fromiter(ex, dtype=np.int64)
+    e = np.asarray(e, dtype=np.int64)
+    return np.unique(e[(e >= 0) & (e < n)])
 
 
 def _select_blocks(scorer, m, n, kk, excl, full, block, width, buf, ids, vals) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from embviz.errors import InvalidQuery, KeyNotFound, warn
 from embviz.search import bound as _bound
 from embviz.search import expr as _expr
+from embviz.search import metric as _metric
 from embviz.search.kernel import _Cosine, _CosMul, _select, cosadd_queries, exact_dots, top_k
 
 if TYPE_CHECKING:
@@ -28,7 +29,10 @@ Method = Literal["cosadd", "cosmul", "add", "mul"]
 
 @dataclass(frozen=True, slots=True)
 class Neighbor:
-    """One neighbor of a query: ``rank`` is 1-based, ``score`` the cosine similarity in [-1, 1]."""
+    """One neighbor of a query: ``rank`` is 1-based, ``score`` the cosine similarity in [-1, 1].
+
+    With another metric, ``score`` is the dot product or the negative euclidean distance.
+    """
 
     query: str
     rank: int
@@ -119,6 +123,17 @@ def _query_unit(vectors: Vectors, e: _expr.Expression, label: str) -> NDArray[np
     return (v / norm).astype(np.float32)
 
 
+def _raw_sum(vectors: Vectors, e: _expr.Expression) -> NDArray[np.float32]:
+    """Return the weighted sum of the expression's raw rows ``(dim,)`` float32 (dot, euclidean)."""
+    ids = vectors.indices([t.key for t in e.terms])
+    w = np.array([t.weight for t in e.terms], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        out = (w @ np.asarray(vectors.matrix[ids], dtype=np.float64)).astype(np.float32)
+    if not np.isfinite(out).all():
+        raise InvalidQuery(f"the vector of {e.text[:200]!r} overflows float32; use smaller weights")
+    return out
+
+
 def as_expression(vectors: Vectors, text: str | _expr.Expression) -> _expr.Expression:
     """Parse `text`, unless it is an expression already or a key of `vectors` as it stands."""
     if isinstance(text, _expr.Expression):
@@ -152,8 +167,9 @@ def neighbors(
     *,
     restrict: int | None = None,
     skip_missing: bool = False,
+    metric: str = "cosine",
 ) -> list[Neighbor]:
-    """Return the `k` nearest neighbors by cosine similarity of each query, in one batch.
+    """Return the `k` nearest neighbors of each query, in one batch, by cosine similarity or `metric`.
 
     Same answers as gensim ``KeyedVectors.most_similar(positive, negative, topn=k,
     restrict_vocab=restrict)``: the query vector is the (weighted) sum of the keys' unit
@@ -170,12 +186,16 @@ def neighbors(
         Search only the first `restrict` keys (the most frequent ones).
     skip_missing : bool
         Skip queries with a key not in the vocabulary, with a warning, instead of raising.
+    metric : {"cosine", "dot", "euclidean"}
+        ``cosine`` (default, as gensim). ``dot`` and ``euclidean`` score the raw rows: the
+        query vector is the weighted sum of the keys' raw vectors, ``score`` the dot product
+        or the negative euclidean distance (see :mod:`embviz.search.metric`).
 
     Returns
     -------
     list of Neighbor
         ``k`` rows per query (fewer if the vocabulary is smaller), query order kept, best
-        first; ``score`` is the cosine similarity in [-1, 1].
+        first; ``score`` is the cosine similarity in [-1, 1] (or the `metric`'s score).
 
     Raises
     ------
@@ -198,10 +218,15 @@ def neighbors(
     if not exprs:
         return []
     queries = texts
-    q = np.stack([_query_unit(vectors, e, text) for e, text in zip(exprs, queries)])
+    metric = _metric.check_metric(metric)
     pad = [] if vectors.padding_idx is None else [vectors.padding_idx]
     exclude = [[*vectors.indices(e.keys).tolist(), *pad] for e in exprs]
-    ids, scores = top_k(vectors.unit, q, k, exclude=exclude, restrict=restrict)
+    if metric == "cosine":
+        q = np.stack([_query_unit(vectors, e, text) for e, text in zip(exprs, queries)])
+        ids, scores = top_k(vectors.unit, q, k, exclude=exclude, restrict=restrict)
+    else:
+        q = np.stack([_raw_sum(vectors, e) for e in exprs])
+        ids, scores = _metric.top_k_by(vectors, q, k, metric=metric, exclude=exclude, restrict=restrict)
     return [
         Neighbor(text, rank + 1, vectors.keys[i], float(s))
         for text, row_ids, row_scores in zip(queries, ids, scores)

@@ -1,0 +1,228 @@
+"""``embviz recommend``: rank items for users (a user table, or users' histories)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from embviz.cli._common import (
+    FormatOpt,
+    KOpt,
+    MetaKeyOpt,
+    MetaOpt,
+    MetricChoice,
+    MetricOpt,
+    NoHeaderOpt,
+    OutputFileOpt,
+    QuietOpt,
+    ShowOpt,
+    VectorSource,
+    check_row_file,
+    load_meta,
+    load_vectors,
+    message,
+    meta_name,
+    read_items,
+    shown_columns,
+    with_vectors,
+    write_blocks,
+)
+from embviz.cli.app import app
+from embviz.errors import InvalidQuery
+
+_COLUMNS = ["user", "rank", "item", "score"]
+#: Spearman correlation of item norm and popularity rank above which ``--metric dot`` warns: rarer
+#: items with larger norms (item2vec on MovieLens 100K: +0.86 measured). Factor models (ALS) give
+#: popular items the larger norms (negative correlation), which is what their dot product means.
+_RARE_NORMS = 0.5
+
+
+def _keys_file(path: Path, what: str) -> list[str]:
+    """Item keys from a file: one per line (a header line named item/key/id is skipped)."""
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidQuery(f"{what} {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidQuery(f"{what} {path}: cannot read it ({exc})") from None
+    keys = [line.split("\t")[0].strip() for line in text.splitlines() if line.strip()]
+    return keys
+
+
+@app.command()
+@with_vectors
+def recommend(
+    users: Annotated[
+        list[str] | None,
+        typer.Argument(help="Users to recommend for (default: all); '-' reads one per line from stdin.",
+                       show_default=False),
+    ] = None,
+    user_table: Annotated[
+        Path | None,
+        typer.Option("--users", help="User vectors in the items' space (ALS user factors, a two-tower user tower); "
+                     "any format -v reads.", show_default=False),
+    ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option("--history", help="Interaction log (Parquet, Arrow, CSV, TSV) of user, item[, timestamp, weight]: "
+                     "user vectors are the mean of their items' vectors (without --users), and what --exclude-seen "
+                     "excludes.", show_default=False),
+    ] = None,
+    user_column: Annotated[str | None, typer.Option("--user-column", help="User column of --history (default: "
+                           "named like user/user_id, else the first).", show_default=False)] = None,
+    item_column: Annotated[str | None, typer.Option("--item-column", help="Item column of --history (default: "
+                           "named like item/item_id, else the second).", show_default=False)] = None,
+    time_column: Annotated[str | None, typer.Option("--time-column", help="Timestamp column of --history "
+                           "(default: named like timestamp/time; else file order).", show_default=False)] = None,
+    weight_column: Annotated[str | None, typer.Option("--weights", help="Weight column of --history: "
+                             "user vectors are weighted means.", show_default=False)] = None,
+    recent: Annotated[int | None, typer.Option("--recent", min=1, help="User vectors from each user's last N "
+                      "events (by timestamp) only.", show_default=False)] = None,
+    exclude_seen: Annotated[bool, typer.Option("--exclude-seen", help="Never recommend an item of the user's "
+                            "history (needs --history).")] = False,
+    exclude: Annotated[Path | None, typer.Option("--exclude", help="Items never recommended: a file of item keys, "
+                       "one per line.", show_default=False)] = None,
+    include: Annotated[Path | None, typer.Option("--include", help="Only these items are recommended: a file of "
+                       "item keys, one per line.", show_default=False)] = None,
+    include_where: Annotated[
+        str | None,
+        typer.Option("--include-where", help="Only items whose metadata COLUMN=VALUE (multi-valued cells split "
+                     "on '|'), e.g. genre=Comedy.", show_default=False),
+    ] = None,
+    k: KOpt = 10,
+    metric: MetricOpt = MetricChoice.cosine,
+    strict: Annotated[bool, typer.Option("--strict", help="Unknown users and items are errors, not warnings.")] = False,
+    meta: MetaOpt = None,
+    meta_key_column: MetaKeyOpt = None,
+    show: ShowOpt = None,
+    output_file: OutputFileOpt = None,
+    fmt: FormatOpt = None,
+    no_header: NoHeaderOpt = False,
+    quiet: QuietOpt = False,
+    *,
+    source: VectorSource,
+) -> None:
+    """Print the K best items for each user: user, rank, item, score (and --show columns).
+
+    -v is the item table. A user's vector is a row of --users, or the mean of the vectors of
+    the items in the user's --history (as YouTube's candidate generator averages watch
+    vectors). Users are scored in batches; rows stream to stdout or to -o FILE.
+    """
+    from embviz.io import interactions
+    from embviz.search import metric as _metric
+    from embviz.search import recommend as _rec
+
+    if user_table is None and history is None:
+        raise InvalidQuery("recommend needs users: --users FILE (user vectors) or --history FILE (interactions)")
+    if exclude_seen and history is None:
+        raise InvalidQuery("--exclude-seen needs --history FILE (what each user has seen)")
+    if (recent is not None or weight_column is not None) and user_table is not None:
+        raise InvalidQuery("--recent and --weights shape history vectors; with --users the vectors are given")
+    if include is not None and include_where is not None:
+        raise InvalidQuery("give --include or --include-where, not both")
+    if output_file is not None:
+        output_file = check_row_file(output_file)
+    metric_name = MetricChoice(metric).value
+    items = source.load()
+    info = load_meta(meta, meta_key_column, source, needed=bool(show or include_where))
+    shown = shown_columns(info, show)
+    hist = None
+    if history is not None:
+        hist = interactions.read_histories(
+            Path(history).expanduser(), items.keys, user_column=user_column, item_column=item_column,
+            time_column=time_column, weight_column=weight_column,
+        )
+        dropped = hist.unknown_items + hist.missing
+        if dropped:
+            parts = []
+            if hist.unknown_items:
+                eg = ", ".join(repr(x) for x in hist.unknown_examples)
+                parts.append(f"{hist.unknown_items:,} with items not in {items.source or 'the item table'} (e.g. {eg})")
+            if hist.missing:
+                parts.append(f"{hist.missing:,} without a user or item")
+            text = f"{hist.source}: {dropped:,} of {hist.rows:,} events dropped: " + "; ".join(parts)
+            if strict:
+                raise InvalidQuery(text)
+            from embviz.errors import warn
+
+            warn(text)
+    utable = None
+    if user_table is not None:
+        utable = load_vectors(Path(user_table).expanduser(), None, None, source.no_cache, source.cache_dir)
+    wanted = read_items(users, "users") if users else None
+    who = _rec.resolve_users(user_table=utable, histories=hist, wanted=wanted, strict=strict)
+    banned = _rec.item_rows(items, _keys_file(exclude, "--exclude"), strict=strict, what="--exclude") \
+        if exclude is not None else ()
+    candidates = None
+    if include is not None:
+        candidates = _rec.item_rows(items, _keys_file(include, "--include"), strict=strict, what="--include")
+    elif include_where is not None:
+        candidates = _where(items, info, include_where)
+    if metric_name == "dot" and hist is not None:
+        rho = _rec.norm_popularity_spearman(items, hist)
+        if rho is not None and rho >= _RARE_NORMS:
+            from embviz.errors import warn
+
+            warn(
+                f"rarer items have larger norms here (Spearman {rho:+.2f} of norm and popularity rank over "
+                f"{hist.source}, as in word2vec/item2vec vectors): the dot product favours the rare tail; use "
+                "--metric cosine unless the model was trained for dot products (ALS, two-tower)"
+            )
+    vector_text = who.source
+    if utable is None and recent is not None:
+        vector_text += f", last {recent} events"
+    if utable is None and weight_column is not None:
+        vector_text += f", weighted by {weight_column}"
+    provenance = (
+        f"{len(who.keys):,} users; vectors: {vector_text}; metric {metric_name} "
+        f"({_metric.SCORE_MEANING[metric_name]})"
+        + ("; seen items excluded" if exclude_seen else "")
+        + (f"; {len(candidates):,} candidate items" if candidates is not None else "")
+    )
+    message(f"recommending {k} of {items.count:,} items for {provenance}")
+    names = [meta_name(c, _COLUMNS) for c in shown]
+    keys = items.keys
+
+    def columns_of(users_block, ids, scores) -> dict:  # noqa: ANN001
+        kk = ids.shape[1]
+        cols = {
+            "user": [u for u in users_block for _ in range(kk)],
+            "rank": list(range(1, kk + 1)) * len(users_block),
+            "item": [keys[i] for i in ids.ravel().tolist()],
+            "score": scores.ravel().tolist(),
+        }
+        if shown:
+            values = info.align(cols["item"], shown)
+            cols.update({nm: values[c] for nm, c in zip(names, shown)})
+        return cols
+
+    blocks = _rec.recommend_blocks(
+        items, who, user_table=utable, histories=hist, k=k, metric=metric_name, exclude_seen=exclude_seen,
+        exclude=banned, candidates=candidates, recent=recent, weighted=weight_column is not None,
+    )
+    write_blocks(blocks, columns_of, _COLUMNS + names, len(who.keys), "recommending", fmt, no_header,
+                 output_file, provenance=provenance)
+
+
+def _where(items, info, spec: str):  # noqa: ANN001, ANN202
+    """Item rows whose metadata column equals a value (``genre=Comedy``; cells split on '|')."""
+    import numpy as np
+
+    from embviz.io import meta as _meta
+
+    column, sep, value = spec.partition("=")
+    column, value = column.strip(), value.strip()
+    if not sep or not column or not value:
+        raise InvalidQuery(f"--include-where {spec!r}: expected COLUMN=VALUE, e.g. genre=Comedy")
+    if column not in info.columns:
+        raise InvalidQuery(
+            f"--include-where: no metadata column {column!r} (columns: {', '.join(info.columns) or 'none'})"
+        )
+    cells = info.align(list(items.keys), [column])[column]
+    rows = [i for i, cell in enumerate(cells) if value in _meta.split_values(cell, "|")]
+    if not rows:
+        raise InvalidQuery(f"--include-where {spec!r}: no item has {column} {value!r}")
+    return np.asarray(rows, dtype=np.int64)

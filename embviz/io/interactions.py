@@ -1,0 +1,286 @@
+"""Interaction logs: (user, item[, timestamp][, weight]) rows, grouped into users' histories.
+
+Read with pyarrow (Parquet, Arrow/Feather) or pandas' C parser (CSV, TSV, RecBole ``.inter``),
+then grouped with numpy over sorted columns: never a Python loop per row. Item keys are mapped
+to the rows of an item table once (``pandas.Index.get_indexer``); rows whose item is not in the
+table, or whose user or item is missing, are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from embviz.errors import FormatError
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+#: Column names taken for users, items and timestamps when none is named (lower case, RecBole's
+#: ``:token`` suffixes removed), in order of preference.
+_USER_NAMES = ("user", "user_id", "userid", "uid", "customer_id", "visitor_id", "session_id", "session")
+_ITEM_NAMES = ("item", "item_id", "itemid", "iid", "movie_id", "movieid", "product_id", "article_id", "track_id")
+_TIME_NAMES = ("timestamp", "time", "ts", "datetime", "date", "event_time", "t_dat")
+
+
+@dataclass(frozen=True)
+class Histories:
+    """Users' histories as a CSR table over the rows of an item table, each in time order.
+
+    Attributes
+    ----------
+    users : tuple of str
+        The users, in order of first appearance in the log, ``(u,)``.
+    indptr : ndarray ``(u + 1,)`` int64
+        User ``j``'s events are ``items[indptr[j]:indptr[j + 1]]``.
+    items : ndarray ``(nnz,)`` int64
+        Row ids of the item table, oldest first within a user (file order without timestamps).
+    weights : ndarray ``(nnz,)`` float32 or None
+        The weight column, when one was named.
+    source : str
+        The log's file name, for messages.
+    rows : int
+        Rows read from the log.
+    unknown_items : int
+        Rows dropped because their item is not in the item table.
+    missing : int
+        Rows dropped because the user or item is empty or null.
+    unknown_examples : tuple of str
+        Up to 3 unknown item keys, for the warning.
+    """
+
+    users: tuple[str, ...]
+    indptr: NDArray[np.int64]
+    items: NDArray[np.int64]
+    weights: NDArray[np.float32] | None
+    source: str
+    rows: int
+    unknown_items: int = 0
+    missing: int = 0
+    unknown_examples: tuple[str, ...] = ()
+
+    @property
+    def user_to_index(self) -> dict[str, int]:
+        """``{user: j}`` for the users' positions."""
+        return {u: j for j, u in enumerate(self.users)}
+
+    def history(self, j: int) -> NDArray[np.int64]:
+        """User ``j``'s item rows, oldest first, ``(h,)`` int64."""
+        return self.items[self.indptr[j] : self.indptr[j + 1]]
+
+    def lengths(self) -> NDArray[np.int64]:
+        """Events per user ``(u,)`` int64."""
+        return np.diff(self.indptr)
+
+
+def _plain(name: str) -> str:
+    return name.split(":", 1)[0].strip().lower()
+
+
+def _pick(path: Path, names: list[str], wanted: str | None, prefs: tuple[str, ...], what: str,
+          fallback: int | None, taken: set[str]) -> str | None:
+    """Return the column for `what`: `wanted` by name, else a known name, else column `fallback`."""
+    listed = ", ".join(names)
+    if wanted is not None:
+        if wanted in names:
+            return wanted
+        plain = [n for n in names if _plain(n) == wanted.lower()]
+        if plain:
+            return plain[0]
+        raise FormatError(f"{path}: no column {wanted!r} for the {what} (columns: {listed})")
+    for pref in prefs:
+        for n in names:
+            if n not in taken and _plain(n) == pref:
+                return n
+    free = [n for n in names if n not in taken]
+    if fallback is not None and fallback < len(names) and names[fallback] not in taken:
+        return names[fallback]
+    if fallback is not None and free:
+        return free[0]
+    return None
+
+
+def _read_columns(path: Path) -> tuple[Any, list[str]]:
+    """Return ``(reader, column names)``: reader(cols) gives a dict of column -> pyarrow array."""
+    import pyarrow as pa
+
+    suffix = "".join(s.lower() for s in path.suffixes[-2:])
+    if path.is_dir() or suffix.endswith(".parquet") or suffix.endswith(".pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            dataset = pq.ParquetDataset(path)
+            names = list(dataset.schema.names)
+        except (pa.ArrowException, OSError) as exc:
+            raise FormatError(f"{path}: cannot read the Parquet log: {exc}") from None
+
+        def read(cols: list[str]) -> dict[str, Any]:
+            try:
+                t = dataset.read(columns=cols)
+            except (pa.ArrowException, OSError) as exc:
+                raise FormatError(f"{path}: cannot read the Parquet log: {exc}") from None
+            return {c: t.column(c) for c in cols}
+
+        return read, names
+    if suffix.endswith((".arrow", ".feather", ".ipc")):
+        import pyarrow.feather as feather
+
+        try:
+            table = feather.read_table(path)
+            table.validate(full=True)
+        except (pa.ArrowException, OSError) as exc:
+            raise FormatError(f"{path}: cannot read the Arrow log: {exc}") from None
+        return (lambda cols: {c: table.column(c) for c in cols}), list(table.schema.names)
+    import pyarrow.csv as pcsv
+
+    delimiter = "," if ".csv" in suffix else "\t"
+    try:
+        table = pcsv.read_csv(
+            path,
+            read_options=pcsv.ReadOptions(use_threads=True),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char='"' if delimiter == "," else False),
+            convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
+        )
+    except (pa.ArrowException, OSError) as exc:
+        text = str(exc).split("\n")[0]
+        raise FormatError(f"{path}: cannot read the interaction log: {text}") from None
+    return (lambda cols: {c: table.column(c) for c in cols}), list(table.schema.names)
+
+
+def _as_text(col: Any) -> Any:
+    """Return a pyarrow column as strings (integers in decimal), nulls kept."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_floating(col.type):  # ids written as floats (1.0): integers if they are
+        if pc.all(pc.equal(pc.floor(col), col)).as_py() is not False:
+            col = pc.cast(col, pa.int64(), safe=True)
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        col = pc.cast(col, pa.string())
+    return col
+
+
+def read_histories(
+    path: str | os.PathLike,
+    item_keys: Sequence[str],
+    *,
+    user_column: str | None = None,
+    item_column: str | None = None,
+    time_column: str | None = None,
+    weight_column: str | None = None,
+) -> Histories:
+    """Read an interaction log and group it into users' histories over an item table.
+
+    Parameters
+    ----------
+    path : path-like
+        Parquet (file or folder of parts), Arrow/Feather, CSV (``.csv``) or tab-separated text
+        (``.tsv``, ``.txt``, RecBole's ``.inter``), with a header row.
+    item_keys : sequence of str
+        The item table's keys in row order (``Vectors.keys``).
+    user_column, item_column : str, optional
+        Default: a column named like ``user``/``user_id`` (``item``/``item_id``/``movie_id``
+        ...), else the first (second) column. RecBole's ``user_id:token`` matches ``user_id``.
+    time_column : str, optional
+        Orders each history (oldest first); default a column named ``timestamp``/``time``/
+        ``ts``, else file order. Any orderable type (numbers, dates, ISO text).
+    weight_column : str, optional
+        A numeric weight per event (a rating, a play count), for weighted user vectors.
+
+    Returns
+    -------
+    Histories
+
+    Raises
+    ------
+    FormatError
+        If the file cannot be read, a named column is missing, the weight column is not
+        numeric, or no row has a user, an item and a known item.
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    path = Path(path)
+    if not path.exists():
+        raise FormatError(f"{path}: no such file")
+    read, names = _read_columns(path)
+    if len(names) < 2:
+        raise FormatError(f"{path}: expected at least two columns (user, item), found {len(names)}")
+    taken: set[str] = set()
+    ucol = _pick(path, names, user_column, _USER_NAMES, "users (--user-column)", 0, taken)
+    taken.add(ucol)
+    icol = _pick(path, names, item_column, _ITEM_NAMES, "items (--item-column)", 1, taken)
+    taken.add(icol)
+    if ucol == icol:
+        raise FormatError(f"{path}: the user and item columns are the same column {ucol!r}")
+    tcol = _pick(path, names, time_column, _TIME_NAMES, "timestamps (--time-column)", None, taken)
+    wcol = _pick(path, names, weight_column, (), "weights (--weight-column)", None, taken) if weight_column else None
+    cols = read([c for c in (ucol, icol, tcol, wcol) if c is not None])
+    users, items = _as_text(cols[ucol]), _as_text(cols[icol])
+    n = len(users)
+    ok = pc.and_(pc.is_valid(users), pc.is_valid(items))
+    ok = pc.and_(ok, pc.and_(pc.not_equal(users, ""), pc.not_equal(items, "")))
+    ok = ok.to_numpy(zero_copy_only=False).astype(bool)
+    missing = int(n - ok.sum())
+    u = np.asarray(users.to_numpy(zero_copy_only=False), dtype=object)
+    it = np.asarray(items.to_numpy(zero_copy_only=False), dtype=object)
+    rows = pd.Index(item_keys).get_indexer(pd.Index(it))
+    rows = np.asarray(rows, dtype=np.int64)
+    unknown = ok & (rows < 0)
+    examples = tuple(dict.fromkeys(it[unknown][:1000].tolist()))[:3]
+    keep = ok & (rows >= 0)
+    order_key = np.arange(n)
+    if tcol is not None:
+        t = cols[tcol]
+        if isinstance(t, pa.ChunkedArray):
+            t = t.combine_chunks()
+        if pa.types.is_timestamp(t.type) or pa.types.is_date(t.type):
+            t = pc.cast(t, pa.int64()) if not pa.types.is_date(t.type) else pc.cast(pc.cast(t, pa.date32()), pa.int32())
+        tv = t.to_numpy(zero_copy_only=False)
+        if tv.dtype == object:
+            tv = np.asarray([("" if x is None else str(x)) for x in tv])
+        try:
+            order_key = np.argsort(np.argsort(tv, kind="stable"), kind="stable")
+        except TypeError:
+            raise FormatError(f"{path}: column {tcol!r} cannot be ordered (mixed types)") from None
+    weights = None
+    if wcol is not None:
+        w = cols[wcol]
+        if not (pa.types.is_floating(w.type) or pa.types.is_integer(w.type)):
+            raise FormatError(f"{path}: column {wcol!r} is {w.type}, expected numbers for --weight-column")
+        weights_all = np.asarray(w.to_numpy(zero_copy_only=False), dtype=np.float64)
+        bad = keep & ~np.isfinite(weights_all)
+        if bad.any():
+            line = int(np.flatnonzero(bad)[0]) + 1
+            raise FormatError(f"{path}: row {line:,}: weight in column {wcol!r} is empty or not finite")
+    idx = np.flatnonzero(keep)
+    if len(idx) == 0:
+        raise FormatError(
+            f"{path}: no event has a known item ({n:,} rows, {int(unknown.sum()):,} with items not in "
+            f"the item table, e.g. {', '.join(map(repr, examples)) or 'none'}; {missing:,} without a "
+            f"user or item); columns used: user {ucol!r}, item {icol!r}"
+        )
+    codes, uniques = pd.factorize(pd.Index(u[idx]), sort=False)
+    order = np.lexsort((order_key[idx], codes))
+    codes = codes[order]
+    counts = np.bincount(codes, minlength=len(uniques))
+    indptr = np.zeros(len(uniques) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    if wcol is not None:
+        weights = weights_all[idx][order].astype(np.float32)
+    return Histories(
+        users=tuple(str(x) for x in uniques),
+        indptr=indptr,
+        items=rows[idx][order],
+        weights=weights,
+        source=path.name,
+        rows=n,
+        unknown_items=int(unknown.sum()),
+        missing=missing,
+        unknown_examples=examples,
+    )
