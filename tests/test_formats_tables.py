@@ -115,9 +115,15 @@ def test_item_embeddings_with_integer_ids(glove, tmp_path, runner):
     assert r.stderr == "embviz: keys of item_embeddings.parquet: column item_id\n"
     titles = tmp_path / "titles.txt"
     titles.write_text("".join(k + "\n" for k in glove.keys))
-    v = ld(p, keys=titles)  # --keys FILE replaces the table's own key column
-    same(v, glove)
-    assert v.keys_from == "titles.txt (--vocab)"
+    with pytest.raises(FormatError) as err:  # a keys file never replaces the table's own keys
+        ld(p, keys=titles)
+    assert str(err.value) == (
+        f"{p}: the table has its own key column 'item_id', so --vocab titles.txt would replace those keys "
+        "by row position; for titles or other labels use --meta FILE"
+    )
+    r = runner.invoke(app, ["neighbors", "-v", str(p), "1234", "--vocab", str(titles), "--no-cache"])
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr == f"embviz: error: {err.value}\n"
 
 
 def test_key_column_option_and_wide_layout(glove, tmp_path):

@@ -188,12 +188,16 @@ def recommend(
 
     def columns_of(users_block, ids, scores) -> dict:  # noqa: ANN001
         kk = ids.shape[1]
+        flat = ids.ravel()
+        ok = flat >= 0  # users with fewer candidates than k have padded rows
         cols = {
             "user": [u for u in users_block for _ in range(kk)],
             "rank": list(range(1, kk + 1)) * len(users_block),
-            "item": [keys[i] for i in ids.ravel().tolist()],
+            "item": [keys[i] if i >= 0 else None for i in flat.tolist()],
             "score": scores.ravel().tolist(),
         }
+        if not ok.all():
+            cols = {c: [v for v, keep in zip(vals, ok.tolist()) if keep] for c, vals in cols.items()}
         if shown:
             values = info.align(cols["item"], shown)
             cols.update({nm: values[c] for nm, c in zip(names, shown)})

@@ -86,12 +86,12 @@ def _pick(path: Path, names: list[str], wanted: str | None, prefs: tuple[str, ..
     """Return the column for `what`: `wanted` by name, else a known name, else column `fallback`."""
     listed = ", ".join(names)
     if wanted is not None:
-        if wanted in names:
-            return wanted
-        plain = [n for n in names if _plain(n) == wanted.lower()]
-        if plain:
-            return plain[0]
-        raise FormatError(f"{path}: no column {wanted!r} for the {what} (columns: {listed})")
+        found = wanted if wanted in names else next((n for n in names if _plain(n) == wanted.lower()), None)
+        if found is None:
+            raise FormatError(f"{path}: no column {wanted!r} for the {what} (columns: {listed})")
+        if found in taken:
+            raise FormatError(f"{path}: column {found!r} is already used for another role; name another for the {what}")
+        return found
     for pref in prefs:
         for n in names:
             if n not in taken and _plain(n) == pref:
@@ -216,9 +216,9 @@ def read_histories(
     taken.add(ucol)
     icol = _pick(path, names, item_column, _ITEM_NAMES, "items (--item-column)", 1, taken)
     taken.add(icol)
-    if ucol == icol:
-        raise FormatError(f"{path}: the user and item columns are the same column {ucol!r}")
     tcol = _pick(path, names, time_column, _TIME_NAMES, "timestamps (--time-column)", None, taken)
+    if tcol is not None:
+        taken.add(tcol)
     wcol = _pick(path, names, weight_column, (), "weights (--weight-column)", None, taken) if weight_column else None
     cols = read([c for c in (ucol, icol, tcol, wcol) if c is not None])
     users, items = _as_text(cols[ucol]), _as_text(cols[icol])

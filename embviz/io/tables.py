@@ -312,8 +312,12 @@ def read_table(
     else:
         src = _parquet_source(path, [path])
     key, cols, vkind = choose_columns(path, src.schema, options)
-    if options.keys is not None and options.key_column is None:
-        key = None  # --vocab FILE wins over the table's own key column
+    if options.keys is not None and key is not None:
+        # a keys file would replace the table's own keys by row position: refused, never silent
+        raise FormatError(
+            f"{path}: the table has its own key column {key!r}, so --vocab {Path(options.keys).name} would "
+            "replace those keys by row position; for titles or other labels use --meta FILE"
+        )
     n = src.rows if limit is None else min(limit, src.rows)
     if n == 0:
         raise FormatError(f"{path}: table has no rows, expected vectors")

@@ -215,7 +215,8 @@ def recommend_blocks(
     ------
     keys : sequence of str ``(b,)``
     ids : ndarray ``(b, k')`` int64
-        Item rows, best first; ties go to the lower row.
+        Item rows, best first; ties go to the lower row. A user with fewer than `k`
+        candidates left after the exclusions has id -1 (and score NaN) in the rest of the row.
     scores : ndarray ``(b, k')`` float32
     """
     metric = check_metric(metric)
@@ -250,8 +251,40 @@ def recommend_blocks(
                 warn(f"skipped {int(zero.sum()):,} users whose vector is all zeros (cosine needs a direction)")
                 q, keys = q[keep], [u for u, ok in zip(keys, keep) if ok]
                 excl = None if excl is None else [e for e, ok in zip(excl, keep) if ok]
-        ids, scores = top_k_by(items, q, k, metric=metric, exclude=excl, columns=candidates)
-        yield keys, ids, scores
+        yield keys, *_top_per_user(items, q, k, metric, excl, candidates)
+
+
+def _top_per_user(items, q, k, metric, excl, candidates):  # noqa: ANN001, ANN202
+    """One block's top `k`, ``(ids, scores)`` ``(b, k')``; rows with fewer candidates padded.
+
+    The kernel answers a block with as many results per row as the row with the most
+    exclusions can have; the few users who have seen almost every candidate are answered
+    one by one instead, and their rows padded with id -1 and score NaN.
+    """
+    n = items.count if candidates is None else len(candidates)
+    if excl is None:
+        return top_k_by(items, q, k, metric=metric, columns=candidates)
+    if candidates is not None:
+        pool = candidates
+        counts = np.array([np.count_nonzero(np.isin(np.unique(e), pool)) for e in excl], dtype=np.int64)
+    else:
+        counts = np.array([len(np.unique(e)) for e in excl], dtype=np.int64)
+    short = np.flatnonzero(n - counts < k)
+    if not len(short):
+        return top_k_by(items, q, k, metric=metric, exclude=excl, columns=candidates)
+    kk = min(k, n)
+    ids = np.full((len(q), kk), -1, dtype=np.int64)
+    scores = np.full((len(q), kk), np.nan, dtype=np.float32)
+    full = np.setdiff1d(np.arange(len(q)), short)
+    if len(full):
+        i, s = top_k_by(items, q[full], k, metric=metric, exclude=[excl[j] for j in full], columns=candidates)
+        ids[full, : i.shape[1]], scores[full, : i.shape[1]] = i, s
+    for j in short.tolist():
+        if n - counts[j] <= 0:
+            continue
+        i, s = top_k_by(items, q[j : j + 1], k, metric=metric, exclude=[excl[j]], columns=candidates)
+        ids[j, : i.shape[1]], scores[j, : i.shape[1]] = i[0], s[0]
+    return ids, scores
 
 
 def recommend(
@@ -330,6 +363,7 @@ def recommend(
             Recommendation(u, r + 1, items.keys[i], float(s))
             for u, row_ids, row_scores in zip(keys, ids.tolist(), scores.tolist())
             for r, (i, s) in enumerate(zip(row_ids, row_scores))
+            if i >= 0
         )
     return out
 
