@@ -7,6 +7,9 @@ The library under the ``embviz`` command::
     neighbors(v, "king", k=5)               # [Neighbor(query='king', rank=1, key='prince', ...)]
     analogy(v, ("man", "king", "woman"))    # 3CosAdd: queen
 
+    items = load("items.parquet")           # recommenders: an item table, users' histories
+    recommend(items, history=read_histories("ratings.parquet", items.keys), k=10, exclude_seen=True)
+
 Importing embviz imports numpy only; heavy libraries load inside the functions that need them.
 """
 
@@ -16,8 +19,9 @@ from embviz._version import __version__
 from embviz.errors import EmbvizError, FormatError, InvalidQuery, KeyNotFound
 from embviz.evaluate import evaluate_analogies, evaluate_word_pairs
 from embviz.io import load, save, sniff
+from embviz.io.interactions import read_histories
 from embviz.io.sample import sample_path
-from embviz.search import analogy, lookup, neighbors, similarity
+from embviz.search import analogy, lookup, neighbors, recommend, similarity
 from embviz.vectors import Vectors
 from embviz.viz import project
 
@@ -35,6 +39,8 @@ __all__ = [
     "lookup",
     "neighbors",
     "project",
+    "read_histories",
+    "recommend",
     "sample_path",
     "save",
     "similarity",

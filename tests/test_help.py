@@ -76,7 +76,7 @@ def test_every_option_of_every_example_exists(path) -> None:
 
 def test_usage_line_names_arguments_by_word(runner) -> None:
     cases = {
-        "neighbors": "Usage: embviz neighbors [OPTIONS] QUERY...",
+        "neighbors": "Usage: embviz neighbors [OPTIONS] [QUERY...]",  # none with --all
         "lookup": "Usage: embviz lookup [OPTIONS] KEY_OR_ID...",
         "convert": "Usage: embviz convert [OPTIONS] SOURCE TARGET",
         "evaluate similarity": "Usage: embviz evaluate similarity [OPTIONS] [FILE...]",

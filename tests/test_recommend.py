@@ -19,7 +19,7 @@ from embviz.errors import EmbvizWarning, FormatError, InvalidQuery, KeyNotFound
 from embviz.io.interactions import read_histories
 from embviz.search import metric as M
 from embviz.search import queries as Q
-from embviz.search import recommend as R
+from embviz.search import recommender as R
 
 runner = CliRunner()
 
@@ -345,7 +345,7 @@ def test_cli_recommend_users_dot_to_parquet_and_jsonl(files):
                "--metric", "dot", "-k", "1", "-f", "jsonl", "-q")
     row = json.loads(r.stdout)
     assert row["user"] == "v" and row["item"] == "far" and row["score"] == 3.0
-    assert row["search"].startswith("1 users; vectors: user table users.parquet; metric dot (dot product)")
+    assert row["search"].startswith("1 user; vectors: user table users.parquet; metric dot (dot product)")
 
 
 def test_cli_recommend_include_where_and_exclude_file(files):

@@ -26,8 +26,13 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "neighbors": [
         "embviz neighbors king -k 5",
-        "embviz neighbors 'king - man + woman' -k 1 -f jsonl",
         "printf 'paris\\nberlin\\n' | embviz neighbors - -k 2",
+        "embviz neighbors -v items.parquet --meta movies.tsv --by title 'Toy Story (1995)'",
+    ],
+    "recommend": [
+        "embviz recommend -v items.parquet --history ratings.parquet --exclude-seen -k 10",
+        "embviz recommend 1 2 -v items.parquet --history ratings.parquet --meta movies.tsv --show title",
+        "embviz recommend -v item_factors.parquet --users user_factors.parquet --metric dot -o recs.parquet",
     ],
     "analogy": [
         "embviz analogy man king woman -k 3",

@@ -261,7 +261,7 @@ def _emit_neighbors(rows, info, shown, fmt, no_header, output_file, provenance) 
 def _neighbors_all(table, source, k, metric, restrict, use_index, ef_search, nprobe, info, shown, fmt,
                    no_header, output_file) -> None:  # noqa: ANN001
     """``neighbors --all``: every key's top k, streamed block by block (stdout or --output)."""
-    from embviz.search import recommend as _rec
+    from embviz.search import recommender as _rec
 
     index = None
     if use_index:

@@ -113,7 +113,7 @@ def recommend(
     """
     from embviz.io import interactions
     from embviz.search import metric as _metric
-    from embviz.search import recommend as _rec
+    from embviz.search import recommender as _rec
 
     if user_table is None and history is None:
         raise InvalidQuery("recommend needs users: --users FILE (user vectors) or --history FILE (interactions)")
@@ -177,7 +177,7 @@ def recommend(
     if utable is None and weight_column is not None:
         vector_text += f", weighted by {weight_column}"
     provenance = (
-        f"{len(who.keys):,} users; vectors: {vector_text}; metric {metric_name} "
+        f"{len(who.keys):,} user{'' if len(who.keys) == 1 else 's'}; vectors: {vector_text}; metric {metric_name} "
         f"({_metric.SCORE_MEANING[metric_name]})"
         + ("; seen items excluded" if exclude_seen else "")
         + (f"; {len(candidates):,} candidate items" if candidates is not None else "")

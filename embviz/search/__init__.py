@@ -5,11 +5,16 @@
   ``analogy_ids``; frozen dataclasses out, nothing printed.
 - :mod:`~embviz.search.bound`: exact answers to large analogy batches by branch and bound.
 - :mod:`~embviz.search.expr`: the expression grammar (``"king - man + woman"``).
+- :mod:`~embviz.search.metric`: ``top_k_by``, scores by cosine similarity, dot product or
+  negative euclidean distance.
+- :mod:`~embviz.search.recommender`: ``recommend`` (user -> item top-k, exclusions) and the
+  block-streaming array functions behind ``embviz recommend`` and ``neighbors --all``.
 """
 
 from __future__ import annotations
 
 from embviz.search.kernel import COSMUL_EPSILON, cosadd_queries, top_k
+from embviz.search.metric import METRICS, top_k_by
 from embviz.search.queries import (
     Analogy,
     Lookup,
@@ -24,13 +29,16 @@ from embviz.search.queries import (
     neighbors,
     similarity,
 )
+from embviz.search.recommender import Recommendation, recommend
 
 __all__ = [
     "COSMUL_EPSILON",
+    "METRICS",
     "Analogy",
     "Lookup",
     "Method",
     "Neighbor",
+    "Recommendation",
     "Similarity",
     "analogy",
     "analogy_ids",
@@ -39,6 +47,8 @@ __all__ = [
     "expression_vector",
     "lookup",
     "neighbors",
+    "recommend",
     "similarity",
     "top_k",
+    "top_k_by",
 ]
