@@ -275,12 +275,14 @@ def test_similar_blocks_equal_neighbors(table):
 
 def test_norm_popularity_spearman(planted):
     items, hist, _ = planted
-    assert R.norm_popularity_spearman(items, hist) is not None
+    assert R.norm_popularity_spearman(items, hist) is None  # 3 items with events: too few to say
     rare_long = Vectors(["p", "q", "r"], [[1, 0], [2, 0], [3, 0]])
     from embviz.io.interactions import Histories
 
     h = Histories(("u",), np.array([0, 6]), np.array([0, 0, 0, 1, 1, 2]), None, "log", 6)
-    assert R.norm_popularity_spearman(rare_long, h) == pytest.approx(1.0)
+    assert R.norm_popularity_spearman(rare_long, h, min_items=3) == pytest.approx(1.0)
+    h2 = Histories(("u",), np.array([0, 6]), np.array([2, 2, 2, 1, 1, 0]), None, "log", 6)
+    assert R.norm_popularity_spearman(rare_long, h2, min_items=3) == pytest.approx(-1.0)
 
 
 # -- CLI --------------------------------------------------------------------------------------

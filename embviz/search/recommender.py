@@ -458,16 +458,17 @@ def similar_blocks(
         yield rows, ids, scores
 
 
-def norm_popularity_spearman(items: Vectors, histories: Histories) -> float | None:
+def norm_popularity_spearman(items: Vectors, histories: Histories, min_items: int = 20) -> float | None:
     """Spearman correlation of the item norms with their popularity rank (1 = most events).
 
     Positive: rarer items have larger norms (word2vec/item2vec vectors); with a strong
     correlation the dot product ranks by norm as much as by direction. Items without events
-    are left out; None when fewer than 3 items have events. Ties ranked by row order.
+    are left out; None when fewer than `min_items` items have events (too few to say). Ties
+    ranked by row order.
     """
     counts = np.bincount(histories.items, minlength=items.count)
     seen = np.flatnonzero(counts)
-    if len(seen) < 3:
+    if len(seen) < max(3, min_items):
         return None
     pop_rank = np.empty(len(seen), dtype=np.float64)
     pop_rank[np.argsort(-counts[seen], kind="stable")] = np.arange(len(seen))
