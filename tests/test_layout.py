@@ -41,6 +41,7 @@ def test_public_api_is_unchanged():
         "EmbvizError", "FormatError", "InvalidQuery", "KeyNotFound", "Vectors", "__version__",
         "analogy", "evaluate_analogies", "evaluate_word_pairs", "load", "lookup", "neighbors",
         "project", "sample_path", "save", "similarity", "sniff",
+        "read_histories", "recommend",  # added with embviz recommend (CHANGELOG)
     }
     assert set(embviz.__all__) == expected
     for name in expected:
