@@ -414,8 +414,6 @@ def test_cli_neighbors_metric_show_by_and_all(files):
         "m\t1\ta\t0.707036\nfar\t1\tm\t0.014141\n"
     r = invoke(files, "neighbors", "-v", items, "a", "--all", "-q")
     assert r.exit_code == 1 and r.stderr == "embviz: error: give QUERIES or --all (every key's neighbors), not both\n"
-    r = invoke(files, "neighbors", "-v", items, "a", "--metric", "dot", "--index", "-q")
-    assert r.stderr == "embviz: error: the index answers cosine similarity, not dot: drop --index\n"
 
 
 def test_cli_neighbors_own_columns_of_a_parquet_table(tmp_path):
@@ -428,3 +426,63 @@ def test_cli_neighbors_own_columns_of_a_parquet_table(tmp_path):
     r = runner.invoke(app, ["neighbors", "-v", str(tmp_path / "t.parquet"), "1", "-k", "2", "--show", "title", "-q", "--no-cache"])
     assert r.exit_code == 0, r.stderr
     assert r.stdout == "query\trank\tkey\tscore\ttitle\n1\t1\t2\t0.995037\tTwo\n1\t2\t3\t0.000000\t\n"
+
+
+# -- indexes in every metric --------------------------------------------------------------------
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_flat_index_in_each_metric_equals_exact_search(table, metric, tmp_path):
+    from embviz.search import index as I
+
+    rows = table.unit if metric == "cosine" else table.matrix
+    idx = I.Index.build(rows, "flat", metric=metric)
+    rng = np.random.default_rng(4)
+    q = rng.normal(size=(30, 24)).astype(np.float32)
+    if metric == "cosine":
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+    excl = [[j] for j in range(30)]
+    ids, scores = idx.search(q, 10, exclude=excl)
+    ref_ids, ref_scores = M.top_k_by(table, q, 10, metric=metric, exclude=excl)
+    assert np.array_equal(ids, ref_ids)
+    np.testing.assert_allclose(scores, ref_scores, rtol=1e-4, atol=1e-4)
+    one, one_s = idx.search(q[:1], 5)  # the single-query path
+    assert np.array_equal(one[0], M.top_k_by(table, q[:1], 5, metric=metric)[0][0])
+    assert idx.recall(rows) == 1.0
+    path = I.index_file(tmp_path, "flat", metric)
+    assert path.name == ("index-flat.faiss" if metric == "cosine" else f"index-flat-{metric}.faiss")
+    idx.save(path)
+    back = I.Index.load(path, unit=rows)
+    assert back.metric == metric
+    assert np.array_equal(back.search(q, 10, exclude=excl)[0], ids)
+
+
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+def test_hnsw_index_recall_is_measured_in_its_metric(table, metric):
+    from embviz.search import index as I
+
+    idx = I.build_for(table, None, "hnsw", metric=metric)
+    assert idx.metric == metric and idx.recall_at_build > 0.5  # 3,000 random 24-d rows: a hard set
+    assert idx.recall() == idx.recall_at_build
+    assert f"metric {metric}" in idx.describe()
+    # exact answers (the fallback) are in the index's metric
+    q = table.matrix[:3]
+    e_ids, _ = idx.exact(q, 4, exclude=[[0], [1], [2]])
+    assert np.array_equal(e_ids, M.top_k_by(table, q, 4, metric=metric, exclude=[[0], [1], [2]])[0])
+
+
+def test_cli_index_per_metric_and_recommend_with_index(files, tmp_path):
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    items = str(files / "items.parquet")
+    r = runner.invoke(app, ["index", "build", "-v", items, "--method", "flat", "--metric", "dot", "-q", *cache])
+    assert r.exit_code == 0, r.stderr
+    assert "\tflat\t4\t3\tmetric=dot\t1.000000\t" in r.stdout
+    args = ["recommend", "-v", items, "--users", str(files / "users.parquet"), "--metric", "dot", "-k", "2", *cache]
+    exact = runner.invoke(app, args)
+    approx = runner.invoke(app, [*args, "--index"])
+    assert approx.exit_code == 0, approx.stderr
+    assert approx.stdout == exact.stdout
+    assert "embviz: exact (flat, metric dot, recall@10 1.000 measured at build)\n" in approx.stderr
+    r = runner.invoke(app, [*args, "--index", "--include", str(files / "movies.tsv")])
+    assert r.exit_code == 1
+    assert r.stderr.endswith("embviz: error: --include/--include-where search a subset exactly: drop --index\n")
+    nb = ["neighbors", "-v", items, "--all", "-k", "2", "--metric", "dot", "-q", *cache]
+    assert runner.invoke(app, [*nb, "--index"]).stdout == runner.invoke(app, nb).stdout

@@ -439,17 +439,19 @@ def index_entry(source: VectorSource) -> Path | None:
     )
 
 
-def open_index(source: VectorSource, table: Vectors) -> Any:
-    """Return the stored index of `source` (newest valid one), built with defaults if there is none."""
+def open_index(source: VectorSource, table: Vectors, metric: str = "cosine") -> Any:
+    """Return the stored index of `source` in `metric` (newest valid one), built with defaults if there is none."""
     from embviz.search import index as search_index
 
     search_index.require_faiss()
     entry = index_entry(source)
-    found = search_index.stored(entry, table.unit) if entry is not None else None
+    rows = table.unit if metric == "cosine" else table.matrix
+    found = search_index.stored(entry, rows, metric=metric) if entry is not None else None
     if found is not None:
         return found
-    message(f"building an hnsw index of {table.count:,} x {table.dim} vectors (stored in the cache)")
-    built = search_index.build_for(table, entry, "hnsw")
+    what = "" if metric == "cosine" else f" ({metric})"
+    message(f"building an hnsw index{what} of {table.count:,} x {table.dim} vectors (stored in the cache)")
+    built = search_index.build_for(table, entry, "hnsw", metric=metric)
     message(f"built the index in {built.build_s:.1f} s; recall@10 {built.recall_at_build:.3f}")
     return built
 

@@ -197,9 +197,7 @@ def neighbors(
         _emit_neighbors(rows, info, shown, fmt, no_header, output_file, None)
         return
     provenance = None
-    if metric_name != "cosine":
-        if use_index and not no_index:
-            raise InvalidQuery(f"the index answers cosine similarity, not {metric_name}: drop --index")
+    if metric_name != "cosine" and not (use_index and not no_index):
         rows = search.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing, metric=metric_name)
         _emit_neighbors(rows, info, shown, fmt, no_header, output_file, None)
         return
@@ -225,7 +223,7 @@ def neighbors(
     elif use_index and not no_index:
         from embviz.search import index as search_index
 
-        idx = open_index(source, table)
+        idx = open_index(source, table, metric_name)
         provenance = idx.describe(ef_search, nprobe)
         message(provenance)
         rows = search_index.neighbors(
@@ -265,9 +263,7 @@ def _neighbors_all(table, source, k, metric, restrict, use_index, ef_search, npr
 
     index = None
     if use_index:
-        if metric != "cosine":
-            raise InvalidQuery(f"the index answers cosine similarity, not {metric}: drop --index")
-        index = open_index(source, table)
+        index = open_index(source, table, metric)
         message(index.describe(ef_search, nprobe))
     names = [meta_name(c, _NEIGHBOR_COLUMNS) for c in shown]
     n = table.count if restrict is None else min(restrict, table.count)

@@ -8,13 +8,16 @@ from typing import Annotated
 import typer
 
 from embviz.cli._common import (
+    EfSearchOpt,
     FormatOpt,
+    IndexOpt,
     KOpt,
     MetaKeyOpt,
     MetaOpt,
     MetricChoice,
     MetricOpt,
     NoHeaderOpt,
+    NprobeOpt,
     OutputFileOpt,
     QuietOpt,
     ShowOpt,
@@ -24,6 +27,7 @@ from embviz.cli._common import (
     load_vectors,
     message,
     meta_name,
+    open_index,
     read_items,
     shown_columns,
     with_vectors,
@@ -95,6 +99,9 @@ def recommend(
     k: KOpt = 10,
     metric: MetricOpt = MetricChoice.cosine,
     strict: Annotated[bool, typer.Option("--strict", help="Unknown users and items are errors, not warnings.")] = False,
+    use_index: IndexOpt = False,
+    ef_search: EfSearchOpt = None,
+    nprobe: NprobeOpt = None,
     meta: MetaOpt = None,
     meta_key_column: MetaKeyOpt = None,
     show: ShowOpt = None,
@@ -171,6 +178,12 @@ def recommend(
                 f"{hist.source}, as in word2vec/item2vec vectors): the dot product favours the rare tail; use "
                 "--metric cosine unless the model was trained for dot products (ALS, two-tower)"
             )
+    index = None
+    if use_index:
+        if candidates is not None:
+            raise InvalidQuery("--include/--include-where search a subset exactly: drop --index")
+        index = open_index(source, items, metric_name)
+        message(index.describe(ef_search, nprobe))
     vector_text = who.source
     if utable is None and recent is not None:
         vector_text += f", last {recent} events"
@@ -181,6 +194,7 @@ def recommend(
         f"({_metric.SCORE_MEANING[metric_name]})"
         + ("; seen items excluded" if exclude_seen else "")
         + (f"; {len(candidates):,} candidate items" if candidates is not None else "")
+        + (f"; {index.describe(ef_search, nprobe)}" if index is not None else "")
     )
     message(f"recommending {k} of {items.count:,} items for {provenance}")
     names = [meta_name(c, _COLUMNS) for c in shown]
@@ -206,6 +220,7 @@ def recommend(
     blocks = _rec.recommend_blocks(
         items, who, user_table=utable, histories=hist, k=k, metric=metric_name, exclude_seen=exclude_seen,
         exclude=banned, candidates=candidates, recent=recent, weighted=weight_column is not None,
+        index=index, ef_search=ef_search, nprobe=nprobe,
     )
     write_blocks(blocks, columns_of, _COLUMNS + names, len(who.keys), "recommending", fmt, no_header,
                  output_file, provenance=provenance)

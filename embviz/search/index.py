@@ -39,6 +39,7 @@ import numpy as np
 from embviz.errors import FormatError, InvalidQuery, KeyNotFound, require, warn
 from embviz.io.integrity import file_crc32
 from embviz.search.kernel import cosadd_queries, top_k
+from embviz.search.metric import METRICS
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -121,7 +122,9 @@ class Index:
     ``nprobe`` for IVF), ``count`` and ``dim`` (rows and dimensions indexed), ``recall``
     (recall@10 measured at build on 1,000 sample keys, in [0, 1], or None), ``build_s``
     (wall seconds of the build), ``unit`` (the ``(count, dim)`` rows it indexes, used to answer
-    exactly when over-fetching falls short; may be None).
+    exactly when over-fetching falls short; may be None), ``metric`` (``"cosine"``: inner
+    product over the unit rows; ``"dot"``: inner product over the raw rows; ``"euclidean"``:
+    L2 over the raw rows, scores reported as negative distances).
     """
 
     def __init__(
@@ -133,7 +136,10 @@ class Index:
         unit: NDArray[np.floating] | None = None,
         recall: float | None = None,
         build_s: float | None = None,
+        metric: str = "cosine",
     ) -> None:
+        if metric not in METRICS:
+            raise InvalidQuery(f"unknown metric {metric!r}: expected one of {', '.join(METRICS)}")
         if method not in METHODS:
             raise InvalidQuery(f"unknown index method {method!r}: expected one of {', '.join(METHODS)}")
         self.faiss_index = faiss_index
@@ -144,6 +150,8 @@ class Index:
         self.unit = unit
         self.recall_at_build = recall
         self.build_s = build_s
+        self.metric = metric
+        self._l2 = metric == "euclidean"
 
     def __repr__(self) -> str:
         return f"Index({self.describe()}, count={self.count:,}, dim={self.dim})"
@@ -161,8 +169,9 @@ class Index:
         nlist: int | None = None,
         nprobe: int | None = None,
         seed: int = RECALL_SEED,
+        metric: str = "cosine",
     ) -> Index:
-        """Build an index over `unit` ``(n, dim)`` (float32 or float16, L2-normalised rows).
+        """Build an index over `unit` ``(n, dim)`` (float32 or float16; unit rows for cosine).
 
         Parameters
         ----------
@@ -182,6 +191,9 @@ class Index:
             IVF cells searched; default :func:`default_nprobe`.
         seed : int
             Seeds the IVF training sample and k-means.
+        metric : {"cosine", "dot", "euclidean"}
+            ``cosine`` and ``dot`` index by inner product (pass ``Vectors.unit`` for cosine,
+            ``Vectors.matrix`` for dot); ``euclidean`` by L2 distance over ``Vectors.matrix``.
 
         Raises
         ------
@@ -194,13 +206,16 @@ class Index:
         n, dim = unit.shape
         if n == 0:
             raise InvalidQuery("cannot index an empty table")
+        if metric not in METRICS:
+            raise InvalidQuery(f"unknown metric {metric!r}: expected one of {', '.join(METRICS)}")
+        fmetric = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
         start = time.perf_counter()
         if method == "hnsw":
             if not 2 <= m <= 256:
                 raise InvalidQuery(f"--m must be between 2 and 256, got {m}")
             if ef_construction < 1 or ef_search < 1:
                 raise InvalidQuery("--ef-construction and --ef-search must be at least 1")
-            index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.IndexHNSWFlat(dim, m, fmetric)
             index.hnsw.efConstruction = ef_construction
             index.hnsw.efSearch = ef_search
             params = {"m": m, "ef_construction": ef_construction, "ef_search": ef_search}
@@ -211,8 +226,8 @@ class Index:
             nprobe = default_nprobe(nlist) if nprobe is None else nprobe
             if not 1 <= nprobe <= nlist:
                 raise InvalidQuery(f"--nprobe must be between 1 and nlist={nlist}, got {nprobe}")
-            quantizer = faiss.IndexFlatIP(dim)
-            index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            quantizer = faiss.IndexFlatL2(dim) if metric == "euclidean" else faiss.IndexFlatIP(dim)
+            index = faiss.IndexIVFFlat(quantizer, dim, nlist, fmetric)
             index.cp.seed = seed
             rng = np.random.default_rng(seed)
             take = np.sort(rng.choice(n, size=min(n, max(nlist * 64, 10_000)), replace=False))
@@ -220,13 +235,13 @@ class Index:
             index.nprobe = nprobe
             params = {"nlist": nlist, "nprobe": nprobe}
         elif method == "flat":
-            index = faiss.IndexFlatIP(dim)
+            index = faiss.IndexFlatL2(dim) if metric == "euclidean" else faiss.IndexFlatIP(dim)
             params = {}
         else:
             raise InvalidQuery(f"unknown index method {method!r}: expected one of {', '.join(METHODS)}")
         for lo in range(0, n, _ADD_BLOCK):
             index.add(np.ascontiguousarray(unit[lo : lo + _ADD_BLOCK], dtype=np.float32))
-        return cls(index, method, params, unit=unit, build_s=time.perf_counter() - start)
+        return cls(index, method, params, unit=unit, build_s=time.perf_counter() - start, metric=metric)
 
     # -- searching ---------------------------------------------------------------------------
     def describe(self, ef_search: int | None = None, nprobe: int | None = None) -> str:
@@ -254,7 +269,8 @@ class Index:
                 at = f" at {'ef_search' if self.method == 'hnsw' else 'nprobe'}={stored}"
             rec = f"recall@10 {self.recall_at_build:.3f} measured at build{at}"
         kind = "exact" if self.method == "flat" else "approximate"
-        return f"{kind} ({self.method}{depth}, {rec})"
+        what = "" if self.metric == "cosine" else f", metric {self.metric}"
+        return f"{kind} ({self.method}{what}{depth}, {rec})"
 
     def _params(self, n: int, ef_search: int | None, nprobe: int | None, fetch: int) -> Any:
         """FAISS search parameters: depth overrides and, for ``restrict``, an id range; else None."""
@@ -353,10 +369,12 @@ class Index:
         else:
             exact_rows = np.flatnonzero(~np.any(q != 0, axis=1)).tolist()
         pending = np.arange(m) if not exact_rows else np.setdiff1d(np.arange(m), exact_rows)
-        fetch = min(kk + most, n)
+        fetch = min(kk + most + 1, n)  # one more: a tie at the k-th place stays visible
         while len(pending):
             params = self._params(n, ef_search, nprobe, fetch)
             dist, found = self.faiss_index.search(q if len(pending) == m else q[pending], fetch, params=params)
+            if self._l2:  # squared distances, ascending: negative distances, descending
+                dist = -np.sqrt(np.maximum(dist, 0))
             if len(pending) <= _FEW:  # interactive queries: plain Python beats a dozen numpy calls
                 short = self._fill_few(pending, found, dist, excl, n, kk, ids, vals, q, exact_rows)
                 if not short:
@@ -392,9 +410,24 @@ class Index:
             if self.unit is None:
                 raise InvalidQuery("this index cannot answer every query: reopen it with its unit rows")
             rows = sorted(exact_rows)
-            e_ids, e_vals = top_k(self.unit, q[rows], kk, exclude=[excl[r] for r in rows], restrict=n)
+            e_ids, e_vals = self.exact(q[rows], kk, exclude=[excl[r] for r in rows], restrict=n)
             ids[rows], vals[rows] = e_ids, e_vals
         return ids, vals
+
+    def exact(self, queries, k, *, exclude=None, restrict=None):  # noqa: ANN001, ANN201
+        """Exact top-`k` over the indexed rows in the index's metric (the kernel's answer).
+
+        Same arguments and returns as :meth:`search`; needs ``unit`` (the indexed rows).
+        """
+        if self.metric == "cosine":
+            return top_k(self.unit, queries, k, exclude=exclude, restrict=restrict)
+        if getattr(self, "_table", None) is None:
+            from embviz.vectors import RowIds, Vectors
+
+            self._table = Vectors(RowIds(self.unit.shape[0]), self.unit)
+        from embviz.search.metric import top_k_by
+
+        return top_k_by(self._table, queries, k, metric=self.metric, exclude=exclude, restrict=restrict)
 
     def _search_one(self, q: NDArray[np.float32], k: int, exclude: Iterable[int]):
         """Answer one query ``(1, dim)`` with the index's own settings, or None for :meth:`search`.
@@ -408,15 +441,17 @@ class Index:
         n = self.count
         banned = sorted({int(i) for i in exclude if 0 <= i < n})
         kk = min(k, n - len(banned))
-        fetch = min(kk + len(banned), n)
+        fetch = min(kk + len(banned) + 1, n)  # one more: a tie at the k-th place stays visible
         if kk < 1 or (self.method == "hnsw" and fetch > self.params["ef_search"]):
             return None
         faiss = _faiss()
         dist = np.empty((1, fetch), dtype=np.float32)
         found = np.empty((1, fetch), dtype=np.int64)
         self.faiss_index.search_c(1, faiss.swig_ptr(q), fetch, faiss.swig_ptr(dist), faiss.swig_ptr(found), None)
+        if self._l2:
+            dist = -np.sqrt(np.maximum(dist, 0))
         row, score = found[0].tolist(), dist[0].tolist()
-        if score[0] == 0.0 and not q.any():
+        if score[0] == 0.0 and not q.any() and not self._l2:
             return None
         if not _untied_top(row, score, banned, kk):
             return None
@@ -431,8 +466,8 @@ class Index:
         """
         short = []
         for r, row, score in zip(pending.tolist(), found.tolist(), dist.tolist()):
-            if score and score[0] == 0.0 and not q[r].any():
-                zero.append(r)
+            if score and score[0] == 0.0 and not q[r].any() and score[-1] == 0.0:
+                zero.append(r)  # inner product with a zero query: every score 0, no order
                 continue
             banned = excl[r]
             if len(banned) <= 1:  # no exclusion or a query's own key: the common case
@@ -487,7 +522,11 @@ class Index:
             return 1.0
         q = np.ascontiguousarray(unit[rows], dtype=np.float32)
         exclude = [[int(i)] for i in rows]
-        exact, _ = top_k(unit, q, k, exclude=exclude)
+        if unit is self.unit:
+            exact, _ = self.exact(q, k, exclude=exclude)
+        else:
+            exact, _ = Index(self.faiss_index, self.method, self.params, unit=unit, metric=self.metric).exact(
+                q, k, exclude=exclude)
         approx, _ = self.search(q, k, exclude=exclude, ef_search=ef_search, nprobe=nprobe)
         hits = sum(len(np.intersect1d(a, e)) for a, e in zip(approx, exact))
         return hits / max(1, exact.size)
@@ -512,6 +551,7 @@ class Index:
                 extra or {},
                 format=_FORMAT,
                 method=self.method,
+                metric=self.metric,
                 params=self.params,
                 count=self.count,
                 dim=self.dim,
@@ -594,7 +634,7 @@ class Index:
         elif meta["method"] == "ivf":
             faiss.extract_index_ivf(index).nprobe = int(params["nprobe"])
         return cls(index, meta["method"], params, unit=unit, recall=meta.get("recall_at_10"),
-                   build_s=meta.get("build_s"))
+                   build_s=meta.get("build_s"), metric=meta.get("metric", "cosine"))
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -627,9 +667,13 @@ def _sample_rows(unit: NDArray[np.floating], sample: int, seed: int) -> NDArray[
 
 
 # -- indexes stored in the vector cache ------------------------------------------------------
-def index_file(entry: Path, method: str) -> Path:
-    """Return the ``.faiss`` file of a `method` index inside cache entry directory `entry`."""
-    return Path(entry) / f"index-{method}.faiss"
+def index_file(entry: Path, method: str, metric: str = "cosine") -> Path:
+    """Return the ``.faiss`` file of a `method` index in `metric` inside cache entry directory `entry`.
+
+    ``index-hnsw.faiss`` for cosine (the name it always had), ``index-hnsw-dot.faiss`` and
+    ``index-hnsw-euclidean.faiss`` for the others.
+    """
+    return Path(entry) / (f"index-{method}.faiss" if metric == "cosine" else f"index-{method}-{metric}.faiss")
 
 
 def _entry_stamp(entry: Path) -> dict[str, Any]:
@@ -641,8 +685,12 @@ def _entry_stamp(entry: Path) -> dict[str, Any]:
     return {"entry_" + k: meta.get(k) for k in ("fingerprint", "count", "dim", "dtype", "created")}
 
 
-def stored(entry: Path, unit: NDArray[np.floating] | None = None, method: str | None = None) -> Index | None:
-    """Open the newest valid index stored in cache `entry` (of `method`, if given), else None.
+def stored(
+    entry: Path, unit: NDArray[np.floating] | None = None, method: str | None = None, metric: str = "cosine"
+) -> Index | None:
+    """Open the newest valid index stored in cache `entry` (of `method`, if given) in `metric`, else None.
+
+    `unit` is the indexed rows: ``Vectors.unit`` for cosine, ``Vectors.matrix`` otherwise.
 
     A stored index that fails its checks is reported with one warning and ignored (the caller
     rebuilds it); an index of an older version of the vectors is ignored silently.
@@ -650,7 +698,7 @@ def stored(entry: Path, unit: NDArray[np.floating] | None = None, method: str | 
     stamp = _entry_stamp(entry)
     found = []
     for m in METHODS if method is None else (method,):
-        path = index_file(entry, m)
+        path = index_file(entry, m, metric)
         if path.exists() or _meta_path(path).exists():
             found.append((_meta_path(path).stat().st_mtime if _meta_path(path).exists() else 0.0, m, path))
     for _, m, path in sorted(found, reverse=True):
@@ -668,9 +716,13 @@ def build_for(
     method: str = "hnsw",
     *,
     measure: bool = True,
+    metric: str = "cosine",
     **params: Any,
 ) -> Index:
-    """Build an index over ``vectors.unit``, measure its recall@10, and store it in `entry`.
+    """Build an index, measure its recall@10 in its metric, and store it in `entry`.
+
+    Over ``vectors.unit`` for cosine, over the raw rows ``vectors.matrix`` for dot and
+    euclidean.
 
     Parameters
     ----------
@@ -690,11 +742,12 @@ def build_for(
     OSError
         If `entry` cannot be written.
     """
-    index = Index.build(vectors.unit, method, **{k: v for k, v in params.items() if v is not None})
+    rows = vectors.unit if metric == "cosine" else vectors.matrix
+    index = Index.build(rows, method, metric=metric, **{k: v for k, v in params.items() if v is not None})
     if measure:
         index.recall_at_build = index.recall()
     if entry is not None:
-        index.save(index_file(entry, method), extra=dict(_entry_stamp(entry), source=vectors.source))
+        index.save(index_file(entry, method, metric), extra=dict(_entry_stamp(entry), source=vectors.source))
     return index
 
 
@@ -711,8 +764,8 @@ def stored_infos(root: Path) -> list[IndexInfo]:
             source = json.loads((entry / "meta.json").read_text("utf-8")).get("source", "?")
         except (OSError, ValueError):
             source = "?"
-        for m in METHODS:
-            path = index_file(entry, m)
+        for m, metric in ((m, x) for m in METHODS for x in METRICS):
+            path = index_file(entry, m, metric)
             if not (path.exists() or _meta_path(path).exists()):
                 continue
             size = sum(p.stat().st_size for p in (path, _meta_path(path)) if p.exists())
@@ -726,6 +779,8 @@ def stored_infos(root: Path) -> list[IndexInfo]:
                 and all(meta.get(k) == v for k, v in _entry_stamp(entry).items())
             )
             params = ",".join(f"{k}={v}" for k, v in meta.get("params", {}).items())
+            if metric != "cosine":
+                params = f"metric={metric}" + (f",{params}" if params else "")
             out.append(IndexInfo(source, m, meta.get("count", 0), meta.get("dim", 0), params,
                                  meta.get("recall_at_10"), meta.get("build_s"), size,
                                  meta.get("created", "?"), "ok" if ok else "broken", str(path)))
@@ -735,8 +790,8 @@ def stored_infos(root: Path) -> list[IndexInfo]:
 def remove(entry: Path, method: str | None = None) -> int:
     """Delete the stored indexes of `entry` (of `method`, if given); return the bytes freed."""
     freed = 0
-    for m in METHODS if method is None else (method,):
-        path = index_file(entry, m)
+    for m, metric in ((m, x) for m in (METHODS if method is None else (method,)) for x in METRICS):
+        path = index_file(entry, m, metric)
         for p in (path, _meta_path(path)):
             if p.exists():
                 freed += p.stat().st_size
@@ -758,7 +813,8 @@ def neighbors(
 ) -> list[Neighbor]:
     """:func:`embviz.search.neighbors` answered by `index` (approximate, see its recall).
 
-    Same queries, exclusions (a query's own keys), `restrict` and rows as the exact search;
+    Same queries, exclusions (a query's own keys), `restrict` and rows as the exact search, in
+    the index's metric (for dot and euclidean the query is the weighted sum of raw rows);
     the ids come from :meth:`Index.search`. Raises as :func:`embviz.search.neighbors`.
     """
     from embviz.search import queries as _q
@@ -775,6 +831,15 @@ def neighbors(
             exprs.append(e)
     if not exprs:
         return []
+    if index.metric != "cosine":
+        q = np.stack([_q._raw_sum(vectors, e) for e in exprs]).astype(np.float32)
+        exclude = [[*vectors.indices(e.keys).tolist(), *_padding(vectors)] for e in exprs]
+        ids, scores = index.search(q, k, exclude=exclude, restrict=restrict, ef_search=ef_search, nprobe=nprobe)
+        return [
+            _q.Neighbor(text, rank + 1, vectors.keys[i], float(s))
+            for text, row_ids, row_scores in zip(texts, ids, scores)
+            for rank, (i, s) in enumerate(zip(row_ids.tolist(), row_scores.tolist()))
+        ]
     q = np.stack([_q.expression_vector(vectors, e) for e in exprs]).astype(np.float64)
     norms = np.linalg.norm(q, axis=1)
     if (norms == 0).any():

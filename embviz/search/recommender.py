@@ -184,6 +184,9 @@ def recommend_blocks(
     recent: int | None = None,
     weighted: bool = False,
     block: int = USER_BLOCK,
+    index: object | None = None,
+    ef_search: int | None = None,
+    nprobe: int | None = None,
 ) -> Iterator[tuple[Sequence[str], NDArray[np.int64], NDArray[np.float32]]]:
     """Yield ``(user keys, ids (b, k'), scores (b, k'))`` block by block: the array-level answer.
 
@@ -210,6 +213,11 @@ def recommend_blocks(
         How history vectors are formed (:func:`mean_vectors`).
     block : int
         Users per matrix product.
+    index : embviz.search.index.Index, optional
+        Answer from this approximate index over the items (built for `metric`); it
+        over-fetches to honour the exclusions. Not with `candidates`.
+    ef_search, nprobe : int, optional
+        The index's search depth for this request.
 
     Yields
     ------
@@ -229,6 +237,10 @@ def recommend_blocks(
             f"user vectors have {user_table.dim} dimensions, item vectors {items.dim}: "
             "they must be in the same space"
         )
+    if index is not None and index.metric != metric:
+        raise InvalidQuery(f"the index was built for {index.metric}, not {metric}")
+    if index is not None and candidates is not None:
+        raise InvalidQuery("--include/--include-where search a subset exactly: drop --index")
     always = np.unique(np.asarray(exclude, dtype=np.int64))
     for lo in range(0, len(users.keys), block):
         hi = min(lo + block, len(users.keys))
@@ -251,6 +263,13 @@ def recommend_blocks(
                 warn(f"skipped {int(zero.sum()):,} users whose vector is all zeros (cosine needs a direction)")
                 q, keys = q[keep], [u for u, ok in zip(keys, keep) if ok]
                 excl = None if excl is None else [e for e, ok in zip(excl, keep) if ok]
+        if index is not None:
+            if metric == "cosine":
+                norms = np.linalg.norm(q, axis=1, keepdims=True)
+                q = np.divide(q, norms, out=np.zeros_like(q), where=norms > 0)
+            ids, scores = index.search(q, k, exclude=excl, ef_search=ef_search, nprobe=nprobe)
+            yield keys, ids, scores
+            continue
         yield keys, *_top_per_user(items, q, k, metric, excl, candidates)
 
 
@@ -414,7 +433,7 @@ def similar_blocks(
     restrict : int, optional
         Only the first `restrict` keys are queries and candidates.
     index : embviz.search.index.Index, optional
-        Answer from this approximate (cosine) index instead of exact search.
+        Answer from this approximate index (built for `metric`) instead of exact search.
     ef_search, nprobe : int, optional
         The index's search depth for this table.
     block : int
@@ -430,8 +449,8 @@ def similar_blocks(
     metric = check_metric(metric)
     if k < 1:
         raise InvalidQuery(f"k must be at least 1, got {k}")
-    if index is not None and metric != "cosine":
-        raise InvalidQuery(f"the index answers cosine similarity, not {metric}: drop --index or use --metric cosine")
+    if index is not None and index.metric != metric:
+        raise InvalidQuery(f"the index was built for {index.metric}, not {metric}")
     n = vectors.count if restrict is None else min(restrict, vectors.count)
     pad = vectors.padding_idx
     for lo in range(0, n, block):
@@ -442,7 +461,7 @@ def similar_blocks(
             continue
         exclude = [(int(r),) if pad is None else (int(r), pad) for r in rows]
         if index is not None:
-            q = np.asarray(vectors.unit[rows], dtype=np.float32)
+            q = np.asarray((vectors.unit if metric == "cosine" else vectors.matrix)[rows], dtype=np.float32)
             ids, scores = index.search(q, k, exclude=exclude, restrict=restrict, ef_search=ef_search, nprobe=nprobe)
         elif metric == "cosine":
             zero = vectors.norms[rows] == 0  # an all-zero row has no direction: no neighbors
