@@ -283,9 +283,11 @@ def _top_per_user(items, q, k, metric, excl, candidates):  # noqa: ANN001, ANN20
     n = items.count if candidates is None else len(candidates)
     if excl is None:
         return top_k_by(items, q, k, metric=metric, columns=candidates)
+    upper = np.fromiter((len(e) for e in excl), dtype=np.int64, count=len(excl))  # >= distinct ids
+    if (n - upper >= k).all():  # almost always: no user is short of candidates
+        return top_k_by(items, q, k, metric=metric, exclude=excl, columns=candidates)
     if candidates is not None:
-        pool = candidates
-        counts = np.array([np.count_nonzero(np.isin(np.unique(e), pool)) for e in excl], dtype=np.int64)
+        counts = np.array([np.count_nonzero(np.isin(np.unique(e), candidates)) for e in excl], dtype=np.int64)
     else:
         counts = np.array([len(np.unique(e)) for e in excl], dtype=np.int64)
     short = np.flatnonzero(n - counts < k)
