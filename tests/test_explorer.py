@@ -352,3 +352,46 @@ def test_undrawn_keys_of_a_prefix_come_from_the_cache_bytes_in_file_order(tmp_pa
         drawn = set(ids.tolist())
         assert other_keys(data) == [k for i, k in enumerate(list(v.keys)) if i not in drawn]
         assert data["other_all"]
+
+
+def test_the_payload_carries_the_shown_columns_of_drawn_points_and_undrawn_neighbors(tmp_path):
+    from embviz.io.meta import read_meta
+
+    rng = np.random.default_rng(2)
+    keys = [f"i{i}" for i in range(30)]
+    v = Vectors(keys, rng.standard_normal((30, 6)).astype(np.float32))
+    rows = ["item\ttitle\trank\t__proto__"]
+    for i in range(30):
+        if i == 3:
+            continue  # no row: every column is null
+        title = HOSTILE[i % len(HOSTILE)] if i < 5 else f"Title {i}"
+        rows.append(f"i{i}\t{title}\t{100 - i}\t{'' if i % 2 else 'p'}")
+    (tmp_path / "m.tsv").write_text("\n".join(rows) + "\n")
+    meta = read_meta(tmp_path / "m.tsv")
+    proj = P.project(v, np.arange(20), method="pca")  # i20 .. i29 are in the file, not drawn
+    lists = explorer.neighbor_lists(v, proj.ids, k=4)
+    fig = P.figure(proj, vectors=v, lists=lists, meta=meta, show=["title", "rank", "__proto__"])
+    data = json.loads(explorer.to_json(fig["embviz_data"]))
+    block = data["meta"]
+    assert block["columns"] == ["title", "rank", "__proto__"]
+    assert block["names"] == ["title", "meta_rank", "__proto__"]  # export header: no clash with rank
+    title, rank, proto = block["values"]
+    assert title[:6] == [HOSTILE[0], HOSTILE[1], HOSTILE[2], None, HOSTILE[4], "Title 5"]
+    assert rank[:4] == ["100", "99", "98", None] and proto[:3] == ["p", None, "p"]
+    assert len(title) == len(rank) == len(proto) == 20
+    # the undrawn neighbors, ascending, with their values (for the panel and the search)
+    undrawn = sorted({int(i) for i in lists.ids.ravel().tolist() if i >= 20})
+    assert undrawn and decode(block["other_ids"], "<i4").tolist() == undrawn
+    assert block["other"][0] == [f"Title {i}" for i in undrawn]
+    assert block["other"][1] == [str(100 - i) for i in undrawn]
+    # one JSON array per column; the page's text is inert JSON whatever a title holds
+    text = explorer.to_json(fig["embviz_data"])
+    for bad in ("<", ">", "&", "\u2028"):
+        assert bad not in text
+    # no metadata shown: no block, and the figure is the one plotted before --meta existed
+    plain = P.figure(proj, vectors=v, lists=lists)
+    assert plain["embviz_data"]["meta"] is None
+    empty = P.figure(proj, vectors=v, lists=lists, meta=meta, show=[])
+    assert empty["embviz_data"] == plain["embviz_data"] and empty["data"] == plain["data"]
+    with pytest.raises(InvalidQuery, match="no column 'year'"):
+        P.figure(proj, meta=meta, show=["year"])

@@ -595,3 +595,201 @@ def test_diff_page_panel_shows_a_and_b_lists_side_by_side(browser, diff_page, sa
         assert not o.errors and not o.dialogs
     finally:
         o.close()
+
+
+# -- metadata: titles in the hover, the labels, the search, the panel and the export ----------
+META_GENRES = ["Animation|Children's|Comedy", "Horror|Sci-Fi", "Drama", "Crime|Thriller"]
+META_TITLES = {
+    1: "Toy Story (1995)",
+    6: "<img src=x onerror=alert(1)>",
+    7: "</script><script>window.__xss=1</script>",
+    8: "%{meta.embviz.selection} & <b>bold</b>",
+}
+
+
+@pytest.fixture(scope="module")
+def meta_page(tmp_path_factory):
+    """`embviz plot --meta movies.tsv --show title,genres` of 120 items keyed by integer ids.
+
+    Four clusters of 30; the first 100 items are drawn, so some neighbors are not; item 12 has
+    no metadata row.
+    """
+    from typer.testing import CliRunner
+
+    d = tmp_path_factory.mktemp("metapage")
+    rng = np.random.default_rng(5)
+    centres = rng.standard_normal((4, 16)) * 2
+    n = 120
+    matrix = np.array([centres[i % 4] + rng.standard_normal(16) for i in range(n)], dtype=np.float32)
+    (d / "items.txt").write_text(
+        f"{n} 16\n" + "".join(f"{i + 1} " + " ".join(f"{x:.6f}" for x in row) + "\n"
+                              for i, row in enumerate(matrix))
+    )
+    rows = ["item\ttitle\tgenres"]
+    for i in range(n):
+        key = i + 1
+        if key != 12:
+            rows.append(f"{key}\t{META_TITLES.get(key, f'Movie {key} ({1950 + i % 50})')}\t{META_GENRES[i % 4]}")
+    (d / "movies.tsv").write_text("\n".join(rows) + "\n")
+    out = d / "meta.html"
+    r = CliRunner().invoke(app, ["plot", "-v", str(d / "items.txt"), "--meta", str(d / "movies.tsv"),
+                                 "--show", "title,genres", "--method", "pca", "--top", "100",
+                                 "--labels", "40", "-q", "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    from embviz import load
+    from embviz.io.meta import read_meta
+
+    return out, load(d / "items.txt"), read_meta(d / "movies.tsv")
+
+
+def meta_rows(o: Opened) -> list[list[str]]:
+    """The panel's neighbor rows: key, score, drawn, then the shown columns."""
+    return o.page.evaluate(
+        """() => [...document.querySelectorAll('#embviz-neighbors tr')].map(tr =>
+            [tr.querySelector('.key').textContent, tr.querySelector('.score').textContent,
+             tr.querySelector('.key').nextSibling.nextSibling.textContent,
+             ...[...tr.querySelectorAll('td.meta')].map(td => td.textContent)])"""
+    )
+
+
+def expected_rows(v, meta, key: str) -> list[list[str]]:
+    """What the panel must list for `key`: `embviz neighbors` keys and scores, then title, genres."""
+    from embviz import search
+
+    found = search.neighbors(v, key, k=10)
+    cols = meta.align([n.key for n in found], ["title", "genres"])
+    return [[n.key, f"{n.score:.4f}", "drawn" if v.key_to_index[n.key] < 100 else "not drawn",
+             cols["title"][i] or "", cols["genres"][i] or ""] for i, n in enumerate(found)]
+
+
+def test_a_title_substring_finds_the_point_and_the_panel_lists_titles(browser, meta_page):
+    path, v, meta = meta_page
+    o = Opened(browser, path)
+    try:
+        matches = o.search("toy st")  # any part of the title, any case
+        assert matches == ["1  Toy Story (1995) · Animation|Children's|Comedy  rank 1"]
+        o.page.keyboard.press("Enter")
+        o.page.wait_for_function("() => document.getElementById('embviz-focus-key')")
+        assert o.focus_key() == "1"
+        focus = o.page.evaluate(
+            "() => [...document.querySelectorAll('#embviz-focus-meta tr')].map(tr => tr.textContent)"
+        )
+        assert focus == ["titleToy Story (1995)", "genresAnimation|Children's|Comedy"]
+        assert meta_rows(o) == expected_rows(v, meta, "1")
+        o.page.wait_for_timeout(800)
+        assert o.trace("mark")["text"] == ["Toy Story (1995)"]  # the label on the map is the title
+        # the key still matches (prefix), and so does a genre; an undrawn neighbor is found by
+        # its title and says it is not in this plot
+        assert o.search("11")[0].startswith("11  Movie 11 (1960) · Drama  rank 11")
+        horror = o.search("horror")  # items 2, 6, 10, ...: 25 drawn, and undrawn neighbors
+        assert all(" · Horror|Sci-Fi  rank " in m for m in horror)
+        assert len([m for m in horror if not m.endswith("not in this plot")]) == 25
+        lists = explorer.neighbor_lists(v, np.arange(100), k=10)
+        undrawn = sorted({int(i) for i in lists.ids.ravel().tolist() if i >= 100})
+        assert undrawn
+        title = meta.align([v.keys[undrawn[0]]], ["title"])["title"][0]
+        got = o.search(title)
+        assert got == [f"{v.keys[undrawn[0]]}  {title} · {META_GENRES[undrawn[0] % 4]}  rank "
+                       f"{undrawn[0] + 1}  · not in this plot"]
+        assert o.search("no such title") == []
+        assert o.page.inner_text("#embviz-found") == "no match (key, title, genres)"
+        assert o.errors == [] and o.dialogs == []
+    finally:
+        o.close()
+
+
+def test_clicking_a_point_shows_its_titled_neighbors_and_hover_shows_the_title(browser, meta_page):
+    path, v, meta = meta_page
+    o = Opened(browser, path)
+    try:
+        spots = o.page.evaluate(
+            """() => { const g = document.getElementById('embviz-plot');
+            const pts = g._fullData.filter(t => (t.meta || {}).role === 'points');
+            const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
+            return pts.flatMap(t => [0, 7, 15].filter(p => p < t.x.length).map(p =>
+              [r.left + xa._offset + xa.l2p(t.x[p]), r.top + ya._offset + ya.l2p(t.y[p])])); }"""
+        )
+        o.page.mouse.move(spots[0][0] - 3, spots[0][1] - 3)
+        o.page.mouse.move(*spots[0])
+        o.page.wait_for_timeout(600)
+        hover = o.page.evaluate("() => document.querySelector('.hoverlayer').textContent")
+        key = hover.split(" · ")[0]
+        title, genres = (meta.align([key], ["title", "genres"])[c][0] for c in ("title", "genres"))
+        assert hover == f"{key} · {title} · {genres}rank {v.key_to_index[key] + 1}"
+        clicked = click_somewhere(o, spots)
+        rows = meta_rows(o)
+        assert rows == expected_rows(v, meta, clicked)
+        assert all(len(r) == 5 and r[3] for r in rows if r[0] != "12")  # every neighbor has a title
+        # the selection export carries the shown columns after the others
+        o.page.evaluate("() => window.embviz.selectKeys(['1', '12', '6'])")
+        tsv = o.page.evaluate("() => window.embviz.selectionTSV()").splitlines()
+        assert tsv[0] == "key\trank\tx\ty\ttitle\tgenres"
+        assert [r.split("\t")[:2] + r.split("\t")[4:] for r in tsv[1:]] == [
+            ["1", "1", "Toy Story (1995)", "Animation|Children's|Comedy"],
+            ["6", "6", META_TITLES[6], "Horror|Sci-Fi"],
+            ["12", "12", "", ""],  # no metadata row: empty cells
+        ]
+        assert o.errors == [] and o.dialogs == []
+    finally:
+        o.close()
+
+
+def test_hostile_titles_stay_inert_text(browser, meta_page, tmp_path):
+    path, v, meta = meta_page
+    o = Opened(browser, path, accept_downloads=True)
+    page = o.page
+    try:
+        placeholder = page.get_attribute("#embviz-search", "placeholder")
+        assert placeholder == "search: key, prefix, /regex/, or title, genres"
+        # the labels on the map are titles (the key where there is none), literally
+        labels = page.evaluate(
+            "() => [...document.querySelectorAll('.textpoint text')].map(e => e.textContent)"
+        )
+        titles = set(meta.align(list(v.keys), ["title"])["title"])
+        assert {x for x in labels if x} <= titles | set(v.keys)
+        assert len([x for x in labels if x in titles]) >= 10
+        for key in (6, 7, 8):
+            title = META_TITLES[key]
+            matches = o.search(title[2:12])
+            assert any(m.startswith(f"{key}  {title} · ") for m in matches), matches
+            page.evaluate("k => window.embviz.focusKey(k)", str(key))
+            page.wait_for_timeout(600)
+            shown = page.evaluate(
+                "() => document.querySelector('#embviz-focus-meta td.meta').textContent"
+            )
+            assert shown == title
+            mark = page.evaluate(
+                "() => document.querySelector('.scatterlayer .trace:last-child .textpoint text')"
+                ".textContent"
+            )
+            assert mark == title  # drawn on the map as written
+        # hover over the hostile point: its title as text
+        page.keyboard.press("Escape")
+        page.evaluate("() => Plotly.relayout('embviz-plot', {'xaxis.autorange': true, 'yaxis.autorange': true})")
+        page.wait_for_timeout(500)
+        x, y = page.evaluate(
+            """() => { const g = document.getElementById('embviz-plot');
+            const t = g._fullData.find(t => (t.meta || {}).role === 'points' && Array.from(t.customdata).includes(6));
+            const p = Array.from(t.customdata).indexOf(6);
+            const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
+            return [r.left + xa._offset + xa.l2p(t.x[p]), r.top + ya._offset + ya.l2p(t.y[p])]; }"""
+        )
+        page.mouse.move(x - 3, y - 3)
+        page.mouse.move(x, y)
+        page.wait_for_timeout(600)
+        tip = page.evaluate("() => document.getElementById('embviz-tip').textContent")
+        assert tip.startswith(f"6 · {META_TITLES[6]} · Horror|Sci-Fi · rank 6\nnearest: ")
+        # the download holds the titles as written
+        page.evaluate("() => window.embviz.selectKeys(['6', '7', '8'])")
+        with page.expect_download() as dl:
+            page.click("text=Download TSV")
+        out = tmp_path / "sel.tsv"
+        dl.value.save_as(out)
+        got = [line.split("\t")[4] for line in out.read_text(encoding="utf-8").splitlines()[1:]]
+        assert got == [META_TITLES[6], META_TITLES[7], META_TITLES[8]]
+        assert page.evaluate("() => window.__xss === undefined")
+        assert page.evaluate("() => document.querySelectorAll('img').length") == 0
+        assert page.evaluate("() => document.querySelectorAll('#embviz-plot a, #embviz-panel b').length") == 0
+        assert o.errors == [] and o.dialogs == []
+    finally:
+        o.close()

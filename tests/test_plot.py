@@ -282,7 +282,7 @@ def test_cli_plot_formula_axes_and_metadata(runner, tmp_path):
         (
             ["--color-by", "pos"],
             1,
-            "embviz: error: --color-by 'pos' needs --metadata FILE (or use --color-by group)\n",
+            "embviz: error: --color-by 'pos' needs --meta FILE (or use --color-by group)\n",
         ),
         (["--x", "kingg", "--y", "queen", "--top", "5"], 3, None),
         (["--highlight", "kingg", "--method", "pca"], 3, None),
@@ -325,3 +325,266 @@ def test_cli_highlight_adds_to_the_default_selection(runner, tmp_path):
     )
     assert result.exit_code == 0, result.stderr
     assert "of 40,000 points (top 5,000 + around 'king' (k=10)) with pca" in result.stderr
+
+
+# -- metadata: --meta, --show, --color-by any column -------------------------------------------
+GENRES = ["Animation|Children's|Comedy", "Horror|Sci-Fi", "Drama", "Crime|Thriller"]
+
+
+def write_items(tmp_path: Path, n: int = 40) -> tuple[Path, Path]:
+    """An item table keyed by integer ids (word2vec text, 4 clusters) and its metadata TSV.
+
+    Item 1 is "Toy Story (1995)", item 6 has a hostile title, item 8 has no metadata row, item
+    9 has an empty title; genres are multi-valued, year is numeric.
+    """
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((4, 8)) * 3
+    lines = [f"{n} 8"]
+    for i in range(n):
+        v = centres[i % 4] + rng.standard_normal(8)
+        lines.append(f"{i + 1} " + " ".join(f"{x:.5f}" for x in v))
+    items = tmp_path / "items.txt"
+    items.write_text("\n".join(lines) + "\n")
+    rows = ["item\ttitle\tgenres\tyear"]
+    for i in range(n):
+        key = i + 1
+        if key == 8:
+            continue
+        title = {1: "Toy Story (1995)", 6: EVIL[0], 7: "100% <b>bold</b> & more", 9: ""}.get(
+            key, f"Movie {key}"
+        )
+        rows.append(f"{key}\t{title}\t{GENRES[i % 4]}\t{1950 + i}")
+    meta = tmp_path / "movies.tsv"
+    meta.write_text("\n".join(rows) + "\n")
+    return items, meta
+
+
+def plot_data(path: Path) -> dict:
+    page = path.read_text(encoding="utf-8")
+    return json.loads(re.search(r'id="embviz-data">(.*?)</script>', page).group(1))
+
+
+def test_hover_shows_the_key_and_the_shown_columns_escaped_and_labels_are_titles(tmp_path):
+    from embviz import load
+    from embviz.io.meta import read_meta
+
+    items, meta_path = write_items(tmp_path)
+    v = load(items)
+    meta = read_meta(meta_path)
+    proj = P.project(v, np.arange(v.count), method="pca")
+    fig = PL.figure(proj, labels=10, meta=meta, show=["title", "genres"],
+                    highlight={"1": np.array([0, 5])})
+    (t,) = points(fig)
+    assert t["hovertemplate"] == "%{text}<br>rank %{customdata}<extra></extra>"
+    assert t["text"][0] == "1 · Toy Story (1995) · Animation|Children's|Comedy"
+    assert t["text"][5] == "6 · &lt;img src=x onerror=alert(1)&gt; · Horror|Sci-Fi"
+    assert t["text"][6] == "7 · 100&#37; &lt;b&gt;bold&lt;/b&gt; &amp; more · Drama"
+    assert t["text"][7] == "8"  # no metadata row: the key alone
+    assert t["text"][8] == "9 · Animation|Children's|Comedy"  # an empty title is left out
+    # the labels drawn on the map are the titles (the key where there is none); their hover
+    # is the whole line
+    (labels,) = [t for t in fig["data"] if t["meta"]["role"] == "labels"]
+    assert labels["text"][:10] == [
+        "Toy Story (1995)", "Movie 2", "Movie 3", "Movie 4", "Movie 5",
+        "&lt;img src=x onerror=alert(1)&gt;", "100&#37; &lt;b&gt;bold&lt;/b&gt; &amp; more", "8", "9",
+        "Movie 10",
+    ]
+    assert labels["hovertext"][:2] == t["text"][:2]
+    assert labels["hovertemplate"] == "%{hovertext}<br>rank %{customdata}<extra></extra>"
+    (mark,) = [t for t in fig["data"] if t["meta"]["role"] == "highlight"]
+    assert mark["text"] == ["Toy Story (1995)", "&lt;img src=x onerror=alert(1)&gt;"]
+    # a long value is cut in the hover (the page's panel shows it whole)
+    from embviz.viz.figure import shown_text
+
+    hover, names = shown_text(["k"], {"d": ["word " * 40]})
+    assert hover == ["k · " + ("word " * 16).strip()[:79] + "…"] and names == [("word " * 40)]
+    # without metadata: exactly the old figure
+    plain = PL.figure(proj, labels=10)
+    assert points(plain)[0]["text"][:2] == ["1", "2"] and "hovertext" not in points(plain)[0]
+    assert plain["embviz_data"]["meta"] is None
+
+
+def test_numeric_multi_valued_and_text_columns_colour_as_documented():
+    year = PL.Coloring.from_column("year", ["1995", "1977", None, "nan", " 2001 "])
+    assert year.labels is None and year.values.dtype == np.float32
+    assert year.values[[0, 1, 4]].tolist() == [1995.0, 1977.0, 2001.0]
+    assert np.isnan(year.values[[2, 3]]).all()  # missing, and NaN: no value
+    stars = PL.Coloring.from_column("stars", ["1", "2", "2"])  # few values: still a scale
+    assert stars.values is not None
+    genres = PL.Coloring.from_column("genres", ["Animation|Comedy", "Drama", None, "|Horror"])
+    assert genres.title == "genres (first value)" and genres.tagged
+    assert genres.labels == ["Animation", "Drama", None, "Horror"]
+    mixed = PL.Coloring.from_column("year", ["1995", "unknown"])
+    assert mixed.labels == ["1995", "unknown"] and mixed.title == "year"
+    other = PL.Coloring.from_column("genres", ["Animation;Comedy"], sep=";")
+    assert other.labels == ["Animation"]
+    with pytest.raises(InvalidQuery, match="--color-sep must not be empty"):
+        PL.Coloring.from_column("genres", ["a"], sep="")
+
+
+def test_numeric_colouring_gives_a_colour_scale_and_grey_points_without_a_value(sample):
+    proj = P.project(sample, P.select(sample, top=50), method="pca")
+    values = [str(1900 + i) if i % 10 else None for i in range(50)]
+    fig = PL.figure(proj, coloring=PL.Coloring.from_column("year", values))
+    none, scale = points(fig)
+    assert none["name"] == "(no value)" and len(none["text"]) == 5
+    assert none["marker"]["color"] == "#c8c8c8"
+    assert scale["marker"]["colorscale"] == "Viridis" and scale["marker"]["showscale"] is True
+    assert scale["marker"]["colorbar"]["title"]["text"] == "year"
+    assert decode(scale["marker"]["color"]).tolist() == [1900.0 + i for i in range(50) if i % 10]
+    assert sorted(decode(none["customdata"]).tolist() + decode(scale["customdata"]).tolist()) == list(
+        range(1, 51)
+    )
+
+
+def test_cli_plot_meta_shows_titles_and_colours_by_any_column(runner, tmp_path):
+    items, meta = write_items(tmp_path)
+    out = tmp_path / "m.html"
+    r = runner.invoke(app, ["plot", "-v", str(items), "--meta", str(meta), "--show", "title,genres",
+                            "--color-by", "genres", "--method", "pca", "--top", "30",
+                            "--plotlyjs", "cdn", "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""
+    assert f"embviz: 29 of 30 points have a 'genres' value in {meta}\n" in r.stderr
+    assert f"embviz: 29 of 30 points have a row in {meta}; shown: title, genres\n" in r.stderr
+    data = plot_data(out)
+    assert data["meta"]["columns"] == ["title", "genres"]
+    assert data["meta"]["values"][0][:9] == [
+        "Toy Story (1995)", "Movie 2", "Movie 3", "Movie 4", "Movie 5", EVIL[0],
+        "100% <b>bold</b> & more", None, None,
+    ]
+    page = out.read_text()
+    assert '<body class="embviz-meta">' in page
+    assert "genres (first value)" in page
+    # --meta alone shows every column; --color-by a numeric column draws a colour scale
+    r = runner.invoke(app, ["plot", "-v", str(items), "--meta", str(meta), "--color-by", "year",
+                            "--method", "pca", "--plotlyjs", "cdn", "-o", str(out), "-q"])
+    assert r.exit_code == 0 and r.stderr == ""
+    data = plot_data(out)
+    assert data["meta"]["columns"] == ["title", "genres", "year"]
+    assert '"colorscale":"Viridis"' in out.read_text().replace(" ", "")
+
+
+def test_old_metadata_flag_is_unchanged(runner, tmp_path, sample):
+    """`--metadata FILE --color-by COL` draws what it drew before --meta existed."""
+    meta = tmp_path / "pos.tsv"
+    # the old rule: the key column is 'key' (or 'word', 'token'), wherever it is
+    meta.write_text("pos\tkey\nnoun\tthe\nnoun\tking\nverb\trun\nverb\tgo\nnoun\tman\n")
+    out = tmp_path / "old.html"
+    r = runner.invoke(app, ["plot", "--method", "pca", "--top", "300", "--labels", "20",
+                            "--metadata", str(meta), "--color-by", "pos", "--plotlyjs", "cdn",
+                            "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    assert f"embviz: 2 of 300 points have a 'pos' value in {meta}\n" in r.stderr  # the, go (of 5)
+    assert "shown:" not in r.stderr and "warning" not in r.stderr
+    page = out.read_text()
+    fig = json.loads(re.search(r"Plotly\.newPlot\(\s*\"embviz-plot\",\s*(\[.*?\]),\s*\{", page, re.S).group(1))
+    # the same figure as the old code path: read_metadata + Coloring.from_values
+    proj = P.project(sample, P.select(sample, top=300), method="pca")
+    want = PL.figure(proj, labels=20, coloring=PL.Coloring.from_values(
+        "pos", PL.read_metadata(meta, "pos", proj.keys)))
+    got_pts = [(t["name"], t["text"], t["hovertemplate"], t["marker"]["size"]) for t in fig
+               if t.get("meta", {}).get("role") == "points"]
+    want_pts = [(t["name"], t["text"], t["hovertemplate"], t["marker"]["size"]) for t in points(want)]
+    assert got_pts == want_pts and [n for n, *_ in got_pts] == ["(none)", "noun", "verb"]
+    (labels,) = [t for t in fig if t.get("meta", {}).get("role") == "labels"]
+    assert labels["text"] == list(sample.keys[:20]) and "hovertext" not in labels
+    assert plot_data(out)["meta"] is None and "<body>" in page
+    # with --show, the old flag shows columns too (and its old key rule still holds)
+    r = runner.invoke(app, ["plot", "--method", "pca", "--top", "300", "--metadata", str(meta),
+                            "--show", "pos", "--plotlyjs", "cdn", "-o", str(out), "-q"])
+    assert r.exit_code == 0, r.stderr
+    data = plot_data(out)
+    assert data["meta"]["columns"] == ["pos"] and data["meta"]["values"][0][:3] == ["noun", None, None]
+    assert data["meta"]["values"][0][data["keys"].index("go")] == "verb"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--show", "title,nope"],
+         "--show 'nope': no such metadata column (columns of movies.tsv: title, genres, year)"),
+        (["--color-by", "rating"],
+         "--color-by 'rating': no such metadata column (columns of movies.tsv: title, genres, year)"),
+        (["--color-by", "genres", "--color-sep", ""],
+         "--color-sep must not be empty (the separator of multi-valued cells)"),
+        (["--metadata", "{meta}"],
+         "pass --meta FILE or --metadata FILE (its deprecated alias), not both"),
+    ],
+)
+def test_cli_plot_meta_errors_are_one_line_before_any_work(runner, tmp_path, monkeypatch, args, message):
+    from embviz.cli import _common
+
+    items, meta = write_items(tmp_path)
+
+    def no_load(self):
+        raise AssertionError("the vectors were loaded before the arguments were checked")
+
+    monkeypatch.setattr(_common.VectorSource, "load", no_load)
+    out = tmp_path / "x.html"
+    argv = ["plot", "-v", str(items), "--meta", str(meta), "-o", str(out),
+            *[a.format(meta=meta) for a in args]]
+    r = runner.invoke(app, argv)
+    assert r.exit_code == 1
+    assert r.stdout == ""
+    assert r.stderr == f"embviz: error: {message}\n"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--show", "title"], "--show needs metadata: pass --meta FILE (items.txt has no metadata columns)"),
+        (["--meta", "nope.tsv"], "--meta nope.tsv: no such file"),
+        (["--meta-key-column", "item"], "--meta-key-column needs --meta FILE"),
+        (["--color-by", "genres"], "--color-by 'genres' needs --meta FILE (or use --color-by group)"),
+    ],
+)
+def test_cli_plot_meta_needs_a_table(runner, tmp_path, monkeypatch, args, message):
+    items, _ = write_items(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["plot", "-v", str(items), "-o", "x.html", *args])
+    assert r.exit_code == 1
+    assert r.stderr == f"embviz: error: {message}\n"
+
+
+def test_a_parquet_item_table_shows_its_own_columns(runner, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rng = np.random.default_rng(0)
+    n = 30
+    table = pa.table({
+        "item": pa.array(np.arange(1, n + 1)),
+        "vector": pa.array(list(rng.standard_normal((n, 8)).astype(np.float32)), type=pa.list_(pa.float32())),
+        "title": [f"Film {i + 1}" for i in range(n)],
+        "year": [str(1990 + i % 7) for i in range(n)],
+    })
+    pq.write_table(table, tmp_path / "items.parquet")
+    out = tmp_path / "p.html"
+    r = runner.invoke(app, ["plot", "-v", str(tmp_path / "items.parquet"), "--show", "title",
+                            "--color-by", "year", "--method", "pca", "--plotlyjs", "cdn", "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    assert "embviz: 30 of 30 points have a row in items.parquet; shown: title\n" in r.stderr
+    data = plot_data(out)
+    assert data["meta"]["columns"] == ["title"]
+    assert data["meta"]["values"][0] == [f"Film {k}" for k in data["keys"]]
+    # its own columns are shown only when --show asks
+    r = runner.invoke(app, ["plot", "-v", str(tmp_path / "items.parquet"), "--color-by", "year",
+                            "--method", "pca", "--plotlyjs", "cdn", "-o", str(out), "-q"])
+    assert r.exit_code == 0 and plot_data(out)["meta"] is None
+
+
+def test_3d_labels_are_literal_in_webgl_and_their_hover_is_escaped(tmp_path):
+    from embviz import load
+    from embviz.io.meta import read_meta
+
+    items, meta_path = write_items(tmp_path)
+    v = load(items)
+    proj = P.project(v, np.arange(v.count), method="pca", dim=3)
+    fig = PL.figure(proj, labels=8, meta=read_meta(meta_path), show=["title"])
+    (labels,) = [t for t in fig["data"] if t["meta"]["role"] == "labels"]
+    # WebGL text draws entities as written but reads <b> as bold: a zero-width space after '<'
+    assert labels["text"][5:7] == ["<\u200bimg src=x onerror=alert(1)>", "100% <\u200bb>bold<\u200b/b> & more"]
+    assert labels["hovertext"][5] == "6 · &lt;img src=x onerror=alert(1)&gt;"  # --show title
+    assert labels["hovertemplate"] == "%{hovertext}<br>rank %{customdata}<extra></extra>"
+    assert PL.figure(proj, labels=2)["data"][1]["text"] == ["1", "2"]  # keys, without metadata

@@ -14,9 +14,12 @@ import typer
 from embviz import output
 from embviz.cli._common import (
     FormatOpt,
+    MetaKeyOpt,
+    MetaOpt,
     NoHeaderOpt,
     QuietOpt,
     RestrictOpt,
+    ShowOpt,
     VectorSource,
     check_output,
     emit,
@@ -28,6 +31,7 @@ from embviz.errors import InvalidQuery
 from embviz.output import OutputFormat
 
 if TYPE_CHECKING:
+    from embviz.io.meta import Meta
     from embviz.vectors import Vectors
     from embviz.viz import Projection, Selection
 
@@ -445,6 +449,81 @@ def project(
     message(f"wrote {proj.coords.shape[0]:,} coordinates to {out}")
 
 
+#: ``--metadata`` (deprecated): the key column is the first of these a file has, else its first.
+_OLD_KEY_COLUMNS = ("key", "word", "token")
+
+
+def _old_metadata(path: Path) -> Meta:
+    """Read a ``--metadata`` table by its old rule: the key column is 'key', 'word' or 'token'."""
+    import warnings
+
+    from embviz.io import meta as _meta
+
+    with warnings.catch_warnings(record=True) as caught:  # about the first column as keys
+        warnings.simplefilter("always")
+        table = _meta.read_meta(path)
+    names = (table.key_column, *table.columns)
+    key = next((c for c in _OLD_KEY_COLUMNS if c in names), table.key_column)
+    if key != table.key_column:
+        return _meta.read_meta(path, key_column=key)
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=2)
+    return table
+
+
+def _plot_meta(
+    meta: Path | None,
+    metadata: Path | None,
+    meta_key: str | None,
+    show: str | None,
+    color_by: str | None,
+    source: VectorSource,
+) -> tuple[Meta | None, list[str], str | None]:
+    """Read the plot's metadata before any work: the table, the shown columns, its name.
+
+    ``--meta FILE`` shows all its columns unless ``--show`` picks some; ``--metadata FILE`` (the
+    deprecated alias) reads the same formats but keeps its old rules: the key column is
+    ``key``/``word``/``token`` (else the first) and nothing is shown without ``--show``, so old
+    pages look as they did. Without a file, a Parquet/Arrow vector table's own columns serve
+    ``--show`` and ``--color-by``.
+    """
+    from embviz.cli._common import shown_columns, table_own_meta
+    from embviz.io import meta as _meta
+
+    column = color_by if color_by not in (None, "group") else None
+    if meta is not None and metadata is not None:
+        raise InvalidQuery("pass --meta FILE or --metadata FILE (its deprecated alias), not both")
+    flag, path = ("--meta", meta) if meta is not None else ("--metadata", metadata)
+    if path is not None:
+        path = Path(path).expanduser()
+        if not (path.exists() if flag == "--meta" else path.is_file()):
+            raise InvalidQuery(f"{flag} {path}: no such file")
+        if meta_key is None and flag == "--metadata":
+            table = _old_metadata(path)
+        else:
+            table = _meta.read_meta(path, key_column=meta_key)
+        where = str(path)
+        columns = shown_columns(table, show) if show or flag == "--meta" else []
+    else:
+        if meta_key is not None:
+            raise InvalidQuery("--meta-key-column needs --meta FILE")
+        table = table_own_meta(source) if (show or column) else None
+        if table is None and column is not None:
+            # the message predates --meta; tests and docs/plot.md quote it as it is
+            raise InvalidQuery(f"--color-by {column!r} needs --meta FILE (or use --color-by group)")
+        if table is None and show:
+            raise InvalidQuery(f"--show needs metadata: pass --meta FILE ({source.path.name} has no "
+                               "metadata columns)")
+        where = None if table is None else source.path.name
+        columns = shown_columns(table, show) if show else []
+    if column is not None and table is not None and column not in table.columns:
+        raise InvalidQuery(
+            f"--color-by {column!r}: no such metadata column (columns of {Path(table.path).name}: "
+            f"{', '.join(table.columns) or 'none'})"
+        )
+    return table, columns, where
+
+
 @app.command()
 @with_vectors
 def plot(
@@ -513,11 +592,15 @@ def plot(
             show_default=False,
         ),
     ] = None,
+    meta: MetaOpt = None,
+    meta_key: MetaKeyOpt = None,
+    show: ShowOpt = None,
     metadata: Annotated[
         Path | None,
         typer.Option(
             "--metadata",
-            help="TSV with a header row and a 'key' (or first) column, for --color-by.",
+            help="Deprecated alias of --meta (same formats), kept for old scripts: its key column "
+            "is 'key', 'word' or 'token' (else the first), and it shows no column unless --show.",
             show_default=False,
         ),
     ] = None,
@@ -525,10 +608,19 @@ def plot(
         str | None,
         typer.Option(
             "--color-by",
-            help="A --metadata column to colour by, or 'group' (the --around/--highlight groups).",
+            help="A metadata column to colour by (numbers: a colour scale; text: a legend, "
+            "multi-valued cells by their first value), or 'group' (the --around/--highlight groups).",
             show_default=False,
         ),
     ] = None,
+    color_sep: Annotated[
+        str,
+        typer.Option(
+            "--color-sep",
+            help="Separator of multi-valued --color-by cells ('Animation|Comedy' is coloured "
+            "as Animation).",
+        ),
+    ] = "|",
     clusters: Annotated[
         int | None,
         typer.Option(
@@ -552,10 +644,12 @@ def plot(
 ) -> None:
     """Write an interactive, self-contained HTML scatter plot of a projection.
 
-    Hover shows each key and its rank. 2D plots of many points use WebGL; --dim 3 gives a
-    rotatable 3D plot. --x/--y place points by cosine to formulas instead of a projection.
-    The page records its provenance: file and fingerprint, selection, method, parameters,
-    seed, embviz version, and the recall@10 trust score. The path is printed on stderr.
+    Hover shows each key and its rank; with --meta FILE (titles, categories) also the --show
+    columns, which label the map (the first), answer the search and fill the panel. 2D plots
+    of many points use WebGL; --dim 3 gives a rotatable 3D plot. --x/--y place points by
+    cosine to formulas instead of a projection. The page records its provenance: file and
+    fingerprint, selection, method, parameters, seed, embviz version, and the recall@10 trust
+    score. The path is printed on stderr.
     """
     from embviz import viz
     from embviz.io import cache as _cache
@@ -564,18 +658,14 @@ def plot(
         raise InvalidQuery("formula axes need both --x and --y (and --z for 3D)")
     if z is not None and x is None:
         raise InvalidQuery("--z needs --x and --y")
-    if color_by is not None and color_by != "group" and metadata is None:
-        raise InvalidQuery(
-            f"--color-by {color_by!r} needs --metadata FILE (or use --color-by group)"
-        )
-    if metadata is not None and color_by is None:
-        raise InvalidQuery("--metadata needs --color-by COLUMN")
     if clusters is not None and color_by is not None:
         raise InvalidQuery("use either --clusters or --color-by, not both")
+    if not color_sep:
+        raise InvalidQuery("--color-sep must not be empty (the separator of multi-valued cells)")
     out = check_output(out)  # before the load and the layout, not after
-    if metadata is not None and not Path(metadata).expanduser().is_file():
-        raise InvalidQuery(f"--metadata {metadata}: no such file")
     start = time.perf_counter()
+    # the metadata is read (and --show/--color-by checked) before the vectors and the layout
+    table_meta, shown, meta_where = _plot_meta(meta, metadata, meta_key, show, color_by, source)
     path = source.path
     table = source.load()
     marks = [s.strip() for s in (highlight or "").split(",") if s.strip()]
@@ -620,10 +710,19 @@ def plot(
                 member.setdefault(int(i), name.removeprefix("around "))
         coloring = viz.Coloring("group", labels=[member.get(int(i)) for i in proj.ids.tolist()])
     elif color_by is not None:
-        values = viz.read_metadata(metadata, color_by, proj.keys)
-        coloring = viz.Coloring.from_values(color_by, values)
+        values = table_meta.align(proj.keys, [color_by])[color_by]
+        coloring = viz.Coloring.from_column(color_by, values, sep=color_sep)
         found = sum(v is not None for v in values)
-        message(f"{found:,} of {len(values):,} points have a {color_by!r} value in {metadata}")
+        message(f"{found:,} of {len(values):,} points have a {color_by!r} value in {meta_where}")
+    if shown:
+        rows = table_meta.align(proj.keys, [table_meta.key_column])[table_meta.key_column]
+        found = sum(v is not None for v in rows)
+        message(f"{found:,} of {len(rows):,} points have a row in {meta_where}; shown: {', '.join(shown)}")
+        if not found and rows:  # ids written differently ('7744' vs '7744.0'), or another column
+            from embviz.errors import warn
+
+            warn(f"no plotted key is in column {table_meta.key_column!r} of {meta_where} "
+                 f"(e.g. {proj.keys[0]!r}); name the column of keys with --meta-key-column")
 
     groups = {}
     for key in marks:
@@ -658,6 +757,8 @@ def plot(
         density=density.value,
         why_no_lists="neighbor lists are off in this page (plotted with --neighbors-k 0); "
         "re-plot with --neighbors-k 10",
+        meta=table_meta if shown else None,
+        show=shown,
     )
     written = viz.write_html(fig, out, plotlyjs=plotlyjs.value, title=f"embviz: {path.name}")
     size = written.stat().st_size

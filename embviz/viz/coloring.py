@@ -134,6 +134,60 @@ class Coloring:
             title, labels=[v if v not in (None, "") else None for v in values], tagged=True
         )
 
+    @staticmethod
+    def from_column(title: str, values: Sequence[str | None], sep: str = "|") -> Coloring:
+        """Colour by a metadata column: numeric if every value is a number, else by category.
+
+        Parameters
+        ----------
+        title : str
+            The column's name (legend or colour-bar title).
+        values : sequence of str or None
+            The column's value for each drawn point, ``(m,)``, as :meth:`Meta.align
+            <embviz.io.meta.Meta.align>` returns them (None or ``""``: no value).
+        sep : str
+            Separator of multi-valued cells (``"Animation|Comedy"``).
+
+        Returns
+        -------
+        Coloring
+            Numeric (``values`` float32 ``(m,)``, NaN where missing; a colour bar) when every
+            present value parses as a float (``float()``: ``1995``, ``3.5``, ``1e-3``; a value
+            ``nan`` or ``inf`` counts as missing) and at least one is finite. Otherwise
+            categorical and tagged: each point's category is the first of its
+            `sep`-separated values (``Animation|Comedy`` is ``Animation``), so every point is
+            in exactly one legend entry; the title then says ``(first value)``.
+
+        Raises
+        ------
+        InvalidQuery
+            If `sep` is empty.
+        """
+        from embviz.io.meta import split_values
+
+        if not sep:
+            raise InvalidQuery("--color-sep must not be empty (the separator of multi-valued cells)")
+        cells = [None if v is None or not str(v).strip() else str(v) for v in values]
+        present = [v for v in cells if v is not None]
+        if present:
+            try:
+                nums = np.asarray(present, dtype=object).astype(np.float64)
+            except (TypeError, ValueError):
+                nums = None
+            if nums is not None and np.isfinite(nums).any():
+                arr = np.full(len(cells), np.nan, dtype=np.float64)
+                arr[[i for i, v in enumerate(cells) if v is not None]] = nums
+                arr[~np.isfinite(arr)] = np.nan
+                return Coloring(title, values=arr.astype(np.float32))
+        multi = any(sep in v for v in present)
+        if not multi:
+            return Coloring(title, labels=[None if v is None else v.strip() for v in cells], tagged=True)
+        firsts = []
+        for v in cells:
+            parts = split_values(v, sep)
+            firsts.append(parts[0] if parts else None)
+        return Coloring(f"{title} (first value)", labels=firsts, tagged=True)
+
 
 def cluster_names(
     clusters: NDArray[np.integer], ids: NDArray[np.integer], keys: Sequence[str], top: int = 3

@@ -104,10 +104,45 @@
     }
     return out;
   }
+  // shown metadata columns (titles, genres): one array per column for the drawn points, and one
+  // for the undrawn neighbors (other_ids, ascending row ids); null where a value is missing
+  var M = D.meta || null;
+  var mCols = M ? M.columns : [], mVals = M ? M.values : [], mOther = M ? M.other : [];
+  var mOtherIds = M ? dec(M.other_ids, Int32Array) : new Int32Array(0);
+  function metaOf(id) {  // [value or null per shown column] of a row id
+    var j = id >= 0 && id < total ? idToJ[id] : -1;
+    if (j >= 0) { return mVals.map(function (c) { return c[j]; }); }
+    var p = bsearch(mOtherIds, id);
+    return mOther.map(function (c) { return p >= 0 ? c[p] : null; });
+  }
+  function clip(v) {  // one line, at most 80 characters (as the figure's hover text)
+    var t = String(v).split(/\s+/).filter(Boolean).join(" ");
+    return t.length <= 80 ? t : t.slice(0, 79) + "\u2026";
+  }
+  function metaText(values) {  // "title · genres" (missing values left out)
+    return values.filter(function (v) { return v !== null && v !== undefined; }).map(clip)
+      .join(" \u00b7 ");
+  }
+  function withMeta(key, values) {  // "key · title · genres", as the figure's hover text
+    var t = metaText(values);
+    return t ? key + " \u00b7 " + t : key;
+  }
+  function hoverOf(j) { return M ? withMeta(keys[j], metaOf(rank[j] - 1)) : keys[j]; }
+  function labelOf(j) {  // the text drawn on the map: the first shown column, else the key
+    var v = M && mVals.length ? mVals[0][j] : null;
+    return v === null || v === undefined ? keys[j] : v;
+  }
+  function labelOfId(id, key) {
+    var v = M && mCols.length ? metaOf(id)[0] : null;
+    return v === null || v === undefined ? key : v;
+  }
   function esc(s) {
     return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
       .replace(/%/g, "&#37;");
   }
+  // text drawn on the map: SVG reads entities (esc); 3D WebGL text reads none, but takes <b>,
+  // <i>, <sub>, <sup> and <br> as formatting, which a zero-width space after each < prevents
+  function mapText(s) { return dim === 3 ? String(s).replace(/</g, "<\u200b") : esc(s); }
   function fmt(v) { return v.toLocaleString("en-US"); }
   function el(tag, text, cls) {
     var e = document.createElement(tag);
@@ -184,7 +219,10 @@
       y: [js.map(function (j) { return j === null ? null : Y[j]; })]};
     if (dim === 3) { u.z = [js.map(function (j) { return j === null ? null : Z[j]; })]; }
     u.customdata = [js.map(function (j) { return j === null ? null : rank[j]; })];
-    u.text = [text ? js.map(function (j) { return j === null ? "" : esc(keys[j]); }) : []];
+    u.text = [text ? js.map(function (j) { return j === null ? "" : mapText(labelOf(j)); }) : []];
+    if (M || dim === 3) {  // the hover of a trace whose text is a label (or WebGL text)
+      u.hovertext = [text ? js.map(function (j) { return j === null ? "" : esc(hoverOf(j)); }) : []];
+    }
     if (extra) { Object.keys(extra).forEach(function (k) { u[k] = extra[k]; }); }
     restyle(u, [i]);
   }
@@ -223,7 +261,8 @@
   // -- the panel -------------------------------------------------------------------------------
   var focusBox = el("div"), selBox = el("div"), helpBox = el("div", null, "muted");
   helpBox.appendChild(el("p", "Click a point for its nearest neighbors in the original space. " +
-    "Box or lasso (toolbar) or shift-click to select. Search by key, prefix or /regex/."));
+    "Box or lasso (toolbar) or shift-click to select. Search by key, prefix or /regex/" +
+    (M && mCols.length ? ", or by any part of " + mCols.join(", ") + " (any case)." : ".")));
   var msgBox = el("div", null, "muted");
   panel.textContent = "";
   panel.appendChild(focusBox);
@@ -248,6 +287,7 @@
     h.id = "embviz-focus-key";
     focusBox.appendChild(h);
     focusBox.appendChild(el("div", "rank " + fmt(rank[j]) + " · drawn", "muted"));
+    if (M) { focusBox.appendChild(metaTable(rank[j] - 1)); }
     var list = neighborsOf(j);
     if (!list) {
       focusBox.appendChild(el("p", whyNoList(keys[j]), "embviz-why"));
@@ -276,6 +316,17 @@
     focusBox.appendChild(neighborTable(listB, "embviz-neighbors-b", inA, "also a neighbor in A"));
     return list;
   }
+  function metaTable(id) {  // the shown columns of one row id: name, value
+    var table = el("table");
+    table.id = "embviz-focus-meta";
+    metaOf(id).forEach(function (v, c) {
+      var tr = el("tr");
+      tr.appendChild(el("td", mCols[c], "muted"));
+      tr.appendChild(el("td", v === null ? "(none)" : v, v === null ? "muted" : "meta"));
+      table.appendChild(tr);
+    });
+    return table;
+  }
   function neighborTable(list, id, both, bothTitle) {  // both: ids in the other list (diff)
     var table = el("table");
     table.id = id;
@@ -292,6 +343,13 @@
         tr.appendChild(bd);
       }
       tr.appendChild(el("td", nb.j >= 0 ? "drawn" : "not drawn", nb.j >= 0 ? "drawn" : "muted"));
+      if (M) {  // the shown columns, after the columns every page has
+        metaOf(nb.id).forEach(function (v, c) {
+          var md = el("td", v === null ? "" : v, "meta");
+          md.title = mCols[c];
+          tr.appendChild(md);
+        });
+      }
       tr.title = nb.j >= 0 ? "go to this point" : "in the file, not in this plot";
       tr.addEventListener("click", function () {
         if (nb.j >= 0) { focus(nb.j, true); } else { showNotDrawn(nb.key, nb.id + 1); }
@@ -307,6 +365,7 @@
     focusBox.appendChild(h);
     focusBox.appendChild(el("p", "rank " + fmt(rk) + " · in the file, not in this plot: " +
       "re-plot with --around " + key, "embviz-why"));
+    if (M) { focusBox.appendChild(metaTable(rk - 1)); }
   }
   function clearFocus() {
     focusJ = -1;
@@ -371,11 +430,15 @@
     setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
   }
   function num(v) { return String(parseFloat(v.toPrecision(6))); }
+  function cell(v) { return v === null || v === undefined ? "" : String(v).replace(/[\t\r\n]+/g, " "); }
   function selectionTSV() {
-    var lines = [dim === 3 ? "key\trank\tx\ty\tz" : "key\trank\tx\ty"];
+    var head = dim === 3 ? "key\trank\tx\ty\tz" : "key\trank\tx\ty";
+    if (M) { head += "\t" + M.names.map(cell).join("\t"); }  // shown columns after the others
+    var lines = [head];
     selectedJs().forEach(function (j) {
       var row = [keys[j], rank[j], num(X[j]), num(Y[j])];
       if (dim === 3) { row.push(num(Z[j])); }
+      if (M) { mVals.forEach(function (c) { row.push(cell(c[j])); }); }
       lines.push(row.join("\t"));
     });
     return lines.join("\n") + "\n";
@@ -426,7 +489,7 @@
     }));
     bar.appendChild(button("Clear", function () { setSelection([]); }));
     selBox.appendChild(bar);
-    var shown = selectedJs().slice(0, 1000).map(function (j) { return keys[j]; });
+    var shown = selectedJs().slice(0, 1000).map(hoverOf);
     var pre = el("div", shown.join("\n"));
     pre.id = "embviz-selkeys";
     selBox.appendChild(pre);
@@ -465,12 +528,20 @@
     function add(key, rk, j) {
       if (!seen.has(rk)) { seen.add(rk); out.push({key: key, rank: rk, j: j}); }
     }
-    var re = /^\/(.+)\/([imsu]*)$/.exec(text), test;
+    var re = /^\/(.+)\/([imsu]*)$/.exec(text), test, inMeta = null;
     if (re) {
       var rx;
       try { rx = new RegExp(re[1], re[2]); } catch (e) { return {matches: [], note: "bad regular expression: " + e.message}; }
       test = function (k) { return rx.test(k); };
+      if (M) { inMeta = function (v) { return v !== null && rx.test(v); }; }
     } else {
+      if (M) {  // a shown column: case-insensitive substring
+        var low = text.toLowerCase(), L0 = lowered();
+        inMeta = function (v, c, p, undrawn) {
+          var s = (undrawn ? L0.other : L0.drawn)[c][p];
+          return s !== null && s.indexOf(low) >= 0;
+        };
+      }
       var jx = jOfKey(text);
       if (jx >= 0) { add(keys[jx], rank[jx], jx); }
       var px = other.indexOf(text);
@@ -479,9 +550,15 @@
     }
     var found = [];
     var more = false;
+    function metaHit(cols, p, undrawn) {
+      for (var c = 0; c < cols.length; c++) {
+        if (inMeta(cols[c][p], c, p, undrawn)) { return true; }
+      }
+      return false;
+    }
     for (var r = 0; r < n; r++) {
       var j = byRank[r];
-      if (test(keys[j])) {
+      if (test(keys[j]) || (inMeta && metaHit(mVals, j, false))) {
         found.push({key: keys[j], rank: rank[j], j: j});
         if (found.length >= 100) { more = true; break; }
       }
@@ -493,12 +570,27 @@
         if (found2.length >= 100) { more = true; break; }
       }
     }
+    for (var p2 = 0; inMeta && p2 < mOtherIds.length && found2.length < 200; p2++) {
+      if (metaHit(mOther, p2, true)) {  // an undrawn neighbor, by its shown columns
+        var kk = keyOfId(mOtherIds[p2]);
+        if (kk !== null) { found2.push({key: kk, rank: mOtherIds[p2] + 1, j: -1}); }
+      }
+    }
     found = found.concat(found2).sort(function (a, b) { return a.rank - b.rank; });
     found.forEach(function (m) { add(m.key, m.rank, m.j); });
     if (out.length > 100) { more = true; out = out.slice(0, 100); }
     var note = out.length ? (more ? "first 100 matches" : out.length + " match" + (out.length === 1 ? "" : "es"))
-      : (D.other_all || !total ? "no key matches" : "not drawn (this page lists only drawn keys and their neighbors)");
+      : (M ? "no match (key, " + mCols.join(", ") + ")"
+        : D.other_all || !total ? "no key matches" : "not drawn (this page lists only drawn keys and their neighbors)");
     return {matches: out, note: note};
+  }
+  var mLower = null;
+  function lowered() {  // the shown columns in lower case, computed at the first search
+    if (!mLower) {
+      var lower = function (c) { return c.map(function (v) { return v === null ? null : String(v).toLowerCase(); }); };
+      mLower = {drawn: mVals.map(lower), other: mOther.map(lower)};
+    }
+    return mLower;
   }
   function renderMatches(res) {
     current = res.matches;
@@ -508,6 +600,10 @@
     current.forEach(function (m, i) {
       var d = el("div", null, i === 0 ? "active" : "");
       d.appendChild(el("span", m.key, "key"));
+      if (M) {
+        var mv = metaText(metaOf(m.rank - 1));
+        if (mv) { d.appendChild(el("span", "  " + mv, "meta")); }
+      }
       d.appendChild(el("span", "  rank " + fmt(m.rank) + (m.j >= 0 ? "" : "  · not in this plot"), "muted"));
       d.addEventListener("mousedown", function (ev) { ev.preventDefault(); choose(m); });
       matchesEl.appendChild(d);
@@ -522,14 +618,14 @@
       writeHash();
     }
   }
-  var pending = null;
+  var typing = null;  // the search's debounce timer
   input.addEventListener("input", function () {
-    if (pending) { clearTimeout(pending); }
-    pending = setTimeout(function () { pending = null; renderMatches(search(input.value)); }, 60);
+    if (typing) { clearTimeout(typing); }
+    typing = setTimeout(function () { typing = null; renderMatches(search(input.value)); }, 60);
   });
   input.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter") {
-      if (pending) { clearTimeout(pending); pending = null; renderMatches(search(input.value)); }
+      if (typing) { clearTimeout(typing); typing = null; renderMatches(search(input.value)); }
       if (current.length) { choose(current[active] || current[0]); }
       ev.preventDefault();
     } else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
@@ -590,7 +686,7 @@
       if (focusSet[j]) { continue; }  // the chosen point and its neighbors carry their own text
       var px = (X[j] - x0) * sx, py = (y1 - Y[j]) * sy;
       if (px < 0 || px > W || py < 0 || py > H) { continue; }
-      var w = 6.2 * keys[j].length + 4, h = 13;
+      var w = 6.2 * labelOf(j).length + 4, h = 13;
       var b = [px - w / 2, py - h / 2, px + w / 2, py + h / 2];
       if (overlaps(b)) { continue; }
       put(b);
@@ -598,12 +694,16 @@
       count++;
       if (!isTop[j]) { extra.push(j); }
     }
-    var texts = labelTop.map(function (j) { return shown[j] ? esc(keys[j]) : ""; });
+    var texts = labelTop.map(function (j) { return shown[j] ? esc(labelOf(j)) : ""; });
     var pick = function (js, a) { return js.map(function (j) { return a[j]; }); };
     // one restyle for both label traces: each restyle redraws the whole plot
-    var u = {text: [texts, extra.map(function (j) { return esc(keys[j]); })],
+    var u = {text: [texts, extra.map(function (j) { return esc(labelOf(j)); })],
       x: [pick(labelTop, X), pick(extra, X)], y: [pick(labelTop, Y), pick(extra, Y)],
       customdata: [pick(labelTop, rank), pick(extra, rank)]};
+    if (M) {
+      var hov = function (j) { return esc(hoverOf(j)); };
+      u.hovertext = [labelTop.map(hov), extra.map(hov)];
+    }
     if (role["labels-zoom"] !== undefined) {
       restyle(u, [role.labels, role["labels-zoom"]]);
     } else {
@@ -686,8 +786,8 @@
     var j = jOfPoint(pt);
     if (j < 0 || !ev.event) { tip.style.display = "none"; return; }
     var list = neighborsOf(j);
-    var text = keys[j] + " · rank " + fmt(rank[j]) + "\n" + (list
-      ? "nearest: " + list.slice(0, 3).map(function (nb) { return nb.key; }).join(", ")
+    var text = hoverOf(j) + " · rank " + fmt(rank[j]) + "\n" + (list
+      ? "nearest: " + list.slice(0, 3).map(function (nb) { return labelOfId(nb.id, nb.key); }).join(", ")
       : (K ? "no neighbor list (see the panel)" : "neighbor lists off"));
     tip.textContent = text;
     tip.style.left = (ev.event.clientX + 14) + "px";
@@ -731,6 +831,9 @@
   }
 
   // -- start -----------------------------------------------------------------------------------
+  if (M && mCols.length) {  // a property, not markup
+    input.placeholder = "search: key, prefix, /regex/, or " + mCols.join(", ");
+  }
   updateStatus();
   window.embviz = {
     ready: true,
@@ -741,6 +844,7 @@
     selectionTSV: selectionTSV,
     neighbors: function (key) { var j = jOfKey(key); return j < 0 ? null : neighborsOf(j); },
     labels: function () { return labelState; },
+    shown: function (key) { var j = jOfKey(key); return j < 0 || !M ? null : metaOf(rank[j] - 1); },
     state: function () { return {focus: focusJ >= 0 ? keys[focusJ] : null, selected: selCount, n: n, total: total, k: K}; }
   };
   try { thinLabels(); } catch (e) { /* labels only */ }

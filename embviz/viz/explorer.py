@@ -3,7 +3,9 @@
 Everything the page's one JavaScript asset (``explorer.js``) needs is computed here, at plot
 time, and embedded as JSON in a ``<script type="application/json" id="embviz-data">`` block.
 Keys are data, never markup: the page reads them with ``textContent`` and draws them with
-``textContent``; numbers travel as base64 little-endian typed arrays.
+``textContent``; numbers travel as base64 little-endian typed arrays. Metadata columns shown
+with the keys (titles, genres) travel the same way: one JSON array of strings (null where
+missing) per column, for the drawn points and for the undrawn neighbors in their lists.
 
 Neighbor lists are the exact cosine neighbors in the original space, computed with the batched
 kernel :func:`embviz.search.top_k` exactly as :func:`embviz.search.neighbors` computes them for
@@ -17,7 +19,7 @@ import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -29,6 +31,7 @@ from embviz.viz import layout_cache
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from embviz.io.meta import Meta
     from embviz.vectors import Vectors
     from embviz.viz.projection import Projection
 
@@ -43,6 +46,9 @@ DENSITY_MIN = 100_000
 VOCAB_MAX = 1_000_000
 #: Density grid: bins along the longer axis.
 DENSITY_BINS = 200
+#: Columns of the selection export; a shown metadata column of one of these names is exported
+#: as ``meta_<name>`` (as ``embviz neighbors --show`` names it).
+EXPORT_COLUMNS = ("key", "rank", "x", "y", "z")
 #: Queries per batch of the kernel (bounds memory: batch x n float32 scores).
 _BATCH = 500
 
@@ -324,6 +330,8 @@ def payload(
     why_no_lists: str | None = None,
     vocab_max: int = VOCAB_MAX,
     comparison: Comparison | None = None,
+    meta: Meta | None = None,
+    shown: Mapping[str, Sequence[str | None]] | None = None,
 ) -> dict[str, Any]:
     """Build the JSON-ready data the page's explorer reads.
 
@@ -349,6 +357,13 @@ def payload(
         B's lists and the per-key figures of a diff (``compare``: names, ``scope``, ``ids``
         int32 and ``scores`` int16 as in ``nbr``, ``jaccard``/``cosine`` float32 ``(m,)``,
         ``rank_b`` int32 ``(m,)``).
+    meta : Meta, optional
+        The metadata table of `shown`: the values of the undrawn neighbors (the keys of
+        `lists` and `comparison` that are not drawn) are looked up in it, so the panel shows
+        them and the search finds them. Needs `vectors` (their keys).
+    shown : mapping of str to sequence of (str or None), optional
+        Metadata columns the page shows, in order, each ``(m,)`` values of the drawn points
+        (None: missing), as :meth:`Meta.align <embviz.io.meta.Meta.align>` returns them.
 
     Returns
     -------
@@ -359,7 +374,12 @@ def payload(
         (base64 int32, or None when ``other_all``: every undrawn row), ``nbr`` (``rows``
         int32 ``(r,)``, ``ids`` int32 ``(r*k,)`` row ids, ``scores`` int16 ``(r*k,)`` =
         round(score * 10,000)) or None, ``k``, ``restrict``, ``search`` (None: exact lists; else how
-        approximate), ``why``, ``labels``.
+        approximate), ``why``, ``labels``, and ``meta``: None, or with `shown` ``columns``
+        (list of str), ``names`` (their export column names: ``meta_<c>`` where ``c`` is one of
+        :data:`EXPORT_COLUMNS`), ``values`` (one list per column, ``(m,)`` str or None),
+        ``other_ids`` (base64 int32 ``(u,)``, ascending row ids of undrawn neighbors, or None)
+        and ``other`` (one list per column, ``(u,)``, their values). Arrays, not objects keyed by
+        column name, so any column name (``__proto__``) is plain data in the page.
     """
     ids = np.asarray(projection.ids, dtype=np.int64)
     m, dim = coords.shape
@@ -380,10 +400,13 @@ def payload(
         "other": [],
         "other_ids": None,
         "other_all": False,
+        "meta": None,
     }
     drawn = np.zeros(total, dtype=bool)
     if m:
         drawn[ids] = True
+    if shown:
+        data["meta"] = _meta_block(shown, meta, vectors, lists, comparison, drawn)
     if lists is not None and len(lists.rows):
         k = lists.ids.shape[1] if lists.ids.ndim == 2 else 0
         scores = np.nan_to_num(lists.scores.astype(np.float64), nan=0.0)
@@ -436,6 +459,40 @@ def payload(
         # of 400,000 strings; a key holding a newline (possible in Parquet) keeps the list form
         data["other"] = text if text.count("\n") == max(0, len(chosen) - 1) and chosen else chosen
     return data
+
+
+def _meta_block(
+    shown: Mapping[str, Sequence[str | None]],
+    meta: Meta | None,
+    vectors: Vectors | None,
+    lists: NeighborLists | None,
+    comparison: Comparison | None,
+    drawn: NDArray[np.bool_],
+) -> dict[str, Any]:
+    """Return the payload's ``meta``: shown columns of the drawn points and undrawn neighbors."""
+    columns = list(shown)
+    block: dict[str, Any] = {
+        "columns": columns,
+        "names": [f"meta_{c}" if c in EXPORT_COLUMNS else c for c in columns],
+        "values": [list(shown[c]) for c in columns],
+        "other_ids": None,
+        "other": [[] for _ in columns],
+    }
+    if meta is None or vectors is None:
+        return block
+    total = len(drawn)
+    need = np.zeros(total, dtype=bool)
+    for found in (None if lists is None else lists.ids, None if comparison is None else comparison.ids_b):
+        if found is not None and found.size:
+            flat = found.reshape(-1)
+            need[flat[(flat >= 0) & (flat < total)]] = True
+    undrawn = np.flatnonzero(need & ~drawn)
+    if len(undrawn):
+        keys = vectors.keys
+        values = meta.align([keys[i] for i in undrawn.tolist()], columns)
+        block["other_ids"] = b64(undrawn.astype(np.int32))
+        block["other"] = [values[c] for c in columns]
+    return block
 
 
 def to_json(data: dict[str, Any]) -> str:

@@ -10,6 +10,10 @@ template in it; the provenance is kept out of ``layout.meta`` (out of template r
 travels in a JSON block whose ``<``, ``>`` and ``&`` are escaped, so no key can close the
 ``<script>`` element.
 
+With a metadata table (``meta=``, ``show=``), each point's hover reads ``key · title ·
+genres`` and the labels drawn on the map are the first shown column (a title), escaped the
+same way.
+
 The figure also carries the explorer's data (:mod:`embviz.viz.explorer`, under the
 ``"embviz_data"`` key), its empty overlay traces (mark, neighbor lines and rings, selection,
 zoom labels) and, for big N, a density layer under the points.
@@ -35,6 +39,7 @@ from embviz.viz.coloring import MAX_CATEGORIES, Coloring
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from embviz.io.meta import Meta
     from embviz.vectors import Vectors
     from embviz.viz.explorer import NeighborLists
     from embviz.viz.projection import Projection
@@ -58,6 +63,70 @@ def escape(text: str) -> str:
     text whose ``%`` is an entity, so a key such as ``%{meta.x}`` or ``<b>`` shows as written.
     """
     return html.escape(str(text), quote=False).replace("%", "&#37;")
+
+
+#: Hover text shows at most this many characters of a metadata value (the panel shows all).
+HOVER_VALUE_MAX = 80
+
+
+def _clip(value: str, limit: int = HOVER_VALUE_MAX) -> str:
+    """`value` on one line, cut to `limit` characters with an ellipsis."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def gl_text(text: str) -> str:
+    """Return `text` as inert text of a 3D (WebGL) trace, which draws entities as written.
+
+    plotly.js's 3D text shows ``&lt;`` literally but reads ``<b>``, ``<i>``, ``<sub>``,
+    ``<sup>`` and ``<br>`` as formatting; a zero-width space after each ``<`` keeps every
+    character as written. Its hover (SVG) reads escaped text from ``hovertext``.
+    """
+    return str(text).replace("<", "<\u200b")
+
+
+def _raw_text(
+    keys: Sequence[str], shown: Mapping[str, Sequence[str | None]] | None
+) -> tuple[list[str], list[str]]:
+    """Return the hover line and the map label of each point, unescaped (see :func:`shown_text`)."""
+    keys = [str(k) for k in keys]
+    if not shown:
+        return keys, keys
+    cols = list(shown.values())
+    hover = [
+        " \u00b7 ".join([k, *(_clip(c[i]) for c in cols if c[i] is not None)])
+        for i, k in enumerate(keys)
+    ]
+    first = cols[0]
+    return hover, [k if first[i] is None else first[i] for i, k in enumerate(keys)]
+
+
+def shown_text(
+    keys: Sequence[str], shown: Mapping[str, Sequence[str | None]] | None
+) -> tuple[list[str], list[str]]:
+    """Return the hover text and the map label of each point, both escaped (:func:`escape`).
+
+    Parameters
+    ----------
+    keys : sequence of str
+        The points' keys, ``(m,)``.
+    shown : mapping of str to sequence of (str or None), optional
+        Metadata columns to show, in order, each ``(m,)`` values (None: missing).
+
+    Returns
+    -------
+    hover : list of str, ``(m,)``
+        ``key · value · value`` (missing values left out; each value on one line and cut to
+        :data:`HOVER_VALUE_MAX` characters), e.g. ``1 · Toy Story (1995) · Animation|Comedy``;
+        the key alone without `shown`.
+    labels : list of str, ``(m,)``
+        The first shown column's value, or the key where it is missing (or without `shown`).
+    """
+    hover, labels = _raw_text(keys, shown)
+    if not shown:
+        plain = [escape(k) for k in hover]
+        return plain, plain
+    return [escape(h) for h in hover], [escape(x) for x in labels]
 
 
 def _typed(a: NDArray) -> dict:
@@ -160,6 +229,8 @@ def figure(
     density: str = "auto",
     why_no_lists: str | None = None,
     comparison: _explorer.Comparison | None = None,
+    meta: Meta | None = None,
+    show: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Build the plotly.js figure of a projection, as a dict ``{"data", "layout"}``.
 
@@ -194,18 +265,27 @@ def figure(
         What the panel says about a point without a neighbor list.
     comparison : Comparison, optional
         A second table's lists beside `lists` in the panel (``embviz diff --html``).
+    meta : Meta, optional
+        A metadata table (:func:`embviz.io.meta.read_meta`) whose `show` columns the page
+        shows: in the hover (``key · title · genres``, see :func:`shown_text`), as the labels
+        drawn on the map (the first column, e.g. the title; the key where it is missing), in
+        the search, the panel and the selection export (:func:`embviz.viz.explorer.payload`).
+    show : sequence of str, optional
+        Columns of `meta` to show, in order; default all of ``meta.columns``; empty: none.
 
     Returns
     -------
     dict
         ``{"data": [trace, ...], "layout": {...}, "embviz": prov, "embviz_data": payload}``;
-        hover shows the key and its rank. Every point appears in exactly one of the base
-        traces (the ones with ``meta.role == "points"``), so their lengths sum to ``m``.
+        hover shows the key (and the shown columns) and its rank. Every point appears in
+        exactly one of the base traces (the ones with ``meta.role == "points"``), so their
+        lengths sum to ``m``.
 
     Raises
     ------
     InvalidQuery
-        If `labels` < 0 or `density` is not auto, on or off.
+        If `labels` < 0, `density` is not auto, on or off, or a `show` column is not in
+        `meta`.
     """
     if labels < 0:
         raise InvalidQuery(f"--labels must be >= 0, got {labels}")
@@ -215,7 +295,12 @@ def figure(
     dense = _explorer.use_density(density, m, dim)
     kind = "scatter3d" if three else ("scattergl" if m > webgl_min else "scatter")
     overlay = "scatter3d" if three else "scatter"  # small overlays: SVG, drawn above WebGL
-    keys = [escape(k) for k in projection.keys]
+    columns = [] if meta is None else list(meta.columns if show is None else show)
+    shown = meta.align(list(projection.keys), columns) if meta is not None and columns else None
+    hover_raw, label_raw = _raw_text(projection.keys, shown)
+    keys = [escape(h) for h in hover_raw]  # the points' hover text
+    # the labels drawn on the map (escaped; WebGL's 3D text reads no entities: gl_text)
+    names = [gl_text(x) if three else escape(x) for x in label_raw]
     ranks = (np.asarray(projection.ids, dtype=np.int64) + 1).astype(np.int32)
     size = 2 if m > 100_000 else 3 if m > 20_000 else 4 if m > webgl_min else 6
     if three:
@@ -226,6 +311,9 @@ def figure(
     if dense:
         size = 1.5
     hover = "%{text}<br>rank %{customdata}<extra></extra>"
+    # text drawn on the map is the label (a title); its hover is the full line, in hovertext
+    use_hovertext = bool(shown) or three
+    label_hover = "%{hovertext}<br>rank %{customdata}<extra></extra>" if use_hovertext else hover
 
     def trace(sel: NDArray[np.int64] | slice, name: str, role: str, **extra: Any) -> dict:
         idx = sel
@@ -255,10 +343,12 @@ def figure(
             "y": [],
             "text": [],
             "customdata": [],
-            "hovertemplate": hover,
+            "hovertemplate": label_hover,
             "meta": {"role": role},
             "showlegend": False,
         }
+        if use_hovertext:
+            t["hovertext"] = []
         if three:
             t["z"] = []
         t.update(extra)
@@ -289,14 +379,17 @@ def figure(
             }
         )
     if coloring is not None and coloring.values is not None:
-        t = trace(slice(None), escape(coloring.title), "points")
+        values = np.asarray(coloring.values, dtype=np.float32)
+        have = np.isfinite(values)
+        colored: NDArray[np.int64] | slice = slice(None)
+        if have.any() and not have.all():  # points without a value: grey, not the scale's end
+            colored = np.flatnonzero(have)
+            t = trace(np.flatnonzero(~have), "(no value)", "points")
+            t["marker"]["color"] = "#c8c8c8"
+            data.append(t)
+        t = trace(colored, escape(coloring.title), "points")
         t["marker"].update(
-            color=_typed(
-                np.nan_to_num(
-                    coloring.values,
-                    nan=np.nanmin(coloring.values) if np.isfinite(coloring.values).any() else 0,
-                ).astype(np.float32)
-            ),
+            color=_typed(np.nan_to_num(values[colored], nan=0.0, posinf=0.0, neginf=0.0)),
             colorscale="Viridis",
             showscale=True,
             # below the legend (the labels entry sits at the top right)
@@ -347,9 +440,9 @@ def figure(
                 "name": escape(name),
                 "x": _typed(coords[sel, 0]),
                 "y": _typed(coords[sel, 1]),
-                "text": [keys[i] for i in sel.tolist()],
+                "text": [names[i] for i in sel.tolist()],
                 "customdata": _typed(ranks[sel]),
-                "hovertemplate": hover,
+                "hovertemplate": label_hover,
                 "textposition": "top center",
                 "textfont": {"size": 12, "color": colour},
                 "marker": {"size": 10, "color": colour, "line": {"width": 1.5, "color": "#000"}},
@@ -357,6 +450,8 @@ def figure(
             }
             if three:
                 t["z"] = _typed(coords[sel, 2])
+            if use_hovertext:
+                t["hovertext"] = [keys[i] for i in sel.tolist()]
             data.append(t)
 
     n_labels = min(labels, m)
@@ -368,15 +463,17 @@ def figure(
             "name": f"labels (top {n_labels:,})",
             "x": _typed(coords[top, 0]),
             "y": _typed(coords[top, 1]),
-            "text": [keys[i] for i in top.tolist()],
+            "text": [names[i] for i in top.tolist()],
             "customdata": _typed(ranks[top]),
-            "hovertemplate": hover,
+            "hovertemplate": label_hover,
             "textfont": {"size": 10, "color": "#333"},
             "meta": {"role": "labels"},
             "showlegend": True,
         }
         if three:
             t["z"] = _typed(coords[top, 2])
+        if use_hovertext:
+            t["hovertext"] = [keys[i] for i in top.tolist()]
         data.append(t)
 
     # overlays the page fills in (explorer.js): more labels on zoom, neighbor lines and rings,
@@ -476,6 +573,8 @@ def figure(
         labels=n_labels,
         why_no_lists=why_no_lists,
         comparison=comparison,
+        meta=meta if shown else None,
+        shown=shown,
     )
     fig["embviz_data"]["density"] = bool(dense)
     if vectors is None and prov is not None:

@@ -1,9 +1,10 @@
 """The HTML page: one self-contained file, plotly.js inline or from a CDN, written atomically.
 
 The page is the plotly.js figure plus the explorer: a search box, a side panel (neighbors,
-selection), a status line, all driven by one hand-written asset (``explorer.js``, included
-through plotly's ``post_script``). Its data is JSON in ``<script type="application/json">``
-blocks, read with ``textContent``; keys are shown with ``textContent``, never as markup.
+selection; wider when the page shows metadata columns), a status line, all driven by one
+hand-written asset (``explorer.js``, included through plotly's ``post_script``). Its data is
+JSON in ``<script type="application/json">`` blocks, read with ``textContent``; keys are
+shown with ``textContent``, never as markup.
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ html, body { height: 100%; margin: 0; font: 13px system-ui, sans-serif; }
 #embviz-tip { position: fixed; display: none; pointer-events: none; background: #fffbe6;
   border: 1px solid #d4b106; padding: 2px 6px; font-size: 12px; z-index: 20; max-width: 360px;
   white-space: pre-wrap; word-break: break-all; }
+#embviz-panel td:first-child, #embviz-panel td.score, #embviz-panel td.drawn,
+#embviz-panel td.muted { white-space: nowrap; word-break: normal; }
+#embviz-panel td.meta, body.embviz-meta #embviz-panel td.key { word-break: normal;
+  overflow-wrap: break-word; }
+#embviz-matches span.meta { color: #333; }
+body.embviz-meta #embviz-plot, body.embviz-meta #embviz-bar, body.embviz-meta #embviz-status {
+  right: 460px; }
+body.embviz-meta #embviz-panel { width: 460px; }
+body.embviz-meta #embviz-search { width: 340px; }
 #embviz-selkeys { max-height: 40vh; overflow: auto; white-space: pre; font-family: monospace;
   font-size: 12px; border: 1px solid #eee; padding: 2px 4px; }
 </style>
@@ -126,7 +136,9 @@ def to_html(
         head += f'<script type="application/json" id="embviz-provenance">{blob}</script>\n'
     if data is not None:
         head += _STYLE + _json_block("embviz-data", data)
-        page = page.replace("<body>", "<body>\n" + _FURNITURE, 1)
+        # metadata columns (titles) widen the panel; set before plotly.js sizes the plot
+        body = '<body class="embviz-meta">' if data.get("meta") else "<body>"
+        page = page.replace("<body>", body + "\n" + _FURNITURE, 1)
     return page.replace("<head>", "<head>\n" + head, 1)
 
 
