@@ -41,6 +41,10 @@ _QUERY_BLOCK = 1024
 _CHUNK_COLS = 32768
 #: Scores per block when rows are short enough to be kept whole.
 _BLOCK_CELLS = 1 << 24
+#: Up to this many scores (256 MiB of float32), a block of queries is scored against all
+#: columns at once and the candidates' scores are gathered from it (not rescored): 1,024 users
+#: x 50,000 items. Larger tables go in ``_CHUNK_COLS`` chunks.
+_WHOLE_CELLS = 1 << 26
 #: Group width of the two-stage top-k (group maxima first, then the members of the best groups).
 _GROUP = 32
 #: 3CosMul's epsilon, as in Levy & Goldberg (2014) and gensim ``most_similar_cosmul``.
@@ -461,7 +465,10 @@ def _select(
         return ids, vals
     full = n < 64 * _GROUP * kk
     block = max(1, min(m, _QUERY_BLOCK if not full else _BLOCK_CELLS // max(n, 1)))
-    width = n if full else min(_CHUNK_COLS, n - n % _GROUP)
+    head = n - n % _GROUP
+    # a block of all columns when it fits _WHOLE_CELLS (catalogues up to ~65,000 rows): one
+    # product a block, and the candidates' scores are read back from it instead of recomputed
+    width = n if full else (head if block * head <= _WHOLE_CELLS else min(_CHUNK_COLS, head))
     buf = np.empty(block * width, dtype=np.float32)
     with _one_blas_thread() if getattr(scorer, "split", 1) > 1 else nullcontext():
         _select_blocks(scorer, m, n, kk, excl, full, block, width, buf, ids, vals)
@@ -545,13 +552,25 @@ def _top_grouped(scorer, lo, hi, n, k, er, ec, buf, width):
         if head < n:
             tail = np.broadcast_to(np.arange(head, n), (len(rows), n - head))
             cand = np.concatenate([cand, tail], axis=1)
-        cval = np.asarray(scorer.at(lo + rows, cand), dtype=np.float32)
+        if width == head:  # the block's scores of every head column are still in `out`
+            members = cand.shape[1] - (n - head)
+            cval = np.empty(cand.shape, dtype=np.float32)
+            flat = out.reshape(-1)
+            cval[:, :members] = flat[rows[:, None] * head + cand[:, :members]]
+            if members < cand.shape[1]:
+                cval[:, members:] = scorer.at(lo + rows, cand[:, members:])
+        else:
+            cval = np.asarray(scorer.at(lo + rows, cand), dtype=np.float32)
         if len(ec):  # excluded columns among the candidates (e.g. tail columns)
-            pos = np.minimum(np.searchsorted(rows, er), len(rows) - 1)
-            hit = rows[pos] == er
-            xr, xc = pos[hit], ec[hit]
-            pair, col = np.nonzero(cand[xr] == xc[:, None])
-            cval[xr[pair], col] = -np.inf
+            # (row, column) pairs as sorted keys: er ascends and each row's ec is sorted
+            # (gathered scores are -inf at excluded head columns already: only the tail)
+            start = cand.shape[1] - (n - head) if width == head else 0
+            part = cand[:, start:]
+            if part.size:
+                keys = er * n + ec
+                ck = rows[:, None] * n + part
+                pos = np.minimum(np.searchsorted(keys, ck), len(keys) - 1)
+                cval[:, start:][keys[pos] == ck] = -np.inf
         if pad is not None:  # padding repeats group 0: never a candidate
             cval[:, : pad.shape[1]][pad] = -np.inf
         ids[rows], vals[rows] = _settle_top(scorer, lo + rows, cval, cand, k)
@@ -587,10 +606,10 @@ def _kept_groups(gmax: NDArray[np.float32], k: int, widen=None):
     """
     b, g = gmax.shape
     whole = gmax, np.broadcast_to(np.arange(g, dtype=np.int64), (b, g)), np.full(b, -np.inf, np.float32)
-    stride = g // _SAMPLE_GROUPS
-    if stride < 2 or 8 * k > g // stride:  # a small table, or k near the sample's size
+    stride = max(1, g // _SAMPLE_GROUPS)  # 1: every value (then t0 is the exact k-th largest)
+    if 8 * k > g // stride:  # a small table, or k near the sample's size
         return whole
-    sample = gmax[:, ::stride]
+    sample = gmax[:, ::stride] if stride > 1 else gmax
     t0 = np.partition(sample, sample.shape[1] - k, axis=1)[:, sample.shape[1] - k]
     if not np.isfinite(t0).all():  # rows of excluded (-inf) groups
         return whole
