@@ -831,24 +831,18 @@ def neighbors(
             exprs.append(e)
     if not exprs:
         return []
-    if index.metric != "cosine":
-        q = np.stack([_q._raw_sum(vectors, e) for e in exprs]).astype(np.float32)
-        exclude = [[*vectors.indices(e.keys).tolist(), *_padding(vectors)] for e in exprs]
-        ids, scores = index.search(q, k, exclude=exclude, restrict=restrict, ef_search=ef_search, nprobe=nprobe)
-        return [
-            _q.Neighbor(text, rank + 1, vectors.keys[i], float(s))
-            for text, row_ids, row_scores in zip(texts, ids, scores)
-            for rank, (i, s) in enumerate(zip(row_ids.tolist(), row_scores.tolist()))
-        ]
-    q = np.stack([_q.expression_vector(vectors, e) for e in exprs]).astype(np.float64)
-    norms = np.linalg.norm(q, axis=1)
-    if (norms == 0).any():
-        text = texts[int(np.flatnonzero(norms == 0)[0])]
-        raise InvalidQuery(
-            f"the vector of {text[:200]!r} is all zeros: its cosine similarity to every key is 0, "
-            "so it has no neighbors"
-        )
-    q = (q / norms[:, None]).astype(np.float32)
+    if index.metric != "cosine":  # dot, euclidean: the weighted sum of the raw rows
+        q = np.stack([_q.raw_vector(vectors, e) for e in exprs]).astype(np.float32)
+    else:
+        q = np.stack([_q.expression_vector(vectors, e) for e in exprs]).astype(np.float64)
+        norms = np.linalg.norm(q, axis=1)
+        if (norms == 0).any():
+            text = texts[int(np.flatnonzero(norms == 0)[0])]
+            raise InvalidQuery(
+                f"the vector of {text[:200]!r} is all zeros: its cosine similarity to every key is 0, "
+                "so it has no neighbors"
+            )
+        q = (q / norms[:, None]).astype(np.float32)
     exclude = [[*vectors.indices(e.keys).tolist(), *_padding(vectors)] for e in exprs]
     ids, scores = index.search(q, k, exclude=exclude, restrict=restrict, ef_search=ef_search, nprobe=nprobe)
     return [

@@ -123,8 +123,16 @@ def _query_unit(vectors: Vectors, e: _expr.Expression, label: str) -> NDArray[np
     return (v / norm).astype(np.float32)
 
 
-def _raw_sum(vectors: Vectors, e: _expr.Expression) -> NDArray[np.float32]:
-    """Return the weighted sum of the expression's raw rows ``(dim,)`` float32 (dot, euclidean)."""
+def raw_vector(vectors: Vectors, e: _expr.Expression) -> NDArray[np.float32]:
+    """Return the weighted sum of the expression's raw rows ``(dim,)`` float32: the query of dot and euclidean.
+
+    Raises
+    ------
+    KeyNotFound
+        If a key is not in the vocabulary.
+    InvalidQuery
+        If the sum overflows float32.
+    """
     ids = vectors.indices([t.key for t in e.terms])
     w = np.array([t.weight for t in e.terms], dtype=np.float64)
     with np.errstate(over="ignore"):
@@ -225,7 +233,7 @@ def neighbors(
         q = np.stack([_query_unit(vectors, e, text) for e, text in zip(exprs, queries)])
         ids, scores = top_k(vectors.unit, q, k, exclude=exclude, restrict=restrict)
     else:
-        q = np.stack([_raw_sum(vectors, e) for e in exprs])
+        q = np.stack([raw_vector(vectors, e) for e in exprs])
         ids, scores = _metric.top_k_by(vectors, q, k, metric=metric, exclude=exclude, restrict=restrict)
     return [
         Neighbor(text, rank + 1, vectors.keys[i], float(s))
