@@ -247,6 +247,8 @@ class _Cosine:
         self._q112: NDArray[np.float32] | bool | None = None
         #: threads that convert float16 rows for a few queries (one BLAS thread each)
         self.split = _cores() if unit.dtype == np.float16 and len(self.q) <= _F16_FEW else 1
+        #: blocks of queries may be answered on several threads (float32 rows: no shared buffer)
+        self.threads_ok = unit.dtype == np.float32
         self._bufs: list[NDArray[np.int32]] = []
 
     def chunk(self, lo: int, hi: int, c0: int, c1: int, out: NDArray[np.float32]) -> None:
@@ -346,6 +348,7 @@ class _Euclidean:
         self.base = _Cosine(matrix, 2.0 * np.asarray(queries, dtype=np.float32), row_norm)
         self.sq32 = np.asarray(sq_norms, dtype=np.float32)
         self.dim, self.split = self.base.dim, self.base.split
+        self.threads_ok = self.base.threads_ok
         self.r2 = float(self.base.row_norm) ** 2
 
     def chunk(self, lo: int, hi: int, c0: int, c1: int, out: NDArray[np.float32]) -> None:
@@ -469,10 +472,36 @@ def _select(
     # a block of all columns when it fits _WHOLE_CELLS (catalogues up to ~65,000 rows): one
     # product a block, and the candidates' scores are read back from it instead of recomputed
     width = n if full else (head if block * head <= _WHOLE_CELLS else min(_CHUNK_COLS, head))
+    workers = min(_cores(), -(-m // block)) if getattr(scorer, "threads_ok", False) and not full else 1
+    if workers > 1:  # blocks in parallel, one BLAS thread each (see _select_threads)
+        _select_threads(scorer, m, n, kk, excl, block, width, ids, vals, workers)
+        return ids, vals
     buf = np.empty(block * width, dtype=np.float32)
     with _one_blas_thread() if getattr(scorer, "split", 1) > 1 else nullcontext():
         _select_blocks(scorer, m, n, kk, excl, full, block, width, buf, ids, vals)
     return ids, vals
+
+
+def _select_threads(scorer, m, n, kk, excl, block, width, ids, vals, workers) -> None:
+    """Answer the query blocks of :func:`_select` on `workers` threads, BLAS on one thread each.
+
+    Each thread takes every `workers`-th block with its own score buffer. The selection
+    (group maxima, partitions, gathers) is single-threaded numpy that releases the GIL, so
+    with BLAS spread over the cores it left them half idle: 100,000 x 50,000 x 64 dot
+    products with exclusions went from 2.0-2.2x to about 1.5x the two-thread product alone.
+    Answers are the same: every block is answered by the same code on the same scores.
+    """
+    starts = list(range(0, m, block))
+
+    def run(mine: list[int]) -> None:
+        buf = np.empty(block * width, dtype=np.float32)
+        for lo in mine:
+            _one_block(scorer, lo, min(m, lo + block), n, kk, excl, False, width, buf, ids, vals)
+
+    with _one_blas_thread():
+        jobs = [_pool().submit(run, starts[i::workers]) for i in range(workers)]
+        for job in jobs:
+            job.result()
 
 
 def _in_range(ex: Iterable[int], n: int) -> NDArray[np.int64]:
@@ -485,16 +514,20 @@ def _in_range(ex: Iterable[int], n: int) -> NDArray[np.int64]:
 def _select_blocks(scorer, m, n, kk, excl, full, block, width, buf, ids, vals) -> None:
     """Answer the query blocks of :func:`_select` into `ids` and `vals` ``(m, kk)``."""
     for lo in range(0, m, block):
-        hi = min(m, lo + block)
-        er = np.concatenate([np.full(len(e), r, dtype=np.int64) for r, e in enumerate(excl[lo:hi])])
-        ec = np.concatenate(excl[lo:hi])
-        if full:
-            s = buf[: (hi - lo) * n].reshape(hi - lo, n)
-            scorer.chunk(lo, hi, 0, n, s)
-            s[er, ec] = -np.inf
-            ids[lo:hi], vals[lo:hi] = _settle_top(scorer, np.arange(lo, hi), s, None, kk)
-        else:
-            ids[lo:hi], vals[lo:hi] = _top_grouped(scorer, lo, hi, n, kk, er, ec, buf, width)
+        _one_block(scorer, lo, min(m, lo + block), n, kk, excl, full, width, buf, ids, vals)
+
+
+def _one_block(scorer, lo, hi, n, kk, excl, full, width, buf, ids, vals) -> None:
+    """Answer queries lo..hi of :func:`_select` into ``ids[lo:hi]`` and ``vals[lo:hi]``."""
+    er = np.concatenate([np.full(len(e), r, dtype=np.int64) for r, e in enumerate(excl[lo:hi])])
+    ec = np.concatenate(excl[lo:hi])
+    if full:
+        s = buf[: (hi - lo) * n].reshape(hi - lo, n)
+        scorer.chunk(lo, hi, 0, n, s)
+        s[er, ec] = -np.inf
+        ids[lo:hi], vals[lo:hi] = _settle_top(scorer, np.arange(lo, hi), s, None, kk)
+    else:
+        ids[lo:hi], vals[lo:hi] = _top_grouped(scorer, lo, hi, n, kk, er, ec, buf, width)
 
 
 def _top_grouped(scorer, lo, hi, n, k, er, ec, buf, width):
