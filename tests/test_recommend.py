@@ -486,3 +486,24 @@ def test_cli_index_per_metric_and_recommend_with_index(files, tmp_path):
     assert r.stderr.endswith("embviz: error: --include/--include-where search a subset exactly: drop --index\n")
     nb = ["neighbors", "-v", items, "--all", "-k", "2", "--metric", "dot", "-q", *cache]
     assert runner.invoke(app, [*nb, "--index"]).stdout == runner.invoke(app, nb).stdout
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_blocks_on_threads_answer_as_one_thread(monkeypatch, metric):
+    from embviz.search import kernel
+
+    rng = np.random.default_rng(5)
+    m = rng.normal(size=(20000, 16)).astype(np.float32)
+    m[1000:1050] = m[0]  # tied duplicate rows
+    v = Vectors([str(i) for i in range(len(m))], m)
+    q = np.concatenate([m[:20], rng.normal(size=(2500, 16)).astype(np.float32)])
+    ex = [rng.choice(20000, 12, replace=False) for _ in range(len(q))]
+    monkeypatch.setattr(kernel, "_cores", lambda: 2)
+    two = M.top_k_by(v, q, 10, metric=metric, exclude=ex)
+    monkeypatch.setattr(kernel, "_cores", lambda: 1)
+    one = M.top_k_by(v, q, 10, metric=metric, exclude=ex)
+    assert np.array_equal(two[0], one[0]) and np.array_equal(two[1], one[1])
+    ref = reference(m, q, metric)
+    for j, e in enumerate(ex):
+        ref[j, e] = -np.inf
+    assert np.array_equal(np.sort(one[0][20:], axis=1), np.sort(ref_top(ref, 10)[0][20:], axis=1))
