@@ -503,7 +503,7 @@ def test_blocks_on_threads_answer_as_one_thread(monkeypatch, metric):
     monkeypatch.setattr(kernel, "_cores", lambda: 1)
     one = M.top_k_by(v, q, 10, metric=metric, exclude=ex)
     assert np.array_equal(two[0], one[0]) and np.array_equal(two[1], one[1])
-    ref = reference(m, q, metric)
-    for j, e in enumerate(ex):
+    ref = reference(m, q[20:120], metric)  # a numpy check of 100 of the untied queries
+    for j, e in enumerate(ex[20:120]):
         ref[j, e] = -np.inf
-    assert np.array_equal(np.sort(one[0][20:], axis=1), np.sort(ref_top(ref, 10)[0][20:], axis=1))
+    assert np.array_equal(one[0][20:120], ref_top(ref, 10)[0])
