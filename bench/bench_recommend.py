@@ -165,36 +165,47 @@ print(json.dumps({"load": t1 - t0, "product": t2 - t1, "in_process": t2 - t0}))
 '''
 
 
-# Every timed process is started by a small launcher process (``_common._run`` inside it), itself
-# started first, while this process is small. A child's ``ru_maxrss`` from ``wait4`` is at least the
-# high-water RSS of the process that spawned it: Python spawns with vfork, and Linux's exec records
-# the parent's memory high-water mark in the child's maxrss. This process grows to gigabytes (the
-# agreement and recall checks); children spawned from it would report that as their peak.
+# Every timed process is started by a small launcher process, itself started first, while this
+# process is small. A child's ``ru_maxrss`` from ``wait4`` is at least the high-water RSS of the
+# process that spawned it: Python spawns with vfork, and Linux's exec records the parent's memory
+# high-water mark in the child's maxrss. This process grows to gigabytes (the agreement and recall
+# checks); children spawned from it would report that as their peak (bench/_common.py's _run
+# does, when called from a grown process). The launcher runs each command as ``_run`` does (same
+# environment, PYTHONDONTWRITEBYTECODE dropped) and also returns its CPU seconds (user + sys, all
+# threads): on this shared machine wall times swing with other jobs, CPU times much less.
 _LAUNCHER = r'''
-import json, sys
-sys.path.insert(0, sys.argv[1])
-from _common import _run
+import json, os, subprocess, sys, tempfile, time
+base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 for line in sys.stdin:
     req = json.loads(line)
-    wall, rss, out, err, code = _run(req["cmd"], req["env"])
-    print(json.dumps({"wall": wall, "rss": rss, "out": out.decode(errors="replace"),
-                      "err": err.decode(errors="replace")[-3000:], "code": code}), flush=True)
+    with tempfile.TemporaryFile() as fout, tempfile.TemporaryFile() as ferr:
+        t = time.perf_counter()
+        p = subprocess.Popen(req["cmd"], stdin=subprocess.DEVNULL, stdout=fout, stderr=ferr,
+                             env={**base, **(req["env"] or {})})
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t
+        fout.seek(0)
+        ferr.seek(0)
+        print(json.dumps({"wall": wall, "rss": ru.ru_maxrss / 1024, "cpu": ru.ru_utime + ru.ru_stime,
+                          "out": fout.read().decode(errors="replace"),
+                          "err": ferr.read().decode(errors="replace")[-3000:],
+                          "code": os.waitstatus_to_exitcode(status)}), flush=True)
 '''
 _launcher = None
 
 
-def _launch(cmd: list[str], env: dict | None) -> tuple[float, float, str, str, int]:
-    """Run `cmd` through the launcher: ``(wall s, peak RSS MiB, stdout, stderr tail, exit code)``."""
+def _launch(cmd: list[str], env: dict | None) -> tuple[float, float, float, str, str, int]:
+    """Run `cmd` through the launcher: ``(wall s, peak RSS MiB, CPU s, stdout, stderr tail, exit code)``."""
     global _launcher
     import subprocess
 
     if _launcher is None:
-        _launcher = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(Path(__file__).resolve().parent)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        _launcher = subprocess.Popen([sys.executable, "-c", _LAUNCHER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
     _launcher.stdin.write(json.dumps({"cmd": cmd, "env": env}) + "\n")
     _launcher.stdin.flush()
     r = json.loads(_launcher.stdout.readline())
-    return r["wall"], r["rss"], r["out"], r["err"], r["code"]
+    return r["wall"], r["rss"], r["cpu"], r["out"], r["err"], r["code"]
 
 
 LOADS: list[float] = []  # the 1-minute load average before each timed process
@@ -203,7 +214,7 @@ LOADS: list[float] = []  # the 1-minute load average before each timed process
 def _proc(cmd: list[str], env: dict | None = None) -> dict:
     """One fresh process: wall seconds, peak RSS (MiB), its last JSON line (if any)."""
     LOADS.append(os.getloadavg()[0])
-    wall, rss, out, err, code = _launch(cmd, env)
+    wall, rss, cpu, out, err, code = _launch(cmd, env)
     if code != 0:
         raise RuntimeError(f"{cmd} failed ({code}): {err}")
     text = out.strip()
@@ -212,7 +223,7 @@ def _proc(cmd: list[str], env: dict | None = None) -> dict:
     except ValueError:
         lines = text.splitlines()
         inner = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
-    return {"wall": wall, "rss": rss, **(inner if isinstance(inner, dict) else {})}
+    return {"wall": wall, "rss": rss, "cpu": cpu, **(inner if isinstance(inner, dict) else {})}
 
 
 def _rounds(jobs: dict[str, list[str]], repeat: int, env: dict | None = None) -> dict[str, list[dict]]:
@@ -223,13 +234,20 @@ def _rounds(jobs: dict[str, list[str]], repeat: int, env: dict | None = None) ->
         order = names[r % len(names):] + names[: r % len(names)]
         for name in order:
             runs[name].append(_proc(jobs[name], env))
-            print(f"  round {r + 1} {name}: {runs[name][-1]['wall']:.2f} s, {runs[name][-1]['rss']:.0f} MiB",
+            print(f"  round {r + 1} {name}: {runs[name][-1]['wall']:.2f} s, {runs[name][-1]['cpu']:.1f} CPU s, "
+                  f"{runs[name][-1]['rss']:.0f} MiB",
                   file=sys.stderr, flush=True)
     return runs
 
 
 def _med(runs: list[dict], key: str = "wall") -> float:
     return statistics.median(r[key] for r in runs)
+
+
+def _cpu(a: list[dict], b: list[dict], name: str) -> str:
+    """CPU seconds (user + sys, median) of embviz runs `a` and anchor runs `b`, and their ratio."""
+    ca, cb = _med(a, "cpu"), _med(b, "cpu")
+    return f"CPU s (user + sys, medians): embviz {ca:.1f}, {name} {cb:.1f} ({ca / cb:.2f}x)"
 
 
 def _walls(runs: list[dict]) -> str:
@@ -389,7 +407,7 @@ def part_recommend(work: Path, cache: Path, repeat: int, n_users: int, n_items: 
             "anchor_s": round(ti, 2), "speedup": round(ti / te, 2), "peak_rss_mib": round(max(r["rss"] for r in er)),
             "target": "<= implicit", "met": te <= ti,
             "detail": f"embviz runs {_walls(er)} s; implicit runs {_walls(imp)} s (in-process medians: {phases_i}; "
-                      f"peak RSS {max(r['rss'] for r in imp):.0f} MiB)",
+                      f"peak RSS {max(r['rss'] for r in imp):.0f} MiB); {_cpu(er, imp, 'implicit')}",
         })
         rows.append({
             "operation": f"recommend, {size} ({label}) vs the matrix-product floor",
@@ -397,7 +415,7 @@ def part_recommend(work: Path, cache: Path, repeat: int, n_users: int, n_items: 
             "anchor_s": round(tf, 2), "speedup": round(tf / te, 2), "peak_rss_mib": round(max(r["rss"] for r in er)),
             "target": "<= 1.3x floor", "met": te <= 1.3 * tf,
             "detail": f"{te / tf:.2f}x the floor; floor runs {_walls(flo)} s (in-process medians: {phases_f}; "
-                      f"peak RSS {max(r['rss'] for r in flo):.0f} MiB)",
+                      f"peak RSS {max(r['rss'] for r in flo):.0f} MiB); {_cpu(er, flo, 'floor')}",
         })
     kinds = "; ".join(f"{v:,} {k_}" for k_, v in agree["kinds"].items() if v) or "none"
     rows.append({
@@ -480,8 +498,8 @@ def part_glove(work: Path, cache: Path, repeat: int, limit: int | None) -> tuple
          "speedup": round(tf / te, 2), "peak_rss_mib": round(max(r["rss"] for r in ee)),
          "target": "<= 1.3x floor", "met": te <= 1.3 * tf,
          "detail": f"{te / tf:.2f}x the floor; embviz runs {_walls(ee)} s; floor runs {_walls(flo)} s (product "
-                   f"alone {_med(flo, 'product'):.1f} s); vector cache warm; {exact_ok} of 1,000 sampled keys' "
-                   "top 10 equal float64 numpy's"},
+                   f"alone {_med(flo, 'product'):.1f} s); {_cpu(ee, flo, 'floor')}; vector cache warm; {exact_ok} of "
+                   "1,000 sampled keys' top 10 equal float64 numpy's"},
         {"operation": f"index build (HNSW defaults), {size}", "embviz_s": round(build["wall"], 1),
          "anchor": "exact neighbors --all", "anchor_s": round(te, 1), "speedup": round(te / build["wall"], 2),
          "peak_rss_mib": round(build["rss"]), "target": "reported (one run)", "met": None,
@@ -493,14 +511,14 @@ def part_glove(work: Path, cache: Path, repeat: int, limit: int | None) -> tuple
          "peak_rss_mib": round(max(r["rss"] for r in ann)),
          "target": ">= 10x exact at recall@10 >= 0.95", "met": te / ta >= 10 and recall >= 0.95,
          "detail": f"recall@10 vs the exact output {recall:.4f}; runs {_walls(ann)} s; with the build "
-                   f"{ta + build['wall']:.1f} s ({te / (ta + build['wall']):.2f}x)"},
+                   f"{ta + build['wall']:.1f} s ({te / (ta + build['wall']):.2f}x); {_cpu(ann, ee, 'exact')}"},
         {"operation": f"neighbors --all --index vs FAISS HNSW searched directly, {size}", "embviz_s": round(ta, 1),
          "anchor": f"faiss IndexHNSWFlat.search, the same index file, ef_search={ef}, k=12, 1,024 a call",
          "anchor_s": round(tfa, 1), "speedup": round(tfa / ta, 2), "peak_rss_mib": round(max(r["rss"] for r in ann)),
          "target": "overhead <= 10% (FAISS writes no output)", "met": ta <= 1.10 * tfa,
          "detail": f"embviz runs {_walls(ann)} s; FAISS runs {_walls(fa)} s (search alone {_med(fa, 'search'):.1f} s); "
                    f"embviz {100 * (ta / tfa - 1):+.0f}% including its {n * 10:,}-row Parquet output; the exact run "
-                   f"is {te / tfa:.1f}x FAISS's time at this ef_search"},
+                   f"is {te / tfa:.1f}x FAISS's time at this ef_search; {_cpu(ann, fa, 'FAISS')}"},
         {"operation": f"neighbors --all --index recall@10, {size}", "embviz_s": None,
          "anchor": "exact neighbors --all output", "anchor_s": None, "speedup": None,
          "target": "recall@10 >= 0.95", "met": recall >= 0.95,
