@@ -646,8 +646,9 @@ def main() -> None:
         "The implicit anchor saves its ids and scores with np.save (milliseconds) but writes no Parquet; embviz "
         "writes the user, rank, item, score rows to Parquet. "
         f"Users whose ids differ from implicit's, e.g.: {_examples(agree)}. "
-        "The machine is shared (2 cores, another engineer's tests and benchmarks running): 1-minute load average "
-        f"{min(LOADS):.1f} to {max(LOADS):.1f} (median {statistics.median(LOADS):.1f}) before the timed runs; "
+        "The machine (2 cores) is shared with another engineer's jobs: 1-minute load average "
+        f"{min(LOADS):.1f} to {max(LOADS):.1f} (median {statistics.median(LOADS):.1f}) before the timed runs, this "
+        "benchmark's own two-thread processes counting for about 2; "
         f"whole benchmark {(time.time() - t0) / 60:.0f} min; only ratios within one run mean anything."
         + (f" Skipped: {', '.join(skipped)}." if skipped else "")
         + (f" GloVe reduced to the first {args.glove_limit:,} keys (--limit)." if args.glove_limit else "")
