@@ -395,3 +395,68 @@ def test_the_payload_carries_the_shown_columns_of_drawn_points_and_undrawn_neigh
     assert empty["embviz_data"] == plain["embviz_data"] and empty["data"] == plain["data"]
     with pytest.raises(InvalidQuery, match="no column 'year'"):
         P.figure(proj, meta=meta, show=["year"])
+
+
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+def test_neighbor_lists_in_another_metric_equal_neighbors_metric_and_a_numpy_reference(sample, metric):
+    ids = np.array([0, 5, 691, 2999, 39_999], dtype=np.int64)
+    lists = explorer.neighbor_lists(sample, ids, k=10, metric=metric)
+    assert lists.metric == metric
+    x = np.asarray(sample.matrix, dtype=np.float64)
+    for q, i in enumerate(ids.tolist()):
+        want = search.neighbors(sample, sample.keys[i], k=10, metric=metric)
+        assert [sample.keys[j] for j in lists.ids[q].tolist()] == [n.key for n in want]
+        # float64 reference: the key itself excluded, best first
+        ref = x @ x[i] if metric == "dot" else -np.linalg.norm(x - x[i], axis=1)
+        ref[i] = -np.inf
+        top = np.argsort(-ref, kind="stable")[:10]
+        assert lists.ids[q].tolist() == top.tolist()
+        np.testing.assert_allclose(lists.scores[q], ref[top], rtol=1e-5, atol=1e-5)
+    if metric == "dot":
+        assert lists.scores.max() > 1  # dot products, not cosines
+
+
+def test_neighbor_lists_cache_keeps_metrics_apart_and_sees_norm_changes(sample, tmp_path):
+    ids = np.arange(0, 300, 3, dtype=np.int64)
+    cos = explorer.neighbor_lists(sample, ids, k=5, cache_dir=tmp_path)
+    dot = explorer.neighbor_lists(sample, ids, k=5, cache_dir=tmp_path, metric="dot")
+    assert not dot.cached and dot.metric == "dot"
+    assert not np.array_equal(cos.scores, dot.scores)
+    assert explorer.neighbor_lists(sample, ids, k=5, cache_dir=tmp_path, metric="dot").cached
+    # same unit rows, other norms: the dot lists change, so they are another entry
+    matrix = np.array(sample.matrix, dtype=np.float32)
+    matrix[int(dot.ids[0, 0])] *= 0.01  # the first query's best dot product shrinks away
+    scaled = Vectors(list(sample.keys), matrix)
+    again = explorer.neighbor_lists(scaled, ids, k=5, cache_dir=tmp_path, metric="dot")
+    assert not again.cached and int(dot.ids[0, 0]) not in again.ids[0].tolist()
+
+
+def test_payload_carries_unbounded_scores_as_float32(sample):
+    proj = P.Projection(np.zeros((50, 2), dtype=np.float32), np.arange(50, dtype=np.int64),
+                        tuple(sample.keys[:50]), "pca", {}, None)
+    lists = explorer.neighbor_lists(sample, proj.ids, k=3, metric="dot")
+    data = explorer.payload(proj, proj.coords, vectors=sample, lists=lists)
+    assert data["metric"] == "dot" and data["nbr"]["f32"] is True
+    np.testing.assert_array_equal(decode(data["nbr"]["scores"], "<f4"), lists.scores.reshape(-1))
+    cos = explorer.payload(proj, proj.coords, vectors=sample,
+                           lists=explorer.neighbor_lists(sample, proj.ids, k=3))
+    assert cos["metric"] == "cosine" and "f32" not in cos["nbr"]
+
+
+def test_neighbor_lists_refuse_an_index_of_another_metric(sample):
+    class Cosine:
+        metric = "cosine"
+
+    with pytest.raises(InvalidQuery, match="the index was built for cosine, not dot"):
+        explorer.neighbor_lists(sample, np.arange(3), k=3, metric="dot", index=Cosine())
+
+
+def test_project_neighbor_columns_in_another_metric_equal_neighbors(runner):
+    r = runner.invoke(app, ["project", "--method", "pca", "--top", "1000", "--neighbors-k", "3",
+                            "--metric", "dot"])
+    assert r.exit_code == 0, r.stderr
+    assert "neighbor lists: 3 exact neighbors (dot over all 40,000 keys)" in r.stderr
+    row = next(line.split("\t") for line in r.stdout.splitlines() if line.startswith("king\t"))
+    n = runner.invoke(app, ["neighbors", "king", "-k", "3", "--metric", "dot"])
+    want = [line.split("\t") for line in n.stdout.splitlines()[1:]]
+    assert row[4:] == [v for w in want for v in (w[2], w[3])]

@@ -793,3 +793,39 @@ def test_hostile_titles_stay_inert_text(browser, meta_page, tmp_path):
         assert o.errors == [] and o.dialogs == []
     finally:
         o.close()
+
+
+@pytest.mark.parametrize("metric", ["dot", "euclidean"])
+def test_a_page_plotted_with_metric_lists_what_neighbors_metric_prints(browser, tmp_path, metric):
+    """`plot --metric dot|euclidean`: the panel's scores are the raw dot products (above 1, which
+    the int16 encoding of cosine lists cannot hold) or negative distances, as the CLI prints."""
+    from typer.testing import CliRunner
+
+    path = tmp_path / f"{metric}.html"
+    r = CliRunner().invoke(
+        app, ["plot", "--method", "pca", "--top", "1000", "--metric", metric, "-q", "-o", str(path)]
+    )
+    assert r.exit_code == 0, r.stderr
+    o = Opened(browser, path)
+    o.search("king")
+    o.page.keyboard.press("Enter")
+    o.page.wait_for_function("() => document.getElementById('embviz-focus-key')")
+    got = [(k, s) for k, s, _ in o.panel_neighbors()]
+    r = CliRunner().invoke(app, ["neighbors", "king", "-k", "10", "--metric", metric, "-f", "tsv"])
+    assert r.exit_code == 0, r.stderr
+    want = [(row[2], f"{float(row[3]):.4f}") for row in
+            (line.split("\t") for line in r.stdout.splitlines()[1:])]
+    assert got == want
+    if metric == "dot":
+        assert float(got[0][1]) > 20  # emperor 27.2043: a dot product, not a cosine
+    else:
+        assert all(float(s) < 0 for _, s in got)
+    intro = o.page.evaluate(
+        "() => [...document.querySelectorAll('p.muted')].map(p => p.textContent)"
+        ".find(t => t.includes('nearest neighbors in the original space'))"
+    )
+    what = "dot product" if metric == "dot" else "euclidean distance, scores negated"
+    assert f"({what} over all 40,000 keys of the file)" in intro
+    assert f"as embviz neighbors --metric {metric} prints them" in intro
+    assert o.errors == [] and o.dialogs == []
+    o.close()

@@ -15,6 +15,7 @@ from embviz import output
 from embviz.cli._common import (
     FormatOpt,
     MetaKeyOpt,
+    MetricChoice,
     MetaOpt,
     NoHeaderOpt,
     QuietOpt,
@@ -157,6 +158,16 @@ NeighborsForOpt = Annotated[
 ]
 
 
+ListsMetricOpt = Annotated[
+    MetricChoice,
+    typer.Option(
+        "--metric",
+        help="Score of the neighbor lists: cosine (angle only), dot (raw rows; ALS and two-tower "
+        "models) or euclidean (score = negative distance). The layout itself is cosine.",
+    ),
+]
+
+
 def _neighbor_lists(
     table: Vectors,
     proj: Projection,
@@ -165,11 +176,12 @@ def _neighbor_lists(
     restrict: int | None,
     source: VectorSource,
     no_index: bool = False,
+    metric: str = "cosine",
 ) -> Any:
-    """Compute the neighbor lists of the drawn points; the cost goes to stderr.
+    """Compute the neighbor lists of the drawn points in `metric`; the cost goes to stderr.
 
     Exact and cached like layouts; for more than ``explorer.INDEX_ABOVE`` points, from the
-    table's stored index when it has one (approximate), unless `no_index`.
+    table's stored index in `metric` when it has one (approximate), unless `no_index`.
     """
     from embviz.cli._common import progress
     from embviz.io import cache as _cache
@@ -178,7 +190,7 @@ def _neighbor_lists(
     cache_dir = None if source.no_cache else (source.cache_dir or _cache.default_cache_dir())
     index = None
     if not no_index and len(explorer.rows_with_lists(proj.ids, neighbors_for)) > explorer.INDEX_ABOVE:
-        index = _stored_index(source, table)
+        index = _stored_index(source, table, metric)
     with progress() as bar:
         lists = explorer.neighbor_lists(
             table,
@@ -189,19 +201,20 @@ def _neighbor_lists(
             progress=_progress_callback(bar),
             cache_dir=cache_dir,
             index=index,
+            metric=metric,
         )
     scope = f"the first {restrict:,} keys" if restrict else f"all {table.count:,} keys"
     how = "from the cache" if lists.cached else f"in {lists.seconds:.1f} s"
     kind = "exact neighbors" if lists.search is None else f"neighbors from the index, {lists.search},"
     message(
-        f"neighbor lists: {k} {kind} (cosine over {scope}) of {len(lists.rows):,} "
+        f"neighbor lists: {k} {kind} ({metric} over {scope}) of {len(lists.rows):,} "
         f"of {len(proj.ids):,} points {how}"
     )
     return lists
 
 
-def _stored_index(source: VectorSource, table: Vectors) -> Any:
-    """Return the table's stored FAISS index (``embviz index build``), or None (none, or no faiss)."""
+def _stored_index(source: VectorSource, table: Vectors, metric: str = "cosine") -> Any:
+    """Return the table's stored FAISS index in `metric` (``embviz index build``), or None (none, or no faiss)."""
     from embviz.cli._common import index_entry
     from embviz.errors import MissingDependency
     from embviz.search import index as search_index
@@ -211,7 +224,9 @@ def _stored_index(source: VectorSource, table: Vectors) -> Any:
     except MissingDependency:
         return None
     entry = index_entry(source)
-    return search_index.stored(entry, table.unit) if entry is not None else None
+    if entry is None:
+        return None
+    return search_index.stored(entry, table.unit if metric == "cosine" else table.matrix, metric=metric)
 
 
 def _read_keys(path: Path | None) -> list[str] | None:
@@ -376,11 +391,13 @@ def project(
         typer.Option(
             "--neighbors-k",
             min=0,
-            help="Add each point's K exact cosine neighbors in the original space (columns "
-            "n1, s1, ..., nK, sK: key and score), as 'embviz neighbors' prints them; 0: none.",
+            help="Add each point's K exact neighbors in the original space (columns "
+            "n1, s1, ..., nK, sK: key and score, in --metric), as 'embviz neighbors' prints "
+            "them; 0: none.",
         ),
     ] = 0,
     neighbors_for: NeighborsForOpt = None,
+    metric: ListsMetricOpt = MetricChoice.cosine,
     restrict: RestrictOpt = None,
     no_index: ListsNoIndexOpt = False,
     out: Annotated[
@@ -430,7 +447,9 @@ def project(
     columns = ["key", "rank", "x", "y", "z"][: 2 + dim]
     rows = proj.rows()
     if neighbors_k:
-        lists = _neighbor_lists(table, proj, neighbors_k, neighbors_for, restrict, source, no_index)
+        lists = _neighbor_lists(
+            table, proj, neighbors_k, neighbors_for, restrict, source, no_index, MetricChoice(metric).value
+        )
         kept = lists.rows.tolist()
         rows = [rows[j] for j in kept]
         for row, found, scores in zip(rows, lists.ids.tolist(), lists.scores.tolist()):
@@ -570,11 +589,12 @@ def plot(
         typer.Option(
             "--neighbors-k",
             min=0,
-            help="Click a point to see its K exact cosine neighbors in the original space "
-            "(computed now, embedded in the page); 0 turns the lists off.",
+            help="Click a point to see its K exact neighbors in the original space, in "
+            "--metric (computed now, embedded in the page); 0 turns the lists off.",
         ),
     ] = 10,
     neighbors_for: NeighborsForOpt = None,
+    metric: ListsMetricOpt = MetricChoice.cosine,
     restrict: RestrictOpt = None,
     no_index: ListsNoIndexOpt = False,
     density: Annotated[
@@ -737,9 +757,12 @@ def plot(
     )
     lists = None
     if neighbors_k:
-        lists = _neighbor_lists(table, proj, neighbors_k, neighbors_for, restrict, source, no_index)
+        lists = _neighbor_lists(
+            table, proj, neighbors_k, neighbors_for, restrict, source, no_index, MetricChoice(metric).value
+        )
         prov["neighbor_lists"] = {
             "k": neighbors_k,
+            "metric": lists.metric,
             "points": len(lists.rows),
             "restrict": restrict,
             "seconds": round(lists.seconds, 2),

@@ -66,7 +66,10 @@
   var K = D.k || 0, nbr = D.nbr;
   var nbrRows = nbr ? dec(nbr.rows, Int32Array) : new Int32Array(0);
   var nbrIds = nbr ? dec(nbr.ids, Int32Array) : new Int32Array(0);
-  var nbrScores = nbr ? dec(nbr.scores, Int16Array) : new Int16Array(0);
+  // cosine scores come as int16 (score * 10,000); dot products and distances as float32
+  var nbrScale = nbr && nbr.f32 ? 1 : 10000;
+  var nbrScores = nbr ? dec(nbr.scores, nbr.f32 ? Float32Array : Int16Array) : new Int16Array(0);
+  var METRIC = D.metric || "cosine";
   var listOf = new Int32Array(n).fill(-1);
   for (var q0 = 0; q0 < nbrRows.length; q0++) { listOf[nbrRows[q0]] = q0; }
   // embviz diff --html: B's lists of the same points, and each point's Jaccard, cosine, rank in B
@@ -96,10 +99,11 @@
     var q = listOf[j];
     if (q < 0) { return null; }
     var ids = inB ? cmpIds : nbrIds, scores = inB ? cmpScores : nbrScores;
+    var scale = inB ? 10000 : nbrScale;
     var out = [];
     for (var r = 0; r < K; r++) {
       var id = ids[q * K + r];
-      out.push({id: id, key: keyOfId(id), score: scores[q * K + r] / 10000,
+      out.push({id: id, key: keyOfId(id), score: scores[q * K + r] / scale,
         j: id < total ? idToJ[id] : -1});
     }
     return out;
@@ -278,8 +282,10 @@
   }
   function where() {
     if (CMP) { return CMP.scope; }
-    return D.restrict ? "cosine over the first " + fmt(D.restrict) + " keys of the file"
-      : "cosine over all " + fmt(total) + " keys of the file";
+    var what = METRIC === "dot" ? "dot product" : METRIC === "euclidean"
+      ? "euclidean distance, scores negated" : "cosine";
+    return D.restrict ? what + " over the first " + fmt(D.restrict) + " keys of the file"
+      : what + " over all " + fmt(total) + " keys of the file";
   }
   function showFocus(j) {
     focusBox.textContent = "";
@@ -296,7 +302,8 @@
     if (!CMP) {
       focusBox.appendChild(el("p", K + " nearest neighbors in the original space (" + where() +
         (D.search ? "), from the index, " + D.search + ", as embviz neighbors --index prints them:"
-          : "), as embviz neighbors prints them:"), "muted"));
+          : "), as embviz neighbors" + (METRIC === "cosine" ? "" : " --metric " + METRIC) +
+          " prints them:"), "muted"));
       focusBox.appendChild(neighborTable(list, "embviz-neighbors", null, ""));
       return list;
     }

@@ -55,7 +55,7 @@ _BATCH = 500
 
 @dataclass(frozen=True)
 class NeighborLists:
-    """Exact cosine neighbors of some drawn points, in the original space.
+    """Nearest neighbors of some drawn points in the original space (cosine, dot or euclidean).
 
     Attributes
     ----------
@@ -64,7 +64,8 @@ class NeighborLists:
     ids : ndarray ``(r, k)`` int64
         Row ids in the vectors of their neighbors, best first (ties: lower id first).
     scores : ndarray ``(r, k)`` float32
-        Cosine similarities in [-1, 1].
+        Scores in `metric`: cosine similarities in [-1, 1], dot products, or negative
+        euclidean distances (higher is nearer, as ``embviz neighbors --metric`` prints them).
     k : int
         Neighbors per point (>= 1).
     restrict : int or None
@@ -76,6 +77,8 @@ class NeighborLists:
     search : str or None
         None: exact. Else how approximate the lists are (an index's ``describe()``, e.g.
         "approximate (hnsw, ef_search=128, recall@10 0.979 measured at build)").
+    metric : {"cosine", "dot", "euclidean"}
+        The score (:mod:`embviz.search.metric`).
     """
 
     rows: NDArray[np.int64]
@@ -86,6 +89,7 @@ class NeighborLists:
     seconds: float
     cached: bool = False
     search: str | None = None
+    metric: str = "cosine"
 
 
 @dataclass(frozen=True)
@@ -165,8 +169,9 @@ def neighbor_lists(
     progress: Callable[[str, int, int], None] | None = None,
     cache_dir: Path | None = None,
     index: Any = None,
+    metric: str = "cosine",
 ) -> NeighborLists:
-    """Compute the `k` nearest neighbors (cosine, whole file) of drawn points, in batches.
+    """Compute the `k` nearest neighbors (whole file, in `metric`) of drawn points, in batches.
 
     Parameters
     ----------
@@ -189,23 +194,33 @@ def neighbor_lists(
     index : embviz.search.index.Index, optional
         Answer from this FAISS index instead of exact search (approximate; ``search`` says
         how, from the recall measured at build; the lists are not cached). Same queries and
-        exclusions as ``embviz neighbors --index``.
+        exclusions as ``embviz neighbors --index``; it must have been built for `metric`.
+    metric : {"cosine", "dot", "euclidean"}
+        cosine (the default) compares unit rows; ``dot`` and ``euclidean`` the raw rows
+        (:func:`embviz.search.metric.top_k_by`), as ``embviz neighbors --metric``.
 
     Returns
     -------
     NeighborLists
-        The same keys, order and scores as :func:`embviz.search.neighbors` for each key (the
-        padding row, ``vectors.padding_idx``, is never a neighbor).
+        The same keys, order and scores as :func:`embviz.search.neighbors` (cosine) or
+        ``embviz neighbors --metric`` for each key (the padding row,
+        ``vectors.padding_idx``, is never a neighbor).
 
     Raises
     ------
     InvalidQuery
-        If ``k < 1`` or `neighbors_for` < 0.
+        If ``k < 1``, `neighbors_for` < 0, the metric is unknown, or `index` was built for
+        another metric.
     """
     import time
 
+    from embviz.search.metric import check_metric, top_k_by
+
+    metric = check_metric(metric)
     if k < 1:
         raise InvalidQuery(f"--neighbors-k must be >= 1 (0 turns the lists off), got {k}")
+    if index is not None and getattr(index, "metric", "cosine") != metric:
+        raise InvalidQuery(f"the index was built for {index.metric}, not {metric}")
     start = time.perf_counter()
     ids = np.asarray(ids, dtype=np.int64)
     rows = rows_with_lists(ids, neighbors_for)
@@ -216,21 +231,35 @@ def neighbor_lists(
     if cache_dir is not None and index is None:
         path = layout_cache.lists_path(
             Path(cache_dir), vectors.unit, query_ids, k, restrict, vectors.padding_idx,
-            getattr(vectors, "unit_digest", None),
+            getattr(vectors, "unit_digest", None), metric=metric,
+            norms=None if metric == "cosine" else vectors.norms,
         )
         hit = layout_cache.read_lists(path, r, k, vectors.unit.shape[0])
         if hit is not None:
-            return NeighborLists(rows, *hit, int(k), restrict, time.perf_counter() - start, True)
+            return NeighborLists(
+                rows, *hit, int(k), restrict, time.perf_counter() - start, True, metric=metric
+            )
     out_ids = np.zeros((r, 0), dtype=np.int64)
     out_scores = np.zeros((r, 0), dtype=np.float32)
     parts_i, parts_s = [], []
     for lo in range(0, r, _BATCH):
         chunk = query_ids[lo : lo + _BATCH]
+        exclude = [[int(i), *pad] for i in chunk]
+        if metric != "cosine":  # the raw rows, as `embviz neighbors --metric` queries them
+            q = np.asarray(vectors.matrix[chunk], dtype=np.float32)
+            if index is not None:
+                found, scores = index.search(q, k, exclude=exclude, restrict=restrict)
+            else:
+                found, scores = top_k_by(vectors, q, k, metric=metric, exclude=exclude, restrict=restrict)
+            parts_i.append(found)
+            parts_s.append(scores)
+            if progress is not None:
+                progress("neighbor lists", min(lo + _BATCH, r), r)
+            continue
         # the query of one key, as search.neighbors builds it: its unit row, normalised again
         q = np.asarray(vectors.unit[chunk], dtype=np.float32)
         norms = np.linalg.norm(q, axis=1)
         q = (q / np.where(norms == 0, 1, norms)[:, None]).astype(np.float32)
-        exclude = [[int(i), *pad] for i in chunk]
         if index is not None:
             live = norms > 0  # FAISS is never asked about an all-zero key (its list is empty)
             found = np.zeros((len(chunk), k), dtype=np.int64)
@@ -258,7 +287,8 @@ def neighbor_lists(
         layout_cache.write_lists(path, out_ids, out_scores)
     search = None if index is None else index.describe()
     return NeighborLists(
-        rows, out_ids, out_scores, int(k), restrict, time.perf_counter() - start, False, search
+        rows, out_ids, out_scores, int(k), restrict, time.perf_counter() - start, False, search,
+        metric,
     )
 
 
@@ -373,8 +403,9 @@ def payload(
         string joined by newlines, or a list when a key holds a newline) with ``other_ids``
         (base64 int32, or None when ``other_all``: every undrawn row), ``nbr`` (``rows``
         int32 ``(r,)``, ``ids`` int32 ``(r*k,)`` row ids, ``scores`` int16 ``(r*k,)`` =
-        round(score * 10,000)) or None, ``k``, ``restrict``, ``search`` (None: exact lists; else how
-        approximate), ``why``, ``labels``, and ``meta``: None, or with `shown` ``columns``
+        round(score * 10,000) for cosine, float32 with ``f32`` true for the unbounded
+        metrics) or None, ``k``, ``restrict``, ``search`` (None: exact lists; else how
+        approximate), ``metric`` (the lists' score), ``why``, ``labels``, and ``meta``: None, or with `shown` ``columns``
         (list of str), ``names`` (their export column names: ``meta_<c>`` where ``c`` is one of
         :data:`EXPORT_COLUMNS`), ``values`` (one list per column, ``(m,)`` str or None),
         ``other_ids`` (base64 int32 ``(u,)``, ascending row ids of undrawn neighbors, or None)
@@ -396,6 +427,7 @@ def payload(
         "restrict": None,
         "nbr": None,
         "search": None,
+        "metric": "cosine",
         "why": why_no_lists or "neighbor lists are off (re-plot with --neighbors-k 10)",
         "other": [],
         "other_ids": None,
@@ -410,15 +442,17 @@ def payload(
     if lists is not None and len(lists.rows):
         k = lists.ids.shape[1] if lists.ids.ndim == 2 else 0
         scores = np.nan_to_num(lists.scores.astype(np.float64), nan=0.0)
+        nbr = {
+            "rows": b64(lists.rows.astype(np.int32)),
+            "ids": b64(lists.ids.reshape(-1).astype(np.int32)),
+        }
+        if lists.metric == "cosine":  # in [-1, 1]: 4 decimals in int16 halve the page
+            nbr["scores"] = b64(np.round(scores * 10_000).astype(np.int16).reshape(-1))
+        else:  # dot products and distances are unbounded: float32
+            nbr["scores"] = b64(scores.astype(np.float32).reshape(-1))
+            nbr["f32"] = True
         data.update(
-            k=int(k),
-            restrict=lists.restrict,
-            search=lists.search,
-            nbr={
-                "rows": b64(lists.rows.astype(np.int32)),
-                "ids": b64(lists.ids.reshape(-1).astype(np.int32)),
-                "scores": b64(np.round(scores * 10_000).astype(np.int16).reshape(-1)),
-            },
+            k=int(k), restrict=lists.restrict, search=lists.search, metric=lists.metric, nbr=nbr
         )
     if comparison is not None:
         c = comparison

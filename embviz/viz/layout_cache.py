@@ -96,14 +96,19 @@ def lists_path(
     restrict: int | None,
     padding_idx: int | None = None,
     unit_digest: str | None = None,
+    *,
+    metric: str = "cosine",
+    norms=None,
 ) -> Path:
     """Return the cache file of exact neighbor lists, keyed on every input of the computation.
 
     The key hashes the whole searched matrix (`unit`, ``(n, dim)``: all of it, or its first
     `restrict` rows; or, for a table mapped from the vector cache, `unit_digest`, the digest of
     the checksums the cache wrote with those rows), the query row ids, `k`, `restrict`, the
-    padding row and the embviz version, so a changed table, selection or parameter never reads
-    an old answer. Hashing costs about 0.1 s per 80 MB of rows, against about 7 s for the lists
+    padding row, the metric and the embviz version, so a changed table, selection or parameter
+    never reads an old answer. For ``dot`` and ``euclidean``, whose scores use the raw rows,
+    the row `norms` ``(n,)`` float32 are hashed too (unit rows and norms give the raw rows).
+    Hashing costs about 0.1 s per 80 MB of rows, against about 7 s for the lists
     of 5,000 points over 400,000 x 50.
     """
     h = hashlib.blake2b(digest_size=16)
@@ -115,9 +120,13 @@ def lists_path(
         block = max(1, (64 << 20) // max(1, unit.shape[1] * unit.dtype.itemsize))
         for lo in range(0, n, block):  # bounded copies of mapped rows
             h.update(np.ascontiguousarray(unit[lo : min(n, lo + block)]).view(np.uint8).data)
+    if norms is not None:
+        h.update(np.ascontiguousarray(norms[:n], dtype=np.float32).view(np.uint8).data)
     h.update(np.ascontiguousarray(query_ids, dtype=np.int64).view(np.uint8).data)
     meta = {"k": k, "restrict": restrict, "padding_idx": padding_idx, "version": __version__,
             "lists": _CACHE_LISTS}
+    if metric != "cosine":  # cosine keeps its old key, so existing entries stay valid
+        meta["metric"] = metric
     h.update(json.dumps(meta, sort_keys=True).encode())
     return cache_dir / "neighbor-lists" / f"lists-{h.hexdigest()}.npz"
 
