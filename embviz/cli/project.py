@@ -15,8 +15,8 @@ from embviz import output
 from embviz.cli._common import (
     FormatOpt,
     MetaKeyOpt,
-    MetricChoice,
     MetaOpt,
+    MetricChoice,
     NoHeaderOpt,
     QuietOpt,
     RestrictOpt,

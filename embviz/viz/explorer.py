@@ -405,9 +405,10 @@ def payload(
         int32 ``(r,)``, ``ids`` int32 ``(r*k,)`` row ids, ``scores`` int16 ``(r*k,)`` =
         round(score * 10,000) for cosine, float32 with ``f32`` true for the unbounded
         metrics) or None, ``k``, ``restrict``, ``search`` (None: exact lists; else how
-        approximate), ``metric`` (the lists' score), ``why``, ``labels``, and ``meta``: None, or with `shown` ``columns``
-        (list of str), ``names`` (their export column names: ``meta_<c>`` where ``c`` is one of
-        :data:`EXPORT_COLUMNS`), ``values`` (one list per column, ``(m,)`` str or None),
+        approximate), ``metric`` (the lists' score), ``why``, ``labels``, and ``meta``: None,
+        or with `shown` ``columns`` (list of str), ``names`` (their export column names:
+        ``meta_<c>`` where ``c`` is one of :data:`EXPORT_COLUMNS`), ``values`` (one list per
+        column, ``(m,)`` str or None),
         ``other_ids`` (base64 int32 ``(u,)``, ascending row ids of undrawn neighbors, or None)
         and ``other`` (one list per column, ``(u,)``, their values). Arrays, not objects keyed by
         column name, so any column name (``__proto__``) is plain data in the page.
