@@ -447,3 +447,19 @@ def test_float16_threads_in_a_forked_child(sample) -> None:
         got = pool.apply_async(query.top_k, (unit16, q, 10)).get(timeout=60)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_exclusion_lists_are_deduplicated_clipped_and_sorted_per_query():
+    from embviz.search.kernel import _in_range_all
+
+    rng = np.random.default_rng(3)
+    lists = [rng.integers(-5, 60, size=rng.integers(0, 30)) for _ in range(200)]
+    lists[7] = (3, 3, 1)  # tuples and sets as callers pass them
+    lists[8] = {59, 0}
+    lists[9] = np.array([], dtype=np.int32)
+    got = _in_range_all(lists, 200, 50)
+    assert len(got) == 200
+    for ex, g in zip(lists, got):
+        e = np.fromiter(ex, dtype=np.int64)
+        assert g.tolist() == np.unique(e[(e >= 0) & (e < 50)]).tolist()
+    assert [g.tolist() for g in _in_range_all(None, 3, 50)] == [[], [], []]

@@ -198,20 +198,20 @@ def recommend(
     )
     message(f"recommending {k} of {items.count:,} items for {provenance}")
     names = [meta_name(c, _COLUMNS) for c in shown]
-    keys = items.keys
+    import numpy as np
+
+    keys = np.array(list(items.keys), dtype=object)  # one gather per block, not a lookup per row
 
     def columns_of(users_block, ids, scores) -> dict:  # noqa: ANN001
         kk = ids.shape[1]
         flat = ids.ravel()
         ok = flat >= 0  # users with fewer candidates than k have padded rows
-        cols = {
-            "user": [u for u in users_block for _ in range(kk)],
-            "rank": list(range(1, kk + 1)) * len(users_block),
-            "item": [keys[i] if i >= 0 else None for i in flat.tolist()],
-            "score": scores.ravel().tolist(),
-        }
+        user = np.repeat(np.array(users_block, dtype=object), kk)
+        rank = np.tile(np.arange(1, kk + 1), len(users_block))
+        score = scores.ravel()
         if not ok.all():
-            cols = {c: [v for v, keep in zip(vals, ok.tolist()) if keep] for c, vals in cols.items()}
+            flat, user, rank, score = flat[ok], user[ok], rank[ok], score[ok]
+        cols = {"user": user.tolist(), "rank": rank.tolist(), "item": keys[flat].tolist(), "score": score.tolist()}
         if shown:
             values = info.align(cols["item"], shown)
             cols.update({nm: values[c] for nm, c in zip(names, shown)})

@@ -460,7 +460,7 @@ def _select(
     """
     if k < 1:
         raise InvalidQuery(f"k must be at least 1, got {k}")
-    excl = [_in_range(ex, n) for ex in exclude or [()] * m]
+    excl = _in_range_all(exclude, m, n)
     kk = max(0, min(k, n - max((len(e) for e in excl), default=0)))
     ids = np.zeros((m, kk), dtype=np.int64)
     vals = np.zeros((m, kk), dtype=np.float32)
@@ -504,11 +504,30 @@ def _select_threads(scorer, m, n, kk, excl, block, width, ids, vals, workers) ->
             job.result()
 
 
-def _in_range(ex: Iterable[int], n: int) -> NDArray[np.int64]:
-    """Return the distinct ids of `ex` in ``[0, n)``, sorted (arrays without a Python loop per id)."""
-    e = ex if isinstance(ex, np.ndarray) else np.fromiter(ex, dtype=np.int64)
-    e = np.asarray(e, dtype=np.int64)
-    return np.unique(e[(e >= 0) & (e < n)])
+def _in_range_all(exclude: Sequence[Iterable[int]] | None, m: int, n: int) -> list[NDArray[np.int64]]:
+    """Return the distinct ids in ``[0, n)`` of each of the `m` exclusion lists, sorted.
+
+    A call per list cost 10 microseconds (``np.unique``): 1 s of 11 for 100,000 users'
+    histories. Here the (query, id) pairs of every list are one array of keys, sorted once.
+    """
+    if exclude is None or len(exclude) == 0:
+        return [_NONE] * m
+    parts = [ex if isinstance(ex, np.ndarray) else np.fromiter(ex, dtype=np.int64) for ex in exclude]
+    if len(parts) != m:
+        raise InvalidQuery(f"{len(parts)} exclusion lists for {m} queries")
+    lens = np.fromiter((len(e) for e in parts), dtype=np.int64, count=m)
+    if not lens.any():
+        return [_NONE] * m
+    e = np.concatenate(parts).astype(np.int64, copy=False)
+    r = np.repeat(np.arange(m, dtype=np.int64), lens)
+    keep = (e >= 0) & (e < n)
+    keys = np.unique(r[keep] * n + e[keep])  # by query, then id; distinct
+    q = keys // n
+    cuts = np.searchsorted(q, np.arange(1, m, dtype=np.int64))
+    return np.split(keys - q * n, cuts)
+
+
+_NONE = np.zeros(0, dtype=np.int64)
 
 
 def _select_blocks(scorer, m, n, kk, excl, full, block, width, buf, ids, vals) -> None:
