@@ -59,6 +59,7 @@ EXAMPLES: dict[str, list[str]] = {
     "train": [
         'embviz train "$(embviz evaluate --dataset-path lee_background.cor)" -o lee.bin --epochs 5',
         "embviz train corpus.txt -o vectors.bin --sg --vector-size 100 --workers 2",
+        "embviz train --interactions ratings.parquet -o items.parquet --session-gap 30m --output-vectors context.parquet",
     ],
     "diff": [
         "embviz diff old.bin new.bin -k 10",

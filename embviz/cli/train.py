@@ -148,15 +148,6 @@ def _eval_lines(evaluation: dict) -> list[str]:
 @app.command()
 def train(
     ctx: typer.Context,
-    corpus: Annotated[
-        str,
-        typer.Argument(
-            help="Text file, one whitespace-tokenised sentence per line (gzip/bz2/xz detected), "
-            "a directory of such files, or '-' for stdin.",
-            show_default=False,
-            metavar="CORPUS",
-        ),
-    ],
     output: Annotated[
         Path,
         typer.Option(
@@ -167,6 +158,15 @@ def train(
             metavar="OUT",
         ),
     ],
+    corpus: Annotated[
+        str | None,
+        typer.Argument(
+            help="Text file, one whitespace-tokenised sentence per line (gzip/bz2/xz detected), "
+            "a directory of such files, or '-' for stdin. Or --interactions instead.",
+            show_default=False,
+            metavar="[CORPUS]",
+        ),
+    ] = None,
     fmt: Annotated[
         VectorFormat | None,
         typer.Option(
@@ -295,13 +295,59 @@ def train(
         bool,
         typer.Option("--verbose", help="Show Spark's own log (level WARN) on stderr."),
     ] = False,
+    interactions: Annotated[
+        Path | None,
+        typer.Option(
+            "--interactions",
+            help="item2vec: train item vectors on an interaction log (Parquet, Arrow, CSV, TSV with "
+            "user and item columns, optional time) instead of a text CORPUS.",
+            show_default=False,
+            metavar="LOG",
+        ),
+    ] = None,
+    user_column: Annotated[
+        str | None,
+        typer.Option("--user-column", "--user-col", help="--interactions: the user column (default: "
+                     "by name, else the first).", show_default=False),
+    ] = None,
+    item_column: Annotated[
+        str | None,
+        typer.Option("--item-column", "--item-col", help="--interactions: the item column (default: "
+                     "by name, else the second).", show_default=False),
+    ] = None,
+    time_column: Annotated[
+        str | None,
+        typer.Option("--time-column", "--time-col", help="--interactions: orders each user's events "
+                     "(default: a column named timestamp/time/ts/date, else file order).", show_default=False),
+    ] = None,
+    session_gap: Annotated[
+        str | None,
+        typer.Option("--session-gap", help="--interactions: cut a user's history into sessions at gaps "
+                     "longer than this (30m, 2h, 1d; a bare number in the time column's units).",
+                     show_default=False),
+    ] = None,
+    basket_column: Annotated[
+        str | None,
+        typer.Option("--basket-column", "--basket-col", help="--interactions: one sequence per "
+                     "(user, basket): orders, carts, playlists.", show_default=False),
+    ] = None,
+    output_vectors: Annotated[
+        Path | None,
+        typer.Option("--output-vectors", help="Also write the output weights (gensim syn1neg) as a "
+                     "second table with the same keys: IN-OUT scores find complements.",
+                     show_default=False, metavar="FILE"),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train word2vec embeddings on CORPUS with gensim or Spark and write them to OUT.
+    """Train word2vec embeddings on CORPUS (or item2vec on --interactions) and write them to OUT.
 
     Writes OUT (the vectors, in its format) and OUT.json (corpus fingerprint, parameters,
     engine version, duration, words/s, vocabulary size, per-epoch loss, --eval scores). Files
     are written only after training, each atomically: Ctrl-C leaves nothing (exit 130).
+
+    With --interactions (item2vec, Barkan & Koenigstein 2016) the defaults become skip-gram,
+    --min-count 1 and a window over the whole sequence (never shrunk); each option given
+    still wins. The items' interaction counts go to OUT's stem + .counts.tsv.
     """
     from embviz import train as training
 
@@ -309,6 +355,35 @@ def train(
         source = ctx.get_parameter_source(name)
         return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
 
+    if (corpus is None) == (interactions is None):
+        raise InvalidQuery("give a text CORPUS or --interactions LOG (one of them)")
+    if interactions is None:
+        for name, option in (("user_column", "--user-column"), ("item_column", "--item-column"),
+                             ("time_column", "--time-column"), ("session_gap", "--session-gap"),
+                             ("basket_column", "--basket-column")):
+            if given(name):
+                raise InvalidQuery(f"{option} applies to --interactions only")
+    if engine is Engine.spark and (interactions is not None or output_vectors is not None):
+        raise InvalidQuery(
+            "--engine spark trains on a text CORPUS only (no --interactions or --output-vectors yet); "
+            "use the gensim engine"
+        )
+    if output_vectors is not None and negative == 0:
+        raise InvalidQuery(
+            "--output-vectors needs negative sampling (--negative N): hierarchical softmax's output "
+            "weights are one row per inner node of its Huffman tree, not per key"
+        )
+    if interactions is not None:
+        _train_item2vec(
+            interactions, output, fmt, given, quiet=quiet, evaluate=evaluate, save_model=save_model,
+            output_vectors=output_vectors, user_column=user_column, item_column=item_column,
+            time_column=time_column, session_gap=session_gap, basket_column=basket_column,
+            params=dict(sg=sg, negative=negative, hs=hs, ns_exponent=ns_exponent, window=window,
+                        min_count=min_count, max_vocab=max_vocab, sample=sample, vector_size=vector_size,
+                        epochs=epochs, alpha=alpha, min_alpha=min_alpha, workers=workers, seed=seed,
+                        lowercase=lowercase),
+        )
+        return
     if engine is Engine.spark:
         _train_spark(
             corpus, output, fmt, given, quiet=quiet, verbose=verbose, evaluate=evaluate,
@@ -360,11 +435,68 @@ def train(
         for line in _eval_lines(evaluation):
             message(line)
     written = training.write(
-        result, output, out_format, model_path=save_model, evaluation=evaluation
+        result, output, out_format, model_path=save_model, evaluation=evaluation,
+        output_vectors=output_vectors,
     )
     message(
         f"trained {report.vocab_size:,} x {report.vector_size} vectors in {report.seconds:.2f} s "
         f"({report.words_per_s:,.0f} words/s); wrote {', '.join(map(str, written))}"
+    )
+
+
+def _train_item2vec(
+    interactions: Path,
+    output: Path,
+    fmt: VectorFormat | None,
+    given: Any,
+    *,
+    quiet: bool,
+    evaluate: bool,
+    save_model: Path | None,
+    output_vectors: Path | None,
+    user_column: str | None,
+    item_column: str | None,
+    time_column: str | None,
+    session_gap: str | None,
+    basket_column: str | None,
+    params: dict,
+) -> None:
+    """``--interactions``: sequences from the log, item2vec defaults under the options given, train, write."""
+    from embviz import train as training
+    from embviz.train import item2vec, sequences
+
+    if evaluate:
+        raise InvalidQuery("--eval scores word vectors (analogies, word pairs); for items run "
+                           "'embviz evaluate next-item' on the result")
+    if params["lowercase"]:
+        raise InvalidQuery("--lowercase applies to a text CORPUS, not to --interactions")
+    gap = sequences.parse_gap(session_gap) if session_gap is not None else None
+    chosen = {k: v for k, v in params.items() if given(k)}
+    training.TrainParams(**{**params, "sg": True, "min_count": 1}).validate()  # before reading the log
+    out_format = training.check_output(output, fmt.value if fmt else None, save_model)
+    with _Display(quiet) as display:
+        seqs = sequences.build(interactions, user_column=user_column, item_column=item_column,
+                               time_column=time_column, session_gap=gap, basket_column=basket_column)
+        try:
+            display.line(seqs.describe())
+            p = item2vec.item2vec_params(
+                training.TrainParams(**{**params, "window": 5}), window=chosen.pop("window", None),
+                longest=seqs.longest, **chosen,
+            ).validate()
+            rule = "whole sequence" if p.window >= seqs.longest else f"{p.window:,} items each side"
+            display.line(
+                f"item2vec: {'skip-gram' if p.sg else 'CBOW'}, window {p.window:,} ({rule}, never shrunk), "
+                f"min_count {p.min_count}, negative {p.negative}, ns_exponent {p.ns_exponent:g}, "
+                f"sample {p.sample:g}"
+            )
+            result = item2vec.train_item2vec(seqs, p, progress=display)
+        finally:
+            seqs.cleanup()
+    report = result.report
+    written = training.write(result, output, out_format, model_path=save_model, output_vectors=output_vectors)
+    message(
+        f"trained {report.vocab_size:,} x {report.vector_size} item vectors in {report.seconds:.2f} s "
+        f"({report.words_per_s:,.0f} events/s); wrote {', '.join(map(str, written))}"
     )
 
 

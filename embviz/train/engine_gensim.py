@@ -181,6 +181,7 @@ def train(
             ns_exponent=params.ns_exponent,
             epochs=params.epochs,
             compute_loss=compute_loss,
+            shrink_windows=params.shrink_windows,
         )
         path = str(prepared.path)
         model.build_vocab(corpus_file=path, keep_raw_vocab=True)

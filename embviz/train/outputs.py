@@ -111,16 +111,20 @@ def write(
     model_path: str | os.PathLike | None = None,
     precision: int = 6,
     evaluation: dict | None = None,
+    output_vectors: str | os.PathLike | None = None,
 ) -> list[Path]:
     """Write the vectors to `out`, the model to `model_path` and the JSON sidecar.
 
     Each file is written atomically (temporary file, then rename); the sidecar
     (:func:`sidecar_path`) is written last and holds :class:`TrainReport` plus `evaluation`.
+    With ``result.counts`` (item2vec) the keys' interaction counts go to :func:`counts_path`
+    (``key``, ``count``: metadata for ``--meta FILE --show count``); `output_vectors` gets
+    the output weights (:func:`output_table`), in `out`'s format unless its suffix says.
 
     Returns
     -------
     list of Path
-        Every file written: vectors, model files, sidecar.
+        Every file written: vectors, output vectors, counts, model files, sidecar.
 
     Raises
     ------
@@ -132,10 +136,28 @@ def write(
     fmt = check_output(
         out, format, model_path, model_folder=getattr(result.model, "folder", False)
     )
+    outputs = output_table(result) if output_vectors is not None else None
     written = embviz_io.save(result.vectors, out, fmt, precision=precision)
+    report = result.report.to_dict()
+    if outputs is not None:
+        try:
+            out_fmt = embviz_io.format_for(output_vectors)
+        except FormatError:
+            out_fmt = fmt
+        files = embviz_io.save(outputs, output_vectors, out_fmt, precision=precision)
+        written += files
+        report["output_vectors"] = {"path": str(files[0]), "format": out_fmt.value,
+                                    "matrix": "syn1neg", "count": outputs.count, "dim": outputs.dim}
+    if result.counts is not None:
+        counts_file = counts_path(written[0])
+        from embviz.output import tsv_escape
+
+        rows = "".join(f"{tsv_escape(k)}\t{int(c)}\n" for k, c in zip(result.vectors.keys, result.counts))
+        data_counts = ("key\tcount\n" + rows).encode("utf-8")
+        written.append(embviz_io.atomic_write(counts_file, lambda f: f.write(data_counts)))
+        report["counts"] = str(counts_file)
     if model_path is not None:
         written += save_model(result.model, model_path)
-    report = result.report.to_dict()
     report["vectors"] = {
         "path": str(written[0]),
         "format": fmt.value,
@@ -151,6 +173,41 @@ def write(
     ).encode()
     written.append(embviz_io.atomic_write(side, lambda f: f.write(data)))
     return written
+
+
+def counts_path(out: str | os.PathLike) -> Path:
+    """Return the interaction counts file of vector file `out`: ``items.bin`` -> ``items.counts.tsv``."""
+    out = Path(out)
+    stem = out.name[: -len(out.suffix)] if out.suffix else out.name
+    return out.with_name(stem + ".counts.tsv")
+
+
+def output_table(result: TrainResult) -> Vectors:
+    """Return gensim's output weights (``syn1neg``) as a table with the vectors' keys.
+
+    Row ``i`` is the output ("context") vector of key ``i`` (Mikolov et al. 2013b; Press &
+    Wolf 2017). Input-output scores find complements, input-input ones substitutes (Mitra et
+    al. 2016, arXiv 1602.01137).
+
+    Raises
+    ------
+    InvalidQuery
+        Without negative sampling: hierarchical softmax's ``syn1`` has a row per inner node of
+        the Huffman tree, not per key, so there are no per-key output vectors; or for a model
+        without output weights (Spark's).
+    """
+    from embviz.errors import InvalidQuery
+    from embviz.vectors import Vectors
+
+    syn1neg = getattr(result.model, "syn1neg", None)
+    if syn1neg is None or getattr(syn1neg, "size", 0) == 0:
+        if getattr(result.model, "hs", 0):
+            raise InvalidQuery(
+                "--output-vectors needs negative sampling (--negative N): hierarchical softmax's "
+                "output weights are one row per inner node of its Huffman tree, not per key"
+            )
+        raise InvalidQuery("--output-vectors: this model has no output weights (gensim engine only)")
+    return Vectors(list(result.vectors.keys), syn1neg, source=f"{result.vectors.source} (output vectors)")
 
 
 def _json_default(value: Any) -> Any:

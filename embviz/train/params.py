@@ -67,6 +67,11 @@ class TrainParams:
         in ``[0, 2**32)``.
     lowercase : bool
         Lowercase the corpus (``str.lower``) before training.
+    shrink_windows : bool
+        Draw each centre word's effective window uniformly from ``[1, window]`` (word2vec.c
+        and gensim's default). False: always the full `window` (gensim >= 4.1,
+        ``shrink_windows``), as item2vec wants it: every item of a basket or session is a
+        context of every other, whatever their order (Barkan & Koenigstein 2016).
     """
 
     sg: bool = False
@@ -84,6 +89,7 @@ class TrainParams:
     workers: int | None = None
     seed: int = 1
     lowercase: bool = False
+    shrink_windows: bool = True
 
     def validate(self) -> TrainParams:
         """Check every parameter before any work; return the parameters with `workers` resolved.
@@ -143,6 +149,8 @@ class TrainParams:
                 "no output layer: negative sampling is off (negative=0) and hierarchical "
                 "softmax is off; set negative >= 1 or enable hs"
             )
+        if not isinstance(self.shrink_windows, bool):
+            raise bad("shrink_windows", self.shrink_windows, "True or False")
         if self.workers is None:
             return TrainParams(**{**asdict(self), "workers": default_workers()})
         return self
@@ -227,6 +235,12 @@ class TrainReport:
         `corpus_fingerprint`, `gensim_version` and `effective_words_per_s` are None,
         `corpus_bytes` is the size Hadoop reports (compressed; None for a glob), `mode` is
         ``"spark"`` and `epochs` carries no loss.
+    interactions : dict or None
+        Trained on an interaction log (item2vec, :mod:`embviz.train.sequences`): the log's
+        path and fingerprint, the columns used, rows, events, users, items, sequences and
+        how they were cut (:meth:`~embviz.train.sequences.Sequences.provenance`). Then
+        `corpus` is the log's path and `corpus_fingerprint` the fingerprint of the item
+        sequences written for gensim.
     spark : dict or None
         Spark only: ``version``, ``master``, ``app_id``, ``parallelism``, ``conf``, the
         ``word2vec`` parameters as Spark names them, and the timings ``session_seconds``
@@ -254,6 +268,7 @@ class TrainReport:
     evaluation: dict | None = None
     engine: str = "gensim"
     spark: dict | None = None
+    interactions: dict | None = None
 
     def to_dict(self) -> dict:
         """Return the report as plain JSON-serialisable data."""
@@ -272,10 +287,14 @@ class TrainResult:
     model : gensim.models.Word2Vec
         The full model (output weights included), for further training or :func:`write`.
     report : TrainReport
+    counts : ndarray ``(vocab,)`` int64 or None
+        item2vec: each key's interactions in the log (its popularity), in `vectors`' order;
+        :func:`~embviz.train.outputs.write` writes them beside the vectors.
     """
 
     vectors: Vectors
     model: Any
     report: TrainReport
+    counts: Any = None
 
 
