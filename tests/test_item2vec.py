@@ -247,3 +247,42 @@ def test_cli_refuses_bad_combinations_in_one_line(tmp_path, runner, monkeypatch,
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "out.txt").exists()
+
+
+def test_in_out_neighbors_score_the_input_vector_against_the_output_vectors(tmp_path, runner):
+    from embviz import io as eio
+    from embviz import search
+    from embviz.train import outputs
+
+    path = tmp_path / "baskets.parquet"
+    baskets_log(path)
+    result = item2vec.train_item2vec(path, item2vec.item2vec_params(longest=5, vector_size=16, epochs=10,
+                                                                    workers=1, sample=0))
+    v, o = result.vectors, outputs.output_table(result)
+    for metric in ("cosine", "dot"):
+        got = search.neighbors(v, ["g3_1", "g7_4"], k=4, metric=metric, context=o)
+        for n in got:  # the items bought with the query: its group mates
+            assert n.key.split("_")[0] == n.query.split("_")[0], (metric, n)
+        # a numpy reference: input row against every output row, the query itself excluded
+        x, y = np.asarray(v.matrix, dtype=np.float64), np.asarray(o.matrix, dtype=np.float64)
+        q = x[v.key_to_index["g3_1"]]
+        s = y @ q if metric == "dot" else (y @ q) / np.linalg.norm(y, axis=1) / np.linalg.norm(q)
+        s[v.key_to_index["g3_1"]] = -np.inf
+        top = np.argsort(-s, kind="stable")[:4]
+        assert [n.key for n in got[:4]] == [v.keys[i] for i in top]
+        np.testing.assert_allclose([n.score for n in got[:4]], s[top], rtol=1e-5, atol=1e-6)
+    # the CLI: same rows, and a table with other keys is refused in one line
+    eio.save(v, tmp_path / "in.txt")
+    eio.save(o, tmp_path / "out.txt")
+    r = runner.invoke(app, ["neighbors", "g3_1", "-v", str(tmp_path / "in.txt"), "--context", str(tmp_path / "out.txt"),
+                            "-k", "4"])
+    assert r.exit_code == 0, r.stderr
+    assert "IN-OUT" in r.stderr
+    assert [line.split("\t")[2] for line in r.stdout.splitlines()[1:]] == [
+        n.key for n in search.neighbors(v, "g3_1", k=4, context=o)]
+    eio.save(type(o)(list(reversed(o.keys)), o.matrix[::-1]), tmp_path / "shuffled.txt")
+    r = runner.invoke(app, ["neighbors", "g3_1", "-v", str(tmp_path / "in.txt"), "--context",
+                            str(tmp_path / "shuffled.txt")])
+    assert r.exit_code != 0 and "do not have the vectors' keys in the same order (row 1 is" in r.stderr
+    r = runner.invoke(app, ["neighbors", "--all", "-v", str(tmp_path / "in.txt"), "--context", str(tmp_path / "out.txt")])
+    assert r.exit_code != 0 and "drop --all, --index and --score" in r.stderr

@@ -159,6 +159,12 @@ def neighbors(
     no_index: NoIndexOpt = False,
     ef_search: EfSearchOpt = None,
     nprobe: NprobeOpt = None,
+    context: Annotated[
+        Path | None,
+        typer.Option("--context", help="Score the query's input vector against these output vectors "
+                     "(train --output-vectors; same keys): IN-OUT neighbors are complements (bought "
+                     "together), IN-IN ones substitutes.", show_default=False, metavar="FILE"),
+    ] = None,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
@@ -177,9 +183,18 @@ def neighbors(
     metric_name = MetricChoice(metric).value
     if metric_name != "cosine" and score == NeighborScore.csls:
         raise InvalidQuery("--score csls is defined on cosine similarity: drop --metric or --score")
+    if context is not None and (all_keys or use_index or score == NeighborScore.csls):
+        raise InvalidQuery("--context scores exact IN-OUT neighbors of QUERIES: drop --all, --index and --score")
     if output_file is not None:
         output_file = check_row_file(output_file)
     table = source.load()
+    context_table = None
+    if context is not None:
+        from embviz import io as embviz_io
+
+        context_table = embviz_io.load(context)
+        message(f"scores: {metric_name} of each query's input vector with the output vectors of {context.name} "
+                "(IN-OUT: keys seen around the query, complements)")
     info = load_meta(meta, meta_key_column, source, needed=bool(show or by))
     shown = shown_columns(info, show)
     if all_keys:
@@ -191,12 +206,18 @@ def neighbors(
         if info is None:
             raise InvalidQuery("--by needs metadata: pass --meta FILE")
         keys = resolve_by(info, by, texts)
-        rows = search.neighbors(table, keys, k=k, restrict=restrict, skip_missing=skip_missing, metric=metric_name)
+        rows = search.neighbors(table, keys, k=k, restrict=restrict, skip_missing=skip_missing, metric=metric_name,
+                                context=context_table)
         label = dict(zip(keys, texts))
         rows = [replace(r, query=label.get(r.query, r.query)) for r in rows]
         _emit_neighbors(rows, info, shown, fmt, no_header, output_file, None)
         return
     provenance = None
+    if context_table is not None:
+        rows = search.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing, metric=metric_name,
+                                context=context_table)
+        _emit_neighbors(rows, info, shown, fmt, no_header, output_file, None)
+        return
     if metric_name != "cosine" and not (use_index and not no_index):
         rows = search.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing, metric=metric_name)
         _emit_neighbors(rows, info, shown, fmt, no_header, output_file, None)

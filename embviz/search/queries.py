@@ -176,6 +176,7 @@ def neighbors(
     restrict: int | None = None,
     skip_missing: bool = False,
     metric: str = "cosine",
+    context: Vectors | None = None,
 ) -> list[Neighbor]:
     """Return the `k` nearest neighbors of each query, in one batch, by cosine similarity or `metric`.
 
@@ -198,6 +199,12 @@ def neighbors(
         ``cosine`` (default, as gensim). ``dot`` and ``euclidean`` score the raw rows: the
         query vector is the weighted sum of the keys' raw vectors, ``score`` the dot product
         or the negative euclidean distance (see :mod:`embviz.search.metric`).
+    context : Vectors, optional
+        The model's output ("context") vectors, same keys in the same order (``embviz train
+        --output-vectors``, gensim's ``syn1neg``). The query, built from `vectors` (the input
+        vectors), is scored against these rows instead: IN-OUT similarity, which ranks the
+        keys seen *around* the query (complements: "bought together") where IN-IN ranks keys
+        used *like* it (substitutes) (Mitra et al. 2016, arXiv 1602.01137).
 
     Returns
     -------
@@ -210,7 +217,8 @@ def neighbors(
     KeyNotFound
         If a query key is not in the vocabulary (the message lists close matches).
     InvalidQuery
-        If an expression does not parse, its vector is all zeros, or ``k < 1``.
+        If an expression does not parse, its vector is all zeros, ``k < 1``, or `context`
+        has other keys or another dimension.
     """
     if isinstance(queries, str):
         queries = [queries]
@@ -229,18 +237,35 @@ def neighbors(
     metric = _metric.check_metric(metric)
     pad = [] if vectors.padding_idx is None else [vectors.padding_idx]
     exclude = [[*vectors.indices(e.keys).tolist(), *pad] for e in exprs]
+    target = vectors if context is None else _same_keys(vectors, context)
     if metric == "cosine":
         q = np.stack([_query_unit(vectors, e, text) for e, text in zip(exprs, queries)])
-        ids, scores = top_k(vectors.unit, q, k, exclude=exclude, restrict=restrict)
+        ids, scores = top_k(target.unit, q, k, exclude=exclude, restrict=restrict)
     else:
         q = np.stack([raw_vector(vectors, e) for e in exprs])
-        ids, scores = _metric.top_k_by(vectors, q, k, metric=metric, exclude=exclude, restrict=restrict)
+        ids, scores = _metric.top_k_by(target, q, k, metric=metric, exclude=exclude, restrict=restrict)
     return [
         Neighbor(text, rank + 1, vectors.keys[i], float(s))
         for text, row_ids, row_scores in zip(queries, ids, scores)
         for rank, (i, s) in enumerate(zip(row_ids.tolist(), row_scores.tolist()))
     ]
 
+
+
+def _same_keys(vectors: Vectors, context: Vectors) -> Vectors:
+    """Return `context` if it has `vectors`' keys in the same order and dimension, else raise InvalidQuery."""
+    if context.dim != vectors.dim:
+        raise InvalidQuery(f"the context vectors have {context.dim} dimensions, the vectors {vectors.dim}; "
+                           "expected the output vectors of the same model")
+    if context.count != vectors.count or list(context.keys) != list(vectors.keys):
+        differ = next((i for i, (a, b) in enumerate(zip(vectors.keys, context.keys)) if a != b),
+                      min(vectors.count, context.count))
+        where = (f"row {differ + 1:,} is {context.keys[differ]!r} there, {vectors.keys[differ]!r} here"
+                 if differ < min(vectors.count, context.count) else
+                 f"{context.count:,} keys there, {vectors.count:,} here")
+        raise InvalidQuery(f"the context vectors do not have the vectors' keys in the same order ({where}); "
+                           "expected the output vectors of the same model (embviz train --output-vectors)")
+    return context
 
 
 def analogy_ids(

@@ -11,6 +11,8 @@ its context (CBOW). gensim's :class:`~gensim.models.word2vec.Word2Vec` does the 
 - :mod:`~embviz.train.engine_spark`: :func:`train_spark`, the same run on Apache Spark ML
   (skip-gram with hierarchical softmax; local mode or a cluster).
 - :mod:`~embviz.train.outputs`: vectors, model and JSON sidecar, written atomically; ``--eval``.
+- :mod:`~embviz.train.sequences` and :mod:`~embviz.train.item2vec`: item2vec (Barkan &
+  Koenigstein 2016), the same training on users' item sequences from an interaction log.
 
 Nothing here prints, exits or reads the environment; errors are
 :class:`~embviz.errors.EmbvizError` subclasses with a one-line message.
@@ -22,6 +24,7 @@ from embviz.errors import InvalidQuery
 from embviz.train.engine_gensim import train
 from embviz.train.engine_spark import SparkError, SparkModelFolder, SparkStarted, SparkTasks
 from embviz.train.engine_spark import train as train_spark
+from embviz.train.item2vec import item2vec_params, train_item2vec
 from embviz.train.outputs import check_output, evaluate, save_model, sidecar_path, write
 from embviz.train.params import (
     EpochStats,
@@ -48,9 +51,11 @@ __all__ = [
     "check_output",
     "default_workers",
     "evaluate",
+    "item2vec_params",
     "save_model",
     "sidecar_path",
     "train",
+    "train_item2vec",
     "train_spark",
     "write",
 ]
