@@ -64,7 +64,7 @@ print(json.dumps({"build": t1 - t0, "train": t2 - t1, "in_process": time.perf_co
 
 
 def make_log(path: Path, users: int, items: int, events: int, seed: int = 0) -> Path:
-    """A time-ordered log: Zipf item popularity (exponent 1), users by lognormal activity."""
+    """Write a time-ordered log: Zipf item popularity (exponent 1), users by lognormal activity."""
     if path.exists():
         return path
     import pyarrow as pa
@@ -109,6 +109,7 @@ def main() -> None:
     }
     runs = _rounds(jobs, args.repeat)
     seqs.cleanup()
+    ge, gp = runs["gensim corpus_file"], runs["pandas + gensim"]
     te, tg, tp = (_med(runs[n]) for n in jobs)
     size = f"{seqs.events:,} events, {seqs.users:,} users, {len(seqs.items):,} items"
     params = f"skip-gram, window {args.window} unshrunk, {args.dim} dims, {args.epochs} epoch(s), 2 workers"
@@ -118,13 +119,13 @@ def main() -> None:
          "speedup": round(tg / te, 2), "target": "<= 1.15x anchor", "met": te <= 1.15 * tg,
          "peak_rss_mib": round(max(r["rss"] for r in runs["embviz"])),
          "detail": f"{te / tg:.2f}x; embviz runs {_walls(runs['embviz'])} s; gensim runs "
-                   f"{_walls(runs['gensim corpus_file'])} s; {_cpu(runs['embviz'], runs['gensim corpus_file'], 'gensim')}"},
+                   f"{_walls(ge)} s; {_cpu(runs['embviz'], ge, 'gensim')}"},
         {"operation": f"train --interactions vs the pandas recipe ({size})", "embviz_s": round(te, 1),
          "anchor": "pandas sort_values + groupby(user).apply(list), Word2Vec(sentences=)", "anchor_s": round(tp, 1),
          "speedup": round(tp / te, 2), "target": ">= 3x faster", "met": tp >= 3 * te,
          "peak_rss_mib": round(max(r["rss"] for r in runs["pandas + gensim"])),
          "detail": f"pandas runs {_walls(runs['pandas + gensim'])} s (in-process medians: build "
-                   f"{_med(runs['pandas + gensim'], 'build'):.1f} s, train {_med(runs['pandas + gensim'], 'train'):.1f} s); "
+                   f"{_med(gp, 'build'):.1f} s, train {_med(gp, 'train'):.1f} s); "
                    f"peak RSS embviz {max(r['rss'] for r in runs['embviz']):.0f} MiB, pandas "
                    f"{max(r['rss'] for r in runs['pandas + gensim']):.0f} MiB"},
     ]

@@ -1,4 +1,4 @@
-"""``embviz evaluate analogies|similarity``: intrinsic evaluation with gensim's numbers."""
+"""``embviz evaluate analogies|similarity|next-item``: gensim's intrinsic numbers; next-item accuracy."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import typer
 
 from embviz.cli._common import (
     FormatOpt,
+    MetricChoice,
+    MetricOpt,
     NoHeaderOpt,
     QuietOpt,
     VectorSource,
@@ -21,7 +23,7 @@ from embviz.cli._common import (
 from embviz.cli.app import app
 
 evaluate_app = typer.Typer(
-    help="Intrinsic evaluation: analogy accuracy and word-pair correlation (gensim's numbers).",
+    help="Evaluation: analogy accuracy and word-pair correlation (gensim's numbers); next-item hit rate, MRR, NDCG.",
     no_args_is_help=True,
 )
 app.add_typer(evaluate_app, name="evaluate")
@@ -49,7 +51,7 @@ def _evaluate(
         ),
     ] = None,
 ) -> None:
-    """Intrinsic evaluation: analogy accuracy and word-pair correlation (gensim's numbers)."""
+    """Evaluate vectors: analogy accuracy and word-pair correlation (gensim's numbers); next-item HR, MRR, NDCG."""
     from embviz.errors import InvalidQuery
     from embviz.evaluate import gensim_data
 
@@ -232,3 +234,116 @@ def similarity(
         columns=PAIRS_COLUMNS,
         title=f"word-pair correlation (OOV policy: {oov.value})",
     )
+
+
+NEXT_ITEM_COLUMNS = [
+    "model", "k", "users", "hr", "hr_lo", "hr_hi", "mrr", "mrr_lo", "mrr_hi", "ndcg", "ndcg_lo", "ndcg_hi",
+    "coverage", "gini", "tail", "cold", "unknown",
+]
+DECILE_COLUMNS = ["model", "k", "decile", "items", "users", "hr", "hr_lo", "hr_hi", "ndcg", "ndcg_lo", "ndcg_hi"]
+
+
+def _cutoffs(values: list[str]) -> list[int]:
+    """``-k 10,20`` (or ``-k 10 -k 20``) as sorted distinct integers >= 1; a usage error otherwise."""
+    out: list[int] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if not part.isdigit() or int(part) < 1:
+                raise typer.BadParameter(f"{value!r}: expected whole numbers of at least 1, e.g. 10,20")
+            out.append(int(part))
+    return sorted(set(out))
+
+
+@evaluate_app.command("next-item")
+@with_vectors
+def next_item(
+    interactions: Annotated[
+        Path,
+        typer.Option(
+            "--interactions", "-i",
+            help="Interaction log (Parquet, Arrow, CSV, TSV) of user, item[, timestamp].", show_default=False,
+        ),
+    ],
+    user_column: Annotated[str | None, typer.Option("--user-column", help="User column (default: named like "
+                           "user/user_id, else the first).", show_default=False)] = None,
+    item_column: Annotated[str | None, typer.Option("--item-column", help="Item column (default: named like "
+                           "item/item_id, else the second).", show_default=False)] = None,
+    time_column: Annotated[str | None, typer.Option("--time-column", help="Time column: numbers, dates or ISO 8601 "
+                           "times (default: named like timestamp/time; else file order).", show_default=False)] = None,
+    k: Annotated[
+        list[str],
+        typer.Option("-k", "--k", help="Cut-offs, comma-separated or repeated (default: 10,20).", show_default=False),
+    ] = ["10,20"],  # noqa: B006 - typer reads the default
+    split_time: Annotated[
+        str | None,
+        typer.Option("--split-time", metavar="T", help="Global time split: the target is each user's first event at "
+                     "or after T, the history (and the baselines' training data) the events before T. Default: "
+                     "leave-last-out (each user's last event).", show_default=False),
+    ] = None,
+    context: Annotated[int, typer.Option("--context", min=1, help="Query: the mean of the last N item vectors "
+                       "before the target (1: the last item's vector).")] = 1,
+    keep_seen: Annotated[bool, typer.Option("--keep-seen", help="Rank the user's seen items too (default: "
+                         "excluded; a target seen before is then a miss).")] = False,
+    metric: MetricOpt = MetricChoice.cosine,
+    baselines: Annotated[
+        str,
+        typer.Option("--baselines", help="Baselines on the same split: popularity, co-occurrence (comma-separated), "
+                     "or none."),
+    ] = "popularity,co-occurrence",
+    resamples: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples over users for the 95% "
+                         "intervals (0: none).")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    by_decile: Annotated[bool, typer.Option("--by-decile", help="Print HR and NDCG by popularity decile of the "
+                         "target instead (1: the most popular tenth of the items).")] = False,
+    fmt: FormatOpt = None,
+    no_header: NoHeaderOpt = False,
+    quiet: QuietOpt = False,
+    *,
+    source: VectorSource,
+) -> None:
+    """Next-item accuracy: HR@k, MRR@k, NDCG@k with bootstrap intervals, coverage, Gini, tail share.
+
+    -v is the item table. Each user's target (the last event, or the first at/after
+    --split-time) is ranked among all items by the vectors of the items before it, and by the
+    popularity and co-occurrence baselines. Seen items are excluded unless --keep-seen. Users
+    with one event, targets not in the item table and cold targets are counted on stderr and
+    in the rows (cold, unknown).
+    """
+    from embviz import evaluate
+    from embviz.io import interactions as _interactions
+
+    ks = _cutoffs(k)
+    chosen = evaluate.check_baselines(baselines)  # fail on a bad name before loading anything
+    items = source.load()
+    hist = _interactions.read_histories(
+        Path(interactions).expanduser(), items.keys, user_column=user_column, item_column=item_column,
+        time_column=time_column, keep_unknown=True, with_times=True,
+    )
+    dropped = []
+    if hist.missing:
+        dropped.append(f"{hist.missing:,} without a user or item")
+    if hist.missing_times:
+        dropped.append(f"{hist.missing_times:,} without a time")
+    if dropped:
+        message(f"{hist.source}: {hist.missing + hist.missing_times:,} of {hist.rows:,} events dropped: "
+                + "; ".join(dropped))
+    if hist.unknown_items:
+        eg = ", ".join(repr(x) for x in hist.unknown_examples)
+        message(f"{hist.source}: {hist.unknown_items:,} of {hist.rows:,} events have items not in "
+                f"{items.source or 'the item table'} (e.g. {eg}): kept in the histories, never ranked")
+    with progress() as bar:
+        task = bar.add_task("next-item", total=None)
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = evaluate.next_item(
+            items, hist, ks, metric=MetricChoice(metric).value, split_time=split_time, context=context,
+            exclude_seen=not keep_seen, baselines=chosen, resamples=resamples, seed=seed, progress=step,
+        )
+    message(report.summary() + f" ({report.seconds['total']:.2f} s)")
+    if by_decile:
+        emit(report.deciles, fmt, no_header, columns=DECILE_COLUMNS, title="next-item by popularity decile")
+    else:
+        emit(report.rows(), fmt, no_header, columns=NEXT_ITEM_COLUMNS, title=f"next-item ({report.split})")

@@ -59,7 +59,7 @@ EXAMPLES: dict[str, list[str]] = {
     "train": [
         'embviz train "$(embviz evaluate --dataset-path lee_background.cor)" -o lee.bin --epochs 5',
         "embviz train corpus.txt -o vectors.bin --sg --vector-size 100 --workers 2",
-        "embviz train --interactions ratings.parquet -o items.parquet --session-gap 30m --output-vectors context.parquet",
+        "embviz train --interactions ratings.parquet -o items.parquet --session-gap 30m --output-vectors ctx.parquet",
     ],
     "diff": [
         "embviz diff old.bin new.bin -k 10",
@@ -87,6 +87,10 @@ EXAMPLES: dict[str, list[str]] = {
     "evaluate similarity": [
         "embviz evaluate similarity",
         'embviz evaluate similarity "$(embviz evaluate --dataset-path simlex999.txt)"',
+    ],
+    "evaluate next-item": [
+        "embviz evaluate next-item -v items.parquet --interactions ratings.parquet -k 10,20",
+        "embviz evaluate next-item -v als_items.parquet --interactions ratings.parquet --metric dot",
     ],
 }
 

@@ -123,3 +123,198 @@ class PairsReport:
     spearman_p: float
 
 
+
+
+# -- next-item evaluation ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class NextItemScore:
+    """The next-item accuracy of one model at one cut-off `k`, over the evaluated users.
+
+    Each evaluated user has one target item, ranked among the whole catalogue (every row of
+    the item table, less the user's seen items unless they are kept); ``rank`` is its 1-based
+    position, a miss when it is not in the top `k`.
+
+    Attributes
+    ----------
+    model : str
+        ``"items.parquet (cosine)"`` for the vectors, ``"popularity"``, ``"co-occurrence"``.
+    k : int
+        The cut-off.
+    users : int
+        Users evaluated (the same for every model).
+    hr, hr_lo, hr_hi : float
+        Hit rate@k: the share of users whose target is in their top `k`, in [0, 1] (recall@k
+        with one relevant item), and its 95% bootstrap interval over users.
+    mrr, mrr_lo, mrr_hi : float
+        MRR@k: the mean of ``1 / rank`` (0 for a miss), in [0, 1], and its interval.
+    ndcg, ndcg_lo, ndcg_hi : float
+        NDCG@k with one relevant item: the mean of ``1 / log2(rank + 1)`` (0 for a miss), in
+        [0, 1], and its interval.
+    coverage : float
+        Catalogue coverage@k: the share of the item table's rows in at least one user's top
+        `k`, in [0, 1].
+    gini : float
+        Gini coefficient of how often each item of the table is in a top `k`, in [0, 1]
+        (0: every item equally often; near 1: a few items everywhere).
+    tail : float
+        Share of the recommended slots (users x k) taken by long-tail items: items outside the
+        most popular 20% of the table by training events, in [0, 1].
+    cold : int
+        Evaluated targets with no training event (in the table, ranked like any other).
+    unknown : int
+        Targets not in the item table: no model can rank them; left out of `users` and counted.
+    """
+
+    model: str
+    k: int
+    users: int
+    hr: float
+    hr_lo: float
+    hr_hi: float
+    mrr: float
+    mrr_lo: float
+    mrr_hi: float
+    ndcg: float
+    ndcg_lo: float
+    ndcg_hi: float
+    coverage: float
+    gini: float
+    tail: float
+    cold: int
+    unknown: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecileScore:
+    """Hit rate and NDCG at `k` for the users whose target is in one item-popularity decile.
+
+    Deciles split the item table's rows by training events, most popular first (ties by row
+    order): decile 1 holds the most popular tenth of the catalogue, decile 10 the least (cold
+    items included). Intervals are 95% bootstrap intervals over those users.
+    """
+
+    model: str
+    k: int
+    decile: int
+    items: int
+    users: int
+    hr: float
+    hr_lo: float
+    hr_hi: float
+    ndcg: float
+    ndcg_lo: float
+    ndcg_hi: float
+
+
+@dataclass(frozen=True)
+class NextItemReport:
+    """Result of :func:`embviz.evaluate.next_item`.
+
+    Attributes
+    ----------
+    scores : list of NextItemScore
+        One per model and `k`: the vectors first, then the baselines, each for every `k`.
+    deciles : list of DecileScore
+        One per model, `k` and decile of the target's popularity.
+    ranks : dict of str to ndarray ``(users,)`` int64
+        Each model's rank of each evaluated user's target (1-based; 0: not in the top
+        ``max(k)``), in the order of `user_keys`.
+    user_keys : tuple of str
+        The evaluated users.
+    split : str
+        ``"leave-last-out"`` or ``"time >= T"`` (the global split).
+    metric : str
+        The metric of the vectors (cosine, dot, euclidean).
+    context : int
+        Items whose vectors are averaged into the query (1: the last item before the target).
+    exclude_seen : bool
+        Whether each user's seen items were excluded from the ranking.
+    catalogue : int
+        Items ranked: rows of the item table.
+    users_total : int
+        Users in the log (with at least one kept event).
+    one_event : int
+        Users skipped: only one event (leave-last-out: nothing to predict from).
+    no_history : int
+        Users skipped: no event with a known item before the target (global split: also
+        users whose first event is at or after the split time).
+    no_target : int
+        Users without an event at or after the split time (global split only).
+    cold, unknown, repeats : int
+        Evaluated targets without a training event; targets not in the item table (left out);
+        evaluated targets the user had already seen (misses when `exclude_seen`).
+    zero_queries : int
+        Users whose query vector is all zeros: with cosine they have no ranking (misses).
+    events, train_events : int
+        Events read (kept); events that count as training (popularity, co-occurrence, tail).
+    resamples, seed : int
+        The bootstrap's resamples (0: no intervals) and seed.
+    source : str
+        The log's file name.
+    time_column : str or None
+        The column events were ordered by; None: file order.
+    seconds : dict of str to float
+        Wall time spent per model (the vectors: queries, kernel, ranks).
+    """
+
+    scores: list[NextItemScore]
+    deciles: list[DecileScore]
+    ranks: dict
+    user_keys: tuple[str, ...]
+    split: str
+    metric: str
+    context: int
+    exclude_seen: bool
+    catalogue: int
+    users_total: int
+    one_event: int
+    no_history: int
+    no_target: int
+    cold: int
+    unknown: int
+    repeats: int
+    zero_queries: int
+    events: int
+    train_events: int
+    resamples: int
+    seed: int
+    source: str = ""
+    time_column: str | None = None
+    seconds: dict = field(default_factory=dict)
+
+    def rows(self) -> list[NextItemScore]:
+        """Return the rows to print: one per model and `k`."""
+        return list(self.scores)
+
+    @property
+    def users(self) -> int:
+        """Users evaluated."""
+        return len(self.user_keys)
+
+    def summary(self) -> str:
+        """One line saying what was evaluated and what was left out (for stderr)."""
+        skipped = []
+        if self.one_event:
+            skipped.append(f"{self.one_event:,} with one event")
+        if self.no_history:
+            skipped.append(f"{self.no_history:,} without a known item before the target")
+        if self.no_target:
+            skipped.append(f"{self.no_target:,} without an event at or after the split time")
+        if self.unknown:
+            skipped.append(f"{self.unknown:,} whose target is not in the item table")
+        text = (
+            f"next-item ({self.split}, events ordered by "
+            f"{repr(self.time_column) if self.time_column else 'file order'}): {self.users:,} of "
+            f"{self.users_total:,} users evaluated"
+            + (f" (skipped: {'; '.join(skipped)})" if skipped else "")
+            + f"; targets: {self.cold:,} cold (no training event), {self.repeats:,} seen before"
+            + (" (misses: seen items are excluded)" if self.exclude_seen and self.repeats else "")
+            + f"; ranking all {self.catalogue:,} items"
+            + ("" if self.exclude_seen else " (seen items kept)")
+            + f"; query: {'last item' if self.context == 1 else f'mean of the last {self.context} items'}"
+        )
+        if self.zero_queries:
+            text += f"; {self.zero_queries:,} all-zero queries (misses)"
+        if self.resamples:
+            text += f"; 95% intervals: bootstrap over users, {self.resamples:,} resamples, seed {self.seed}"
+        return text

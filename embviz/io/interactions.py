@@ -51,6 +51,16 @@ class Histories:
         Rows dropped because the user or item is empty or null.
     unknown_examples : tuple of str
         Up to 3 unknown item keys, for the warning.
+    times : ndarray ``(nnz,)`` or None
+        Each event's time, aligned with `items`, when read with ``with_times=True``: numbers
+        as read (int64 or float64), dates and times as ``datetime64`` (ISO 8601 text parsed).
+    missing_times : int
+        Rows dropped because their time is null (only with ``with_times=True``).
+    time_column : str or None
+        The column the events were ordered by (None: file order).
+    kept_unknown : bool
+        Whether events with items outside the table were kept (as item id -1,
+        ``keep_unknown=True``) rather than dropped; `unknown_items` counts them either way.
     """
 
     users: tuple[str, ...]
@@ -62,6 +72,10 @@ class Histories:
     unknown_items: int = 0
     missing: int = 0
     unknown_examples: tuple[str, ...] = ()
+    times: NDArray[Any] | None = None
+    missing_times: int = 0
+    time_column: str | None = None
+    kept_unknown: bool = False
 
     @property
     def user_to_index(self) -> dict[str, int]:
@@ -69,7 +83,7 @@ class Histories:
         return {u: j for j, u in enumerate(self.users)}
 
     def history(self, j: int) -> NDArray[np.int64]:
-        """User ``j``'s item rows, oldest first, ``(h,)`` int64."""
+        """User ``j``'s item rows, oldest first, ``(h,)`` int64 (-1: an unknown item, if kept)."""
         return self.items[self.indptr[j] : self.indptr[j + 1]]
 
     def lengths(self) -> NDArray[np.int64]:
@@ -177,6 +191,8 @@ def read_histories(
     item_column: str | None = None,
     time_column: str | None = None,
     weight_column: str | None = None,
+    keep_unknown: bool = False,
+    with_times: bool = False,
 ) -> Histories:
     """Read an interaction log and group it into users' histories over an item table.
 
@@ -195,6 +211,15 @@ def read_histories(
         ``ts``, else file order. Any orderable type (numbers, dates, ISO text).
     weight_column : str, optional
         A numeric weight per event (a rating, a play count), for weighted user vectors.
+    keep_unknown : bool
+        Keep the events whose item is not in the item table, as item id -1 (still counted in
+        ``unknown_items``), so that positions in a history stay those of the log (next-item
+        evaluation: dropping an unknown last item would silently make the one before it the
+        target). Default: drop them.
+    with_times : bool
+        Return each event's time (``Histories.times``). The time column must then hold numbers,
+        dates, timestamps or ISO 8601 text; rows with a null time are dropped and counted
+        (``missing_times``).
 
     Returns
     -------
@@ -204,7 +229,9 @@ def read_histories(
     ------
     FormatError
         If the file cannot be read, a named column is missing, the weight column is not
-        numeric, or no row has a user, an item and a known item.
+        numeric, the log has no events, or no row has a user, an item and a known item (with
+        `keep_unknown`: a user and an item); with `with_times`, if the time column holds text
+        that is not a date or time.
     """
     import pandas as pd
     import pyarrow as pa
@@ -228,6 +255,8 @@ def read_histories(
     cols = read([c for c in (ucol, icol, tcol, wcol) if c is not None])
     users, items = _as_text(cols[ucol]), _as_text(cols[icol])
     n = len(users)
+    if n == 0:
+        raise FormatError(f"{path}: the log has no events (0 rows; columns: {', '.join(names)})")
     ok = pc.and_(pc.is_valid(users), pc.is_valid(items))
     ok = pc.and_(ok, pc.and_(pc.not_equal(users, ""), pc.not_equal(items, "")))
     ok = ok.to_numpy(zero_copy_only=False).astype(bool)
@@ -243,11 +272,20 @@ def read_histories(
     unknown = ok & (rows < 0)
     first_bad = np.flatnonzero(unknown)[:1000]
     examples = tuple(dict.fromkeys(idict[c] for c in icodes[first_bad].tolist()))[:3]
-    keep = ok & (rows >= 0)
+    keep = ok & (rows >= 0) if not keep_unknown else ok.copy()
     del users, items, ienc, icodes
     cols.pop(ucol), cols.pop(icol)
     tv = None
-    if tcol is not None:
+    times = None
+    missing_times = 0
+    if tcol is not None and with_times:
+        times = _event_times(path, tcol, cols[tcol])
+        has_time = ~np.isnan(times) if times.dtype.kind == "f" else ~np.isnat(times) if times.dtype.kind == "M" \
+            else np.ones(n, dtype=bool)
+        missing_times = int((keep & ~has_time).sum())
+        keep &= has_time
+        tv = times
+    elif tcol is not None:
         t = cols[tcol]
         if isinstance(t, pa.ChunkedArray):
             t = t.combine_chunks()
@@ -267,6 +305,11 @@ def read_histories(
             line = int(np.flatnonzero(bad)[0]) + 1
             raise FormatError(f"{path}: row {line:,}: weight in column {wcol!r} is empty or not finite")
     idx = np.flatnonzero(keep)
+    if len(idx) == 0 and keep_unknown:
+        raise FormatError(
+            f"{path}: no event has a user, an item and a time ({n:,} rows; {missing:,} without a user or "
+            f"item; {missing_times:,} without a time); columns used: user {ucol!r}, item {icol!r}"
+        )
     if len(idx) == 0:
         raise FormatError(
             f"{path}: no event has a known item ({n:,} rows, {int(unknown.sum()):,} with items not in "
@@ -304,4 +347,47 @@ def read_histories(
         unknown_items=int(unknown.sum()),
         missing=missing,
         unknown_examples=examples,
+        times=None if times is None else times[idx][order],
+        missing_times=missing_times,
+        time_column=tcol,
+        kept_unknown=keep_unknown,
     )
+
+
+def _event_times(path: Path, tcol: str, col: Any) -> NDArray[Any]:
+    """Return a time column as numpy: numbers as read, dates and times as ``datetime64``.
+
+    Nulls become NaN (numbers) or NaT. ISO 8601 text is parsed; other text raises
+    :class:`FormatError` naming a value that is not a time.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_integer(t.type) or pa.types.is_floating(t.type):
+        out = t.to_numpy(zero_copy_only=False)
+        if out.dtype.kind == "i" and t.null_count:  # not reached: pyarrow gives float64 with nulls
+            out = out.astype(np.float64)
+        return out
+    if pa.types.is_timestamp(t.type) or pa.types.is_date(t.type):
+        return np.asarray(t.to_numpy(zero_copy_only=False))
+    if pa.types.is_string(t.type) or pa.types.is_large_string(t.type):
+        try:
+            parsed = pc.cast(t, pa.timestamp("us"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            parsed = None
+        if parsed is not None:
+            return np.asarray(parsed.to_numpy(zero_copy_only=False))
+        import pandas as pd
+
+        values = t.to_pandas()
+        when = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)  # offsets -> UTC
+        bad = np.flatnonzero(values.notna().to_numpy() & when.isna().to_numpy())
+        if len(bad) == 0:
+            return when.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        raise FormatError(
+            f"{path}: row {int(bad[0]) + 1:,}: time {values.iloc[int(bad[0])]!r} in column {tcol!r} is not a "
+            "number, a date or an ISO 8601 time; events must be ordered by time (name another column with "
+            "--time-column)"
+        )
+    raise FormatError(f"{path}: column {tcol!r} is {t.type}, expected numbers, dates or times for --time-column")
