@@ -286,3 +286,20 @@ def test_in_out_neighbors_score_the_input_vector_against_the_output_vectors(tmp_
     assert r.exit_code != 0 and "do not have the vectors' keys in the same order (row 1 is" in r.stderr
     r = runner.invoke(app, ["neighbors", "--all", "-v", str(tmp_path / "in.txt"), "--context", str(tmp_path / "out.txt")])
     assert r.exit_code != 0 and "drop --all, --index and --score" in r.stderr
+
+
+def test_hold_out_last_leaves_each_users_last_event_out(log):
+    seqs = S.build(log, hold_out_last=True)
+    try:  # u1: a b c [d]; u2: é x-y [a]; u3: [a] (nothing left)
+        assert lines(seqs) == [["a", "b", "c"], ["é", "x y"]]
+        assert seqs.held_out == 3 and seqs.events == 5
+        assert dict(zip(seqs.items, seqs.counts.tolist()))["a"] == 1
+        assert "each user's last event held out (3 events)" in seqs.describe()
+        assert seqs.provenance()["held_out"] == 3
+    finally:
+        seqs.cleanup()
+    seqs = S.build(log, hold_out_last=True, session_gap=S.parse_gap("1h"))
+    try:
+        assert lines(seqs) == [["a", "b"], ["c"], ["é", "x y"]]
+    finally:
+        seqs.cleanup()

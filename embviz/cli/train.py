@@ -331,6 +331,11 @@ def train(
         typer.Option("--basket-column", "--basket-col", help="--interactions: one sequence per "
                      "(user, basket): orders, carts, playlists.", show_default=False),
     ] = None,
+    hold_out_last: Annotated[
+        bool,
+        typer.Option("--hold-out-last", help="--interactions: leave out each user's last event (the target "
+                     "of 'embviz evaluate next-item'), so the evaluation is fair."),
+    ] = False,
     output_vectors: Annotated[
         Path | None,
         typer.Option("--output-vectors", help="Also write the output weights (gensim syn1neg) as a "
@@ -360,7 +365,7 @@ def train(
     if interactions is None:
         for name, option in (("user_column", "--user-column"), ("item_column", "--item-column"),
                              ("time_column", "--time-column"), ("session_gap", "--session-gap"),
-                             ("basket_column", "--basket-column")):
+                             ("basket_column", "--basket-column"), ("hold_out_last", "--hold-out-last")):
             if given(name):
                 raise InvalidQuery(f"{option} applies to --interactions only")
     if engine is Engine.spark and (interactions is not None or output_vectors is not None):
@@ -378,6 +383,7 @@ def train(
             interactions, output, fmt, given, quiet=quiet, evaluate=evaluate, save_model=save_model,
             output_vectors=output_vectors, user_column=user_column, item_column=item_column,
             time_column=time_column, session_gap=session_gap, basket_column=basket_column,
+            hold_out_last=hold_out_last,
             params=dict(sg=sg, negative=negative, hs=hs, ns_exponent=ns_exponent, window=window,
                         min_count=min_count, max_vocab=max_vocab, sample=sample, vector_size=vector_size,
                         epochs=epochs, alpha=alpha, min_alpha=min_alpha, workers=workers, seed=seed,
@@ -459,6 +465,7 @@ def _train_item2vec(
     time_column: str | None,
     session_gap: str | None,
     basket_column: str | None,
+    hold_out_last: bool,
     params: dict,
 ) -> None:
     """``--interactions``: sequences from the log, item2vec defaults under the options given, train, write."""
@@ -476,7 +483,8 @@ def _train_item2vec(
     out_format = training.check_output(output, fmt.value if fmt else None, save_model)
     with _Display(quiet) as display:
         seqs = sequences.build(interactions, user_column=user_column, item_column=item_column,
-                               time_column=time_column, session_gap=gap, basket_column=basket_column)
+                               time_column=time_column, session_gap=gap, basket_column=basket_column,
+                               hold_out_last=hold_out_last)
         try:
             display.line(seqs.describe())
             p = item2vec.item2vec_params(

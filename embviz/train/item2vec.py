@@ -60,6 +60,7 @@ def train_item2vec(
     time_column: str | None = None,
     session_gap: float | None = None,
     basket_column: str | None = None,
+    hold_out_last: bool = False,
     progress: Callable[[Any], None] | None = None,
     tmp_dir: str | os.PathLike | None = None,
 ) -> TrainResult:
@@ -75,7 +76,7 @@ def train_item2vec(
         The hyper-parameters as given; default :func:`item2vec_params` (skip-gram,
         ``min_count=1``, ``shrink_windows=False``, window = the longest sequence up to
         :data:`~embviz.train.sequences.WINDOW_CAP`).
-    user_column, item_column, time_column, session_gap, basket_column
+    user_column, item_column, time_column, session_gap, basket_column, hold_out_last
         How sequences are built: see :func:`embviz.train.sequences.build`.
     progress : callable, optional
         As :func:`embviz.train.train`.
@@ -98,7 +99,8 @@ def train_item2vec(
     """
     own = not isinstance(interactions, Sequences)
     seqs = build(interactions, user_column=user_column, item_column=item_column, time_column=time_column,
-                 session_gap=session_gap, basket_column=basket_column, tmp_dir=tmp_dir) if own else interactions
+                 session_gap=session_gap, basket_column=basket_column, hold_out_last=hold_out_last,
+                 tmp_dir=tmp_dir) if own else interactions
     try:
         params = params if params is not None else item2vec_params(longest=seqs.longest)
         result = train_gensim(seqs.path, params, progress=progress, name=seqs.source, tmp_dir=tmp_dir)

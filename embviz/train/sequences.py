@@ -75,6 +75,9 @@ class Sequences:
     unit : str
         What a sequence is: ``"user"`` (each user's whole history), ``"session"`` or
         ``"basket"``.
+    held_out : int
+        Events left out as each user's last one (``hold_out_last``), for a fair leave-last-out
+        ``embviz evaluate next-item`` afterwards.
     session_gap : float or None
         The gap that starts a new session, in the time column's units (seconds for timestamps).
     """
@@ -94,6 +97,7 @@ class Sequences:
     columns: dict = field(default_factory=dict)
     unit: str = "user"
     session_gap: float | None = None
+    held_out: int = 0
 
     def cleanup(self) -> None:
         """Remove the temporary corpus file."""
@@ -107,6 +111,8 @@ class Sequences:
         if self.unit == "session":
             text += f", a new session after a gap over {self.session_gap:g}"
         text += f"; longest {self.longest:,} items)"
+        if self.held_out:
+            text += f"; each user's last event held out ({self.held_out:,} events)"
         if self.cut:
             text += f"; {self.cut:,} longer than {MAX_LENGTH:,} items cut into chunks of {MAX_LENGTH:,}"
         return text
@@ -117,7 +123,7 @@ class Sequences:
             "source": self.source, "fingerprint": self.fingerprint, "rows": self.rows,
             "events": self.events, "users": self.users, "items": len(self.items),
             "sequences": self.sequences, "unit": self.unit, "session_gap": self.session_gap,
-            "longest": self.longest, "cut": self.cut, "max_length": MAX_LENGTH,
+            "longest": self.longest, "cut": self.cut, "max_length": MAX_LENGTH, "held_out": self.held_out,
             "columns": dict(self.columns),
         }
 
@@ -203,6 +209,7 @@ def build(
     time_column: str | None = None,
     session_gap: float | None = None,
     basket_column: str | None = None,
+    hold_out_last: bool = False,
     tmp_dir: str | os.PathLike | None = None,
 ) -> Sequences:
     """Build item2vec's sequences from an interaction log and write them for gensim.
@@ -220,6 +227,9 @@ def build(
         (the time column's units; seconds for timestamps and dates). Needs a time column.
     basket_column : str, optional
         One sequence per (user, basket): orders, carts, playlists.
+    hold_out_last : bool
+        Leave out each user's last event (by time; the test target of a leave-last-out
+        evaluation, ``embviz evaluate next-item``), so the vectors never saw it.
     tmp_dir : path-like, optional
         Where the temporary corpus file goes (default: the system's).
 
@@ -291,6 +301,21 @@ def build(
     order = _order(sort_keys)
     if order is not None:
         ucodes, icodes = ucodes[order], icodes[order]
+    held_out = 0
+    if hold_out_last:  # the last event of each user (rows are in user, then time order)
+        last = np.ones(len(ucodes), dtype=bool)
+        last[:-1] = ucodes[1:] != ucodes[:-1]
+        if b is not None:  # baskets: the same rule on the user-time order is ambiguous
+            raise InvalidQuery("--hold-out-last holds out each user's last event: not with --basket-column")
+        held_out = int(last.sum())
+        stay = ~last
+        if not stay.any():
+            raise FormatError(f"{path}: every user has one event: nothing is left to train on after "
+                              "holding out each user's last")
+        ucodes, icodes = ucodes[stay], icodes[stay]
+        if t is not None:
+            t = (t if order is None else t[order])[stay]
+            order = None
     n = len(ucodes)
     start = np.zeros(n, dtype=bool)
     start[0] = True
@@ -328,7 +353,7 @@ def build(
         fingerprint=_digest(path), rows=rows, events=n, users=users,
         sequences=len(heads), longest=longest, cut=cut,
         columns={k: v for k, v in (("user", ucol), ("item", icol), ("time", tcol), ("basket", bcol)) if v},
-        unit=unit, session_gap=session_gap,
+        unit=unit, session_gap=session_gap, held_out=held_out,
     )
 
 
