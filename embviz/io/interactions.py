@@ -118,8 +118,18 @@ def _pick(path: Path, names: list[str], wanted: str | None, prefs: tuple[str, ..
     return None
 
 
+#: Rows per batch when a log is encoded batch by batch (bounded memory: no column of strings
+#: is ever whole).
+_BATCH_ROWS = 1 << 20
+
+
 def _read_columns(path: Path) -> tuple[Any, list[str]]:
-    """Return ``(reader, column names)``: reader(cols) gives a dict of column -> pyarrow array."""
+    """Return ``(reader, column names)``.
+
+    ``reader(cols)`` gives a dict of column -> pyarrow array; ``reader(cols, batches=True)``
+    yields such dicts for batches of at most :data:`_BATCH_ROWS` rows, in file order (a
+    Parquet log is then never read whole).
+    """
     import pyarrow as pa
 
     suffix = "".join(s.lower() for s in path.suffixes[-2:])
@@ -132,13 +142,25 @@ def _read_columns(path: Path) -> tuple[Any, list[str]]:
         except (pa.ArrowException, OSError) as exc:
             raise FormatError(f"{path}: cannot read the Parquet log: {exc}") from None
 
-        def read(cols: list[str]) -> dict[str, Any]:
+        def batches(cols: list[str]) -> Any:
+            try:
+                for f in dataset.files:
+                    pf = pq.ParquetFile(f, filesystem=dataset.filesystem)
+                    for b in pf.iter_batches(batch_size=_BATCH_ROWS, columns=cols):
+                        yield {c: b.column(c) for c in cols}
+            except (pa.ArrowException, OSError) as exc:
+                raise FormatError(f"{path}: cannot read the Parquet log: {exc}") from None
+
+        def read(cols: list[str], batches: bool = False) -> Any:
+            if batches:
+                return _batches_of(cols)
             try:
                 t = dataset.read(columns=cols)
             except (pa.ArrowException, OSError) as exc:
                 raise FormatError(f"{path}: cannot read the Parquet log: {exc}") from None
             return {c: t.column(c) for c in cols}
 
+        _batches_of = batches
         return read, names
     if suffix.endswith((".arrow", ".feather", ".ipc")):
         import pyarrow.feather as feather
@@ -148,21 +170,83 @@ def _read_columns(path: Path) -> tuple[Any, list[str]]:
             table.validate(full=True)
         except (pa.ArrowException, OSError) as exc:
             raise FormatError(f"{path}: cannot read the Arrow log: {exc}") from None
-        return (lambda cols: {c: table.column(c) for c in cols}), list(table.schema.names)
-    import pyarrow.csv as pcsv
+    else:
+        import pyarrow.csv as pcsv
 
-    delimiter = "," if ".csv" in suffix else "\t"
-    try:
-        table = pcsv.read_csv(
-            path,
-            read_options=pcsv.ReadOptions(use_threads=True),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char='"' if delimiter == "," else False),
-            convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
-        )
-    except (pa.ArrowException, OSError) as exc:
-        text = str(exc).split("\n")[0]
-        raise FormatError(f"{path}: cannot read the interaction log: {text}") from None
-    return (lambda cols: {c: table.column(c) for c in cols}), list(table.schema.names)
+        delimiter = "," if ".csv" in suffix else "\t"
+        try:
+            table = pcsv.read_csv(
+                path,
+                read_options=pcsv.ReadOptions(use_threads=True),
+                parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char='"' if delimiter == "," else False),
+                convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
+            )
+        except (pa.ArrowException, OSError) as exc:
+            text = str(exc).split("\n")[0]
+            raise FormatError(f"{path}: cannot read the interaction log: {text}") from None
+
+    def read_table(cols: list[str], batches: bool = False) -> Any:
+        if batches:
+            return ({c: b.column(c) for c in cols} for b in table.select(cols).to_batches(max_chunksize=_BATCH_ROWS))
+        return {c: table.column(c) for c in cols}
+
+    return read_table, list(table.schema.names)
+
+
+class _Factorizer:
+    """Codes of a column's values across batches, in order of first appearance (-1: null or empty).
+
+    The distinct values so far are one Arrow string array (compact; no Python string per
+    value until :attr:`values` is asked for); each batch's distinct values are looked up in it
+    with ``pyarrow.compute.index_in``.
+    """
+
+    def __init__(self) -> None:
+        self._seen: Any = None
+
+    @property
+    def values(self) -> list[str]:
+        """The distinct values, in code order."""
+        return [] if self._seen is None else self._seen.to_pylist()
+
+    def __call__(self, col: Any) -> NDArray[np.int32]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        enc = pc.dictionary_encode(_combined(col))
+        local = _as_text(enc.dictionary)
+        local = local.cast(pa.large_string()) if not pa.types.is_large_string(local.type) else local
+        blank = pc.fill_null(pc.equal(local, ""), True).to_numpy(zero_copy_only=False).astype(bool)
+        if self._seen is None:
+            glob = np.full(len(local), -1, dtype=np.int64)
+        else:
+            glob = pc.index_in(local, value_set=self._seen).fill_null(-1).to_numpy(zero_copy_only=False)
+            glob = glob.astype(np.int64)
+        new = np.flatnonzero((glob < 0) & ~blank)  # local dictionary order: first appearance
+        if len(new):
+            start = 0 if self._seen is None else len(self._seen)
+            glob[new] = np.arange(start, start + len(new))
+            added = local.take(pa.array(new))
+            self._seen = added if self._seen is None else pa.concat_arrays([self._seen, added])
+        glob[blank] = -1
+        codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return np.where(codes >= 0, glob[np.maximum(codes, 0)], -1).astype(np.int32)
+
+
+def _order_key(col: Any) -> NDArray[Any]:
+    """Return a time column as something numpy orders: numbers, int64 ticks, or strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = _combined(col)
+    if pa.types.is_timestamp(t.type):
+        t = pc.cast(t, pa.int64())
+    elif pa.types.is_date(t.type):
+        t = pc.cast(pc.cast(t, pa.date32()), pa.int32())
+    tv = t.to_numpy(zero_copy_only=False)
+    if tv.dtype == object:
+        tv = np.asarray([("" if x is None else str(x)) for x in tv])
+    return tv
 
 
 def _as_text(col: Any) -> Any:
@@ -252,102 +336,117 @@ def read_histories(
     if tcol is not None:
         taken.add(tcol)
     wcol = _pick(path, names, weight_column, (), "weights (--weight-column)", None, taken) if weight_column else None
-    cols = read([c for c in (ucol, icol, tcol, wcol) if c is not None])
-    users, items = _as_text(cols[ucol]), _as_text(cols[icol])
-    n = len(users)
+    # batch by batch: the user and item columns are dictionary-encoded per batch and only the
+    # distinct values become Python strings (a whole column of 20,000,000 strings took 1.5 GB)
+    item_index = pd.Index(list(item_keys), dtype=object)
+    user_codes = _Factorizer()
+    parts: dict[str, list] = {"u": [], "r": [], "t": [], "w": []}
+    example_list: list[str] = []
+    n = 0
+    for batch in read([c for c in (ucol, icol, tcol, wcol) if c is not None], batches=True):
+        parts["u"].append(user_codes(batch[ucol]))
+        enc = pc.dictionary_encode(_combined(batch[icol]))
+        local = _as_text(enc.dictionary).to_pylist()
+        rows_of = np.asarray(item_index.get_indexer(pd.Index(local, dtype=object)), dtype=np.int64)
+        rows_of[[j for j, v in enumerate(local) if v is None or v == ""]] = -2  # no item: missing
+        icodes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        r = np.where(icodes >= 0, rows_of[np.maximum(icodes, 0)], -2)
+        if len(example_list) < 3:
+            bad = np.flatnonzero((r == -1) & (parts["u"][-1] >= 0))[:1000]
+            example_list = list(dict.fromkeys([*example_list, *(local[c] for c in icodes[bad].tolist())]))[:3]
+        parts["r"].append(r)
+        if tcol is not None:
+            parts["t"].append(_event_times(path, tcol, batch[tcol]) if with_times else _order_key(batch[tcol]))
+        if wcol is not None:
+            w = batch[wcol]
+            if not (pa.types.is_floating(w.type) or pa.types.is_integer(w.type)):
+                raise FormatError(f"{path}: column {wcol!r} is {w.type}, expected numbers for --weight-column")
+            parts["w"].append(np.asarray(w.to_numpy(zero_copy_only=False), dtype=np.float64))
+        n += len(r)
     if n == 0:
         raise FormatError(f"{path}: the log has no events (0 rows; columns: {', '.join(names)})")
-    ok = pc.and_(pc.is_valid(users), pc.is_valid(items))
-    ok = pc.and_(ok, pc.and_(pc.not_equal(users, ""), pc.not_equal(items, "")))
-    ok = ok.to_numpy(zero_copy_only=False).astype(bool)
+    ucodes_all = np.concatenate(parts.pop("u")).astype(np.int32)
+    rows = np.concatenate(parts.pop("r")).astype(np.int32)
+    ok = (ucodes_all >= 0) & (rows != -2)
     missing = int(n - ok.sum())
-    # dictionary-encoded: Python strings only for the distinct users and items, never per event
-    # (20,000,000 events as object arrays took 2.5 GB); codes follow first appearance
-    uenc = pc.dictionary_encode(_combined(users))
-    ienc = pc.dictionary_encode(_combined(items))
-    icodes = ienc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    idict = ienc.dictionary.to_pylist()
-    item_of = np.asarray(pd.Index(item_keys).get_indexer(pd.Index(idict, dtype=object)), dtype=np.int64)
-    rows = np.where(icodes >= 0, item_of[np.maximum(icodes, 0)], -1)
+    rows[rows == -2] = -1
     unknown = ok & (rows < 0)
-    first_bad = np.flatnonzero(unknown)[:1000]
-    examples = tuple(dict.fromkeys(idict[c] for c in icodes[first_bad].tolist()))[:3]
+    examples = tuple(example_list)
     keep = ok & (rows >= 0) if not keep_unknown else ok.copy()
-    del users, items, ienc, icodes
-    cols.pop(ucol), cols.pop(icol)
     tv = None
     times = None
     missing_times = 0
+    if tcol is not None:
+        tv = np.concatenate(parts.pop("t"))
     if tcol is not None and with_times:
-        times = _event_times(path, tcol, cols[tcol])
+        times = tv
         has_time = ~np.isnan(times) if times.dtype.kind == "f" else ~np.isnat(times) if times.dtype.kind == "M" \
             else np.ones(n, dtype=bool)
         missing_times = int((keep & ~has_time).sum())
         keep &= has_time
-        tv = times
-    elif tcol is not None:
-        t = cols[tcol]
-        if isinstance(t, pa.ChunkedArray):
-            t = t.combine_chunks()
-        if pa.types.is_timestamp(t.type) or pa.types.is_date(t.type):
-            t = pc.cast(t, pa.int64()) if not pa.types.is_date(t.type) else pc.cast(pc.cast(t, pa.date32()), pa.int32())
-        tv = t.to_numpy(zero_copy_only=False)
-        if tv.dtype == object:
-            tv = np.asarray([("" if x is None else str(x)) for x in tv])
     weights = None
     if wcol is not None:
-        w = cols[wcol]
-        if not (pa.types.is_floating(w.type) or pa.types.is_integer(w.type)):
-            raise FormatError(f"{path}: column {wcol!r} is {w.type}, expected numbers for --weight-column")
-        weights_all = np.asarray(w.to_numpy(zero_copy_only=False), dtype=np.float64)
+        weights_all = np.concatenate(parts.pop("w"))
         bad = keep & ~np.isfinite(weights_all)
         if bad.any():
             line = int(np.flatnonzero(bad)[0]) + 1
             raise FormatError(f"{path}: row {line:,}: weight in column {wcol!r} is empty or not finite")
-    idx = np.flatnonzero(keep)
-    if len(idx) == 0 and keep_unknown:
+    kept = int(keep.sum())
+    idx = np.flatnonzero(keep) if kept < n else None  # None: every row (no 160 MB of indices)
+    if kept == 0 and keep_unknown:
         raise FormatError(
             f"{path}: no event has a user, an item and a time ({n:,} rows; {missing:,} without a user or "
             f"item; {missing_times:,} without a time); columns used: user {ucol!r}, item {icol!r}"
         )
-    if len(idx) == 0:
+    if kept == 0:
         raise FormatError(
             f"{path}: no event has a known item ({n:,} rows, {int(unknown.sum()):,} with items not in "
             f"the item table, e.g. {', '.join(map(repr, examples)) or 'none'}; {missing:,} without a "
             f"user or item); columns used: user {ucol!r}, item {icol!r}"
         )
-    ucodes = uenc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)[idx]
-    seen, first = np.unique(ucodes, return_index=True)  # users with a kept event
-    by_first = seen[np.argsort(first, kind="stable")]  # in order of first appearance
-    remap = np.empty(int(seen.max()) + 1, dtype=np.int64)
-    remap[by_first] = np.arange(len(by_first))
+    unknown_count = int(unknown.sum())
+    del unknown, ok
+    everything = idx is None  # the usual case: no copies of the kept rows
+    ucodes = ucodes_all if everything else ucodes_all[idx]
+    del ucodes_all, keep
+    # users with a kept event, in order of first appearance in the log (codes follow it)
+    all_users = user_codes.values
+    present = np.bincount(ucodes, minlength=len(all_users)) > 0
+    remap = (np.cumsum(present) - 1).astype(np.int32)
     codes = remap[ucodes]
-    udict = uenc.dictionary
-    uniques = udict.take(pa.array(by_first)).to_pylist()
-    if tv is None:  # file order within each user
-        order = np.argsort(codes, kind="stable")
+    del ucodes
+    uniques = [u for u, keep_u in zip(all_users, present.tolist()) if keep_u]
+    del all_users
+    tk = None if tv is None else (tv if everything else tv[idx])
+    if tk is None or (tk.dtype.kind in "iufM" and bool(np.all(tk[1:] >= tk[:-1]))):
+        order = np.argsort(codes, kind="stable")  # file order (or time order already) within each user
     else:  # by timestamp within each user; equal times keep file order (lexsort is stable)
         try:
-            order = np.lexsort((tv[idx], codes))
+            order = np.lexsort((tk, codes))
         except TypeError:
             raise FormatError(f"{path}: column {tcol!r} cannot be ordered (mixed types)") from None
+    del tk
     codes = codes[order]
     counts = np.bincount(codes, minlength=len(uniques))
+    del codes
     indptr = np.zeros(len(uniques) + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     if wcol is not None:
-        weights = weights_all[idx][order].astype(np.float32)
+        weights = (weights_all if everything else weights_all[idx])[order].astype(np.float32)
+    items = (rows if everything else rows[idx])[order].astype(np.int64)
+    del rows
+    event_times = None if times is None else (times if everything else times[idx])[order]
     return Histories(
         users=tuple(uniques),
         indptr=indptr,
-        items=rows[idx][order],
+        items=items,
         weights=weights,
         source=path.name,
         rows=n,
-        unknown_items=int(unknown.sum()),
+        unknown_items=unknown_count,
         missing=missing,
         unknown_examples=examples,
-        times=None if times is None else times[idx][order],
+        times=event_times,
         missing_times=missing_times,
         time_column=tcol,
         kept_unknown=keep_unknown,
