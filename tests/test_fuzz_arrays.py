@@ -421,9 +421,6 @@ def test_the_harness_sees_a_bad_reader(monkeypatch) -> None:
         check(path, "npy", ref_npy)
 
 
-@pytest.mark.xfail(strict=True, raises=NotImplementedError, reason=(
-    "embviz/io/sniffing.py container_format catches only BadZipFile and OSError from zipfile.ZipFile, "
-    "which also raises NotImplementedError (and, per the fuzzing, may raise others); outside this change"))
 def test_sniffer_on_hostile_zips() -> None:
     """A zip whose central directory asks for extract version 9.9: the sniffer must not raise."""
     buf = io.BytesIO()
@@ -439,3 +436,5 @@ def test_sniffer_on_hostile_zips() -> None:
         pass
     with pytest.raises(EmbvizError):  # the reader itself refuses it in one line
         eio.load(path, "npz", cache=False)
+    with pytest.raises(EmbvizError):  # and so does a load that sniffs the format
+        eio.load(path, cache=False)

@@ -59,7 +59,16 @@ def read_vectors_tsv(path: Path, limit: int | None, dtype: str) -> np.ndarray:
     if bad.any():
         r, c = (int(x[0]) for x in np.nonzero(bad))
         raise FormatError(f"{path}: line {r + 1}, column {c + 1}: value is {matrix[r, c]}, expected a finite number")
-    return matrix.astype(dtype)
+    with np.errstate(over="ignore"):
+        out = matrix.astype(dtype)
+    over = ~np.isfinite(out)
+    if over.any():  # finite as float64, beyond float32's (or float16's) range: say the value
+        r, c = (int(x[0]) for x in np.nonzero(over))
+        raise FormatError(
+            f"{path}: line {r + 1}, column {c + 1}: value {float(matrix[r, c])!r} is beyond {dtype}'s "
+            f"range (largest {float(np.finfo(dtype).max):.4g}), expected a {dtype} number"
+        )
+    return out
 
 
 def _first_bad_line(path: Path, dim: int) -> str | None:

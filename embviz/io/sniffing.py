@@ -278,8 +278,8 @@ def container_format(path: str | os.PathLike) -> VectorFormat | None:
         try:
             with zipfile.ZipFile(path) as z:
                 names = z.namelist()
-        except (zipfile.BadZipFile, OSError):
-            return None
+        except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError, RuntimeError, EOFError):
+            return None  # a damaged or unreadable zip (e.g. extract version 9.9) is no container
         if names and all(n.endswith(".npy") for n in names):
             return VectorFormat.npz
         if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
@@ -295,7 +295,25 @@ def container_format(path: str | os.PathLike) -> VectorFormat | None:
     fields = first.split(b"\t")
     if len(fields) >= 2 and b" " not in first and _floats(fields):
         return VectorFormat.projector
-    return None
+    return VectorFormat.projector if is_single_column(path, first) else None  # vectors of dim 1
+
+
+def is_single_column(path: Path, first: bytes) -> bool:
+    """Whether `path`, whose first line is `first`, is a one-dimensional ``vectors.tsv``.
+
+    A line holding one number has no tab to tell it from other text, so it is the Projector's
+    only when the file is named ``*.tsv`` (``vectors.tsv``, ``.tsv.gz``) or has the
+    Projector's ``metadata.tsv`` beside it. The TensorFlow Embedding Projector reads such a
+    file as vectors of dimension 1.
+    """
+    field = first.strip(b" \r")
+    if not field or b"\t" in field or b" " in field:
+        return False
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return ".tsv" in path.suffixes or (path.parent / "metadata.tsv").is_file() and path.name != "metadata.tsv"
 
 
 def _sniff_head(head: bytes, path: Path, comp: str | None) -> SourceInfo:

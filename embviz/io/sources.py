@@ -32,8 +32,8 @@ def dependencies(path: Path, format: VectorFormat | str | None, options: SourceO
     if fmt not in CONTAINERS:
         return []
     deps = []
-    if path.is_dir():
-        deps += tables.parquet_parts(path) if fmt == VectorFormat.spark else []
+    if path.is_dir() and fmt in (VectorFormat.parquet, VectorFormat.arrow, VectorFormat.spark):
+        deps += tables.parquet_parts(path)  # read_source reads a folder's parts whatever fmt says
     found = keys.keys_file(path, options, _extra(fmt))
     if found is not None:
         deps.append(found)

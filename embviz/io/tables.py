@@ -17,9 +17,12 @@ Spark ML's ``Word2VecModel.save(path)`` folder (``metadata/`` + ``data/*.parquet
 (``word``, ``vector`` as the vector struct) are read by passing the folder: every
 ``*.parquet`` part file, in name order.
 
-The matrix is allocated once from the row counts in the files' footers and filled one batch
-at a time (about 2 MiB of values, read from one row group; an Arrow record batch), so peak
-memory is the matrix, the keys and one batch.
+The matrix is allocated from validated row counts and filled one batch at a time (about
+2 MiB of values, read from one row group; an Arrow record batch), so peak memory is the
+matrix, the keys and one batch. Every Arrow record batch passes pyarrow's full validation
+before any of its buffers is read (a damaged file cannot make numpy read outside a buffer);
+a Parquet footer's row count sizes the matrix only up to one row per byte of the files, and
+each row group's decoded rows must match its footer.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from embviz.errors import FormatError, require
+from embviz.errors import EmbvizError, FormatError, require
 from embviz.io import unique
 from embviz.io.options import SourceOptions
 
@@ -89,11 +92,87 @@ def _check_footer(f: Path, pf: Any) -> None:
         )
 
 
+def _check_schema(path: Path, schema: Any, what: str) -> None:
+    """Refuse a schema that no reader can use safely: duplicate column names, negative sizes.
+
+    `what` names the format for the message ("Parquet", "Arrow IPC/Feather").
+    """
+    pa = _pa()
+    seen: set[str] = set()
+    for name in schema.names:
+        if name in seen:
+            raise FormatError(
+                f"{path}: not a readable {what} file: column {name!r} appears "
+                f"{schema.names.count(name)} times in its schema, expected unique column names"
+            )
+        seen.add(name)
+
+    def walk(t: Any, name: str) -> None:
+        if pa.types.is_fixed_size_list(t) and t.list_size < 0:
+            raise FormatError(
+                f"{path}: not a readable {what} file: column {name!r} is a fixed-size list of "
+                f"{t.list_size} values, expected a size of 0 or more (damaged file?)"
+            )
+        for i in range(getattr(t, "num_fields", 0)):
+            walk(t.field(i).type, name)
+
+    for f in schema:
+        walk(f.type, f.name)
+
+
+def _validated(pa: Any, path: Path, batch: Any, where: str, strings: bool = True) -> Any:
+    """Return `batch` after pyarrow's full validation (offsets, buffer sizes, UTF-8, ...).
+
+    Nothing reads a buffer of a batch before this: a damaged Arrow file can hold offsets or
+    lengths that point outside its buffers, which numpy and Python's string decoding would
+    follow (a segmentation fault, or garbage values). With ``strings=False`` string and bytes
+    columns get the structural checks only (a Parquet key column whose values are not UTF-8
+    is then reported by :func:`_keys`, naming the row).
+
+    Raises
+    ------
+    FormatError
+        Naming `where` (the record batch or row group) and pyarrow's reason.
+    """
+    try:
+        if strings:
+            batch.validate(full=True)
+        else:
+            batch.validate()
+            for col in batch.columns:
+                if _is_string(pa, col.type) or _is_binary(pa, col.type):
+                    _check_offsets(pa, col)
+                else:
+                    col.validate(full=True)
+    except pa.ArrowException as exc:
+        why = str(exc)
+        m = re.match(r"In column (\d+): (?:Invalid: )?(.*)", why, re.S)
+        if m and int(m.group(1)) < batch.num_columns:  # name the column, not its position
+            why = f"column {batch.schema.names[int(m.group(1))]!r}: {m.group(2)}"
+        raise FormatError(f"{path}: {where}: invalid data in {why} (damaged file?)") from None
+    return batch
+
+
+def _check_offsets(pa: Any, col: Any) -> None:
+    """Full validation of a string/bytes column except its UTF-8 check (raises ArrowInvalid)."""
+    t = _value_type(pa, col.type)
+    if pa.types.is_dictionary(col.type):
+        col.indices.validate(full=True)
+        col = col.dictionary
+    raw = pa.large_binary() if pa.types.is_large_string(t) or pa.types.is_large_binary(t) else pa.binary()
+    if pa.types.is_string_view(t) or pa.types.is_binary_view(t):
+        col.view(pa.binary_view()).validate(full=True)
+    else:
+        col.view(raw).validate(full=True)
+
+
 @dataclass
 class _Source:
     schema: Any  # pyarrow.Schema
     rows: int
     batches: Callable[[list[str]], Iterator[Any]]  # columns -> pyarrow Tables / RecordBatches
+    #: rows that may be allocated before they are decoded (None: `rows` is validated)
+    plausible: int | None = None
 
 
 def _parquet_source(path: Path, files: list[Path]) -> _Source:
@@ -115,6 +194,7 @@ def _parquet_source(path: Path, files: list[Path]) -> _Source:
         except (OSError, ValueError, pa.ArrowException) as exc:
             raise FormatError(f"{f}: not a readable Parquet file: {exc}") from None
         _check_footer(f, pf)
+        _check_schema(f, pf.schema_arrow, "Parquet")
         opened.append((f, pf))
     schema = opened[0][1].schema_arrow
     for f, pf in opened[1:]:
@@ -133,7 +213,7 @@ def _parquet_source(path: Path, files: list[Path]) -> _Source:
                     for batch in pf.iter_batches(batch_size=rows, row_groups=[i], columns=columns,
                                                  use_threads=_THREADS):
                         got += batch.num_rows
-                        yield batch
+                        yield _validated(pa, f, batch, f"row group {i}", strings=False)
                 except (OSError, ValueError, pa.ArrowException) as exc:
                     raise FormatError(f"{f}: row group {i}: cannot read: {exc}") from None
                 if got != want:  # a column's pages hold fewer rows than the footer says
@@ -142,29 +222,53 @@ def _parquet_source(path: Path, files: list[Path]) -> _Source:
                         f"but its footer says {want:,} rows (damaged file?)"
                     )
 
-    return _Source(schema, sum(pf.metadata.num_rows for _, pf in opened), batches)
+    # rows a footer may claim beyond what its file can hold are never allocated up front
+    # (read_table grows the matrix as rows arrive): one row per byte of the files
+    size = sum(f.stat().st_size for f, _ in opened)
+    return _Source(schema, sum(pf.metadata.num_rows for _, pf in opened), batches, size)
 
 
 def _arrow_source(path: Path) -> _Source:
+    """Open an Arrow IPC file (Feather v2), else an IPC stream; every record batch fully validated.
+
+    The file format is read one batch at a time, twice: a first pass validates every batch
+    (so the row count that sizes the matrix is pyarrow's validated count) and a second
+    validates it again as it is copied (the bytes are read again). A stream has no footer: it
+    is read whole, every batch validated.
+    """
     pa = _pa()
+    what = "Arrow IPC/Feather"
     try:
         source = pa.OSFile(str(path), "r")  # one batch in memory at a time, then copied
         try:
             reader = pa.ipc.open_file(source)
-            rows = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
-            schema = reader.schema
-
-            def batches(columns: list[str]) -> Iterator[Any]:
-                for i in range(reader.num_record_batches):
-                    yield reader.get_batch(i).select(columns)
-
-            return _Source(schema, rows, batches)
         except pa.ArrowInvalid:  # the IPC stream format (no footer): read it whole
             source.seek(0)
-            table = pa.ipc.open_stream(source).read_all()
+            stream = pa.ipc.open_stream(source)
+            _check_schema(path, stream.schema, what)
+            got = [_validated(pa, path, b, f"record batch {i}") for i, b in enumerate(stream)]
+            table = pa.Table.from_batches(got, stream.schema)
             return _Source(table.schema, table.num_rows, lambda cols: iter([table.select(cols)]))
+        schema = reader.schema
+        _check_schema(path, schema, what)
+        count = reader.num_record_batches
+        rows = sum(_validated(pa, path, reader.get_batch(i), f"record batch {i}").num_rows for i in range(count))
+    except UnicodeDecodeError:  # pyarrow decodes names and metadata with Python's codec
+        raise FormatError(
+            f"{path}: not a readable {what} file: a name in its schema is not valid UTF-8 (damaged file?)"
+        ) from None
     except (OSError, pa.ArrowException) as exc:
-        raise FormatError(f"{path}: not a readable Arrow IPC/Feather file: {exc}") from None
+        raise FormatError(f"{path}: not a readable {what} file: {exc}") from None
+
+    def batches(columns: list[str]) -> Iterator[Any]:
+        for i in range(count):
+            try:
+                batch = reader.get_batch(i)
+            except (OSError, pa.ArrowException) as exc:
+                raise FormatError(f"{path}: record batch {i}: cannot read: {exc}") from None
+            yield _validated(pa, path, batch, f"record batch {i}").select(columns)
+
+    return _Source(schema, rows, batches)
 
 
 # -- choosing columns ------------------------------------------------------------------------
@@ -322,7 +426,11 @@ def read_table(
     if n == 0:
         raise FormatError(f"{path}: table has no rows, expected vectors")
     dim = len(cols) if vkind == "wide" else None
-    matrix: np.ndarray | None = None if dim is None else np.empty((n, dim), dtype=dtype)
+    # rows a footer claims are allocated only up to what the files can plausibly hold; more
+    # are added as they are decoded (a footer claiming 2**33 rows is refused when its pages
+    # run out, not with a 64 GiB allocation)
+    cap = n if src.plausible is None else min(n, max(src.plausible, 1_024))
+    matrix: np.ndarray | None = None if dim is None else _allocate(path, cap, dim, dtype, n)
     keys: list[str] | None = [] if key is not None else None
     hashes = _KeyHashes(pa)  # of the keys, for the duplicate check
     lo = 0
@@ -341,6 +449,8 @@ def read_table(
                 continue
             if keys is not None:
                 keys.extend(_keys(path, batch.column(key), key, lo, hashes))
+            if matrix is not None and lo + m > len(matrix):
+                matrix = _grow(path, matrix, lo + m, n)
             if vkind == "wide":
                 assert matrix is not None
                 for j, c in enumerate(cols):
@@ -348,12 +458,12 @@ def read_table(
                     if col.null_count:
                         row = lo + _first_null(col)
                         raise FormatError(f"{path}: row {row:,}, column {c!r}: null value, expected a number")
-                    matrix[lo : lo + m, j] = _numpy(col)
+                    _store(path, matrix[lo : lo + m, j], _numpy(col), lo, c)
             else:
                 block, dim = _vectors(pa, path, batch.column(cols[0]), cols[0], lo, dim, vkind)
                 if matrix is None:
-                    matrix = np.empty((n, dim), dtype=dtype)
-                matrix[lo : lo + m] = block
+                    matrix = _allocate(path, max(cap, m), dim, dtype, n)
+                _store(path, matrix[lo : lo + m], block, lo, cols[0])
             lo += m
     finally:
         if hasattr(batches, "close"):
@@ -364,6 +474,54 @@ def read_table(
     if keys is not None and hashes.distinct():
         keys = unique.DistinctKeys(keys)  # proven distinct: no set of Python strings needed
     return keys, matrix[:lo], what + (f", keys from column {key}" if key else ""), src.rows
+
+
+def _store(path: Path, dest: np.ndarray, values: np.ndarray, lo: int, name: str) -> None:
+    """``dest[...] = values``, refusing a value that is finite but beyond `dest`'s dtype.
+
+    A float64 value such as 1e300 would otherwise become ``inf`` in a float32 matrix and be
+    reported as "inf": the message gives the value in the file.
+    """
+    with np.errstate(over="ignore"):
+        dest[...] = values
+    if values.dtype.kind != "f" or values.dtype.itemsize <= dest.dtype.itemsize:
+        return
+    over = np.isinf(dest) & np.isfinite(values)
+    if over.any():
+        at = np.argwhere(over)[0]
+        row = lo + int(at[0])
+        where = f", position {int(at[1])}" if over.ndim == 2 else ""
+        raise FormatError(
+            f"{path}: row {row:,}, column {name!r}{where}: value {float(values[tuple(at)])!r} is beyond "
+            f"{dest.dtype}'s range (largest {float(np.finfo(dest.dtype).max):.4g}), expected a "
+            f"{dest.dtype} number"
+        )
+
+
+def _allocate(path: Path, rows: int, dim: int, dtype: str, total: int) -> np.ndarray:
+    """``np.empty((rows, dim), dtype)``, or one line when memory cannot hold it."""
+    try:
+        return np.empty((rows, dim), dtype=dtype)
+    except (MemoryError, ValueError):
+        raise _too_big(path, total, dim, dtype) from None
+
+
+def _grow(path: Path, matrix: np.ndarray, rows: int, total: int) -> np.ndarray:
+    """`matrix` with room for at least `rows` rows (doubling, at most `total`), in place if it can."""
+    new = min(total, max(rows, 2 * len(matrix)))
+    try:
+        matrix.resize((new, matrix.shape[1]), refcheck=False)  # our own array: no views of it
+    except (MemoryError, ValueError):
+        raise _too_big(path, total, matrix.shape[1], str(matrix.dtype)) from None
+    return matrix
+
+
+def _too_big(path: Path, rows: int, dim: int, dtype: str) -> EmbvizError:
+    need = rows * dim * np.dtype(dtype).itemsize
+    return EmbvizError(
+        f"{path}: {rows:,} rows x {dim:,} {dtype} values need {need / 2**30:,.1f} GiB of memory, "
+        "more than can be allocated; read fewer rows with --limit N (or use --dtype float16)"
+    )
 
 
 def _read_ahead() -> bool:
@@ -558,17 +716,9 @@ def _vectors(
     if col.null_count:
         raise FormatError(f"{path}: row {lo + _first_null(col):,}, column {name!r}: null vector")
     if vkind == "spark":
-        kinds = _numpy(col.field("type"))
-        sparse = np.flatnonzero(kinds != 1)
-        if len(sparse):
-            r = int(sparse[0])
-            raise FormatError(
-                f"{path}: row {lo + r:,}, column {name!r}: Spark sparse vector (type {int(kinds[r])}), "
-                "expected dense vectors (type 1); densify with Vectors.dense(v.toArray())"
-            )
-        col = col.field("values")
-        if col.null_count:
-            raise FormatError(f"{path}: row {lo + _first_null(col):,}, column {name!r}: dense vector without values")
+        col = _spark_values(pa, path, col, name, lo)
+    elif not _vector_kind(pa, col.type):  # pragma: no cover - choose_columns picked it
+        raise FormatError(f"{path}: column {name!r} is {col.type}, expected a list of floats")
     if pa.types.is_fixed_size_list(col.type):
         width = col.type.list_size
         lengths = None
@@ -597,3 +747,46 @@ def _vectors(
             "expected a number"
         )
     return _numpy(flat).reshape(-1, want), want
+
+
+def _spark_values(pa: Any, path: Path, col: Any, name: str, lo: int) -> Any:
+    """Return the ``values`` lists of a batch of Spark ML vectors, every row checked to be dense.
+
+    Spark's VectorUDT stores ``type`` (int8: 0 sparse, 1 dense) and ``values``
+    (``list<double>``); anything else (a string or null type, values that are strings or a
+    single number) is refused, naming the row, never converted.
+    """
+    kinds = col.field("type")
+    if pa.types.is_dictionary(kinds.type):
+        kinds = kinds.dictionary_decode()
+    t = kinds.type
+    if not pa.types.is_integer(_value_type(pa, t)):
+        shown = kinds.drop_null()[0].as_py() if len(kinds.drop_null()) else None
+        raise FormatError(
+            f"{path}: column {name!r}: Spark vector 'type' is {t} (first value {shown!r}), expected "
+            "the integer 1 (dense vectors)"
+        )
+    if kinds.null_count:
+        raise FormatError(
+            f"{path}: row {lo + _first_null(kinds):,}, column {name!r}: Spark vector with a null type, "
+            "expected 1 (dense)"
+        )
+    kinds = _numpy(kinds)
+    sparse = np.flatnonzero(kinds != 1)
+    if len(sparse):
+        r = int(sparse[0])
+        what = "sparse vector" if kinds[r] == 0 else "vector of unknown kind"
+        raise FormatError(
+            f"{path}: row {lo + r:,}, column {name!r}: Spark {what} (type {int(kinds[r])}), "
+            "expected dense vectors (type 1); densify with Vectors.dense(v.toArray())"
+        )
+    values = col.field("values")
+    t = values.type
+    if not ((pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t))
+            and pa.types.is_floating(t.value_type)):
+        raise FormatError(
+            f"{path}: column {name!r}: Spark vector 'values' are {t}, expected list<double>"
+        )
+    if values.null_count:
+        raise FormatError(f"{path}: row {lo + _first_null(values):,}, column {name!r}: dense vector without values")
+    return values
