@@ -303,3 +303,32 @@ def test_hold_out_last_leaves_each_users_last_event_out(log):
         assert lines(seqs) == [["a", "b"], ["c"], ["é", "x y"]]
     finally:
         seqs.cleanup()
+
+
+def test_eval_interactions_runs_next_item_after_training_and_stores_it(tmp_path, runner):
+    from embviz import load
+    from embviz.evaluate import next_item
+
+    path = tmp_path / "log.csv"
+    rng = np.random.default_rng(1)
+    rows = ["user,item,timestamp"]
+    for u in range(40):  # each user walks a chain of one group: the next item is predictable
+        g = u % 4
+        for t, j in enumerate(rng.permutation(6)):
+            rows.append(f"u{u},g{g}_{j},{t}")
+    path.write_text("\n".join(rows) + "\n", "utf-8")
+    out = tmp_path / "items.txt"
+    r = runner.invoke(app, ["train", "--interactions", str(path), "--hold-out-last", "-o", str(out),
+                            "--vector-size", "8", "--epochs", "5", "--workers", "1", "--eval-interactions", str(path)])
+    assert r.exit_code == 0, r.stderr
+    assert "eval: next-item items.txt (cosine): HR@10" in r.stderr and "eval: next-item popularity: HR@10" in r.stderr
+    side = json.loads((tmp_path / "items.txt.json").read_text("utf-8"))
+    got = side["evaluation"]["next_item"]
+    assert got["held_out_last"] is True and got["log"] == str(path)
+    want = next_item(load(out), path, k=(10, 20), name="items.txt (cosine)")
+    assert [(s["model"], s["k"], s["hr"], s["ndcg"]) for s in got["scores"]] == [
+        (s.model, s.k, s.hr, s.ndcg) for s in want.scores]
+    # without --hold-out-last on the same log: a warning that the figures are optimistic
+    r = runner.invoke(app, ["train", "--interactions", str(path), "-o", str(tmp_path / "leak.txt"), "--vector-size", "8",
+                            "--epochs", "1", "--workers", "1", "--eval-interactions", str(path)])
+    assert r.exit_code == 0 and "the vectors saw every target" in r.stderr

@@ -336,6 +336,12 @@ def train(
         typer.Option("--hold-out-last", help="--interactions: leave out each user's last event (the target "
                      "of 'embviz evaluate next-item'), so the evaluation is fair."),
     ] = False,
+    eval_interactions: Annotated[
+        Path | None,
+        typer.Option("--eval-interactions", help="--interactions: after training, run 'embviz evaluate "
+                     "next-item' on this log (leave-last-out, HR/MRR/NDCG@10,20 against popularity and "
+                     "co-occurrence) and store it in the sidecar.", show_default=False, metavar="LOG"),
+    ] = None,
     output_vectors: Annotated[
         Path | None,
         typer.Option("--output-vectors", help="Also write the output weights (gensim syn1neg) as a "
@@ -365,7 +371,8 @@ def train(
     if interactions is None:
         for name, option in (("user_column", "--user-column"), ("item_column", "--item-column"),
                              ("time_column", "--time-column"), ("session_gap", "--session-gap"),
-                             ("basket_column", "--basket-column"), ("hold_out_last", "--hold-out-last")):
+                             ("basket_column", "--basket-column"), ("hold_out_last", "--hold-out-last"),
+                             ("eval_interactions", "--eval-interactions")):
             if given(name):
                 raise InvalidQuery(f"{option} applies to --interactions only")
     if engine is Engine.spark and (interactions is not None or output_vectors is not None):
@@ -383,7 +390,7 @@ def train(
             interactions, output, fmt, given, quiet=quiet, evaluate=evaluate, save_model=save_model,
             output_vectors=output_vectors, user_column=user_column, item_column=item_column,
             time_column=time_column, session_gap=session_gap, basket_column=basket_column,
-            hold_out_last=hold_out_last,
+            hold_out_last=hold_out_last, eval_interactions=eval_interactions,
             params=dict(sg=sg, negative=negative, hs=hs, ns_exponent=ns_exponent, window=window,
                         min_count=min_count, max_vocab=max_vocab, sample=sample, vector_size=vector_size,
                         epochs=epochs, alpha=alpha, min_alpha=min_alpha, workers=workers, seed=seed,
@@ -466,6 +473,7 @@ def _train_item2vec(
     session_gap: str | None,
     basket_column: str | None,
     hold_out_last: bool,
+    eval_interactions: Path | None,
     params: dict,
 ) -> None:
     """``--interactions``: sequences from the log, item2vec defaults under the options given, train, write."""
@@ -501,11 +509,38 @@ def _train_item2vec(
         finally:
             seqs.cleanup()
     report = result.report
-    written = training.write(result, output, out_format, model_path=save_model, output_vectors=output_vectors)
+    evaluation = None
+    if eval_interactions is not None:
+        evaluation = _eval_next_item(result, interactions, eval_interactions, hold_out_last,
+                                     user_column=user_column, item_column=item_column, time_column=time_column,
+                                     name=f"{output.name} (cosine)")
+    written = training.write(result, output, out_format, model_path=save_model, output_vectors=output_vectors,
+                             evaluation=evaluation)
     message(
         f"trained {report.vocab_size:,} x {report.vector_size} item vectors in {report.seconds:.2f} s "
         f"({report.words_per_s:,.0f} events/s); wrote {', '.join(map(str, written))}"
     )
+
+
+def _eval_next_item(result: Any, trained_on: Path, log: Path, held_out: bool, **columns: Any) -> dict:
+    """``--eval-interactions``: next-item evaluation of the new vectors; stderr lines and the sidecar record."""
+    from dataclasses import asdict
+
+    from embviz.errors import warn
+    from embviz.evaluate import next_item
+
+    same = Path(log).resolve() == Path(trained_on).resolve()
+    if same and not held_out:
+        warn("--eval-interactions is the training log and --hold-out-last is off: the vectors saw every "
+             "target, so the figures are optimistic")
+    report = next_item(result.vectors, log, k=(10, 20), **columns)
+    message(report.summary())
+    for row in report.scores:
+        if row.k == 10:
+            message(f"eval: next-item {row.model}: HR@10 {row.hr:.4f} [{row.hr_lo:.4f}, {row.hr_hi:.4f}], "
+                    f"NDCG@10 {row.ndcg:.4f}, MRR@10 {row.mrr:.4f} ({row.users:,} users)")
+    return {"next_item": {"log": str(log), "held_out_last": bool(same and held_out),
+                          "scores": [asdict(row) for row in report.scores]}}
 
 
 def _train_spark(
