@@ -717,11 +717,14 @@ def plot(
 
     coloring = None
     if clusters is not None:
+        import numpy as np
+
         from embviz.viz.coloring import cluster_names
 
-        labels_ = viz.kmeans(table.unit[proj.ids], clusters, seed=seed or 0)
+        unit = np.asarray(table.unit[proj.ids], dtype=np.float32)
+        labels_ = viz.kmeans(unit, clusters, seed=seed or 0)
         coloring = viz.Coloring(
-            f"k-means (k={clusters})", labels=cluster_names(labels_, proj.ids, proj.keys)
+            f"k-means (k={clusters})", labels=cluster_names(labels_, proj.ids, proj.keys, unit=unit)
         )
     elif color_by == "group":
         member: dict[int, str] = {}

@@ -22,7 +22,8 @@ def kmeans(unit: NDArray[np.float32], k: int, seed: int = 0) -> NDArray[np.int32
     """Cluster unit rows ``(m, dim)`` into `k` groups with k-means (scikit-learn).
 
     ``MiniBatchKMeans`` above 20,000 points; cluster labels ``(m,)`` int32 in ``[0, k)``,
-    numbered by decreasing size.
+    numbered by decreasing size (name them with :func:`cluster_names`, passing the same
+    `unit`).
 
     Raises
     ------
@@ -189,36 +190,80 @@ class Coloring:
         return Coloring(f"{title} (first value)", labels=firsts, tagged=True)
 
 
+def _word_like(key: str) -> bool:
+    """Return whether `key` has a letter or a digit (is not punctuation alone, like ``--``)."""
+    return any(ch.isalnum() for ch in str(key))
+
+
+#: Keys whose mean-centred vector is shorter than this quantile of all the points' are
+#: "generic" (close to the mean of everything) and name a cluster only when nothing else can.
+GENERIC_QUANTILE = 0.05
+
+
 def cluster_names(
-    clusters: NDArray[np.integer], ids: NDArray[np.integer], keys: Sequence[str], top: int = 3
+    clusters: NDArray[np.integer],
+    ids: NDArray[np.integer],
+    keys: Sequence[str],
+    top: int = 3,
+    *,
+    unit: NDArray[np.floating] | None = None,
 ) -> list[str]:
-    """Name each point's cluster by the cluster's `top` most frequent keys.
+    """Name each point's cluster by the cluster's `top` most representative keys.
+
+    With the vectors (`unit`), a
+    cluster's most representative keys are the members nearest its centroid once the mean of
+    all the points is removed: with ``c_i = u_i - mean(u)`` scaled to unit length and ``d``
+    the unit direction of the cluster's mean ``c_i``, members are ranked by cosine ``c_i . d``.
+    Removing the mean matters: GloVe and word2vec vectors share a common direction (Mu &
+    Viswanath 2018) near which the most frequent keys ("the", "of", ",") sit, so without it
+    they look central to every cluster. Keys without a letter or a digit (punctuation) never
+    name a cluster, and generic keys (those whose centred vector is among the
+    :data:`GENERIC_QUANTILE` shortest: close to the mean of everything, in GloVe the function
+    words) only when a cluster has too few other keys. Frequency plays no part.
+
+    Without vectors, the names are the cluster's most frequent word-like keys (lowest ids).
 
     Parameters
     ----------
     clusters : ndarray ``(m,)`` int
         Cluster label per point, ``0 .. c-1`` (as :func:`kmeans` numbers them).
     ids : ndarray ``(m,)`` int
-        Row ids of the points (lower id = more frequent).
+        Row ids of the points (lower id = more frequent; breaks ties, orders the fallback).
     keys : sequence of str ``(m,)``
         The points' keys.
     top : int
         Keys per name.
+    unit : ndarray ``(m, dim)`` float, optional
+        The points' unit rows ``(m, dim)``, as given to :func:`kmeans`.
 
     Returns
     -------
     list of str ``(m,)``
-        ``"cluster 3: he, his, him"`` (cluster numbers 1-based), one per point.
+        ``"cluster 6: profits, sales, profit"`` (cluster numbers 1-based), one per point.
     """
-    clusters = np.asarray(clusters)
-    order = np.argsort(np.asarray(ids), kind="stable")
-    names: dict[int, list[str]] = {}
-    for j in order.tolist():
-        c = int(clusters[j])
-        got = names.setdefault(c, [])
-        if len(got) < top:
-            got.append(keys[j])
-    label = {c: f"cluster {c + 1}: {', '.join(got)}" for c, got in names.items()}
-    return [label[int(c)] for c in clusters.tolist()]
-
-
+    clusters = np.asarray(clusters).astype(np.int64, copy=False)
+    keys = [str(k) for k in keys]
+    order = np.argsort(np.asarray(ids), kind="stable")  # most frequent first
+    word = np.array([_word_like(k) for k in keys], dtype=bool)
+    if unit is not None and len(unit) == len(clusters) and len(clusters):
+        centred = np.asarray(unit, dtype=np.float64)
+        centred = centred - centred.mean(axis=0)
+        length = np.linalg.norm(centred, axis=1)
+        generic = length < np.quantile(length, GENERIC_QUANTILE)
+        centred /= np.maximum(length, 1e-12)[:, None]
+    else:
+        centred = None
+        generic = np.zeros(len(clusters), dtype=bool)
+    label = {}
+    for c in np.unique(clusters).tolist():
+        members = order[clusters[order] == c]  # by frequency: ties keep that order
+        if centred is not None:
+            mean = centred[members].mean(axis=0)
+            size = np.linalg.norm(mean)
+            score = centred[members] @ (mean / size) if size > 0 else np.zeros(len(members))
+            members = members[np.argsort(-score, kind="stable")]
+        # word-like and specific keys first; punctuation only if the cluster has nothing else
+        rank = 2 * ~word[members] + generic[members]
+        members = members[np.argsort(rank, kind="stable")]
+        label[c] = f"cluster {c + 1}: {', '.join(keys[j] for j in members[:top].tolist())}"
+    return [label[c] for c in clusters.tolist()]

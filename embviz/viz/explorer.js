@@ -216,9 +216,11 @@
       restyle({"marker.opacity": ops}, pointTraces);
     }
   }
+  var overlayJs = {};  // the points of each overlay that carries text (mark, nbrs)
   function setOverlay(name, js, text, extra) {
     var i = role[name];
     if (i === undefined) { return; }
+    overlayJs[name] = text ? js.filter(function (j) { return j !== null; }) : [];
     var u = {x: [js.map(function (j) { return j === null ? null : X[j]; })],
       y: [js.map(function (j) { return j === null ? null : Y[j]; })]};
     if (dim === 3) { u.z = [js.map(function (j) { return j === null ? null : Z[j]; })]; }
@@ -335,12 +337,26 @@
     return table;
   }
   function neighborTable(list, id, both, bothTitle) {  // both: ids in the other list (diff)
-    var table = el("table");
+    var table = el("table", null, "embviz-nbrs");
     table.id = id;
+    // fixed layout: the rank, score and status columns as wide as their longest text (never
+    // wrapped, never pushed out of the panel by a long key or title); the key and the shown
+    // columns share the rest (a long key is cut with an ellipsis when titles are shown)
+    var widest = function (texts) {
+      return Math.max.apply(null, texts.map(function (t) { return t.length; })) + 1 + "ch";
+    };
+    var widths = [widest([String(list.length)])];  // set on the first row's cells
+    var keyCh = widest(list.map(function (nb) { return nb.key === null ? "(row)" : nb.key; }));
+    widths.push(M ? (parseFloat(keyCh) <= 12 ? keyCh : "16%") : null);  // titles shown: ids are short
+    widths.push(widest(list.map(function (nb) { return nb.score.toFixed(4); })));
+    if (both) { widths.push("2ch"); }
+    widths.push(widest(list.map(function (nb) { return nb.j >= 0 ? "drawn" : "not drawn"; })));
+    mCols.forEach(function (name, c) { widths.push(c ? "16%" : null); });  // the first (a title): the rest
     list.forEach(function (nb, r) {
       var tr = el("tr", null, "nbr");
       tr.appendChild(el("td", String(r + 1), "muted"));
       var kd = el("td", nb.key === null ? "(row " + (nb.id + 1) + ")" : nb.key, "key");
+      kd.title = kd.textContent;  // the whole key, when the cell cuts it
       tr.appendChild(kd);
       tr.appendChild(el("td", nb.score.toFixed(4), "score"));
       if (both) {
@@ -349,13 +365,16 @@
         if (shared) { bd.title = bothTitle; }
         tr.appendChild(bd);
       }
-      tr.appendChild(el("td", nb.j >= 0 ? "drawn" : "not drawn", nb.j >= 0 ? "drawn" : "muted"));
+      tr.appendChild(el("td", nb.j >= 0 ? "drawn" : "not drawn", nb.j >= 0 ? "drawn" : "muted status"));
       if (M) {  // the shown columns, after the columns every page has
         metaOf(nb.id).forEach(function (v, c) {
           var md = el("td", v === null ? "" : v, "meta");
           md.title = mCols[c];
           tr.appendChild(md);
         });
+      }
+      if (r === 0) {
+        [].forEach.call(tr.children, function (td, c) { if (widths[c]) { td.style.width = widths[c]; } });
       }
       tr.title = nb.j >= 0 ? "go to this point" : "in the file, not in this plot";
       tr.addEventListener("click", function () {
@@ -647,19 +666,44 @@
   input.addEventListener("blur", function () { setTimeout(function () { matchesEl.style.display = "none"; }, 150); });
   input.addEventListener("focus", function () { if (current.length) { matchesEl.style.display = "block"; } });
 
-  // -- labels: greedy by rank in screen space, never overlapping -------------------------------
+  // -- labels: greedy by rank in screen space, never overlapping, never past the plot area ----
   var L = D.labels || 0;
   var labelTop = [];  // the figure's label trace: the L most frequent, in rank order
   for (var r1 = 0; r1 < Math.min(L, n); r1++) { labelTop.push(byRank[r1]); }
   var isTop = new Uint8Array(n);
   labelTop.forEach(function (j) { isTop[j] = 1; });
+  // --highlight groups: each point is in one group (figure.py), its key drawn once, by it
+  var hlTraces = [], hlSet = new Uint8Array(n);
+  gd._fullData.forEach(function (t) {
+    if ((t.meta || {}).role !== "highlight") { return; }
+    var js = Array.from(t.customdata || []).map(function (r) { return idToJ[r - 1]; });
+    var font = gd.data[t.index].textfont || {};  // (2D: markers only, so not in _fullData)
+    js.forEach(function (j) { if (j >= 0) { hlSet[j] = 1; } });
+    hlTraces.push({i: t.index, js: js, named: js.filter(function (j) { return j >= 0 && esc(keys[j]) === t.name; }),
+      size: (font.size) || 12, color: font.color || "#000", marker: (t.marker && t.marker.size) || 10});
+  });
+  // text widths, measured in the font plotly.js draws with (SVG text, so the same fallback)
+  var ruler = document.createElement("canvas").getContext("2d");
+  var family = (gd._fullLayout.font && gd._fullLayout.font.family) || "sans-serif";
+  var widthAt = {};
+  function textWidth(j, size) {
+    var w = widthAt[size] || (widthAt[size] = new Float32Array(n).fill(-1));
+    if (w[j] < 0) {
+      ruler.font = size + "px " + family;
+      w[j] = ruler.measureText(String(labelOf(j))).width;
+    }
+    return w[j];
+  }
   function thinLabels() {
-    if (dim !== 2 || !L || role.labels === undefined) { return; }
+    if (dim !== 2) { return; }
+    if (pending) { placeLabels(); } else { batched(placeLabels); }  // one update either way
+  }
+  function placeLabels() {
     var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
     var x0 = xa.range[0], x1 = xa.range[1], y0 = ya.range[0], y1 = ya.range[1];
     var W = xa._length, H = ya._length;
     var sx = W / (x1 - x0), sy = H / (y1 - y0);
-    var cell = 48, grid = new Map(), boxes = [];
+    var cell = 48, grid = new Map(), boxes = [], pad = 2;
     function overlaps(b) {
       for (var gx = Math.floor(b[0] / cell); gx <= Math.floor(b[2] / cell); gx++) {
         for (var gy = Math.floor(b[1] / cell); gy <= Math.floor(b[3] / cell); gy++) {
@@ -682,20 +726,71 @@
         }
       }
     }
+    function inside(b) { return b[0] >= pad && b[1] >= pad && b[2] <= W - pad && b[3] <= H - pad; }
+    // the text of a marked point (the chosen one, its neighbors, --highlight), in one text
+    // trace (labels-marked): above its marker, or below it, to its right or left, whichever
+    // keeps it in the plot area; left out for a point out of view or wider than the room
+    var mk = {x: [], y: [], text: [], where: [], rank: [], hover: [], size: [], color: []};
+    var drawnOnce = new Uint8Array(n);
+    function place(js, size, color, marker, always) {
+      var h = size * 1.6, r = marker / 2 + 2;
+      js.forEach(function (j) {
+        if (j < 0 || drawnOnce[j]) { return; }
+        var px = (X[j] - x0) * sx, py = (y1 - Y[j]) * sy;
+        if (px < 0 || px > W || py < 0 || py > H) { return; }
+        var w = textWidth(j, size) + 2, b = null, v = "top", side = "center", fallback = null;
+        // (boxes reach from the text to the point itself: plotly.js sets text close to it)
+        [["top", py - r - h, py + 2], ["bottom", py - 2, py + r + h]].some(function (vt) {
+          return [["center", px - w / 2], ["right", px + r * 0.7], ["left", px - r * 0.7 - w]].some(function (c) {
+            var cand = [c[1], vt[1], c[1] + w, vt[2]];
+            if (!inside(cand)) { return false; }
+            if (!fallback) { fallback = [cand, vt[0], c[0]]; }
+            if (overlaps(cand)) { return false; }
+            b = cand; v = vt[0]; side = c[0];
+            return true;
+          });
+        });
+        if (!b && always && fallback) { b = fallback[0]; v = fallback[1]; side = fallback[2]; }
+        if (!b) { return; }  // no room (the panel lists it): left out rather than cut or piled
+        put(b);
+        drawnOnce[j] = 1;
+        mk.x.push(X[j]);
+        mk.y.push(Y[j]);
+        mk.text.push(mapText(labelOf(j)));
+        mk.where.push(v + " " + side);
+        mk.rank.push(rank[j]);
+        if (M) { mk.hover.push(esc(hoverOf(j))); }
+        mk.size.push(size);
+        mk.color.push(color);
+      });
+    }
+    // the chosen point first, then its neighbors, then the highlighted keys: the regular labels
+    // keep clear of them all
+    if (overlayJs.mark) { place(overlayJs.mark, 13, "#000", 16, true); }
+    hlTraces.forEach(function (h) { place(h.named, h.size, h.color, h.marker, true); });
+    if (overlayJs.nbrs) { place(overlayJs.nbrs, 11, "#b0005a", 11); }
+    hlTraces.forEach(function (h) { place(h.js, h.size, h.color, h.marker); });
+    if (role["labels-marked"] !== undefined) {
+      var um = {x: [mk.x], y: [mk.y], text: [mk.text], textposition: [mk.where],
+        customdata: [mk.rank], "textfont.size": [mk.size], "textfont.color": [mk.color]};
+      if (M) { um.hovertext = [mk.hover]; }
+      restyle(um, [role["labels-marked"]]);
+    }
+    if (!L || role.labels === undefined) { labelState = {shown: 0, extra: 0}; return; }
     // candidates: the L most frequent points at full view; zoomed in by an area factor f,
     // the L * f most frequent (about L of them fall in view), thinned the same way
     var f = Math.max(1, ((fullX[1] - fullX[0]) * (fullY[1] - fullY[0])) /
       Math.max(1e-30, Math.abs((x1 - x0) * (y1 - y0))));
     var C = Math.min(n, Math.ceil(L * f));
-    var shown = new Uint8Array(n), extra = [], count = 0;
+    var shown = new Uint8Array(n), extra = [], count = 0, lh = 10 * 1.4;
     for (var r = 0; r < C; r++) {
       var j = byRank[r];
-      if (focusSet[j]) { continue; }  // the chosen point and its neighbors carry their own text
+      if (focusSet[j] || hlSet[j]) { continue; }  // marked points carry their own text
       var px = (X[j] - x0) * sx, py = (y1 - Y[j]) * sy;
       if (px < 0 || px > W || py < 0 || py > H) { continue; }
-      var w = 6.2 * labelOf(j).length + 4, h = 13;
-      var b = [px - w / 2, py - h / 2, px + w / 2, py + h / 2];
-      if (overlaps(b)) { continue; }
+      var w = textWidth(j, 10) + 4;
+      var b = [px - w / 2, py - lh / 2, px + w / 2, py + lh / 2 + 1];
+      if (!inside(b) || overlaps(b)) { continue; }  // a label that would be cut is not drawn
       put(b);
       shown[j] = 1;
       count++;
@@ -703,9 +798,11 @@
     }
     var texts = labelTop.map(function (j) { return shown[j] ? esc(labelOf(j)) : ""; });
     var pick = function (js, a) { return js.map(function (j) { return a[j]; }); };
-    // one restyle for both label traces: each restyle redraws the whole plot
+    // a hidden label has no position: plotly.js drops the <text> of a point whose text is
+    // empty and never draws it again, but draws a point that comes back from null afresh
+    var at = function (a) { return labelTop.map(function (j) { return shown[j] ? a[j] : null; }); };
     var u = {text: [texts, extra.map(function (j) { return esc(labelOf(j)); })],
-      x: [pick(labelTop, X), pick(extra, X)], y: [pick(labelTop, Y), pick(extra, Y)],
+      x: [at(X), pick(extra, X)], y: [at(Y), pick(extra, Y)],
       customdata: [pick(labelTop, rank), pick(extra, rank)]};
     if (M) {
       var hov = function (j) { return esc(hoverOf(j)); };
@@ -714,7 +811,7 @@
     if (role["labels-zoom"] !== undefined) {
       restyle(u, [role.labels, role["labels-zoom"]]);
     } else {
-      restyle({text: [texts]}, [role.labels]);
+      restyle({text: [texts], x: [at(X)], y: [at(Y)]}, [role.labels]);
     }
     labelState = {shown: count, extra: extra.length};
   }
@@ -797,9 +894,15 @@
       ? "nearest: " + list.slice(0, 3).map(function (nb) { return labelOfId(nb.id, nb.key); }).join(", ")
       : (K ? "no neighbor list (see the panel)" : "neighbor lists off"));
     tip.textContent = text;
-    tip.style.left = (ev.event.clientX + 14) + "px";
-    tip.style.top = (ev.event.clientY + 22) + "px";
+    tip.style.left = "0px";
+    tip.style.top = "0px";
     tip.style.display = "block";
+    // beside the mouse, turned to stay in the window near its right or bottom edge
+    var cx = ev.event.clientX, cy = ev.event.clientY, tw = tip.offsetWidth, th = tip.offsetHeight;
+    var left = cx + 14 + tw <= window.innerWidth ? cx + 14 : Math.max(0, cx - 14 - tw);
+    var top = cy + 22 + th <= window.innerHeight ? cy + 22 : Math.max(0, cy - 12 - th);
+    tip.style.left = left + "px";
+    tip.style.top = top + "px";
   });
   gd.on("plotly_unhover", function () { tip.style.display = "none"; });
   gd.on("plotly_relayout", scheduleThin);
@@ -838,6 +941,10 @@
   }
 
   // -- start -----------------------------------------------------------------------------------
+  // one tooltip: in 2D the page's own (key, rank and three nearest neighbors, beside the
+  // mouse); plotly.js's hover label is still computed (it drives plotly_hover) but not shown.
+  // 3D hover events carry no mouse position, so there plotly.js's label is the tooltip.
+  if (dim === 2) { gd.classList.add("embviz-own-tip"); }
   if (M && mCols.length) {  // a property, not markup
     input.placeholder = "search: key, prefix, /regex/, or " + mCols.join(", ");
   }

@@ -148,6 +148,12 @@ def _typed(a: NDArray) -> dict:
     return spec
 
 
+def _b64_list(spec: dict) -> list:
+    """Return the values of a :func:`_typed` spec as a list (small overlays only)."""
+    code = {"f4": "<f4", "i4": "<i4", "f8": "<f8", "i2": "<i2", "u1": "u1"}[spec["dtype"]]
+    return np.frombuffer(base64.b64decode(spec["bdata"]), dtype=code).tolist()
+
+
 def _round(a: NDArray, digits: int = 5) -> NDArray[np.float32]:
     """Round to `digits` significant digits (float32): smaller, stable output, same pixels."""
     a = np.asarray(a, dtype=np.float64)
@@ -247,7 +253,8 @@ def figure(
         (most frequent first, never more than `labels` in view) as the user zooms in.
     highlight : mapping of str to ndarray of int64, optional
         Named groups of row ids (a key and its neighbors) drawn as larger, outlined markers
-        with their keys as text, in colours no category uses.
+        with their keys as text, in colours no category uses. A point in several groups is
+        drawn (and labelled) once: in the group named by its own key, else the first.
     coloring : Coloring, optional
         Categorical (one trace per category) or numeric (colour bar) colours.
     axis_titles : sequence of str, optional
@@ -429,14 +436,28 @@ def figure(
 
     if highlight:
         pos = {int(i): j for j, i in enumerate(np.asarray(projection.ids).tolist())}
+        # each point in one group, so its key is drawn once: the group it names (king in
+        # "king", though it is also among queen's neighbors), else the first group it is in
+        owner: dict[int, str] = {}
+        for name, ids in highlight.items():
+            for i in ids:
+                j = pos.get(int(i))
+                if j is not None and str(projection.keys[j]) == name:
+                    owner[j] = name
+        for name, ids in highlight.items():
+            for i in ids:
+                j = pos.get(int(i))
+                if j is not None:
+                    owner.setdefault(j, name)
         for g, (name, ids) in enumerate(highlight.items()):
-            sel = np.array([pos[int(i)] for i in ids if int(i) in pos], dtype=np.int64)
+            mine = [pos[int(i)] for i in ids if owner.get(pos.get(int(i), -1)) == name]
+            sel = np.array(list(dict.fromkeys(mine)), dtype=np.int64)
             if not len(sel):
                 continue
             colour = _MARKS[g % len(_MARKS)]
             t = {
                 "type": overlay,
-                "mode": "markers+text",
+                "mode": "markers+text" if three else "markers",  # 2D: labels-marked
                 "name": escape(name),
                 "x": _typed(coords[sel, 0]),
                 "y": _typed(coords[sel, 1]),
@@ -490,11 +511,12 @@ def figure(
             hovertemplate=None,
         )
     )
+    marked_mode = "markers+text" if three else "markers"  # 2D: their text is labels-marked
     data.append(
         empty(
             "nbrs",
             "neighbors",
-            mode="markers+text",
+            mode=marked_mode,
             textposition="top center",
             textfont={"size": 11, "color": "#b0005a"},
             marker={"size": 11, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#e6007e"}},
@@ -515,7 +537,7 @@ def figure(
         empty(
             "mark",
             "chosen",
-            mode="markers+text",
+            mode=marked_mode,
             textposition="top center",
             textfont={"size": 13, "color": "#000"},
             marker={
@@ -525,6 +547,25 @@ def figure(
             },
         )
     )
+
+    if not three:
+        # the text of the marked points (the chosen one, its neighbors, --highlight), placed by
+        # the page so that each key is drawn once and inside the plot area (explorer.js)
+        data.append(empty("labels-marked", "marked labels", mode="text", textfont=dict(tfont)))
+        hl_text = {i: t["text"] for i, t in enumerate(data) if t["meta"]["role"] == "highlight"}
+        if hl_text:  # before the page runs (and without it): the highlighted keys, above them
+            last = data[-1]
+            last["x"] = [x for i in hl_text for x in _b64_list(data[i]["x"])]
+            last["y"] = [y for i in hl_text for y in _b64_list(data[i]["y"])]
+            last["text"] = [t for i in hl_text for t in hl_text[i]]
+            last["textposition"] = "top center"
+            last["textfont"] = {
+                "size": 12,
+                "color": [data[i]["textfont"]["color"] for i in hl_text for _ in hl_text[i]],
+            }
+            last["customdata"] = [c for i in hl_text for c in _b64_list(data[i]["customdata"])]
+            if use_hovertext:
+                last["hovertext"] = [h for i in hl_text for h in data[i]["hovertext"]]
 
     titles = [escape(a) for a in axis_titles] if axis_titles else (["x", "y", "z"][:dim])
     layout: dict[str, Any] = {

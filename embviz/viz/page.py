@@ -34,7 +34,7 @@ html, body { height: 100%; margin: 0; font: 13px system-ui, sans-serif; }
 #embviz-matches div:hover, #embviz-matches div.active { background: #e8f0fe; }
 #embviz-panel { position: absolute; right: 0; top: 0; bottom: 0; width: 330px;
   box-sizing: border-box; padding: 8px 10px; border-left: 1px solid #ddd; overflow: auto; }
-#embviz-panel h3 { margin: 4px 0; font-size: 15px; word-break: break-all; }
+#embviz-panel h3 { margin: 4px 0; font-size: 15px; overflow-wrap: anywhere; }
 #embviz-panel table { border-collapse: collapse; width: 100%; }
 #embviz-panel td { padding: 1px 4px; vertical-align: top; word-break: break-all; }
 #embviz-panel tr.nbr { cursor: pointer; }
@@ -52,6 +52,14 @@ html, body { height: 100%; margin: 0; font: 13px system-ui, sans-serif; }
 #embviz-panel td.meta, body.embviz-meta #embviz-panel td.key { word-break: normal;
   overflow-wrap: break-word; }
 #embviz-matches span.meta { color: #333; }
+#embviz-panel table.embviz-nbrs { table-layout: fixed; }
+#embviz-panel table.embviz-nbrs td { word-break: normal; overflow-wrap: anywhere; }
+#embviz-panel table.embviz-nbrs td:first-child, #embviz-panel table.embviz-nbrs td.score,
+#embviz-panel table.embviz-nbrs td.drawn, #embviz-panel table.embviz-nbrs td.status {
+  white-space: nowrap; overflow: hidden; }
+body.embviz-meta #embviz-panel table.embviz-nbrs td.key { white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; }
+#embviz-plot.embviz-own-tip .hoverlayer { visibility: hidden; }
 body.embviz-meta #embviz-plot, body.embviz-meta #embviz-bar, body.embviz-meta #embviz-status {
   right: 460px; }
 body.embviz-meta #embviz-panel { width: 460px; }
