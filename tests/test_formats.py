@@ -387,8 +387,8 @@ def test_rejects_what_gensim_rejects():
 
     p = Path(datapath("pretrained.vec"))  # header says 3, one row (gensim: EOFError)
     fails(p, f"{p}: line 1: header says 3 vectors but the file has 1 (truncated?)")
-    p = Path(datapath("crime-and-punishment.bin"))  # a real fastText model
-    fails_prefix(p, f"{p}: is a fastText model (.bin), not a vector file")
+    p = Path(datapath("crime-and-punishment.bin"))  # a real fastText model: read since issue 28
+    assert ld(p).matrix.shape == (291, 5)
     p = Path(datapath("crime-and-punishment.txt"))  # a corpus
     fails(
         p,
@@ -564,7 +564,7 @@ def test_git_lfs_pointer(tmp_path):
 
 def test_fasttext_model_bin(tmp_path):
     p = put(tmp_path, "cc.en.300.bin", struct.pack("<ii", 793712314, 12) + b"\x00" * 100)
-    fails_prefix(p, f"{p}: is a fastText model (.bin), not a vector file")
+    fails_prefix(p, f"{p}: fastText model truncated or damaged in the header: dim 0")  # tests/test_fasttext_bin.py
 
 
 def test_zip_archive(tmp_path):
@@ -975,3 +975,16 @@ def test_highly_compressed_binary_with_more_records_than_its_size_suggests(tmp_p
     v = ld(p)
     assert (v.count, v.keys[-1]) == (n, f"k{n - 1}")
     np.testing.assert_array_equal(v.matrix, m)
+
+
+@pytest.mark.parametrize("fmt", ["npz", "arrow", "spark", "torch", "fasttext-bin"])
+def test_read_only_formats_are_refused_when_writing(tmp_path, fmt):
+    from embviz import io as eio
+    from embviz.errors import FormatError
+    from embviz.vectors import Vectors
+
+    v = Vectors(["a", "b"], np.eye(2, dtype=np.float32))
+    target = tmp_path / "out.bin"
+    with pytest.raises(FormatError, match=f"embviz reads {fmt} files but does not write them"):
+        eio.save(v, target, fmt)
+    assert not target.exists()

@@ -226,14 +226,14 @@ def test_old_fasttext_bin_without_magic(tmp_path: Path) -> None:
     args = struct.pack("<12id", 10, 5, 5, 5, 5, 1, 2, 2, 1000, 3, 6, 10000, 1e-4)
     p = tmp_path / "model.bin"
     p.write_bytes(args + b"\x00" * 200)
-    assert _refused(p).startswith("is a fastText model (.bin, old format without the magic number)")
+    # read as a fastText model since issue 28 (tests/test_fasttext_bin.py): here its matrix is missing
+    assert _refused(p).startswith("fastText model truncated or damaged in the matrix: shape (0, 0)")
 
 
 def test_gensim_lee_fasttext_bin_is_named_a_fasttext_model() -> None:
     from gensim.test.utils import datapath
 
-    with pytest.raises(FormatError, match="is a fastText model"):
-        eio.sniff(datapath("lee_fasttext.bin"))
+    assert eio.sniff(datapath("lee_fasttext.bin")).format.value == "fasttext-bin"
 
 
 def test_word2vec_c_text_output_is_not_labelled_fasttext(tmp_path: Path) -> None:

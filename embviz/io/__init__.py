@@ -68,10 +68,12 @@ def load(
         compressed (detected from magic bytes, not the file name); a ``.npy``/``.npz``,
         safetensors, Parquet, Arrow IPC/Feather or PyTorch file; a Projector ``vectors.tsv``;
         or a folder of Parquet parts (Spark ``Word2VecModel.save``, ``getVectors().write.parquet``).
-        See ``docs/formats.md``.
+        A fastText model ``.bin``: the words' vectors, and ``Vectors.subwords`` is its
+        :class:`~embviz.io.fasttext_bin.FastTextModel`, which gives any word's vector (other
+        tables have no ``subwords``). See ``docs/formats.md``.
     format : VectorFormat or str, optional
         Overrides the sniffed format (``"word2vec"``, ``"word2vec-text"``, ``"glove"``,
-        ``"fasttext"``, ``"projector"``, ``"npy"``, ``"npz"``, ``"safetensors"``,
+        ``"fasttext"``, ``"fasttext-bin"``, ``"projector"``, ``"npy"``, ``"npz"``, ``"safetensors"``,
         ``"parquet"``, ``"arrow"``, ``"spark"``, ``"torch"``).
     limit : int, optional
         Read only the first `limit` vectors (files are in frequency order).
@@ -133,5 +135,10 @@ def load(
     else:
         vectors = read_into(path, format, limit=limit, dtype=dtype, options=options)[0]
     vectors.set_padding(padding_idx)
+    if not _checks.is_stream(path) and (format is None or VectorFormat(format) == VectorFormat.fasttext_bin):
+        from embviz.io import fasttext_bin
+
+        # a fastText .bin (read or mapped from the cache): its model gives any word's vector
+        fasttext_bin.attach(vectors, path)
     return vectors
 

@@ -10,6 +10,8 @@ Formats
 ``word2vec-text``  text: ``"<count> <dim>"`` header, then ``key v1 ... vdim`` per line.
 ``glove``          text without header (Pennington et al., GloVe).
 ``fasttext``       ``.vec``: word2vec text whose lines end with a space (fastText's output).
+``fasttext-bin``   a fastText model ``.bin`` (magic ``793712314``, or the old format without it),
+                   read by :mod:`embviz.io.fasttext_bin`: the words' vectors, and any word's.
 ``projector``      TensorFlow Embedding Projector ``vectors.tsv`` (+ ``metadata.tsv`` beside it).
 ``npy`` ``npz`` ``safetensors`` ``torch`` ``parquet`` ``arrow`` ``spark``
                    arrays, tables and Spark folders, told by :func:`container_format` from magic
@@ -39,6 +41,7 @@ class VectorFormat(str, Enum):
     word2vec_text = "word2vec-text"
     glove = "glove"
     fasttext = "fasttext"
+    fasttext_bin = "fasttext-bin"
     projector = "projector"
     npy = "npy"
     npz = "npz"
@@ -55,6 +58,7 @@ READABLE = (VectorFormat.word2vec, VectorFormat.word2vec_text, VectorFormat.glov
 CONTAINERS = frozenset({
     VectorFormat.projector, VectorFormat.npy, VectorFormat.npz, VectorFormat.safetensors,
     VectorFormat.parquet, VectorFormat.arrow, VectorFormat.spark, VectorFormat.torch,
+    VectorFormat.fasttext_bin,
 })
 
 #: Bytes read (after decompression) per parsing step; bounds the parser's temporary memory.
@@ -266,6 +270,8 @@ def container_format(path: str | os.PathLike) -> VectorFormat | None:
         return None
     if head[:6] == b"\x93NUMPY":
         return VectorFormat.npy
+    if head[:4] == _FASTTEXT_MAGIC or _old_fasttext(head):
+        return VectorFormat.fasttext_bin
     if head[:4] == b"PAR1":
         return VectorFormat.parquet
     if head[:6] == b"ARROW1" or head[:4] == b"\xff\xff\xff\xff":

@@ -29,7 +29,7 @@ def dependencies(path: Path, format: VectorFormat | str | None, options: SourceO
     Empty for the text and word2vec formats, whose keys are inside the file.
     """
     fmt = VectorFormat(format) if format is not None else container_format(path)
-    if fmt not in CONTAINERS:
+    if fmt not in CONTAINERS or fmt == VectorFormat.fasttext_bin:  # keys inside the model
         return []
     deps = []
     if path.is_dir() and fmt in (VectorFormat.parquet, VectorFormat.arrow, VectorFormat.spark):
@@ -73,6 +73,10 @@ def read_source(
                 raise FormatError(f"{src}: {len(names):,} keys, fewer than the {len(matrix):,} rows read")
             keys_from = src.name
         return names[: len(matrix)], matrix, keys_from
+    if fmt == VectorFormat.fasttext_bin:
+        from embviz.io.fasttext_bin import read_fasttext_bin
+
+        return read_fasttext_bin(path, limit, dtype)
     if path.is_dir():
         raise FormatError(f"{path}: is a directory, expected a {fmt.value} file")
     if fmt == VectorFormat.npy:

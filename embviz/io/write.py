@@ -30,6 +30,23 @@ _SUFFIXES = {
 PARQUET_ROW_GROUP = 65_536
 
 
+#: The formats :func:`save` writes; the others (npz, Arrow, Spark folders, PyTorch, fastText
+#: models) are read-only.
+WRITABLE = (
+    VectorFormat.word2vec, VectorFormat.word2vec_text, VectorFormat.glove, VectorFormat.fasttext,
+    VectorFormat.projector, VectorFormat.npy, VectorFormat.parquet, VectorFormat.safetensors,
+)
+
+
+def check_writable(path: str | os.PathLike, fmt: VectorFormat) -> None:
+    """Raise :class:`FormatError` if embviz cannot write `fmt` (a read-only format)."""
+    if VectorFormat(fmt) not in WRITABLE:
+        raise FormatError(
+            f"{path}: embviz reads {VectorFormat(fmt).value} files but does not write them; write "
+            ".bin (word2vec), .txt, .vec, .tsv (projector), .npy, .parquet or .safetensors"
+        )
+
+
 def format_for(path: str | os.PathLike) -> VectorFormat:
     """Return the format a file name implies (``.bin``, ``.txt``, ``.vec``, ``.tsv``, + ``.gz`` ...).
 
@@ -205,6 +222,7 @@ def save(
     """
     path = Path(path)
     fmt = VectorFormat(format) if format else format_for(path)
+    check_writable(path, fmt)
     keys, matrix = vectors.keys, vectors.matrix
     n, dim = matrix.shape
     if fmt == VectorFormat.projector:

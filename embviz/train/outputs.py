@@ -48,6 +48,9 @@ def check_output(
     out = Path(out)
     if format:
         fmt = embviz_io.VectorFormat(format)
+        from embviz.io.write import check_writable
+
+        check_writable(out, fmt)
     else:
         try:
             fmt = embviz_io.format_for(out)

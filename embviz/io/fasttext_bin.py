@@ -1,0 +1,361 @@
+r"""fastText ``.bin`` models: the header, the dictionary and the input matrix, read in place.
+
+No fastText or gensim at run time. Layout (fastText ``src/fasttext.cc`` ``saveModel``, all
+little-endian):
+
+``magic`` int32 ``793712314`` and ``version`` int32 (12 today; 11 for older models)
+    absent in the old format (before fastText 0.1), which starts directly with the args.
+``args``
+    12 int32 (``dim ws epoch minCount neg wordNgrams loss model bucket minn maxn
+    lrUpdateRate``) and the double ``t``.
+``dictionary``
+    int32 ``size nwords nlabels``, int64 ``ntokens``, int64 ``pruneidx_size`` (not in the
+    old format), then ``size`` entries ``word \0 count:int64 type:int8`` (0 a word, 1 a
+    label), then ``pruneidx_size`` pairs of int32.
+``quant`` bool (not in the old format), then the input matrix
+    int64 ``m n`` and ``m * n`` float32: ``nwords`` word rows, then ``bucket`` n-gram rows.
+
+A word's vector is fastText's ``getWordVector``: the mean of its own row (when the word is in
+the dictionary) and the rows of its character n-grams (:func:`ngram_rows`). The input matrix
+is memory-mapped where it lies in the file; only the word vectors are computed into memory.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from embviz.errors import FormatError, KeyNotFound
+
+MAGIC = 793712314
+VERSION = 12
+_ARGS = struct.Struct("<12id")
+_DICT = struct.Struct("<3iq")
+_LOSS = {1: "hs", 2: "ns", 3: "softmax", 4: "ova"}
+_MODEL = {1: "cbow", 2: "skipgram", 3: "supervised"}
+_EOS = b"</s>"
+#: Words per block when computing the vectors of a whole vocabulary (bounds temporary memory).
+_BLOCK_WORDS = 2048
+_FNV_OFFSET = np.uint32(2166136261)
+_FNV_PRIME = np.uint32(16777619)
+
+
+@dataclass(frozen=True, slots=True)
+class Args:
+    """The training arguments stored in a model (fastText ``Args``; the names are fastText's)."""
+
+    dim: int
+    ws: int
+    epoch: int
+    minCount: int  # noqa: N815 - fastText's name
+    neg: int
+    wordNgrams: int  # noqa: N815
+    loss: str  # hs, ns, softmax, ova
+    model: str  # cbow, skipgram, supervised
+    bucket: int
+    minn: int
+    maxn: int
+    lrUpdateRate: int  # noqa: N815
+    t: float
+
+
+def is_model(path: str | os.PathLike) -> bool:
+    """Whether `path` starts like a fastText ``.bin`` (the magic number, or old-format args)."""
+    from embviz.io.sniffing import _FASTTEXT_MAGIC, _old_fasttext
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    return head[:4] == _FASTTEXT_MAGIC or _old_fasttext(head)
+
+
+class FastTextModel:
+    """A fastText ``.bin`` model opened in place: args, dictionary, memory-mapped input matrix.
+
+    Parameters
+    ----------
+    path : path-like
+        An uncompressed fastText ``.bin`` (current format, version <= 12, or the old format
+        without the magic number).
+
+    Attributes
+    ----------
+    args : Args
+        The training arguments (``dim``, ``minn``, ``maxn``, ``bucket``, ``loss``, ...).
+    version : int or None
+        The file format version; None for the old format.
+    nwords, nlabels, ntokens : int
+        Words and labels in the dictionary; tokens seen in training.
+    words : list of str
+        The dictionary's words (entry type word, not labels) in dictionary order (by count).
+    counts : ndarray ``(nwords,)`` int64
+        Each word's count in the training corpus.
+    input : ndarray ``(nwords + bucket, dim)`` float32
+        The input matrix, a read-only memory map of the file (no copy).
+
+    Raises
+    ------
+    FormatError
+        One line naming the file and the section (header, dictionary, matrix) when the file is
+        truncated or not a model; for a quantized model (``.ftz``).
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        try:
+            with open(self.path, "rb") as f:
+                self.size = os.fstat(f.fileno()).st_size
+                buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if self.size else b""
+        except FileNotFoundError:
+            raise FormatError(f"{self.path}: no such file") from None
+        except IsADirectoryError:
+            raise FormatError(f"{self.path}: is a directory, expected a fastText model") from None
+        except OSError as exc:
+            raise FormatError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+        try:
+            end = self._parse(buf)
+        finally:
+            if isinstance(buf, mmap.mmap):
+                buf.close()
+        m, n = self.nwords + self.args.bucket, self.args.dim
+        if self.size - end < 4 * m * n:
+            self._fail("matrix", f"the input matrix needs {4 * m * n:,} bytes, {self.size - end:,} left")
+        self.input: NDArray[np.float32] = np.memmap(self.path, dtype="<f4", mode="r", offset=end, shape=(m, n))
+        self.matrix_offset = end
+
+    # -- parsing ---------------------------------------------------------------------------
+    def _fail(self, section: str, why: str) -> None:
+        raise FormatError(f"{self.path}: fastText model truncated or damaged in the {section}: {why}")
+
+    def _parse(self, buf: bytes) -> int:
+        size = self.size
+        if size >= 8 and struct.unpack_from("<i", buf, 0)[0] == MAGIC:
+            if size < 8 + _ARGS.size:
+                self._fail("header", f"{size:,} bytes, the header needs {8 + _ARGS.size}")
+            self.version: int | None = struct.unpack_from("<i", buf, 4)[0]
+            if not 0 < self.version <= VERSION:
+                raise FormatError(
+                    f"{self.path}: fastText model of format version {self.version}; embviz reads "
+                    f"versions up to {VERSION}"
+                )
+            pos = 8
+        else:
+            from embviz.io.sniffing import _old_fasttext
+
+            if not _old_fasttext(bytes(buf[:64])):
+                raise FormatError(f"{self.path}: not a fastText model (no magic number {MAGIC})")
+            self.version = None
+            pos = 0
+        a = _ARGS.unpack_from(buf, pos)
+        pos += _ARGS.size
+        dim, ws, epoch, min_count, neg, ngrams, loss, model, bucket, minn, maxn, lr_update, t = a
+        if self.version == 11 and model == 3:
+            maxn = 0  # fastText: old supervised models use no character n-grams
+        if dim < 1 or bucket < 0 or minn < 0 or maxn < 0:
+            self._fail("header", f"dim {dim}, bucket {bucket}, minn {minn}, maxn {maxn}")
+        self.args = Args(dim, ws, epoch, min_count, neg, ngrams, _LOSS.get(loss, str(loss)),
+                         _MODEL.get(model, str(model)), bucket, minn, maxn, lr_update, t)
+        new = self.version is not None
+        need = _DICT.size + (8 if new else 0)
+        if size < pos + need:
+            self._fail("dictionary", "the file ends before the dictionary's counts")
+        n_entries, self.nwords, self.nlabels, self.ntokens = _DICT.unpack_from(buf, pos)
+        pos += _DICT.size
+        self.pruneidx_size = -1
+        if new:
+            (self.pruneidx_size,) = struct.unpack_from("<q", buf, pos)
+            pos += 8
+        if n_entries < 0 or not 0 <= self.nwords <= n_entries or self.nwords + self.nlabels != n_entries:
+            self._fail("dictionary", f"{n_entries:,} entries for {self.nwords:,} words and "
+                                     f"{self.nlabels:,} labels")
+        words: list[bytes] = []
+        counts = np.empty(n_entries, dtype=np.int64)
+        types = np.empty(n_entries, dtype=np.int8)
+        find, unpack = buf.find, struct.Struct("<qb").unpack_from
+        for i in range(n_entries):
+            nul = find(b"\0", pos)
+            if nul < 0 or nul + 10 > size:
+                self._fail("dictionary", f"entry {i + 1:,} of {n_entries:,} is cut off")
+            words.append(bytes(buf[pos:nul]))
+            counts[i], types[i] = unpack(buf, nul + 1)
+            pos = nul + 10
+        if self.pruneidx_size > 0:
+            raise FormatError(f"{self.path}: is a pruned (quantized) fastText model; embviz reads "
+                              "only full-precision .bin models, not .ftz")
+        if new:
+            if size < pos + 1:
+                self._fail("matrix", "the file ends before the matrix")
+            if buf[pos] != 0:
+                raise FormatError(f"{self.path}: is a quantized fastText model (.ftz); embviz reads "
+                                  "only full-precision .bin models")
+            pos += 1
+        if size < pos + 16:
+            self._fail("matrix", "the file ends before the matrix's shape")
+        m, n = struct.unpack_from("<2q", buf, pos)
+        if (m, n) != (self.nwords + self.args.bucket, dim):
+            self._fail("matrix", f"shape ({m:,}, {n:,}), expected ({self.nwords + self.args.bucket:,}, {dim})")
+        self._raw = words
+        self.counts_all, self.types = counts, types
+        return pos + 16
+
+    # -- the dictionary --------------------------------------------------------------------
+    @cached_property
+    def words(self) -> list[str]:
+        """The words (entry type 0) in dictionary order, decoded as UTF-8 (invalid bytes escaped)."""
+        return [w.decode("utf-8", "surrogateescape") for w, t in zip(self._raw, self.types) if t == 0]
+
+    @cached_property
+    def counts(self) -> NDArray[np.int64]:
+        """Each word's training count ``(nwords,)`` int64."""
+        return self.counts_all[self.types == 0]
+
+    @cached_property
+    def _ids(self) -> dict[bytes, int]:
+        return {w: i for i, w in enumerate(self._raw)}  # words and labels, as fastText's getId
+
+    # -- vectors -----------------------------------------------------------------------------
+    def ngram_rows(self, word: str | bytes) -> NDArray[np.int64]:
+        """Rows of the input matrix averaged for `word`: its own row (if in the dictionary) first.
+
+        The rows fastText's ``getSubwords`` gives: the character n-grams of ``<word>`` for n in
+        ``minn..maxn`` counted in UTF-8 characters (continuation bytes ``10xxxxxx`` join the
+        character before them), without the 1-grams ``<`` and ``>``; each hashed with 32-bit
+        FNV-1a over its bytes taken as *signed* chars (``h ^= uint32(int8(byte))``), row
+        ``nwords + hash % bucket``. ``</s>`` has no n-grams.
+        """
+        raw = word.encode("utf-8", "surrogateescape") if isinstance(word, str) else bytes(word)
+        own = self._ids.get(raw)
+        rows = [] if own is None else [own]
+        if self.args.maxn > 0 and self.args.bucket > 0 and raw != _EOS and self.pruneidx_size != 0:
+            rows.extend(self._ngram_hashes([raw])[0].tolist())
+        return np.asarray(rows, dtype=np.int64)
+
+    def _ngram_hashes(self, raws: list[bytes]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """n-gram rows of several words at once: ``(rows, owner)``, owner the word's position."""
+        minn, maxn, bucket = self.args.minn, self.args.maxn, self.args.bucket
+        padded = [b"<" + w + b">" for w in raws]
+        lens = np.fromiter((len(w) for w in padded), dtype=np.int64, count=len(padded))
+        buf = np.frombuffer(b"".join(padded), dtype=np.uint8)
+        starts = np.concatenate([[0], np.cumsum(lens)])
+        is_char = (buf & 0xC0) != 0x80
+        q = np.concatenate([np.flatnonzero(is_char), [len(buf)]])  # char starts, then the end
+        first_char = np.searchsorted(q, starts[:-1])  # index in q of each word's "<"
+        nchars = np.searchsorted(q, starts[1:]) - first_char
+        word_of_char = np.repeat(np.arange(len(padded)), nchars)
+        k = np.arange(len(word_of_char)) - first_char[word_of_char]  # char index within its word
+        room = nchars[word_of_char] - k  # chars from k to the word's end
+        sel_s, sel_e, owner = [], [], []
+        for n in range(max(minn, 1), maxn + 1):
+            ok = room >= n
+            if n == 1:
+                ok &= (k != 0) & (room != 1)  # not "<" nor ">"
+            g = np.flatnonzero(ok)
+            sel_s.append(q[g])
+            sel_e.append(q[g + n])
+            owner.append(word_of_char[g])
+        if not sel_s:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty
+        s, e, own = np.concatenate(sel_s), np.concatenate(sel_e), np.concatenate(owner)
+        order = np.argsort(own, kind="stable")
+        s, e, own = s[order], e[order], own[order]
+        length = e - s
+        signed = buf.view(np.int8).astype(np.int32).view(np.uint32)  # the signed-char quirk
+        h = np.full(len(s), _FNV_OFFSET, dtype=np.uint32)
+        for t in range(int(length.max()) if len(length) else 0):
+            act = np.flatnonzero(length > t)
+            h[act] = (h[act] ^ signed[s[act] + t]) * _FNV_PRIME
+        return self.nwords + (h % np.uint32(bucket)).astype(np.int64), own
+
+    def word_vector(self, word: str | bytes) -> NDArray[np.float32]:
+        """Return fastText's ``get_word_vector(word)``: ``(dim,)`` float32, for any word (OOV too).
+
+        The mean of the rows :meth:`ngram_rows` lists. A word with none of them (not in the
+        dictionary, and the model has no n-grams: ``maxn == 0``, a supervised model) gets the
+        zero vector, as in fastText.
+        """
+        rows = self.ngram_rows(word)
+        if len(rows) == 0:
+            return np.zeros(self.args.dim, dtype=np.float32)
+        acc = np.asarray(self.input[np.sort(rows)], dtype=np.float64).sum(axis=0)
+        return (acc / len(rows)).astype(np.float32)
+
+    def word_vectors(self, limit: int | None = None) -> NDArray[np.float32]:
+        """Compute the vectors of the first `limit` dictionary words: ``(n, dim)`` float32.
+
+        Each row is :meth:`word_vector` of the word (what fastText writes to the ``.vec``),
+        computed in vectorised blocks of words.
+        """
+        word_ids = np.flatnonzero(self.types == 0)[:limit]
+        out = np.empty((len(word_ids), self.args.dim), dtype=np.float32)
+        ngrams = self.args.maxn > 0 and self.args.bucket > 0 and self.pruneidx_size != 0
+        for lo in range(0, len(word_ids), _BLOCK_WORDS):
+            ids = word_ids[lo : lo + _BLOCK_WORDS]
+            raws = [self._raw[i] for i in ids]
+            if ngrams:
+                rows, own = self._ngram_hashes(raws)
+                eos = np.array([r == _EOS for r in raws])
+                keep = ~eos[own]
+                rows, own = rows[keep], own[keep]
+            else:
+                rows, own = np.empty(0, np.int64), np.empty(0, np.int64)
+            all_rows = np.concatenate([ids.astype(np.int64), rows])
+            all_own = np.concatenate([np.arange(len(ids)), own])
+            order = np.argsort(all_own, kind="stable")
+            all_rows, all_own = all_rows[order], all_own[order]
+            bounds = np.searchsorted(all_own, np.arange(len(ids)))
+            block = np.asarray(self.input[all_rows], dtype=np.float32)
+            sums = np.add.reduceat(block, bounds, axis=0)  # float32 sums, as fastText adds
+            out[lo : lo + len(ids)] = sums / np.bincount(all_own, minlength=len(ids))[:, None]
+        return out
+
+
+def read_fasttext_bin(path: Path, limit: int | None, dtype: str) -> tuple[list[str], NDArray, None]:
+    """Read a fastText ``.bin`` as a table: ``(words, matrix (n, dim) of dtype, None)``.
+
+    The rows are the words' fastText vectors (:meth:`FastTextModel.word_vectors`).
+    """
+    if path.is_dir():
+        raise FormatError(f"{path}: is a directory, expected a fastText model")
+    model = FastTextModel(path)
+    matrix = model.word_vectors(limit)
+    if dtype != "float32":
+        matrix = matrix.astype(dtype)
+    return model.words[: len(matrix)], matrix, None  # the keys are in the file, as in a .vec
+
+
+def attach(vectors: object, path: str | os.PathLike) -> None:
+    """Set ``vectors.subwords`` to the :class:`FastTextModel` of `path` when it is one, else None."""
+    try:
+        vectors.subwords = FastTextModel(path) if is_model(path) else None  # type: ignore[attr-defined]
+    except FormatError:
+        vectors.subwords = None  # type: ignore[attr-defined]
+
+
+def word_vector(vectors: object, word: str) -> NDArray[np.float32]:
+    """Return the vector of `word` in `vectors`, from subwords when it is out of vocabulary.
+
+    A key of the table gives its row; any other word, for a table loaded from a fastText
+    ``.bin`` (``vectors.subwords``), gives :meth:`FastTextModel.word_vector` ``(dim,)`` float32.
+
+    Raises
+    ------
+    KeyNotFound
+        If `word` is not a key and the table has no subword model.
+    """
+    if word in vectors:  # type: ignore[operator]
+        return np.asarray(vectors[word], dtype=np.float32)  # type: ignore[index]
+    model = getattr(vectors, "subwords", None)
+    if model is None:
+        raise KeyNotFound(f"{word!r} is not in the vocabulary and the table has no subword model "
+                          "(load a fastText .bin for vectors of any word)")
+    return model.word_vector(word)
