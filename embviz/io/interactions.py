@@ -128,7 +128,9 @@ def _read_columns(path: Path) -> tuple[Any, list[str]]:
 
     ``reader(cols)`` gives a dict of column -> pyarrow array; ``reader(cols, batches=True)``
     yields such dicts for batches of at most :data:`_BATCH_ROWS` rows, in file order (a
-    Parquet log is then never read whole).
+    Parquet log is then never read whole). ``reader(cols, text=(...))`` reads those columns of
+    a CSV/TSV log as text, as written (ids such as ``007`` stay ``007``, never the number 7).
+    A column of bytes that are not UTF-8 text is a :class:`FormatError` naming it.
     """
     import pyarrow as pa
 
@@ -138,27 +140,27 @@ def _read_columns(path: Path) -> tuple[Any, list[str]]:
 
         try:
             dataset = pq.ParquetDataset(path)
-            names = list(dataset.schema.names)
+            names = _names(path, dataset.schema)
         except (pa.ArrowException, OSError) as exc:
-            raise FormatError(f"{path}: cannot read the Parquet log: {exc}") from None
+            raise FormatError(f"{path}: cannot read the Parquet log: {_first_line(exc)}") from None
 
         def batches(cols: list[str]) -> Any:
             try:
                 for f in dataset.files:
                     pf = pq.ParquetFile(f, filesystem=dataset.filesystem)
                     for b in pf.iter_batches(batch_size=_BATCH_ROWS, columns=cols):
-                        yield {c: b.column(c) for c in cols}
+                        yield _checked(path, {c: b.column(c) for c in cols})
             except (pa.ArrowException, OSError) as exc:
-                raise FormatError(f"{path}: cannot read the Parquet log: {exc}") from None
+                raise FormatError(f"{path}: cannot read the Parquet log: {_first_line(exc)}") from None
 
-        def read(cols: list[str], batches: bool = False) -> Any:
+        def read(cols: list[str], batches: bool = False, text: Sequence[str] = ()) -> Any:  # noqa: ARG001
             if batches:
                 return _batches_of(cols)
             try:
                 t = dataset.read(columns=cols)
             except (pa.ArrowException, OSError) as exc:
-                raise FormatError(f"{path}: cannot read the Parquet log: {exc}") from None
-            return {c: t.column(c) for c in cols}
+                raise FormatError(f"{path}: cannot read the Parquet log: {_first_line(exc)}") from None
+            return _checked(path, {c: t.column(c) for c in cols})
 
         _batches_of = batches
         return read, names
@@ -169,28 +171,98 @@ def _read_columns(path: Path) -> tuple[Any, list[str]]:
             table = feather.read_table(path)
             table.validate(full=True)
         except (pa.ArrowException, OSError) as exc:
-            raise FormatError(f"{path}: cannot read the Arrow log: {exc}") from None
-    else:
-        import pyarrow.csv as pcsv
+            raise FormatError(f"{path}: cannot read the Arrow log: {_first_line(exc)}") from None
+        return _table_reader(path, table), _names(path, table.schema)
+    import pyarrow.csv as pcsv
 
-        delimiter = "," if ".csv" in suffix else "\t"
+    delimiter = "," if ".csv" in suffix else "\t"
+    options = {
+        "read_options": pcsv.ReadOptions(use_threads=True),
+        "parse_options": pcsv.ParseOptions(delimiter=delimiter, quote_char='"' if delimiter == "," else False),
+    }
+    try:  # the header (and the first block, to type it): the names, before any column is read
+        with pcsv.open_csv(path, **options) as head:
+            names = _names(path, head.schema)
+    except (pa.ArrowException, OSError) as exc:
+        raise FormatError(f"{path}: cannot read the interaction log: {_first_line(exc)}") from None
+
+    def read_csv(cols: list[str], batches: bool = False, text: Sequence[str] = ()) -> Any:
         try:
-            table = pcsv.read_csv(
-                path,
-                read_options=pcsv.ReadOptions(use_threads=True),
-                parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char='"' if delimiter == "," else False),
-                convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
-            )
+            table = pcsv.read_csv(path, **options, convert_options=pcsv.ConvertOptions(
+                strings_can_be_null=True, include_columns=cols,
+                column_types={c: pa.string() for c in text if c in cols}))
         except (pa.ArrowException, OSError) as exc:
-            text = str(exc).split("\n")[0]
-            raise FormatError(f"{path}: cannot read the interaction log: {text}") from None
+            raise FormatError(f"{path}: cannot read the interaction log: {_first_line(exc)}") from None
+        table = pa.table({c: _integral_text(table.column(c)) if c in text else table.column(c) for c in cols})
+        return _table_reader(path, table)(cols, batches)
 
-    def read_table(cols: list[str], batches: bool = False) -> Any:
+    return read_csv, names
+
+
+def _names(path: Path, schema: Any) -> list[str]:
+    """Return the column names of `schema`; a name that is not UTF-8 is a :class:`FormatError`."""
+    try:
+        return list(schema.names)
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: the header (column names) is not UTF-8 text: {exc.reason} at byte "
+                          f"{exc.start} of a name; save the log as UTF-8") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().split("\n")[0]
+
+
+def _table_reader(path: Path, table: Any) -> Any:
+    def read_table(cols: list[str], batches: bool = False, text: Sequence[str] = ()) -> Any:  # noqa: ARG001
         if batches:
-            return ({c: b.column(c) for c in cols} for b in table.select(cols).to_batches(max_chunksize=_BATCH_ROWS))
-        return {c: table.column(c) for c in cols}
+            return (_checked(path, {c: b.column(c) for c in cols})
+                    for b in table.select(cols).to_batches(max_chunksize=_BATCH_ROWS))
+        return _checked(path, {c: table.column(c) for c in cols})
 
-    return read_table, list(table.schema.names)
+    return read_table
+
+
+def _checked(path: Path, cols: dict[str, Any]) -> dict[str, Any]:
+    """Return `cols`, with columns of bytes as text; text that is not UTF-8 is a FormatError."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for c, col in cols.items():
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            try:  # Parquet does not check its strings: invalid UTF-8 would fail far from here
+                col.validate(full=True)
+            except pa.ArrowInvalid:
+                raise FormatError(f"{path}: column {c!r} holds bytes that are not UTF-8 text "
+                                  "(save the log as UTF-8)") from None
+        elif pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+            try:
+                cols[c] = pc.cast(col, pa.string() if pa.types.is_binary(col.type) else pa.large_string())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise FormatError(f"{path}: column {c!r} holds bytes that are not UTF-8 text "
+                                  "(save the log as UTF-8)") from None
+    return cols
+
+
+def _integral_text(col: Any) -> Any:
+    """Return a text id column, with ``1.0``-style ids as ``1`` when every id is written so.
+
+    (A log written from a float column, as pandas writes ids next to a missing value, reads
+    like the integers it held; any other text stays as written: ``007``, ``1e3``, ``+5``.)
+    """
+    import pyarrow.compute as pc
+
+    valid = col.drop_null() if hasattr(col, "drop_null") else col
+    if len(valid) and pc.all(pc.match_substring_regex(valid, r"^-?[0-9]+\.0+$")).as_py():
+        return pc.replace_substring_regex(col, r"\.0+$", "")
+    return col
+
+
+def unique_columns(path: Path, names: list[str], used: Sequence[str | None]) -> None:
+    """Raise :class:`FormatError` if a column used appears more than once in the header."""
+    for c in used:
+        if c is not None and names.count(c) > 1:
+            raise FormatError(f"{path}: column {c!r} appears {names.count(c)} times in the header; "
+                              "rename one, or name another column")
 
 
 class _Factorizer:
@@ -230,23 +302,36 @@ class _Factorizer:
             self._seen = added if self._seen is None else pa.concat_arrays([self._seen, added])
         glob[blank] = -1
         codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        return np.where(codes >= 0, glob[np.maximum(codes, 0)], -1).astype(np.int32)
+        glob = np.append(glob, -1)  # codes -1 (null) index this; also when every value is null
+        return glob[np.where(codes >= 0, codes, len(glob) - 1)].astype(np.int32)
 
 
-def _order_key(col: Any) -> NDArray[Any]:
-    """Return a time column as something numpy orders: numbers, int64 ticks, or strings."""
+def _order_key(col: Any) -> tuple[NDArray[Any], NDArray[np.bool_]]:
+    """Return a time column as ``(key, null)`` numpy orders exactly: numbers, int64 ticks, or strings.
+
+    Integers, timestamps and dates stay int64 (float64 would tie nanosecond timestamps and
+    integers beyond 2**53); `null` marks missing times (and NaN), which sort after every time.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     t = _combined(col)
-    if pa.types.is_timestamp(t.type):
+    if pa.types.is_timestamp(t.type) or pa.types.is_duration(t.type):
         t = pc.cast(t, pa.int64())
     elif pa.types.is_date(t.type):
         t = pc.cast(pc.cast(t, pa.date32()), pa.int32())
-    tv = t.to_numpy(zero_copy_only=False)
-    if tv.dtype == object:
-        tv = np.asarray([("" if x is None else str(x)) for x in tv])
-    return tv
+    null = t.is_null().to_numpy(zero_copy_only=False).astype(bool)
+    if pa.types.is_integer(t.type) or pa.types.is_boolean(t.type):
+        tv = t.fill_null(0).to_numpy(zero_copy_only=False)
+    elif pa.types.is_floating(t.type):
+        tv = t.to_numpy(zero_copy_only=False).astype(np.float64)
+        null |= np.isnan(tv)
+        tv = np.where(null, 0.0, tv)
+    else:
+        tv = t.to_numpy(zero_copy_only=False)
+        if tv.dtype == object:
+            tv = np.asarray([("" if x is None else str(x)) for x in tv])
+    return tv, null
 
 
 def _as_text(col: Any) -> Any:
@@ -336,6 +421,7 @@ def read_histories(
     if tcol is not None:
         taken.add(tcol)
     wcol = _pick(path, names, weight_column, (), "weights (--weight-column)", None, taken) if weight_column else None
+    unique_columns(path, names, (ucol, icol, tcol, wcol))
     # batch by batch: the user and item columns are dictionary-encoded per batch and only the
     # distinct values become Python strings (a whole column of 20,000,000 strings took 1.5 GB)
     item_index = pd.Index(list(item_keys), dtype=object)
@@ -343,14 +429,15 @@ def read_histories(
     parts: dict[str, list] = {"u": [], "r": [], "t": [], "w": []}
     example_list: list[str] = []
     n = 0
-    for batch in read([c for c in (ucol, icol, tcol, wcol) if c is not None], batches=True):
+    for batch in read([c for c in (ucol, icol, tcol, wcol) if c is not None], batches=True, text=(ucol, icol)):
         parts["u"].append(user_codes(batch[ucol]))
         enc = pc.dictionary_encode(_combined(batch[icol]))
         local = _as_text(enc.dictionary).to_pylist()
         rows_of = np.asarray(item_index.get_indexer(pd.Index(local, dtype=object)), dtype=np.int64)
         rows_of[[j for j, v in enumerate(local) if v is None or v == ""]] = -2  # no item: missing
         icodes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        r = np.where(icodes >= 0, rows_of[np.maximum(icodes, 0)], -2)
+        rows_of = np.append(rows_of, -2)  # null items index this; also when every item is null
+        r = rows_of[np.where(icodes >= 0, icodes, len(rows_of) - 1)]
         if len(example_list) < 3:
             bad = np.flatnonzero((r == -1) & (parts["u"][-1] >= 0))[:1000]
             example_list = list(dict.fromkeys([*example_list, *(local[c] for c in icodes[bad].tolist())]))[:3]
@@ -373,15 +460,16 @@ def read_histories(
     unknown = ok & (rows < 0)
     examples = tuple(example_list)
     keep = ok & (rows >= 0) if not keep_unknown else ok.copy()
-    tv = None
+    tv = tnull = None
     times = None
     missing_times = 0
     if tcol is not None:
-        tv = np.concatenate(parts.pop("t"))
+        pieces = parts.pop("t")
+        tv = np.concatenate([p[0] for p in pieces])
+        tnull = np.concatenate([p[1] for p in pieces])
     if tcol is not None and with_times:
         times = tv
-        has_time = ~np.isnan(times) if times.dtype.kind == "f" else ~np.isnat(times) if times.dtype.kind == "M" \
-            else np.ones(n, dtype=bool)
+        has_time = ~tnull
         missing_times = int((keep & ~has_time).sum())
         keep &= has_time
     weights = None
@@ -418,14 +506,15 @@ def read_histories(
     uniques = [u for u, keep_u in zip(all_users, present.tolist()) if keep_u]
     del all_users
     tk = None if tv is None else (tv if everything else tv[idx])
-    if tk is None or (tk.dtype.kind in "iufM" and bool(np.all(tk[1:] >= tk[:-1]))):
+    tkn = None if tnull is None else (tnull if everything else tnull[idx])
+    if tk is None or (tk.dtype.kind in "iufM" and not tkn.any() and bool(np.all(tk[1:] >= tk[:-1]))):
         order = np.argsort(codes, kind="stable")  # file order (or time order already) within each user
-    else:  # by timestamp within each user; equal times keep file order (lexsort is stable)
+    else:  # by time within each user, missing times last; equal times keep file order (stable)
         try:
-            order = np.lexsort((tk, codes))
+            order = np.lexsort((tk, tkn, codes))
         except TypeError:
             raise FormatError(f"{path}: column {tcol!r} cannot be ordered (mixed types)") from None
-    del tk
+    del tk, tkn
     codes = codes[order]
     counts = np.bincount(codes, minlength=len(uniques))
     del codes
@@ -453,21 +542,31 @@ def read_histories(
     )
 
 
-def _event_times(path: Path, tcol: str, col: Any) -> NDArray[Any]:
-    """Return a time column as numpy: numbers as read, dates and times as ``datetime64``.
+def _event_times(path: Path, tcol: str, col: Any) -> tuple[NDArray[Any], NDArray[np.bool_]]:
+    """Return a time column as numpy ``(times, null)``: numbers as read, dates and times as ``datetime64``.
 
-    Nulls become NaN (numbers) or NaT. ISO 8601 text is parsed; other text raises
-    :class:`FormatError` naming a value that is not a time.
+    Integers stay int64 (exact), nulls marked in `null` (NaN and NaT too). ISO 8601 text is
+    parsed; other text raises :class:`FormatError` naming a value that is not a time.
     """
+    out = _event_values(path, tcol, col)
+    null = np.isnan(out) if out.dtype.kind == "f" else np.isnat(out) if out.dtype.kind == "M" else None
+    if null is None:
+        import pyarrow as pa
+
+        t = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        null = t.is_null().to_numpy(zero_copy_only=False).astype(bool)
+    return out, null
+
+
+def _event_values(path: Path, tcol: str, col: Any) -> NDArray[Any]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
     t = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if pa.types.is_integer(t.type) or pa.types.is_floating(t.type):
-        out = t.to_numpy(zero_copy_only=False)
-        if out.dtype.kind == "i" and t.null_count:  # not reached: pyarrow gives float64 with nulls
-            out = out.astype(np.float64)
-        return out
+    if pa.types.is_integer(t.type):
+        return t.fill_null(0).to_numpy(zero_copy_only=False)  # exact; the nulls are marked apart
+    if pa.types.is_floating(t.type):
+        return t.to_numpy(zero_copy_only=False).astype(np.float64)
     if pa.types.is_timestamp(t.type) or pa.types.is_date(t.type):
         return np.asarray(t.to_numpy(zero_copy_only=False))
     if pa.types.is_string(t.type) or pa.types.is_large_string(t.type):

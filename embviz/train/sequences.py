@@ -38,6 +38,7 @@ from embviz.io.interactions import (
     _combined,
     _pick,
     _read_columns,
+    unique_columns,
 )
 
 #: Longest sequence written: gensim reads at most 10,000 tokens of a line
@@ -154,8 +155,13 @@ def _digest(path: Path) -> str:
     return f"blake2b-256:{h.hexdigest()}"
 
 
-def _times(path: Path, col: Any, name: str) -> NDArray:
-    """Return the time column as float64 seconds (timestamps, dates) or its own numbers."""
+def _times(path: Path, col: Any, name: str) -> tuple[NDArray, NDArray[np.float64]]:
+    """Return the time column as ``(order key, seconds)``.
+
+    The order key is exact (int64 ticks of timestamps, days of dates, the integers or floats as
+    read: float64 would tie nanosecond timestamps and integers beyond 2**53); the seconds
+    (float64; timestamps and dates in seconds, numbers as read) measure session gaps.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -176,17 +182,19 @@ def _times(path: Path, col: Any, name: str) -> NDArray:
         t = col.type
     if pa.types.is_timestamp(t):
         per_second = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[t.unit]
-        return pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64) / per_second
+        ticks = pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False)
+        return ticks, ticks.astype(np.float64) / per_second
     if pa.types.is_date(t):
         days = pc.cast(pc.cast(col, pa.date32()), pa.int32()).to_numpy(zero_copy_only=False)
-        return days.astype(np.float64) * 86400.0
+        return days, days.astype(np.float64) * 86400.0
     if pa.types.is_integer(t) or pa.types.is_floating(t):
-        values = col.to_numpy(zero_copy_only=False).astype(np.float64)
+        exact = col.to_numpy(zero_copy_only=False)
+        values = exact.astype(np.float64)
         bad = ~np.isfinite(values)
         if bad.any():
             row = int(np.flatnonzero(bad)[0]) + 1
             raise FormatError(f"{path}: row {row:,}: time in column {name!r} is not a finite number")
-        return values
+        return (exact if exact.dtype.kind in "iu" else values), values
     raise FormatError(f"{path}: column {name!r} is {t}: expected numbers, dates or timestamps for --time-column")
 
 
@@ -267,10 +275,11 @@ def build(
     bcol = None
     if basket_column is not None:
         bcol = _pick(path, names, basket_column, (), "baskets (--basket-column)", None, taken)
+    unique_columns(path, names, (ucol, icol, tcol, bcol))
     if session_gap is not None and tcol is None:
         raise InvalidQuery(f"--session-gap needs a time column; {path.name} has none by name "
                            f"(columns: {', '.join(names)}): name it with --time-column")
-    cols = read([c for c in (ucol, icol, tcol, bcol) if c is not None])
+    cols = read([c for c in (ucol, icol, tcol, bcol) if c is not None], text=(ucol, icol))
     rows = len(cols[ucol])
     # codes first, text only for the distinct values: casting 20,000,000 integer ids to strings
     # cost more than everything else together
@@ -284,11 +293,12 @@ def build(
     sort_keys: list[NDArray] = []
     t = None
     if tcol is not None:
-        t = _times(path, cols.pop(tcol), tcol) if keep is None else None
+        col = cols.pop(tcol)
         if keep is not None:  # rows without a user or item are left out before their times count
-            col = _combined(cols.pop(tcol)).take(pa.array(keep))
-            t = _times(path, col, tcol)
-        sort_keys.append(t)
+            col = _combined(col).take(pa.array(keep))
+        exact, t = _times(path, col, tcol)
+        sort_keys.append(exact)
+        del exact
     b = None
     if bcol is not None:
         b, _ = _encode(cols.pop(bcol))

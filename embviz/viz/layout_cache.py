@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 
-_CACHE_LAYOUT = 1
+_CACHE_LAYOUT = 2  # 2: the .npy carries its name's checksum (embviz.io.derived.save_checked)
 
 
 def _cache_path(cache_dir: Path, unit, keys, fingerprint, method, dim, params, seed) -> Path:
@@ -40,46 +39,65 @@ def _cache_path(cache_dir: Path, unit, keys, fingerprint, method, dim, params, s
 
 
 def _read_cached(path: Path, m: int, dim: int) -> NDArray[np.float32] | None:
-    try:
-        coords = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
+    """Return the cached coordinates ``(m, dim)`` float32, or None (missing, damaged, another entry's)."""
+    from embviz.io.derived import load_checked
+
+    hit = load_checked(path, ("coords",))
+    if hit is None:
         return None
+    coords = hit["coords"]
     if coords.shape != (m, dim) or coords.dtype != np.float32 or not np.isfinite(coords).all():
         return None
     return coords
 
 
-def _save_or_warn(path: Path, write, what: str) -> None:  # noqa: ANN001
-    """Write `path` atomically (:func:`embviz.io.atomic_write`); a failure is one warning."""
+def _save_or_warn(path: Path, arrays: dict, what: str) -> None:
+    """Write `arrays` to `path` atomically and checked (:func:`embviz.io.derived.save_checked`).
+
+    A failure is one warning.
+    """
     from embviz.errors import FormatError
-    from embviz.io import atomic_write
+    from embviz.io.derived import save_checked
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, write)
+        save_checked(path, arrays)
     except (OSError, FormatError) as exc:
         warn(f"could not write the {what} cache in {path.parent}: {getattr(exc, 'strerror', None) or exc}")
 
 
 def _write_cached(path: Path, coords: NDArray[np.float32]) -> None:
-    _save_or_warn(path, lambda f: np.save(f, coords, allow_pickle=False), "projection")
+    _save_or_warn(path, {"coords": coords}, "projection")
+
+
+def _recall_check(path: Path, k: int, recall: float) -> str:
+    """BLAKE2b of the layout's file name, `k` and `recall` (exact repr): ties the JSON to its entry."""
+    return hashlib.blake2b(json.dumps([path.name, k, repr(recall)]).encode(), digest_size=16).hexdigest()
 
 
 def _read_recall(path: Path, k: int) -> float | None:
     try:
-        data = json.loads(path.with_suffix(".json").read_text())
+        data = json.loads(path.with_suffix(".json").read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    r = data.get("recall") if isinstance(data, dict) and data.get("k") == k else None
-    return float(r) if isinstance(r, (int, float)) and 0.0 <= r <= 1.0 else None
+    if not isinstance(data, dict) or data.get("k") != k or type(data.get("k")) is not int:
+        return None
+    r = data.get("recall")
+    if not isinstance(r, float) or not 0.0 <= r <= 1.0 or data.get("check") != _recall_check(path, k, r):
+        return None  # damaged, or another layout's: computed again
+    return r
 
 
 def _write_recall(path: Path, k: int, recall: float) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=".proj-", suffix=".json.tmp", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"k": k, "recall": recall}, f)
-        os.replace(tmp, path.with_suffix(".json"))
+        try:
+            with os.fdopen(fd, "w") as f:
+                recall = float(recall)
+                json.dump({"k": k, "recall": recall, "check": _recall_check(path, k, recall)}, f)
+            os.replace(tmp, path.with_suffix(".json"))
+        except BaseException:
+            os.unlink(tmp)
+            raise
     except OSError:
         pass
 
@@ -134,14 +152,16 @@ def lists_path(
 def read_lists(path: Path, r: int, k: int, n: int) -> tuple[NDArray, NDArray] | None:
     """Return the cached ``(ids (r, k') int64, scores (r, k') float32)``, or None.
 
-    None when the file is missing, unreadable or not what the key promises (shapes, dtypes,
-    ids outside ``0 .. n-1``): the caller computes the lists again.
+    None when the file is missing, unreadable, damaged or another entry's (its checksum covers
+    its name and bytes: :func:`embviz.io.derived.load_checked`), or not what the key promises
+    (shapes, dtypes, ids outside ``0 .. n-1``): the caller computes the lists again.
     """
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            ids, scores = z["ids"], z["scores"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    from embviz.io.derived import load_checked
+
+    hit = load_checked(path, ("ids", "scores"))
+    if hit is None:
         return None
+    ids, scores = hit["ids"], hit["scores"]
     if ids.ndim != 2 or ids.shape != scores.shape or ids.shape[0] != r or ids.shape[1] > k:
         return None
     if ids.dtype != np.int64 or scores.dtype != np.float32:
@@ -152,5 +172,5 @@ def read_lists(path: Path, r: int, k: int, n: int) -> tuple[NDArray, NDArray] | 
 
 
 def write_lists(path: Path, ids: NDArray[np.int64], scores: NDArray[np.float32]) -> None:
-    """Write lists atomically (temporary file, then rename); a failure is one warning."""
-    _save_or_warn(path, lambda f: np.savez(f, ids=ids, scores=scores), "neighbor-list")
+    """Write lists atomically (temporary file, then rename), checked; a failure is one warning."""
+    _save_or_warn(path, {"ids": ids, "scores": scores}, "neighbor-list")
