@@ -12,10 +12,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from test_explorer_browser import CHROMIUM, FLAGS, Opened  # noqa: F401 - CHROMIUM, FLAGS: the same browser
 
 from embviz.cli import app
 from embviz.viz.coloring import cluster_names, kmeans
-from tests.test_explorer_browser import CHROMIUM, FLAGS, Opened  # noqa: F401 - CHROMIUM, FLAGS: the same browser
 
 HIGHLIGHT = ["king", "queen", "year"]  # "year" is also among the 100 labelled keys
 
