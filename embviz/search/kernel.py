@@ -474,6 +474,8 @@ def _select(
     width = n if full else (head if block * head <= _WHOLE_CELLS else min(_CHUNK_COLS, head))
     workers = min(_cores(), -(-m // block)) if getattr(scorer, "threads_ok", False) and not full else 1
     if workers > 1:  # blocks in parallel, one BLAS thread each (see _select_threads)
+        if width == head and block * head * workers > _WHOLE_CELLS:  # one whole buffer in all
+            block = max(1, _WHOLE_CELLS // (head * workers))
         _select_threads(scorer, m, n, kk, excl, block, width, ids, vals, workers)
         return ids, vals
     buf = np.empty(block * width, dtype=np.float32)
