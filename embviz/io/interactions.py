@@ -352,6 +352,43 @@ def _combined(col: Any) -> Any:
     return col.combine_chunks() if hasattr(col, "combine_chunks") else col
 
 
+def log_columns(
+    path: Path,
+    user_column: str | None,
+    item_column: str | None,
+    time_column: str | None,
+    extra: tuple[str | None, str] = (None, ""),
+) -> tuple[Any, list[str], tuple[str, str, str | None, str | None]]:
+    """Open a log and choose its columns: ``(reader, names, (user, item, time, extra))``.
+
+    The user and item columns are the named ones, else the first column named like a user
+    (item), else the first (second) column; the time column is the named one or one named
+    like a time, else None; `extra` is ``(wanted name or None, role for messages)``, e.g. a
+    weight or basket column, used only when named. See :func:`_read_columns` for the reader.
+
+    Raises
+    ------
+    FormatError
+        If the log cannot be read, has fewer than two columns, a named column is missing or
+        a chosen column's name appears more than once.
+    """
+    read, names = _read_columns(path)
+    if len(names) < 2:
+        raise FormatError(f"{path}: expected at least two columns (user, item), found {len(names)}")
+    taken: set[str] = set()
+    ucol = _pick(path, names, user_column, _USER_NAMES, "users (--user-column)", 0, taken)
+    taken.add(ucol)
+    icol = _pick(path, names, item_column, _ITEM_NAMES, "items (--item-column)", 1, taken)
+    taken.add(icol)
+    tcol = _pick(path, names, time_column, _TIME_NAMES, "timestamps (--time-column)", None, taken)
+    if tcol is not None:
+        taken.add(tcol)
+    wanted, role = extra
+    xcol = _pick(path, names, wanted, (), role, None, taken) if wanted is not None else None
+    unique_columns(path, names, (ucol, icol, tcol, xcol))
+    return read, names, (ucol, icol, tcol, xcol)
+
+
 def read_histories(
     path: str | os.PathLike,
     item_keys: Sequence[str],
@@ -409,19 +446,9 @@ def read_histories(
     path = Path(path)
     if not path.exists():
         raise FormatError(f"{path}: no such file")
-    read, names = _read_columns(path)
-    if len(names) < 2:
-        raise FormatError(f"{path}: expected at least two columns (user, item), found {len(names)}")
-    taken: set[str] = set()
-    ucol = _pick(path, names, user_column, _USER_NAMES, "users (--user-column)", 0, taken)
-    taken.add(ucol)
-    icol = _pick(path, names, item_column, _ITEM_NAMES, "items (--item-column)", 1, taken)
-    taken.add(icol)
-    tcol = _pick(path, names, time_column, _TIME_NAMES, "timestamps (--time-column)", None, taken)
-    if tcol is not None:
-        taken.add(tcol)
-    wcol = _pick(path, names, weight_column, (), "weights (--weight-column)", None, taken) if weight_column else None
-    unique_columns(path, names, (ucol, icol, tcol, wcol))
+    read, names, (ucol, icol, tcol, wcol) = log_columns(
+        path, user_column, item_column, time_column, (weight_column, "weights (--weight-column)")
+    )
     # batch by batch: the user and item columns are dictionary-encoded per batch and only the
     # distinct values become Python strings (a whole column of 20,000,000 strings took 1.5 GB)
     item_index = pd.Index(list(item_keys), dtype=object)

@@ -30,16 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from embviz.errors import FormatError, InvalidQuery
-from embviz.io.interactions import (
-    _ITEM_NAMES,
-    _TIME_NAMES,
-    _USER_NAMES,
-    _as_text,
-    _combined,
-    _pick,
-    _read_columns,
-    unique_columns,
-)
+from embviz.io.interactions import _as_text, _combined, log_columns
 
 #: Longest sequence written: gensim reads at most 10,000 tokens of a line
 #: (``gensim.models.word2vec.MAX_WORDS_IN_BATCH``); longer sequences are cut into chunks.
@@ -261,21 +252,9 @@ def build(
         raise FormatError(f"{path}: no such file")
     if session_gap is not None and basket_column is not None:
         raise InvalidQuery("--session-gap and --basket-column both cut sequences: give one")
-    read, names = _read_columns(path)
-    if len(names) < 2:
-        raise FormatError(f"{path}: expected at least two columns (user, item), found {len(names)}")
-    taken: set[str] = set()
-    ucol = _pick(path, names, user_column, _USER_NAMES, "users (--user-column)", 0, taken)
-    taken.add(ucol)
-    icol = _pick(path, names, item_column, _ITEM_NAMES, "items (--item-column)", 1, taken)
-    taken.add(icol)
-    tcol = _pick(path, names, time_column, _TIME_NAMES, "timestamps (--time-column)", None, taken)
-    if tcol is not None:
-        taken.add(tcol)
-    bcol = None
-    if basket_column is not None:
-        bcol = _pick(path, names, basket_column, (), "baskets (--basket-column)", None, taken)
-    unique_columns(path, names, (ucol, icol, tcol, bcol))
+    read, names, (ucol, icol, tcol, bcol) = log_columns(
+        path, user_column, item_column, time_column, (basket_column, "baskets (--basket-column)")
+    )
     if session_gap is not None and tcol is None:
         raise InvalidQuery(f"--session-gap needs a time column; {path.name} has none by name "
                            f"(columns: {', '.join(names)}): name it with --time-column")
