@@ -43,15 +43,23 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import tempfile
 import time
-import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from embviz.errors import EmbvizError, FormatError, InvalidQuery, MissingDependency
+from embviz.errors import EmbvizError, FormatError, InvalidQuery
+from embviz.spark.session import (  # noqa: F401 - re-exported: the train engine's public names
+    JVM_HINT,
+    PYSPARK_HINT,
+    SparkError,
+    _java_message,
+    check_master,
+    find_java,
+    require_pyspark,
+    start_session,
+)
 from embviz.train.params import (
     EpochStats,
     TrainingInterrupted,
@@ -62,8 +70,6 @@ from embviz.train.params import (
 )
 
 #: The one-line hints for what to install.
-JVM_HINT = "apt-get install openjdk-17-jre-headless"
-PYSPARK_HINT = "pip install 'embviz[spark]'"
 #: Spark's own default of ``maxSentenceLength``.
 DEFAULT_MAX_SENTENCE_LENGTH = 1000
 #: Java regex of one whitespace character, as Python's ``str.split()`` sees it: ASCII
@@ -75,19 +81,6 @@ WHITESPACE = (
 )
 _SUFFIX = " -- Spark trains skip-gram with hierarchical softmax only; use --engine gensim"
 _POLL_S = 0.1
-_LOG4J = """\
-rootLogger.level = {level}
-rootLogger.appenderRef.stderr.ref = console
-appender.console.type = Console
-appender.console.name = console
-appender.console.target = SYSTEM_ERR
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = spark: %p %c{{1}}: %m%n%ex
-"""
-
-
-class SparkError(EmbvizError):
-    """Spark could not start, reach its master, or run the job; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -204,201 +197,12 @@ def check_params(params: TrainParams) -> TrainParams:
     return replace(params, hs=True, ns_exponent=0.75, min_alpha=params.alpha * 1e-4)
 
 
-# -- environment checks ----------------------------------------------------------------------
-def find_java(environ: Mapping[str, str]) -> str:
-    """Return the ``java`` Spark's launcher will run: ``$JAVA_HOME/bin/java``, else on ``PATH``.
-
-    Both are taken from `environ`, which the caller passes (the library reads no environment).
-
-    Raises
-    ------
-    MissingDependency
-        If there is none: one line naming ``apt-get install openjdk-17-jre-headless``.
-    """
-    home = environ.get("JAVA_HOME")
-    if home:
-        java = Path(home) / "bin" / "java"
-        if not (java.is_file() and os.access(java, os.X_OK)):
-            raise MissingDependency(
-                f"Spark needs Java: JAVA_HOME={home} has no bin/java; "
-                f"install a JVM with: {JVM_HINT} (or fix JAVA_HOME)"
-            )
-        return str(java)
-    java = shutil.which("java", path=environ.get("PATH", os.defpath))
-    if java is None:
-        raise MissingDependency(f"Spark needs Java and none is on PATH; install it with: {JVM_HINT}")
-    return java
-
-
-def require_pyspark() -> Any:
-    """Import pyspark, or raise :class:`MissingDependency` naming ``pip install 'embviz[spark]'``."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pandas-version FutureWarnings from pyspark
-            import pyspark
-            import pyspark.sql  # noqa: F401
-    except ImportError:
-        raise MissingDependency(
-            f"--engine spark needs pyspark; install it with: {PYSPARK_HINT}"
-        ) from None
-    return pyspark
-
-
-def check_master(master: str, timeout: float = 5.0) -> None:
-    """Check that a standalone master (``spark://host:port[,host:port]``) accepts connections.
-
-    Other masters (``local[...]``, ``yarn``, ``k8s://...``) are left to Spark.
-
-    Raises
-    ------
-    SparkError
-        If no listed host accepts a TCP connection within `timeout` seconds, or the URL has no
-        port.
-    """
-    if not master.startswith("spark://"):
-        if not re.fullmatch(r"local(\[(\*|\d+)(,\d+)?\])?|local-cluster\[.*\]|yarn|k8s://.+|"
-                            r"mesos://.+|connect://.+|sc://.+", master):
-            raise InvalidQuery(
-                f"--master {master!r} is not a Spark master URL; expected local[*], local[N], "
-                "spark://HOST:PORT, yarn or k8s://HOST:PORT"
-            )
-        return
-    reasons = []
-    for hostport in master[len("spark://"):].split(","):
-        host, _, port = hostport.rpartition(":")
-        if not host or not port.isdigit():
-            raise InvalidQuery(f"--master {master!r}: expected spark://HOST:PORT")
-        try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-                return
-        except OSError as exc:
-            reasons.append(f"{hostport}: {exc.strerror or type(exc).__name__}")
-    raise SparkError(
-        f"cannot reach the Spark master {master} ({'; '.join(reasons)}); "
-        "check --master and that the master is running"
-    )
-
-
 # -- session ---------------------------------------------------------------------------------
 @dataclass
 class _Session:
     spark: Any
     owned: bool  # created here: stop it at the end
     seconds: float
-
-
-def _java_message(exc: BaseException) -> str:
-    """Return the first line of a Java exception's message (Py4JJavaError), else of str(exc)."""
-    java = getattr(exc, "java_exception", None)
-    text = None
-    if java is not None:
-        try:
-            text = java.getMessage()
-            cause = java.getCause()
-            while not text and cause is not None:
-                text, cause = cause.getMessage(), cause.getCause()
-        except Exception:  # noqa: BLE001 - the gateway may be gone
-            text = None
-    text = text or str(exc) or type(exc).__name__
-    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
-def _jvm_log_tail(path: Path | None) -> str:
-    if path is None or not path.exists():
-        return ""
-    lines = [
-        ln.strip()
-        for ln in path.read_text(errors="replace").splitlines()
-        if ln.strip() and not ln.startswith(("WARNING: Using incubator", "netlib-blas"))
-    ]
-    return lines[-1] if lines else ""
-
-
-def start_session(
-    master: str = "local[*]",
-    conf: Mapping[str, str] | Sequence[tuple[str, str]] = (),
-    *,
-    spark_log: bool = False,
-    app_name: str = "embviz-train",
-) -> Any:
-    """Start (or join) a Spark session for training; the caller stops it (``spark.stop()``).
-
-    Parameters
-    ----------
-    master : str
-        ``local[*]``, ``local[N]``, ``spark://HOST:PORT``, ``yarn``, ``k8s://...``.
-    conf : mapping or sequence of (key, value)
-        Extra Spark configuration (``--spark-conf KEY=VALUE``), applied last.
-    spark_log : bool
-        Where the JVM's own output goes when this call launches the JVM: True, to this
-        process's stderr, with Spark's logging at WARN; False, to a temporary file (its last
-        line is quoted if the JVM fails to start). The JVM is launched once per Python process;
-        later sessions reuse it and its logging.
-
-    Raises
-    ------
-    MissingDependency
-        If pyspark is not installed or the JVM cannot be started.
-    SparkError
-        If the master is unreachable or Spark refuses the configuration.
-    """
-    require_pyspark()
-    check_master(master)
-    from pyspark import SparkConf, SparkContext
-    from pyspark.sql import SparkSession
-
-    items = list(conf.items()) if isinstance(conf, Mapping) else list(conf)
-    sconf = (
-        SparkConf(loadDefaults=False)
-        .setMaster(master)
-        .setAppName(app_name)
-        .set("spark.ui.showConsoleProgress", "false")
-        .set("spark.ui.enabled", "false")
-    )
-    log_path = None
-    gateway = None
-    if SparkContext._gateway is None:  # first session of this process: launch the JVM ourselves
-        from pyspark.java_gateway import launch_gateway
-
-        logdir = Path(tempfile.mkdtemp(prefix="embviz-spark-"))
-        props = logdir / "log4j2.properties"
-        props.write_text(_LOG4J.format(level="warn"))
-        extra = dict(items).get("spark.driver.extraJavaOptions", "")
-        sconf.set(
-            "spark.driver.extraJavaOptions",
-            f"-Dlog4j2.configurationFile=file:{props} {extra}".strip(),
-        )
-        for key, value in items:
-            if key != "spark.driver.extraJavaOptions":
-                sconf.set(key, value)
-        popen: dict[str, Any] = {}
-        if not spark_log:
-            log_path = logdir / "jvm.log"
-            log = open(log_path, "wb")  # noqa: SIM115 - the JVM keeps writing to it
-            popen = {"stdout": log, "stderr": log}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                gateway = launch_gateway(sconf, popen)
-        except Exception as exc:  # noqa: BLE001 - PySparkRuntimeError, OSError
-            tail = _jvm_log_tail(log_path)
-            raise MissingDependency(
-                f"cannot start the JVM for Spark ({tail or _java_message(exc)}); "
-                f"install Java with: {JVM_HINT}"
-            ) from None
-    else:
-        for key, value in items:
-            sconf.set(key, value)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sc = SparkContext(conf=sconf, gateway=gateway)
-            spark = SparkSession(sc)
-    except Exception as exc:  # noqa: BLE001 - Py4JJavaError, IllegalArgumentException, ...
-        raise SparkError(f"cannot start Spark on --master {master}: {_java_message(exc)}") from None
-    sc.setLogLevel("WARN")
-    return spark
 
 
 # -- corpus ----------------------------------------------------------------------------------

@@ -1,0 +1,10 @@
+"""embviz on Apache Spark: the session, and scoring users against items past one machine.
+
+- :mod:`~embviz.spark.session`: find Java and pyspark, check the master, start the session
+  (also used by :mod:`embviz.train.engine_spark`, which trains word2vec on Spark).
+- :mod:`~embviz.spark.recommend`: ``embviz recommend --engine spark``: each partition scores
+  its block of users with embviz's own kernel (:mod:`embviz.search.recommender`), so the
+  answers are those of one machine.
+
+pyspark is imported inside the functions (``pip install 'embviz[spark]'``).
+"""
