@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +38,14 @@ from embviz.cli.app import app
 from embviz.errors import InvalidQuery
 
 _COLUMNS = ["user", "rank", "item", "score"]
+
+
+class Engine(str, Enum):
+    """Who scores: this process, or Spark (local mode or a cluster)."""
+
+    local = "local"
+    spark = "spark"
+
 #: Spearman correlation of item norm and popularity rank above which ``--metric dot`` warns: rarer
 #: items with larger norms (item2vec on MovieLens 100K: +0.86 measured). Factor models (ALS) give
 #: popular items the larger norms (negative correlation), which is what their dot product means.
@@ -109,6 +118,19 @@ def recommend(
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
+    engine: Annotated[
+        Engine,
+        typer.Option("--engine", help="local (this process) or spark: Spark reads the users and writes "
+                     "Parquet -o FOLDER; each partition scores its users with the same kernel."),
+    ] = Engine.local,
+    master: Annotated[str | None, typer.Option("--master", help="Spark master: local[*] (default), local[N], "
+                      "spark://HOST:PORT, yarn, k8s://...", show_default=False)] = None,
+    spark_conf: Annotated[list[str] | None, typer.Option("--spark-conf", help="Spark configuration KEY=VALUE "
+                          "(repeatable), e.g. spark.executor.memory=4g.", show_default=False,
+                          metavar="KEY=VALUE")] = None,
+    partitions: Annotated[int | None, typer.Option("--partitions", min=1, help="Spark: partitions of users "
+                          "(Parquet parts written; default: Spark's default parallelism).",
+                          show_default=False)] = None,
     *,
     source: VectorSource,
 ) -> None:
@@ -130,12 +152,35 @@ def recommend(
         raise InvalidQuery("--recent and --weights shape history vectors; with --users the vectors are given")
     if include is not None and include_where is not None:
         raise InvalidQuery("give --include or --include-where, not both")
-    if output_file is not None:
+    if output_file is not None and engine is not Engine.spark:
         output_file = check_row_file(output_file)
     metric_name = MetricChoice(metric).value
+    if engine is Engine.spark:
+        _refuse_on_spark(output_file=output_file, recent=recent, weight_column=weight_column, use_index=use_index,
+                         show=show, strict=strict, fmt=fmt)
+    elif master is not None or spark_conf or partitions is not None:
+        raise InvalidQuery("--master, --spark-conf and --partitions apply to --engine spark only")
     items = source.load()
     info = load_meta(meta, meta_key_column, source, needed=bool(show or include_where))
     shown = shown_columns(info, show)
+    if engine is Engine.spark:
+        banned = _rec.item_rows(items, _keys_file(exclude, "--exclude"), what="--exclude") \
+            if exclude is not None else ()
+        candidates = None
+        if include is not None:
+            candidates = _rec.item_rows(items, _keys_file(include, "--include"), what="--include")
+        elif include_where is not None:
+            candidates = _where(items, info, include_where)
+        from embviz.cli.recommend_spark import run_spark
+
+        run_spark(
+            items, output_file, user_table=None if user_table is None else str(Path(user_table).expanduser()),
+            history=None if history is None else str(Path(history).expanduser()), user_column=user_column,
+            item_column=item_column, time_column=time_column, users=read_items(users, "users") if users else None,
+            k=k, metric=metric_name, exclude_seen=exclude_seen, exclude=banned, candidates=candidates,
+            partitions=partitions, master=master or "local[*]", spark_conf=spark_conf or [],
+        )
+        return
     hist = None
     if history is not None:
         hist = interactions.read_histories(
@@ -245,3 +290,17 @@ def _where(items, info, spec: str):  # noqa: ANN001, ANN202
     if not rows:
         raise InvalidQuery(f"--include-where {spec!r}: no item has {column} {value!r}")
     return np.asarray(rows, dtype=np.int64)
+
+
+def _refuse_on_spark(*, output_file, recent, weight_column, use_index, show, strict, fmt) -> None:  # noqa: ANN001
+    """One line for each option the Spark engine does not take (yet)."""
+    if output_file is None:
+        raise InvalidQuery("--engine spark writes Parquet to a folder: give -o FOLDER")
+    refused = [
+        ("--recent", recent is not None), ("--weights", weight_column is not None), ("--index", use_index),
+        ("--show", bool(show)), ("--strict", strict), ("-f/--format", fmt is not None),
+    ]
+    for name, given in refused:
+        if given:
+            raise InvalidQuery(f"{name} is not supported with --engine spark; drop it or use --engine local")
+

@@ -150,13 +150,31 @@ def half_to_float(src: NDArray[np.float16], out: NDArray[np.int32]) -> NDArray[n
     return f
 
 
+_THREAD_CAP: int | None = None  # set by thread_cap(): a Spark task's share of the cores
+
+
 def _cores() -> int:
     """Cores this process may run on, at most 8 (the float16 scoring threads)."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         n = os.cpu_count() or 1
-    return max(1, min(8, n))
+    return max(1, min(8, n, _THREAD_CAP or n))
+
+
+@contextmanager
+def thread_cap(threads: int) -> Iterator[None]:
+    """Score on at most `threads` threads of ours inside (a Spark task owns ``spark.task.cpus``).
+
+    Without it, every task of an executor would spread its blocks over all the machine's
+    cores, and 2 tasks on 2 cores would run 4 threads.
+    """
+    global _THREAD_CAP
+    before, _THREAD_CAP = _THREAD_CAP, max(1, int(threads))
+    try:
+        yield
+    finally:
+        _THREAD_CAP = before
 
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None  # (the process id, its threads)
