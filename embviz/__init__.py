@@ -15,6 +15,7 @@ Importing embviz imports numpy only; heavy libraries load inside the functions t
 
 from __future__ import annotations
 
+from embviz import gensim_interop as _gensim_interop  # noqa: F401 - attaches gensim's methods to Vectors
 from embviz._version import __version__
 from embviz.errors import EmbvizError, FormatError, InvalidQuery, KeyNotFound
 from embviz.evaluate import evaluate_analogies, evaluate_word_pairs

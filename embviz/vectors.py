@@ -253,12 +253,37 @@ class Vectors:
     FormatError
         If ``matrix`` is not 2-D with one row per key, or a key occurs twice.
 
+    Notes
+    -----
+    gensim ``KeyedVectors``' methods (``most_similar``, ``similar_by_vector``,
+    ``doesnt_match``, ``n_similarity``, ``similarity``, ``distance``, ...,
+    ``to_keyed_vectors``, ``from_keyed_vectors``) are attached to this class by
+    :mod:`embviz.gensim_interop`, which ``import embviz`` imports: this module, the lowest
+    layer, may import neither the queries nor gensim.
+
     Examples
     --------
     >>> v = Vectors(["a", "b", "c"], [[1, 0], [0, 1], [1, 1]])
     >>> v.lookup([2, 0]).tolist()
     [[1.0, 1.0], [1.0, 0.0]]
     """
+
+    if TYPE_CHECKING:  # attached by embviz.gensim_interop; named here for type checkers only
+        from embviz.gensim_interop import from_keyed_vectors as _from_kv
+        from embviz.gensim_interop import to_keyed_vectors
+        from embviz.search.similar import (
+            distance,
+            doesnt_match,
+            most_similar,
+            most_similar_cosmul,
+            n_similarity,
+            similar_by_key,
+            similar_by_vector,
+            similar_by_word,
+            similarity,
+        )
+
+        from_keyed_vectors = classmethod(_from_kv)
 
     def __init__(
         self,
@@ -325,6 +350,11 @@ class Vectors:
 
     def __contains__(self, key: object) -> bool:
         return self._find(key) is not None
+
+    @property
+    def index_to_key(self) -> Sequence[str]:
+        """The keys in row order, gensim's name for :attr:`keys` (the same object, not a copy)."""
+        return self.keys
 
     @cached_property
     def key_to_index(self) -> dict[str, int]:
@@ -489,7 +519,7 @@ class Vectors:
     def _missing_message(self, key: str) -> str:
         where = f" of {self.source}" if self.source else ""
         msg = f"{key!r} is not in the vocabulary ({self.count:,} keys{where})"
-        close = self.suggest(key)
+        close = self.suggest(key) if isinstance(key, str) else []  # v[5]: no AttributeError
         return msg + (f"; close matches: {', '.join(close)}" if close else "; no close matches")
 
 

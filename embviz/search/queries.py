@@ -170,63 +170,77 @@ def _known(vectors: Vectors, groups: list[tuple[str, ...]], skip: bool, what: st
 # -- public queries ---------------------------------------------------------------------------
 def neighbors(
     vectors: Vectors,
-    queries: str | Sequence[str],
+    queries: str | NDArray[np.floating] | Sequence[str | NDArray[np.floating]],
     k: int = 10,
     *,
     restrict: int | None = None,
     skip_missing: bool = False,
     metric: str = "cosine",
     context: Vectors | None = None,
+    exclude: Sequence[str] | None = None,
 ) -> list[Neighbor]:
     """Return the `k` nearest neighbors of each query, in one batch, by cosine similarity or `metric`.
 
     Same answers as gensim ``KeyedVectors.most_similar(positive, negative, topn=k,
     restrict_vocab=restrict)``: the query vector is the (weighted) sum of the keys' unit
-    vectors, and the query's own keys are excluded from its results.
+    vectors, and the query's own keys are excluded from its results. A vector query is
+    gensim's ``similar_by_vector(vector, topn=k)``: nothing is excluded but `exclude`.
 
     Parameters
     ----------
     vectors : Vectors
-    queries : str or sequence of str
-        Keys or expressions (``"king - man + woman"``), see :mod:`embviz.search.expr`.
+    queries : str, ndarray or sequence of str and ndarray
+        Keys or expressions (``"king - man + woman"``, see :mod:`embviz.search.expr`), or
+        query vectors: an ndarray ``(dim,)`` is one query, ``(m, dim)`` is `m` queries (any
+        real dtype; scored as float32). A sequence may mix keys and ``(dim,)`` vectors.
     k : int
         Neighbors per query, >= 1.
     restrict : int, optional
         Search only the first `restrict` keys (the most frequent ones).
     skip_missing : bool
-        Skip queries with a key not in the vocabulary, with a warning, instead of raising.
+        Skip queries with a key not in the vocabulary, with a warning, instead of raising
+        (and leave unknown keys of `exclude` out, with a warning).
     metric : {"cosine", "dot", "euclidean"}
         ``cosine`` (default, as gensim). ``dot`` and ``euclidean`` score the raw rows: the
-        query vector is the weighted sum of the keys' raw vectors, ``score`` the dot product
-        or the negative euclidean distance (see :mod:`embviz.search.metric`).
+        query vector is the weighted sum of the keys' raw vectors (a vector query as given),
+        ``score`` the dot product or the negative euclidean distance (see
+        :mod:`embviz.search.metric`).
     context : Vectors, optional
         The model's output ("context") vectors, same keys in the same order (``embviz train
         --output-vectors``, gensim's ``syn1neg``). The query, built from `vectors` (the input
         vectors), is scored against these rows instead: IN-OUT similarity, which ranks the
         keys seen *around* the query (complements: "bought together") where IN-IN ranks keys
         used *like* it (substitutes) (Mitra et al. 2016, arXiv 1602.01137).
+    exclude : sequence of str, optional
+        Keys never returned, for every query (on top of each query's own keys).
 
     Returns
     -------
     list of Neighbor
         ``k`` rows per query (fewer if the vocabulary is smaller), query order kept, best
-        first; ``score`` is the cosine similarity in [-1, 1] (or the `metric`'s score).
+        first; ``score`` is the cosine similarity in [-1, 1] (or the `metric`'s score). The
+        ``query`` of a vector query is ``"<vector i>"``, `i` its 0-based position in `queries`.
 
     Raises
     ------
     KeyNotFound
-        If a query key is not in the vocabulary (the message lists close matches).
+        If a query key or a key of `exclude` is not in the vocabulary (the message lists close
+        matches).
     InvalidQuery
-        If an expression does not parse, its vector is all zeros, ``k < 1``, or `context`
-        has other keys or another dimension.
+        If an expression does not parse, a query vector does not have shape ``(dim,)`` or
+        holds NaN or infinity, a query's vector is all zeros, ``k < 1``, or `context` has
+        other keys or another dimension.
     """
-    if isinstance(queries, str):
-        queries = [queries]
+    queries = _query_list(queries)
     if k < 1:
         raise InvalidQuery(f"k must be at least 1, got {k}")
     texts: list[str] = []
-    exprs: list[_expr.Expression] = []
-    for text in queries:
+    exprs: list[_expr.Expression | NDArray[np.float64]] = []
+    for i, text in enumerate(queries):
+        if isinstance(text, np.ndarray):
+            texts.append(f"<vector {i}>")
+            exprs.append(query_vector(vectors, text, f"the query <vector {i}>"))
+            continue
         e = as_expression(vectors, text)
         if _known(vectors, [tuple(e.keys)], skip_missing, what=f"query {text!r}"):
             texts.append(text)
@@ -235,21 +249,105 @@ def neighbors(
         return []
     queries = texts
     metric = _metric.check_metric(metric)
-    pad = [] if vectors.padding_idx is None else [vectors.padding_idx]
-    exclude = [[*vectors.indices(e.keys).tolist(), *pad] for e in exprs]
+    never = _excluded_rows(vectors, exclude, skip_missing)
+    if vectors.padding_idx is not None:
+        never.append(vectors.padding_idx)
+    exclude_rows = [
+        [*vectors.indices(e.keys).tolist(), *never] if isinstance(e, _expr.Expression) else never
+        for e in exprs
+    ]
     target = vectors if context is None else _same_keys(vectors, context)
     if metric == "cosine":
-        q = np.stack([_query_unit(vectors, e, text) for e, text in zip(exprs, queries)])
-        ids, scores = top_k(target.unit, q, k, exclude=exclude, restrict=restrict)
+        q = np.stack([_query_unit(vectors, e, text) if isinstance(e, _expr.Expression)
+                      else _vector_unit(e, text) for e, text in zip(exprs, queries)])
+        ids, scores = top_k(target.unit, q, k, exclude=exclude_rows, restrict=restrict)
     else:
-        q = np.stack([raw_vector(vectors, e) for e in exprs])
-        ids, scores = _metric.top_k_by(target, q, k, metric=metric, exclude=exclude, restrict=restrict)
+        q = np.stack([raw_vector(vectors, e) if isinstance(e, _expr.Expression)
+                      else _vector_raw(e, text) for e, text in zip(exprs, queries)])
+        ids, scores = _metric.top_k_by(target, q, k, metric=metric, exclude=exclude_rows, restrict=restrict)
     return [
         Neighbor(text, rank + 1, vectors.keys[i], float(s))
         for text, row_ids, row_scores in zip(queries, ids, scores)
         for rank, (i, s) in enumerate(zip(row_ids.tolist(), row_scores.tolist()))
     ]
 
+
+def _query_list(queries: object) -> list:
+    """Return `queries` as a list of keys, expressions and ``(dim,)`` arrays (an ``(m, dim)`` array: its rows)."""
+    if isinstance(queries, str):
+        return [queries]
+    if isinstance(queries, np.ndarray):
+        return list(queries) if queries.ndim == 2 else [queries]  # other shapes: query_vector says
+    out = list(queries)  # type: ignore[call-overload]
+    for item in out:
+        if not isinstance(item, (str, np.ndarray, _expr.Expression)):
+            hint = " (pass a vector as a numpy array)" if isinstance(item, (list, tuple)) else ""
+            raise InvalidQuery(
+                f"a query is a key, an expression or a vector (an ndarray of shape (dim,)); "
+                f"got {type(item).__name__} {str(item)[:50]!r}{hint}"
+            )
+    return out
+
+
+def query_vector(vectors: Vectors, value: object, label: str = "the query vector") -> NDArray[np.float64]:
+    """Return `value` as a float64 query vector ``(dim,)``, checked against `vectors`.
+
+    Raises
+    ------
+    InvalidQuery
+        If `value` does not hold real numbers, its shape is not ``(vectors.dim,)``, or it
+        holds NaN or infinity.
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu":
+        raise InvalidQuery(f"{label} must hold real numbers, got dtype {arr.dtype}")
+    if arr.shape != (vectors.dim,):
+        raise InvalidQuery(
+            f"{label} has shape {arr.shape}; the vectors have {vectors.dim} dimensions, "
+            f"so a query vector has shape ({vectors.dim},)"
+        )
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise InvalidQuery(f"{label} holds NaN or infinite values")
+    return arr
+
+
+def _vector_unit(v: NDArray[np.float64], label: str) -> NDArray[np.float32]:
+    """Return the direction of a query vector as float32 ``(dim,)``, whatever its scale; all zeros raise."""
+    top = float(np.abs(v).max()) if v.size else 0.0
+    if top == 0:
+        raise InvalidQuery(
+            f"the query {label} is all zeros: its cosine similarity to every key is 0, so it has "
+            "no neighbors"
+        )
+    v = v / top  # no overflow or underflow in the norm
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def _vector_raw(v: NDArray[np.float64], label: str) -> NDArray[np.float32]:
+    """Return a query vector as float32 ``(dim,)`` for dot and euclidean; InvalidQuery if it overflows."""
+    with np.errstate(over="ignore"):
+        out = v.astype(np.float32)
+    if not np.isfinite(out).all():
+        raise InvalidQuery(f"the query {label} overflows float32 (values up to about 3.4e38 fit)")
+    return out
+
+
+def _excluded_rows(vectors: Vectors, keys: Sequence[str] | None, skip: bool) -> list[int]:
+    """Return the rows of the keys of `exclude`; unknown keys raise, or are left out with a warning."""
+    if keys is None:
+        return []
+    if isinstance(keys, str):
+        keys = [keys]
+    rows: list[int] = []
+    for key in keys:
+        try:
+            rows.append(vectors.get_index(key))
+        except KeyNotFound as exc:
+            if not skip:
+                raise
+            warn(f"not excluded: {exc}")
+    return rows
 
 
 def _same_keys(vectors: Vectors, context: Vectors) -> Vectors:
