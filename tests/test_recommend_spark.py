@@ -195,3 +195,38 @@ def test_arrow_log_is_refused_with_the_conversion(runner, tmp_path):
         f"embviz: error: --history {tmp_path / 'log.arrow'}: Spark reads Parquet, CSV and TSV logs; "
         "write it as Parquet (pyarrow.parquet.write_table)"
     )
+
+
+def test_executors_without_embviz_get_the_recipe(runner, tmp_path, monkeypatch):
+    """Executors whose Python cannot import embviz: one line naming the fix, nothing written.
+
+    The worker Python is this venv's, with a sitecustomize that hides embviz (as an executor
+    image without it would): PySpark launches the one ``PYSPARK_PYTHON`` names.
+    """
+    import sys
+
+    block = tmp_path / "block"
+    block.mkdir()
+    (block / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _NoEmbviz:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'embviz' or name.startswith('embviz.'):\n"
+        "            raise ModuleNotFoundError(f\"No module named {name!r}\", name=name)\n"
+        "sys.meta_path.insert(0, _NoEmbviz())\n"
+    )
+    worker = tmp_path / "python-without-embviz"
+    worker.write_text(f"#!/bin/sh\nPYTHONPATH={block}${{PYTHONPATH:+:$PYTHONPATH}} exec {sys.executable} \"$@\"\n")
+    worker.chmod(0o755)
+    items = tmp_path / "items.txt"
+    items.write_text("a 1 0\nb 0 1\n")
+    pq.write_table(pa.table({"user": ["u"], "vector": [[2.0, 0.0]]}), tmp_path / "users.parquet")
+    monkeypatch.setenv("PYSPARK_PYTHON", str(worker))
+    result = _run(runner, "-v", items, "--users", tmp_path / "users.parquet", *SPARK, "-o", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[-1] == (
+        "embviz: error: the executors' Python cannot import embviz: install embviz on every executor, or ship a "
+        "packed environment with spark.archives (docs/recommend.md, \"On Spark\")"
+    )
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".out.embviz-*"))

@@ -19,7 +19,6 @@ from embviz.cli._common import (
     MetricOpt,
     NoHeaderOpt,
     NprobeOpt,
-    OutputFileOpt,
     QuietOpt,
     ShowOpt,
     VectorSource,
@@ -74,13 +73,14 @@ def recommend(
                        show_default=False),
     ] = None,
     user_table: Annotated[
-        Path | None,
+        str | None,  # text, not Path: with --engine spark it may be a URI (hdfs://...), which Path would mangle
         typer.Option("--users", help="User vectors in the items' space (ALS user factors, a two-tower user tower); "
-                     "any format -v reads.", show_default=False),
+                     "any format -v reads.", show_default=False, metavar="FILE"),
     ] = None,
     history: Annotated[
-        Path | None,
-        typer.Option("--history", help="Interaction log (Parquet, Arrow, CSV, TSV) of user, item[, timestamp, weight]: "
+        str | None,
+        typer.Option("--history", metavar="FILE", help="Interaction log (Parquet, Arrow, CSV, TSV) of user, "
+                     "item[, timestamp, weight]: "
                      "user vectors are the mean of their items' vectors (without --users), and what --exclude-seen "
                      "excludes.", show_default=False),
     ] = None,
@@ -114,7 +114,12 @@ def recommend(
     meta: MetaOpt = None,
     meta_key_column: MetaKeyOpt = None,
     show: ShowOpt = None,
-    output_file: OutputFileOpt = None,
+    output_file: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Write the rows to a file (.parquet, .tsv, .csv, .jsonl) instead of "
+                     "stdout; written to a temporary file and renamed when complete. --engine spark: a new "
+                     "folder of Parquet parts (a path or a URI Spark writes).", show_default=False, metavar="FILE"),
+    ] = None,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
@@ -153,7 +158,7 @@ def recommend(
     if include is not None and include_where is not None:
         raise InvalidQuery("give --include or --include-where, not both")
     if output_file is not None and engine is not Engine.spark:
-        output_file = check_row_file(output_file)
+        output_file = check_row_file(Path(output_file))
     metric_name = MetricChoice(metric).value
     if engine is Engine.spark:
         _refuse_on_spark(output_file=output_file, recent=recent, weight_column=weight_column, use_index=use_index,
@@ -174,8 +179,7 @@ def recommend(
         from embviz.cli.recommend_spark import run_spark
 
         run_spark(
-            items, output_file, user_table=None if user_table is None else str(Path(user_table).expanduser()),
-            history=None if history is None else str(Path(history).expanduser()), user_column=user_column,
+            items, output_file, user_table=_location(user_table), history=_location(history), user_column=user_column,
             item_column=item_column, time_column=time_column, users=read_items(users, "users") if users else None,
             k=k, metric=metric_name, exclude_seen=exclude_seen, exclude=banned, candidates=candidates,
             partitions=partitions, master=master or "local[*]", spark_conf=spark_conf or [],
@@ -290,6 +294,13 @@ def _where(items, info, spec: str):  # noqa: ANN001, ANN202
     if not rows:
         raise InvalidQuery(f"--include-where {spec!r}: no item has {column} {value!r}")
     return np.asarray(rows, dtype=np.int64)
+
+
+def _location(text: str | None) -> str | None:
+    """Return a path (``~`` expanded) or a URI Spark reads (``hdfs://``, ``s3a://``), as given."""
+    if text is None or "://" in text:
+        return text
+    return str(Path(text).expanduser())
 
 
 def _refuse_on_spark(*, output_file, recent, weight_column, use_index, show, strict, fmt) -> None:  # noqa: ANN001

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,7 +23,7 @@ def _conf(items: Sequence[str]) -> list[tuple[str, str]]:
 
 def run_spark(
     items: Any,
-    output: Path,
+    output: str,
     *,
     master: str,
     spark_conf: Sequence[str],
@@ -33,24 +34,28 @@ def run_spark(
     from embviz.spark import recommend as spark_recommend
     from embviz.spark import session
 
-    text = str(output)
-    if "://" not in text:
-        output = check_output(Path(text), folder=True)
-        if output.exists():
-            raise InvalidQuery(f"-o {output}: already exists; choose a new folder")
+    if "://" not in output:
+        path = check_output(Path(output), folder=True)
+        if path.exists():
+            raise InvalidQuery(f"-o {path}: already exists; choose a new folder")
+        output = str(path)
     conf = _conf(spark_conf)
     session.require_pyspark()
     session.find_java(os.environ)
     with progress() as bar:
         bar.add_task(f"starting Spark on {master}", total=None)
         spark = session.start_session(master, conf, app_name="embviz-recommend")
+    if master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+        # local workers run on this machine: this interpreter (which has embviz), not the first
+        # python3 on PATH (PySpark's default), which may be another environment
+        spark.sparkContext.pythonExec = sys.executable
     try:
         message(f"scoring on Spark {spark.version} ({master}, {spark.sparkContext.defaultParallelism} cores); "
                 f"{items.count:,} items, metric {job['metric']}"
                 + ("; seen items excluded" if job.get("exclude_seen") else ""))
         with progress() as bar:
             bar.add_task("recommending", total=None)
-            report = spark_recommend.recommend_spark(spark, items, str(output), users=users, **job)
+            report = spark_recommend.recommend_spark(spark, items, output, users=users, **job)
     finally:
         spark.stop()
     dropped = report.unknown_events + report.missing_events

@@ -373,6 +373,27 @@ def log_columns(
         a chosen column's name appears more than once.
     """
     read, names = _read_columns(path)
+    return read, names, pick_log_columns(path, names, user_column, item_column, time_column, extra)
+
+
+def pick_log_columns(
+    path: Path | str,
+    names: list[str],
+    user_column: str | None,
+    item_column: str | None,
+    time_column: str | None,
+    extra: tuple[str | None, str] = (None, ""),
+) -> tuple[str, str, str | None, str | None]:
+    """Choose a log's ``(user, item, time, extra)`` columns among `names`, as :func:`log_columns` does.
+
+    For logs read by another engine (Spark), which knows the names without embviz reading the file.
+
+    Raises
+    ------
+    FormatError
+        Fewer than two columns, a named column missing, or a chosen name appearing twice.
+    """
+    path = Path(path) if not isinstance(path, Path) else path
     if len(names) < 2:
         raise FormatError(f"{path}: expected at least two columns (user, item), found {len(names)}")
     taken: set[str] = set()
@@ -386,7 +407,7 @@ def log_columns(
     wanted, role = extra
     xcol = _pick(path, names, wanted, (), role, None, taken) if wanted is not None else None
     unique_columns(path, names, (ucol, icol, tcol, xcol))
-    return read, names, (ucol, icol, tcol, xcol)
+    return ucol, icol, tcol, xcol
 
 
 def read_histories(

@@ -237,6 +237,21 @@ def _lengths(arr: Any) -> Any:
 
 
 # -- the driver ------------------------------------------------------------------------------
+def _failure(exc: BaseException) -> str:
+    """One line for a failed job: our own error raised in a worker, a missing embviz, else Spark's."""
+    from embviz.spark.session import _java_message
+
+    full = str(exc)
+    for line in full.splitlines():
+        if "No module named 'embviz'" in line or 'No module named "embviz"' in line:
+            return ("the executors' Python cannot import embviz: install embviz on every executor, or ship a "
+                    "packed environment with spark.archives (docs/recommend.md, \"On Spark\")")
+    for line in full.splitlines():  # our own one-line errors, raised in a worker
+        if "embviz.errors." in line and ": " in line:
+            return "the Spark job failed: " + line.split(": ", 1)[1].strip()
+    return f"the Spark job failed: {_java_message(exc)}"
+
+
 def _read(spark: Any, path: str, what: str) -> Any:
     """Return a DataFrame of a Parquet file or folder, or of a CSV/TSV log (every column text)."""
     from embviz.spark.session import _java_message
@@ -301,17 +316,10 @@ def _histories_frame(spark: Any, path: str, user_column: str | None, item_column
     """``user string, events array<string>``: each user's items, oldest first (file order on ties)."""
     from pyspark.sql import functions as F
 
-    from embviz.io.interactions import log_columns
+    from embviz.io.interactions import pick_log_columns
 
-    local = Path(path)
-    if local.exists():
-        _, _, (ucol, icol, tcol, _) = log_columns(local, user_column, item_column, time_column)
-    else:
-        ucol, icol, tcol = user_column or "user", item_column or "item", time_column
     df = _read(spark, path, "--history")
-    missing = [c for c in (ucol, icol, tcol) if c is not None and c not in df.columns]
-    if missing:
-        raise FormatError(f"--history {path}: no column {missing[0]!r} (columns: {', '.join(df.columns)})")
+    ucol, icol, tcol, _ = pick_log_columns(path, list(df.columns), user_column, item_column, time_column)
     pos = F.monotonically_increasing_id()
     if tcol is None:
         order = [pos]
@@ -410,7 +418,7 @@ def recommend_spark(
     from pyspark.sql import functions as F
 
     from embviz.search.metric import check_metric
-    from embviz.spark.session import SparkError, _java_message
+    from embviz.spark.session import SparkError
 
     metric = check_metric(metric)
     if k < 1:
@@ -457,11 +465,7 @@ def recommend_spark(
         try:
             scored.write.mode("errorifexists").parquet(where)
         except Exception as exc:  # noqa: BLE001 - Py4JJavaError, PythonException
-            text = _java_message(exc)
-            for line in str(exc).splitlines():  # our own one-line errors, raised in a worker
-                if "embviz.errors." in line and ": " in line:
-                    text = line.split(": ", 1)[1].strip()
-            raise SparkError(f"the Spark job failed: {text}") from None
+            raise SparkError(_failure(exc)) from None
         if staging is not None:
             staging.rename(target)
             staging = None
