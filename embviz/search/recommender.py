@@ -421,6 +421,8 @@ def similar_blocks(
     ef_search: int | None = None,
     nprobe: int | None = None,
     block: int = USER_BLOCK,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]]:
     """Yield every key's `k` nearest neighbors, block by block: the similar-items table.
 
@@ -442,6 +444,9 @@ def similar_blocks(
         The index's search depth for this table.
     block : int
         Keys per kernel call (scored 1,024 at a time, blocks spread over the cores).
+    start, stop : int
+        Only the query rows ``start <= row < stop`` (default all); the candidates are still
+        every key (or the first `restrict`). A Spark partition answers one such range.
 
     Yields
     ------
@@ -456,9 +461,10 @@ def similar_blocks(
     if index is not None and index.metric != metric:
         raise InvalidQuery(f"the index was built for {index.metric}, not {metric}")
     n = vectors.count if restrict is None else min(restrict, vectors.count)
+    end = n if stop is None else min(n, stop)
     pad = vectors.padding_idx
-    for lo in range(0, n, block):
-        rows = np.arange(lo, min(n, lo + block), dtype=np.int64)
+    for lo in range(max(0, start), end, block):
+        rows = np.arange(lo, min(end, lo + block), dtype=np.int64)
         if pad is not None:
             rows = rows[rows != pad]
         if not len(rows):

@@ -40,17 +40,21 @@ if TYPE_CHECKING:
 
 #: The output's columns and their Spark types (the types ``recommend -o FILE.parquet`` writes).
 SCHEMA = "user string, rank bigint, item string, score float"
+#: ``neighbors --all``'s columns (as ``neighbors --all -o FILE.parquet`` writes them).
+SIMILAR_SCHEMA = "query string, rank bigint, key string, score float"
+#: Query rows per Spark row of ``neighbors --all`` (one kernel call each).
+SIMILAR_BLOCK = 8192
 _LOG_TEXT = (".csv", ".tsv", ".txt", ".inter")
 
 
 @dataclass(frozen=True)
-class SparkRecommendReport:
-    """What a Spark run did, for the command's stderr line.
+class SparkReport:
+    """What a Spark run (``recommend`` or ``neighbors --all``) did, for the command's stderr line.
 
     Attributes
     ----------
     users : int
-        Users scored (with at least one row written).
+        Users scored (with at least one row written); for ``neighbors --all``, query keys.
     rows : int
         Rows written, ``user, rank, item, score``.
     skipped_users : int
@@ -103,7 +107,7 @@ class _Items:
 _ITEMS: dict[str, _Items] = {}  # per Python worker: the item table of a job, loaded once
 
 
-def _items(job: _Job) -> _Items:
+def _items(job: Any) -> _Items:
     """Return the job's item table on this worker: rows memory-mapped, keys read once."""
     got = _ITEMS.get(job.items_file)
     if got is None:
@@ -369,7 +373,7 @@ def recommend_spark(
     exclude: Sequence[int] = (),
     candidates: NDArray[np.int64] | None = None,
     partitions: int | None = None,
-) -> SparkRecommendReport:
+) -> SparkReport:
     """Write the top `k` items of every user as Parquet ``user, rank, item, score``, on Spark.
 
     Parameters
@@ -404,7 +408,7 @@ def recommend_spark(
 
     Returns
     -------
-    SparkRecommendReport
+    SparkReport
 
     Raises
     ------
@@ -418,7 +422,6 @@ def recommend_spark(
     from pyspark.sql import functions as F
 
     from embviz.search.metric import check_metric
-    from embviz.spark.session import SparkError
 
     metric = check_metric(metric)
     if k < 1:
@@ -427,55 +430,168 @@ def recommend_spark(
         raise InvalidQuery("recommend needs users: --users FILE (user vectors) or --history FILE (interactions)")
     if exclude_seen and history is None:
         raise InvalidQuery("--exclude-seen needs --history FILE (what each user has seen)")
-    target = None if "://" in output else Path(output).expanduser()
-    if target is not None and target.exists():
-        raise InvalidQuery(f"-o {output}: already exists; choose a new folder")
-    started = time.perf_counter()
-    sc = spark.sparkContext
-    tmp = Path(tempfile.mkdtemp(prefix="embviz-recommend-"))
-    staging = None
-    try:
-        token = uuid.uuid4().hex[:12]
-        items_file, keys_file = _stage_items(sc, items, tmp, token)
-        frame = _user_vectors(spark, user_table, user_key_column) if user_table is not None else None
-        if history is not None:
+    with_table, with_history = user_table is not None, history is not None
+
+    def plan(items_file: str, keys_file: str, counters: dict[str, Any]) -> Any:
+        frame = _user_vectors(spark, user_table, user_key_column) if with_table else None
+        if with_history:
             hist = _histories_frame(spark, history, user_column, item_column, time_column)
             frame = hist if frame is None else frame.join(hist, on="user", how="left")
         frame = frame.where(F.col("user").isNotNull())
         if users is not None:
             frame = frame.where(F.col("user").isin(list(dict.fromkeys(users))))
-        n_parts = partitions or sc.defaultParallelism
         frame = frame.repartition(n_parts, "user")
         job = _Job(
             items_file=items_file, keys_file=keys_file, k=k, metric=metric, exclude_seen=exclude_seen,
-            table=user_table is not None, history=history is not None,
-            threads=int(sc.getConf().get("spark.task.cpus", "1")),
+            table=with_table, history=with_history, threads=_task_cpus(spark.sparkContext),
             exclude=np.unique(np.asarray(exclude, dtype=np.int64)),
             candidates=None if candidates is None else np.asarray(candidates, dtype=np.int64),
         )
-        counters = {name: sc.accumulator(0) for name in ("users", "rows", "skipped", "events", "unknown", "missing")}
+        return frame.mapInArrow(lambda batches: _score(job, batches, counters), SCHEMA)
+
+    n_parts = partitions or spark.sparkContext.defaultParallelism
+    return _run_job(spark, items, output, plan, ("users", "rows", "skipped", "events", "unknown", "missing"), n_parts)
+
+
+def _task_cpus(sc: Any) -> int:
+    return int(sc.getConf().get("spark.task.cpus", "1"))
+
+
+def _run_job(spark: Any, items: Vectors, output: str, plan: Any, counter_names: Sequence[str],
+             n_parts: int) -> SparkReport:
+    """Ship the items, run `plan`'s DataFrame, write it to `output` (beside it, then renamed)."""
+    from embviz.spark.session import SparkError
+
+    target = None if "://" in output else Path(output).expanduser()
+    if target is not None and target.exists():
+        raise InvalidQuery(f"-o {output}: already exists; choose a new folder")
+    started = time.perf_counter()
+    sc = spark.sparkContext
+    tmp = Path(tempfile.mkdtemp(prefix="embviz-spark-"))
+    staging = None
+    try:
+        token = uuid.uuid4().hex[:12]
+        items_file, keys_file = _stage_items(sc, items, tmp, token)
+        counters = {name: sc.accumulator(0) for name in counter_names}
         with warnings.catch_warnings():  # pyspark's pandas-version FutureWarning
             warnings.simplefilter("ignore")
-            scored = frame.mapInArrow(lambda batches: _score(job, batches, counters), SCHEMA)
+            frame = plan(items_file, keys_file, counters)
         if target is not None:
             staging = target.parent / f".{target.name}.embviz-{token}"
             where = staging.resolve().as_uri()
         else:
             where = output
         try:
-            scored.write.mode("errorifexists").parquet(where)
+            frame.write.mode("errorifexists").parquet(where)
         except Exception as exc:  # noqa: BLE001 - Py4JJavaError, PythonException
             raise SparkError(_failure(exc)) from None
         if staging is not None:
             staging.rename(target)
             staging = None
-        return SparkRecommendReport(
-            users=counters["users"].value, rows=counters["rows"].value, skipped_users=counters["skipped"].value,
-            events=counters["events"].value, unknown_events=counters["unknown"].value,
-            missing_events=counters["missing"].value, partitions=n_parts,
-            seconds=time.perf_counter() - started, output=output,
+        got = {name: c.value for name, c in counters.items()}
+        return SparkReport(
+            users=got.get("users", got.get("queries", 0)), rows=got["rows"], skipped_users=got.get("skipped", 0),
+            events=got.get("events", 0), unknown_events=got.get("unknown", 0), missing_events=got.get("missing", 0),
+            partitions=n_parts, seconds=time.perf_counter() - started, output=output,
         )
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _SimilarJob:
+    items_file: str
+    keys_file: str
+    k: int
+    metric: str
+    restrict: int | None
+    threads: int
+    n: int
+
+
+def _similar(job: _SimilarJob, batches: Iterator[Any], counters: dict[str, Any]) -> Iterator[Any]:
+    """Answer each ``lo`` of the batches: the neighbors of rows ``lo .. lo + SIMILAR_BLOCK``."""
+    import pyarrow as pa
+    from threadpoolctl import threadpool_limits
+
+    from embviz.search import kernel
+    from embviz.search.recommender import similar_blocks
+
+    table = _items(job)
+    vectors, keys = table.vectors, table.keys
+    schema = pa.schema([("query", pa.string()), ("rank", pa.int64()), ("key", pa.string()), ("score", pa.float32())])
+    with threadpool_limits(limits=job.threads, user_api="blas"), kernel.thread_cap(job.threads):
+        for batch in batches:
+            for lo in batch.column("id").to_pylist():
+                for rows, ids, scores in similar_blocks(vectors, job.k, metric=job.metric, restrict=job.restrict,
+                                                        start=lo, stop=lo + SIMILAR_BLOCK, block=SIMILAR_BLOCK):
+                    kk = ids.shape[1]
+                    counters["queries"].add(len(rows))
+                    counters["rows"].add(len(rows) * kk)
+                    yield pa.RecordBatch.from_arrays(
+                        [pa.array(keys[np.repeat(rows, kk)], type=pa.string()),
+                         pa.array(np.tile(np.arange(1, kk + 1, dtype=np.int64), len(rows))),
+                         pa.array(keys[ids.ravel()], type=pa.string()),
+                         pa.array(scores.ravel(), type=pa.float32())], schema=schema)
+
+
+def similar_spark(
+    spark: Any,
+    vectors: Vectors,
+    output: str,
+    *,
+    k: int = 10,
+    metric: str = "cosine",
+    restrict: int | None = None,
+    partitions: int | None = None,
+) -> SparkReport:
+    """Write every key's `k` nearest neighbors as Parquet ``query, rank, key, score``, on Spark.
+
+    The similar-items table of ``neighbors --all``, answered by
+    :func:`embviz.search.recommender.similar_blocks` on the executors: the same rows as one
+    machine (a key is never its own neighbor; ties to the lower row). The query rows are
+    split into ranges of :data:`SIMILAR_BLOCK` spread over `partitions`.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    vectors : Vectors
+        ``(n, dim)``, loaded on the driver and shipped to every executor once.
+    output : str
+        A new folder (path or URI), as :func:`recommend_spark`.
+    k, metric, restrict
+        As :func:`~embviz.search.recommender.similar_blocks`.
+    partitions : int, optional
+        Default: Spark's default parallelism.
+
+    Returns
+    -------
+    SparkReport
+        ``users`` counts the query keys answered.
+
+    Raises
+    ------
+    InvalidQuery
+        ``k < 1``, an unknown metric, an existing output.
+    SparkError
+        If the job fails.
+    """
+    from embviz.search.metric import check_metric
+
+    metric = check_metric(metric)
+    if k < 1:
+        raise InvalidQuery(f"k must be at least 1, got {k}")
+    n = vectors.count if restrict is None else min(restrict, vectors.count)
+    sc = spark.sparkContext
+    n_parts = max(1, min(partitions or sc.defaultParallelism, -(-n // SIMILAR_BLOCK)))
+
+    def plan(items_file: str, keys_file: str, counters: dict[str, Any]) -> Any:
+        job = _SimilarJob(items_file=items_file, keys_file=keys_file, k=k, metric=metric, restrict=restrict,
+                          threads=_task_cpus(sc), n=n)
+        starts = spark.range(0, n, SIMILAR_BLOCK, numPartitions=n_parts)
+        return starts.mapInArrow(lambda batches: _similar(job, batches, counters), SIMILAR_SCHEMA)
+
+    return _run_job(spark, vectors, output, plan, ("queries", "rows"), n_parts)
+
