@@ -230,3 +230,38 @@ def test_executors_without_embviz_get_the_recipe(runner, tmp_path, monkeypatch):
     )
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob(".out.embviz-*"))
+
+
+def test_neighbors_all_on_spark_same_rows(runner, sample_file, tmp_path):
+    """The similar-items table of the GloVe sample's first 12,000 keys, dot product: as one machine."""
+    args = ["neighbors", "-v", str(sample_file), "--all", "-k", "5", "--metric", "dot", "--restrict", "12000"]
+    local = runner.invoke(app, [*args, "-o", str(tmp_path / "local.parquet"), "-q"])
+    assert local.exit_code == 0, local.output
+    spark = runner.invoke(app, [*args, *SPARK, "--partitions", "2", "-o", str(tmp_path / "similar")])
+    assert spark.exit_code == 0, spark.output
+
+    def rows(path):
+        t = pq.read_table(path).to_pandas()
+        return sorted(zip(t["query"], t["rank"], t["key"], t["score"].astype(np.float32)))
+
+    theirs = rows(tmp_path / "similar")
+    assert theirs == rows(tmp_path / "local.parquet")
+    assert len(theirs) == 12_000 * 5
+    assert "embviz: wrote 60,000 rows for 12,000 keys to " in spark.stderr
+    assert "(2 Parquet parts)" in spark.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["king"], "--engine spark writes every key's neighbors (the similar-items table): use --all, not QUERIES"),
+        (["--all"], "--engine spark writes Parquet to a folder: give -o FOLDER"),
+        (["--all", "-o", "out", "--score", "csls"],
+         "--score csls is not supported with --engine spark; drop it or use --engine local"),
+    ],
+)
+def test_neighbors_spark_errors(runner, sample_file, tmp_path, args, error):
+    result = runner.invoke(app, ["neighbors", "-v", str(sample_file), *SPARK,
+                                 *[str(tmp_path / a) if a == "out" else a for a in args]])
+    assert result.exit_code == 1
+    assert result.stderr == f"embviz: error: {error}\n"

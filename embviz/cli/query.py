@@ -28,7 +28,6 @@ from embviz.cli._common import (
     NoHeaderOpt,
     NoIndexOpt,
     NprobeOpt,
-    OutputFileOpt,
     QuietOpt,
     RestrictOpt,
     ShowOpt,
@@ -52,6 +51,16 @@ from embviz.cli._common import (
     write_blocks,
 )
 from embviz.cli.app import app
+from embviz.cli.spark import (
+    Engine,
+    EngineOpt,
+    MasterOpt,
+    PartitionsOpt,
+    RowsOutputOpt,
+    SparkConfOpt,
+    check_spark_options,
+    run_similar,
+)
 from embviz.errors import InvalidQuery
 
 SkipMissingOpt = Annotated[
@@ -144,7 +153,7 @@ def neighbors(
     meta: MetaOpt = None,
     meta_key_column: MetaKeyOpt = None,
     show: ShowOpt = None,
-    output_file: OutputFileOpt = None,
+    output_file: RowsOutputOpt = None,
     restrict: RestrictOpt = None,
     skip_missing: SkipMissingOpt = False,
     score: Annotated[
@@ -168,6 +177,10 @@ def neighbors(
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
+    engine: EngineOpt = Engine.local,
+    master: MasterOpt = None,
+    spark_conf: SparkConfOpt = None,
+    partitions: PartitionsOpt = None,
     *,
     source: VectorSource,
 ) -> None:
@@ -185,9 +198,21 @@ def neighbors(
         raise InvalidQuery("--score csls is defined on cosine similarity: drop --metric or --score")
     if context is not None and (all_keys or use_index or score == NeighborScore.csls):
         raise InvalidQuery("--context scores exact IN-OUT neighbors of QUERIES: drop --all, --index and --score")
-    if output_file is not None:
-        output_file = check_row_file(output_file)
+    if engine is Engine.spark and not all_keys:
+        raise InvalidQuery(
+            "--engine spark writes every key's neighbors (the similar-items table): use --all, not QUERIES"
+        )
+    check_spark_options(engine, master, spark_conf, partitions, output_file, [
+        ("--index", use_index), ("--show", bool(show)), ("-f/--format", fmt is not None),
+        ("--score csls", score == NeighborScore.csls), ("--context", context is not None),
+    ])
+    if output_file is not None and engine is not Engine.spark:
+        output_file = check_row_file(Path(output_file))
     table = source.load()
+    if engine is Engine.spark:
+        run_similar(table, output_file, master=master or "local[*]", spark_conf=spark_conf or [], k=k,
+                    metric=metric_name, restrict=restrict, partitions=partitions)
+        return
     context_table = None
     if context is not None:
         from embviz import io as embviz_io

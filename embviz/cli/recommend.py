@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -34,16 +33,19 @@ from embviz.cli._common import (
     write_blocks,
 )
 from embviz.cli.app import app
+from embviz.cli.spark import (
+    Engine,
+    EngineOpt,
+    MasterOpt,
+    PartitionsOpt,
+    RowsOutputOpt,
+    SparkConfOpt,
+    check_spark_options,
+    run_spark,
+)
 from embviz.errors import InvalidQuery
 
 _COLUMNS = ["user", "rank", "item", "score"]
-
-
-class Engine(str, Enum):
-    """Who scores: this process, or Spark (local mode or a cluster)."""
-
-    local = "local"
-    spark = "spark"
 
 #: Spearman correlation of item norm and popularity rank above which ``--metric dot`` warns: rarer
 #: items with larger norms (item2vec on MovieLens 100K: +0.86 measured). Factor models (ALS) give
@@ -114,28 +116,14 @@ def recommend(
     meta: MetaOpt = None,
     meta_key_column: MetaKeyOpt = None,
     show: ShowOpt = None,
-    output_file: Annotated[
-        str | None,
-        typer.Option("--output", "-o", help="Write the rows to a file (.parquet, .tsv, .csv, .jsonl) instead of "
-                     "stdout; written to a temporary file and renamed when complete. --engine spark: a new "
-                     "folder of Parquet parts (a path or a URI Spark writes).", show_default=False, metavar="FILE"),
-    ] = None,
+    output_file: RowsOutputOpt = None,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,
-    engine: Annotated[
-        Engine,
-        typer.Option("--engine", help="local (this process) or spark: Spark reads the users and writes "
-                     "Parquet -o FOLDER; each partition scores its users with the same kernel."),
-    ] = Engine.local,
-    master: Annotated[str | None, typer.Option("--master", help="Spark master: local[*] (default), local[N], "
-                      "spark://HOST:PORT, yarn, k8s://...", show_default=False)] = None,
-    spark_conf: Annotated[list[str] | None, typer.Option("--spark-conf", help="Spark configuration KEY=VALUE "
-                          "(repeatable), e.g. spark.executor.memory=4g.", show_default=False,
-                          metavar="KEY=VALUE")] = None,
-    partitions: Annotated[int | None, typer.Option("--partitions", min=1, help="Spark: partitions of users "
-                          "(Parquet parts written; default: Spark's default parallelism).",
-                          show_default=False)] = None,
+    engine: EngineOpt = Engine.local,
+    master: MasterOpt = None,
+    spark_conf: SparkConfOpt = None,
+    partitions: PartitionsOpt = None,
     *,
     source: VectorSource,
 ) -> None:
@@ -160,11 +148,10 @@ def recommend(
     if output_file is not None and engine is not Engine.spark:
         output_file = check_row_file(Path(output_file))
     metric_name = MetricChoice(metric).value
-    if engine is Engine.spark:
-        _refuse_on_spark(output_file=output_file, recent=recent, weight_column=weight_column, use_index=use_index,
-                         show=show, strict=strict, fmt=fmt)
-    elif master is not None or spark_conf or partitions is not None:
-        raise InvalidQuery("--master, --spark-conf and --partitions apply to --engine spark only")
+    check_spark_options(engine, master, spark_conf, partitions, output_file, [
+        ("--recent", recent is not None), ("--weights", weight_column is not None), ("--index", use_index),
+        ("--show", bool(show)), ("--strict", strict), ("-f/--format", fmt is not None),
+    ])
     items = source.load()
     info = load_meta(meta, meta_key_column, source, needed=bool(show or include_where))
     shown = shown_columns(info, show)
@@ -176,8 +163,6 @@ def recommend(
             candidates = _rec.item_rows(items, _keys_file(include, "--include"), what="--include")
         elif include_where is not None:
             candidates = _where(items, info, include_where)
-        from embviz.cli.recommend_spark import run_spark
-
         run_spark(
             items, output_file, user_table=_location(user_table), history=_location(history), user_column=user_column,
             item_column=item_column, time_column=time_column, users=read_items(users, "users") if users else None,
@@ -301,17 +286,3 @@ def _location(text: str | None) -> str | None:
     if text is None or "://" in text:
         return text
     return str(Path(text).expanduser())
-
-
-def _refuse_on_spark(*, output_file, recent, weight_column, use_index, show, strict, fmt) -> None:  # noqa: ANN001
-    """One line for each option the Spark engine does not take (yet)."""
-    if output_file is None:
-        raise InvalidQuery("--engine spark writes Parquet to a folder: give -o FOLDER")
-    refused = [
-        ("--recent", recent is not None), ("--weights", weight_column is not None), ("--index", use_index),
-        ("--show", bool(show)), ("--strict", strict), ("-f/--format", fmt is not None),
-    ]
-    for name, given in refused:
-        if given:
-            raise InvalidQuery(f"{name} is not supported with --engine spark; drop it or use --engine local")
-
