@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from embviz.errors import InvalidQuery
+from embviz.io.norms import table_norms64
 from embviz.vectors import Vectors
 
 
@@ -30,19 +31,23 @@ class Info:
 
 
 def norms64(vectors: Vectors) -> np.ndarray:
-    """L2 norm of each row computed in float64: ``(n,)``, finite for every finite float32 row."""
-    out = np.empty(vectors.count, dtype=np.float64)
-    step = max(1, (1 << 22) // max(vectors.dim, 1))
-    for lo in range(0, vectors.count, step):
-        block = np.asarray(vectors.matrix[lo : lo + step], dtype=np.float64)
-        out[lo : lo + len(block)] = np.sqrt(np.einsum("ij,ij->i", block, block))
-    return out
+    """L2 norm of each row computed in float64: ``(n,)``, finite for every finite float32 row.
+
+    A table mapped from the cache carries them (``norms64``, the entry's ``norms64.npy``,
+    computed from the rows when the entry was written): then no row is read. Otherwise they
+    are computed from ``matrix``, block by block; both give the same values, bit for bit.
+    """
+    stored = getattr(vectors, "norms64", None)
+    if stored is not None and stored.shape == (vectors.count,):
+        return np.asarray(stored)
+    return table_norms64(vectors.matrix)
 
 
 def describe(vectors: Vectors, path: Path, format: str, compression: str | None) -> Info:
     """Summarise `vectors` loaded from `path`: shape, dtype, matrix bytes and norm statistics.
 
-    Norms are computed in float64, so every statistic of a finite table is a finite number.
+    Norms are computed in float64, so every statistic of a finite table is a finite number;
+    a table mapped from the cache brings them with it (:func:`norms64`), so no row is read.
 
     Raises
     ------

@@ -322,6 +322,9 @@ class Vectors:
         #: cache's block checksums), else None; caches of results derived from the whole
         #: table (the explorer's neighbor lists) key on it instead of hashing every row.
         self.unit_digest: str | None = None
+        #: Each row's L2 norm in float64 ``(n,)``, when the cache entry stores them (``norms64.npy``);
+        #: ``embviz info`` reads these instead of the rows. None otherwise (computed on demand).
+        self.norms64: np.ndarray | None = None
         self._scans = 0
         if key_to_index is not None and len(key_to_index) == len(self.keys):
             self.__dict__["key_to_index"] = key_to_index

@@ -44,7 +44,7 @@ def test_first_load_writes_an_entry_and_second_load_maps_it(src: Path, tmp_path:
     cdir = tmp_path / "cache"
     first = formats.load(src, cache_dir=cdir)
     [entry] = _entries(cdir)
-    assert sorted(p.name for p in entry.iterdir()) == ["keys.txt", "matrix.npy", "meta.json", "unit.npy"]
+    assert sorted(p.name for p in entry.iterdir()) == ["keys.txt", "matrix.npy", "meta.json", "norms64.npy", "unit.npy"]
     second = formats.load(src, cache_dir=cdir)
     assert isinstance(second.matrix, np.memmap) and isinstance(second.unit, np.memmap)
     assert not second.matrix.flags.writeable

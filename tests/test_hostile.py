@@ -440,7 +440,7 @@ def _flip(path: Path, offset: int) -> None:
         f.write(bytes([b[0] ^ 0x40]))
 
 
-@pytest.mark.parametrize("name", ["matrix.npy", "unit.npy"])
+@pytest.mark.parametrize("name", ["matrix.npy", "norms64.npy", "unit.npy"])
 def test_bit_rot_in_a_cache_entry_is_never_served(tmp_path: Path, name: str) -> None:
     from embviz.io import cache
 

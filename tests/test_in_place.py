@@ -50,7 +50,7 @@ def test_entry_stores_offsets_and_unit_rows_and_every_value_matches(tmp_path: Pa
     cdir = tmp_path / "cache"
     first = eio.load(src, cache_dir=cdir)
     entry = _entry(cdir)
-    assert sorted(p.name for p in entry.iterdir()) == ["keys.txt", "meta.json", "norms.npy", "offsets.npy", "unit.npy"]
+    assert sorted(p.name for p in entry.iterdir()) == ["keys.txt", "meta.json", "norms.npy", "norms64.npy", "offsets.npy", "unit.npy"]
     assert json.loads((entry / "meta.json").read_text())["rows"] == "source"
     assert (entry / "keys.txt").read_bytes() == "".join(k + "\n" for k in keys).encode()
     mem = eio.load(src, cache=False)
@@ -109,7 +109,7 @@ def test_duplicate_keys_keep_the_first_row_and_its_unit_row(tmp_path: Path, tabl
     assert [e.status for e in cache.verify(tmp_path / "cache")] == ["ok"]
 
 
-@pytest.mark.parametrize("name", ["offsets.npy", "norms.npy", "unit.npy"])
+@pytest.mark.parametrize("name", ["offsets.npy", "norms.npy", "norms64.npy", "unit.npy"])
 def test_bit_rot_in_an_in_place_entry_is_never_served(tmp_path: Path, table, name: str) -> None:  # noqa: ANN001
     keys, rows = table
     src = _w2v_binary(tmp_path / "v.bin", keys[:40], rows[:40])  # one checksum block an array

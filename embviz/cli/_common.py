@@ -618,9 +618,9 @@ def table_own_meta(source: VectorSource) -> Any:
 
 def load_meta(meta: Path | None, meta_key: str | None, source: VectorSource, needed: bool) -> Any:
     """Return the metadata table: --meta FILE, else (when `needed`) the vector table's own columns."""
-    from embviz.io import meta as _meta
-
     if meta is not None:
+        from embviz.io import meta as _meta
+
         return _meta.read_meta(Path(meta).expanduser(), key_column=meta_key)
     if meta_key is not None:
         raise InvalidQuery("--meta-key-column needs --meta FILE")

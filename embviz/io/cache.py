@@ -2,6 +2,8 @@
 
 An entry is a directory ``<cache_dir>/vectors/<id>/`` holding ``matrix.npy`` and ``unit.npy``
 (``(n, dim)``, float32 or float16, memory-mapped read-only on load, never copied),
+``norms64.npy`` (each row's L2 norm in float64, ``(n,)``, computed from the rows as the entry
+is written: ``embviz info`` summarises them without reading a row again),
 ``keys.txt`` (UTF-8, one key per line) and ``meta.json`` (source path, size, mtime, content
 fingerprint, shape, checksums, embviz version, and the warnings parsing gave, which every
 mapped load repeats: a file with duplicate keys says so each time it is used).
@@ -32,13 +34,16 @@ from embviz._version import __version__
 from embviz.errors import EmbvizWarning, FormatError, warn
 from embviz.io import integrity as _integrity
 from embviz.io.binary import SourceRows
+from embviz.io.norms import row_norms64, table_norms64
 from embviz.io.options import SourceOptions
 from embviz.io.read import read_into, reads_in_place
 from embviz.io.sniffing import VectorFormat, container_format, sniff
 from embviz.io.sources import dependencies
 from embviz.vectors import KeyBlob, Vectors, row_norms, unit_rows
 
-_LAYOUT = 1  # bump when the entry layout changes: older entries are then rebuilt
+#: Bump when the entry layout changes: older entries are then rebuilt (and removed when their
+#: replacement is built). 2: ``norms64.npy``, the rows' float64 norms (``embviz info``).
+_LAYOUT = 2
 _FINGERPRINT_BYTES = 1 << 20
 #: Rows normalised and written per block when an entry is built (bounds its temporary memory).
 _WRITE_ROWS = 8_192
@@ -72,8 +77,9 @@ def fingerprint(path: Path) -> str:
     return h.hexdigest()
 
 
-def _entry_id(source: Path, format: str | None, limit: int | None, dtype: str, options: str = "") -> str:
-    key = f"{source}|{format}|{limit}|{dtype}|{_LAYOUT}{options}"
+def _entry_id(source: Path, format: str | None, limit: int | None, dtype: str, options: str = "",
+              layout: int | None = None) -> str:
+    key = f"{source}|{format}|{limit}|{dtype}|{_LAYOUT if layout is None else layout}{options}"
     return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
@@ -140,6 +146,9 @@ def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
             matrix = np.load(entry / "matrix.npy", mmap_mode="r")
         if matrix.shape != (n, dim) or unit.shape != (n, dim) or str(matrix.dtype) != meta["dtype"]:
             return None
+        norms64 = np.load(entry / "norms64.npy", mmap_mode="r")
+        if norms64.shape != (n,) or norms64.dtype != np.float64:
+            return None
         if not _integrity.sampled_ok(entry, meta.get("blocks") or {}):  # bit rot: rebuild
             return None
         blob = (entry / "keys.txt").read_bytes()
@@ -151,6 +160,7 @@ def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
         vectors = Vectors(keys, matrix, source=source.name, unit=unit, unique=True)
         if norms is not None:
             vectors.__dict__["norms"] = norms
+        vectors.norms64 = norms64  # float64 (n,): embviz.stats.describe reads these, not the rows
         vectors.keys_from = meta.get("keys_from")
         crcs = (meta.get("blocks") or {}).get("unit.npy")
         if crcs:  # the unit rows' identity: their block checksums, written with the entry
@@ -169,6 +179,9 @@ def _write_entry(tmp: Path, source: Path, vectors: Vectors, meta: dict,
     blob = vectors.keys_blob or "".join(k + "\n" for k in vectors.keys).encode("utf-8", "surrogatepass")
     (tmp / "keys.txt").write_bytes(blob)
     offsets = vectors.row_offsets if source.is_file() else None
+    # each row's float64 norm, for embviz info: the reader's (a word2vec binary read in place
+    # measures them as it parses), else measured here from the rows as they are written
+    norms64 = getattr(vectors, "norms64", None)
     if offsets is not None:  # the rows stay in the source (SourceRows): write where they are
         norms = vectors.norms  # stored, so no load reads every row to recompute them
         blocks = {
@@ -176,8 +189,21 @@ def _write_entry(tmp: Path, source: Path, vectors: Vectors, meta: dict,
             "norms.npy": _write_npy(tmp / "norms.npy", norms, lambda lo, hi: norms[lo:hi]),
         }
         meta["rows"] = "source"
+        if norms64 is None:  # parsed into memory (not streamed): the rows are at hand
+            norms64 = table_norms64(vectors.matrix)
     else:
-        blocks = {"matrix.npy": _write_npy(tmp / "matrix.npy", vectors.matrix, lambda lo, hi: vectors.matrix[lo:hi])}
+        measured = np.empty(vectors.count, dtype=np.float64) if norms64 is None else None
+
+        def rows(lo: int, hi: int) -> np.ndarray:
+            block = vectors.matrix[lo:hi]
+            if measured is not None:
+                measured[lo:hi] = row_norms64(block)
+            return block
+
+        blocks = {"matrix.npy": _write_npy(tmp / "matrix.npy", vectors.matrix, rows)}
+        if measured is not None:
+            norms64 = measured
+    blocks["norms64.npy"] = _write_npy(tmp / "norms64.npy", norms64, lambda lo, hi: norms64[lo:hi])
     streamed = vectors.unit_crcs  # read_into wrote tmp/unit.npy already
     if streamed is not None and (tmp / "unit.npy").is_file():
         blocks["unit.npy"] = streamed
@@ -331,6 +357,7 @@ def load_cached(
     try:
         _write_entry(tmp, resolved, vectors, meta, hasher)
         _install(tmp, entry)
+        _drop_older_layouts(root, resolved, fmt, limit, dtype, options.cache_tag())
     except BaseException as exc:  # Ctrl-C, SIGTERM (the CLI raises on it), disk full, ...
         if hasher is not None:
             hasher.cancel()
@@ -347,6 +374,19 @@ def load_cached(
         return vectors
     mapped.source = source.name
     return mapped
+
+
+def _drop_older_layouts(root: Path, source: Path, format: str | None, limit: int | None, dtype: str,
+                        options: str) -> None:
+    """Remove the entries older layouts built for these arguments (another folder: their id has the layout).
+
+    The new entry replaces them, as a rebuilt entry replaces a stale one; without this, each
+    upgrade would leave a whole copy of every table behind until ``embviz cache clear``.
+    """
+    for layout in range(1, _LAYOUT):
+        old = root / "vectors" / _entry_id(source, format, limit, dtype, options, layout)
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def entries(cache_dir: str | os.PathLike | None = None) -> list[Entry]:
@@ -370,8 +410,8 @@ def entries(cache_dir: str | os.PathLike | None = None) -> list[Entry]:
         else:
             st = _stat(src)
             status = "ok" if all(meta.get(k) == v for k, v in st.items()) else "stale"
-            if status == "ok" and not meta.get("blocks"):
-                status = "stale"  # built by an older embviz, without checksums: rebuilt on load
+            if status == "ok" and (not meta.get("blocks") or meta.get("layout") != _LAYOUT):
+                status = "stale"  # built by an older embviz (no checksums, older layout): rebuilt on load
             elif status == "ok":  # the same sampled block check as a load ('cache verify': all)
                 try:
                     status = "ok" if _integrity.sampled_ok(entry, meta["blocks"]) else "corrupt"
@@ -454,6 +494,9 @@ def _verify_entry(entry: Path) -> Verified:
                 return Verified(str(src), "corrupt", f"{name}: data changed at bytes {where:,}+", str(entry))
         if not meta.get("blocks"):
             return Verified(str(src), "stale", "no array checksums (built by an older embviz)", str(entry))
+        if meta.get("layout") != _LAYOUT:
+            return Verified(str(src), "stale", f"layout {meta.get('layout')} (built by an older embviz; "
+                            f"this one reads layout {_LAYOUT})", str(entry))
         if _integrity.crc32((entry / "keys.txt").read_bytes()) != meta.get("keys_crc32"):
             return Verified(str(src), "corrupt", "keys.txt: checksum differs", str(entry))
     except (OSError, ValueError) as exc:

@@ -89,14 +89,14 @@ def _read_in_place(
         sink.close()
         unit_path.unlink(missing_ok=True)
         raise
-    keys, offsets, norms = sink.keys, np.concatenate(sink.offsets), sink.norms()
+    keys, offsets, norms, norms64 = sink.keys, np.concatenate(sink.offsets), sink.norms(), sink.norms64()
     crcs = sink.crcs.crcs()
     if sink.hashes is not None and all_distinct(sink.hashes):
         keys = DistinctKeys(keys)  # proven distinct without a set of 3,000,000 strings
     keep = _dedupe(path, keys, sink.line_numbers())
     unit = np.load(unit_path, mmap_mode="r")
     if keep is not None:  # rare: rewrite the unit rows without the dropped duplicates
-        keys, offsets, norms = [keys[i] for i in keep], offsets[keep], norms[keep]
+        keys, offsets, norms, norms64 = [keys[i] for i in keep], offsets[keep], norms[keep], norms64[keep]
         crcs = _compact(unit, keep, unit_path)
         unit = np.load(unit_path, mmap_mode="r")
     matrix = SourceRows(path, offsets, dim, dtype)
@@ -104,6 +104,7 @@ def _read_in_place(
     norms.flags.writeable = False
     vectors.__dict__["norms"] = norms
     vectors.row_offsets = offsets
+    vectors.norms64 = norms64  # float64 (n,): the cache stores them for `embviz info`
     vectors.unit_crcs = crcs
     vectors.source_crc32 = sink.source_crc
     if keep is None and sink.raw_keys is not None:
@@ -162,8 +163,9 @@ def read_into(
     With `unit_path` (the cache building an entry) an uncompressed word2vec binary is read in
     place: its unit rows are streamed to that ``.npy`` file and the returned table reads its
     rows from the source (``matrix`` is a :class:`~embviz.io.binary.SourceRows`, ``unit`` the
-    mapped file, ``row_offsets`` set, the file's block CRCs in ``unit_crcs``); the matrix is
-    never held in memory. Other formats ignore `unit_path`.
+    mapped file, ``row_offsets`` set, the file's block CRCs in ``unit_crcs``, each row's
+    float64 norm in ``norms64``); the matrix is never held in memory. Other formats ignore
+    `unit_path`.
     """
     path = Path(path)
     if limit is not None and limit < 1:

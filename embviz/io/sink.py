@@ -143,7 +143,9 @@ class UnitWriter(_Sink):
 
     Each block is checked as :func:`embviz.io.checks.check_rows` checks a whole matrix, and
     normalised exactly as :attr:`embviz.vectors.Vectors.unit` does (float32 division; a
-    float16 table rounds the values to half precision first, as its matrix would).
+    float16 table rounds the values to half precision first, as its matrix would). Each row's
+    float64 norm (:func:`embviz.io.norms.row_norms64`) is kept too, for the entry's
+    ``norms64.npy``: ``embviz info`` then never reads the rows again.
     """
 
     cache_build = True
@@ -158,6 +160,7 @@ class UnitWriter(_Sink):
         self.unit_path = unit_path
         self.source = source
         self.norm_blocks: list[np.ndarray] = []
+        self.norm64_blocks: list[np.ndarray] = []
         #: The keys' bytes per block (keys.txt, joined) and their hashes, while every block
         #: came with them; None after one did not.
         self.raw_keys: list[bytes] | None = []
@@ -199,6 +202,7 @@ class UnitWriter(_Sink):
             raw_keys: bytes | None = None) -> None:
         """Check, normalise and queue a block's unit rows for writing (see :meth:`_Sink.add`)."""
         from embviz.io.checks import check_rows
+        from embviz.io.norms import row_norms64
         from embviz.io.unique import key_hashes
         from embviz.vectors import row_norms, unit_rows
 
@@ -230,6 +234,7 @@ class UnitWriter(_Sink):
         self._queue.put(data)
         self.dim = rows.shape[1]
         self.norm_blocks.append(norms)
+        self.norm64_blocks.append(row_norms64(block))
         self.offsets.append(np.asarray(offsets, dtype=np.int64))
         self.keys.extend(keys)
         self.lines.append(lines)
@@ -247,6 +252,10 @@ class UnitWriter(_Sink):
     def norms(self) -> np.ndarray:
         """Each row's norm so far, float32 ``(rows,)``, as :attr:`Vectors.norms` computes it."""
         return np.concatenate(self.norm_blocks) if self.norm_blocks else np.empty(0, np.float32)
+
+    def norms64(self) -> np.ndarray:
+        """Each row's float64 norm so far, ``(rows,)`` (:func:`embviz.io.norms.row_norms64`)."""
+        return np.concatenate(self.norm64_blocks) if self.norm64_blocks else np.empty(0, np.float64)
 
     def finish(self, dim: int) -> None:
         """Write the final header (the row count is known only now) and close the file."""

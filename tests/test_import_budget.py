@@ -1,0 +1,121 @@
+"""A warm terminal query imports only what it needs (issue 26), measured with ``python -X importtime``.
+
+Whole processes, as a user runs them: ``python -X importtime -m embviz neighbors KEY`` on a
+warm cache lists every module the process imported, and none of the libraries that only other
+commands need may be among them. The list is the assertion, not a timing. And the app builds
+only the command it runs (Typer reads the signature of every command it builds).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from embviz.cli.app import invoked_command
+
+#: Libraries a warm ``neighbors``/``info``/``similarity``/``analogy`` on a vector file never needs.
+NEVER = (
+    "pandas", "pyarrow", "scipy", "sklearn", "umap", "pynndescent", "plotly", "gensim", "faiss",
+    "numba", "llvmlite", "pyspark", "torch", "safetensors", "rich", "starlette", "uvicorn",
+    "anywidget", "ipywidgets", "matplotlib", "hnswlib", "fasttext", "implicit",
+)
+
+#: Parts of embviz a warm ``neighbors KEY`` never needs: the FAISS wrapper (``--index``), CSLS
+#: (``--score csls``), metadata tables (``--meta``), training, comparison, Spark, ``info``'s figures.
+EMBVIZ_NEVER = ("embviz.search.index", "embviz.quality", "embviz.io.meta", "embviz.train", "embviz.compare",
+                "embviz.spark", "embviz.stats")
+
+COMMANDS = {
+    "neighbors": (["neighbors", "king", "-k", "3"],
+                  "query\trank\tkey\tscore\nking\t1\tprince\t0.823618\nking\t2\tqueen\t0.783904\n"
+                  "king\t3\tii\t0.774623\n"),
+    "similarity": (["similarity", "coffee", "tea"], None),
+    "analogy": (["analogy", "man", "king", "woman"], None),
+    "info": (["info", "--no-header"], None),
+}
+
+
+def imported_modules(stderr: str) -> set[str]:
+    """The module names of ``-X importtime`` lines (``import time: self | cumulative | name``)."""
+    out = set()
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":  # the header line
+                out.add(name)
+    return out
+
+
+def _embviz(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-X", "importtime", "-m", "embviz", *args], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, **env})
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> str:  # noqa: ANN001
+    """One cache for this file's processes: the sample's entry is built once."""
+    return str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_warm_query_imports_no_library_it_does_not_need(cache_dir: str, command: str) -> None:
+    args, expected = COMMANDS[command]
+    env = {"EMBVIZ_CACHE_DIR": cache_dir}
+    cold = _embviz(args, env)  # the first builds the entry (parsing the text sample may use pandas)
+    assert cold.returncode == 0, cold.stderr[-2000:]
+    warm = _embviz(args, env)
+    assert warm.returncode == 0, warm.stderr[-2000:]
+    assert warm.stdout == cold.stdout
+    if expected is not None:
+        assert warm.stdout == expected
+    modules = imported_modules(warm.stderr)
+    assert "numpy" in modules and "embviz.cli.app" in modules  # the lines were read
+    found = sorted(m for m in modules if m.split(".")[0] in NEVER)
+    assert found == [], f"a warm `embviz {command}` imported {found}"
+    if command == "neighbors":
+        found = sorted(m for m in modules if any(m == e or m.startswith(e + ".") for e in EMBVIZ_NEVER))
+        assert found == [], f"a warm `embviz neighbors` imported {found}"
+    assert [x for x in warm.stderr.splitlines() if not x.startswith("import time:")] == []  # no message
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [
+        (["neighbors", "king"], "neighbors"),
+        (["--traceback", "neighbors", "king"], "neighbors"),
+        (["cache", "list"], "cache"),
+        (["--help"], None),
+        (["-h", "neighbors"], None),
+        (["--version"], None),
+        ([], None),
+        (["--", "neighbors"], None),
+    ],
+)
+def test_the_command_named_on_the_line(argv: list[str], name: str | None) -> None:
+    assert invoked_command(argv) == name
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["neighbors", "--help"],
+        ["cache", "--help"],
+        ["neighbours", "king"],  # misspelt: click's error and suggestion, from the whole app
+        ["neighbors", "--kk", "3", "king"],
+        ["--traceback", "info", "-v", "missing.txt"],
+        ["similarity", "king", "queen", "-f", "json"],
+    ],
+)
+def test_building_one_command_changes_nothing_the_user_sees(tmp_path, args: list[str]) -> None:  # noqa: ANN001
+    def run(call: str) -> tuple[int, str, str]:
+        code = f"import sys, typer; from embviz.cli import app; sys.argv[0] = 'embviz'; {call}"
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300,
+                              cwd=tmp_path, env={**os.environ, "COLUMNS": "100"})
+        return done.returncode, done.stdout, done.stderr
+
+    one = run("app()")  # as the console script runs it: builds the command named, only
+    assert one == run("typer.Typer.__call__(app)")  # builds every command, as before
+    assert one[1] or one[2]
