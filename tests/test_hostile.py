@@ -589,7 +589,8 @@ def test_vectors_from_a_pipe(dash_file: Path) -> None:
 
 # -- quiet data changes: an empty --keys selection, numba's cache folder -----------------------
 def test_empty_keys_file_says_the_selection_is_empty(runner, tmp_path: Path, dash_file: Path) -> None:
-    from embviz.cli import app, project
+    from embviz.cli import app
+    from embviz.cli import project_steps as project
     from embviz.errors import InvalidQuery
 
     blank = tmp_path / "blank.txt"

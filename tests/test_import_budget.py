@@ -25,7 +25,8 @@ NEVER = (
 
 #: Parts of embviz a warm ``neighbors KEY`` never needs: the FAISS wrapper (``--index``), CSLS
 #: (``--score csls``), metadata tables (``--meta``), training, comparison, Spark, ``info``'s figures.
-EMBVIZ_NEVER = ("embviz.search.index", "embviz.quality", "embviz.io.meta", "embviz.train", "embviz.compare",
+EMBVIZ_NEVER = ("embviz.search.index", "embviz.search.index_build", "embviz.search.index_files",
+                "embviz.search.index_queries", "embviz.quality", "embviz.io.meta", "embviz.train", "embviz.compare",
                 "embviz.spark", "embviz.stats")
 
 COMMANDS = {

@@ -1,4 +1,4 @@
-"""The package layout: old module paths still import (with a warning) and name the same objects."""
+"""The package layout: the 0.1 module paths are gone, and their names live at the new paths."""
 
 from __future__ import annotations
 
@@ -17,21 +17,19 @@ import pytest
         ("embviz.query", "embviz.search", ["neighbors", "analogy", "similarity", "top_k", "analogy_ids"]),
     ],
 )
-def test_old_module_paths_warn_and_reexport_the_same_objects(old, new, names):
+def test_removed_module_paths_are_gone_and_their_names_live_at_the_new_paths(old, new, names):
+    """The deprecated aliases were removed in 0.2.0 (CHANGELOG, "Removed"): importing one fails."""
     code = (
-        "import warnings, sys\n"
-        "warnings.simplefilter('always')\n"
-        "with warnings.catch_warnings(record=True) as w:\n"
-        f"    import {old} as old, {new} as new\n"
-        f"print([str(x.message) for x in w if issubclass(x.category, DeprecationWarning)])\n"
-        f"print(all(getattr(old, n) is getattr(new, n) for n in {names!r}))\n"
+        "import importlib\n"
+        f"new = importlib.import_module({new!r})\n"
+        f"print(all(getattr(new, n, None) is not None for n in {names!r}))\n"
+        "try:\n"
+        f"    importlib.import_module({old!r})\n"
+        "except ModuleNotFoundError as exc:\n"
+        "    print(exc.name)\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    messages, same = run.stdout.splitlines()
-    assert messages == (
-        f"['{old} moved to {new} and will be removed in the next minor release; import from {new}']"
-    )
-    assert same == "True"
+    assert run.stdout.splitlines() == ["True", old]
 
 
 def test_public_api_is_unchanged():
@@ -57,7 +55,8 @@ def test_every_module_of_the_package_imports_without_warnings():
         warnings.simplefilter("error")
         names = [m.name for m in pkgutil.walk_packages(embviz.__path__, "embviz.")]
         for name in names:
-            if name in ("embviz.formats", "embviz.query", "embviz.__main__"):
+            if name == "embviz.__main__":
                 continue
             importlib.import_module(name)
     assert {"embviz.io.cache", "embviz.search.kernel", "embviz.viz.page"} <= set(names)
+    assert not {"embviz.formats", "embviz.query"} & set(names)

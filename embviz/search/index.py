@@ -3,13 +3,7 @@
 An :class:`Index` wraps a FAISS index (PyPI ``faiss-cpu``, the optional extra
 ``embviz[index]``; Johnson, Douze & Jégou, "Billion-scale similarity search with GPUs", 2019,
 https://github.com/facebookresearch/faiss) built over ``Vectors.unit``, so the inner product it
-ranks by is the cosine similarity. Three methods:
-
-- ``"hnsw"``: ``faiss.IndexHNSWFlat(dim, m, METRIC_INNER_PRODUCT)``, a hierarchical navigable
-  small-world graph (Malkov & Yashunin, 2018); search depth ``ef_search``.
-- ``"ivf"``: ``faiss.IndexIVFFlat`` over ``nlist`` k-means cells (trained on a seeded sample),
-  searching ``nprobe`` of them.
-- ``"flat"``: ``faiss.IndexFlatIP``, exact brute force (a reference, and FAISS's BLAS path).
+ranks by is the cosine similarity. Three methods: ``"hnsw"``, ``"ivf"`` and ``"flat"`` (exact).
 
 An index is only honest if it says how approximate it is: :meth:`Index.recall` compares its
 answers with the exact kernel (:func:`embviz.search.kernel.top_k`) on 1,000 seeded sample keys,
@@ -18,48 +12,55 @@ that exclusions (a query's own keys) and ``restrict`` never cost results, and an
 exactly when over-fetching cannot fill its ``k`` rows.
 
 On disk an index lives inside its vector-cache entry (:mod:`embviz.io.cache`), so it shares the
-entry's fingerprint, is rebuilt when the source changes and is removed by ``cache clear``:
-``index-<method>.faiss`` (FAISS's own format) and ``index-<method>.json`` (parameters, measured
-recall, size and CRC-32 of the ``.faiss`` file, the entry fingerprint), each written to a
-temporary file and renamed into place. A file that fails its checks is rebuilt with a warning.
+entry's fingerprint, is rebuilt when the source changes and is removed by ``cache clear``; a
+file that fails its checks is rebuilt with a warning (:func:`stored`).
+
+This module is the index and its place in the cache; three siblings hold the rest, and their
+public names are re-exported here:
+
+- :mod:`embviz.search.index_build`: the methods, their defaults, how each FAISS index is made;
+- :mod:`embviz.search.index_files`: the files (written atomically, checked on read, listed,
+  removed), and :meth:`Index.save` / :meth:`Index.load`;
+- :mod:`embviz.search.index_queries`: ``neighbors`` and ``analogy`` answered by an index.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from embviz.errors import FormatError, InvalidQuery, KeyNotFound, require, warn
-from embviz.io.integrity import file_crc32
-from embviz.search.kernel import cosadd_queries, top_k
+from embviz.errors import FormatError, InvalidQuery, require, warn
+from embviz.search import index_build, index_files
+from embviz.search.index_build import (
+    DEFAULT_EF_CONSTRUCTION,
+    DEFAULT_EF_SEARCH,
+    DEFAULT_M,
+    METHODS,
+    RECALL_K,
+    RECALL_SAMPLE,
+    RECALL_SEED,
+    default_nlist,
+    default_nprobe,
+)
+from embviz.search.index_files import IndexFiles, IndexInfo, index_file, remove, stored_infos
+from embviz.search.index_queries import analogy, neighbors
+from embviz.search.kernel import top_k
 from embviz.search.metric import METRICS
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from embviz.search.queries import Analogy, Neighbor
     from embviz.vectors import Vectors
 
-METHODS = ("hnsw", "ivf", "flat")
-#: HNSW defaults chosen by measured recall (docs/index.md): on GloVe 6B 50d (400,000 x 50),
-#: M=16, ef_construction=100 gives recall@10 0.977 at ef_search=128 (0.956 at 64, 0.991 at
-#: 256); ef_construction=40 only 0.932 at 128. M=32 doubles the build for little gain there.
-DEFAULT_M = 16
-DEFAULT_EF_CONSTRUCTION = 100
-DEFAULT_EF_SEARCH = 128
-#: Recall is measured on this many seeded sample keys, at k = 10.
-RECALL_SAMPLE = 1000
-RECALL_K = 10
-RECALL_SEED = 0
-#: Rows converted to float32 and added per call (bounds the temporary memory of a build).
-_ADD_BLOCK = 65_536
+__all__ = [
+    "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF_SEARCH", "DEFAULT_M", "METHODS", "RECALL_K", "RECALL_SAMPLE",
+    "RECALL_SEED", "Index", "IndexInfo", "analogy", "build_for", "default_nlist", "default_nprobe",
+    "index_file", "neighbors", "remove", "require_faiss", "stored", "stored_infos",
+]
+
 #: Over-fetching stops growing here; rows still short are answered exactly.
 _MAX_FETCH = 4096
 #: A ``restrict`` below this fraction of the rows is answered exactly: graph search under a
@@ -67,7 +68,6 @@ _MAX_FETCH = 4096
 _EXACT_BELOW = 0.5
 #: Batches up to this size are filtered in Python (cheaper than numpy's per-call cost).
 _FEW = 8
-_FORMAT = 1  # bump when the on-disk layout of index files changes
 
 
 _FAISS: Any = None
@@ -86,45 +86,19 @@ def require_faiss() -> None:
     _faiss()
 
 
-def default_nlist(n: int) -> int:
-    """IVF cells for `n` rows: ``2 sqrt(n)`` clamped to [1, n / 39] (FAISS wants 39 rows a cell)."""
-    return int(max(1, min(round(2 * np.sqrt(n)), n // 39 or 1)))
-
-
-def default_nprobe(nlist: int) -> int:
-    """IVF cells searched per query: one in 16 (recall@10 about 0.95 on GloVe 6B 50d)."""
-    return max(1, nlist // 16)
-
-
-@dataclass(frozen=True, slots=True)
-class IndexInfo:
-    """One stored index as ``embviz index list`` / ``info`` show it."""
-
-    source: str
-    method: str
-    count: int
-    dim: int
-    params: str
-    recall_at_10: float | None
-    build_s: float | None
-    size_bytes: int
-    created: str
-    status: str  # "ok", or "broken" (fails its checks: rebuilt on next use)
-    path: str
-
-
-class Index:
+class Index(IndexFiles):
     """A FAISS index over unit rows: inner product = cosine similarity.
 
     Build one with :meth:`build` (or :func:`build_for`, which also stores it in the cache),
-    reopen it with :meth:`load`. Attributes: ``method`` (``"hnsw"``, ``"ivf"`` or ``"flat"``),
-    ``params`` (dict: ``m``, ``ef_construction``, ``ef_search`` for HNSW; ``nlist``,
-    ``nprobe`` for IVF), ``count`` and ``dim`` (rows and dimensions indexed), ``recall``
-    (recall@10 measured at build on 1,000 sample keys, in [0, 1], or None), ``build_s``
-    (wall seconds of the build), ``unit`` (the ``(count, dim)`` rows it indexes, used to answer
-    exactly when over-fetching falls short; may be None), ``metric`` (``"cosine"``: inner
-    product over the unit rows; ``"dot"``: inner product over the raw rows; ``"euclidean"``:
-    L2 over the raw rows, scores reported as negative distances).
+    write it with :meth:`save` and reopen it with :meth:`load` (both from
+    :class:`~embviz.search.index_files.IndexFiles`). Attributes: ``method`` (``"hnsw"``,
+    ``"ivf"`` or ``"flat"``), ``params`` (dict: ``m``, ``ef_construction``, ``ef_search`` for
+    HNSW; ``nlist``, ``nprobe`` for IVF), ``count`` and ``dim`` (rows and dimensions indexed),
+    ``recall_at_build`` (recall@10 measured at build on 1,000 sample keys, in [0, 1], or
+    None), ``build_s`` (wall seconds of the build), ``unit`` (the ``(count, dim)`` rows it
+    indexes, used to answer exactly when over-fetching falls short; may be None), ``metric``
+    (``"cosine"``: inner product over the unit rows; ``"dot"``: inner product over the raw
+    rows; ``"euclidean"``: L2 over the raw rows, scores reported as negative distances).
     """
 
     def __init__(
@@ -208,39 +182,9 @@ class Index:
             raise InvalidQuery("cannot index an empty table")
         if metric not in METRICS:
             raise InvalidQuery(f"unknown metric {metric!r}: expected one of {', '.join(METRICS)}")
-        fmetric = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
         start = time.perf_counter()
-        if method == "hnsw":
-            if not 2 <= m <= 256:
-                raise InvalidQuery(f"--m must be between 2 and 256, got {m}")
-            if ef_construction < 1 or ef_search < 1:
-                raise InvalidQuery("--ef-construction and --ef-search must be at least 1")
-            index = faiss.IndexHNSWFlat(dim, m, fmetric)
-            index.hnsw.efConstruction = ef_construction
-            index.hnsw.efSearch = ef_search
-            params = {"m": m, "ef_construction": ef_construction, "ef_search": ef_search}
-        elif method == "ivf":
-            nlist = default_nlist(n) if nlist is None else nlist
-            if not 1 <= nlist <= n:
-                raise InvalidQuery(f"--nlist must be between 1 and the row count {n:,}, got {nlist}")
-            nprobe = default_nprobe(nlist) if nprobe is None else nprobe
-            if not 1 <= nprobe <= nlist:
-                raise InvalidQuery(f"--nprobe must be between 1 and nlist={nlist}, got {nprobe}")
-            quantizer = faiss.IndexFlatL2(dim) if metric == "euclidean" else faiss.IndexFlatIP(dim)
-            index = faiss.IndexIVFFlat(quantizer, dim, nlist, fmetric)
-            index.cp.seed = seed
-            rng = np.random.default_rng(seed)
-            take = np.sort(rng.choice(n, size=min(n, max(nlist * 64, 10_000)), replace=False))
-            index.train(np.ascontiguousarray(unit[take], dtype=np.float32))
-            index.nprobe = nprobe
-            params = {"nlist": nlist, "nprobe": nprobe}
-        elif method == "flat":
-            index = faiss.IndexFlatL2(dim) if metric == "euclidean" else faiss.IndexFlatIP(dim)
-            params = {}
-        else:
-            raise InvalidQuery(f"unknown index method {method!r}: expected one of {', '.join(METHODS)}")
-        for lo in range(0, n, _ADD_BLOCK):
-            index.add(np.ascontiguousarray(unit[lo : lo + _ADD_BLOCK], dtype=np.float32))
+        index, params = index_build.make(faiss, unit, method, metric=metric, m=m, ef_construction=ef_construction,
+                                         ef_search=ef_search, nlist=nlist, nprobe=nprobe, seed=seed)
         return cls(index, method, params, unit=unit, build_s=time.perf_counter() - start, metric=metric)
 
     # -- searching ---------------------------------------------------------------------------
@@ -531,111 +475,6 @@ class Index:
         hits = sum(len(np.intersect1d(a, e)) for a, e in zip(approx, exact))
         return hits / max(1, exact.size)
 
-    # -- files -------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> None:
-        """Write the index to `path` (``.faiss``) and its metadata beside it (``.json``).
-
-        Both are written to temporary files and renamed into place; the metadata carries the
-        ``.faiss`` file's size and CRC-32, so a truncated or corrupt file is detected on load.
-        `extra` (e.g. the cache entry's fingerprint) is stored in the metadata as given.
-        """
-        faiss = _faiss()
-        path = Path(path)
-        tag = f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp_index = path.with_name(path.name + tag)
-        meta_path = _meta_path(path)
-        tmp_meta = meta_path.with_name(meta_path.name + tag)
-        try:
-            faiss.write_index(self.faiss_index, str(tmp_index))
-            meta = dict(
-                extra or {},
-                format=_FORMAT,
-                method=self.method,
-                metric=self.metric,
-                params=self.params,
-                count=self.count,
-                dim=self.dim,
-                recall_at_10=self.recall_at_build,
-                recall_sample=RECALL_SAMPLE,
-                recall_seed=RECALL_SEED,
-                build_s=self.build_s,
-                file_size=tmp_index.stat().st_size,
-                file_crc32=file_crc32(tmp_index, mapped=True),
-                created=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            )
-            tmp_meta.write_text(json.dumps(meta, indent=1), "utf-8")
-            os.replace(tmp_index, path)
-            os.replace(tmp_meta, meta_path)
-        finally:
-            for tmp in (tmp_index, tmp_meta):
-                tmp.unlink(missing_ok=True)
-
-    @classmethod
-    def load(
-        cls,
-        path: str | os.PathLike,
-        *,
-        unit: NDArray[np.floating] | None = None,
-        expect: dict[str, Any] | None = None,
-    ) -> Index:
-        """Read an index written by :meth:`save`.
-
-        Parameters
-        ----------
-        path : path-like
-            The ``.faiss`` file; its ``.json`` metadata is read from beside it.
-        unit : ndarray ``(n, dim)``, optional
-            The rows it was built over (for exact answers to queries it cannot fill).
-        expect : dict, optional
-            Metadata values that must match (e.g. the cache fingerprint).
-
-        Raises
-        ------
-        FormatError
-            If either file is missing, truncated, corrupt (size or CRC-32 differ), of another
-            layout, does not match `expect`, or does not fit `unit`.
-        """
-        faiss = _faiss()
-        path = Path(path)
-        try:
-            meta = json.loads(_meta_path(path).read_text("utf-8"))
-        except (OSError, ValueError) as exc:
-            raise FormatError(f"{path}: index metadata missing or unreadable ({exc})") from None
-        if meta.get("format") != _FORMAT or meta.get("method") not in METHODS:
-            raise FormatError(f"{path}: index metadata of another layout")
-        for key, value in (expect or {}).items():
-            if meta.get(key) != value:
-                raise FormatError(f"{path}: index built for another version of the vectors ({key} differs)")
-        try:
-            size = path.stat().st_size
-        except OSError:
-            raise FormatError(f"{path}: index file missing") from None
-        if size != meta.get("file_size"):
-            expected = int(meta.get("file_size") or 0)
-            raise FormatError(f"{path}: index file is {size:,} bytes, expected {expected:,} bytes (truncated?)")
-        if file_crc32(path, mapped=True) != meta.get("file_crc32"):
-            raise FormatError(f"{path}: index file fails its CRC-32 check (corrupt)")
-        try:
-            # memory-mapped, read-only: a 3.4 GiB IVF file (3M x 300) opens in milliseconds
-            # instead of 4.6 s of reading; its pages stay in the page cache between processes
-            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-        except RuntimeError:
-            try:
-                index = faiss.read_index(str(path))
-            except RuntimeError as exc:
-                raise FormatError(f"{path}: FAISS cannot read the index ({str(exc).splitlines()[0]})") from None
-        if index.ntotal != meta.get("count") or index.d != meta.get("dim"):
-            raise FormatError(f"{path}: index holds {index.ntotal} x {index.d}, metadata says otherwise")
-        if unit is not None and unit.shape != (index.ntotal, index.d):
-            raise FormatError(f"{path}: index of {index.ntotal:,} x {index.d} does not fit {unit.shape}")
-        params = meta.get("params", {})
-        if meta["method"] == "hnsw":
-            index.hnsw.efSearch = int(params["ef_search"])
-        elif meta["method"] == "ivf":
-            faiss.extract_index_ivf(index).nprobe = int(params["nprobe"])
-        return cls(index, meta["method"], params, unit=unit, recall=meta.get("recall_at_10"),
-                   build_s=meta.get("build_s"), metric=meta.get("metric", "cosine"))
-
 
 # -- helpers ---------------------------------------------------------------------------------
 def _untied_top(row: list[int], score: list[float], banned: Sequence[int], kk: int) -> bool:
@@ -653,10 +492,6 @@ def _untied_top(row: list[int], score: list[float], banned: Sequence[int], kk: i
     return len(row) >= kk and row[kk - 1] >= 0 and len(set(head)) == len(head)
 
 
-def _meta_path(path: Path) -> Path:
-    return path.with_suffix(".json")
-
-
 def _sample_rows(unit: NDArray[np.floating], sample: int, seed: int) -> NDArray[np.int64]:
     """`sample` seeded row ids (sorted) among the rows that are not all zeros."""
     n = unit.shape[0]
@@ -667,24 +502,6 @@ def _sample_rows(unit: NDArray[np.floating], sample: int, seed: int) -> NDArray[
 
 
 # -- indexes stored in the vector cache ------------------------------------------------------
-def index_file(entry: Path, method: str, metric: str = "cosine") -> Path:
-    """Return the ``.faiss`` file of a `method` index in `metric` inside cache entry directory `entry`.
-
-    ``index-hnsw.faiss`` for cosine (the name it always had), ``index-hnsw-dot.faiss`` and
-    ``index-hnsw-euclidean.faiss`` for the others.
-    """
-    return Path(entry) / (f"index-{method}.faiss" if metric == "cosine" else f"index-{method}-{metric}.faiss")
-
-
-def _entry_stamp(entry: Path) -> dict[str, Any]:
-    """Return what ties an index to its cache entry: the entry's fingerprint, shape and dtype."""
-    try:
-        meta = json.loads((Path(entry) / "meta.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {"entry_" + k: meta.get(k) for k in ("fingerprint", "count", "dim", "dtype", "created")}
-
-
 def stored(
     entry: Path, unit: NDArray[np.floating] | None = None, method: str | None = None, metric: str = "cosine"
 ) -> Index | None:
@@ -695,12 +512,13 @@ def stored(
     A stored index that fails its checks is reported with one warning and ignored (the caller
     rebuilds it); an index of an older version of the vectors is ignored silently.
     """
-    stamp = _entry_stamp(entry)
+    stamp = index_files.entry_stamp(entry)
     found = []
     for m in METHODS if method is None else (method,):
         path = index_file(entry, m, metric)
-        if path.exists() or _meta_path(path).exists():
-            found.append((_meta_path(path).stat().st_mtime if _meta_path(path).exists() else 0.0, m, path))
+        meta = index_files.meta_path(path)
+        if path.exists() or meta.exists():
+            found.append((meta.stat().st_mtime if meta.exists() else 0.0, m, path))
     for _, m, path in sorted(found, reverse=True):
         try:
             return Index.load(path, unit=unit, expect=stamp)
@@ -747,161 +565,5 @@ def build_for(
     if measure:
         index.recall_at_build = index.recall()
     if entry is not None:
-        index.save(index_file(entry, method, metric), extra=dict(_entry_stamp(entry), source=vectors.source))
+        index.save(index_file(entry, method, metric), extra=dict(index_files.entry_stamp(entry), source=vectors.source))
     return index
-
-
-def stored_infos(root: Path) -> list[IndexInfo]:
-    """Every index stored under cache directory `root` (``<root>/vectors/<entry>/index-*``)."""
-    out: list[IndexInfo] = []
-    vectors_dir = Path(root) / "vectors"
-    if not vectors_dir.is_dir():
-        return out
-    for entry in sorted(vectors_dir.iterdir()):
-        if entry.name.startswith(".") or not entry.is_dir():
-            continue
-        try:
-            source = json.loads((entry / "meta.json").read_text("utf-8")).get("source", "?")
-        except (OSError, ValueError):
-            source = "?"
-        for m, metric in ((m, x) for m in METHODS for x in METRICS):
-            path = index_file(entry, m, metric)
-            if not (path.exists() or _meta_path(path).exists()):
-                continue
-            size = sum(p.stat().st_size for p in (path, _meta_path(path)) if p.exists())
-            try:
-                meta = json.loads(_meta_path(path).read_text("utf-8"))
-            except (OSError, ValueError):
-                meta = {}
-            ok = (
-                path.exists()
-                and meta.get("file_size") == path.stat().st_size
-                and all(meta.get(k) == v for k, v in _entry_stamp(entry).items())
-            )
-            params = ",".join(f"{k}={v}" for k, v in meta.get("params", {}).items())
-            if metric != "cosine":
-                params = f"metric={metric}" + (f",{params}" if params else "")
-            out.append(IndexInfo(source, m, meta.get("count", 0), meta.get("dim", 0), params,
-                                 meta.get("recall_at_10"), meta.get("build_s"), size,
-                                 meta.get("created", "?"), "ok" if ok else "broken", str(path)))
-    return out
-
-
-def remove(entry: Path, method: str | None = None) -> int:
-    """Delete the stored indexes of `entry` (of `method`, if given); return the bytes freed."""
-    freed = 0
-    for m, metric in ((m, x) for m in (METHODS if method is None else (method,)) for x in METRICS):
-        path = index_file(entry, m, metric)
-        for p in (path, _meta_path(path)):
-            if p.exists():
-                freed += p.stat().st_size
-                p.unlink(missing_ok=True)
-    return freed
-
-
-# -- queries answered by an index ------------------------------------------------------------
-def neighbors(
-    vectors: Vectors,
-    index: Index,
-    queries: str | Sequence[str],
-    k: int = 10,
-    *,
-    restrict: int | None = None,
-    skip_missing: bool = False,
-    ef_search: int | None = None,
-    nprobe: int | None = None,
-) -> list[Neighbor]:
-    """:func:`embviz.search.neighbors` answered by `index` (approximate, see its recall).
-
-    Same queries, exclusions (a query's own keys), `restrict` and rows as the exact search, in
-    the index's metric (for dot and euclidean the query is the weighted sum of raw rows);
-    the ids come from :meth:`Index.search`. Raises as :func:`embviz.search.neighbors`.
-    """
-    from embviz.search import queries as _q
-
-    if isinstance(queries, str):
-        queries = [queries]
-    if k < 1:
-        raise InvalidQuery(f"k must be at least 1, got {k}")
-    texts, exprs = [], []
-    for text in queries:
-        e = _q.as_expression(vectors, text)
-        if _all_known(vectors, tuple(e.keys), skip_missing, f"query {text!r}"):
-            texts.append(text)
-            exprs.append(e)
-    if not exprs:
-        return []
-    if index.metric != "cosine":  # dot, euclidean: the weighted sum of the raw rows
-        q = np.stack([_q.raw_vector(vectors, e) for e in exprs]).astype(np.float32)
-    else:
-        q = np.stack([_q.expression_vector(vectors, e) for e in exprs]).astype(np.float64)
-        norms = np.linalg.norm(q, axis=1)
-        if (norms == 0).any():
-            text = texts[int(np.flatnonzero(norms == 0)[0])]
-            raise InvalidQuery(
-                f"the vector of {text[:200]!r} is all zeros: its cosine similarity to every key is 0, "
-                "so it has no neighbors"
-            )
-        q = (q / norms[:, None]).astype(np.float32)
-    exclude = [[*vectors.indices(e.keys).tolist(), *_padding(vectors)] for e in exprs]
-    ids, scores = index.search(q, k, exclude=exclude, restrict=restrict, ef_search=ef_search, nprobe=nprobe)
-    return [
-        _q.Neighbor(text, rank + 1, vectors.keys[i], float(s))
-        for text, row_ids, row_scores in zip(texts, ids, scores)
-        for rank, (i, s) in enumerate(zip(row_ids.tolist(), row_scores.tolist()))
-    ]
-
-
-def _all_known(vectors: Vectors, keys: tuple[str, ...], skip: bool, what: str) -> bool:
-    """Whether every key is in the vocabulary; a missing one raises, or warns when skipping."""
-    try:
-        for key in keys:
-            vectors.get_index(key)
-    except KeyNotFound as exc:
-        if not skip:
-            raise
-        warn(f"skipped {what}: {exc}")
-        return False
-    return True
-
-
-def _padding(vectors: Vectors) -> list[int]:
-    """Return the padding row, never a neighbor (``Vectors.padding_idx``, where the table has one)."""
-    pad = getattr(vectors, "padding_idx", None)
-    return [] if pad is None else [int(pad)]
-
-
-def analogy(
-    vectors: Vectors,
-    index: Index,
-    triples: Sequence[tuple[str, str, str]] | tuple[str, str, str],
-    k: int = 1,
-    *,
-    restrict: int | None = None,
-    skip_missing: bool = False,
-    ef_search: int | None = None,
-    nprobe: int | None = None,
-) -> list[Analogy]:
-    """3CosAdd analogies ``a : b :: c : ?`` answered by `index` (approximate).
-
-    The query of each triple is 3CosAdd's ``unit(u_b - u_a + u_c)``
-    (:func:`embviz.search.kernel.cosadd_queries`); a, b and c are excluded. 3CosMul is not a
-    single inner product and has no index path. Raises as :func:`embviz.search.analogy`.
-    """
-    from embviz.search import queries as _q
-
-    if len(triples) == 3 and all(isinstance(x, str) for x in triples):
-        triples = [triples]  # type: ignore[list-item]
-    triples = [tuple(t) for t in triples if _all_known(vectors, tuple(t), skip_missing, " ".join(t))]
-    if not triples:
-        return []
-    ids = vectors.indices([w for t in triples for w in t]).reshape(-1, 3)
-    ua, ub, uc = (np.asarray(vectors.unit[ids[:, j]], dtype=np.float32) for j in range(3))
-    q, _ = cosadd_queries(ua, ub, uc)
-    exclude = [[*row, *_padding(vectors)] for row in ids.tolist()]
-    top, scores = index.search(q, k, exclude=exclude, restrict=restrict, ef_search=ef_search, nprobe=nprobe)
-    return [
-        _q.Analogy(a, b, c, rank + 1, vectors.keys[i], float(s))
-        for (a, b, c), row_ids, row_scores in zip(triples, top, scores)
-        for rank, (i, s) in enumerate(zip(row_ids.tolist(), row_scores.tolist()))
-    ]
