@@ -273,3 +273,284 @@ def test_no_warning_on_load(models):
     with warnings.catch_warnings():
         warnings.simplefilter("error", EmbvizWarning)
         eio.load(path, cache=False)
+
+
+# -- queries with words that are not in the vocabulary (fastText's get_nearest_neighbors) ------
+#: Topics for a corpus whose words share character n-grams within a topic (so a misspelling or a
+#: compound has meaningful neighbors) and whose neighbor scores are well apart (no near-ties).
+STEMS = ("fire water govern helicopt peace minist australi bomb fight talk police forest city river "
+         "москв петербург 東京 日本 café naïv straß ñand ελλαδ emoji😀 garden music").split()
+SUFFIXES = ["", "s", "er", "ers", "ing", "ed", "ment", "ly", "ist", "al", "ation", "ic"]
+#: Query words outside the vocabulary: a misspelling, compounds, non-ASCII, long words, other case.
+OOV_QUERIES = [
+    "goverment", "helicoptres", "firefighter", "waterbombing", "peacetalks", "fire-fighting",
+    "москва", "санкт-петербург", "東京都", "日本語", "cafés", "naïveté", "straße", "ñandúes", "ελλάδα",
+    "emoji😀😀", "FIRE", "Government", "governmentalisationalistically", "policeforestcityriver" * 8,
+    "x",
+]
+
+
+def _topic_corpus(path: Path, lines: int = 6000) -> Path:
+    rng = random.Random(3)
+    fill = [f"w{i}" for i in range(60)]
+    with open(path, "w", encoding="utf-8") as f:
+        for _ in range(lines):
+            stem, other = rng.choice(STEMS), rng.choice(STEMS)
+            words = [stem + rng.choice(SUFFIXES) for _ in range(rng.randint(4, 9))]
+            words += [other + rng.choice(SUFFIXES), rng.choice(fill), rng.choice(fill)]
+            rng.shuffle(words)
+            f.write(" ".join(words) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def topic_models(tmp_path_factory) -> dict[str, tuple[Path, object]]:
+    """fastText models of the topic corpus: skip-gram n-grams 3..6, CBOW 2..4, skip-gram 1..3."""
+    root = tmp_path_factory.mktemp("ft_topics")
+    corpus = _topic_corpus(root / "topics.txt")
+    out = {}
+    for name, kind, (minn, maxn) in [("sg36", "skipgram", (3, 6)), ("cbow24", "cbow", (2, 4)),
+                                     ("sg13", "skipgram", (1, 3))]:
+        m = fasttext.train_unsupervised(str(corpus), model=kind, dim=16, minn=minn, maxn=maxn, epoch=5,
+                                        minCount=1, bucket=20000, thread=1, verbose=0)
+        p = root / f"{name}.bin"
+        m.save_model(str(p))
+        out[name] = (p, m)
+    return out
+
+
+def assert_same_neighbors(ref: list[tuple[float, str]], got: list, atol: float = 1e-5) -> int:
+    """Assert embviz's neighbors equal fastText's ``(score, key)`` list; return how many keys differ.
+
+    Keys must be equal rank by rank, except two keys whose fastText scores are within `atol` of
+    each other (a near-tie that float32 rounding may order either way); scores agree to `atol`.
+    """
+    assert len(got) == len(ref)
+    assert [r.rank for r in got] == list(range(1, len(ref) + 1))
+    np.testing.assert_allclose([r.score for r in got], [s for s, _ in ref], atol=atol, rtol=0)
+    differ = 0
+    for (s, key), row in zip(ref, got):
+        if row.key != key:
+            differ += 1
+            tied = [k for t, k in ref if abs(t - s) <= atol]
+            assert row.key in tied, (row, ref)
+    return differ
+
+
+@pytest.mark.parametrize("name", ["sg36", "cbow24", "sg13"])
+def test_neighbors_of_any_word_equal_fasttext(topic_models, name):
+    from embviz import neighbors
+
+    path, ft = topic_models[name]
+    v = eio.load(path, cache=False)
+    rng = random.Random(1)
+    in_vocab = rng.sample(ft.get_words(), 25)
+    answered = differ = 0
+    for w in in_vocab + OOV_QUERIES:
+        ref = ft.get_nearest_neighbors(w, k=10)
+        if not ft.get_word_vector(w).any():  # fastText's zero vector: every score 0, arbitrary words
+            assert w not in v and all(s == 0 for s, _ in ref)
+            with pytest.raises(KeyNotFound, match="buckets the model never trained"):
+                neighbors(v, w, k=10)
+            continue
+        differ += assert_same_neighbors(ref, neighbors(v, w, k=10))
+        answered += 1
+    assert answered >= len(in_vocab) + len(OOV_QUERIES) - 3 and differ == 0
+    # one batch answers the same rows as the queries one by one
+    ok = [w for w in in_vocab + OOV_QUERIES if ft.get_word_vector(w).any()]
+    batch = neighbors(v, ok, k=5)
+    assert batch == [r for w in ok for r in neighbors(v, w, k=5)]
+
+
+def test_neighbors_through_the_cache_and_with_restrict(topic_models, tmp_path):
+    from embviz import neighbors
+
+    path, ft = topic_models["sg36"]
+    cached = eio.load(path, cache_dir=tmp_path)
+    cached = eio.load(path, cache_dir=tmp_path)  # mapped from the cache, the model attached again
+    assert_same_neighbors(ft.get_nearest_neighbors("goverment", k=10), neighbors(cached, "goverment", k=10))
+    rows = neighbors(cached, "goverment", k=5, restrict=50)
+    assert all(cached.key_to_index[r.key] < 50 for r in rows)
+
+
+def test_a_word_whose_ngram_rows_were_never_trained(topic_models):
+    """fastText (< 10 threads) leaves most buckets zero: a word made of them has no vector."""
+    from embviz import neighbors, similarity
+
+    path, ft = topic_models["sg36"]
+    v = eio.load(path, cache=False)
+    word = next(w for w in (c * n for c in "qjzxkv" for n in (3, 4, 5, 8)) if not ft.get_word_vector(w).any())
+    with pytest.raises(KeyNotFound) as exc:
+        neighbors(v, word, k=3)
+    assert str(exc.value) == (
+        f"{v._missing_message(word)}; the rows of its character n-grams are all zero (buckets the model "
+        "never trained), so it has no vector")
+    with pytest.raises(KeyNotFound, match="never trained"):
+        similarity(v, (word, "fire"))
+    with pytest.raises(KeyNotFound, match="never trained"):
+        neighbors(v, f"fire + {word}")
+    with pytest.warns(EmbvizWarning, match=f"skipped query {word!r}"):  # --skip-missing skips it
+        rows = neighbors(v, [word, "goverment"], k=3, skip_missing=True)
+    assert [r.query for r in rows] == ["goverment"] * 3
+
+
+@pytest.mark.parametrize("name", ["sg36", "cbow24"])
+def test_similarity_and_analogy_with_oov_words_equal_fasttext(topic_models, name):
+    from embviz import analogy, similarity
+
+    path, ft = topic_models[name]
+    v = eio.load(path, cache=False)
+
+    def cos(a, b):
+        x, y = (ft.get_word_vector(w).astype(np.float64) for w in (a, b))
+        return float(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
+
+    pairs = [("goverment", "government"), ("firefighter", "fire"), ("москва", "東京都"), ("fire", "water")]
+    got = similarity(v, pairs)
+    assert [(s.a, s.b) for s in got] == pairs
+    np.testing.assert_allclose([s.score for s in got], [cos(a, b) for a, b in pairs], atol=1e-6)
+    # a : b :: c : ?  is  b - a + c, fastText's get_analogies(b, a, c) (A - B + C); a, b, c never answers
+    for a, b, c in [("goverment", "government", "helicoptres"), ("fire", "firefighter", "water"),
+                    ("water", "waters", "москва")]:
+        ref = ft.get_analogies(b, a, c, k=8)
+        rows = analogy(v, (a, b, c), k=8)
+        assert_same_neighbors(ref, rows)
+        assert not {a, b, c} & {r.key for r in rows}
+    cosmul = analogy(v, ("goverment", "government", "helicoptres"), k=3, method="cosmul")
+    assert len(cosmul) == 3 and cosmul[0].key not in ("government",)
+
+
+def test_expressions_with_oov_keys_are_sums_of_unit_vectors(topic_models):
+    """gensim's FastTextKeyedVectors.most_similar: each key's unit vector, OOV keys not excluded."""
+    from embviz import neighbors, search
+
+    path, ft = topic_models["sg36"]
+    v = eio.load(path, cache=False)
+    unit = v.matrix / np.linalg.norm(v.matrix, axis=1, keepdims=True)
+
+    def u(w):
+        x = ft.get_word_vector(w).astype(np.float64)
+        return x / np.linalg.norm(x)
+
+    q = u("goverment") - u("fire") + 0.5 * u("peacetalks")
+    np.testing.assert_allclose(search.expression_vector(v, "goverment - fire + 0.5*peacetalks"), q, atol=1e-6)
+    scores = unit @ (q / np.linalg.norm(q))
+    scores[v.key_to_index["fire"]] = -np.inf  # the in-vocabulary key is excluded
+    best = np.argsort(-scores, kind="stable")[:10]
+    rows = neighbors(v, "goverment - fire + 0.5*peacetalks", k=10)
+    assert [r.key for r in rows] == [v.keys[i] for i in best]
+    np.testing.assert_allclose([r.score for r in rows], scores[best], atol=1e-5)
+    # dot and euclidean score the raw vectors; the OOV key adds its raw subword vector
+    raw = ft.get_word_vector("goverment") + ft.get_word_vector("water")
+    dots = v.matrix.astype(np.float64) @ raw
+    dots[v.key_to_index["water"]] = -np.inf
+    rows = neighbors(v, "goverment + water", k=5, metric="dot")
+    assert [r.key for r in rows] == [v.keys[i] for i in np.argsort(-dots, kind="stable")[:5]]
+
+
+def test_tables_without_subwords_keep_key_not_found(topic_models, tmp_path):
+    from embviz import analogy, neighbors, similarity
+    from embviz.vectors import Vectors
+
+    path, ft = topic_models["sg36"]
+    vec = tmp_path / "model.vec"  # the same words, as fastText's .vec: no subwords
+    eio.save(eio.load(path, cache=False), vec, "fasttext")
+    v = eio.load(vec, cache=False)
+    assert getattr(v, "subwords", None) is None
+    for call in (lambda: neighbors(v, "goverment"), lambda: similarity(v, ("goverment", "fire")),
+                 lambda: analogy(v, ("goverment", "government", "fire"))):
+        with pytest.raises(KeyNotFound) as exc:
+            call()
+        assert str(exc.value) == v._missing_message("goverment")  # with close matches, as before
+    plain = Vectors(["king", "queen"], [[1.0, 0.0], [0.9, 0.1]])
+    with pytest.raises(KeyNotFound, match=r"^'kingg' is not in the vocabulary \(2 keys\); close matches: king$"):
+        neighbors(plain, "kingg")
+    with pytest.warns(EmbvizWarning, match="skipped query 'kingg'"):
+        assert neighbors(plain, ["kingg", "king"], k=1, skip_missing=True)[0].key == "queen"
+
+
+def test_supervised_model_refuses_oov_words(models):
+    from embviz import neighbors
+
+    path, _ = models["sup"]
+    v = eio.load(path, cache=False)
+    with pytest.raises(KeyNotFound) as exc:
+        neighbors(v, "never-seen")
+    assert str(exc.value).endswith("; the model has no subword vectors (maxn 0), so only its words have vectors")
+
+
+def test_subword_notes(topic_models):
+    from embviz.search.queries import subword_notes
+    from embviz.vectors import Vectors
+
+    path, ft = topic_models["sg36"]
+    v = eio.load(path, cache=False)
+    note = "{!r} is not in the vocabulary: its vector is the mean of its character n-grams (fastText)"
+    assert subword_notes(v, ["fire", "goverment - fire", "goverment", ("москва", "fire")]) == [
+        note.format("goverment"), note.format("москва")]
+    assert subword_notes(v, [np.zeros(16), "a +", "fire"]) == []
+    many = [f"firezz{i}" for i in range(13)]
+    notes = subword_notes(v, many)
+    assert notes[:10] == [note.format(w) for w in many[:10]]
+    assert notes[10:] == ["... and 3 more keys not in the vocabulary, built from their character n-grams"]
+    assert subword_notes(Vectors(["a"], [[1.0]]), ["b"]) == []
+    # a word of the model beyond --limit: its vector is the model's word vector (own row + n-grams)
+    short = eio.load(path, cache=False, limit=10)
+    word = ft.get_words()[20]
+    np.testing.assert_allclose(
+        [r.score for r in __import__("embviz").neighbors(short, word, k=3)],
+        sorted((float(short.unit[i] @ (ft.get_word_vector(word) / np.linalg.norm(ft.get_word_vector(word))))
+                for i in range(10)), reverse=True)[:3], atol=1e-6)
+    assert subword_notes(short, [word]) == [
+        f"{word!r} is not among the 10 keys loaded: its vector is the model's (its own row and its "
+        "character n-grams, fastText)"]
+
+
+def test_cli_answers_oov_words_and_says_so_on_stderr(topic_models):
+    from typer.testing import CliRunner
+
+    from embviz import analogy, neighbors, similarity
+
+    path, _ = topic_models["sg36"]
+    v = eio.load(path, cache=False)
+    runner = CliRunner()
+    note = "embviz: {!r} is not in the vocabulary: its vector is the mean of its character n-grams (fastText)\n"
+    result = runner.invoke(app, ["neighbors", "-v", str(path), "--no-cache", "goverment", "fire", "-k", "3"])
+    assert result.exit_code == 0, result.output
+    rows = neighbors(v, ["goverment", "fire"], k=3)
+    assert result.stdout == "query\trank\tkey\tscore\n" + "".join(
+        f"{r.query}\t{r.rank}\t{r.key}\t{r.score:.6f}\n" for r in rows)
+    assert result.stderr == note.format("goverment")
+    result = runner.invoke(app, ["neighbors", "-v", str(path), "--no-cache", "-q", "goverment", "-k", "3"])
+    assert result.exit_code == 0 and result.stderr == ""
+    result = runner.invoke(app, ["similarity", "-v", str(path), "--no-cache", "москва", "fire"])
+    s = similarity(v, ("москва", "fire"))[0].score
+    assert (result.exit_code, result.stdout) == (0, f"a\tb\tscore\nмосква\tfire\t{s:.6f}\n")
+    assert result.stderr == note.format("москва")
+    result = runner.invoke(app, ["analogy", "-v", str(path), "--no-cache", "goverment", "government", "peacetalks"])
+    a = analogy(v, ("goverment", "government", "peacetalks"))[0]
+    assert result.exit_code == 0 and result.stdout.endswith(f"\t1\t{a.key}\t{a.score:.6f}\n")
+    assert result.stderr == note.format("goverment") + note.format("peacetalks")
+    result = runner.invoke(app, ["neighbors", "-v", str(path), "--no-cache", "--metric", "dot", "goverment"])
+    assert result.exit_code == 0 and result.stderr == note.format("goverment")
+
+
+def test_oov_queries_equal_gensim_fasttext_keyed_vectors(topic_models):
+    """gensim's FastTextKeyedVectors: most_similar and similarity of words outside the vocabulary."""
+    from gensim.models.fasttext import load_facebook_vectors
+
+    from embviz import analogy, neighbors, similarity
+
+    path, _ = topic_models["cbow24"]
+    v = eio.load(path, cache=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kv = load_facebook_vectors(str(path))
+    for pos, neg in [(["goverment"], []), (["peacetalks", "москва"], ["fire"]), (["firefighter", "fire"], [])]:
+        ref = kv.most_similar(positive=pos, negative=neg, topn=8)
+        text = " + ".join(pos) + "".join(f" - {w}" for w in neg)
+        assert_same_neighbors([(s, k) for k, s in ref], neighbors(v, text, k=8))
+    ref = kv.most_similar(positive=["government", "helicoptres"], negative=["goverment"], topn=5)
+    assert_same_neighbors([(s, k) for k, s in ref], analogy(v, ("goverment", "government", "helicoptres"), k=5))
+    assert similarity(v, ("goverment", "東京都"))[0].score == pytest.approx(float(kv.similarity("goverment", "東京都")),
+                                                                           abs=1e-6)

@@ -241,10 +241,12 @@ def neighbors(
     if context_table is not None:
         rows = search.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing, metric=metric_name,
                                 context=context_table)
+        _note_subwords(table, texts)
         _emit_neighbors(rows, info, shown, fmt, no_header, output_file, None)
         return
     if metric_name != "cosine" and not (use_index and not no_index):
         rows = search.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing, metric=metric_name)
+        _note_subwords(table, texts)
         _emit_neighbors(rows, info, shown, fmt, no_header, output_file, None)
         return
     if score == NeighborScore.csls:
@@ -277,10 +279,17 @@ def neighbors(
         )
     else:
         rows = search.neighbors(table, texts, k=k, restrict=restrict, skip_missing=skip_missing)
+    _note_subwords(table, texts)
     _emit_neighbors(rows, info, shown, fmt, no_header, output_file, provenance)
 
 
 _NEIGHBOR_COLUMNS = ["query", "rank", "key", "score"]
+
+
+def _note_subwords(table, queries) -> None:  # noqa: ANN001
+    """Say on stderr which answered keys were not in the vocabulary but built from subwords (fastText .bin)."""
+    for line in search.queries.subword_notes(table, queries):
+        message(line)
 
 
 def _emit_neighbors(rows, info, shown, fmt, no_header, output_file, provenance) -> None:  # noqa: ANN001
@@ -384,6 +393,7 @@ def analogy(
         rows = search.analogy(
             table, triples, k=k, method=method.value, restrict=restrict, skip_missing=skip_missing
         )
+    _note_subwords(table, triples)
     emit(with_provenance(rows, fmt, provenance), fmt, no_header, columns=["a", "b", "c", "rank", "key", "score"])
 
 
@@ -408,6 +418,7 @@ def similarity(
         raise typer.BadParameter(f"expected two keys A B or '-', got {len(words)}", param_hint="WORDS")
     table = source.load()
     rows = search.similarity(table, pairs, skip_missing=skip_missing)
+    _note_subwords(table, pairs)
     emit(rows, fmt, no_header, columns=["a", "b", "score"])
 
 

@@ -222,6 +222,12 @@ class FastTextModel:
     def _ids(self) -> dict[bytes, int]:
         return {w: i for i, w in enumerate(self._raw)}  # words and labels, as fastText's getId
 
+    def has_word(self, word: str | bytes) -> bool:
+        """Whether `word` is in the model's dictionary (a table read with a limit holds fewer)."""
+        raw = word.encode("utf-8", "surrogateescape") if isinstance(word, str) else bytes(word)
+        i = self._ids.get(raw)
+        return i is not None and self.types[i] == 0
+
     # -- vectors -----------------------------------------------------------------------------
     def ngram_rows(self, word: str | bytes) -> NDArray[np.int64]:
         """Rows of the input matrix averaged for `word`: its own row (if in the dictionary) first.
@@ -283,9 +289,20 @@ class FastTextModel:
         dictionary, and the model has no n-grams: ``maxn == 0``, a supervised model) gets the
         zero vector, as in fastText.
         """
+        v = self.subword_vector(word)
+        return np.zeros(self.args.dim, dtype=np.float32) if v is None else v
+
+    def subword_vector(self, word: str | bytes) -> NDArray[np.float32] | None:
+        """Return :meth:`word_vector` ``(dim,)`` float32, or None when the model gives `word` no row.
+
+        None means fastText's zero vector: `word` is not in the dictionary and has no character
+        n-gram of length ``minn..maxn`` (a model without subwords, ``maxn == 0``; a word shorter
+        than ``minn - 2`` characters). The queries use this to tell a word the model can build
+        from one it cannot.
+        """
         rows = self.ngram_rows(word)
         if len(rows) == 0:
-            return np.zeros(self.args.dim, dtype=np.float32)
+            return None
         acc = np.asarray(self.input[np.sort(rows)], dtype=np.float64).sum(axis=0)
         return (acc / len(rows)).astype(np.float32)
 

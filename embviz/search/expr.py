@@ -10,7 +10,9 @@ Shared by ``neighbors`` queries and the formula axes of ``plot``. Nothing is eve
 
 Operators must stand apart (``king - man``), so keys with hyphens (``e-mail``, ``-lrb-``) stay
 keys. Quote keys that contain spaces or are themselves ``+``/``-``: ``'new york' - 'ny'``.
-A term's weight multiplies the key's unit vector, as in gensim's ``most_similar``.
+A term's weight multiplies the key's unit vector, as in gensim's ``most_similar``. On a table
+loaded from a fastText ``.bin``, a key that is not in the vocabulary (``'goverment' - fire``)
+takes the unit vector built from its character n-grams (:mod:`embviz.search.queries`).
 """
 
 from __future__ import annotations

@@ -4,6 +4,14 @@ Every query reduces to one kernel, :func:`embviz.search.kernel.top_k`. Results a
 gensim ``KeyedVectors.most_similar`` / ``most_similar_cosmul`` / ``similarity`` (the
 reference implementation) to float32 rounding. Queries return frozen dataclasses and never
 print.
+
+A table loaded from a fastText ``.bin`` (``vectors.subwords``, see
+:mod:`embviz.io.fasttext_bin`) gives a vector to keys it does not hold: the mean of their
+character n-gram rows, as fastText's ``get_word_vector``. Such a key takes part in
+``neighbors``, ``analogy``, ``similarity`` and expressions like any key, except that it has no
+row to exclude from the answers: ``neighbors(v, "misspeling")`` equals fastText's
+``get_nearest_neighbors("misspeling")`` (and gensim's ``FastTextKeyedVectors.most_similar``).
+:func:`subword_notes` says which keys of a batch were built that way.
 """
 
 from __future__ import annotations
@@ -62,6 +70,149 @@ class Similarity:
 
 
 
+# -- the vectors of keys: table rows, or built from subwords ----------------------------------
+#: At most this many keys are named by :func:`subword_notes`; the rest are counted in one line.
+MAX_NOTES = 10
+
+
+class _Keys:
+    """The vectors of the keys of one query call: the table's rows, or subword vectors.
+
+    A key outside the table gets a vector when the table has a subword model (a fastText
+    ``.bin``) that gives it at least one row, not all zero; that vector is computed once per
+    call. Otherwise the key raises :class:`KeyNotFound`, as on any table (so ``skip_missing``
+    skips it), with the reason appended.
+    """
+
+    def __init__(self, vectors: Vectors) -> None:
+        self.vectors = vectors
+        self.model = getattr(vectors, "subwords", None)
+        self.outside: dict[str, NDArray[np.float32]] = {}
+
+    def check(self, key: str) -> None:
+        """Raise :class:`KeyNotFound` unless `key` is in the table or built from subwords."""
+        if key in self.outside or key in self.vectors:
+            return
+        if self.model is None or not isinstance(key, str):
+            self.vectors.get_index(key)  # raises the table's message, with close matches
+            return
+        v = self.model.subword_vector(key)
+        if v is not None and v.any():
+            self.outside[key] = v
+            return
+        try:
+            self.vectors.get_index(key)
+        except KeyNotFound as exc:
+            raise KeyNotFound(f"{exc}{self._why(v)}") from None
+
+    def _why(self, v: NDArray[np.float32] | None) -> str:
+        """Why the subword model gives a key outside the table no vector (`v`: what it built)."""
+        a = self.model.args
+        if v is not None:  # fastText leaves untrained buckets at zero when trained on < 10 threads
+            return ("; the rows of its character n-grams are all zero (buckets the model never "
+                    "trained), so it has no vector")
+        if a.maxn == 0 or a.bucket == 0:
+            return "; the model has no subword vectors (maxn 0), so only its words have vectors"
+        return f"; it has no character n-grams of length {a.minn}..{a.maxn} to build its vector from"
+
+    def in_table(self, keys: Sequence[str]) -> bool:
+        """Whether every key is a key of the table (none built from subwords)."""
+        return not self.outside or not any(key in self.outside for key in keys)
+
+    def ids(self, keys: Sequence[str]) -> list[int]:
+        """Return the rows of the keys that are in the table: the ones to exclude from answers."""
+        return [self.vectors.get_index(key) for key in keys if key not in self.outside]
+
+    def unit(self, keys: Sequence[str], dtype: type = np.float64) -> NDArray[np.floating]:
+        """Return the unit vectors of `keys` ``(m, dim)`` in `dtype` (a zero row of the table stays zero)."""
+        if self.in_table(keys):
+            return np.asarray(self.vectors.unit[self.vectors.indices(keys)], dtype=dtype)
+        return self._gather(keys, self.vectors.unit, unit=True, dtype=dtype)
+
+    def raw(self, keys: Sequence[str]) -> NDArray[np.float64]:
+        """Return the vectors of `keys` as they are (not normalised): float64 ``(m, dim)``."""
+        if self.in_table(keys):
+            return np.asarray(self.vectors.matrix[self.vectors.indices(keys)], dtype=np.float64)
+        return self._gather(keys, self.vectors.matrix, unit=False, dtype=np.float64)
+
+    def _gather(self, keys, rows, *, unit: bool, dtype) -> NDArray[np.floating]:  # noqa: ANN001
+        out = np.empty((len(keys), self.vectors.dim), dtype=dtype)
+        for j, key in enumerate(keys):
+            v = self.outside.get(key)
+            if v is None:
+                out[j] = rows[self.vectors.get_index(key)]
+                continue
+            v = v.astype(np.float64)
+            out[j] = v / np.linalg.norm(v) if unit else v  # never zero (check)
+        return out
+
+
+def _as_keys(vectors: Vectors | _Keys, e: _expr.Expression) -> _Keys:
+    """Return the resolver of `vectors` with every key of `e` checked (KeyNotFound if one has no vector)."""
+    keys = vectors if isinstance(vectors, _Keys) else _Keys(vectors)
+    for key in e.keys:
+        keys.check(key)
+    return keys
+
+
+def subword_notes(vectors: Vectors, queries: Sequence[object]) -> list[str]:
+    """Return one line for each key of `queries` that is not in the table but was built from subwords.
+
+    For a table loaded from a fastText ``.bin``; other tables give ``[]``. The CLI prints these
+    lines on stderr after answering, so a user sees which answers came from character
+    n-grams.
+
+    Parameters
+    ----------
+    vectors : Vectors
+    queries : sequence
+        What was asked: keys or expressions (str, parsed as :func:`neighbors` parses them),
+        tuples of keys (the pairs of :func:`similarity`, the triples of :func:`analogy`);
+        vectors and items that do not parse are passed over.
+
+    Returns
+    -------
+    list of str
+        At most :data:`MAX_NOTES` lines naming a key each (in order, without repeats), then one
+        line counting the others.
+    """
+    keys = _Keys(vectors)
+    if keys.model is None:
+        return []
+    seen: dict[str, None] = {}
+    for item in queries:
+        if isinstance(item, (str, _expr.Expression)):
+            try:
+                group = as_expression(vectors, item).keys
+            except InvalidQuery:
+                continue
+        elif isinstance(item, tuple):
+            group = [k for k in item if isinstance(k, str)]
+        else:
+            continue
+        for key in group:
+            if key in vectors or key in seen:
+                continue
+            try:
+                keys.check(key)
+            except KeyNotFound:
+                continue
+            seen[key] = None
+    found = list(seen)
+    lines = []
+    for key in found[:MAX_NOTES]:
+        if keys.model.has_word(key):
+            lines.append(f"{key!r} is not among the {vectors.count:,} keys loaded: its vector is the "
+                         "model's (its own row and its character n-grams, fastText)")
+        else:
+            lines.append(f"{key!r} is not in the vocabulary: its vector is the mean of its character "
+                         "n-grams (fastText)")
+    if len(found) > MAX_NOTES:
+        lines.append(f"... and {len(found) - MAX_NOTES:,} more keys not in the vocabulary, built from "
+                     "their character n-grams")
+    return lines
+
+
 # -- building query vectors ------------------------------------------------------------------
 def expression_vector(vectors: Vectors, text: str | _expr.Expression) -> NDArray[np.float32]:
     """Return the vector of an expression: the weighted sum of its keys' unit vectors.
@@ -76,17 +227,18 @@ def expression_vector(vectors: Vectors, text: str | _expr.Expression) -> NDArray
     Returns
     -------
     ndarray ``(dim,)`` float32
-        Not normalised (``unit[king] - unit[man] + unit[woman]``).
+        Not normalised (``unit[king] - unit[man] + unit[woman]``). A key outside a table with
+        subwords (a fastText ``.bin``) adds its subword vector, normalised.
 
     Raises
     ------
     KeyNotFound
-        If a key is not in the vocabulary.
+        If a key is not in the vocabulary (and has no vector from subwords).
     InvalidQuery
         If the expression does not parse.
     """
     e = as_expression(vectors, text)
-    scale, v = _scaled_sum(vectors, e)
+    scale, v = _scaled_sum(_as_keys(vectors, e), e)
     with np.errstate(over="ignore"):
         out = (v * scale).astype(np.float32)
     if not np.isfinite(out).all():
@@ -97,23 +249,22 @@ def expression_vector(vectors: Vectors, text: str | _expr.Expression) -> NDArray
     return out
 
 
-def _scaled_sum(vectors: Vectors, e: _expr.Expression) -> tuple[float, NDArray[np.float64]]:
+def _scaled_sum(keys: _Keys, e: _expr.Expression) -> tuple[float, NDArray[np.float64]]:
     """``(scale, v)`` with ``scale * v`` the expression's vector, computed in float64.
 
     The weights are divided by the largest of them before summing, so ``1e39*king`` and
     ``1e30*king + 1e30*queen`` neither overflow nor lose their direction, and ``1e-30*king``
     does not underflow to zeros.
     """
-    ids = vectors.indices([t.key for t in e.terms])
     w = np.array([t.weight for t in e.terms], dtype=np.float64)
     scale = float(np.abs(w).max())
-    v = (w / scale) @ np.asarray(vectors.unit[ids], dtype=np.float64)
+    v = (w / scale) @ keys.unit([t.key for t in e.terms])
     return scale, v
 
 
-def _query_unit(vectors: Vectors, e: _expr.Expression, label: str) -> NDArray[np.float32]:
+def _query_unit(keys: _Keys, e: _expr.Expression, label: str) -> NDArray[np.float32]:
     """Return the expression's direction as a float32 unit vector ``(dim,)``, whatever its weights."""
-    _, v = _scaled_sum(vectors, e)
+    _, v = _scaled_sum(keys, e)
     norm = float(np.linalg.norm(v))
     if norm == 0:
         raise InvalidQuery(
@@ -123,20 +274,22 @@ def _query_unit(vectors: Vectors, e: _expr.Expression, label: str) -> NDArray[np
     return (v / norm).astype(np.float32)
 
 
-def raw_vector(vectors: Vectors, e: _expr.Expression) -> NDArray[np.float32]:
+def raw_vector(vectors: Vectors | _Keys, e: _expr.Expression) -> NDArray[np.float32]:
     """Return the weighted sum of the expression's raw rows ``(dim,)`` float32: the query of dot and euclidean.
+
+    A key outside a table with subwords (a fastText ``.bin``) adds its subword vector.
 
     Raises
     ------
     KeyNotFound
-        If a key is not in the vocabulary.
+        If a key is not in the vocabulary (and has no vector from subwords).
     InvalidQuery
         If the sum overflows float32.
     """
-    ids = vectors.indices([t.key for t in e.terms])
+    keys = _as_keys(vectors, e)
     w = np.array([t.weight for t in e.terms], dtype=np.float64)
     with np.errstate(over="ignore"):
-        out = (w @ np.asarray(vectors.matrix[ids], dtype=np.float64)).astype(np.float32)
+        out = (w @ keys.raw([t.key for t in e.terms])).astype(np.float32)
     if not np.isfinite(out).all():
         raise InvalidQuery(f"the vector of {e.text[:200]!r} overflows float32; use smaller weights")
     return out
@@ -151,13 +304,13 @@ def as_expression(vectors: Vectors, text: str | _expr.Expression) -> _expr.Expre
     return _expr.parse(text)
 
 
-def _known(vectors: Vectors, groups: list[tuple[str, ...]], skip: bool, what: str = "") -> list:
-    """Return the `groups` whose keys are all known; unknown ones raise, or are skipped with a warning."""
+def _known(keys: _Keys, groups: list[tuple[str, ...]], skip: bool, what: str = "") -> list:
+    """Return the `groups` whose keys all have vectors; others raise, or are skipped with a warning."""
     out = []
     for group in groups:
         try:
             for key in group:
-                vectors.get_index(key)
+                keys.check(key)
         except KeyNotFound as exc:
             if not skip:
                 raise
@@ -186,6 +339,11 @@ def neighbors(
     vectors, and the query's own keys are excluded from its results. A vector query is
     gensim's ``similar_by_vector(vector, topn=k)``: nothing is excluded but `exclude`.
 
+    On a table loaded from a fastText ``.bin``, a key that is not in the vocabulary
+    (``"misspeling"``) is built from its character n-grams, and its neighbors are fastText's
+    ``get_nearest_neighbors("misspeling", k)`` (the keys; scores to float32 rounding), also
+    for vocabulary words.
+
     Parameters
     ----------
     vectors : Vectors
@@ -198,8 +356,9 @@ def neighbors(
     restrict : int, optional
         Search only the first `restrict` keys (the most frequent ones).
     skip_missing : bool
-        Skip queries with a key not in the vocabulary, with a warning, instead of raising
-        (and leave unknown keys of `exclude` out, with a warning).
+        Skip queries with a key not in the vocabulary (and without a vector from subwords),
+        with a warning, instead of raising (and leave unknown keys of `exclude` out, with a
+        warning).
     metric : {"cosine", "dot", "euclidean"}
         ``cosine`` (default, as gensim). ``dot`` and ``euclidean`` score the raw rows: the
         query vector is the weighted sum of the keys' raw vectors (a vector query as given),
@@ -225,7 +384,7 @@ def neighbors(
     ------
     KeyNotFound
         If a query key or a key of `exclude` is not in the vocabulary (the message lists close
-        matches).
+        matches), and a query key has no vector from subwords either.
     InvalidQuery
         If an expression does not parse, a query vector does not have shape ``(dim,)`` or
         holds NaN or infinity, a query's vector is all zeros, ``k < 1``, or `context` has
@@ -234,6 +393,7 @@ def neighbors(
     queries = _query_list(queries)
     if k < 1:
         raise InvalidQuery(f"k must be at least 1, got {k}")
+    keys = _Keys(vectors)
     texts: list[str] = []
     exprs: list[_expr.Expression | NDArray[np.float64]] = []
     for i, text in enumerate(queries):
@@ -242,7 +402,7 @@ def neighbors(
             exprs.append(query_vector(vectors, text, f"the query <vector {i}>"))
             continue
         e = as_expression(vectors, text)
-        if _known(vectors, [tuple(e.keys)], skip_missing, what=f"query {text!r}"):
+        if _known(keys, [tuple(e.keys)], skip_missing, what=f"query {text!r}"):
             texts.append(text)
             exprs.append(e)
     if not exprs:
@@ -252,17 +412,17 @@ def neighbors(
     never = _excluded_rows(vectors, exclude, skip_missing)
     if vectors.padding_idx is not None:
         never.append(vectors.padding_idx)
-    exclude_rows = [
-        [*vectors.indices(e.keys).tolist(), *never] if isinstance(e, _expr.Expression) else never
+    exclude_rows = [  # a query's own keys; one built from subwords has no row to exclude
+        [*keys.ids(e.keys), *never] if isinstance(e, _expr.Expression) else never
         for e in exprs
     ]
     target = vectors if context is None else _same_keys(vectors, context)
     if metric == "cosine":
-        q = np.stack([_query_unit(vectors, e, text) if isinstance(e, _expr.Expression)
+        q = np.stack([_query_unit(keys, e, text) if isinstance(e, _expr.Expression)
                       else _vector_unit(e, text) for e, text in zip(exprs, queries)])
         ids, scores = top_k(target.unit, q, k, exclude=exclude_rows, restrict=restrict)
     else:
-        q = np.stack([raw_vector(vectors, e) if isinstance(e, _expr.Expression)
+        q = np.stack([raw_vector(keys, e) if isinstance(e, _expr.Expression)
                       else _vector_raw(e, text) for e, text in zip(exprs, queries)])
         ids, scores = _metric.top_k_by(target, q, k, metric=metric, exclude=exclude_rows, restrict=restrict)
     return [
@@ -405,14 +565,19 @@ def analogy_ids(
         3CosAdd: cosine similarity in [-1, 1]. 3CosMul: the ratio above, in [0, 1e6].
     """
     a, b, c = (np.asarray(x, dtype=np.int64).reshape(-1) for x in (a, b, c))
-    n = unit.shape[0] if restrict is None else min(restrict, unit.shape[0])
     exclude = [(*t, *never) for t in zip(a.tolist(), b.tolist(), c.tolist())]
     ua, ub, uc = (np.asarray(unit[x], dtype=np.float32) for x in (a, b, c))
+    return _analogy_vectors(unit, ua, ub, uc, k, method, restrict, exclude)
+
+
+def _analogy_vectors(unit, ua, ub, uc, k, method, restrict, exclude):  # noqa: ANN001, ANN202
+    """Answer analogies given the unit vectors ``(m, dim)`` float32 of a, b, c; `exclude` per question."""
+    n = unit.shape[0] if restrict is None else min(restrict, unit.shape[0])
     if method in ("cosadd", "add"):
         q, _ = cosadd_queries(ua, ub, uc)
-        return _select(_Cosine(unit[:n], q), len(a), n, k, exclude)
+        return _select(_Cosine(unit[:n], q), len(ua), n, k, exclude)
     if method in ("cosmul", "mul"):
-        return _select(_CosMul(unit[:n], ua, ub, uc), len(a), n, k, exclude)
+        return _select(_CosMul(unit[:n], ua, ub, uc), len(ua), n, k, exclude)
     raise InvalidQuery(f"unknown analogy method {method!r}: expected 'cosadd' or 'cosmul'")
 
 
@@ -449,7 +614,8 @@ def analogy(
     Raises
     ------
     KeyNotFound
-        If a key is not in the vocabulary.
+        If a key is not in the vocabulary (and, on a fastText ``.bin``, has no vector from
+        subwords: a key built from subwords is used like any key, and has no row to exclude).
     InvalidQuery
         If ``k < 1`` or `method` is unknown.
     """
@@ -457,17 +623,28 @@ def analogy(
         triples = [triples]  # type: ignore[list-item]
     if k < 1:
         raise InvalidQuery(f"k must be at least 1, got {k}")
-    triples = _known(vectors, [tuple(t) for t in triples], skip_missing)
+    keys = _Keys(vectors)
+    triples = _known(keys, [tuple(t) for t in triples], skip_missing)
     if not triples:
         return []
-    ids = vectors.indices([w for t in triples for w in t]).reshape(-1, 3)
     never = () if vectors.padding_idx is None else (vectors.padding_idx,)
+    flat = [w for t in triples for w in t]
+    if not keys.in_table(flat):  # a key built from subwords: by vectors, its row-less keys not excluded
+        u = keys.unit(flat, np.float32).reshape(len(triples), 3, vectors.dim)
+        top, scores = _analogy_vectors(vectors.unit, u[:, 0], u[:, 1], u[:, 2], k, method, restrict,
+                                       [(*keys.ids(t), *never) for t in triples])
+        return _analogy_rows(vectors, triples, top, scores)
+    ids = vectors.indices(flat).reshape(-1, 3)
     top, scores = (None, None) if never else _best_by_bound(vectors.unit, ids, k, method, restrict)
     if top is None:
         top, scores = analogy_ids(
             vectors.unit, ids[:, 0], ids[:, 1], ids[:, 2], k, method=method, restrict=restrict,
             never=never,
         )
+    return _analogy_rows(vectors, triples, top, scores)
+
+
+def _analogy_rows(vectors, triples, top, scores) -> list[Analogy]:  # noqa: ANN001
     return [
         Analogy(a, b, c, rank + 1, vectors.keys[i], float(s))
         for (a, b, c), row_ids, row_scores in zip(triples, top, scores)
@@ -510,21 +687,22 @@ def similarity(
     -------
     list of Similarity
         One per pair; ``score`` in [-1, 1], 1.0 the same direction, 0 orthogonal (and 0 when
-        either vector is all zeros).
+        either vector is all zeros). On a fastText ``.bin``, a key that is not in the
+        vocabulary has its vector from subwords (gensim's ``FastTextKeyedVectors.similarity``).
 
     Raises
     ------
     KeyNotFound
-        If a key is not in the vocabulary.
+        If a key is not in the vocabulary (and has no vector from subwords).
     """
     if len(pairs) == 2 and all(isinstance(x, str) for x in pairs):
         pairs = [pairs]  # type: ignore[list-item]
-    pairs = _known(vectors, [tuple(p) for p in pairs], skip_missing)
+    keys = _Keys(vectors)
+    pairs = _known(keys, [tuple(p) for p in pairs], skip_missing)
     if not pairs:
         return []
-    ids = vectors.indices([w for p in pairs for w in p]).reshape(-1, 2)
-    ua = np.asarray(vectors.unit[ids[:, 0]], dtype=np.float32)
-    ub = np.asarray(vectors.unit[ids[:, 1]], dtype=np.float32)
+    u = keys.unit([w for p in pairs for w in p], np.float32).reshape(len(pairs), 2, vectors.dim)
+    ua, ub = u[:, 0], u[:, 1]
     scores = exact_dots(ua, ub).astype(np.float32)  # the score neighbors reports, on any machine
     return [Similarity(a, b, float(s)) for (a, b), s in zip(pairs, scores.tolist())]
 
