@@ -713,10 +713,21 @@ def _settle_top(scorer, rows: NDArray[np.int64], cval: NDArray[np.float32], cand
     then by column.
     """
     b, c = cval.shape
-    kth = np.partition(cval, c - k, axis=1)[:, c - k] if k < c else cval.min(axis=1)
-    with np.errstate(invalid="ignore"):
-        window = cval >= (kth - scorer.tolerance(rows, kth))[:, None]
-    r, j = np.nonzero(window)
+    classes = _column_classes(cval, k) if k < c else None
+    if classes is None:
+        kth = np.partition(cval, c - k, axis=1)[:, c - k] if k < c else cval.min(axis=1)
+        with np.errstate(invalid="ignore"):
+            window = cval >= (kth - scorer.tolerance(rows, kth))[:, None]
+        r, j = np.nonzero(window)
+    else:  # the same window, reading only the column classes whose maximum reaches it
+        tops, ch = classes
+        bound = np.partition(tops, tops.shape[1] - k, axis=1)[:, tops.shape[1] - k]  # <= each row's k-th
+        r, j = _at_least(cval, tops, ch, bound)
+        v = cval[r, j]
+        order = np.lexsort((-v, r))
+        kth = v[order][np.searchsorted(r[order], np.arange(b)) + k - 1]
+        with np.errstate(invalid="ignore"):
+            r, j = _at_least(cval, tops, ch, kth - scorer.tolerance(rows, kth))
     col = j.astype(np.int64) if cand is None else cand[r, j]
     score = scorer.exact(rows[r], col)
     order = np.lexsort((col, -score, r))
@@ -724,6 +735,49 @@ def _settle_top(scorer, rows: NDArray[np.int64], cval: NDArray[np.float32], cand
     rank = np.arange(len(r)) - np.searchsorted(r, np.arange(b))[r]
     top = rank < k
     return col[top].reshape(b, k), score[top].astype(np.float32).reshape(b, k)
+
+
+#: Columns per class of :func:`_column_classes` (column j is in class ``j % classes``).
+_CLASS_WIDTH = 64
+
+
+def _column_classes(cval: NDArray[np.float32], k: int) -> tuple[NDArray[np.float32], int] | None:
+    """Each row's maximum per class of columns: ``(tops (b, ch + tail), ch)``, or None.
+
+    Column ``j < ch * _CLASS_WIDTH`` is in class ``j % ch``; each of the last ``c mod
+    _CLASS_WIDTH`` columns is a class of its own (its top is its value). The `k`-th largest top
+    of a row is a lower bound of its `k`-th largest value (k classes each hold a value at least
+    that large), and only the classes whose top reaches a threshold can hold values above it:
+    for top-10 of 10,000 items about 10 classes of 156, so a selection reads 640 values a row
+    instead of partitioning all 10,000 (the copy and partition were two thirds of recommend's
+    time). None (use a full partition) for narrow rows or NaN scores.
+    """
+    b, c = cval.shape
+    ch = c // _CLASS_WIDTH
+    if ch < 4 * k:
+        return None
+    tops = cval[:, : ch * _CLASS_WIDTH].reshape(b, _CLASS_WIDTH, ch).max(axis=1)
+    if ch * _CLASS_WIDTH < c:
+        tops = np.concatenate([tops, cval[:, ch * _CLASS_WIDTH:]], axis=1)
+    if np.isnan(tops).any():
+        return None
+    return tops, ch
+
+
+def _at_least(cval: NDArray[np.float32], tops: NDArray[np.float32], ch: int, thr: NDArray[np.floating]):
+    """Return ``(r, j)`` of every ``cval[r, j] >= thr[r]``, rows ascending; reads only classes that can hold one."""
+    with np.errstate(invalid="ignore"):
+        rg, g = np.nonzero(tops >= thr[:, None])
+    inner = g < ch
+    r1 = rg[inner]
+    cols = g[inner][:, None] + ch * np.arange(_CLASS_WIDTH)
+    rows = np.broadcast_to(r1[:, None], cols.shape)
+    with np.errstate(invalid="ignore"):
+        keep = cval[rows, cols] >= thr[r1][:, None]
+    r = np.concatenate([rows[keep], rg[~inner]])
+    j = np.concatenate([cols[keep], ch * _CLASS_WIDTH + (g[~inner] - ch)])
+    order = np.lexsort((j, r))
+    return r[order], j[order]
 
 
 def _top_rows(s: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
