@@ -1,248 +1,79 @@
-"""Options, loading, stderr messages and stdin reading shared by every command."""
+"""Loading the vectors, and the shared helpers of the commands: stdin, metadata, and the rest re-exported.
+
+Here: ``with_vectors`` and ``VectorSource`` (the shared vector-source options and loading, with
+a status line on a terminal, and ``--postprocess``), the stored index of a source, reading
+stdin, and metadata (``--meta``, ``--show``, ``--by``). Three siblings hold the rest, and every
+name is importable from here as before:
+
+- :mod:`embviz.cli._options`: the shared option declarations and their choices;
+- :mod:`embviz.cli._stderr`: messages, the error line, warnings, progress bars, --quiet;
+- :mod:`embviz.cli._rows`: writing rows (stdout or --output) and checking output paths.
+"""
 
 from __future__ import annotations
 
 import functools
 import inspect
-import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import typer
-
-from embviz import output
-from embviz.errors import EmbvizWarning, InvalidQuery
-from embviz.io.sniffing import VectorFormat
-from embviz.output import OutputFormat
+from embviz.cli._options import (  # noqa: F401 - some only re-exported, importable here as before
+    CacheDirOpt,
+    Dtype,
+    DtypeOpt,
+    EfSearchOpt,
+    FormatOpt,
+    IndexOpt,
+    InputFormat,
+    InputFormatOpt,
+    KeyColumnOpt,
+    KeysOpt,
+    KOpt,
+    LimitOpt,
+    MetaKeyOpt,
+    MetaOpt,
+    MetricChoice,
+    MetricOpt,
+    NoCacheOpt,
+    NoHeaderOpt,
+    NoIndexOpt,
+    NprobeOpt,
+    OutputFileOpt,
+    PaddingIdxOpt,
+    PostprocessOpt,
+    QuietOpt,
+    RestrictOpt,
+    ShowOpt,
+    TensorOpt,
+    VectorColumnsOpt,
+    VectorsOpt,
+)
+from embviz.cli._rows import (  # noqa: F401 - re-exported, importable here as before
+    check_output,
+    check_row_file,
+    emit,
+    quiet_broken_pipe,
+    with_provenance,
+    write_blocks,
+)
+from embviz.cli._stderr import (  # noqa: F401 - some only re-exported, importable here as before
+    MAX_LINE,
+    _set_quiet,
+    _state,
+    error,
+    message,
+    one_line,
+    progress,
+    route_warnings,
+    stderr_is_terminal,
+)
+from embviz.errors import InvalidQuery
 
 if TYPE_CHECKING:
     from embviz.vectors import Vectors
-
-_state = {"quiet": False}
-
-
-#: Readable vector formats (``--input-format``): the library's own enum, one list of formats.
-InputFormat = VectorFormat
-
-
-class Dtype(str, Enum):
-    """Storage dtype of the loaded matrix."""
-
-    float32 = "float32"
-    float16 = "float16"
-
-
-def _set_quiet(value: bool) -> bool:
-    _state["quiet"] = bool(value)
-    return value
-
-
-# -- options shared by every command (one definition each) ------------------------------------
-VectorsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--vectors",
-        "-v",
-        help="Vector file (word2vec .bin/.txt, GloVe, fastText .vec; gz/bz2/xz ok; .npy, .npz, "
-        ".safetensors, .parquet, Arrow/Feather, a Projector vectors.tsv, a Spark folder). "
-        "Default: the bundled sample (40,000 GloVe 6B 50d keys).",
-        show_default=False,
-        envvar="EMBVIZ_VECTORS",
-    ),
-]
-InputFormatOpt = Annotated[
-    InputFormat | None,
-    typer.Option("--input-format", help="Format of --vectors; default: sniffed from the content."),
-]
-TensorOpt = Annotated[
-    str | None,
-    typer.Option("--tensor", help="Array of a .npz/safetensors/PyTorch file (default: the only 2-D float one).",
-                 show_default=False),
-]
-KeyColumnOpt = Annotated[
-    str | None,
-    typer.Option("--key-column", help="Key column of a Parquet/Arrow table or a keys/metadata TSV.",
-                 show_default=False),
-]
-VectorColumnsOpt = Annotated[
-    str | None,
-    typer.Option("--vector-columns", help="A wide table's vector columns, in order: 'f0,f1,f2' or 'emb_*'.",
-                 show_default=False),
-]
-KeysOpt = Annotated[
-    Path | None,
-    typer.Option("--vocab", help="Keys of a table without keys: one per line, TSV, Parquet or tokenizer.json "
-                 "(default: NAME.keys.txt, NAME.vocab or tokenizer.json beside it, else row ids).",
-                 show_default=False),
-]
-PaddingIdxOpt = Annotated[
-    int | None,
-    typer.Option("--padding-idx", help="Row never returned as a neighbor or analogy answer "
-                 "(nn.Embedding's padding_idx; negative counts from the end).", show_default=False),
-]
-LimitOpt = Annotated[
-    int | None,
-    typer.Option("--limit", min=1, help="Read only the first N vectors (files are in frequency order)."),
-]
-NoCacheOpt = Annotated[
-    bool,
-    typer.Option(
-        "--no-cache",
-        help="Do not read or write the memory-mapped vector cache.",
-        envvar="EMBVIZ_NO_CACHE",
-    ),
-]
-CacheDirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--cache-dir",
-        help="Cache directory; default $XDG_CACHE_HOME/embviz or ~/.cache/embviz.",
-        envvar="EMBVIZ_CACHE_DIR",
-        show_default=False,
-    ),
-]
-DtypeOpt = Annotated[
-    Dtype,
-    typer.Option("--dtype", help="Storage dtype of the vectors (float16 halves memory; scores stay float32)."),
-]
-FormatOpt = Annotated[
-    OutputFormat | None,
-    typer.Option("--format", "-f", help="Output format; default: table on a terminal, TSV on a pipe."),
-]
-NoHeaderOpt = Annotated[bool, typer.Option("--no-header", help="Omit the TSV/CSV header row.")]
-PostprocessOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--postprocess",
-        metavar="abtt[:D]",
-        help="Post-process the vectors: abtt = all-but-the-top (subtract the mean, remove the top D "
-        "principal directions; D default ceil(dim/100); Mu & Viswanath 2018). Cached.",
-        show_default=False,
-    ),
-]
-QuietOpt = Annotated[
-    bool,
-    typer.Option("--quiet", "-q", callback=_set_quiet, help="Print no messages, warnings or progress on stderr."),
-]
-KOpt = Annotated[int, typer.Option("-k", "--k", min=1, help="Results per query.")]
-RestrictOpt = Annotated[
-    int | None,
-    typer.Option("--restrict", min=1, help="Search only the first N keys (the most frequent)."),
-]
-IndexOpt = Annotated[
-    bool,
-    typer.Option(
-        "--index",
-        help="Answer from the approximate FAISS index stored in the cache (built first if "
-        "missing; see 'embviz index build'). Default: exact search.",
-    ),
-]
-NoIndexOpt = Annotated[bool, typer.Option("--no-index", help="Force exact search (overrides --index).")]
-EfSearchOpt = Annotated[
-    int | None,
-    typer.Option("--ef-search", min=1, help="HNSW search depth for this query (default: the index's)."),
-]
-NprobeOpt = Annotated[
-    int | None,
-    typer.Option("--nprobe", min=1, help="IVF cells searched for this query (default: the index's)."),
-]
-
-
-# -- stderr ---------------------------------------------------------------------------------
-def stderr_is_terminal() -> bool:
-    """Whether stderr is a terminal (progress displays only then)."""
-    return sys.stderr.isatty()
-
-
-def message(text: str) -> None:
-    """Print a message on stderr (``wrote plot.html``), unless --quiet."""
-    if not _state["quiet"]:
-        sys.stderr.write(f"embviz: {text}\n")
-        sys.stderr.flush()
-
-
-#: Longest error or warning line printed; a longer one (a 10 MB query echoed) is cut in the middle.
-MAX_LINE = 2000
-
-
-def one_line(text: str) -> str:
-    """Return `text` as one printable line of at most ``MAX_LINE`` characters.
-
-    Newlines are escaped, and so are lone surrogates (undecodable arguments), so the line
-    can be written on any stderr.
-    """
-    text = str(text).replace("\r", "\\r").replace("\n", "\\n")
-    if len(text) > MAX_LINE:
-        cut = len(text) - MAX_LINE + 200
-        text = f"{text[: MAX_LINE - 600]} ...[{cut:,} characters cut]... {text[-400:]}"
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def error(text: str, *, plain: bool = False) -> None:
-    """Print the one error line on stderr (always printed, even with --quiet)."""
-    text = one_line(text)
-    sys.stderr.write(f"embviz: {text}\n" if plain else f"embviz: error: {text}\n")
-    sys.stderr.flush()
-
-
-def route_warnings() -> None:
-    """Print library warnings as one ``embviz: warning:`` line each, unless --quiet."""
-
-    def show(msg, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-        if _state["quiet"]:
-            return
-        if issubclass(category, EmbvizWarning):
-            sys.stderr.write(f"embviz: warning: {one_line(str(msg))}\n")
-
-    warnings.showwarning = show
-    warnings.simplefilter("always", EmbvizWarning)
-
-
-def quiet_broken_pipe() -> None:
-    """After a closed pipe (``| head``), silence the flush at exit."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
-
-def progress(transient: bool = True) -> Any:
-    """Return a rich Progress on stderr, shown only on a terminal and without --quiet."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
-
-    class Count(ProgressColumn):
-        """``done/total`` with thousands separators; ``?`` while the total is unknown."""
-
-        def render(self, task: Any) -> Text:
-            total = "?" if task.total is None else f"{task.total:,.0f}"
-            return Text(f"{task.completed:,.0f}/{total}")
-
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        Count(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=transient,
-        disable=_state["quiet"] or not console.is_terminal,
-    )
 
 
 # -- loading --------------------------------------------------------------------------------
@@ -456,35 +287,7 @@ def open_index(source: VectorSource, table: Vectors, metric: str = "cosine") -> 
     return built
 
 
-def with_provenance(rows: list[Any], fmt: OutputFormat | None, text: str | None) -> list[Any]:
-    """Add a ``search`` field (how the rows were found) to JSON/JSONL rows; others unchanged."""
-    chosen = output.choose_format(fmt, output.stdout_is_terminal())
-    if text is None or chosen not in (OutputFormat.json, OutputFormat.jsonl):
-        return rows
-    return [dict(d, search=text) for d in output.asdicts(rows)]
-
-
-# -- stdin and output -------------------------------------------------------------------------
-def check_output(path: Path, *, folder: bool = False) -> Path:
-    """Fail before any work when `path` cannot be written: one error naming what to do.
-
-    `folder`: the output is a directory (created later, when the data is ready), so only its
-    parent must exist. Returns `path` with ``~`` expanded.
-    """
-    path = Path(path).expanduser()
-    if folder:
-        if path.exists() and not path.is_dir():
-            raise InvalidQuery(f"{path}: exists and is not a directory")
-    elif path.is_dir():
-        raise InvalidQuery(f"{path}: is a directory, expected a file name")
-    parent = path.parent
-    if not parent.is_dir():
-        raise InvalidQuery(f"{path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise InvalidQuery(f"{path}: directory {parent} is not writable")
-    return path
-
-
+# -- stdin -------------------------------------------------------------------------------------
 def read_items(args: Sequence[str], what: str) -> list[str]:
     """Return the arguments, or the non-blank lines of stdin when the only argument is ``-``."""
     if list(args) == ["-"]:
@@ -524,67 +327,7 @@ def split_fields(line: str, n: int, what: str, lineno: int) -> tuple[str, ...]:
     return tuple(parts[:n])
 
 
-def emit(
-    rows: Iterable[Any],
-    fmt: OutputFormat | None,
-    no_header: bool = False,
-    *,
-    columns: Sequence[str] | None = None,
-    title: str | None = None,
-) -> None:
-    """Write rows to stdout in the chosen format."""
-    chosen = output.choose_format(fmt, output.stdout_is_terminal())
-    output.write_rows(list(rows), chosen, sys.stdout, columns=columns, header=not no_header, title=title)
-    sys.stdout.flush()
-
-
-# -- metrics and metadata (items, users) --------------------------------------------------------
-class MetricChoice(str, Enum):
-    """Scores of neighbors and recommendations (see embviz.search.metric)."""
-
-    cosine = "cosine"
-    dot = "dot"
-    euclidean = "euclidean"
-
-
-MetricOpt = Annotated[
-    MetricChoice,
-    typer.Option(
-        "--metric",
-        help="cosine (angle only; word2vec, item2vec), dot (the score of ALS and two-tower models; "
-        "norms carry popularity) or euclidean (score = negative distance).",
-    ),
-]
-MetaOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--meta",
-        help="Metadata of the keys (titles, categories): TSV, CSV, Parquet or Arrow with a header; "
-        "the key column is --meta-key-column or the first.",
-        show_default=False,
-    ),
-]
-MetaKeyOpt = Annotated[
-    str | None,
-    typer.Option("--meta-key-column", help="The key column of --meta (default: its first column).",
-                 show_default=False),
-]
-ShowOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--show",
-        help="Metadata columns added to each row, comma-separated (default with --meta: all of them; "
-        "a Parquet/Arrow vector table's own columns need --show).",
-        show_default=False,
-    ),
-]
-OutputFileOpt = Annotated[
-    Path | None,
-    typer.Option("--output", "-o", help="Write the rows to a file (.parquet, .tsv, .csv, .jsonl) instead of stdout; "
-                 "written to a temporary file and renamed when complete.", show_default=False),
-]
-
-
+# -- metadata (items, users) -------------------------------------------------------------------
 def table_own_meta(source: VectorSource) -> Any:
     """Return the non-vector columns of a Parquet/Arrow vector table as metadata (None for other files)."""
     from embviz.io import meta as _meta
@@ -676,74 +419,3 @@ def resolve_by(meta: Any, column: str, texts: Sequence[str]) -> list[str]:
             )
         out.append(keys[0])
     return out
-
-
-def check_row_file(path: Path) -> Path:
-    """Check an --output file before any work: a known suffix, a writable directory."""
-    path = check_output(path)
-    if path.suffix.lower() not in output.RowFile.SUFFIXES:
-        raise InvalidQuery(
-            f"--output {path}: unknown type {path.suffix or '(no suffix)'!r}; expected "
-            + ", ".join(output.RowFile.SUFFIXES)
-        )
-    return path
-
-
-def write_blocks(
-    blocks: Iterable[Any],
-    columns_of: Callable[..., dict[str, list[Any]]],
-    columns: Sequence[str],
-    total: int,
-    what: str,
-    fmt: OutputFormat | None,
-    no_header: bool,
-    output_file: Path | None,
-    *,
-    types: dict[str, str] | None = None,
-    provenance: str | None = None,
-) -> int:
-    """Stream blocks of rows to --output or stdout, with a progress bar on a terminal.
-
-    `columns_of(*block)` turns one block into columns. TSV, CSV and JSONL go out block by block
-    (the header once); a table or a JSON array needs all rows, so they are collected first.
-    Returns the number of rows written.
-    """
-    types = types or {"rank": "int", "score": "float"}
-    chosen = output.choose_format(fmt, output.stdout_is_terminal())
-    streaming = chosen in (OutputFormat.tsv, OutputFormat.csv, OutputFormat.jsonl)
-    sink = output.RowFile(output_file, columns, types) if output_file is not None else None
-    kept: list[dict[str, Any]] = []
-    rows = 0
-    first = True
-    try:
-        with progress() as bar:
-            task = bar.add_task(what, total=total)
-            for block in blocks:
-                cols = columns_of(*block)
-                n = len(cols[columns[0]])
-                rows += n
-                bar.advance(task, len(block[0]))
-                if sink is not None:
-                    sink.write(cols)
-                    continue
-                dicts = [dict(zip(columns, values)) for values in zip(*(cols[c] for c in columns))]
-                if provenance is not None and chosen in (OutputFormat.json, OutputFormat.jsonl):
-                    dicts = [dict(d, search=provenance) for d in dicts]
-                if streaming:
-                    output.write_rows(dicts, chosen, sys.stdout, columns=columns, header=first and not no_header)
-                    first = False
-                else:
-                    kept.extend(dicts)
-    except BaseException:
-        if sink is not None:
-            sink.discard()
-        raise
-    if sink is not None:
-        sink.close()
-        message(f"wrote {rows:,} rows to {output_file}")
-    elif not streaming:
-        output.write_rows(kept, chosen, sys.stdout, columns=columns, header=not no_header)
-    elif first:  # no block at all: the header alone
-        output.write_rows([], chosen, sys.stdout, columns=columns, header=not no_header)
-    sys.stdout.flush()
-    return rows

@@ -34,6 +34,10 @@ initial vectors come from Spark's ``XORShiftRandom(seed)`` and the vocabulary or
 counts. With several partitions the per-partition results are summed in the order tasks
 finish, so the last bits may differ.
 
+Two siblings hold the rest, and their names are importable from here as before:
+:mod:`embviz.train.spark_progress` (the progress events and the status-tracker poller) and
+:mod:`embviz.train.spark_files` (the corpus checks and the staged model folder).
+
 Nothing here prints, exits or reads the environment (the JVM itself reads ``JAVA_HOME``);
 errors are :class:`~embviz.errors.EmbvizError` subclasses with a one-line message.
 """
@@ -41,7 +45,6 @@ errors are :class:`~embviz.errors.EmbvizError` subclasses with a one-line messag
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -60,13 +63,26 @@ from embviz.spark.session import (  # noqa: F401 - re-exported: the train engine
     require_pyspark,
     start_session,
 )
-from embviz.train.params import (
+from embviz.train.params import (  # noqa: F401 - EpochStats only re-exported
     EpochStats,
     TrainingInterrupted,
     TrainParams,
     TrainReport,
     TrainResult,
     TrainStart,
+)
+from embviz.train.spark_files import (
+    SparkModelFolder,
+    _corpus_bytes,
+    _has_scheme,
+    _local_checks,
+    check_model_folder,
+)
+from embviz.train.spark_progress import (  # noqa: F401 - SparkTasks, _POLL_S only re-exported
+    _POLL_S,
+    SparkStarted,
+    SparkTasks,
+    _Tracker,
 )
 
 #: The one-line hints for what to install.
@@ -80,55 +96,6 @@ WHITESPACE = (
     r"\x{205f}\x{3000}]+"
 )
 _SUFFIX = " -- Spark trains skip-gram with hierarchical softmax only; use --engine gensim"
-_POLL_S = 0.1
-
-
-@dataclass(frozen=True)
-class SparkStarted:
-    """Sent to the progress callback once the Spark session is up.
-
-    Attributes
-    ----------
-    version : str
-        Spark's version (``spark.version``).
-    master : str
-    app_id : str
-        Spark's application id.
-    parallelism : int
-        ``defaultParallelism``: cores (local mode) or executor cores the job may use.
-    seconds : float
-        Wall time to start the JVM (if not yet running in this process) and the session.
-    """
-
-    version: str
-    master: str
-    app_id: str
-    parallelism: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class SparkTasks:
-    """Spark's status tracker, polled every 0.1 s while a job runs: sent when a count changes.
-
-    Attributes
-    ----------
-    phase : str
-        ``"counting"`` (the vocabulary pass), ``"vocabulary"`` or ``"epoch"`` (Word2Vec's own
-        jobs), ``"collecting"`` (reading the vectors back).
-    epoch : int
-        1-based epoch of a training job, else 0.
-    tasks_done, tasks_total : int
-        Completed and total tasks of the job's stages seen so far.
-    stages_done, stages_total : int
-    """
-
-    phase: str
-    epoch: int
-    tasks_done: int
-    tasks_total: int
-    stages_done: int
-    stages_total: int
 
 
 # -- parameters ------------------------------------------------------------------------------
@@ -203,198 +170,6 @@ class _Session:
     spark: Any
     owned: bool  # created here: stop it at the end
     seconds: float
-
-
-# -- corpus ----------------------------------------------------------------------------------
-def _has_scheme(corpus: str) -> bool:
-    return re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", corpus) is not None
-
-
-def _local_checks(corpus: str, name: str) -> str:
-    """Check a local corpus before starting the JVM; return the path Spark should read."""
-    if _has_scheme(corpus) and not corpus.startswith("file://"):
-        return corpus
-    path = Path(corpus[len("file://"):] if corpus.startswith("file://") else corpus)
-    if any(ch in str(path) for ch in "*?[{"):
-        return str(path)  # a glob: Spark expands it
-    if not path.exists():
-        raise FormatError(f"{name}: no such file")
-    if path.is_dir():
-        files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_"))]
-        if not files:
-            raise FormatError(
-                f"{name}: directory has no files; expected text files with one sentence per line"
-            )
-        if all(p.stat().st_size == 0 for p in files):
-            raise FormatError(
-                f"{name}: every file is empty; expected text with one whitespace-separated "
-                "sentence per line"
-            )
-    elif path.stat().st_size == 0:
-        raise FormatError(
-            f"{name}: corpus is empty; expected text with one whitespace-separated sentence per line"
-        )
-    if not os.access(path, os.R_OK):
-        raise FormatError(f"{name}: permission denied")
-    return str(path.resolve())
-
-
-def _corpus_bytes(spark: Any, uri: str) -> int | None:
-    """Size of the corpus as Hadoop's file system reports it (compressed size), or None."""
-    try:
-        jvm = spark.sparkContext._jvm
-        hpath = jvm.org.apache.hadoop.fs.Path(uri)
-        fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-        return int(fs.getContentSummary(hpath).getLength())
-    except Exception:  # noqa: BLE001 - a glob, or a file system without content summaries
-        return None
-
-
-# -- progress --------------------------------------------------------------------------------
-class _Tracker:
-    """Polls Spark's status tracker for the jobs of one job group; calls the progress hook."""
-
-    def __init__(
-        self, sc: Any, group: str, hook: Callable[[Any], None] | None, epochs: int, words: int
-    ) -> None:
-        self.sc, self.group, self.hook = sc, group, hook
-        self.epochs, self.words = epochs, words
-        self.status = sc.statusTracker()
-        self.last: dict[int, tuple] = {}
-        self.finished: set[int] = set()
-        self.started: dict[int, float] = {}
-        self.epoch_stats: list[EpochStats] = []
-        self.phase = "counting"
-
-    def _kind(self, names: list[str]) -> str:
-        if any("Word2Vec" in n and "mapPartitions" in n for n in names):
-            return "epoch"
-        if any("Word2Vec" in n for n in names):
-            return "vocabulary"
-        return self.phase
-
-    def poll(self) -> None:
-        for job in sorted(self.status.getJobIdsForGroup(self.group)):
-            if job in self.finished:
-                continue
-            info = self.status.getJobInfo(job)
-            if info is None:
-                continue
-            self.started.setdefault(job, time.perf_counter())
-            stages = [s for s in map(self.status.getStageInfo, info.stageIds) if s is not None]
-            names = [s.name for s in stages]
-            kind = self._kind(names)
-            done = str(info.status) in ("SUCCEEDED", "FAILED")
-            tasks_total = sum(s.numTasks for s in stages)
-            tasks_done = sum(s.numCompletedTasks for s in stages)
-            stages_done = sum(s.numCompletedTasks == s.numTasks for s in stages)
-            epoch = len(self.epoch_stats) + 1 if kind == "epoch" else 0
-            event = SparkTasks(kind, epoch, tasks_done, tasks_total, stages_done, len(stages))
-            if self.last.get(job) != (event, done) and self.hook is not None:
-                self.hook(event)
-            self.last[job] = (event, done)
-            if done:
-                self.finished.add(job)
-                if kind == "epoch" and str(info.status) == "SUCCEEDED":
-                    seconds = time.perf_counter() - self.started[job]
-                    stats = EpochStats(
-                        epoch,
-                        self.epochs,
-                        self.words,
-                        seconds,
-                        self.words / seconds if seconds > 0 else float("inf"),
-                        None,
-                    )
-                    self.epoch_stats.append(stats)
-                    if self.hook is not None:
-                        self.hook(stats)
-
-    def run(self, fn: Callable[[], Any]) -> Any:
-        """Run `fn` (Spark actions) in a thread of this job group; poll until it returns."""
-        from pyspark import InheritableThread
-
-        out: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                self.sc.setJobGroup(self.group, "embviz train", interruptOnCancel=True)
-                out["value"] = fn()
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                out["error"] = exc
-
-        thread = InheritableThread(target=target, daemon=True)
-        thread.start()
-        try:
-            while thread.is_alive():
-                thread.join(_POLL_S)
-                self.poll()
-        except KeyboardInterrupt:
-            self.sc.cancelJobGroup(self.group)
-            thread.join(30)
-            raise
-        if "error" in out:
-            raise out["error"]
-        return out.get("value")
-
-
-# -- staged model folder ---------------------------------------------------------------------
-class SparkModelFolder:
-    """Spark's saved ``Word2VecModel`` folder, staged beside its destination until written.
-
-    ``path/metadata/`` (JSON, one line) and ``path/data/*.parquet`` (columns ``word``: string,
-    ``vector``: array<float>), as ``Word2VecModel.save`` writes it;
-    ``Word2VecModel.load(path)`` reads it back, and so does ``embviz.io.load(path)``.
-    """
-
-    folder = True  # tells embviz.train.outputs.save_model to move it, not pickle it
-
-    def __init__(self, staged: Path | None, uri: str | None = None) -> None:
-        self.staged, self.uri = staged, uri
-
-    def move_to(self, path: str | os.PathLike) -> Path:
-        """Move the staged folder to `path` (replacing a Spark model folder there); return it."""
-        path = Path(path)
-        if self.staged is None:  # written by Spark straight to a URI
-            return path
-        old = None
-        if path.exists():
-            old = self.staged.parent / (path.name + ".old")
-            os.replace(path, old)
-        try:
-            os.replace(self.staged, path)
-        except BaseException:
-            if old is not None:
-                os.replace(old, path)
-            raise
-        self.cleanup()
-        return path
-
-    def cleanup(self) -> None:
-        """Remove the staging directory (a no-op once moved)."""
-        if self.staged is not None:
-            shutil.rmtree(self.staged.parent, ignore_errors=True)
-
-
-def check_model_folder(path: str | os.PathLike) -> None:
-    """Check before training that `path` can take Spark's model folder.
-
-    Raises
-    ------
-    FormatError
-        If its parent directory does not exist, or `path` exists and is not a Spark model
-        folder (a folder with ``metadata/`` and ``data/``), which is never overwritten.
-    """
-    if _has_scheme(str(path)):
-        return
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FormatError(f"{path}: directory {path.parent} does not exist")
-    if path.exists() and not (
-        path.is_dir() and (path / "metadata").is_dir() and (path / "data").is_dir()
-    ):
-        raise FormatError(
-            f"{path}: exists and is not a Spark model folder; choose a new path for --save-model"
-        )
 
 
 # -- training --------------------------------------------------------------------------------

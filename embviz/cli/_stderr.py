@@ -1,0 +1,105 @@
+"""What the CLI writes on stderr: messages, the one error line, warnings, progress bars; --quiet.
+
+Everything here goes to stderr, so stdout carries only the answer: ``embviz: ...`` messages
+(unless --quiet), the one ``embviz: error: ...`` line (always), library warnings as one line
+each, and rich progress bars (on a terminal, without --quiet). ``_state`` holds --quiet, set by
+the option's callback (:data:`embviz.cli._options.QuietOpt`). Importable from
+:mod:`embviz.cli._common` as before.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any
+
+from embviz.errors import EmbvizWarning
+
+_state = {"quiet": False}
+
+
+def _set_quiet(value: bool) -> bool:
+    _state["quiet"] = bool(value)
+    return value
+
+
+def stderr_is_terminal() -> bool:
+    """Whether stderr is a terminal (progress displays only then)."""
+    return sys.stderr.isatty()
+
+
+def message(text: str) -> None:
+    """Print a message on stderr (``wrote plot.html``), unless --quiet."""
+    if not _state["quiet"]:
+        sys.stderr.write(f"embviz: {text}\n")
+        sys.stderr.flush()
+
+
+#: Longest error or warning line printed; a longer one (a 10 MB query echoed) is cut in the middle.
+MAX_LINE = 2000
+
+
+def one_line(text: str) -> str:
+    """Return `text` as one printable line of at most ``MAX_LINE`` characters.
+
+    Newlines are escaped, and so are lone surrogates (undecodable arguments), so the line
+    can be written on any stderr.
+    """
+    text = str(text).replace("\r", "\\r").replace("\n", "\\n")
+    if len(text) > MAX_LINE:
+        cut = len(text) - MAX_LINE + 200
+        text = f"{text[: MAX_LINE - 600]} ...[{cut:,} characters cut]... {text[-400:]}"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def error(text: str, *, plain: bool = False) -> None:
+    """Print the one error line on stderr (always printed, even with --quiet)."""
+    text = one_line(text)
+    sys.stderr.write(f"embviz: {text}\n" if plain else f"embviz: error: {text}\n")
+    sys.stderr.flush()
+
+
+def route_warnings() -> None:
+    """Print library warnings as one ``embviz: warning:`` line each, unless --quiet."""
+
+    def show(msg, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        if _state["quiet"]:
+            return
+        if issubclass(category, EmbvizWarning):
+            sys.stderr.write(f"embviz: warning: {one_line(str(msg))}\n")
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", EmbvizWarning)
+
+
+def progress(transient: bool = True) -> Any:
+    """Return a rich Progress on stderr, shown only on a terminal and without --quiet."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Count(ProgressColumn):
+        """``done/total`` with thousands separators; ``?`` while the total is unknown."""
+
+        def render(self, task: Any) -> Text:
+            total = "?" if task.total is None else f"{task.total:,.0f}"
+            return Text(f"{task.completed:,.0f}/{total}")
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        Count(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=transient,
+        disable=_state["quiet"] or not console.is_terminal,
+    )
