@@ -3,6 +3,12 @@
 - :mod:`~embviz.search.kernel`: ``top_k`` and the scorers (cosine, 3CosMul), shared by all.
 - :mod:`~embviz.search.queries`: ``neighbors``, ``analogy``, ``similarity``, ``lookup``,
   ``analogy_ids``; frozen dataclasses out, nothing printed.
+- :mod:`~embviz.search.query_vectors`: the query vectors (keys, expressions, vector queries,
+  fastText subword vectors for keys outside the table).
+- :mod:`~embviz.search.similar`: gensim's ``KeyedVectors`` calls (``most_similar`` ...),
+  attached to ``Vectors`` by :mod:`embviz.gensim_interop`.
+- :mod:`~embviz.search.index`: approximate search through FAISS (``index_build``,
+  ``index_files``, ``index_queries``).
 - :mod:`~embviz.search.bound`: exact answers to large analogy batches by branch and bound.
 - :mod:`~embviz.search.expr`: the expression grammar (``"king - man + woman"``).
 - :mod:`~embviz.search.metric`: ``top_k_by``, scores by cosine similarity, dot product or

@@ -85,7 +85,6 @@ from embviz.train.spark_progress import (  # noqa: F401 - SparkTasks, _POLL_S on
     _Tracker,
 )
 
-#: The one-line hints for what to install.
 #: Spark's own default of ``maxSentenceLength``.
 DEFAULT_MAX_SENTENCE_LENGTH = 1000
 #: Java regex of one whitespace character, as Python's ``str.split()`` sees it: ASCII
@@ -162,14 +161,6 @@ def check_params(params: TrainParams) -> TrainParams:
     if params.max_vocab is not None:
         raise unsupported_option("max_vocab")
     return replace(params, hs=True, ns_exponent=0.75, min_alpha=params.alpha * 1e-4)
-
-
-# -- session ---------------------------------------------------------------------------------
-@dataclass
-class _Session:
-    spark: Any
-    owned: bool  # created here: stop it at the end
-    seconds: float
 
 
 # -- training --------------------------------------------------------------------------------
