@@ -1,6 +1,6 @@
 """Interaction logs: (user, item[, timestamp][, weight]) rows, grouped into users' histories.
 
-Read with pyarrow (Parquet, Arrow/Feather) or pandas' C parser (CSV, TSV, RecBole ``.inter``),
+Read with pyarrow (Parquet, Arrow/Feather, and its CSV reader for CSV, TSV, RecBole ``.inter``),
 then grouped with numpy over sorted columns: never a Python loop per row. Item keys are mapped
 to the rows of an item table once (``pandas.Index.get_indexer``); rows whose item is not in the
 table, or whose user or item is missing, are dropped and counted.
