@@ -154,7 +154,7 @@ def test_user_vector_of_another_dimension_is_one_line(runner, tmp_path):
         ([], "--engine spark writes Parquet to a folder: give -o FOLDER"),
         (["-o", "out", "--show", "title"], "--show is not supported with --engine spark; drop it or use --engine local"),
         (["-o", "out", "--recent", "3"], "--recent is not supported with --engine spark; drop it or use --engine local"),
-        (["-o", "out", "--index"], "--index is not supported with --engine spark; drop it or use --engine local"),
+        (["-o", "out", "--strict"], "--strict is not supported with --engine spark; drop it or use --engine local"),
     ],
 )
 def test_options_spark_does_not_take(runner, tmp_path, args, error):
@@ -265,3 +265,18 @@ def test_neighbors_spark_errors(runner, sample_file, tmp_path, args, error):
                                  *[str(tmp_path / a) if a == "out" else a for a in args]])
     assert result.exit_code == 1
     assert result.stderr == f"embviz: error: {error}\n"
+
+
+def test_index_on_spark_same_rows_as_index_on_one_machine(runner, data, sample_file, tmp_path):
+    """--index: the cache's FAISS index, shipped to the executors: the rows of recommend --index here.
+
+    A shallow search (--ef-search 10) makes the approximate rows differ from exact ones, so the
+    comparison shows the executors searched the index.
+    """
+    args = ["--users", data / "users.parquet", "-k", "10", "--index", "--ef-search", "10"]
+    local, spark, _ = _pair(runner, sample_file, tmp_path, *args)
+    assert spark == local
+    exact = _run(runner, "-v", sample_file, "--users", data / "users.parquet", "-k", "10", "-o",
+                 tmp_path / "exact.parquet", "-q")
+    assert exact.exit_code == 0, exact.output
+    assert _rows(tmp_path / "exact.parquet") != local

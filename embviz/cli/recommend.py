@@ -149,7 +149,7 @@ def recommend(
         output_file = check_row_file(Path(output_file))
     metric_name = MetricChoice(metric).value
     check_spark_options(engine, master, spark_conf, partitions, output_file, [
-        ("--recent", recent is not None), ("--weights", weight_column is not None), ("--index", use_index),
+        ("--recent", recent is not None), ("--weights", weight_column is not None),
         ("--show", bool(show)), ("--strict", strict), ("-f/--format", fmt is not None),
     ])
     items = source.load()
@@ -163,11 +163,18 @@ def recommend(
             candidates = _rec.item_rows(items, _keys_file(include, "--include"), what="--include")
         elif include_where is not None:
             candidates = _where(items, info, include_where)
+        spark_index = None
+        if use_index:
+            if candidates is not None:
+                raise InvalidQuery("--include/--include-where search a subset exactly: drop --index")
+            spark_index = open_index(source, items, metric_name)
+            message(spark_index.describe(ef_search, nprobe))
         run_spark(
             items, output_file, user_table=_location(user_table), history=_location(history), user_column=user_column,
             item_column=item_column, time_column=time_column, users=read_items(users, "users") if users else None,
             k=k, metric=metric_name, exclude_seen=exclude_seen, exclude=banned, candidates=candidates,
             partitions=partitions, master=master or "local[*]", spark_conf=spark_conf or [],
+            index=spark_index, ef_search=ef_search, nprobe=nprobe,
         )
         return
     hist = None

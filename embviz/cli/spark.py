@@ -105,7 +105,7 @@ def _run(spark: Any, what: str, job: Callable[[], Any]) -> Any:
 def run_similar(vectors: Any, output: str, *, master: str, spark_conf: Sequence[str], k: int, metric: str,
                 restrict: int | None, partitions: int | None) -> None:
     """``neighbors --all --engine spark``: the similar-items table as Parquet parts."""
-    from embviz.spark import recommend as jobs
+    from embviz.spark import similar as jobs
 
     spark, output = _start(output, master, spark_conf)
     message(f"scoring on Spark {spark.version} ({master}, {spark.sparkContext.defaultParallelism} cores); "

@@ -40,10 +40,7 @@ if TYPE_CHECKING:
 
 #: The output's columns and their Spark types (the types ``recommend -o FILE.parquet`` writes).
 SCHEMA = "user string, rank bigint, item string, score float"
-#: ``neighbors --all``'s columns (as ``neighbors --all -o FILE.parquet`` writes them).
-SIMILAR_SCHEMA = "query string, rank bigint, key string, score float"
-#: Query rows per Spark row of ``neighbors --all`` (one kernel call each).
-SIMILAR_BLOCK = 8192
+
 _LOG_TEXT = (".csv", ".tsv", ".txt", ".inter")
 
 
@@ -95,6 +92,9 @@ class _Job:
     threads: int
     exclude: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
     candidates: NDArray[np.int64] | None = None
+    index_file: str | None = None  # a FAISS index shipped with the items (--index)
+    ef_search: int | None = None
+    nprobe: int | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,26 @@ def _items(job: Any) -> _Items:
                      pd.Index(keys, dtype=object))
         _ITEMS.clear()  # one job's table at a time
         _ITEMS[job.items_file] = got
+    return got
+
+
+_INDEXES: dict[str, Any] = {}  # per Python worker: the job's FAISS index, read once
+
+
+def _index(job: _Job, items: Vectors) -> Any:
+    """Return the job's FAISS index on this worker (read once from the shipped file), or None."""
+    if job.index_file is None:
+        return None
+    got = _INDEXES.get(job.index_file)
+    if got is None:
+        from pyspark import SparkFiles
+
+        from embviz.search.index import Index
+
+        rows = items.unit if job.metric == "cosine" else items.matrix
+        got = Index.load(SparkFiles.get(job.index_file), unit=rows)
+        _INDEXES.clear()
+        _INDEXES[job.index_file] = got
     return got
 
 
@@ -174,6 +194,11 @@ def _score(job: _Job, batches: Iterator[Any], counters: dict[str, Any]) -> Itera
 
     table = _items(job)
     items, keys = table.vectors, table.keys
+    index = _index(job, items)
+    if index is not None:
+        import faiss
+
+        faiss.omp_set_num_threads(job.threads)
     out_schema = pa.schema([("user", pa.string()), ("rank", pa.int64()), ("item", pa.string()),
                             ("score", pa.float32())])
     with threadpool_limits(limits=job.threads, user_api="blas"), kernel.thread_cap(job.threads):
@@ -218,6 +243,7 @@ def _score(job: _Job, batches: Iterator[Any], counters: dict[str, Any]) -> Itera
                 for ukeys, ids, scores in recommend_blocks(
                     items, who, user_table=utable, histories=hist, k=job.k, metric=job.metric,
                     exclude_seen=job.exclude_seen, exclude=job.exclude, candidates=job.candidates,
+                    index=index, ef_search=job.ef_search, nprobe=job.nprobe,
                 ):
                     kk = ids.shape[1]
                     flat = ids.ravel()
@@ -373,6 +399,9 @@ def recommend_spark(
     exclude: Sequence[int] = (),
     candidates: NDArray[np.int64] | None = None,
     partitions: int | None = None,
+    index: Any = None,
+    ef_search: int | None = None,
+    nprobe: int | None = None,
 ) -> SparkReport:
     """Write the top `k` items of every user as Parquet ``user, rank, item, score``, on Spark.
 
@@ -405,6 +434,12 @@ def recommend_spark(
         Only these item rows are recommended.
     partitions : int, optional
         Partitions of users (default: Spark's default parallelism).
+    index : embviz.search.index.Index, optional
+        Answer from this FAISS index over the items (built for `metric`, e.g. the cache's):
+        saved once, shipped with the items and read once per Python worker, so the answers
+        are those of ``recommend --index`` on one machine. Not with `candidates`.
+    ef_search, nprobe : int, optional
+        The index's search depth.
 
     Returns
     -------
@@ -430,9 +465,13 @@ def recommend_spark(
         raise InvalidQuery("recommend needs users: --users FILE (user vectors) or --history FILE (interactions)")
     if exclude_seen and history is None:
         raise InvalidQuery("--exclude-seen needs --history FILE (what each user has seen)")
+    if index is not None and index.metric != metric:
+        raise InvalidQuery(f"the index was built for {index.metric}, not {metric}")
+    if index is not None and candidates is not None:
+        raise InvalidQuery("--include/--include-where search a subset exactly: drop --index")
     with_table, with_history = user_table is not None, history is not None
 
-    def plan(items_file: str, keys_file: str, counters: dict[str, Any]) -> Any:
+    def plan(items_file: str, keys_file: str, counters: dict[str, Any], tmp: Path) -> Any:
         frame = _user_vectors(spark, user_table, user_key_column) if with_table else None
         if with_history:
             hist = _histories_frame(spark, history, user_column, item_column, time_column)
@@ -441,11 +480,19 @@ def recommend_spark(
         if users is not None:
             frame = frame.where(F.col("user").isin(list(dict.fromkeys(users))))
         frame = frame.repartition(n_parts, "user")
+        index_file = None
+        if index is not None:  # beside the items' files, shipped the same way
+            faiss_path = tmp / f"embviz-index-{Path(items_file).stem}.faiss"
+            index.save(faiss_path)
+            spark.sparkContext.addFile(str(faiss_path))
+            spark.sparkContext.addFile(str(faiss_path.with_suffix(".json")))
+            index_file = faiss_path.name
         job = _Job(
             items_file=items_file, keys_file=keys_file, k=k, metric=metric, exclude_seen=exclude_seen,
             table=with_table, history=with_history, threads=_task_cpus(spark.sparkContext),
             exclude=np.unique(np.asarray(exclude, dtype=np.int64)),
             candidates=None if candidates is None else np.asarray(candidates, dtype=np.int64),
+            index_file=index_file, ef_search=ef_search, nprobe=nprobe,
         )
         return frame.mapInArrow(lambda batches: _score(job, batches, counters), SCHEMA)
 
@@ -475,7 +522,7 @@ def _run_job(spark: Any, items: Vectors, output: str, plan: Any, counter_names: 
         counters = {name: sc.accumulator(0) for name in counter_names}
         with warnings.catch_warnings():  # pyspark's pandas-version FutureWarning
             warnings.simplefilter("ignore")
-            frame = plan(items_file, keys_file, counters)
+            frame = plan(items_file, keys_file, counters, tmp)
         if target is not None:
             staging = target.parent / f".{target.name}.embviz-{token}"
             where = staging.resolve().as_uri()
@@ -498,100 +545,3 @@ def _run_job(spark: Any, items: Vectors, output: str, plan: Any, counter_names: 
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-@dataclass(frozen=True)
-class _SimilarJob:
-    items_file: str
-    keys_file: str
-    k: int
-    metric: str
-    restrict: int | None
-    threads: int
-    n: int
-
-
-def _similar(job: _SimilarJob, batches: Iterator[Any], counters: dict[str, Any]) -> Iterator[Any]:
-    """Answer each ``lo`` of the batches: the neighbors of rows ``lo .. lo + SIMILAR_BLOCK``."""
-    import pyarrow as pa
-    from threadpoolctl import threadpool_limits
-
-    from embviz.search import kernel
-    from embviz.search.recommender import similar_blocks
-
-    table = _items(job)
-    vectors, keys = table.vectors, table.keys
-    schema = pa.schema([("query", pa.string()), ("rank", pa.int64()), ("key", pa.string()), ("score", pa.float32())])
-    with threadpool_limits(limits=job.threads, user_api="blas"), kernel.thread_cap(job.threads):
-        for batch in batches:
-            for lo in batch.column("id").to_pylist():
-                for rows, ids, scores in similar_blocks(vectors, job.k, metric=job.metric, restrict=job.restrict,
-                                                        start=lo, stop=lo + SIMILAR_BLOCK, block=SIMILAR_BLOCK):
-                    kk = ids.shape[1]
-                    counters["queries"].add(len(rows))
-                    counters["rows"].add(len(rows) * kk)
-                    yield pa.RecordBatch.from_arrays(
-                        [pa.array(keys[np.repeat(rows, kk)], type=pa.string()),
-                         pa.array(np.tile(np.arange(1, kk + 1, dtype=np.int64), len(rows))),
-                         pa.array(keys[ids.ravel()], type=pa.string()),
-                         pa.array(scores.ravel(), type=pa.float32())], schema=schema)
-
-
-def similar_spark(
-    spark: Any,
-    vectors: Vectors,
-    output: str,
-    *,
-    k: int = 10,
-    metric: str = "cosine",
-    restrict: int | None = None,
-    partitions: int | None = None,
-) -> SparkReport:
-    """Write every key's `k` nearest neighbors as Parquet ``query, rank, key, score``, on Spark.
-
-    The similar-items table of ``neighbors --all``, answered by
-    :func:`embviz.search.recommender.similar_blocks` on the executors: the same rows as one
-    machine (a key is never its own neighbor; ties to the lower row). The query rows are
-    split into ranges of :data:`SIMILAR_BLOCK` spread over `partitions`.
-
-    Parameters
-    ----------
-    spark : pyspark.sql.SparkSession
-    vectors : Vectors
-        ``(n, dim)``, loaded on the driver and shipped to every executor once.
-    output : str
-        A new folder (path or URI), as :func:`recommend_spark`.
-    k, metric, restrict
-        As :func:`~embviz.search.recommender.similar_blocks`.
-    partitions : int, optional
-        Default: Spark's default parallelism.
-
-    Returns
-    -------
-    SparkReport
-        ``users`` counts the query keys answered.
-
-    Raises
-    ------
-    InvalidQuery
-        ``k < 1``, an unknown metric, an existing output.
-    SparkError
-        If the job fails.
-    """
-    from embviz.search.metric import check_metric
-
-    metric = check_metric(metric)
-    if k < 1:
-        raise InvalidQuery(f"k must be at least 1, got {k}")
-    n = vectors.count if restrict is None else min(restrict, vectors.count)
-    sc = spark.sparkContext
-    n_parts = max(1, min(partitions or sc.defaultParallelism, -(-n // SIMILAR_BLOCK)))
-
-    def plan(items_file: str, keys_file: str, counters: dict[str, Any]) -> Any:
-        job = _SimilarJob(items_file=items_file, keys_file=keys_file, k=k, metric=metric, restrict=restrict,
-                          threads=_task_cpus(sc), n=n)
-        starts = spark.range(0, n, SIMILAR_BLOCK, numPartitions=n_parts)
-        return starts.mapInArrow(lambda batches: _similar(job, batches, counters), SIMILAR_SCHEMA)
-
-    return _run_job(spark, vectors, output, plan, ("queries", "rows"), n_parts)
-
