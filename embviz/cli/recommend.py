@@ -156,19 +156,8 @@ def recommend(
     info = load_meta(meta, meta_key_column, source, needed=bool(show or include_where))
     shown = shown_columns(info, show)
     if engine is Engine.spark:
-        banned = _rec.item_rows(items, _keys_file(exclude, "--exclude"), what="--exclude") \
-            if exclude is not None else ()
-        candidates = None
-        if include is not None:
-            candidates = _rec.item_rows(items, _keys_file(include, "--include"), what="--include")
-        elif include_where is not None:
-            candidates = _where(items, info, include_where)
-        spark_index = None
-        if use_index:
-            if candidates is not None:
-                raise InvalidQuery("--include/--include-where search a subset exactly: drop --index")
-            spark_index = open_index(source, items, metric_name)
-            message(spark_index.describe(ef_search, nprobe))
+        banned, candidates = _item_filters(items, info, exclude, include, include_where, strict)
+        spark_index = _index(source, items, metric_name, candidates, ef_search, nprobe) if use_index else None
         run_spark(
             items, output_file, user_table=_location(user_table), history=_location(history), user_column=user_column,
             item_column=item_column, time_column=time_column, users=read_items(users, "users") if users else None,
@@ -202,13 +191,7 @@ def recommend(
         utable = load_vectors(Path(user_table).expanduser(), None, None, source.no_cache, source.cache_dir)
     wanted = read_items(users, "users") if users else None
     who = _rec.resolve_users(user_table=utable, histories=hist, wanted=wanted, strict=strict)
-    banned = _rec.item_rows(items, _keys_file(exclude, "--exclude"), strict=strict, what="--exclude") \
-        if exclude is not None else ()
-    candidates = None
-    if include is not None:
-        candidates = _rec.item_rows(items, _keys_file(include, "--include"), strict=strict, what="--include")
-    elif include_where is not None:
-        candidates = _where(items, info, include_where)
+    banned, candidates = _item_filters(items, info, exclude, include, include_where, strict)
     if metric_name == "dot" and hist is not None:
         rho = _rec.norm_popularity_spearman(items, hist)
         if rho is not None and rho >= _RARE_NORMS:
@@ -219,12 +202,7 @@ def recommend(
                 f"{hist.source}, as in word2vec/item2vec vectors): the dot product favours the rare tail; use "
                 "--metric cosine unless the model was trained for dot products (ALS, two-tower)"
             )
-    index = None
-    if use_index:
-        if candidates is not None:
-            raise InvalidQuery("--include/--include-where search a subset exactly: drop --index")
-        index = open_index(source, items, metric_name)
-        message(index.describe(ef_search, nprobe))
+    index = _index(source, items, metric_name, candidates, ef_search, nprobe) if use_index else None
     vector_text = who.source
     if utable is None and recent is not None:
         vector_text += f", last {recent} events"
@@ -286,6 +264,29 @@ def _where(items, info, spec: str):  # noqa: ANN001, ANN202
     if not rows:
         raise InvalidQuery(f"--include-where {spec!r}: no item has {column} {value!r}")
     return np.asarray(rows, dtype=np.int64)
+
+
+def _item_filters(items, info, exclude, include, include_where, strict):  # noqa: ANN001, ANN202
+    """``(banned rows, candidate rows or None)`` from --exclude, --include and --include-where."""
+    from embviz.search import recommender as _rec
+
+    banned = _rec.item_rows(items, _keys_file(exclude, "--exclude"), strict=strict, what="--exclude") \
+        if exclude is not None else ()
+    candidates = None
+    if include is not None:
+        candidates = _rec.item_rows(items, _keys_file(include, "--include"), strict=strict, what="--include")
+    elif include_where is not None:
+        candidates = _where(items, info, include_where)
+    return banned, candidates
+
+
+def _index(source, items, metric, candidates, ef_search, nprobe):  # noqa: ANN001, ANN202
+    """Return the cache's FAISS index of the items for --index (built on first use), named on stderr."""
+    if candidates is not None:
+        raise InvalidQuery("--include/--include-where search a subset exactly: drop --index")
+    index = open_index(source, items, metric)
+    message(index.describe(ef_search, nprobe))
+    return index
 
 
 def _location(text: str | None) -> str | None:
