@@ -63,7 +63,8 @@ def test_expression_properties():
         ("king - + man", "unexpected '+' in expression 'king - + man'"),
         ("king + + man", "unexpected '+' in expression 'king + + man'"),
         ("-", "expression '-' ends with an operator"),
-        ("king man", "expected '+' or '-' before 'man' in 'king man'; quote keys that contain spaces: 'new york'"),
+        ("king man", "expected '+' or '-' before 'man' in 'king man'; a key that contains spaces needs its own "
+                     "quotes inside the query, e.g. embviz neighbors \"'new york'\""),
         ("'new york", "unclosed quote in expression \"'new york\""),
         ('"abc', "unclosed quote in expression '\"abc'"),
         ("0*king", "weight 0 in expression '0*king' has no effect"),

@@ -116,7 +116,8 @@ def info(
 @with_vectors
 def lookup(
     items: Annotated[list[str], typer.Argument(help="Keys or integer row ids; '-' reads them from stdin.")],
-    ids: Annotated[bool, typer.Option("--ids", help="Read every item as a row id (for numeric keys).")] = False,
+    ids: Annotated[bool, typer.Option("--ids", help="Read every item as a row id: needed for row 1990 of a table "
+                            "that also has the key '1990' (without it, such an item is the key).")] = False,
     fmt: FormatOpt = None,
     no_header: NoHeaderOpt = False,
     quiet: QuietOpt = False,

@@ -131,7 +131,8 @@ def parse(text: str) -> Expression:
         if not expect_term:
             raise InvalidQuery(
                 f"expected '+' or '-' before {token!r} in {text!r}; "
-                "quote keys that contain spaces: 'new york'"
+                "a key that contains spaces needs its own quotes inside the query, e.g. "
+                "embviz neighbors \"'new york'\""
             )
         weight = 1.0
         if not quoted:

@@ -442,8 +442,8 @@ def lookup(vectors: Vectors, items: Sequence[str | int], *, ids: bool = False) -
     vectors : Vectors
     items : sequence of str or int
         Keys or row ids. A string is a key if it is in the vocabulary, else it is read as an
-        integer id; ints are ids. With ``ids=True`` every item is an id (for numeric keys
-        such as ``1990`` that would otherwise be read as keys).
+        integer id; ints are ids. With ``ids=True`` every item is a row id: needed for row
+        1990 of a table that also has the key ``"1990"``, which would otherwise be the key.
 
     Returns
     -------
