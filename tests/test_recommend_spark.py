@@ -280,3 +280,17 @@ def test_index_on_spark_same_rows_as_index_on_one_machine(runner, data, sample_f
                  tmp_path / "exact.parquet", "-q")
     assert exact.exit_code == 0, exact.output
     assert _rows(tmp_path / "exact.parquet") != local
+
+
+def test_user_vector_with_nan_is_one_line(runner, tmp_path):
+    items = tmp_path / "items.txt"
+    items.write_text("a 1 0\nb 0 1\n")
+    pq.write_table(pa.table({"user": ["u", "w"], "vector": [[2.0, 0.0], [float("nan"), 1.0]]}),
+                   tmp_path / "users.parquet")
+    result = _run(runner, "-v", items, "--users", tmp_path / "users.parquet", *SPARK, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "embviz: error: the Spark job failed: user 'w' has a NaN or infinite value in its vector "
+        "(or one too large for float32)"
+    )
+    assert not (tmp_path / "out").exists()

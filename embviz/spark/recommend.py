@@ -225,6 +225,11 @@ def _score(job: _Job, batches: Iterator[Any], counters: dict[str, Any]) -> Itera
                 values = np.asarray(vec.filter(pa.array(ok)).flatten().to_numpy(zero_copy_only=False),
                                     dtype=np.float32).reshape(-1, dim)
                 ukeys = [u for u, o in zip(users, ok.tolist()) if o]
+                finite = np.isfinite(values).all(axis=1)
+                if not finite.all():  # as the one-machine reader refuses them: never silently wrong scores
+                    bad = int(np.flatnonzero(~finite)[0])
+                    raise FormatError(f"user {ukeys[bad]!r} has a NaN or infinite value in its vector "
+                                      "(or one too large for float32)")
                 counters["skipped"].add(len(users) - len(ukeys))
                 history_rows = history_rows[ok]
                 users = ukeys
