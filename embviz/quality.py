@@ -527,7 +527,8 @@ def csls_neighbors(
     cand = np.concatenate([np.asarray(unit[:n], dtype=np.float32), r_y[:, None]], axis=1)
     aug = np.concatenate([2 * q, -np.ones((len(q), 1), dtype=np.float32)], axis=1)
     ids, scores = top_k(
-        cand, aug.astype(np.float32), k, exclude=[vectors.indices(e.keys) for e in exprs],
+        cand, aug.astype(np.float32), k,
+        exclude=[vectors.indices([key for key in e.keys if key in vectors]) for e in exprs],  # OOV: not a row
         row_norm=_max_norm(cand),  # rows (unit row, radius) have norms up to sqrt(2)
     )
     return [

@@ -554,3 +554,24 @@ def test_oov_queries_equal_gensim_fasttext_keyed_vectors(topic_models):
     assert_same_neighbors([(s, k) for k, s in ref], analogy(v, ("goverment", "government", "helicoptres"), k=5))
     assert similarity(v, ("goverment", "東京都"))[0].score == pytest.approx(float(kv.similarity("goverment", "東京都")),
                                                                            abs=1e-6)
+
+
+def test_csls_answers_oov_words(topic_models):
+    """--score csls with a word outside the vocabulary: its subword vector, nothing excluded for it.
+
+    (Before, neighbors built the vector and CSLS then looked the word up as a row: exit 3.)
+    """
+    from typer.testing import CliRunner
+
+    path, _ = topic_models["sg36"]
+    runner = CliRunner()
+    both = runner.invoke(app, ["neighbors", "-v", str(path), "--no-cache", "--score", "csls", "goverment", "fire",
+                               "-k", "3"])
+    assert both.exit_code == 0, both.output
+    assert both.stderr == ("embviz: 'goverment' is not in the vocabulary: its vector is the mean of its character "
+                           "n-grams (fastText)\n")
+    alone = runner.invoke(app, ["neighbors", "-v", str(path), "--no-cache", "--score", "csls", "fire", "-k", "3"])
+    lines = both.stdout.splitlines()
+    assert [ln for ln in lines if ln.startswith("fire\t")] == alone.stdout.splitlines()[1:]
+    oov = [ln.split("\t") for ln in lines if ln.startswith("goverment\t")]
+    assert [r[1] for r in oov] == ["1", "2", "3"] and "goverment" not in {r[2] for r in oov}
