@@ -60,3 +60,17 @@ def test_every_module_of_the_package_imports_without_warnings():
             importlib.import_module(name)
     assert {"embviz.io.cache", "embviz.search.kernel", "embviz.viz.page"} <= set(names)
     assert not {"embviz.formats", "embviz.query"} & set(names)
+
+
+def test_no_module_of_the_package_is_over_600_lines():
+    """The guide: no module of ``embviz/`` exceeds 600 lines (split a long one by concern)."""
+    from pathlib import Path
+
+    import embviz
+
+    root = Path(embviz.__file__).resolve().parent
+    counts = {path.relative_to(root.parent).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+              for path in sorted(root.rglob("*.py"))}
+    assert len(counts) > 50 and "embviz/search/kernel.py" in counts  # the walk found the package
+    over = {path: n for path, n in counts.items() if n > 600}
+    assert not over, "modules over 600 lines: " + ", ".join(f"{p} ({n})" for p, n in over.items())

@@ -7,7 +7,7 @@ import pytest
 
 from embviz import search as query
 from embviz.errors import EmbvizWarning, InvalidQuery, KeyNotFound
-from embviz.search import Analogy, Neighbor, Similarity
+from embviz.search import Analogy, Neighbor, Similarity, scorers, selection
 from embviz.vectors import Vectors
 
 KEYS = ["king", "queen", "man", "woman", "paris", "france", "berlin", "germany", "computer",
@@ -115,11 +115,17 @@ def test_batched_equals_one_at_a_time(sample):
 
 
 def test_batched_across_query_blocks(sample, monkeypatch):
-    monkeypatch.setattr(query.kernel, "_BLOCK_CELLS", 40_000 * 3)  # three queries per block
+    # k=25 over 40,000 rows takes _select's whole-row path (n < 64 * _GROUP * k), which cuts
+    # the queries into blocks of _BLOCK_CELLS // n: three queries per block here
+    monkeypatch.setattr(selection, "_BLOCK_CELLS", 40_000 * 3)
+    blocks = []
+    real = selection._select_blocks
+    monkeypatch.setattr(selection, "_select_blocks", lambda *a: blocks.append(a[6]) or real(*a))
     texts = KEYS[:10]
-    batch = query.neighbors(sample, texts, k=4)
+    batch = query.neighbors(sample, texts, k=25)
     monkeypatch.undo()
-    same_rows(batch, query.neighbors(sample, texts, k=4))
+    assert blocks == [3]  # the patched block size was used
+    same_rows(batch, query.neighbors(sample, texts, k=25))
 
 
 def test_large_analogy_batch_by_branch_and_bound_equals_brute_force(sample, monkeypatch):
@@ -345,7 +351,7 @@ def test_cosmul_restrict_equals_gensim(sample, kv):
 def test_float16_rows_score_as_their_float32_values_for_few_and_many_queries(sample, m, cores, monkeypatch):
     # few queries convert float16 rows block by block (one thread per core), many convert a
     # chunk at once: both are the top-k of the float32 values of the float16 rows
-    monkeypatch.setattr(query.kernel, "_cores", lambda: cores)
+    monkeypatch.setattr(scorers, "_cores", lambda: cores)  # the float16 conversion threads (_Cosine.split)
     unit16 = np.ascontiguousarray(sample.unit[:40_000], dtype=np.float16)
     rows = np.random.default_rng(m).choice(len(unit16), m, replace=False)
     q = unit16[rows].astype(np.float32)
@@ -415,7 +421,7 @@ def test_sampled_group_bound_with_tied_groups_equals_a_full_sort(monkeypatch, k)
     """
     from test_determinism import reference_top as exact_reference
 
-    monkeypatch.setattr(query.kernel, "_SAMPLE_GROUPS", 64)
+    monkeypatch.setattr(selection, "_SAMPLE_GROUPS", 64)  # read by _kept_groups
     rng = np.random.default_rng(11)
     distinct = rng.integers(-2, 3, size=(100, 8)).astype(np.float32)
     distinct[0] = 0

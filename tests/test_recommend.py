@@ -490,17 +490,21 @@ def test_cli_index_per_metric_and_recommend_with_index(files, tmp_path):
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
 def test_blocks_on_threads_answer_as_one_thread(monkeypatch, metric):
-    from embviz.search import kernel
+    from embviz.search import selection
 
     rng = np.random.default_rng(5)
-    m = rng.normal(size=(20000, 16)).astype(np.float32)
+    m = rng.normal(size=(30000, 16)).astype(np.float32)  # above one block's 20,480 columns at k=10
     m[1000:1050] = m[0]  # tied duplicate rows
     v = Vectors([str(i) for i in range(len(m))], m)
     q = np.concatenate([m[:20], rng.normal(size=(2500, 16)).astype(np.float32)])
-    ex = [rng.choice(20000, 12, replace=False) for _ in range(len(q))]
-    monkeypatch.setattr(kernel, "_cores", lambda: 2)
+    ex = [rng.choice(30000, 12, replace=False) for _ in range(len(q))]
+    monkeypatch.setattr(selection, "_cores", lambda: 2)  # _select's worker threads
+    threads = []
+    real = selection._select_threads
+    monkeypatch.setattr(selection, "_select_threads", lambda *a, **kw: threads.append(1) or real(*a, **kw))
     two = M.top_k_by(v, q, 10, metric=metric, exclude=ex)
-    monkeypatch.setattr(kernel, "_cores", lambda: 1)
+    assert threads  # the two workers ran
+    monkeypatch.setattr(selection, "_cores", lambda: 1)
     one = M.top_k_by(v, q, 10, metric=metric, exclude=ex)
     assert np.array_equal(two[0], one[0]) and np.array_equal(two[1], one[1])
     ref = reference(m, q[20:120], metric)  # a numpy check of 100 of the untied queries

@@ -1,6 +1,8 @@
 """Queries over a lookup table: one scoring kernel, the queries built on it, and the grammar.
 
 - :mod:`~embviz.search.kernel`: ``top_k`` and the scorers (cosine, 3CosMul), shared by all.
+  The scorers live in :mod:`~embviz.search.scorers`, the exact top-k selection in
+  :mod:`~embviz.search.selection`; the kernel re-exports both.
 - :mod:`~embviz.search.queries`: ``neighbors``, ``analogy``, ``similarity``, ``lookup``,
   ``analogy_ids``; frozen dataclasses out, nothing printed.
 - :mod:`~embviz.search.query_vectors`: the query vectors (keys, expressions, vector queries,
