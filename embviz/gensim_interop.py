@@ -5,7 +5,10 @@ Importing this module (``import embviz`` does) attaches to :class:`~embviz.vecto
 - ``to_keyed_vectors()`` and the classmethod ``Vectors.from_keyed_vectors(kv)``, defined here;
 - gensim's query methods ``most_similar``, ``most_similar_cosmul``, ``similar_by_vector``,
   ``similar_by_key``, ``similar_by_word``, ``doesnt_match``, ``n_similarity``,
-  ``similarity`` and ``distance``, defined in :mod:`embviz.search.similar`.
+  ``similarity`` and ``distance``, defined in :mod:`embviz.search.similar`. That module (and
+  the kernel under it) is imported the first time one of them is looked up, when the
+  attribute replaces itself by the function: ``import embviz`` stays light for the command
+  line, and ``help(Vectors.most_similar)`` shows the function's own docstring.
 
 They are attached here, not written in ``vectors.py``, because of the layering
 (docs/architecture.md): ``vectors`` is the lowest layer, and import-linter forbids it to import
@@ -20,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embviz.errors import FormatError, require
-from embviz.search import similar
 from embviz.vectors import Vectors
 
 if TYPE_CHECKING:
@@ -124,10 +126,37 @@ def from_keyed_vectors(cls: type[Vectors], kv: Any, *, copy: bool = False) -> Ve
     return cls(keys, matrix, key_to_index=key_to_index)
 
 
+#: gensim's methods defined in :mod:`embviz.search.similar` (its ``METHODS``; a test checks).
+METHODS = (
+    "most_similar", "most_similar_cosmul", "similar_by_vector", "similar_by_key",
+    "similar_by_word", "doesnt_match", "n_similarity", "similarity", "distance",
+)
+
+
+class _FromSimilar:
+    """A ``Vectors`` attribute that imports :mod:`embviz.search.similar` when first looked up.
+
+    It then puts the real function on the class in its place, so later lookups cost nothing.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        from embviz.search import similar
+
+        func = getattr(similar, self.name)
+        setattr(Vectors, self.name, func)
+        return func if obj is None else func.__get__(obj, owner)
+
+
 def _attach() -> None:
     """Make the functions above and those of :mod:`embviz.search.similar` methods of ``Vectors``."""
-    for name in similar.METHODS:
-        setattr(Vectors, name, getattr(similar, name))
+    for name in METHODS:
+        if not callable(Vectors.__dict__.get(name)):  # not yet replaced by the function itself
+            attr = _FromSimilar()
+            attr.__set_name__(Vectors, name)
+            setattr(Vectors, name, attr)
     Vectors.to_keyed_vectors = to_keyed_vectors  # type: ignore[method-assign]
     Vectors.from_keyed_vectors = classmethod(from_keyed_vectors)  # type: ignore[assignment]
 

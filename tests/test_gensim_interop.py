@@ -471,3 +471,14 @@ def test_full_glove_agrees_with_gensim():
     shared = v.to_keyed_vectors()
     assert np.shares_memory(shared.vectors, v.matrix)
     assert shared.most_similar("king") == kv.most_similar("king")
+
+
+def test_the_methods_attached_are_those_of_search_similar() -> None:
+    """``embviz.gensim_interop`` names the methods without importing them; the names must agree."""
+    from embviz import gensim_interop
+    from embviz.vectors import Vectors
+
+    assert gensim_interop.METHODS == similar.METHODS
+    for name in similar.METHODS:
+        assert getattr(Vectors, name) is getattr(similar, name)  # looked up: the function itself
+        assert Vectors.__dict__[name] is getattr(similar, name)

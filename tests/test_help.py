@@ -143,3 +143,18 @@ def test_install_completion_writes_the_shell_startup_files(tmp_path) -> None:
         run = embviz("--install-completion", shell, env={**env, "SHELL": f"/bin/{shell}"})
         assert run.returncode == 0, run.stderr
         assert (tmp_path / path).is_file()
+
+
+def test_the_root_help_names_every_command_without_vectors(runner) -> None:
+    """``embviz --help`` says which commands do not read -v/--vectors, and it is true."""
+    text = " ".join(runner.invoke(app, ["--help"], env={"COLUMNS": "100"}).stdout.split())
+    assert (
+        "Except: convert and diff take their files as arguments, train writes one, and cache and index "
+        "list read none." in text
+    )
+    without = sorted(p for p, cmd in COMMANDS.items() if "-v" not in {o for q in cmd.params for o in q.opts})
+    assert without == ["cache clear", "cache dir", "cache list", "cache verify", "convert", "diff", "index list",
+                       "train"]
+    for path, cmd in COMMANDS.items():
+        if path not in without:
+            assert "--vectors" in {o for q in cmd.params for o in q.opts}, path

@@ -27,7 +27,11 @@ NEVER = (
 #: (``--score csls``), metadata tables (``--meta``), training, comparison, Spark, ``info``'s figures.
 EMBVIZ_NEVER = ("embviz.search.index", "embviz.search.index_build", "embviz.search.index_files",
                 "embviz.search.index_queries", "embviz.quality", "embviz.io.meta", "embviz.train", "embviz.compare",
-                "embviz.spark", "embviz.stats")
+                "embviz.spark", "embviz.stats",
+                # the other commands' modules, evaluation, the plots and gensim's methods (issue 30)
+                "embviz.cli.recommend", "embviz.cli.cache", "embviz.cli.index", "embviz.cli.project",
+                "embviz.cli.train", "embviz.cli.evaluate", "embviz.cli.compare", "embviz.cli.quality",
+                "embviz.evaluate", "embviz.viz", "embviz.search.similar", "embviz.io.interactions")
 
 COMMANDS = {
     "neighbors": (["neighbors", "king", "-k", "3"],
@@ -108,6 +112,9 @@ def test_the_command_named_on_the_line(argv: list[str], name: str | None) -> Non
         ["neighbors", "--kk", "3", "king"],
         ["--traceback", "info", "-v", "missing.txt"],
         ["similarity", "king", "queen", "-f", "json"],
+        ["--version"],
+        ["evaluate", "--help"],
+        ["--traceback", "quality", "-k", "0"],
     ],
 )
 def test_building_one_command_changes_nothing_the_user_sees(tmp_path, args: list[str]) -> None:  # noqa: ANN001
@@ -120,3 +127,22 @@ def test_building_one_command_changes_nothing_the_user_sees(tmp_path, args: list
     one = run("app()")  # as the console script runs it: builds the command named, only
     assert one == run("typer.Typer.__call__(app)")  # builds every command, as before
     assert one[1] or one[2]
+
+
+def test_version_and_import_embviz_load_no_command_and_no_query() -> None:
+    """``embviz --version`` imports no command module; ``import embviz`` none of the functions' modules.
+
+    The public functions (``embviz.load``, ``embviz.neighbors``, ...) are imported on first use
+    and gensim's methods of ``Vectors`` on first lookup; both still work after a bare import.
+    """
+    version = _embviz(["--version"], {})
+    assert version.returncode == 0 and version.stdout.startswith("embviz ")
+    ours = sorted(m for m in imported_modules(version.stderr) if m.split(".")[0] == "embviz")
+    assert ours == ["embviz", "embviz._version", "embviz.cli", "embviz.cli.app", "embviz.errors",
+                    "embviz.gensim_interop", "embviz.vectors"]
+    code = ("import sys, embviz; before = sorted(m for m in sys.modules if m.startswith('embviz'));"
+            "v = embviz.load(embviz.sample_path()); print(before); print(v.most_similar('king', topn=1))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    before, answer = run.stdout.splitlines()
+    assert before == str(["embviz", "embviz._version", "embviz.errors", "embviz.gensim_interop", "embviz.vectors"])
+    assert answer.startswith("[('prince', 0.8236")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import importlib
 import os
 import signal
 import sys
@@ -129,32 +130,97 @@ def invoked_command(argv: list[str]) -> str | None:
     return None
 
 
-class _EmbvizTyper(typer.Typer):
-    """The app; run as a program (:meth:`__call__`), it builds only the command it is asked for.
+#: The modules of :mod:`embviz.cli` that register commands on :data:`app`, in the order
+#: ``embviz --help`` lists them, with the commands and groups each registers (a test checks).
+COMMAND_MODULES = {
+    "query": ("info", "lookup", "neighbors", "analogy", "similarity", "convert"),
+    "recommend": ("recommend",),
+    "cache": ("cache",),
+    "index": ("index",),
+    "project": ("project", "plot"),
+    "train": ("train",),
+    "evaluate": ("evaluate",),
+    "compare": ("diff",),
+    "quality": ("quality",),
+}
+_MODULE_OF = {command: module for module, commands in COMMAND_MODULES.items() for command in commands}
 
-    Typer turns every registered command into a click command before parsing (reading each
-    function's signature and its options): for 23 commands that took 0.12 s of a warm
-    ``embviz neighbors KEY`` (0.5 s in all). The command named on the command line is the
-    only one that can run, so only it is built; ``--help``, ``--version``, shell completion, a
-    misspelt command or none build them all. ``CliRunner().invoke(app, ...)`` builds them all.
+
+class _EmbvizTyper(typer.Typer):
+    """The app; run as a program (:meth:`__call__`), it imports and builds only the command it is asked for.
+
+    The command modules (:data:`COMMAND_MODULES`) register themselves when imported. Reading
+    :attr:`registered_commands` or :attr:`registered_groups` imports them all, in ``--help``
+    order (``CliRunner().invoke(app, ...)``, ``typer.main.get_command(app)``). The program
+    imports only the module of the command named on its command line: importing all nine
+    took about 0.05 s of a warm ``embviz neighbors KEY``. And Typer turns every registered
+    command into a click command before parsing (reading each function's signature and its
+    options): for 23 commands that took 0.12 s (0.5 s in all); the command named is the only
+    one that can run, so only it is built. ``--version`` builds none; ``--help``, shell
+    completion, a misspelt command or none build them all.
     """
+
+    _all_loaded = False
+    _loading = False
+
+    @property  # type: ignore[override]
+    def registered_commands(self) -> list:  # noqa: D102 - Typer's attribute, filled on first read
+        self._load()
+        return self.__dict__["_commands"]
+
+    @registered_commands.setter
+    def registered_commands(self, value: list) -> None:
+        self.__dict__["_commands"] = value
+
+    @property  # type: ignore[override]
+    def registered_groups(self) -> list:  # noqa: D102 - Typer's attribute, filled on first read
+        self._load()
+        return self.__dict__["_groups"]
+
+    @registered_groups.setter
+    def registered_groups(self, value: list) -> None:
+        self.__dict__["_groups"] = value
+
+    def _load(self, command: str | None = None) -> None:
+        """Import the module of `command`, or every command module (None), once."""
+        if self._all_loaded or self._loading:
+            return
+        modules = list(COMMAND_MODULES) if command is None else [_MODULE_OF[command]]
+        self._loading = True  # a module's @app.command() reads registered_commands
+        try:
+            for module in modules:
+                importlib.import_module(f"embviz.cli.{module}")
+        finally:
+            self._loading = False
+        if command is None:
+            self._all_loaded = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the command line (``sys.argv``, or ``args=``), building only the command it names."""
-        argv = kwargs.get("args", args[0] if args else None)
+        argv = list(kwargs.get("args", args[0] if args else None) or sys.argv[1:])
         completing = any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ)
-        name = None if completing else invoked_command(list(sys.argv[1:] if argv is None else argv))
-        if name is None:
+        name = None if completing else invoked_command(argv)
+        if name is None and not completing and _version_first(argv):
+            one = copy.copy(self)  # the root callback alone: --version is eager and exits
+            one.registered_commands, one.registered_groups, one._all_loaded = [], [], True
+            return typer.Typer.__call__(one, *args, **kwargs)
+        if name is None or name not in _MODULE_OF:  # click names a mistake, with suggestions
             return super().__call__(*args, **kwargs)
+        self._load(name)
         one = copy.copy(self)  # the same root callback and settings, one command
+        one._all_loaded = True
         one.registered_commands = [
-            c for c in self.registered_commands
+            c for c in self.__dict__["_commands"]
             if (c.name or typer.main.get_command_name(c.callback.__name__)) == name  # type: ignore[union-attr]
         ]
-        one.registered_groups = [g for g in self.registered_groups if g.name == name]
-        if not (one.registered_commands or one.registered_groups):  # click names the mistake, with suggestions
-            return super().__call__(*args, **kwargs)
+        one.registered_groups = [g for g in self.__dict__["_groups"] if g.name == name]
         return typer.Typer.__call__(one, *args, **kwargs)
+
+
+def _version_first(argv: list[str]) -> bool:
+    """Whether ``--version`` is the first of the root options that show the whole app."""
+    first = next((a for a in argv if a in _WHOLE_APP or a == "--" or not a.startswith("-")), None)
+    return first == "--version"
 
 
 app = _EmbvizTyper(
@@ -185,7 +251,9 @@ def _root(
 ) -> None:
     """Explore and visualize embeddings: neighbors, analogies, plots, evaluation, training.
 
-    Every command reads -v/--vectors FILE (word2vec binary/text, GloVe, fastText .vec,
-    optionally gzip/bz2/xz); without it, the bundled sample (40,000 GloVe 6B 50d keys).
-    stdout carries only data: a table on a terminal, TSV on a pipe, or --format.
+    Commands read their table with -v/--vectors FILE (word2vec binary/text, GloVe, fastText
+    .vec/.bin, .npy/.npz, safetensors, Parquet/Arrow, the Projector TSV; optionally
+    gzip/bz2/xz); without it, the bundled sample (40,000 GloVe 6B 50d keys). Except: convert
+    and diff take their files as arguments, train writes one, and cache and index list read
+    none. stdout carries only data: a table on a terminal, TSV on a pipe, or --format.
     """
