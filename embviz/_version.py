@@ -1,3 +1,3 @@
 """The version of embviz (read by the build backend, hatchling, and by the package)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

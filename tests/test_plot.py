@@ -12,6 +12,7 @@ import pytest
 
 from embviz import viz as P
 from embviz import viz as PL
+from embviz._version import __version__
 from embviz.cli import app
 from embviz.errors import EmbvizError, FormatError, InvalidQuery, KeyNotFound
 from embviz.vectors import Vectors
@@ -171,7 +172,7 @@ def test_the_html_carries_its_provenance(sample, tmp_path):
         "pca",
         None,
     )
-    assert meta["selection"] == "top 500" and meta["embviz_version"] == "0.1.0"
+    assert meta["selection"] == "top 500" and meta["embviz_version"] == __version__ == "0.2.0"
     assert 0.0 <= meta["recall_at_10"] <= 1.0
     title = PL.figure(proj, prov=prov)["layout"]["title"]["text"]
     assert title == f"glove.txt: PCA · 500 of 40,000 points · recall@10 {meta['recall_at_10']:.3f}"
