@@ -186,6 +186,35 @@ def test_scan_raw_finds_the_records_scan_finds() -> None:
     assert len(s1) + len(s2) == 400
 
 
+@pytest.mark.parametrize("dim", [3, 50, 300])
+def test_both_scanners_read_the_same_table(tmp_path: Path, monkeypatch, dim: int) -> None:  # noqa: ANN001
+    """The reader gives the same keys and rows whichever scanner its record size picks.
+
+    Records of 1-30 byte keys, vectors full of spaces and newlines, a newline after some
+    vectors and not others; uncompressed (mapped) and gzip (read) files, read with the chain
+    (``scan_raw``) forced and with numpy's pass (``scan``) forced.
+    """
+    import gzip
+
+    from embviz.io import binary
+
+    rng = np.random.default_rng(dim)
+    keys = [f"k{i}_" + "x" * int(rng.integers(0, 28)) for i in range(300)]
+    rows = rng.normal(size=(300, dim)).astype("<f4")
+    rows[:, 0] = np.frombuffer(b"\x20\x0a\x20\x41" * 300, dtype="<f4")  # spaces and newlines in the bytes
+    body = b"".join(k.encode() + b" " + r.tobytes() + (b"\n" if i % 3 else b"") for i, (k, r) in enumerate(zip(keys, rows)))
+    plain = tmp_path / "v.bin"
+    plain.write_bytes(f"300 {dim}\n".encode() + body)
+    packed = tmp_path / "v.bin.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    for path in (plain, packed):
+        for threshold in (0, 10**9):  # the chain always, numpy always
+            monkeypatch.setattr(binary, "RAW_SCAN_MIN_BYTES", threshold)
+            v = eio.load(path, cache=False)
+            assert list(v.keys) == keys
+            np.testing.assert_array_equal(np.asarray(v.matrix), rows)
+
+
 @pytest.mark.parametrize("tail, limit", [(b"", None), (b"\n\n", None), (b"", 1000)])
 def test_a_cache_build_hashes_the_source_as_it_parses_and_drops_its_pages(
     tmp_path: Path, monkeypatch, tail: bytes, limit: int | None  # noqa: ANN001
