@@ -21,7 +21,7 @@ seeded sample and reported).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
 
@@ -37,6 +37,13 @@ Align = Literal["procrustes", "none"]
 
 #: Shared keys compared by default (the most frequent ones, in A's order).
 DEFAULT_RESTRICT = 100_000
+#: Query rows per kernel call in the neighbor searches (a progress report after each).
+_KNN_BLOCK = 4096
+
+#: ``progress(done, total)`` of one stage, as :func:`neighbor_lists` reports it.
+Step = Callable[[int, int], None]
+#: ``progress(stage, done, total)`` of :func:`diff` (total None: a stage reporting its start).
+Progress = Callable[[str, int, int | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +178,27 @@ def neighbor_ids(unit: NDArray[np.floating], k: int) -> NDArray[np.int64]:
 
 
 def neighbor_lists(
-    unit: NDArray[np.floating], k: int
+    unit: NDArray[np.floating], k: int, *, progress: Step | None = None
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-    """:func:`neighbor_ids` with the scores: ids int64 and cosines float32, ``(n, min(k, n - 1))``."""
+    """:func:`neighbor_ids` with the scores: ids int64 and cosines float32, ``(n, min(k, n - 1))``.
+
+    The rows are searched in blocks of ``_KNN_BLOCK`` queries (the kernel answers each query
+    on its own: the same ids and scores as one call); `progress(done, total)` is called with
+    the rows answered after each block.
+    """
     n = unit.shape[0]
     q = np.asarray(unit, dtype=np.float32)
-    return top_k(unit, q, k, exclude=[(i,) for i in range(n)])
+    if progress is not None:
+        progress(0, n)
+    ids, scores = [], []
+    for lo in range(0, max(n, 1), _KNN_BLOCK):  # one call for no row: the empty answer
+        hi = min(n, lo + _KNN_BLOCK)
+        i, s = top_k(unit, q[lo:hi], k, exclude=[(j,) for j in range(lo, hi)])
+        ids.append(i)
+        scores.append(s)
+        if progress is not None:
+            progress(hi, n)
+    return np.concatenate(ids), np.concatenate(scores)
 
 
 def jaccard_rows(ids_a: NDArray[np.int64], ids_b: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -214,6 +236,7 @@ def diff(
     align: Align = "procrustes",
     index: bool = False,
     nprobe: int | None = None,
+    progress: Progress | None = None,
 ) -> DiffReport:
     """Compare tables `a` and `b` over their shared keys.
 
@@ -240,6 +263,13 @@ def diff(
     nprobe : int, optional
         IVF cells searched per query with `index` (default: one in 16; more is slower and
         closer to exact).
+    progress : callable ``(stage, done, total)``, optional
+        Called as work advances; `stage` is a short text, in this order: ``"shared keys"``,
+        ``"neighbors in A"`` and ``"neighbors in B"`` (`done` of `total` compared keys
+        searched; with `index`, ``"A: IVF index"``, ``"A: neighbors from the index"``,
+        ``"A: recall@K on 1,000 keys"`` and the same for B), then ``"Procrustes alignment"``
+        (with ``align="procrustes"``) and ``"ranking the changes"``. `total` is None for a
+        stage that only reports its start. The results do not depend on it.
 
     Returns
     -------
@@ -270,6 +300,8 @@ def diff(
             f"cannot align: A has dim {a.dim} and B has dim {b.dim}; "
             "Procrustes needs equal dims (use --align none to compare neighbor sets only)"
         )
+    report = progress or _no_progress
+    report("shared keys", 0, None)
     ia, ib = shared_keys(a, b)
     if len(ia) == 0:
         raise InvalidQuery(
@@ -283,15 +315,18 @@ def diff(
     ub = np.asarray(b.unit[ib], dtype=np.float32)
     search = "exact"
     if index:
-        (na, sa, ra, how), (nb, sb, rb, _) = _index_lists(ua, k, nprobe), _index_lists(ub, k, nprobe)
+        (na, sa, ra, how), (nb, sb, rb, _) = _index_lists(ua, k, nprobe, "A", report), _index_lists(
+            ub, k, nprobe, "B", report)
         search = f"approximate ({how}; recall@{na.shape[1]} {ra:.3f} in A, {rb:.3f} in B)"
     else:
-        (na, sa), (nb, sb) = neighbor_lists(ua, k), neighbor_lists(ub, k)
+        (na, sa) = neighbor_lists(ua, k, progress=lambda done, total: report("neighbors in A", done, total))
+        (nb, sb) = neighbor_lists(ub, k, progress=lambda done, total: report("neighbors in B", done, total))
     jac = jaccard_rows(na, nb)
 
     rotation = None
     residual = float("nan")
     if align == "procrustes":
+        report("Procrustes alignment", 0, None)
         rotation = procrustes(ub, ua)
         ub_r = ub.astype(np.float64) @ rotation
         den = np.linalg.norm(ua.astype(np.float64))
@@ -303,6 +338,7 @@ def diff(
         cos = np.full(len(ia), np.nan)
 
     # cosines equal to 9 decimals tie (a self-diff's 1 - 1e-16 is 1), then A's rank decides
+    report("ranking the changes", 0, None)
     order = np.lexsort((ia, np.round(np.nan_to_num(cos, nan=2.0), 9), jac))
     rows = [
         KeyChange(a.keys[ia[j]], int(ia[j]) + 1, int(ib[j]) + 1, float(jac[j]), float(cos[j]))
@@ -323,18 +359,28 @@ def diff(
     )
 
 
-def _index_lists(unit: NDArray[np.float32], k: int, nprobe: int | None):
-    """Each row's `k` nearest other rows from an IVF index: ids, scores, recall@k, description."""
-    from embviz.search.index import Index
+def _index_lists(unit: NDArray[np.float32], k: int, nprobe: int | None, name: str, report: Progress):
+    """Each row's `k` nearest other rows from an IVF index: ids, scores, recall@k, description.
+
+    `name` (``"A"`` or ``"B"``) prefixes the stages given to `report`.
+    """
+    from embviz.search.index import RECALL_SAMPLE, Index
 
     n = unit.shape[0]
     k = min(k, n - 1)
     if k < 1:
         return np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32), 1.0, "ivf"
+    report(f"{name}: IVF index", 0, None)
     idx = Index.build(unit, "ivf", nprobe=nprobe)
+    report(f"{name}: neighbors from the index", 0, None)
     ids, scores = idx.search(unit, k, exclude=[(i,) for i in range(n)])
     how = f"ivf, nlist={idx.params['nlist']}, nprobe={idx.params['nprobe']}"
+    report(f"{name}: recall@{k} on {min(RECALL_SAMPLE, n):,} keys", 0, None)
     return ids, scores, idx.recall(unit, k=k), how
+
+
+def _no_progress(stage: str, done: int, total: int | None) -> None:
+    return None
 
 
 def _row_cosines(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -46,6 +46,11 @@ NEAR_DUPLICATE_COSINE = 0.9999
 #: Share of the largest ``mu = r2 / r1`` TwoNN discards (Facco et al. 2017; scikit-dimension).
 TWONN_DISCARD = 0.1
 _BLOCK = 65_536
+#: Query rows per kernel call in the kNN searches (hubness, TwoNN): a progress report after each.
+_KNN_BLOCK = 4096
+
+#: ``progress(done, total)`` of one stage, as the helpers below report it.
+Step = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +87,43 @@ def sample_ids(vectors: Vectors, sample: int | None, seed: int = 0) -> NDArray[n
     return ids.astype(np.int64)
 
 
-def knn_ids(unit: NDArray[np.floating], k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-    """Each row's `k` nearest other rows by cosine (exact, self excluded): ids and scores ``(n, k')``."""
+def knn_ids(
+    unit: NDArray[np.floating], k: int, *, progress: Step | None = None
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Each row's `k` nearest other rows by cosine (exact, self excluded): ids and scores ``(n, k')``.
+
+    `progress(done, total)` is called with the rows answered so far, block by block.
+    """
     q = np.asarray(unit, dtype=np.float32)
-    return top_k(unit, q, k, exclude=[(i,) for i in range(len(q))])
+    return _self_top_k(unit, q, k, progress=progress)
+
+
+def _self_top_k(
+    cand: NDArray[np.floating],
+    q: NDArray[np.float32],
+    k: int,
+    *,
+    row_norm: float = 1.0,
+    progress: Step | None = None,
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """``top_k(cand, q, k)`` with row ``i`` of `cand` excluded for query ``i``, in blocks of queries.
+
+    The kernel answers each query on its own (near-ties settled exactly), so blocks of
+    ``_KNN_BLOCK`` queries give the same ids and scores as one call; `progress(done, total)`
+    is called with the queries answered after each block.
+    """
+    m = len(q)
+    if progress is not None:
+        progress(0, m)
+    ids, scores = [], []
+    for lo in range(0, max(m, 1), _KNN_BLOCK):  # one call for no query: the empty answer
+        hi = min(m, lo + _KNN_BLOCK)
+        i, s = top_k(cand, q[lo:hi], k, exclude=[(j,) for j in range(lo, hi)], row_norm=row_norm)
+        ids.append(i)
+        scores.append(s)
+        if progress is not None:
+            progress(hi, m)
+    return np.concatenate(ids), np.concatenate(scores)
 
 
 # -- hubness --------------------------------------------------------------------------------------
@@ -175,11 +213,12 @@ def _max_norm(rows: NDArray[np.float32]) -> float:
 
 
 # -- intrinsic dimension ---------------------------------------------------------------------------
-def two_nn_distances(points: NDArray) -> NDArray[np.float64]:
+def two_nn_distances(points: NDArray, *, progress: Step | None = None) -> NDArray[np.float64]:
     """Each point's two nearest Euclidean distances to the other points: float64 ``(m, 2)``.
 
     Exact: the kernel's top 3 by ``x . y - ||y||^2 / 2`` (the same order as distance), then the
-    distances of those 3 recomputed in float64 and the 2 smallest kept.
+    distances of those 3 recomputed in float64 and the 2 smallest kept. `progress(done, total)`
+    is called with the points searched so far.
     """
     x = np.asarray(points, dtype=np.float64)
     m = len(x)
@@ -187,17 +226,19 @@ def two_nn_distances(points: NDArray) -> NDArray[np.float64]:
     cand = np.concatenate([x, -0.5 * sq[:, None]], axis=1).astype(np.float32)
     q = np.concatenate([x, np.ones((m, 1))], axis=1).astype(np.float32)
     # rows are not unit: the kernel's near-tie window scales with their largest norm
-    ids, _ = top_k(cand, q, min(3, m - 1), exclude=[(i,) for i in range(m)], row_norm=_max_norm(cand))
+    ids, _ = _self_top_k(cand, q, min(3, m - 1), row_norm=_max_norm(cand), progress=progress)
     d = np.linalg.norm(x[ids] - x[:, None, :], axis=2)
     return np.sort(d, axis=1)[:, :2]
 
 
-def twonn(points: NDArray, discard: float = TWONN_DISCARD) -> float:
+def twonn(points: NDArray, discard: float = TWONN_DISCARD, *, progress: Step | None = None) -> float:
     """TwoNN intrinsic dimension (Facco et al. 2017) of `points` ``(m, dim)``.
 
     ``mu = r2 / r1`` per point (points with ``r1 = 0``, exact duplicates, are dropped), sorted;
     the empirical ``F(mu_i) = i / N``; the largest `discard` share of ``mu`` dropped; the
     least-squares slope through the origin of ``-log(1 - F)`` on ``log(mu)``.
+
+    `progress(done, total)` is called with the points whose two neighbors are found.
 
     Returns
     -------
@@ -206,7 +247,7 @@ def twonn(points: NDArray, discard: float = TWONN_DISCARD) -> float:
     """
     if len(points) < 3:
         return float("nan")
-    r = two_nn_distances(points)
+    r = two_nn_distances(points, progress=progress)
     r = r[r[:, 0] > 0]
     mu = np.sort(r[:, 1] / r[:, 0])
     n = len(mu)
@@ -242,13 +283,15 @@ def near_duplicates(
     seed: int = 0,
     dims: int = 4,
     batch: int = 4_000_000,
+    progress: Step | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     """All pairs among rows `ids` of `unit` with cosine > `threshold`, exactly.
 
     Two unit rows with cosine > t are closer than ``eps = sqrt(2 - 2 t)``, so their
     projections on any orthonormal directions differ by less than ``eps`` in every coordinate:
     rows are binned into a grid of side ``eps`` over a seeded random ``dims``-D projection,
-    and only rows in the same or adjacent cells are scored.
+    and only rows in the same or adjacent cells are scored. `progress(done, total)` is called
+    with the cell offsets done (``(3**dims + 1) / 2`` in all: 41 for 4-D).
 
     Returns
     -------
@@ -274,8 +317,11 @@ def near_duplicates(
     ucode, starts, counts = np.unique(code[order], return_index=True, return_counts=True)
     offsets = np.array(np.meshgrid(*[[-1, 0, 1]] * g, indexing="ij")).reshape(g, -1).T
     shifts = offsets @ powers
+    forward = shifts[shifts >= 0].tolist()  # each unordered pair of cells once
     found_i, found_j, found_s = [], [], []
-    for shift in shifts[shifts >= 0].tolist():  # each unordered pair of cells once
+    if progress is not None:
+        progress(0, len(forward))
+    for step, shift in enumerate(forward, 1):
         tgt = np.searchsorted(ucode, ucode + shift)
         ok = tgt < len(ucode)
         ok[ok] = ucode[tgt[ok]] == ucode[ok] + shift
@@ -303,6 +349,8 @@ def near_duplicates(
             found_i.append(i[hit])
             found_j.append(j[hit])
             found_s.append(s[hit])
+        if progress is not None:
+            progress(step, len(forward))
     if not found_i:
         return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.float32)
     i, j, s = np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_s)
@@ -319,6 +367,7 @@ def quality(
     sample: int | None = DEFAULT_SAMPLE,
     seed: int = 0,
     hubs: int = 10,
+    progress: Callable[[str, int, int | None], None] | None = None,
 ) -> Quality:
     """Diagnose `vectors`: hubness, isotropy, TwoNN intrinsic dimension, norms, duplicates.
 
@@ -335,6 +384,13 @@ def quality(
         Seed of the sample and of the near-duplicate grid's projection.
     hubs : int
         Top hubs listed.
+    progress : callable ``(stage, done, total)``, optional
+        Called as work advances; `stage` is a short text, in this order:
+        ``"hubness: K nearest neighbors"`` (`done` of `total` sampled points searched),
+        ``"isotropy"``, ``"TwoNN intrinsic dimension"`` (points searched),
+        ``"norms vs rank"``, ``"exact duplicates"``, ``"near duplicates"`` (grid cell
+        offsets scanned, 41 in all). `total` is None for a stage that only reports its start.
+        The results do not depend on it.
 
     Returns
     -------
@@ -349,10 +405,11 @@ def quality(
         raise InvalidQuery(f"k must be at least 1, got {k}")
     if sample is not None and sample < 2:
         raise InvalidQuery(f"sample must be at least 2, got {sample}")
+    report = progress or _no_progress
     ids = sample_ids(vectors, sample, seed)
     unit = np.asarray(vectors.unit[ids], dtype=np.float32)
     if len(ids) >= 2:
-        nbr, _ = knn_ids(unit, k)
+        nbr, _ = knn_ids(unit, k, progress=_stage(report, f"hubness: {k} nearest neighbors"))
         occ = k_occurrence(nbr, len(ids))
         kk = nbr.shape[1]
         top = np.lexsort((ids, -occ))[:hubs]
@@ -360,15 +417,20 @@ def quality(
         skew, antihub, occ_max = skewness(occ), float(np.mean(occ == 0)), int(occ.max())
     else:
         kk, top_hubs, skew, antihub, occ_max = 0, "", float("nan"), float("nan"), 0
+    report("isotropy", 0, None)
     ratio, pc1, pc10, part = isotropy(vectors)
-    dim_id = twonn(np.asarray(vectors.matrix[ids], dtype=np.float64))
+    twonn_step = _stage(report, "TwoNN intrinsic dimension")
+    dim_id = twonn(np.asarray(vectors.matrix[ids], dtype=np.float64), progress=twonn_step)
+    report("norms vs rank", 0, None)
     norms = np.asarray(vectors.norms, dtype=np.float64)
     rho = spearman(norms, np.arange(len(norms), dtype=np.float64))
+    report("exact duplicates", 0, None)
     dup, _ = exact_duplicates(vectors.matrix)
     zero = int((norms == 0).sum())
     nonzero_dups = int((norms[dup] > 0).sum())
     candidates = np.setdiff1d(np.flatnonzero(norms > 0), dup)
-    pairs, scores = near_duplicates(vectors.unit, candidates, seed=seed)
+    near_step = _stage(report, "near duplicates")
+    pairs, scores = near_duplicates(vectors.unit, candidates, seed=seed, progress=near_step)
     examples = ", ".join(
         f"{vectors.keys[a]}~{vectors.keys[b]}" for a, b in pairs[np.argsort(-scores, kind="stable")][:5].tolist()
     )
@@ -392,6 +454,15 @@ def quality(
         near_duplicate_pairs=len(pairs),
         near_duplicate_examples=examples,
     )
+
+
+def _no_progress(stage: str, done: int, total: int | None) -> None:
+    return None
+
+
+def _stage(report: Callable[[str, int, int | None], None], stage: str) -> Step:
+    """Return the ``progress(done, total)`` of one stage, reported as ``report(stage, done, total)``."""
+    return lambda done, total: report(stage, done, total)
 
 
 def spearman(x: NDArray, y: NDArray) -> float:

@@ -326,3 +326,32 @@ def test_diff_with_an_ivf_index_is_approximate_and_says_how_much(small, moved_pa
     assert result.exit_code == 0, result.stderr
     assert re.search(r"; neighbors approximate \(ivf, nlist=76, nprobe=76; recall@10 1\.000 in A, 1\.000 in B\)$",
                      result.stderr.strip())
+
+
+# -- progress ----------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_neighbor_lists_in_blocks_equal_one_kernel_call_on_the_sample(sample):
+    from embviz.search import top_k
+
+    unit = np.asarray(sample.unit, dtype=np.float32)
+    calls = []
+    ids, scores = compare.neighbor_lists(unit, 10, progress=lambda done, total: calls.append((done, total)))
+    ref_ids, ref_scores = top_k(unit, unit, 10, exclude=[(i,) for i in range(len(unit))])
+    assert np.array_equal(ids, ref_ids) and np.array_equal(scores, ref_scores)
+    assert calls[0] == (0, 40_000) and calls[-1] == (40_000, 40_000) and len(calls) == 11
+
+
+def test_diff_reports_its_stages_and_answers_the_same(small):
+    b = Vectors(small.keys, np.asarray(small.matrix) @ rotation(small.dim) + 0.01)
+    calls = []
+    got = compare.diff(small, b, progress=lambda *call: calls.append(call))
+    want = compare.diff(small, b)
+    assert got.rows == want.rows and np.array_equal(got.rotation, want.rotation)
+    assert list(dict.fromkeys(stage for stage, _, _ in calls)) == [
+        "shared keys", "neighbors in A", "neighbors in B", "Procrustes alignment", "ranking the changes"]
+    assert ("neighbors in A", 3000, 3000) in calls and ("neighbors in B", 0, 3000) in calls
+    calls.clear()
+    compare.diff(small, b, index=True, align="none", progress=lambda *call: calls.append(call))
+    assert list(dict.fromkeys(stage for stage, _, _ in calls)) == [
+        "shared keys", "A: IVF index", "A: neighbors from the index", "A: recall@10 on 1,000 keys",
+        "B: IVF index", "B: neighbors from the index", "B: recall@10 on 1,000 keys", "ranking the changes"]

@@ -502,3 +502,26 @@ def test_one_query_answers_as_the_batched_path(sample_index, exclude) -> None:
         assert ids.tolist() == many_ids[j : j + 1].tolist()
         np.testing.assert_array_equal(scores, many_scores[j : j + 1])
         assert not set(ids[0].tolist()) & set(ex[j])
+
+
+def test_build_reports_train_add_and_recall() -> None:
+    # 70,000 rows: two blocks of rows added, so "add" has a bar; the index is the same with or
+    # without a progress callback
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((70_000, 8)).astype(np.float32)
+    from embviz.vectors import Vectors
+
+    v = Vectors([str(i) for i in range(len(x))], x)
+    calls = []
+    built = search_index.build_for(v, None, "ivf", progress=lambda *call: calls.append(call))
+    plain = search_index.build_for(v, None, "ivf")
+    stages = list(dict.fromkeys(stage for stage, _, _ in calls))
+    assert stages == ["train (k-means: 529 cells from 33,856 rows)", "add", "recall@10 on 1,000 keys"]
+    assert [c for c in calls if c[0] == "add"] == [("add", 0, 70_000), ("add", 65_536, 70_000),
+                                                   ("add", 70_000, 70_000)]
+    q = np.ascontiguousarray(v.unit[:500], dtype=np.float32)
+    assert all(np.array_equal(a, b) for a, b in zip(built.search(q, 10), plain.search(q, 10)))
+    assert built.recall_at_build == plain.recall_at_build
+    calls.clear()
+    search_index.build_for(v.subset(np.arange(2000)), None, "hnsw", progress=lambda *call: calls.append(call))
+    assert calls[0] == ("add: HNSW graph", 0, None)  # one block of rows: no steps to count

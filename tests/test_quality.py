@@ -347,3 +347,51 @@ def test_cli_csls_radii_are_cached_and_keyed_on_the_table(runner, sample, tmp_pa
     got = runner.invoke(app, ["neighbors", "king", "-k", "2", "--score", "csls", "--restrict", "2000",
                               "--cache-dir", str(tmp_path), "--no-cache"])
     assert got.exit_code == 0 and len(list((tmp_path / "arrays").glob("*.npy"))) == 2
+
+
+# -- progress ----------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_knn_in_blocks_equals_one_kernel_call_on_the_sample(sample):
+    # hubness and TwoNN search their queries block by block (a progress report after each):
+    # the ids and scores are those of one call of the kernel over all queries, bit for bit
+    from embviz.search import top_k
+
+    unit = np.asarray(sample.unit, dtype=np.float32)
+    assert len(unit) > 8 * Q._KNN_BLOCK
+    calls = []
+    ids, scores = Q.knn_ids(unit, 10, progress=lambda done, total: calls.append((done, total)))
+    ref_ids, ref_scores = top_k(unit, unit, 10, exclude=[(i,) for i in range(len(unit))])
+    assert np.array_equal(ids, ref_ids) and np.array_equal(scores, ref_scores)
+    assert calls[0] == (0, 40_000) and calls[-1] == (40_000, 40_000) and len(calls) == 11
+    x = np.asarray(sample.matrix[:20_000], dtype=np.float64)
+    sq = np.einsum("ij,ij->i", x, x)
+    cand = np.concatenate([x, -0.5 * sq[:, None]], axis=1).astype(np.float32)
+    q = np.concatenate([x, np.ones((len(x), 1))], axis=1).astype(np.float32)
+    ref, _ = top_k(cand, q, 3, exclude=[(i,) for i in range(len(x))], row_norm=Q._max_norm(cand))
+    expected = np.sort(np.linalg.norm(x[ref] - x[:, None, :], axis=2), axis=1)[:, :2]
+    assert np.array_equal(Q.two_nn_distances(x), expected)
+
+
+def test_quality_reports_its_stages_and_answers_the_same(small):
+    calls = []
+    with_progress = Q.quality(small, sample=2000, progress=lambda *call: calls.append(call))
+    assert with_progress == Q.quality(small, sample=2000)
+    stages = list(dict.fromkeys(stage for stage, _, _ in calls))
+    assert stages == ["hubness: 10 nearest neighbors", "isotropy", "TwoNN intrinsic dimension",
+                      "norms vs rank", "exact duplicates", "near duplicates"]
+    totals = {stage: total for stage, _, total in calls}
+    assert totals["hubness: 10 nearest neighbors"] == totals["TwoNN intrinsic dimension"] == 2000
+    assert totals["isotropy"] is None and totals["near duplicates"] == 41  # (3**4 + 1) / 2 cell offsets
+    assert ("near duplicates", 41, 41) in calls and ("hubness: 10 nearest neighbors", 2000, 2000) in calls
+
+
+def test_near_duplicates_report_progress_and_find_the_same_pairs():
+    rng = np.random.default_rng(10)
+    x = (rng.standard_normal((200, 1, 30)) + 0.008 * rng.standard_normal((200, 3, 30))).reshape(-1, 30)
+    v = Vectors([str(i) for i in range(len(x))], x)
+    calls = []
+    pairs, scores = Q.near_duplicates(v.unit, np.arange(len(x)), batch=500,
+                                      progress=lambda done, total: calls.append((done, total)))
+    ref_pairs, ref_scores = Q.near_duplicates(v.unit, np.arange(len(x)), batch=500)
+    assert len(pairs) > 50 and np.array_equal(pairs, ref_pairs) and np.array_equal(scores, ref_scores)
+    assert calls == [(i, 41) for i in range(42)]

@@ -68,6 +68,7 @@ from embviz.cli._stderr import (  # noqa: F401 - some only re-exported, importab
     one_line,
     progress,
     route_warnings,
+    stages,
     stderr_is_terminal,
 )
 from embviz.errors import InvalidQuery

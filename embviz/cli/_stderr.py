@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from embviz.errors import EmbvizWarning
 
@@ -73,7 +74,12 @@ def route_warnings() -> None:
 
 
 def progress(transient: bool = True) -> Any:
-    """Return a rich Progress on stderr, shown only on a terminal and without --quiet."""
+    """Return a rich Progress on stderr, shown only on a terminal and without --quiet.
+
+    Each task is one line: description, bar, ``done/total``, elapsed and remaining time. A
+    task added with the field ``spin=True`` (see :func:`stages`) has no total: its line shows a
+    spinner and the elapsed time instead (a check mark once finished).
+    """
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -83,23 +89,89 @@ def progress(transient: bool = True) -> Any:
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.spinner import Spinner
     from rich.text import Text
 
     class Count(ProgressColumn):
         """``done/total`` with thousands separators; ``?`` while the total is unknown."""
 
         def render(self, task: Any) -> Text:
+            if task.fields.get("spin"):
+                return Text("")
             total = "?" if task.total is None else f"{task.total:,.0f}"
             return Text(f"{task.completed:,.0f}/{total}")
+
+    class Bar(BarColumn):
+        """The bar; a spinner in its place for a stage without a total (``spin``)."""
+
+        spinner = Spinner("dots", style="progress.spinner")
+
+        def render(self, task: Any) -> Any:
+            if task.fields.get("spin"):
+                return Text("✓") if task.finished else self.spinner.render(task.get_time())
+            return super().render(task)
+
+    class Remaining(TimeRemainingColumn):
+        """The estimated time left; nothing for a stage without a total (``spin``)."""
+
+        def render(self, task: Any) -> Text:
+            return Text("") if task.fields.get("spin") else super().render(task)
 
     console = Console(stderr=True)
     return Progress(
         TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
+        Bar(),
         Count(),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        Remaining(),
         console=console,
         transient=transient,
         disable=_state["quiet"] or not console.is_terminal,
     )
+
+
+#: ``report(stage, done, total)``: the library's progress callback (total None: unknown).
+Report = Callable[[str, int, int | None], None]
+
+
+@contextmanager
+def stages(transient: bool = True) -> Iterator[Report]:
+    """Draw a library's ``progress(stage, done, total)`` reports on stderr, one line per stage.
+
+    Yields the callback to pass as ``progress=``. A stage with a total shows a bar with
+    ``done/total``, the elapsed and the remaining time; a stage reported with ``total=None``
+    shows a spinner and the elapsed time. When a new stage starts, the earlier ones are drawn
+    finished. Nothing is drawn off a terminal or with --quiet (:func:`progress`).
+
+    Examples
+    --------
+    >>> with stages() as report:  # doctest: +SKIP
+    ...     record = quality.quality(table, progress=report)
+    """
+    with progress(transient) as bar:
+        yield _reporter(bar)
+
+
+def _reporter(bar: Any) -> Report:
+    """Return the ``report(stage, done, total)`` callback of :func:`stages` drawing on `bar`."""
+    tasks: dict[str, Any] = {}
+
+    def finish(task: Any) -> None:
+        t = bar.tasks[task]
+        if t.fields.get("spin"):
+            bar.update(task, total=1, completed=1)
+        elif t.total is not None:
+            bar.update(task, completed=t.total)
+
+    def report(stage: str, done: int, total: int | None) -> None:
+        if stage not in tasks:
+            for task in tasks.values():
+                finish(task)
+            tasks[stage] = bar.add_task(stage, total=total, spin=total is None)
+        task = tasks[stage]
+        if total is None:
+            bar.update(task, completed=done)
+        else:
+            bar.update(task, completed=done, total=total, spin=False)
+
+    return report

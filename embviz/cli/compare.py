@@ -23,6 +23,7 @@ from embviz.cli._common import (
     check_output,
     emit,
     message,
+    stages,
 )
 from embviz.cli.app import app
 
@@ -124,15 +125,17 @@ def diff(
         VectorSource(path, input_format, limit, no_cache, cache_dir, dtype, postprocess=postprocess).load()
         for path in (a, b)
     ]
-    report = compare.diff(
-        tables[0],
-        tables[1],
-        k=k,
-        restrict=None if all_keys else (restrict or compare.DEFAULT_RESTRICT),
-        align=align.value,
-        index=use_index,
-        nprobe=nprobe,
-    )
+    with stages() as step:
+        report = compare.diff(
+            tables[0],
+            tables[1],
+            k=k,
+            restrict=None if all_keys else (restrict or compare.DEFAULT_RESTRICT),
+            align=align.value,
+            index=use_index,
+            nprobe=nprobe,
+            progress=step,
+        )
     message(f"A = {a.name}, B = {b.name}: {report.summary()}")
     if html is not None:
         _write_page(html, report, tables, (a, b), html_method.value, no_cache, cache_dir)
@@ -160,11 +163,12 @@ def _write_page(out: Path, report, tables, paths, method: str, no_cache: bool, c
         drawn, ta.count,
         f"the {len(first):,} most frequent compared keys + the {len(movers):,} biggest changes",
     )
-    proj = viz.project(
-        ta, selection, method=method, seed=0,
-        cache_dir=None if no_cache else (cache_dir or _cache.default_cache_dir()),
-        use_cache=not no_cache, fingerprint=_cache.fingerprint(pa),
-    )
+    with stages() as step:
+        proj = viz.project(
+            ta, selection, method=method, seed=0,
+            cache_dir=None if no_cache else (cache_dir or _cache.default_cache_dir()),
+            use_cache=not no_cache, fingerprint=_cache.fingerprint(pa), progress=step,
+        )
     pos = np.searchsorted(arr.ids_a, proj.ids)  # each drawn key's position among the compared
     lists = viz.NeighborLists(
         np.arange(len(pos), dtype=np.int64), arr.ids_a[arr.neighbors_a[pos]],

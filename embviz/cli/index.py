@@ -20,6 +20,7 @@ from embviz.cli._common import (
     emit,
     index_entry,
     message,
+    stages,
     with_vectors,
 )
 from embviz.cli.app import app
@@ -105,7 +106,8 @@ def build(
     metric_name = MetricChoice(metric).value
     what = "" if metric_name == "cosine" else f" ({metric_name})"
     message(f"building the {method.value} index{what} of {table.count:,} x {table.dim} vectors ...")
-    built = search_index.build_for(table, entry, method.value, metric=metric_name, **params)
+    with stages() as report:
+        built = search_index.build_for(table, entry, method.value, metric=metric_name, progress=report, **params)
     info = next(i for i in search_index.stored_infos(entry.parent.parent) if i.path == str(
         search_index.index_file(entry, method.value, metric_name)))
     message(

@@ -63,20 +63,6 @@ def select(table: Vectors, top, keys, sample, around, k, seed, extra_around=()) 
 
 
 # -- the layout ------------------------------------------------------------------------------------
-def _progress_callback(stack: Any) -> Any:
-    """Return a ``progress(stage, done, total)`` callback drawing one line per stage."""
-    tasks: dict[str, Any] = {}
-
-    def report(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            for t in tasks.values():
-                stack.update(t, completed=stack.tasks[t].total)
-            tasks[stage] = stack.add_task(stage, total=total)
-        stack.update(tasks[stage], completed=done)
-
-    return report
-
-
 #: Above these sizes a projection takes many minutes: one line says so before it starts.
 #: Seconds per point, from runs on a 2-core machine (t-SNE: 5,000 points in 313 s; UMAP:
 #: 10,000 points in about 24 s once compiled; docs/benchmarks.md).
@@ -117,7 +103,7 @@ def layout(
     index when it has one (unless `no_index`); the stderr line says so.
     """
     from embviz import viz
-    from embviz.cli._common import progress
+    from embviz.cli._common import stages
     from embviz.io import cache as _cache
 
     _warn_long(method.value, selection.count)
@@ -125,7 +111,7 @@ def layout(
     if method.value == "umap" and selection.count > viz.EXACT_KNN_MAX and not no_index and source is not None:
         index = _stored_index(source, table)
     start = time.perf_counter()
-    with progress() as bar:
+    with stages() as report:
         proj = viz.project(
             table,
             selection,
@@ -138,7 +124,7 @@ def layout(
             cache_dir=cache_dir or _cache.default_cache_dir(),
             use_cache=not no_cache,
             fingerprint=fingerprint,
-            progress=_progress_callback(bar),
+            progress=report,
             index=index,
         )
     how = "from the projection cache" if proj.cached else f"in {time.perf_counter() - start:.1f} s"
@@ -179,7 +165,7 @@ def neighbor_lists(
     Exact and cached like layouts; for more than ``explorer.INDEX_ABOVE`` points, from the
     table's stored index in `metric` when it has one (approximate), unless `no_index`.
     """
-    from embviz.cli._common import progress
+    from embviz.cli._common import stages
     from embviz.io import cache as _cache
     from embviz.viz import explorer
 
@@ -187,14 +173,14 @@ def neighbor_lists(
     index = None
     if not no_index and len(explorer.rows_with_lists(proj.ids, neighbors_for)) > explorer.INDEX_ABOVE:
         index = _stored_index(source, table, metric)
-    with progress() as bar:
+    with stages() as report:
         lists = explorer.neighbor_lists(
             table,
             proj.ids,
             k,
             neighbors_for=neighbors_for,
             restrict=restrict,
-            progress=_progress_callback(bar),
+            progress=report,
             cache_dir=cache_dir,
             index=index,
             metric=metric,

@@ -15,6 +15,7 @@ from embviz.cli._common import (
     QuietOpt,
     VectorSource,
     message,
+    stages,
     with_vectors,
 )
 from embviz.cli.app import app
@@ -54,7 +55,8 @@ def quality(
 
     table = source.load()
     start = time.perf_counter()
-    record = _quality.quality(table, k=k, sample=None if all_keys else sample, seed=seed)
+    with stages() as report:
+        record = _quality.quality(table, k=k, sample=None if all_keys else sample, seed=seed, progress=report)
     message(
         f"diagnosed {table.count:,} x {table.dim} vectors (hubness and TwoNN on {record.sample:,} "
         f"points) in {time.perf_counter() - start:.1f} s"

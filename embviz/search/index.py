@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -144,6 +144,7 @@ class Index(IndexFiles):
         nprobe: int | None = None,
         seed: int = RECALL_SEED,
         metric: str = "cosine",
+        progress: Callable[[str, int, int | None], None] | None = None,
     ) -> Index:
         """Build an index over `unit` ``(n, dim)`` (float32 or float16; unit rows for cosine).
 
@@ -168,6 +169,11 @@ class Index(IndexFiles):
         metric : {"cosine", "dot", "euclidean"}
             ``cosine`` and ``dot`` index by inner product (pass ``Vectors.unit`` for cosine,
             ``Vectors.matrix`` for dot); ``euclidean`` by L2 distance over ``Vectors.matrix``.
+        progress : callable ``(stage, done, total)``, optional
+            Called as work advances; `stage` is a short text: ``"train (k-means: ...)"`` (IVF
+            only; `total` None) and ``"add"`` or ``"add: HNSW graph"`` (`done` of `total` rows
+            added, in blocks of 65,536; `total` None for one block). The index does not depend
+            on it.
 
         Raises
         ------
@@ -184,7 +190,8 @@ class Index(IndexFiles):
             raise InvalidQuery(f"unknown metric {metric!r}: expected one of {', '.join(METRICS)}")
         start = time.perf_counter()
         index, params = index_build.make(faiss, unit, method, metric=metric, m=m, ef_construction=ef_construction,
-                                         ef_search=ef_search, nlist=nlist, nprobe=nprobe, seed=seed)
+                                         ef_search=ef_search, nlist=nlist, nprobe=nprobe, seed=seed,
+                                         progress=progress)
         return cls(index, method, params, unit=unit, build_s=time.perf_counter() - start, metric=metric)
 
     # -- searching ---------------------------------------------------------------------------
@@ -535,6 +542,7 @@ def build_for(
     *,
     measure: bool = True,
     metric: str = "cosine",
+    progress: Callable[[str, int, int | None], None] | None = None,
     **params: Any,
 ) -> Index:
     """Build an index, measure its recall@10 in its metric, and store it in `entry`.
@@ -551,6 +559,11 @@ def build_for(
     method : {"hnsw", "ivf", "flat"}
     measure : bool
         Measure recall@10 against exact search on 1,000 seeded keys (a few seconds).
+    progress : callable ``(stage, done, total)``, optional
+        Called as work advances; `stage` is a short text: the stages of :meth:`Index.build`
+        (``"train (k-means: ...)"`` for IVF, ``"add"`` or ``"add: HNSW graph"``), then
+        ``"recall@10 on 1,000 keys"`` (with `measure`) and ``"save"`` (with `entry`), which
+        report their start only (`total` None). The index does not depend on it.
     **params
         ``m``, ``ef_construction``, ``ef_search``, ``nlist``, ``nprobe``, ``seed`` for
         :meth:`Index.build`; None values take the defaults.
@@ -561,9 +574,15 @@ def build_for(
         If `entry` cannot be written.
     """
     rows = vectors.unit if metric == "cosine" else vectors.matrix
-    index = Index.build(rows, method, metric=metric, **{k: v for k, v in params.items() if v is not None})
+    index = Index.build(rows, method, metric=metric, progress=progress,
+                        **{k: v for k, v in params.items() if v is not None})
     if measure:
+        if progress is not None:
+            sample = int(min(RECALL_SAMPLE, index.count))
+            progress(f"recall@{RECALL_K} on {sample:,} keys", 0, None)
         index.recall_at_build = index.recall()
     if entry is not None:
+        if progress is not None:
+            progress("save", 0, None)
         index.save(index_file(entry, method, metric), extra=dict(index_files.entry_stamp(entry), source=vectors.source))
     return index

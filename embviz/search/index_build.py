@@ -15,7 +15,7 @@ numpy only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -61,6 +61,7 @@ def make(
     nlist: int | None,
     nprobe: int | None,
     seed: int,
+    progress: Callable[[str, int, int | None], None] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Make the FAISS index of `method` over `unit` ``(n, dim)``; return it and its parameters.
 
@@ -68,6 +69,9 @@ def make(
     them); the rows are converted to float32 block by block as they are added. Returns the
     FAISS index (``ntotal == n``) and the parameter dict stored with it: ``m``,
     ``ef_construction``, ``ef_search`` for HNSW; ``nlist``, ``nprobe`` for IVF; none for flat.
+    `progress(stage, done, total)` is called with ``"train (k-means: ...)"`` (IVF; total None)
+    and ``"add"`` (``"add: HNSW graph"``: HNSW builds its graph there) with the rows added, block
+    by block of 65,536 (total None when the rows fit one block).
 
     Raises
     ------
@@ -97,6 +101,8 @@ def make(
         index.cp.seed = seed
         rng = np.random.default_rng(seed)
         take = np.sort(rng.choice(n, size=min(n, max(nlist * 64, 10_000)), replace=False))
+        if progress is not None:
+            progress(f"train (k-means: {nlist:,} cells from {len(take):,} rows)", 0, None)
         index.train(np.ascontiguousarray(unit[take], dtype=np.float32))
         index.nprobe = nprobe
         params = {"nlist": nlist, "nprobe": nprobe}
@@ -105,6 +111,14 @@ def make(
         params = {}
     else:
         raise InvalidQuery(f"unknown index method {method!r}: expected one of {', '.join(METHODS)}")
+    # rows added block by block (the blocks shape the HNSW graph: the same for every caller);
+    # one block has no steps to count, so it is reported as a stage without a total
+    stage = "add: HNSW graph" if method == "hnsw" else "add"
+    steps = n if n > _ADD_BLOCK else None
+    if progress is not None:
+        progress(stage, 0, steps)
     for lo in range(0, n, _ADD_BLOCK):
         index.add(np.ascontiguousarray(unit[lo : lo + _ADD_BLOCK], dtype=np.float32))
+        if progress is not None and steps is not None:
+            progress(stage, min(n, lo + _ADD_BLOCK), steps)
     return index, params
