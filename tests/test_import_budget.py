@@ -20,14 +20,14 @@ from embviz.cli.app import invoked_command
 NEVER = (
     "pandas", "pyarrow", "scipy", "sklearn", "umap", "pynndescent", "plotly", "gensim", "faiss",
     "numba", "llvmlite", "pyspark", "torch", "safetensors", "rich", "starlette", "uvicorn",
-    "anywidget", "ipywidgets", "matplotlib", "hnswlib", "fasttext", "implicit",
+    "anywidget", "ipywidgets", "matplotlib", "hnswlib", "fasttext", "implicit", "h5py",
 )
 
 #: Parts of embviz a warm ``neighbors KEY`` never needs: the FAISS wrapper (``--index``), CSLS
 #: (``--score csls``), metadata tables (``--meta``), training, comparison, Spark, ``info``'s figures.
 EMBVIZ_NEVER = ("embviz.search.index", "embviz.search.index_build", "embviz.search.index_files",
                 "embviz.search.index_queries", "embviz.quality", "embviz.io.meta", "embviz.train", "embviz.compare",
-                "embviz.spark", "embviz.stats",
+                "embviz.spark", "embviz.stats", "embviz.io.hdf5",
                 # the other commands' modules, evaluation, the plots and gensim's methods (issue 30)
                 "embviz.cli.recommend", "embviz.cli.cache", "embviz.cli.index", "embviz.cli.project",
                 "embviz.cli.train", "embviz.cli.evaluate", "embviz.cli.compare", "embviz.cli.quality",

@@ -47,7 +47,8 @@ InputFormatOpt = Annotated[
 ]
 TensorOpt = Annotated[
     str | None,
-    typer.Option("--tensor", help="Array of a .npz/safetensors/PyTorch file (default: the only 2-D float one).",
+    typer.Option("--tensor", help="Array of a .npz/safetensors/PyTorch file or dataset of an HDF5 file "
+                 "(default: the only 2-D float one; HDF5: train first).",
                  show_default=False),
 ]
 KeyColumnOpt = Annotated[

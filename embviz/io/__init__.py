@@ -66,15 +66,16 @@ def load(
     path : path-like
         A word2vec binary or text, GloVe or fastText ``.vec`` file, optionally gzip/bz2/xz
         compressed (detected from magic bytes, not the file name); a ``.npy``/``.npz``,
-        safetensors, Parquet, Arrow IPC/Feather or PyTorch file; a Projector ``vectors.tsv``;
-        or a folder of Parquet parts (Spark ``Word2VecModel.save``, ``getVectors().write.parquet``).
+        safetensors, HDF5 (h5py), Parquet, Arrow IPC/Feather or PyTorch file; a Projector
+        ``vectors.tsv``; or a folder of Parquet parts (Spark ``Word2VecModel.save``,
+        ``getVectors().write.parquet``).
         A fastText model ``.bin``: the words' vectors, and ``Vectors.subwords`` is its
         :class:`~embviz.io.fasttext_bin.FastTextModel`, which gives any word's vector (other
         tables have no ``subwords``). See ``docs/formats.md``.
     format : VectorFormat or str, optional
         Overrides the sniffed format (``"word2vec"``, ``"word2vec-text"``, ``"glove"``,
         ``"fasttext"``, ``"fasttext-bin"``, ``"projector"``, ``"npy"``, ``"npz"``, ``"safetensors"``,
-        ``"parquet"``, ``"arrow"``, ``"spark"``, ``"torch"``).
+        ``"parquet"``, ``"arrow"``, ``"spark"``, ``"torch"``, ``"hdf5"``).
     limit : int, optional
         Read only the first `limit` vectors (files are in frequency order).
     cache : bool
@@ -85,8 +86,9 @@ def load(
     dtype : {"float32", "float16"}
         Storage dtype of the matrix (float16 halves memory; scores stay float32).
     tensor : str, optional
-        The array of a ``.npz``/safetensors/PyTorch file (default: the only 2-D float array,
-        or a known embedding name).
+        The array of a ``.npz``/safetensors/PyTorch file, or the dataset of an HDF5 file (a
+        path inside it, ``"group/emb"``). Default: the only 2-D float array, or a known
+        embedding name; in HDF5 ``train`` first (ann-benchmarks).
     key_column : str, optional
         The key column of a table (default: the first string/integer column named like a key).
     vector_columns : str or list of str, optional

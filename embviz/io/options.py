@@ -13,8 +13,9 @@ class SourceOptions:
     Parameters
     ----------
     tensor : str, optional
-        The array of a ``.npz``, safetensors or PyTorch file (default: the only 2-D floating
-        array, or a known embedding name such as ``embeddings`` or ``embedding.weight``).
+        The array of a ``.npz``, safetensors or PyTorch file, or the dataset of an HDF5 file
+        (default: the only 2-D floating array, or a known embedding name such as
+        ``embeddings`` or ``embedding.weight``; in HDF5 ``train`` first).
     key_column : str, optional
         The key column of a Parquet/Arrow table, or of a multi-column keys/metadata TSV.
     vector_columns : tuple of str, optional

@@ -13,7 +13,7 @@ Formats
 ``fasttext-bin``   a fastText model ``.bin`` (magic ``793712314``, or the old format without it),
                    read by :mod:`embviz.io.fasttext_bin`: the words' vectors, and any word's.
 ``projector``      TensorFlow Embedding Projector ``vectors.tsv`` (+ ``metadata.tsv`` beside it).
-``npy`` ``npz`` ``safetensors`` ``torch`` ``parquet`` ``arrow`` ``spark``
+``npy`` ``npz`` ``safetensors`` ``torch`` ``hdf5`` ``parquet`` ``arrow`` ``spark``
                    arrays, tables and Spark folders, told by :func:`container_format` from magic
                    bytes or folder structure and read by :mod:`embviz.io.sources`.
 """
@@ -50,6 +50,7 @@ class VectorFormat(str, Enum):
     arrow = "arrow"
     spark = "spark"
     torch = "torch"
+    hdf5 = "hdf5"
 
 
 READABLE = (VectorFormat.word2vec, VectorFormat.word2vec_text, VectorFormat.glove, VectorFormat.fasttext)
@@ -58,7 +59,7 @@ READABLE = (VectorFormat.word2vec, VectorFormat.word2vec_text, VectorFormat.glov
 CONTAINERS = frozenset({
     VectorFormat.projector, VectorFormat.npy, VectorFormat.npz, VectorFormat.safetensors,
     VectorFormat.parquet, VectorFormat.arrow, VectorFormat.spark, VectorFormat.torch,
-    VectorFormat.fasttext_bin,
+    VectorFormat.fasttext_bin, VectorFormat.hdf5,
 })
 
 #: Bytes read (after decompression) per parsing step; bounds the parser's temporary memory.
@@ -68,6 +69,10 @@ PARSE_THREADS = min(4, os.cpu_count() or 1)
 #: Bytes looked at to sniff the format.
 HEAD_BYTES = 1 << 16
 _FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
+#: The HDF5 format signature, at byte 0 or, after a user block, at byte 512, 1024, 2048, ...
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+#: File names that suggest HDF5 (only a hint for messages: the signature decides).
+HDF5_SUFFIXES = (".h5", ".hdf5", ".he5")
 _BOM = b"\xef\xbb\xbf"
 _HEADER = re.compile(rb"^[ \t]*(\d{1,18})[ \t]+(\d{1,18})[ \t]*\r?$")  # int() of 4,300+ digits raises
 _MAX_DIM = 100_000
@@ -183,6 +188,23 @@ def _not_a_vector_file(head: bytes, path: Path) -> str | None:
         return "is a zip archive; unzip it first (embviz reads gzip, bz2 and xz directly)"
     if head[:6] == b"\x93NUMPY":
         return "is a compressed .npy array; decompress it first (embviz memory-maps .npy files directly)"
+    if head[:8] == HDF5_SIGNATURE:
+        return "is a compressed HDF5 file; decompress it first (embviz reads HDF5 files in place)"
+    return None
+
+
+def hdf5_offset(f: IO[bytes], size: int) -> int | None:
+    """Return where the HDF5 signature of the open file `f` (`size` bytes) is, or None.
+
+    As the HDF5 library looks for it: at byte 0, else at 512, 1024, 2048, ... (after a user
+    block), up to the end of the file: one 8-byte read per power of two.
+    """
+    at = 0
+    while at + 8 <= size:
+        f.seek(at)
+        if f.read(8) == HDF5_SIGNATURE:
+            return at
+        at = 512 if at == 0 else at * 2
     return None
 
 
@@ -252,10 +274,11 @@ def container_format(path: str | os.PathLike) -> VectorFormat | None:
     r"""Tell the array, table and folder formats from magic bytes or structure, else None.
 
     ``\x93NUMPY`` npy; a zip of ``.npy`` members npz; a zip holding ``data.pkl`` or a
-    pickle stream torch; ``PAR1`` parquet; ``ARROW1`` (or an IPC stream's continuation
-    marker) arrow; an 8-byte header length followed by ``{`` safetensors; a folder with
-    ``metadata/`` + ``data/`` (Spark ``Word2VecModel.save``) or ``*.parquet`` parts spark;
-    a text file whose first line is tab-separated numbers projector (``vectors.tsv``).
+    pickle stream torch; ``\x89HDF\r\n\x1a\n`` at byte 0, 512, 1024, ... hdf5; ``PAR1``
+    parquet; ``ARROW1`` (or an IPC stream's continuation marker) arrow; an 8-byte header
+    length followed by ``{`` safetensors; a folder with ``metadata/`` + ``data/`` (Spark
+    ``Word2VecModel.save``) or ``*.parquet`` parts spark; a text file whose first line is
+    tab-separated numbers projector (``vectors.tsv``).
     """
     path = Path(path)
     try:
@@ -291,8 +314,16 @@ def container_format(path: str | os.PathLike) -> VectorFormat | None:
         if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
             return VectorFormat.torch
         return None
+    if head[:8] == HDF5_SIGNATURE:
+        return VectorFormat.hdf5
     if len(head) >= 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") <= size - 8:
         return VectorFormat.safetensors
+    try:
+        with open(path, "rb") as f:
+            if size > 512 and hdf5_offset(f, size) is not None:  # after a user block
+                return VectorFormat.hdf5
+    except OSError:
+        return None
     try:
         with open_bytes(path) as f:
             first = f.readline(HEAD_BYTES).rstrip(b"\r\n")
@@ -374,6 +405,11 @@ def _sniff_head(head: bytes, path: Path, comp: str | None) -> SourceInfo:
         len(fields) >= 3 and _floats(fields[1:])
     ):
         return SourceInfo(VectorFormat.glove, comp, None, None)
+    if path.suffix.lower() in HDF5_SUFFIXES and comp is None:  # the name says HDF5, the content not
+        raise FormatError(
+            f"{path}: named like an HDF5 file but is not one: no signature {HDF5_SIGNATURE!r} at byte "
+            f"0, 512, 1024, ... (it starts {head[:8]!r})"
+        )
     if b"\x00" in first or not _is_text(first):
         raise FormatError(f"{path}: not a vector file: line {line_no} is binary data without a "
                           "'<count> <dim>' header")

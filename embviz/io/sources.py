@@ -50,7 +50,8 @@ def read_source(
     FormatError
         For every bad input, naming the file, the row or column and what was expected.
     MissingDependency
-        For a PyTorch file without torch, or Parquet/Arrow without pyarrow.
+        For a PyTorch file without torch, an HDF5 file without h5py, or Parquet/Arrow
+        without pyarrow.
     """
     if fmt in (VectorFormat.parquet, VectorFormat.arrow, VectorFormat.spark):
         kind = "folder" if path.is_dir() else {VectorFormat.parquet: "parquet", VectorFormat.arrow: "arrow"}.get(fmt)
@@ -79,6 +80,7 @@ def read_source(
         return read_fasttext_bin(path, limit, dtype)
     if path.is_dir():
         raise FormatError(f"{path}: is a directory, expected a {fmt.value} file")
+    total, found = None, None  # rows in the file (before limit), keys the file holds
     if fmt == VectorFormat.npy:
         arr = arrays.read_npy(path)
     elif fmt == VectorFormat.npz:
@@ -87,11 +89,15 @@ def read_source(
         arr, _ = arrays.read_safetensors(path, options.tensor)
     elif fmt == VectorFormat.torch:
         arr, _ = arrays.read_torch(path, options.tensor)
+    elif fmt == VectorFormat.hdf5:
+        from embviz.io.hdf5 import read_hdf5
+
+        arr, total, found = read_hdf5(path, options, limit, dtype)  # reads at most `limit` rows
     else:  # pragma: no cover - the dispatcher sends only the formats above
         raise FormatError(f"{path}: {fmt.value} is not read by this reader")
     if arr.ndim != 2:
         raise FormatError(f"{path}: array of shape {list(arr.shape)}, expected 2-D (rows, dim)")
-    names, keys_from = keys.resolve(path, arr.shape[0], options)
+    names, keys_from = found or keys.resolve(path, arr.shape[0] if total is None else total, options)
     if limit is not None:
         arr, names = arr[:limit], names[:limit]
     arrays.check_matrix(path, arr)
