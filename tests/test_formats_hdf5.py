@@ -273,6 +273,37 @@ def test_cli_errors_are_one_line(glove, tmp_path, runner):
                         "neighbors [200, 100] int32, test [200, 50] float32, train [3000, 50] float32)\n")
 
 
+def test_distance_attribute_and_non_table_datasets(glove, tmp_path):
+    """``index eval`` reads ann-benchmarks' distance attribute and its int neighbors dataset."""
+    from embviz.io import hdf5
+
+    p = ann_file(tmp_path / "a.hdf5", glove)
+    assert hdf5.is_hdf5(p) and not hdf5.is_hdf5(tmp_path)
+    assert hdf5.distance_metric(p) == ("angular", "cosine")
+    assert hdf5.has_dataset(p, "neighbors") and hdf5.has_dataset(p, "/test") and not hdf5.has_dataset(p, "nope")
+    ids = hdf5.read_dataset(p, "neighbors", columns=10)
+    with h5py.File(p, "r") as f:
+        assert ids.dtype == np.int32 and np.array_equal(ids, f["neighbors"][:, :10])
+    assert np.array_equal(hdf5.read_dataset(p, "test"), glove.matrix[N:])
+    with h5py.File(p, "a") as f:
+        f.attrs["distance"] = np.bytes_(b"euclidean")
+        f.create_dataset("words", data=np.array(["a", "b"], dtype=h5py.string_dtype()))
+        f.create_dataset("flat", data=np.zeros(4, np.int64))
+    assert hdf5.distance_metric(p) == ("euclidean", "euclidean")
+    with pytest.raises(FormatError) as exc:
+        hdf5.read_dataset(p, "words")
+    assert str(exc.value) == f"{p}: dataset 'words' has shape [2], expected 2-D (rows, columns)"
+    with pytest.raises(FormatError, match=r"no dataset 'nope' \(datasets: distances \[200, 100\] float32, flat"):
+        hdf5.read_dataset(p, "nope")
+    with h5py.File(p, "a") as f:
+        f.attrs["distance"] = "jaccard"
+    assert hdf5.distance_metric(p) == ("jaccard", None)
+    q = tmp_path / "plain.h5"
+    with h5py.File(q, "w") as f:
+        f.create_dataset("embeddings", data=glove.matrix[:10])
+    assert hdf5.distance_metric(q) == (None, None)
+
+
 def test_writing_hdf5_is_refused(glove, tmp_path):
     with pytest.raises(FormatError, match="embviz reads hdf5 files but does not write them"):
         embviz_io.save(glove, tmp_path / "out.h5", "hdf5")

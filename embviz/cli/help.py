@@ -80,6 +80,12 @@ EXAMPLES: dict[str, list[str]] = {
     "index info": ["embviz index info", "embviz index info -v vectors.bin -f json"],
     "index list": ["embviz index list", "embviz index list -f json"],
     "index rm": ["embviz index rm", "embviz index rm -v vectors.bin --method hnsw"],
+    "index eval": [
+        "embviz index eval -v glove-25-angular.hdf5 --tensor train --queries test --truth neighbors",
+        "embviz index eval -v glove-25-angular.hdf5 --tensor train --queries test --truth neighbors -k 100 "
+        "--ef-search 256",
+        "embviz index eval -v vectors.bin --queries held_out.npy -f json",
+    ],
     "evaluate analogies": [
         "embviz evaluate analogies | tail -1",
         "embviz evaluate analogies --method cosmul --restrict 30000",
@@ -151,6 +157,8 @@ _OPTIONS = {
     "--master": "URL",
     "--to": "FORMAT",
     "--errors": "FILE",
+    "--queries": "NAME",
+    "--truth": "NAME",
 }
 
 

@@ -243,6 +243,154 @@ def _read_keys(path: Path, h5py: Any, name: str, dset: Any, rows: int) -> list[s
     return out
 
 
+def is_hdf5(path: Path) -> bool:
+    """Whether `path` is a readable file with the HDF5 signature (at byte 0, 512, 1024, ...)."""
+    try:
+        with open(path, "rb") as f:
+            return hdf5_offset(f, Path(path).stat().st_size) is not None
+    except OSError:
+        return False
+
+
+def _open(path: Path) -> tuple[Any, Any]:
+    """Return h5py and the open file `path` (read-only); one-line errors otherwise.
+
+    Raises
+    ------
+    FormatError
+        If the file cannot be read, has no HDF5 signature or h5py cannot open it.
+    MissingDependency
+        If h5py is not installed (``pip install 'embviz[hdf5]'``).
+    """
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            found = hdf5_offset(f, size)
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if found is None:
+        raise FormatError(
+            f"{path}: not an HDF5 file: no signature {HDF5_SIGNATURE!r} at byte 0, 512, 1024, 2048, ..."
+        )
+    h5py = _h5py()
+    if h5py is None:
+        raise MissingDependency(
+            f"{path}: is an HDF5 file; reading it needs h5py (pip install 'embviz[hdf5]')"
+        )
+    try:
+        return h5py, h5py.File(path, "r")
+    except _H5_ERRORS as exc:
+        raise FormatError(f"{path}: not a readable HDF5 file: {_why(exc)}") from None
+
+
+#: ann-benchmarks' ``distance`` attribute -> embviz's metric (angular distance ranks as cosine).
+DISTANCES = {"angular": "cosine", "euclidean": "euclidean"}
+
+
+def distance_metric(path: Path) -> tuple[str | None, str | None]:
+    """Return an ann-benchmarks file's ``distance`` attribute and the metric it means.
+
+    ``("angular", "cosine")``, ``("euclidean", "euclidean")``; ``(value, None)`` for another
+    distance (``"jaccard"``, ``"hamming"``); ``(None, None)`` when the file has no such
+    attribute.
+
+    Raises
+    ------
+    FormatError, MissingDependency
+        As :func:`read_hdf5`, if the file is not a readable HDF5 file.
+    """
+    h5py, f = _open(path)
+    try:
+        with f:
+            value = f.attrs.get("distance")
+    except _H5_ERRORS as exc:
+        raise FormatError(f"{path}: damaged HDF5 file: {_why(exc)}") from None
+    if value is None:
+        return None, None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    value = _cut(str(value), 40)
+    return value, DISTANCES.get(value.lower())
+
+
+def has_dataset(path: Path, name: str) -> bool:
+    """Whether the HDF5 file `path` holds a dataset at `name` (a path inside the file; hard links).
+
+    Raises
+    ------
+    FormatError, MissingDependency
+        As :func:`read_hdf5`, if the file is not a readable HDF5 file.
+    """
+    h5py, f = _open(path)
+    try:
+        with f:
+            return name.strip("/") in _datasets(h5py, f)  # hard links only, as every read here
+    except _H5_ERRORS:
+        return False
+
+
+def read_dataset(path: Path, name: str, *, columns: int | None = None) -> np.ndarray:
+    """Read a 2-D numeric dataset of an HDF5 file whole: ``(rows, cols)`` in its own dtype.
+
+    For what is not a table: ann-benchmarks' ``neighbors`` (``(q, 100)`` int ids) and
+    ``test`` (``(q, dim)`` float queries).
+
+    Parameters
+    ----------
+    path : Path
+    name : str
+        The dataset's path inside the file (``neighbors``, ``group/ids``).
+    columns : int, optional
+        Read only the first `columns` columns (all when the dataset has fewer).
+
+    Returns
+    -------
+    ndarray ``(rows, min(cols, columns))``
+        Integer or float, as stored (native byte order).
+
+    Raises
+    ------
+    FormatError
+        If the file is not a readable HDF5 file, has no dataset `name`, or it is not a 2-D
+        array of numbers stored in the file, or does not fit in memory. One line naming the file.
+    MissingDependency
+        If h5py is not installed (``pip install 'embviz[hdf5]'``).
+    """
+    h5py, f = _open(path)
+    key = name.strip("/")
+    try:
+        with f:
+            try:
+                datasets = _datasets(h5py, f)
+            except _H5_ERRORS as exc:
+                raise FormatError(f"{path}: damaged HDF5 file: {_why(exc)}") from None
+            shapes = _shapes(h5py, datasets)
+            if key not in datasets:
+                raise FormatError(f"{path}: no dataset {_q(name)} (datasets: {_listing(shapes, shapes)})")
+            dset = datasets[key]
+            shape, kind = shapes[key]
+            if len(shape) != 2:
+                raise FormatError(
+                    f"{path}: dataset {_q(key)} has shape {_cut(str(list(shape)), 80)}, expected 2-D (rows, columns)"
+                )
+            if dset.dtype.kind not in "fiu" or dset.dtype.names:
+                raise FormatError(f"{path}: dataset {_q(key)} holds {kind}, expected numbers")
+            _outside(path, key, dset)
+            cols = shape[1] if columns is None else min(columns, shape[1])
+            need = shape[0] * cols * dset.dtype.itemsize
+            free = _available_memory()
+            if free is not None and need > free:
+                raise FormatError(
+                    f"{path}: dataset {_q(key)} needs {need:,} bytes of memory, {free:,} are available"
+                )
+            data = dset[:, :cols]
+            return data.astype(data.dtype.newbyteorder("="), copy=False)
+    except FormatError:
+        raise
+    except _H5_ERRORS as exc:
+        raise FormatError(f"{path}: dataset {_q(key)} cannot be read: {_why(exc)}") from None
+
+
 def read_hdf5(
     path: Path, options: SourceOptions, limit: int | None, dtype: str
 ) -> tuple[np.ndarray, int, tuple[Sequence[str], str] | None]:
@@ -279,25 +427,7 @@ def read_hdf5(
         If the file is not HDF5, is truncated or damaged, the dataset is absent, ambiguous, not
         2-D or not float, or its data are outside the file. One line naming the file.
     """
-    size = path.stat().st_size
-    try:
-        with open(path, "rb") as f:
-            found = hdf5_offset(f, size)
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if found is None:
-        raise FormatError(
-            f"{path}: not an HDF5 file: no signature {HDF5_SIGNATURE!r} at byte 0, 512, 1024, 2048, ..."
-        )
-    h5py = _h5py()
-    if h5py is None:
-        raise MissingDependency(
-            f"{path}: is an HDF5 file; reading it needs h5py (pip install 'embviz[hdf5]')"
-        )
-    try:
-        f = h5py.File(path, "r")
-    except _H5_ERRORS as exc:
-        raise FormatError(f"{path}: not a readable HDF5 file: {_why(exc)}") from None
+    h5py, f = _open(path)
     name = None
     try:
         with f:

@@ -21,7 +21,9 @@ public names are re-exported here:
 - :mod:`embviz.search.index_build`: the methods, their defaults, how each FAISS index is made;
 - :mod:`embviz.search.index_files`: the files (written atomically, checked on read, listed,
   removed), and :meth:`Index.save` / :meth:`Index.load`;
-- :mod:`embviz.search.index_queries`: ``neighbors`` and ``analogy`` answered by an index.
+- :mod:`embviz.search.index_queries`: ``neighbors`` and ``analogy`` answered by an index;
+- :mod:`embviz.search.index_eval`: an index checked on held-out queries against a ground truth
+  (ann-benchmarks' ``neighbors``): recall@k and queries per second beside exact search.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from embviz.search.index_build import (
     default_nlist,
     default_nprobe,
 )
+from embviz.search.index_eval import IndexEvaluation, SearchRecall, evaluate_index, recall_at_k
 from embviz.search.index_files import IndexFiles, IndexInfo, index_file, remove, stored_infos
 from embviz.search.index_queries import analogy, neighbors
 from embviz.search.kernel import top_k
@@ -57,8 +60,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF_SEARCH", "DEFAULT_M", "METHODS", "RECALL_K", "RECALL_SAMPLE",
-    "RECALL_SEED", "Index", "IndexInfo", "analogy", "build_for", "default_nlist", "default_nprobe",
-    "index_file", "neighbors", "remove", "require_faiss", "stored", "stored_infos",
+    "RECALL_SEED", "Index", "IndexEvaluation", "IndexInfo", "SearchRecall", "analogy", "build_for",
+    "default_nlist", "default_nprobe", "evaluate_index", "index_file", "neighbors", "recall_at_k", "remove",
+    "require_faiss", "stored", "stored_infos",
 ]
 
 #: Over-fetching stops growing here; rows still short are answered exactly.
