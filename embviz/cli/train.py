@@ -16,7 +16,12 @@ import typer
 
 from embviz.cli._common import QuietOpt, message
 from embviz.cli.app import app
-from embviz.cli.train_runs import _eval_next_item, _train_item2vec, _train_spark  # noqa: F401 - re-exported too
+from embviz.cli.train_runs import (  # noqa: F401 - re-exported too
+    _eval_next_item,
+    _train_item2vec,
+    _train_item2vec_spark,
+    _train_spark,
+)
 from embviz.cli.train_steps import _Display, _eval_lines, _spool_stdin
 from embviz.errors import InvalidQuery
 from embviz.io import VectorFormat
@@ -180,11 +185,12 @@ def train(
         typer.Option("--verbose", help="Show Spark's own log (level WARN) on stderr."),
     ] = False,
     interactions: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--interactions",
             help="item2vec: train item vectors on an interaction log (Parquet, Arrow, CSV, TSV with "
-            "user and item columns, optional time) instead of a text CORPUS.",
+            "user and item columns, optional time) instead of a text CORPUS. --engine spark: Spark "
+            "reads it (Parquet, CSV, TSV; a path or a URI such as hdfs://, s3a://).",
             show_default=False,
             metavar="LOG",
         ),
@@ -241,8 +247,9 @@ def train(
     are written only after training, each atomically: Ctrl-C leaves nothing (exit 130).
 
     With --interactions (item2vec, Barkan & Koenigstein 2016) the defaults become skip-gram,
-    --min-count 1 and a window over the whole sequence (never shrunk); each option given
-    still wins. The items' interaction counts go to OUT's stem + .counts.tsv.
+    --min-count 1 and a window over the whole sequence (never shrunk; shrunk at random with
+    --engine spark, as Spark's Word2Vec does); each option given still wins. The items'
+    interaction counts go to OUT's stem + .counts.tsv.
     """
     from embviz import train as training
 
@@ -259,19 +266,35 @@ def train(
                              ("eval_interactions", "--eval-interactions")):
             if given(name):
                 raise InvalidQuery(f"{option} applies to --interactions only")
-    if engine is Engine.spark and (interactions is not None or output_vectors is not None):
-        raise InvalidQuery(
-            "--engine spark trains on a text CORPUS only (no --interactions or --output-vectors yet); "
-            "use the gensim engine"
-        )
+    if engine is Engine.spark and output_vectors is not None:
+        from embviz.train.engine_spark import unsupported_option
+
+        raise unsupported_option("output_vectors")
+    if engine is not Engine.spark:
+        for name, option in (("master", "--master"), ("spark_conf", "--spark-conf"),
+                             ("max_sentence_length", "--max-sentence-length")):
+            if given(name):
+                raise InvalidQuery(f"{option} applies to --engine spark only")
     if output_vectors is not None and negative == 0:
         raise InvalidQuery(
             "--output-vectors needs negative sampling (--negative N): hierarchical softmax's output "
             "weights are one row per inner node of its Huffman tree, not per key"
         )
+    if interactions is not None and engine is Engine.spark:
+        _train_item2vec_spark(
+            interactions, output, fmt, given, quiet=quiet, verbose=verbose, evaluate=evaluate,
+            save_model=save_model, master=master or "local[*]", spark_conf=spark_conf or [],
+            columns=dict(user_column=user_column, item_column=item_column, time_column=time_column,
+                         basket_column=basket_column),
+            session_gap=session_gap, hold_out_last=hold_out_last, eval_interactions=eval_interactions,
+            params=dict(sg=sg, negative=negative, sample=sample, window=window, min_count=min_count,
+                        vector_size=vector_size, epochs=epochs, alpha=alpha, workers=workers, seed=seed,
+                        lowercase=lowercase),
+        )
+        return
     if interactions is not None:
         _train_item2vec(
-            interactions, output, fmt, given, quiet=quiet, evaluate=evaluate, save_model=save_model,
+            Path(interactions), output, fmt, given, quiet=quiet, evaluate=evaluate, save_model=save_model,
             output_vectors=output_vectors, user_column=user_column, item_column=item_column,
             time_column=time_column, session_gap=session_gap, basket_column=basket_column,
             hold_out_last=hold_out_last, eval_interactions=eval_interactions,
@@ -290,14 +313,6 @@ def train(
             lowercase=lowercase, sg=sg, negative=negative, sample=sample,
         )
         return
-    for name, option in (
-        ("master", "--master"),
-        ("spark_conf", "--spark-conf"),
-        ("max_sentence_length", "--max-sentence-length"),
-    ):
-        if given(name):
-            raise InvalidQuery(f"{option} applies to --engine spark only")
-
     params = training.TrainParams(
         sg=sg,
         negative=negative,

@@ -125,19 +125,8 @@ def _train_spark(
     from embviz import train as training
     from embviz.train import engine_spark
 
-    for name in ("sg", "negative", "ns_exponent", "sample", "max_vocab", "min_alpha"):
-        matches_spark = (
-            (name == "sg" and sg) or (name == "negative" and negative == 0)
-            or (name == "sample" and sample == 0)
-        )
-        if given(name) and not matches_spark:
-            raise engine_spark.unsupported_option(name)
-    conf = []
-    for item in spark_conf:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise InvalidQuery(f"--spark-conf {item!r}: expected KEY=VALUE")
-        conf.append((key.strip(), value))
+    _refuse_for_spark(given, sg=sg, negative=negative, sample=sample)
+    conf = _spark_conf(spark_conf)
     workers = spark_params.pop("workers") or 1
     params = engine_spark.check_params(engine_spark.spark_params(workers=workers, **spark_params))
     out_format = training.check_output(
@@ -181,4 +170,101 @@ def _train_spark(
         f"{report.seconds:.2f} s ({report.words_per_s:,.0f} words/s in training, "
         f"{report.spark['session_seconds']:.1f} s to start Spark); "
         f"wrote {', '.join(map(str, written))}"
+    )
+
+
+def _refuse_for_spark(given: Any, *, sg: bool, negative: int, sample: float) -> None:
+    """Refuse in one line an option Spark's Word2Vec cannot honour (``--sg``, ``--negative 0``, ``--sample 0`` pass)."""
+    from embviz.train import engine_spark
+
+    for name in ("sg", "negative", "ns_exponent", "sample", "max_vocab", "min_alpha"):
+        matches_spark = (
+            (name == "sg" and sg) or (name == "negative" and negative == 0)
+            or (name == "sample" and sample == 0)
+        )
+        if given(name) and not matches_spark:
+            raise engine_spark.unsupported_option(name)
+
+
+def _spark_conf(spark_conf: list[str]) -> list[tuple[str, str]]:
+    conf = []
+    for item in spark_conf:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise InvalidQuery(f"--spark-conf {item!r}: expected KEY=VALUE")
+        conf.append((key.strip(), value))
+    return conf
+
+
+def _train_item2vec_spark(
+    interactions: str,
+    output: Path,
+    fmt: VectorFormat | None,
+    given: Any,
+    *,
+    quiet: bool,
+    verbose: bool,
+    evaluate: bool,
+    save_model: Path | None,
+    master: str,
+    spark_conf: list[str],
+    columns: dict,
+    session_gap: str | None,
+    hold_out_last: bool,
+    eval_interactions: Path | None,
+    params: dict,
+) -> None:
+    """``--interactions --engine spark``: Spark reads the log, builds the sequences, trains; written as item2vec's."""
+    from embviz import train as training
+    from embviz.train import engine_spark, item2vec_spark, sequences
+
+    if evaluate:
+        raise InvalidQuery("--eval scores word vectors (analogies, word pairs); for items run "
+                           "'embviz evaluate next-item' on the result")
+    if params["lowercase"]:
+        raise InvalidQuery("--lowercase applies to a text CORPUS, not to --interactions")
+    _refuse_for_spark(given, sg=params["sg"], negative=params["negative"], sample=params["sample"])
+    if given("max_sentence_length"):
+        raise InvalidQuery(f"--max-sentence-length applies to a text CORPUS; with --interactions sequences are "
+                           f"cut into chunks of {sequences.MAX_LENGTH:,} items, as with the gensim engine")
+    gap = sequences.parse_gap(session_gap) if session_gap is not None else None
+    conf = _spark_conf(spark_conf)
+    chosen = {k: params[k] for k in ("min_count", "vector_size", "epochs", "alpha", "seed") if given(k)}
+    p = engine_spark.check_params(item2vec_spark.item2vec_spark_params(workers=params["workers"] or 1, **chosen))
+    window = params["window"] if given("window") else None
+    out_format = training.check_output(output, fmt.value if fmt else None, save_model, model_folder=True)
+    if save_model is not None:
+        engine_spark.check_model_folder(save_model)
+    source = item2vec_spark.check_log(interactions, session_gap=gap, hold_out_last=hold_out_last, **columns)
+    engine_spark.find_java(os.environ)
+    with _Display(quiet) as display:
+        def hook(event: Any) -> None:
+            if isinstance(event, item2vec_spark.SequencesBuilt):
+                seqs, used = event.sequences, event.params
+                display.line(seqs.describe())
+                rule = "whole sequence" if used.window >= seqs.longest else f"{used.window:,} items each side"
+                display.line(f"item2vec on Spark: skip-gram with hierarchical softmax, window {used.window:,} "
+                             f"({rule}, shrunk at random as Spark's Word2Vec does), min_count {used.min_count}")
+            else:
+                display(event)
+
+        result = item2vec_spark.train_item2vec_spark(
+            source, p, window=window, session_gap=gap, hold_out_last=hold_out_last, master=master, conf=conf,
+            save_model=save_model, progress=hook, spark_log=verbose, name=interactions, **columns,
+        )
+    try:
+        evaluation = None
+        if eval_interactions is not None:
+            evaluation = _eval_next_item(result, Path(interactions), eval_interactions, hold_out_last,
+                                         name=f"{output.name} (cosine)", **{k: v for k, v in columns.items()
+                                                                             if k != "basket_column"})
+        written = training.write(result, output, out_format, model_path=save_model, evaluation=evaluation)
+    finally:
+        if result.model is not None:
+            result.model.cleanup()
+    report = result.report
+    message(
+        f"trained {report.vocab_size:,} x {report.vector_size} item vectors with Spark in {report.seconds:.2f} s "
+        f"({report.words_per_s:,.0f} events/s in training, {report.spark['session_seconds']:.1f} s to start "
+        f"Spark); wrote {', '.join(map(str, written))}"
     )

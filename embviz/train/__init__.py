@@ -12,7 +12,9 @@ its context (CBOW). gensim's :class:`~gensim.models.word2vec.Word2Vec` does the 
   (skip-gram with hierarchical softmax; local mode or a cluster).
 - :mod:`~embviz.train.outputs`: vectors, model and JSON sidecar, written atomically; ``--eval``.
 - :mod:`~embviz.train.sequences` and :mod:`~embviz.train.item2vec`: item2vec (Barkan &
-  Koenigstein 2016), the same training on users' item sequences from an interaction log.
+  Koenigstein 2016), the same training on users' item sequences from an interaction log;
+  :mod:`~embviz.train.item2vec_spark`: :func:`train_item2vec_spark`, item2vec on Spark (Spark
+  reads the log and builds the sequences).
 
 Nothing here prints, exits or reads the environment; errors are
 :class:`~embviz.errors.EmbvizError` subclasses with a one-line message.
@@ -25,6 +27,7 @@ from embviz.train.engine_gensim import train
 from embviz.train.engine_spark import SparkError, SparkModelFolder, SparkStarted, SparkTasks
 from embviz.train.engine_spark import train as train_spark
 from embviz.train.item2vec import item2vec_params, train_item2vec
+from embviz.train.item2vec_spark import train_item2vec_spark
 from embviz.train.outputs import check_output, evaluate, save_model, sidecar_path, write
 from embviz.train.params import (
     EpochStats,
@@ -56,6 +59,7 @@ __all__ = [
     "sidecar_path",
     "train",
     "train_item2vec",
+    "train_item2vec_spark",
     "train_spark",
     "write",
 ]

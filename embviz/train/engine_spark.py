@@ -37,6 +37,8 @@ finish, so the last bits may differ.
 Two siblings hold the rest, and their names are importable from here as before:
 :mod:`embviz.train.spark_progress` (the progress events and the status-tracker poller) and
 :mod:`embviz.train.spark_files` (the corpus checks and the staged model folder).
+:mod:`embviz.train.item2vec_spark` trains item2vec on an interaction log with the same
+session (:func:`run_session`), fit (:func:`fit_collect`) and sidecar record (:func:`spark_record`).
 
 Nothing here prints, exits or reads the environment (the JVM itself reads ``JAVA_HOME``);
 errors are :class:`~embviz.errors.EmbvizError` subclasses with a one-line message.
@@ -122,6 +124,11 @@ _UNSUPPORTED = (
         "--min-alpha",
         "Spark's Word2Vec decays the learning rate to --alpha x 1e-4 itself",
     ),
+    ("shrink_windows", "shrink_windows=False",
+     "Spark's Word2Vec shrinks every window at random, as word2vec.c does"),
+    ("output_vectors", "--output-vectors",
+     "Spark's Word2Vec keeps no output vector per key (hierarchical softmax has one per inner node "
+     "of its Huffman tree)"),
 )
 
 
@@ -246,37 +253,11 @@ def train(
     require_pyspark()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t0 = time.perf_counter()
-    staged: Path | None = None
-    own = session is None
-    spark = None
-    try:
-        spark = session if session is not None else start_session(master, conf, spark_log=spark_log)
-        session_seconds = time.perf_counter() - t0
-        sc = spark.sparkContext
-        info = {
-            "version": spark.version,
-            "master": sc.master,
-            "app_id": sc.applicationId,
-            "parallelism": sc.defaultParallelism,
-        }
-        if progress is not None:
-            progress(SparkStarted(**info, seconds=session_seconds))
-        result = _run(
-            spark, source, name, params, max_sentence_length, save_model, progress
-        )
-        vectors, counts_seconds, train_seconds, collect_seconds, stats, epochs, staged = result
-    except KeyboardInterrupt as exc:
-        if staged is not None:
-            shutil.rmtree(staged.parent, ignore_errors=True)
-        if isinstance(exc, TrainingInterrupted):
-            raise
-        raise TrainingInterrupted("interrupted; Spark jobs cancelled, nothing written") from None
-    finally:
-        if own and spark is not None:
-            try:
-                spark.stop()
-            except Exception:  # noqa: BLE001,S110 - the JVM may be gone already
-                pass
+    info, session_seconds, result = run_session(
+        lambda spark: _run(spark, source, name, params, max_sentence_length, save_model, progress),
+        session=session, master=master, conf=conf, spark_log=spark_log, progress=progress,
+    )
+    vectors, counts_seconds, train_seconds, collect_seconds, stats, epochs, staged = result
 
     from embviz._version import __version__
 
@@ -301,29 +282,82 @@ def train(
         epochs=[asdict(s) for s in epochs],
         started=started,
         engine="spark",
-        spark={
-            **info,
-            "conf": dict(conf.items() if isinstance(conf, Mapping) else conf),
-            "session_seconds": session_seconds,
-            "count_seconds": counts_seconds,
-            "fit_seconds": train_seconds,
-            "collect_seconds": collect_seconds,
-            "word2vec": {
-                "vectorSize": params.vector_size,
-                "windowSize": params.window,
-                "minCount": params.min_count,
-                "maxIter": params.epochs,
-                "stepSize": params.alpha,
-                "seed": params.seed,
-                "numPartitions": params.workers,
-                "maxSentenceLength": max_sentence_length,
-            },
-        },
+        spark=spark_record(info, conf, params, max_sentence_length, session_seconds=session_seconds,
+                           count_seconds=counts_seconds, fit_seconds=train_seconds,
+                           collect_seconds=collect_seconds),
     )
     model = None
     if save_model is not None:
         model = SparkModelFolder(staged, None if staged is not None else str(save_model))
     return TrainResult(vectors, model, report)
+
+
+def run_session(
+    work: Callable[[Any], Any],
+    *,
+    session: Any = None,
+    master: str = "local[*]",
+    conf: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+    spark_log: bool = False,
+    progress: Callable[[Any], None] | None = None,
+) -> tuple[dict, float, Any]:
+    """Run ``work(spark)`` on `session`, or on one started here (and stopped at the end).
+
+    Sends :class:`SparkStarted` to `progress` once the session is up. Returns ``(info,
+    session_seconds, work's value)``; `info` holds Spark's ``version``, ``master``, ``app_id``
+    and ``parallelism``. Ctrl-C becomes :class:`TrainingInterrupted` (Spark jobs cancelled).
+    """
+    own = session is None
+    spark = None
+    t0 = time.perf_counter()
+    try:
+        spark = session if session is not None else start_session(master, conf, spark_log=spark_log)
+        session_seconds = time.perf_counter() - t0
+        sc = spark.sparkContext
+        info = {
+            "version": spark.version,
+            "master": sc.master,
+            "app_id": sc.applicationId,
+            "parallelism": sc.defaultParallelism,
+        }
+        if progress is not None:
+            progress(SparkStarted(**info, seconds=session_seconds))
+        return info, session_seconds, work(spark)
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, TrainingInterrupted):
+            raise
+        raise TrainingInterrupted("interrupted; Spark jobs cancelled, nothing written") from None
+    finally:
+        if own and spark is not None:
+            try:
+                spark.stop()
+            except Exception:  # noqa: BLE001,S110 - the JVM may be gone already
+                pass
+
+
+def spark_record(
+    info: dict,
+    conf: Mapping[str, str] | Sequence[tuple[str, str]],
+    params: TrainParams,
+    max_sentence_length: int,
+    **seconds: float,
+) -> dict:
+    """Return the sidecar's ``spark`` block: `info`, the conf, the timings, Word2Vec's parameters."""
+    return {
+        **info,
+        "conf": dict(conf.items() if isinstance(conf, Mapping) else conf),
+        **seconds,
+        "word2vec": {
+            "vectorSize": params.vector_size,
+            "windowSize": params.window,
+            "minCount": params.min_count,
+            "maxIter": params.epochs,
+            "stepSize": params.alpha,
+            "seed": params.seed,
+            "numPartitions": params.workers,
+            "maxSentenceLength": max_sentence_length,
+        },
+    }
 
 
 def _run(
@@ -335,13 +369,8 @@ def _run(
     save_model: str | os.PathLike | None,
     progress: Callable[[Any], None] | None,
 ) -> tuple:
-    import numpy as np
     from pyspark.errors import AnalysisException
-    from pyspark.ml.feature import Word2Vec
-    from pyspark.ml.functions import vector_to_array
     from pyspark.sql import functions as F  # noqa: N812
-
-    from embviz.vectors import Vectors
 
     sc = spark.sparkContext
     group = f"embviz-train-{os.getpid()}-{time.monotonic_ns()}"
@@ -389,6 +418,44 @@ def _run(
     keys = [keys[i] for i in order]
     if progress is not None:
         progress(TrainStart(params.epochs, words, sentences, len(keys)))
+
+    vectors, train_seconds, collect_seconds, staged = fit_collect(
+        spark, tokens, keys, words, params, max_sentence_length, save_model, tracker, name
+    )
+    stats = (sentences, words, len(keys), _corpus_bytes(spark, source))
+    return (
+        vectors, count_seconds, train_seconds, collect_seconds, stats, tracker.epoch_stats,
+        staged,
+    )
+
+
+def fit_collect(
+    spark: Any,
+    tokens: Any,
+    keys: list[str],
+    words: int,
+    params: TrainParams,
+    max_sentence_length: int,
+    save_model: str | os.PathLike | None,
+    tracker: _Tracker,
+    name: str,
+) -> tuple:
+    """Fit Spark's ``Word2Vec`` on `tokens` (a DataFrame with an array<string> column ``tokens``).
+
+    `keys` is the vocabulary counted beforehand, in the order the vectors are returned; `words`
+    the tokens of one epoch (for the epochs' words/s). Returns ``(vectors, train_seconds,
+    collect_seconds, staged model folder or None)``.
+
+    Raises
+    ------
+    SparkError
+        A job failed, or Spark's vocabulary differs from `keys`.
+    """
+    import numpy as np
+    from pyspark.ml.feature import Word2Vec
+    from pyspark.ml.functions import vector_to_array
+
+    from embviz.vectors import Vectors
 
     w2v = Word2Vec(
         vectorSize=params.vector_size,
@@ -446,11 +513,7 @@ def _run(
     matrix = np.asarray(flat, dtype=np.float32).reshape(len(got), params.vector_size)
     matrix = matrix[np.fromiter((index[k] for k in keys), dtype=np.int64, count=len(keys))]
     vectors = Vectors(keys, matrix, source=Path(name).name or name)
-    stats = (sentences, words, len(keys), _corpus_bytes(spark, source))
-    return (
-        vectors, count_seconds, train_seconds, collect_seconds, stats, tracker.epoch_stats,
-        staged,
-    )
+    return vectors, train_seconds, collect_seconds, staged
 
 
 def _job_failed(exc: BaseException, name: str) -> EmbvizError:
