@@ -236,6 +236,7 @@ def diff(
     align: Align = "procrustes",
     index: bool = False,
     nprobe: int | None = None,
+    target_recall: float | None = None,
     progress: Progress | None = None,
 ) -> DiffReport:
     """Compare tables `a` and `b` over their shared keys.
@@ -261,13 +262,19 @@ def diff(
         with each index's recall@k against exact search measured on 1,000 seeded keys and
         reported in ``search``. Needs faiss (``pip install 'embviz[index]'``).
     nprobe : int, optional
-        IVF cells searched per query with `index` (default: one in 16; more is slower and
-        closer to exact).
+        IVF cells searched per query with `index` (more is slower and closer to exact).
+        Default: the fewest of 1, 2, 4, ..., nlist whose recall@k on 1,000 seeded keys
+        reaches `target_recall` (:func:`embviz.search.index_tune.tune_depth`; each table
+        chooses its own), or one cell in 16 without `target_recall`.
+    target_recall : float, optional
+        In (0, 1]: with `index` and no `nprobe`, the recall@k each index's ``nprobe`` is
+        chosen to reach.
     progress : callable ``(stage, done, total)``, optional
         Called as work advances; `stage` is a short text, in this order: ``"shared keys"``,
         ``"neighbors in A"`` and ``"neighbors in B"`` (`done` of `total` compared keys
         searched; with `index`, ``"A: IVF index"``, ``"A: neighbors from the index"``,
-        ``"A: recall@K on 1,000 keys"`` and the same for B), then ``"Procrustes alignment"``
+        ``"A: recall@K on 1,000 keys"`` (with `target_recall`: ``"A: choosing nprobe for
+        recall@K >= T"`` first) and the same for B), then ``"Procrustes alignment"``
         (with ``align="procrustes"``) and ``"ranking the changes"``. `total` is None for a
         stage that only reports its start. The results do not depend on it.
 
@@ -315,8 +322,10 @@ def diff(
     ub = np.asarray(b.unit[ib], dtype=np.float32)
     search = "exact"
     if index:
-        (na, sa, ra, how), (nb, sb, rb, _) = _index_lists(ua, k, nprobe, "A", report), _index_lists(
-            ub, k, nprobe, "B", report)
+        (na, sa, ra, how), (nb, sb, rb, how_b) = (_index_lists(ua, k, nprobe, target_recall, "A", report),
+                                                  _index_lists(ub, k, nprobe, target_recall, "B", report))
+        if how_b != how:  # each table chose its own nprobe
+            how = f"{how} in A, {how_b.rsplit('=', 1)[1]} in B"
         search = f"approximate ({how}; recall@{na.shape[1]} {ra:.3f} in A, {rb:.3f} in B)"
     else:
         (na, sa) = neighbor_lists(ua, k, progress=lambda done, total: report("neighbors in A", done, total))
@@ -359,12 +368,15 @@ def diff(
     )
 
 
-def _index_lists(unit: NDArray[np.float32], k: int, nprobe: int | None, name: str, report: Progress):
+def _index_lists(unit: NDArray[np.float32], k: int, nprobe: int | None, target: float | None, name: str,
+                 report: Progress):
     """Each row's `k` nearest other rows from an IVF index: ids, scores, recall@k, description.
 
-    `name` (``"A"`` or ``"B"``) prefixes the stages given to `report`.
+    Without `nprobe` and with a `target` recall, ``nprobe`` is chosen by measured recall@k
+    (:func:`embviz.search.index_tune.tune_depth`, untimed). `name` (``"A"`` or ``"B"``)
+    prefixes the stages given to `report`.
     """
-    from embviz.search.index import RECALL_SAMPLE, Index
+    from embviz.search.index import RECALL_SAMPLE, Index, tune_depth
 
     n = unit.shape[0]
     k = min(k, n - 1)
@@ -372,11 +384,17 @@ def _index_lists(unit: NDArray[np.float32], k: int, nprobe: int | None, name: st
         return np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32), 1.0, "ivf"
     report(f"{name}: IVF index", 0, None)
     idx = Index.build(unit, "ivf", nprobe=nprobe)
+    recall = None
+    if nprobe is None and target is not None:
+        recall = tune_depth(idx, target=target, k=k, timed=False,
+                            progress=lambda stage, done, total: report(f"{name}: {stage}", done, total)).recall
     report(f"{name}: neighbors from the index", 0, None)
     ids, scores = idx.search(unit, k, exclude=[(i,) for i in range(n)])
     how = f"ivf, nlist={idx.params['nlist']}, nprobe={idx.params['nprobe']}"
-    report(f"{name}: recall@{k} on {min(RECALL_SAMPLE, n):,} keys", 0, None)
-    return ids, scores, idx.recall(unit, k=k), how
+    if recall is None:
+        report(f"{name}: recall@{k} on {min(RECALL_SAMPLE, n):,} keys", 0, None)
+        recall = idx.recall(unit, k=k)
+    return ids, scores, recall, how
 
 
 def _no_progress(stage: str, done: int, total: int | None) -> None:

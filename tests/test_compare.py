@@ -326,6 +326,15 @@ def test_diff_with_an_ivf_index_is_approximate_and_says_how_much(small, moved_pa
     assert result.exit_code == 0, result.stderr
     assert re.search(r"; neighbors approximate \(ivf, nlist=76, nprobe=76; recall@10 1\.000 in A, 1\.000 in B\)$",
                      result.stderr.strip())
+    # without --nprobe, the command chooses each table's nprobe by measured recall@10 (target 0.95)
+    result = runner.invoke(app, ["diff", str(a), str(b), "--index", "--top", "1", "--no-cache"])
+    assert result.exit_code == 0, result.stderr
+    m = re.search(r"; neighbors approximate \(ivf, nlist=76, nprobe=(\d+)(?: in A, (\d+) in B)?; "
+                  r"recall@10 ([\d.]+) in A, ([\d.]+) in B\)$", result.stderr.strip())
+    assert m and min(float(m[3]), float(m[4])) >= 0.95, result.stderr
+    tuned = compare.diff(ta, tb, k=10, index=True, target_recall=0.95)
+    assert f"nprobe={m[1]}" in tuned.search and tuned.rows == compare.diff(
+        ta, tb, k=10, index=True, nprobe=int(m[1]) if m[2] is None else None, target_recall=0.95).rows
 
 
 # -- progress ----------------------------------------------------------------------------------------

@@ -25,10 +25,13 @@ NEIGHBORS_KING = (
     "query\trank\tkey\tscore\nking\t1\tqueen\t0.800000\nking\t2\tman\t0.600000\n"
     "king\t3\twoman\t0.000000\nking\t4\tapple\t-1.000000\n"
 )
-TOY_LINE = "embviz: approximate (hnsw, ef_search=128, recall@10 1.000 measured at build)\n"
+# an index built on first use chooses its ef_search by measured recall (target 0.95): the
+# ladder's first step, 16, already finds every neighbor of the 5 keys
+TOY_LINE = "embviz: approximate (hnsw, ef_search=16, recall@10 1.000 measured at build)\n"
 BUILD_LINES = (
     r"embviz: building an hnsw index of 5 x 2 vectors \(stored in the cache\)\n"
-    r"embviz: built the index in \d+\.\d s; recall@10 1\.000\n"
+    r"embviz: built the index in \d+\.\d s; ef_search=16 chosen: recall@10 1\.000 on 5 sample keys "
+    r"\(target 0\.95\); [\d,]+ queries/s against [\d,]+ exact\n"
 )
 
 
@@ -200,11 +203,11 @@ def test_neighbors_index_builds_once_then_answers(runner, toy, tmp_path) -> None
     js = run(runner, [*args, "--index", "-k", "1", "-f", "json"])
     assert json.loads(js.stdout) == [{
         "query": "king", "rank": 1, "key": "queen", "score": pytest.approx(0.8),
-        "search": "approximate (hnsw, ef_search=128, recall@10 1.000 measured at build)",
+        "search": "approximate (hnsw, ef_search=16, recall@10 1.000 measured at build)",
     }]
-    deeper = run(runner, [*args, "--index", "-k", "1", "--ef-search", "16"])
+    deeper = run(runner, [*args, "--index", "-k", "1", "--ef-search", "64"])
     assert deeper.stderr == (
-        "embviz: approximate (hnsw, ef_search=16, recall@10 1.000 measured at build at ef_search=128)\n"
+        "embviz: approximate (hnsw, ef_search=64, recall@10 1.000 measured at build at ef_search=16)\n"
     )
     restricted = run(runner, [*args, "--index", "--restrict", "3", "--no-header"])
     assert restricted.stdout == "king\t1\tqueen\t0.800000\nking\t2\tman\t0.600000\n"
@@ -233,7 +236,8 @@ def test_index_build_info_list_rm_and_cache_clear(runner, toy, tmp_path) -> None
     }
     assert re.fullmatch(
         r"embviz: building the ivf index of 5 x 2 vectors \.\.\.\n"
-        r"embviz: built in \d+\.\d s, 0\.0 MiB; recall@10 1\.000 against exact search on 1,000 sample keys\n",
+        r"embviz: built in \d+\.\d s, 0\.0 MiB; nprobe=1 chosen: recall@10 1\.000 on 5 sample keys \(target 0\.95\); "
+        r"[\d,]+ queries/s against [\d,]+ exact\n",
         built.stderr,
     )
     run(runner, ["index", "build", *src, "-q"])

@@ -100,14 +100,15 @@ def test_ivf_index_against_the_files_own_truth(ann) -> None:
     )
     (i_search, i_recall, i_q, i_s, i_qps), (e_search, e_recall, e_q, e_s, e_qps) = rows(result.stdout)
     _, index = stored(ann, "ivf")
-    assert index.params == {"nlist": 283, "nprobe": 17}
-    assert i_search == "index (ivf nlist=283 nprobe=17)" and e_search == "exact"
+    assert index.params == {"nlist": 283, "nprobe": 16}
+    assert i_search == "index (ivf nlist=283 nprobe=16)" and e_search == "exact"
     assert e_recall == "1.000000"  # the numpy truth is exact search's answer, id for id
     expected = recompute(index, ann["test"], ann["truth"])
     assert i_recall == f"{expected:.6f}" and 0 < expected <= 1
     assert i_q == e_q == "200"
     for seconds, qps in ((i_s, i_qps), (e_s, e_qps)):
-        assert float(seconds) > 0 and int(qps) == round(200 / float(seconds))
+        # seconds are printed to the microsecond: 200 / seconds agrees with qps to that precision
+        assert float(seconds) > 0 and abs(int(qps) - 200 / float(seconds)) <= 1 + 200 / float(seconds) * 1e-6 / float(seconds)
     # JSON: the same rows, full precision
     js = json.loads(run(["index", "eval", *src(ann), "--queries", "test", "--truth", "neighbors", "-f", "json",
                          "-q"]).stdout)
@@ -116,7 +117,7 @@ def test_ivf_index_against_the_files_own_truth(ann) -> None:
     # a table on a terminal (or -f table)
     table = run(["index", "eval", *src(ann), "--queries", "test", "--truth", "neighbors", "-f", "table", "-q"])
     assert "recall@10 on 200 queries; truth: dataset neighbors" in table.stdout
-    assert "index (ivf nlist=283 nprobe=17)" in table.stdout and f"{expected:.4f}" in table.stdout
+    assert "index (ivf nlist=283 nprobe=16)" in table.stdout and f"{expected:.4f}" in table.stdout
 
 
 def test_k_and_nprobe_change_the_columns_and_the_label(ann) -> None:
@@ -126,7 +127,7 @@ def test_k_and_nprobe_change_the_columns_and_the_label(ann) -> None:
     _, index = stored(ann, "ivf")
     expected = recompute(index, ann["test"], ann["truth"], k=20, nprobe=4)
     assert i_search == "index (ivf nlist=283 nprobe=4)" and i_recall == f"{expected:.6f}" and e_recall == "1.000000"
-    assert expected < recompute(index, ann["test"], ann["truth"], k=20)  # 4 cells of 283 miss more than 17
+    assert expected < recompute(index, ann["test"], ann["truth"], k=20)  # 4 cells of 283 miss more than 16 (chosen at build for recall@10 0.95)
     head = run(["index", "eval", *src(ann), "--queries", "test", "-k", "20", "-q"]).stdout.splitlines()[0]
     assert head == "search\trecall_at_20\tqueries\tseconds\tqps"
 
@@ -154,9 +155,9 @@ def test_hnsw_is_the_newest_and_method_picks_another(ann, tmp_path) -> None:
     run(["index", "build", *common, "--method", "hnsw", "-q"])
     args = ["index", "eval", *common, "--queries", "test", "--truth", "neighbors", "-q"]
     (h_search, h_recall, *_), (_, e_recall, *_) = rows(run(args).stdout)
-    assert h_search == "index (hnsw m=16 ef_construction=100 ef_search=128)" and e_recall == "1.000000"
+    assert h_search == "index (hnsw m=16 ef_construction=100 ef_search=16)" and e_recall == "1.000000"
     (i_search, *_), _ = rows(run([*args, "--method", "ivf"]).stdout)
-    assert i_search == "index (ivf nlist=283 nprobe=17)"
+    assert i_search == "index (ivf nlist=283 nprobe=16)"
     (s_search, s_recall, *_), _ = rows(run([*args, "--ef-search", "10"]).stdout)
     assert s_search == "index (hnsw m=16 ef_construction=100 ef_search=10)"
     v = formats.load(ann["path"], tensor="train", cache_dir=cdir)

@@ -82,7 +82,8 @@ CASES = [
     ("diff", "diff {sample} {b} --restrict 20000",
      ["shared keys", "neighbors in A", "neighbors in B", "Procrustes alignment"], "bar+spinner", None),
     ("index build", "index build --limit 20000",
-     ["add: HNSW graph", "recall@10 on 1,000 keys", "save"], "spinner", None),
+     ["add: HNSW graph", "recall@10 on 1,000 keys", "choosing ef_search for recall@10 >= 0.95",
+      "timing ef_search=", "save"], "spinner", None),
     ("evaluate analogies", "evaluate analogies", ["cosadd analogies"], "bar", None),
     ("neighbors --all", "neighbors --all -k 3 -o {out}", ["neighbors of 40,000 keys"], "bar", "{out}"),
 ]

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from embviz.cli._common import (
+    DEFAULT_TARGET_RECALL,
     CacheDirOpt,
     Dtype,
     DtypeOpt,
@@ -82,7 +83,8 @@ def diff(
     ] = False,
     nprobe: Annotated[
         int | None,
-        typer.Option("--nprobe", min=1, help="IVF cells searched per query with --index (default: 1 in 16).",
+        typer.Option("--nprobe", min=1, help="IVF cells searched per query with --index (default: the fewest "
+                     "of 1, 2, 4, ... whose recall@k on 1,000 sample keys reaches 0.95, chosen for each table).",
                      show_default=False),
     ] = None,
     html: Annotated[
@@ -134,6 +136,7 @@ def diff(
             align=align.value,
             index=use_index,
             nprobe=nprobe,
+            target_recall=DEFAULT_TARGET_RECALL,
             progress=step,
         )
     message(f"A = {a.name}, B = {b.name}: {report.summary()}")

@@ -15,7 +15,7 @@ On disk an index lives inside its vector-cache entry (:mod:`embviz.io.cache`), s
 entry's fingerprint, is rebuilt when the source changes and is removed by ``cache clear``; a
 file that fails its checks is rebuilt with a warning (:func:`stored`).
 
-This module is the index and its place in the cache; three siblings hold the rest, and their
+This module is the index and its place in the cache; its siblings hold the rest, and their
 public names are re-exported here:
 
 - :mod:`embviz.search.index_build`: the methods, their defaults, how each FAISS index is made;
@@ -24,6 +24,8 @@ public names are re-exported here:
 - :mod:`embviz.search.index_queries`: ``neighbors`` and ``analogy`` answered by an index;
 - :mod:`embviz.search.index_eval`: an index checked on held-out queries against a ground truth
   (ann-benchmarks' ``neighbors``): recall@k and queries per second beside exact search.
+- :mod:`embviz.search.index_tune`: the search depth chosen by measured recall (``tune_depth``,
+  used by :func:`build_for` with ``target_recall``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from embviz.errors import FormatError, InvalidQuery, require, warn
-from embviz.search import index_build, index_files
+from embviz.search import index_build, index_files, index_tune
 from embviz.search.index_build import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH,
@@ -50,6 +52,7 @@ from embviz.search.index_build import (
 from embviz.search.index_eval import IndexEvaluation, SearchRecall, evaluate_index, recall_at_k
 from embviz.search.index_files import IndexFiles, IndexInfo, index_file, remove, stored_infos
 from embviz.search.index_queries import analogy, neighbors
+from embviz.search.index_tune import DepthChoice, tune_depth
 from embviz.search.kernel import top_k
 from embviz.search.metric import METRICS
 
@@ -60,9 +63,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF_SEARCH", "DEFAULT_M", "METHODS", "RECALL_K", "RECALL_SAMPLE",
-    "RECALL_SEED", "Index", "IndexEvaluation", "IndexInfo", "SearchRecall", "analogy", "build_for",
+    "RECALL_SEED", "DepthChoice", "Index", "IndexEvaluation", "IndexInfo", "SearchRecall", "analogy", "build_for",
     "default_nlist", "default_nprobe", "evaluate_index", "index_file", "neighbors", "recall_at_k", "remove",
-    "require_faiss", "stored", "stored_infos",
+    "require_faiss", "stored", "stored_infos", "tune_depth",
 ]
 
 #: Over-fetching stops growing here; rows still short are answered exactly.
@@ -130,6 +133,7 @@ class Index(IndexFiles):
         self.build_s = build_s
         self.metric = metric
         self._l2 = metric == "euclidean"
+        self.tuning: DepthChoice | None = None  # how build_for chose the stored depth, if it did
 
     def __repr__(self) -> str:
         return f"Index({self.describe()}, count={self.count:,}, dim={self.dim})"
@@ -468,23 +472,13 @@ class Index(IndexFiles):
             ``numpy.random.default_rng(seed)``.
         ef_search, nprobe : int, optional
             Measure at another search depth than the stored one.
+
+        The exact answer comes from :func:`~embviz.search.index_tune.sample_truth`, the
+        comparison from :func:`~embviz.search.index_tune.recall_on` (to reuse one exact answer
+        at several depths, as :func:`~embviz.search.index_tune.tune_depth` does, call them).
         """
-        unit = self.unit if unit is None else unit
-        if unit is None:
-            raise InvalidQuery("recall needs the unit rows the index was built over")
-        rows = _sample_rows(unit, sample, seed)
-        if len(rows) == 0:
-            return 1.0
-        q = np.ascontiguousarray(unit[rows], dtype=np.float32)
-        exclude = [[int(i)] for i in rows]
-        if unit is self.unit:
-            exact, _ = self.exact(q, k, exclude=exclude)
-        else:
-            exact, _ = Index(self.faiss_index, self.method, self.params, unit=unit, metric=self.metric).exact(
-                q, k, exclude=exclude)
-        approx, _ = self.search(q, k, exclude=exclude, ef_search=ef_search, nprobe=nprobe)
-        hits = sum(len(np.intersect1d(a, e)) for a, e in zip(approx, exact))
-        return hits / max(1, exact.size)
+        truth = index_tune.sample_truth(self, unit, k=k, sample=sample, seed=seed)
+        return index_tune.recall_on(self, truth, ef_search=ef_search, nprobe=nprobe)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -501,15 +495,6 @@ def _untied_top(row: list[int], score: list[float], banned: Sequence[int], kk: i
             del row[at], score[at]
     head = score[: kk + 1]
     return len(row) >= kk and row[kk - 1] >= 0 and len(set(head)) == len(head)
-
-
-def _sample_rows(unit: NDArray[np.floating], sample: int, seed: int) -> NDArray[np.int64]:
-    """`sample` seeded row ids (sorted) among the rows that are not all zeros."""
-    n = unit.shape[0]
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(n, size=min(sample, n), replace=False)).astype(np.int64)
-    nonzero = np.any(np.asarray(unit[rows]) != 0, axis=1)
-    return rows[nonzero]
 
 
 # -- indexes stored in the vector cache ------------------------------------------------------
@@ -546,10 +531,11 @@ def build_for(
     *,
     measure: bool = True,
     metric: str = "cosine",
+    target_recall: float | None = None,
     progress: Callable[[str, int, int | None], None] | None = None,
     **params: Any,
 ) -> Index:
-    """Build an index, measure its recall@10 in its metric, and store it in `entry`.
+    """Build an index, measure its recall@10 in its metric (or choose its depth by it), and store it in `entry`.
 
     Over ``vectors.unit`` for cosine, over the raw rows ``vectors.matrix`` for dot and
     euclidean.
@@ -563,24 +549,39 @@ def build_for(
     method : {"hnsw", "ivf", "flat"}
     measure : bool
         Measure recall@10 against exact search on 1,000 seeded keys (a few seconds).
+    target_recall : float, optional
+        In (0, 1]: choose the search depth (IVF ``nprobe``, HNSW ``ef_search``) by measured
+        recall, unless ``params`` sets it: the cheapest on the ladder whose recall@10 reaches
+        it (:func:`~embviz.search.index_tune.tune_depth`; ``index.tuning`` says what was
+        chosen, with the queries per second of the index and of exact search). None keeps
+        the fixed defaults (:func:`default_nprobe`, ``ef_search`` 128).
     progress : callable ``(stage, done, total)``, optional
         Called as work advances; `stage` is a short text: the stages of :meth:`Index.build`
         (``"train (k-means: ...)"`` for IVF, ``"add"`` or ``"add: HNSW graph"``), then
-        ``"recall@10 on 1,000 keys"`` (with `measure`) and ``"save"`` (with `entry`), which
-        report their start only (`total` None). The index does not depend on it.
+        ``"recall@10 on 1,000 keys"`` (with `measure`), the stages of tuning
+        (``"choosing nprobe for recall@10 >= 0.95"``, ``"timing nprobe=8 against exact
+        search"``) and ``"save"`` (with `entry`). The index does not depend on it.
     **params
         ``m``, ``ef_construction``, ``ef_search``, ``nlist``, ``nprobe``, ``seed`` for
         :meth:`Index.build`; None values take the defaults.
 
     Raises
     ------
+    InvalidQuery
+        If a parameter is out of range (:meth:`Index.build`), or `target_recall` outside (0, 1].
     OSError
         If `entry` cannot be written.
     """
+    if target_recall is not None and not 0 < target_recall <= 1:  # before the build, not after
+        raise InvalidQuery(f"the target recall must be in (0, 1], got {target_recall}")
     rows = vectors.unit if metric == "cosine" else vectors.matrix
     index = Index.build(rows, method, metric=metric, progress=progress,
                         **{k: v for k, v in params.items() if v is not None})
-    if measure:
+    depth = index_tune.DEPTH.get(method)
+    if target_recall is not None and depth is not None and params.get(depth) is None:
+        index.tuning = tune_depth(index, target=target_recall, progress=progress)
+        index.recall_at_build = index.tuning.recall
+    elif measure:
         if progress is not None:
             sample = int(min(RECALL_SAMPLE, index.count))
             progress(f"recall@{RECALL_K} on {sample:,} keys", 0, None)

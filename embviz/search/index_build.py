@@ -28,6 +28,7 @@ METHODS = ("hnsw", "ivf", "flat")
 #: HNSW defaults chosen by measured recall (docs/index.md): on GloVe 6B 50d (400,000 x 50),
 #: M=16, ef_construction=100 gives recall@10 0.977 at ef_search=128 (0.956 at 64, 0.991 at
 #: 256); ef_construction=40 only 0.932 at 128. M=32 doubles the build for little gain there.
+#: ef_search is the starting point only: with a target recall, build_for measures it per table.
 DEFAULT_M = 16
 DEFAULT_EF_CONSTRUCTION = 100
 DEFAULT_EF_SEARCH = 128
@@ -45,7 +46,11 @@ def default_nlist(n: int) -> int:
 
 
 def default_nprobe(nlist: int) -> int:
-    """IVF cells searched per query: one in 16 (recall@10 about 0.95 on GloVe 6B 50d)."""
+    """IVF cells searched per query without tuning: one in 16 (recall@10 about 0.95 on GloVe 6B 50d).
+
+    The fixed starting point: ``embviz index build`` replaces it with the nprobe measured to
+    reach its target recall (:func:`embviz.search.index_tune.tune_depth`).
+    """
     return max(1, nlist // 16)
 
 

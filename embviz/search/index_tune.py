@@ -1,0 +1,256 @@
+"""An index's search depth chosen by measured recall, on the table's own sample keys.
+
+The search depth of an approximate index (IVF ``nprobe``: the k-means cells searched; HNSW
+``ef_search``: the candidate list of the graph search) trades recall for speed, and the
+trade depends on the data: on GloVe, IVF needs one cell in 16 for recall@10 0.95, on
+well-separated clusters one or two cells reach 1.0, and on overlapping clusters of unequal
+size 8 cells gave 0.605. So :func:`tune_depth` measures instead of assuming: recall@k against
+exact search on the seeded sample keys :meth:`embviz.search.index.Index.recall` uses (each
+query excluding its own row), at each depth of a ladder, and keeps the first that reaches the
+target. The exact answer of the sample is computed once (:func:`sample_truth`) and reused at
+every depth (:func:`recall_on`). Re-exported by :mod:`embviz.search.index`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, NamedTuple
+
+import numpy as np
+
+from embviz.errors import InvalidQuery
+from embviz.search.index_build import RECALL_K, RECALL_SAMPLE, RECALL_SEED
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from embviz.search.index import Index
+
+#: recall@k the command line asks of a new index's search depth (``--target-recall``).
+DEFAULT_TARGET = 0.95
+#: HNSW ``ef_search`` values tried, shallowest first (each at least k).
+EF_SEARCH_LADDER = (16, 32, 64, 128, 256, 512, 1024)
+#: Timed calls of each search at the chosen depth (after one untimed call); the median counts.
+TIMING_REPEATS = 3
+#: Below this many sample queries the speeds are reported but not compared (too short to time).
+TIMING_MIN_QUERIES = 1000
+#: The search-depth parameter of each method that has one.
+DEPTH = {"ivf": "nprobe", "hnsw": "ef_search"}
+
+
+class SampleTruth(NamedTuple):
+    """The sample queries of a recall measurement and their exact answers (computed once).
+
+    ``rows`` (s,) int64 sampled row ids; ``queries`` ``(s, dim)`` float32 (those rows);
+    ``exclude`` each query's own row; ``exact`` ``(s, k')`` int64 exact top-k ids; ``k``.
+    """
+
+    rows: NDArray[np.int64]
+    queries: NDArray[np.float32]
+    exclude: list[list[int]]
+    exact: NDArray[np.int64]
+    k: int
+
+
+@dataclass(frozen=True, slots=True)
+class DepthChoice:
+    """The search depth :func:`tune_depth` chose, and why.
+
+    Attributes: ``name`` (``"nprobe"`` or ``"ef_search"``), ``depth`` (the value chosen, now
+    the index's stored default), ``recall`` (recall@k at that depth, in [0, 1]), ``target``,
+    ``reached`` (whether some depth reached the target; if not, ``depth`` is the deepest
+    tried), ``tried`` (``(depth, recall)`` pairs, shallowest first), ``k``, ``queries``
+    (sample keys), ``qps`` and ``exact_qps`` (queries per second of the index at ``depth``
+    and of exact search, on the sample queries; None when not timed).
+    """
+
+    name: str
+    depth: int
+    recall: float
+    target: float
+    reached: bool
+    tried: tuple[tuple[int, float], ...]
+    k: int
+    queries: int
+    qps: float | None = None
+    exact_qps: float | None = None
+
+    @property
+    def best(self) -> float:
+        """The highest recall measured on the ladder."""
+        return max(r for _, r in self.tried)
+
+    @property
+    def faster(self) -> bool | None:
+        """Whether the index beat exact search on the sample; None if not timed or too few queries."""
+        if self.qps is None or self.exact_qps is None or self.queries < TIMING_MIN_QUERIES:
+            return None
+        return self.qps > self.exact_qps
+
+
+def sample_rows(unit: NDArray[np.floating], sample: int, seed: int) -> NDArray[np.int64]:
+    """`sample` seeded row ids (sorted) among the rows of `unit` ``(n, dim)`` that are not all zeros."""
+    n = unit.shape[0]
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=min(sample, n), replace=False)).astype(np.int64)
+    nonzero = np.any(np.asarray(unit[rows]) != 0, axis=1)
+    return rows[nonzero]
+
+
+def sample_truth(
+    index: Index,
+    unit: NDArray[np.floating] | None = None,
+    *,
+    k: int = RECALL_K,
+    sample: int = RECALL_SAMPLE,
+    seed: int = RECALL_SEED,
+) -> SampleTruth:
+    """Draw the sample queries of a recall measurement and answer them exactly, once.
+
+    `unit` ``(n, dim)`` is the rows `index` was built over (default ``index.unit``); the
+    queries are ``min(sample, n)`` of them drawn by ``numpy.random.default_rng(seed)``
+    (all-zero rows dropped), each excluding its own row.
+
+    Raises
+    ------
+    InvalidQuery
+        If neither `unit` nor ``index.unit`` is given.
+    """
+    unit = index.unit if unit is None else unit
+    if unit is None:
+        raise InvalidQuery("recall needs the unit rows the index was built over")
+    rows = sample_rows(unit, sample, seed)
+    q = np.ascontiguousarray(unit[rows], dtype=np.float32)
+    exclude = [[int(i)] for i in rows]
+    if len(rows) == 0:
+        return SampleTruth(rows, q, exclude, np.zeros((0, k), dtype=np.int64), k)
+    ref = index if unit is index.unit else type(index)(
+        index.faiss_index, index.method, index.params, unit=unit, metric=index.metric)
+    exact, _ = ref.exact(q, k, exclude=exclude)
+    return SampleTruth(rows, q, exclude, exact, k)
+
+
+def recall_on(index: Index, truth: SampleTruth, *, ef_search: int | None = None,
+              nprobe: int | None = None) -> float:
+    """recall@k of `index` on `truth`'s queries at a search depth (default: the stored one), in [0, 1].
+
+    The fraction of the exact top-k ids the index returns in its top k, over all queries.
+    """
+    if len(truth.rows) == 0:
+        return 1.0
+    approx, _ = index.search(truth.queries, truth.k, exclude=truth.exclude, ef_search=ef_search, nprobe=nprobe)
+    hits = sum(len(np.intersect1d(a, e)) for a, e in zip(approx, truth.exact))
+    return hits / max(1, truth.exact.size)
+
+
+def ladder(index: Index, k: int = RECALL_K) -> tuple[int, ...]:
+    """Return the depths :func:`tune_depth` tries, shallowest first; empty for a flat index.
+
+    IVF: ``nprobe`` 1, 2, 4, ... and ``nlist`` last (every cell: exhaustive). HNSW:
+    :data:`EF_SEARCH_LADDER`, each raised to at least `k`.
+    """
+    if index.method == "ivf":
+        nlist = int(index.params["nlist"])
+        steps = [1 << i for i in range(nlist.bit_length()) if 1 << i < nlist]
+        return (*steps, nlist)
+    if index.method == "hnsw":
+        return tuple(sorted({max(e, k) for e in EF_SEARCH_LADDER}))
+    return ()
+
+
+def set_depth(index: Index, depth: int) -> None:
+    """Make `depth` the stored search depth of `index` (its ``params``, saved with it, and FAISS's)."""
+    if index.method == "ivf":
+        index.faiss_index.nprobe = int(depth)
+    elif index.method == "hnsw":
+        index.faiss_index.hnsw.efSearch = int(depth)
+    else:
+        raise InvalidQuery("a flat index has no search depth")
+    index.params[DEPTH[index.method]] = int(depth)
+
+
+def tune_depth(
+    index: Index,
+    *,
+    target: float = DEFAULT_TARGET,
+    k: int = RECALL_K,
+    sample: int = RECALL_SAMPLE,
+    seed: int = RECALL_SEED,
+    unit: NDArray[np.floating] | None = None,
+    timed: bool = True,
+    progress: Callable[[str, int, int | None], None] | None = None,
+) -> DepthChoice:
+    """Choose and store the cheapest search depth of `index` whose recall@k reaches `target`.
+
+    The sample's exact top-`k` is computed once (:func:`sample_truth`); then the depths of
+    :func:`ladder` are tried shallowest first with :meth:`~embviz.search.index.Index.search`,
+    stopping at the first whose recall reaches `target` (recall rises with depth). If none
+    does, the deepest is kept. The depth kept becomes the index's stored default
+    (:func:`set_depth`). With `timed`, the index at that depth and exact search answer the
+    sample queries :data:`TIMING_REPEATS` times each (median; the index after one untimed
+    call, exact search after the exact answer above, the same call).
+
+    Parameters
+    ----------
+    index : Index
+        An IVF or HNSW index, with its rows (``index.unit``, or `unit`).
+    target : float
+        recall@k wanted, in (0, 1].
+    k, sample, seed : int
+        recall@k on ``min(sample, n)`` seeded keys, as :meth:`Index.recall` measures it.
+    progress : callable ``(stage, done, total)``, optional
+        Called with ``"recall@10 on 1,000 keys"`` (the exact answer),
+        ``"choosing nprobe for recall@10 >= 0.95"`` (`done` of `total` ladder steps) and
+        ``"timing nprobe=8 against exact search"``. The choice does not depend on it.
+
+    Returns
+    -------
+    DepthChoice
+
+    Raises
+    ------
+    InvalidQuery
+        If `target` is outside (0, 1] or the index is flat (it has no depth).
+    """
+    if not 0 < target <= 1:
+        raise InvalidQuery(f"the target recall must be in (0, 1], got {target}")
+    if index.method not in DEPTH:
+        raise InvalidQuery(f"a {index.method} index has no search depth to tune")
+    name = DEPTH[index.method]
+    report = progress or (lambda stage, done, total: None)
+    report(f"recall@{k} on {min(sample, index.count):,} keys", 0, None)
+    truth = sample_truth(index, unit, k=k, sample=sample, seed=seed)
+    steps = ladder(index, k)
+    stage = f"choosing {name} for recall@{k} >= {target:g}"
+    tried: list[tuple[int, float]] = []
+    for i, depth in enumerate(steps):
+        report(stage, i, len(steps))
+        r = recall_on(index, truth, **{name: depth})
+        tried.append((depth, r))
+        if r >= target:
+            break
+    report(stage, len(steps), len(steps))
+    depth, recall = tried[-1]
+    set_depth(index, depth)
+    qps = exact_qps = None
+    if timed and len(truth.rows):
+        report(f"timing {name}={depth} against exact search", 0, None)
+        q, ex = truth.queries, truth.exclude
+        index.search(q, k, exclude=ex)  # untimed: first touches
+        qps = len(q) / _median_s(lambda: index.search(q, k, exclude=ex))
+        ref = index if unit is None or unit is index.unit else type(index)(
+            index.faiss_index, index.method, index.params, unit=unit, metric=index.metric)
+        exact_qps = len(q) / _median_s(lambda: ref.exact(q, k, exclude=ex))
+    return DepthChoice(name, depth, recall, target, recall >= target, tuple(tried), k, len(truth.rows),
+                       qps, exact_qps)
+
+
+def _median_s(call: Callable[[], object]) -> float:
+    """Median wall seconds of :data:`TIMING_REPEATS` calls (at least a nanosecond)."""
+    spent = []
+    for _ in range(TIMING_REPEATS):
+        start = time.perf_counter()
+        call()
+        spent.append(time.perf_counter() - start)
+    return max(float(np.median(spent)), 1e-9)
