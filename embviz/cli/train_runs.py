@@ -40,11 +40,7 @@ def _train_item2vec(
     from embviz import train as training
     from embviz.train import item2vec, sequences
 
-    if evaluate:
-        raise InvalidQuery("--eval scores word vectors (analogies, word pairs); for items run "
-                           "'embviz evaluate next-item' on the result")
-    if params["lowercase"]:
-        raise InvalidQuery("--lowercase applies to a text CORPUS, not to --interactions")
+    _refuse_for_interactions(evaluate, params)
     gap = sequences.parse_gap(session_gap) if session_gap is not None else None
     chosen = {k: v for k, v in params.items() if given(k)}
     training.TrainParams(**{**params, "sg": True, "min_count": 1}).validate()  # before reading the log
@@ -218,11 +214,7 @@ def _train_item2vec_spark(
     from embviz import train as training
     from embviz.train import engine_spark, item2vec_spark, sequences
 
-    if evaluate:
-        raise InvalidQuery("--eval scores word vectors (analogies, word pairs); for items run "
-                           "'embviz evaluate next-item' on the result")
-    if params["lowercase"]:
-        raise InvalidQuery("--lowercase applies to a text CORPUS, not to --interactions")
+    _refuse_for_interactions(evaluate, params)
     _refuse_for_spark(given, sg=params["sg"], negative=params["negative"], sample=params["sample"])
     if given("max_sentence_length"):
         raise InvalidQuery(f"--max-sentence-length applies to a text CORPUS; with --interactions sequences are "
@@ -268,3 +260,12 @@ def _train_item2vec_spark(
         f"({report.words_per_s:,.0f} events/s in training, {report.spark['session_seconds']:.1f} s to start "
         f"Spark); wrote {', '.join(map(str, written))}"
     )
+
+
+def _refuse_for_interactions(evaluate: bool, params: dict) -> None:
+    """Refuse the options of a text CORPUS that --interactions cannot honour (either engine)."""
+    if evaluate:
+        raise InvalidQuery("--eval scores word vectors (analogies, word pairs); for items run "
+                           "'embviz evaluate next-item' on the result")
+    if params["lowercase"]:
+        raise InvalidQuery("--lowercase applies to a text CORPUS, not to --interactions")
