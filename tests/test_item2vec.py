@@ -236,6 +236,7 @@ def test_cli_trains_writes_counts_output_vectors_and_sidecar(tmp_path, runner):
     (["--interactions", "log.csv", "--negative", "0", "--hs", "--output-vectors", "o.txt"],
      "--output-vectors needs negative sampling"),
     (["--interactions", "log.csv", "--eval"], "run 'embviz evaluate next-item'"),
+    (["--interactions", "log.csv", "--lowercase"], "--lowercase applies to a text CORPUS, not to --interactions"),
     (["--interactions", "log.csv", "--session-gap", "soon"], "--session-gap 'soon': expected a duration"),
     (["--interactions", "missing.csv"], "missing.csv: no such file"),
 ])

@@ -312,6 +312,7 @@ def test_bad_logs_give_one_line(spark, tmp_path):
      "are cut into chunks of 10,000 items, as with the gensim engine\n"),
     (["--eval"], "--eval scores word vectors (analogies, word pairs); for items run 'embviz evaluate next-item' on "
                  "the result\n"),
+    (["--lowercase"], "--lowercase applies to a text CORPUS, not to --interactions\n"),
     (["--session-gap", "30m"], "--session-gap needs a time column; log.csv has none by name (columns: user, order, "
                                "item): name it with --time-column\n"),
     (["--hold-out-last", "--basket-column", "order"], "--hold-out-last holds out each user's last event: not with "
