@@ -67,7 +67,7 @@ def _queries(vectors, n: int, seed: int = 1):
 # -- the library ---------------------------------------------------------------------------------
 def test_default_hnsw_recall_on_the_glove_sample(sample_index) -> None:
     vectors, index, entry = sample_index
-    assert index.method == "hnsw" and index.params == {"m": 16, "ef_construction": 100, "ef_search": 128}
+    assert index.method == "hnsw" and index.params == {"m": 16, "ef_construction": 200, "ef_search": 128}
     assert index.recall_at_build >= 0.9
     # an independent reference: numpy's full score matrix on other queries, own key excluded
     rows, q = _queries(vectors, 300)

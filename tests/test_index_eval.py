@@ -155,11 +155,11 @@ def test_hnsw_is_the_newest_and_method_picks_another(ann, tmp_path) -> None:
     run(["index", "build", *common, "--method", "hnsw", "-q"])
     args = ["index", "eval", *common, "--queries", "test", "--truth", "neighbors", "-q"]
     (h_search, h_recall, *_), (_, e_recall, *_) = rows(run(args).stdout)
-    assert h_search == "index (hnsw m=16 ef_construction=100 ef_search=16)" and e_recall == "1.000000"
+    assert h_search == "index (hnsw m=16 ef_construction=200 ef_search=16)" and e_recall == "1.000000"
     (i_search, *_), _ = rows(run([*args, "--method", "ivf"]).stdout)
     assert i_search == "index (ivf nlist=283 nprobe=16)"
     (s_search, s_recall, *_), _ = rows(run([*args, "--ef-search", "10"]).stdout)
-    assert s_search == "index (hnsw m=16 ef_construction=100 ef_search=10)"
+    assert s_search == "index (hnsw m=16 ef_construction=200 ef_search=10)"
     v = formats.load(ann["path"], tensor="train", cache_dir=cdir)
     entry = cache.entry_path(ann["path"], cache_dir=cdir, options=SourceOptions("train", None, None, None))
     hnsw = search_index.stored(entry, v.unit, "hnsw")

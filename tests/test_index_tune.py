@@ -25,8 +25,9 @@ from embviz.search.index import Index
 
 pytest.importorskip("faiss")
 
-#: recall@10 of the sample's IVF index (nlist 400, seed 0) at nprobe 1, 2, 4, 8, 16
-IVF_RECALLS = ((1, 0.5017), (2, 0.658), (4, 0.7942), (8, 0.8915), (16, 0.9515))
+#: recall@10 of the sample's IVF index (nlist 400, seed 0) at nprobe 1, 2, 3, 4, 6, 8, 12, 16
+IVF_RECALLS = ((1, 0.5017), (2, 0.658), (3, 0.7386), (4, 0.7942), (6, 0.8571), (8, 0.8915), (12, 0.9301),
+               (16, 0.9515))
 SPEED = r"[\d,]+ queries/s against [\d,]+ exact"
 
 
@@ -54,16 +55,18 @@ def check_choice(index: Index, name: str, target: float) -> int:
 def test_ladders() -> None:
     unit = np.eye(4, dtype=np.float32)
     ivf = Index.build(np.tile(unit, (100, 1)), "ivf", nlist=10)
-    assert index_tune.ladder(ivf) == (1, 2, 4, 8, 10)
+    assert index_tune.ladder(ivf) == (1, 2, 3, 4, 6, 8, 10)
     ivf.params["nlist"] = 400
-    assert index_tune.ladder(ivf) == (1, 2, 4, 8, 16, 32, 64, 128, 256, 400)
+    assert index_tune.ladder(ivf) == (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 400)
     ivf.params["nlist"] = 256
-    assert index_tune.ladder(ivf)[-2:] == (128, 256)
+    assert index_tune.ladder(ivf)[-3:] == (128, 192, 256)
     ivf.params["nlist"] = 1
     assert index_tune.ladder(ivf) == (1,)
+    ivf.params["nlist"] = 3
+    assert index_tune.ladder(ivf) == (1, 2, 3)
     hnsw = Index.build(unit, "hnsw")
-    assert index_tune.ladder(hnsw) == (16, 32, 64, 128, 256, 512, 1024)
-    assert index_tune.ladder(hnsw, k=100) == (100, 128, 256, 512, 1024)  # never below k
+    assert index_tune.ladder(hnsw) == (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+    assert index_tune.ladder(hnsw, k=100) == (100, 128, 192, 256, 384, 512, 768, 1024)  # never below k
     flat = Index.build(unit, "flat")
     assert index_tune.ladder(flat) == ()
     with pytest.raises(InvalidQuery, match="a flat index has no search depth to tune"):

@@ -84,7 +84,7 @@ def diff(
     nprobe: Annotated[
         int | None,
         typer.Option("--nprobe", min=1, help="IVF cells searched per query with --index (default: the fewest "
-                     "of 1, 2, 4, ... whose recall@k on 1,000 sample keys reaches 0.95, chosen for each table).",
+                     "of 1, 2, 3, 4, 6, ... whose recall@k on 1,000 sample keys reaches 0.95, chosen for each table).",
                      show_default=False),
     ] = None,
     html: Annotated[

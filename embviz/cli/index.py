@@ -76,11 +76,11 @@ def build(
     m: Annotated[int, typer.Option("--m", min=2, max=256, help="HNSW graph degree (FAISS M).")] = 16,
     ef_construction: Annotated[
         int, typer.Option("--ef-construction", min=1, help="HNSW build depth.")
-    ] = 100,
+    ] = 200,
     ef_search: Annotated[
         int | None,
         typer.Option("--ef-search", min=1, help="HNSW search depth stored with the index; default: the "
-                     "smallest of 16, 32, ..., 1024 that reaches --target-recall.", show_default=False),
+                     "smallest of 16, 24, 32, 48, ..., 1024 that reaches --target-recall.", show_default=False),
     ] = None,
     nlist: Annotated[
         int | None, typer.Option("--nlist", min=1, help="IVF cells; default 2 sqrt(n).")
@@ -88,7 +88,7 @@ def build(
     nprobe: Annotated[
         int | None,
         typer.Option("--nprobe", min=1, help="IVF cells searched, stored with the index; default: the "
-                     "smallest of 1, 2, 4, ..., nlist that reaches --target-recall.", show_default=False),
+                     "smallest of 1, 2, 3, 4, 6, 8, ..., nlist that reaches --target-recall.", show_default=False),
     ] = None,
     target_recall: Annotated[
         float,
@@ -109,7 +109,7 @@ def build(
 
     The search depth (ivf --nprobe, hnsw --ef-search) is chosen by measured recall: recall@10
     against exact search on 1,000 sample keys of the table (seed 0, each key's own row
-    excluded) is measured at nprobe 1, 2, 4, ..., nlist or ef_search 16, 32, ..., 1024, and
+    excluded) is measured at nprobe 1, 2, 3, 4, 6, ..., nlist or ef_search 16, 24, 32, ..., 1024, and
     the first that reaches --target-recall is stored; stderr says which, with its recall and
     the queries per second of the index and of exact search on those keys. The index is
     rebuilt when the vector file changes and removed by 'embviz cache clear'.
