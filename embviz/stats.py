@@ -80,3 +80,24 @@ def describe(vectors: Vectors, path: Path, format: str, compression: str | None)
         zero_rows=int((norms == 0).sum()),
         first_keys=" ".join(vectors.keys[:5]),
     )
+
+
+def model_args(vectors: Vectors) -> dict[str, object]:
+    """The training arguments of the fastText model a table was read from, for ``info``; {} otherwise.
+
+    fastText's ``Args`` (``model``, ``loss``, ``minn``/``maxn`` the character n-gram lengths,
+    ``bucket`` the n-gram rows, ``epoch``, ``ws`` the window, ``neg`` the negatives, ``min_count``,
+    ``word_ngrams``, ``t`` the subsampling threshold, ``lr_update_rate``) in snake case, then
+    the dictionary's ``vocabulary`` (words), ``labels`` and ``tokens`` (training tokens read),
+    as stored in the ``.bin`` (fastText ``Args::save``, ``Dictionary::save``).
+    """
+    model = getattr(vectors, "subwords", None)
+    if model is None:
+        return {}
+    a = model.args
+    return {
+        "model": a.model, "loss": a.loss, "minn": a.minn, "maxn": a.maxn, "bucket": a.bucket,
+        "epoch": a.epoch, "ws": a.ws, "neg": a.neg, "min_count": a.minCount, "word_ngrams": a.wordNgrams,
+        "t": a.t, "lr_update_rate": a.lrUpdateRate, "vocabulary": int(model.nwords),
+        "labels": int(model.nlabels), "tokens": int(model.ntokens),
+    }

@@ -228,6 +228,49 @@ def test_info_on_a_model(models):
     assert '"format": "fasttext-bin"' in result.stdout and f'"count": {len(ft.get_words())}' in result.stdout
 
 
+@pytest.mark.parametrize("name", ["sg36", "cbow24", "sup"])
+@pytest.mark.parametrize("cached", [False, True])
+def test_info_shows_the_model_args_fasttext_reports(models, name, cached, tmp_path):
+    """info's fields after first_keys are fastText's own getArgs() and dictionary sizes, with or without the cache."""
+    import json
+
+    from typer.testing import CliRunner
+
+    path, ft = models[name]
+    a = ft.f.getArgs()
+    cache = ["--cache-dir", str(tmp_path / "c")] if cached else ["--no-cache"]
+    if cached:  # the second run maps the table from the cache entry
+        assert CliRunner().invoke(app, ["info", "-v", str(path), *cache]).exit_code == 0
+    result = CliRunner().invoke(app, ["info", "-v", str(path), *cache, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    assert list(got)[list(got).index("first_keys") + 1:] == [
+        "model", "loss", "minn", "maxn", "bucket", "epoch", "ws", "neg", "min_count", "word_ngrams", "t",
+        "lr_update_rate", "vocabulary", "labels", "tokens"]
+    assert got["dim"] == a.dim
+    assert (got["model"], got["loss"]) == (a.model.name, a.loss.name)
+    assert (got["minn"], got["maxn"], got["bucket"], got["epoch"], got["ws"], got["neg"]) == (
+        a.minn, a.maxn, a.bucket, a.epoch, a.ws, a.neg)
+    assert (got["min_count"], got["word_ngrams"], got["lr_update_rate"]) == (a.minCount, a.wordNgrams, a.lrUpdateRate)
+    assert got["t"] == pytest.approx(a.t, rel=1e-12)
+    labels = len(ft.get_labels()) if name == "sup" else 0  # fastText's get_labels() lists the words otherwise
+    assert got["vocabulary"] == len(ft.get_words()) and got["labels"] == labels
+    assert got["tokens"] > 0
+
+
+def test_info_of_other_formats_keeps_its_columns(tmp_path):
+    """Only a fastText .bin gets the model columns: a .vec's TSV header is what it was."""
+    from typer.testing import CliRunner
+
+    vec = tmp_path / "t.vec"
+    vec.write_text("2 3\na 1 2 3\nb 3 2 1\n")
+    result = CliRunner().invoke(app, ["info", "-v", str(vec), "--no-cache", "--format", "tsv"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].split("\t") == [
+        "file", "format", "compression", "count", "dim", "dtype", "memory_bytes", "norm_min", "norm_mean",
+        "norm_max", "zero_rows", "first_keys"]
+
+
 def test_quantized_model_is_refused_in_one_line(tmp_path):
     vocab = [f"w{i}" for i in range(400)]
     corpus = _corpus(tmp_path / "q.txt", labels=True, vocab=vocab)

@@ -92,7 +92,11 @@ def info(
     *,
     source: VectorSource,
 ) -> None:
-    """Describe a vector file: count, dim, format, dtype, memory and norm statistics."""
+    """Describe a vector file: count, dim, format, dtype, memory and norm statistics.
+
+    A fastText .bin also gets the model's training arguments (model, loss, minn, maxn, bucket,
+    epoch, ws, neg, min_count, word_ngrams, t, lr_update_rate) and its dictionary's size.
+    """
     from embviz import io as embviz_io
     from embviz import stats
     from embviz.io import checks
@@ -108,6 +112,11 @@ def info(
         table = source.load()
     fmt_name = source.input_format.value if source.input_format else sniffed.format.value
     record = stats.describe(table, source.path, fmt_name, sniffed.compression)
+    extra = stats.model_args(table)  # a fastText .bin: its training arguments, after the usual fields
+    if extra:
+        from dataclasses import asdict
+
+        record = {**asdict(record), **extra}
     chosen = output.choose_format(fmt, output.stdout_is_terminal())
     output.write_record(record, chosen, sys.stdout, header=not no_header)
 
