@@ -83,7 +83,7 @@ def describe(vectors: Vectors, path: Path, format: str, compression: str | None)
 
 
 def model_args(vectors: Vectors) -> dict[str, object]:
-    """The training arguments of the fastText model a table was read from, for ``info``; {} otherwise.
+    """Return the training arguments of the fastText model a table was read from (``info``); {} otherwise.
 
     fastText's ``Args`` (``model``, ``loss``, ``minn``/``maxn`` the character n-gram lengths,
     ``bucket`` the n-gram rows, ``epoch``, ``ws`` the window, ``neg`` the negatives, ``min_count``,
