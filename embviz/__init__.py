@@ -17,6 +17,7 @@ heavy libraries load inside the functions that need them.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from embviz import gensim_interop as _gensim_interop  # noqa: F401 - attaches gensim's methods to Vectors
@@ -46,9 +47,12 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    """Import a public function on first use (``embviz.load``, ``from embviz import neighbors``)."""
+    """Import a public function or a subpackage on first use (``embviz.load``, ``embviz.io.load``)."""
     module = _LAZY.get(name)
     if module is None:
+        # a subpackage (embviz.io, embviz.search, ...): importing it binds it here
+        if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            return importlib.import_module(f"{__name__}.{name}")
         raise AttributeError(f"module 'embviz' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value

@@ -146,3 +146,31 @@ def test_version_and_import_embviz_load_no_command_and_no_query() -> None:
     before, answer = run.stdout.splitlines()
     assert before == str(["embviz", "embviz._version", "embviz.errors", "embviz.gensim_interop", "embviz.vectors"])
     assert answer.startswith("[('prince', 0.8236")
+
+
+def test_subpackages_are_reachable_after_a_bare_import() -> None:
+    """``import embviz; embviz.io.load(...)`` works as it did before the lazy imports (docs/formats.md uses it).
+
+    Each subpackage is imported on first lookup, only then; a name that is neither a function nor
+    a subpackage is an AttributeError.
+    """
+    code = (
+        "import sys, embviz\n"
+        "assert 'embviz.io' not in sys.modules\n"
+        "v = embviz.io.load(embviz.sample_path())\n"
+        "print(embviz.search.neighbors(v, 'king', k=1)[0].key, embviz.io.fasttext_bin.__name__,\n"
+        "      callable(embviz.viz.project), callable(embviz.stats.describe))\n"
+        "for name in ('nothing_here', '_private', 'np'):\n"
+        "    try:\n"
+        "        getattr(embviz, name)\n"
+        "    except AttributeError as exc:\n"
+        "        print(exc)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "prince embviz.io.fasttext_bin True True",
+        "module 'embviz' has no attribute 'nothing_here'",
+        "module 'embviz' has no attribute '_private'",
+        "module 'embviz' has no attribute 'np'",
+    ]
