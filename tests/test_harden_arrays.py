@@ -333,9 +333,9 @@ def test_pytorch_pickle_that_runs_code_is_never_run(tmp_path):
     assert not marker.exists()
 
 
-# With torch installed, the same file is refused by torch.load(weights_only=True) and the marker
-# is never written: checked by hand, not here, because CI runs every test and torch's Linux wheel
-# from PyPI brings the CUDA stack (gigabytes) into every install (docs/errors.md).
+# With torch installed (the test extra), this file takes the torch.load(weights_only=True) path;
+# tests/test_torch.py writes real checkpoints carrying os.system with torch.save and checks the
+# same: one line, the marker never written.
 
 
 def test_npz_sizes_deflate_cannot_produce_are_refused_before_allocating(tmp_path):
