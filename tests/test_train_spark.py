@@ -294,3 +294,31 @@ def test_missing_pyspark(tmp_path):
         "embviz: error: --engine spark needs pyspark; install it with: pip install 'embviz[spark]'\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_local_cores_of_each_master_form():
+    from embviz.spark.session import local_cores
+
+    cpus = os.cpu_count() or 1
+    assert [local_cores(m) for m in ("local", "local[2]", "local[*]", "local[4,3]", "local[*, 2]")] == [
+        1, 2, cpus, 4, cpus]
+    assert [local_cores(m) for m in ("spark://h:7077", "yarn", "k8s://https://h:443", "local[x]")] == [None] * 4
+
+
+@pytest.mark.slow
+def test_local_masters_get_a_few_shuffle_partitions_unless_given():
+    """local[2]: 8 shuffle partitions (4 a core) instead of Spark's 200; --spark-conf's value wins."""
+    from embviz.spark.session import start_session
+
+    spark = start_session("local[2]")
+    try:
+        assert spark.conf.get("spark.sql.shuffle.partitions") == "8"
+        df = spark.range(100)
+        assert df.groupBy((df.id % 7).alias("g")).count().rdd.getNumPartitions() <= 8
+    finally:
+        spark.stop()
+    spark = start_session("local[2]", {"spark.sql.shuffle.partitions": "3"})
+    try:
+        assert spark.conf.get("spark.sql.shuffle.partitions") == "3"
+    finally:
+        spark.stop()

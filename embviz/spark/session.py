@@ -37,6 +37,23 @@ appender.console.layout.pattern = spark: %p %c{{1}}: %m%n%ex
 """
 
 
+#: Shuffle partitions per core of a ``local[N]`` master when ``--spark-conf`` does not set
+#: ``spark.sql.shuffle.partitions``. Spark's default, 200, is sized for clusters: on one machine
+#: each of 200 tasks costs tens of milliseconds whatever its size, so a 5,000-event log took
+#: 32.7 and 35.9 s to train on local[2] with 200 and 21.0 and 22.2 s with 8 (4 a core).
+LOCAL_SHUFFLE_PER_CORE = 4
+
+
+def local_cores(master: str) -> int | None:
+    """Return the worker threads of a local master (``local``, ``local[N]``, ``local[*]``, ``local[N,F]``); None otherwise."""
+    m = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master.strip())
+    if m is None:
+        return None
+    if m.group(1) in (None, "*"):
+        return 1 if m.group(1) is None else max(1, os.cpu_count() or 1)
+    return max(1, int(m.group(1)))
+
+
 class SparkError(EmbvizError):
     """Spark could not start, reach its master, or run the job; the message is one line."""
 
@@ -156,7 +173,9 @@ def start_session(
     master : str
         ``local[*]``, ``local[N]``, ``spark://HOST:PORT``, ``yarn``, ``k8s://...``.
     conf : mapping or sequence of (key, value)
-        Extra Spark configuration (``--spark-conf KEY=VALUE``), applied last.
+        Extra Spark configuration (``--spark-conf KEY=VALUE``), applied last. On a local
+        master, ``spark.sql.shuffle.partitions`` defaults to 4 per core instead of Spark's 200
+        (:data:`LOCAL_SHUFFLE_PER_CORE`); a value given here wins.
     spark_log : bool
         Where the JVM's own output goes when this call launches the JVM: True, to this
         process's stderr, with Spark's logging at WARN; False, to a temporary file (its last
@@ -176,6 +195,9 @@ def start_session(
     from pyspark.sql import SparkSession
 
     items = list(conf.items()) if isinstance(conf, Mapping) else list(conf)
+    cores = local_cores(master)
+    if cores is not None and "spark.sql.shuffle.partitions" not in dict(items):  # see LOCAL_SHUFFLE_PER_CORE
+        items = [("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PER_CORE * cores)), *items]
     sconf = (
         SparkConf(loadDefaults=False)
         .setMaster(master)
