@@ -45,7 +45,10 @@ LOCAL_SHUFFLE_PER_CORE = 4
 
 
 def local_cores(master: str) -> int | None:
-    """Return the worker threads of a local master (``local``, ``local[N]``, ``local[*]``, ``local[N,F]``); None otherwise."""
+    """Return the worker threads of a local master (``local``, ``local[N]``, ``local[*]``, ``local[N,F]``).
+
+    None for any other master.
+    """
     m = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master.strip())
     if m is None:
         return None
