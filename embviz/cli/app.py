@@ -142,6 +142,7 @@ COMMAND_MODULES = {
     "evaluate": ("evaluate",),
     "compare": ("diff",),
     "quality": ("quality",),
+    "serve": ("serve",),
 }
 _MODULE_OF = {command: module for module, commands in COMMAND_MODULES.items() for command in commands}
 

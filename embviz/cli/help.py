@@ -56,6 +56,11 @@ EXAMPLES: dict[str, list[str]] = {
         "embviz plot --top 5000 --highlight king,paris --labels 100 -o sample.html",
         "embviz plot --x 'man - woman' --y 'king - queen' --top 2000 -o formula.html",
     ],
+    "serve": [
+        "embviz serve",
+        "embviz serve -v glove.6B.300d.txt --method pca --top 20000 --port 8080",
+        "embviz serve --host 0.0.0.0 --token SECRET",
+    ],
     "train": [
         'embviz train "$(embviz evaluate --dataset-path lee_background.cor)" -o lee.bin --epochs 5',
         "embviz train corpus.txt -o vectors.bin --sg --vector-size 100 --workers 2",

@@ -26,6 +26,18 @@
     return;
   }
 
+  // served by `embviz serve`: search every key and ask for the neighbors of any key
+  var API = window.EMBVIZ_API || null;
+  function apiGet(path, params, done) {  // done(body) on 200, done(null, message) otherwise
+    var q = Object.keys(params).map(function (k) {
+      return encodeURIComponent(k) + "=" + encodeURIComponent(params[k]);
+    });
+    if (API.token) { q.push("token=" + encodeURIComponent(API.token)); }
+    fetch(API.base + "/" + path + "?" + q.join("&")).then(function (r) {
+      return r.json().then(function (body) { return r.ok ? done(body) : done(null, body.error || r.statusText); });
+    }).catch(function (e) { done(null, String(e)); });
+  }
+
   // -- data ------------------------------------------------------------------------------------
   function dec(b64, Type) {
     if (!b64) { return new Type(0); }
@@ -297,6 +309,10 @@
     focusBox.appendChild(el("div", "rank " + fmt(rank[j]) + " · drawn", "muted"));
     if (M) { focusBox.appendChild(metaTable(rank[j] - 1)); }
     var list = neighborsOf(j);
+    if (!list && API && !CMP) {
+      serverNeighbors(keys[j], keys[j]);
+      return null;
+    }
     if (!list) {
       focusBox.appendChild(el("p", whyNoList(keys[j]), "embviz-why"));
       return null;
@@ -389,9 +405,42 @@
     var h = el("h3", key);
     h.id = "embviz-focus-key";
     focusBox.appendChild(h);
-    focusBox.appendChild(el("p", "rank " + fmt(rk) + " · in the file, not in this plot: " +
-      "re-plot with --around " + key, "embviz-why"));
-    if (M) { focusBox.appendChild(metaTable(rk - 1)); }
+    if (rk === null) {  // an expression typed in the search box (served pages only)
+      focusBox.appendChild(el("div", "an expression of keys", "muted"));
+    } else if (API) {
+      focusBox.appendChild(el("div", "rank " + fmt(rk) + " · not drawn", "muted"));
+    } else {
+      focusBox.appendChild(el("p", "rank " + fmt(rk) + " · in the file, not in this plot: " +
+        "re-plot with --around " + key, "embviz-why"));
+    }
+    if (M && rk !== null) { focusBox.appendChild(metaTable(rk - 1)); }
+    if (API) { serverNeighbors(key, key); }
+  }
+  var asked = 0;  // the latest neighbors request: an older answer arriving late is dropped
+  function serverNeighbors(query, shownKey) {
+    var mine = ++asked, k = K || 10;
+    var wait = el("p", "asking the server for the " + k + " nearest neighbors ...", "muted");
+    wait.id = "embviz-server-wait";
+    focusBox.appendChild(wait);
+    apiGet("neighbors", {q: query, k: k}, function (body, error) {
+      if (mine !== asked || !focusBox.contains(wait)) { return; }
+      wait.remove();
+      if (!body) {
+        var p = el("p", error, "embviz-why");
+        p.id = "embviz-server-error";
+        focusBox.appendChild(p);
+        return;
+      }
+      var list = body.rows.map(function (r) { return {id: r.id, key: r.key, score: r.score, j: jOfKey(r.key)}; });
+      focusBox.appendChild(el("p", k + " nearest neighbors over all " + fmt(total) + " keys (" + body.metric +
+        "), from the server, as embviz neighbors" + (body.metric === "cosine" ? "" : " --metric " + body.metric) +
+        " prints them:", "muted"));
+      focusBox.appendChild(neighborTable(list, "embviz-neighbors", null, ""));
+      var drawn = list.filter(function (nb) { return nb.j >= 0; });
+      if (drawn.length) {
+        batched(function () { setOverlay("nbrs", drawn.map(function (nb) { return nb.j; }), true); });
+      }
+    });
   }
   function clearFocus() {
     focusJ = -1;
@@ -644,15 +693,40 @@
       writeHash();
     }
   }
+  var searched = 0;  // the latest server search: an older answer arriving late is dropped
+  function searchAll(text) {  // the page's matches, then (served) the server's over every key
+    var res = search(text);
+    renderMatches(res);
+    if (!API || !String(text).trim() || res.matches.length >= 100) { return; }
+    var mine = ++searched;
+    apiGet("search", {q: text, limit: 100}, function (body) {
+      if (mine !== searched || !body || input.value !== text) { return; }
+      var have = new Set(res.matches.map(function (m) { return m.rank; }));
+      var more = body.matches.filter(function (m) { return !have.has(m.rank); }).map(function (m) {
+        var j = jOfKey(m.key);
+        return {key: m.key, rank: m.rank, j: j};
+      });
+      var all = res.matches.concat(more).slice(0, 100);
+      var of = Math.max(body.total, all.length);
+      renderMatches({matches: all, note: all.length ? all.length + " of " + fmt(of) + " match" +
+        (of === 1 ? "" : "es") + " over all " + fmt(total) + " keys" : "no key matches over all " + fmt(total) + " keys"});
+    });
+  }
   var typing = null;  // the search's debounce timer
   input.addEventListener("input", function () {
     if (typing) { clearTimeout(typing); }
-    typing = setTimeout(function () { typing = null; renderMatches(search(input.value)); }, 60);
+    typing = setTimeout(function () { typing = null; searchAll(input.value); }, 60);
   });
   input.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter") {
-      if (typing) { clearTimeout(typing); typing = null; renderMatches(search(input.value)); }
-      if (current.length) { choose(current[active] || current[0]); }
+      if (typing) { clearTimeout(typing); typing = null; searchAll(input.value); }
+      if (current.length) {
+        choose(current[active] || current[0]);
+      } else if (API && /\s[-+]\s/.test(input.value)) {  // 'king - man + woman': its neighbors
+        matchesEl.style.display = "none";
+        focusJ = -1;
+        showNotDrawn(input.value.trim(), null);
+      }
       ev.preventDefault();
     } else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
       if (!current.length) { return; }

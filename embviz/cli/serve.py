@@ -1,0 +1,122 @@
+"""``embviz serve``: the explorer page and a JSON API over the whole table, on a local web server."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from embviz.cli._common import (
+    MetricChoice,
+    MetricOpt,
+    QuietOpt,
+    VectorSource,
+    message,
+    with_vectors,
+)
+from embviz.cli.app import app
+from embviz.cli.project_options import Method, MethodOpt, TopOpt
+from embviz.errors import InvalidQuery
+
+_LOOPBACK = ("localhost",)
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket here, so a taken port is one line and --port 0 picks a free one."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InvalidQuery(f"--host {host!r}: {exc.strerror}") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise InvalidQuery(f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+@app.command()
+@with_vectors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; any but 127.0.0.1/localhost needs "
+                                      "a token (--token, or one is made and printed).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port; 0 picks a free one.")] = 8765,
+    token: Annotated[str | None, typer.Option("--token", help="Require this token on every request "
+                                              "(?token= or 'Authorization: Bearer').", show_default=False)] = None,
+    page: Annotated[Path | None, typer.Option("--page", help="Serve this page made by 'embviz plot' (same table) "
+                                              "instead of drawing one.", show_default=False, metavar="FILE")] = None,
+    method: MethodOpt = Method.umap,
+    top: TopOpt = None,
+    metric: MetricOpt = MetricChoice.cosine,
+    timeout: Annotated[float, typer.Option("--timeout", min=1.0, help="Seconds a query may run before it "
+                                           "answers 503.")] = 60.0,
+    quiet: QuietOpt = False,
+    *,
+    source: VectorSource,
+) -> None:
+    """Serve the explorer page and a JSON API over the whole table (Ctrl-C stops).
+
+    The page is the one 'embviz plot' writes (the same options draw it, or --page gives it);
+    served, its search covers every key of the table and any key gets its exact neighbors
+    from the server. The API answers /api/search?q=PREFIX, /api/neighbors?q=KEY&k=10 (keys
+    or expressions, --metric by default), /api/analogy?a=&b=&c= and /api/info with the rows of
+    the command line's JSON output. Read-only; bound to 127.0.0.1 unless --host says otherwise.
+    """
+    import secrets
+
+    from embviz.serve import require
+    from embviz.serve.app import create_app
+
+    require()
+    if not _is_loopback(host) and token is None:
+        token = secrets.token_urlsafe(24)
+    sock = _bind(host, port)  # before the table and the page: a taken port fails fast
+    try:
+        table = source.load()
+        if page is not None:
+            try:
+                html = Path(page).expanduser().read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InvalidQuery(f"--page {page}: cannot read it ({exc})") from None
+        else:
+            html = _draw(source, method, top)
+        application = create_app(table, html, source=str(source.path), metric=metric.value, token=token,
+                                 timeout=timeout)
+        shown = sock.getsockname()
+        where = f"[{shown[0]}]" if ":" in shown[0] else shown[0]
+        url = f"http://{where}:{shown[1]}/" + (f"?token={token}" if token else "")
+        message(f"serving {source.path} ({table.count:,} keys) at {url} (Ctrl-C stops)")
+        import uvicorn
+
+        config = uvicorn.Config(application, log_level="warning", access_log=False, lifespan="off")
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def _draw(source: VectorSource, method: Method, top: int | None) -> str:
+    """Return the explorer page of `source` as 'embviz plot' draws it (its layouts cached as plot caches them)."""
+    from embviz.cli.project import plot
+
+    with tempfile.TemporaryDirectory(prefix="embviz-serve-") as tmp:
+        out = Path(tmp) / "page.html"
+        plot.__wrapped__(out=out, method=method, top=top, source=source)
+        return out.read_text(encoding="utf-8")

@@ -1,0 +1,179 @@
+"""The answers of ``embviz serve``'s JSON API, as plain functions of a table and query parameters.
+
+Each function takes the request's query parameters (strings, as they arrive) and returns what
+the endpoint sends: JSON-ready dicts whose rows are those of the command line's JSON output
+(``embviz neighbors -f json``: ``query, rank, key, score``; ``embviz analogy -f json``). Bad
+parameters raise :class:`ApiError` with an HTTP status and one line, as the CLI's errors.
+
+Bounded work: ``k`` at most :data:`MAX_K`, pages at most :data:`MAX_PAGE`, a query at most
+:data:`MAX_QUERY` characters, a regular expression at most :data:`MAX_REGEX` characters and
+its scan at most :data:`MAX_SCAN` keys (searching a 3,000,000-key table for ``/(a+)+$/`` must
+not hold the server). Nothing here reads or writes a path the client names.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from embviz.errors import EmbvizError
+
+if TYPE_CHECKING:
+    from embviz.vectors import Vectors
+
+#: Largest ``k`` of a neighbors or analogy request.
+MAX_K = 1000
+#: Largest page of a key search.
+MAX_PAGE = 1000
+#: Longest query (a key or an expression), in characters.
+MAX_QUERY = 1000
+#: Longest regular expression, in characters.
+MAX_REGEX = 200
+#: Keys a regular-expression search tests at most (it reports how far it got).
+MAX_SCAN = 2_000_000
+#: The metrics a request may ask for.
+METRICS = ("cosine", "dot", "euclidean")
+
+
+class ApiError(Exception):
+    """A request the API refuses: ``status`` (400, 404, ...) and a one-line ``message``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _one(params: Mapping[str, str], name: str, default: str | None = None) -> str:
+    value = params.get(name, default)
+    if value is None:
+        raise ApiError(400, f"missing parameter '{name}'")
+    return value
+
+
+def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"'{name}' must be an integer, got {raw[:40]!r}") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"'{name}' must be between {low:,} and {high:,}, got {value:,}")
+    return value
+
+
+def _query(params: Mapping[str, str], name: str = "q") -> str:
+    q = _one(params, name)
+    if not q.strip():
+        raise ApiError(400, f"'{name}' is empty")
+    if len(q) > MAX_QUERY:
+        raise ApiError(400, f"'{name}' is {len(q):,} characters long, at most {MAX_QUERY:,}")
+    return q
+
+
+def _metric(params: Mapping[str, str], default: str) -> str:
+    metric = params.get("metric") or default
+    if metric not in METRICS:
+        raise ApiError(400, f"'metric' must be one of {', '.join(METRICS)}, got {metric[:40]!r}")
+    return metric
+
+
+def _rows(rows: list[Any]) -> list[dict[str, Any]]:
+    """Return the CLI's JSON rows: dataclass fields in order, non-finite floats as null."""
+    from embviz.output import _json_value, asdicts
+
+    return [{k: _json_value(v) for k, v in d.items()} for d in asdicts(rows)]
+
+
+def info(vectors: Vectors, source: str, metric: str) -> dict[str, Any]:
+    """``/api/info``: the table served (file, count, dim, dtype, default metric) and the API's caps."""
+    return {
+        "file": source, "count": int(vectors.count), "dim": int(vectors.dim),
+        "dtype": str(vectors.matrix.dtype), "metric": metric,
+        "limits": {"k": MAX_K, "page": MAX_PAGE, "query": MAX_QUERY, "regex": MAX_REGEX},
+    }
+
+
+def search(vectors: Vectors, params: Mapping[str, str]) -> dict[str, Any]:
+    """``/api/search?q=PREFIX`` (or ``q=/REGEX/``): keys in row order, paged by ``offset``/``limit``.
+
+    Returns ``{"query", "matches": [{"key", "rank"}], "total", "offset", "complete"}``; ``rank``
+    is the 1-based row (frequency rank for word vectors), ``total`` counts the matches found,
+    ``complete`` is false when a regular expression stopped after :data:`MAX_SCAN` keys. An
+    exact key comes first.
+    """
+    q = _query(params)
+    offset = _int(params, "offset", 0, 0, 10**9)
+    limit = _int(params, "limit", 50, 1, MAX_PAGE)
+    keys = vectors.keys
+    m = re.fullmatch(r"/(.+)/([imsx]*)", q)
+    complete = True
+    if m:
+        if len(m.group(1)) > MAX_REGEX:
+            raise ApiError(400, f"the regular expression is {len(m.group(1)):,} characters long, at most {MAX_REGEX}")
+        flags = 0
+        for f in m.group(2):
+            flags |= {"i": re.I, "m": re.M, "s": re.S, "x": re.X}[f]
+        try:
+            rx = re.compile(m.group(1), flags)
+        except re.error as exc:
+            raise ApiError(400, f"bad regular expression: {exc}") from None
+        scan = min(len(keys), MAX_SCAN)
+        hits = [i for i in range(scan) if rx.search(keys[i])]
+        complete = scan == len(keys)
+    else:
+        exact = vectors.key_to_index.get(q)
+        hits = [i for i, k in enumerate(keys) if k.startswith(q) and i != exact]
+        if exact is not None:
+            hits.insert(0, exact)
+    page = hits[offset: offset + limit]
+    return {"query": q, "matches": [{"key": keys[i], "rank": i + 1} for i in page], "total": len(hits),
+            "offset": offset, "complete": complete}
+
+
+def neighbors(vectors: Vectors, params: Mapping[str, str], default_metric: str) -> dict[str, Any]:
+    """``/api/neighbors?q=KEY_OR_EXPRESSION&k=10[&metric=][&restrict=]``: exact nearest neighbors.
+
+    The rows are ``embviz neighbors -f json``'s (``query, rank, key, score``) plus each key's
+    ``id`` (0-based row). Unknown keys are 404 with the CLI's message (close matches included).
+    """
+    from embviz.search import neighbors as _neighbors
+
+    q = _query(params)
+    k = _int(params, "k", 10, 1, MAX_K)
+    restrict = _int(params, "restrict", 0, 0, 10**12) or None
+    metric = _metric(params, default_metric)
+    rows = _call(lambda: _neighbors(vectors, [q], k=k, restrict=restrict, metric=metric))
+    out = _rows(rows)
+    ids = vectors.indices([r["key"] for r in out]) if out else np.zeros(0, dtype=np.int64)
+    for r, i in zip(out, np.asarray(ids).tolist()):
+        r["id"] = int(i)
+    return {"query": q, "k": k, "metric": metric, "restrict": restrict, "rows": out}
+
+
+def analogy(vectors: Vectors, params: Mapping[str, str]) -> dict[str, Any]:
+    """``/api/analogy?a=man&b=king&c=woman[&k=1][&method=cosadd|cosmul]``: ``embviz analogy -f json``'s rows."""
+    from embviz.search import analogy as _analogy
+
+    a, b, c = (_query(params, name) for name in ("a", "b", "c"))
+    k = _int(params, "k", 1, 1, MAX_K)
+    method = params.get("method") or "cosadd"
+    if method not in ("cosadd", "cosmul"):
+        raise ApiError(400, f"'method' must be cosadd or cosmul, got {method[:40]!r}")
+    rows = _call(lambda: _analogy(vectors, (a, b, c), k=k, method=method))
+    return {"a": a, "b": b, "c": c, "k": k, "method": method, "rows": _rows(rows)}
+
+
+def _call(fn):  # noqa: ANN001, ANN202
+    """Run a query; the library's one-line errors become 404 (unknown key) or 400 (anything else)."""
+    from embviz.errors import KeyNotFound
+
+    try:
+        return fn()
+    except KeyNotFound as exc:
+        raise ApiError(404, str(exc.args[0]) if exc.args else str(exc)) from None
+    except EmbvizError as exc:
+        raise ApiError(400, str(exc)) from None

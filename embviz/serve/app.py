@@ -1,0 +1,148 @@
+"""The ASGI application of ``embviz serve``: the explorer page and its JSON API over one table.
+
+Routes (all ``GET``; every answer is JSON except the page):
+
+- ``/``: the explorer page (the same HTML and JavaScript as ``embviz plot``), told where the
+  API is, so its search covers every key of the table and a key that is not drawn gets its
+  neighbors from the server;
+- ``/api/info``, ``/api/search``, ``/api/neighbors``, ``/api/analogy``: see
+  :mod:`embviz.serve.api`.
+
+Errors are ``{"error": "one line"}`` with a 4xx status; a query that takes longer than
+``timeout`` seconds answers 503 (its thread finishes in the background). Queries run in
+worker threads, so one slow request does not hold the others. With a ``token``, every request
+must carry it (``?token=`` or ``Authorization: Bearer``), else 401. The server is read-only:
+no route reads or writes a path the client names.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import TYPE_CHECKING, Any, Callable
+
+from embviz.serve import api
+
+if TYPE_CHECKING:
+    from embviz.vectors import Vectors
+
+#: Seconds a query may run before the client gets 503.
+DEFAULT_TIMEOUT = 60.0
+
+
+def api_script(token: str | None) -> str:
+    """Return the ``<script>`` the page gets: where the API is (and the token the page itself needed)."""
+    conf = {"base": "api", "token": token}
+    return "<script>window.EMBVIZ_API = " + json.dumps(conf).replace("</", "<\\/") + ";</script>"
+
+
+def with_api(page: str, token: str | None) -> str:
+    """Return `page` (the plot's HTML) with :func:`api_script` at the start of its ``<head>``."""
+    tag = api_script(token)
+    at = page.find("<head>")
+    if at < 0:
+        return tag + page
+    at += len("<head>")
+    return page[:at] + tag + page[at:]
+
+
+def create_app(
+    vectors: Vectors,
+    page: str,
+    *,
+    source: str,
+    metric: str = "cosine",
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Any:
+    """Return the Starlette application serving `vectors` and the explorer `page` (HTML).
+
+    Parameters
+    ----------
+    vectors : Vectors
+        The table, ``(n, dim)``; every query is answered on it, exactly.
+    page : str
+        The explorer page (``embviz plot``'s HTML); the API's address is added to it.
+    source : str
+        The file name ``/api/info`` reports.
+    metric : {"cosine", "dot", "euclidean"}
+        The metric of ``/api/neighbors`` when a request does not name one.
+    token : str, optional
+        Required on every request when given.
+    timeout : float
+        Seconds before a query answers 503.
+
+    Raises
+    ------
+    MissingDependency
+        If starlette is not installed (``pip install 'embviz[serve]'``).
+    """
+    from embviz.serve import require
+
+    require()
+    import anyio
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, JSONResponse, Response
+    from starlette.routing import Route
+
+    html = with_api(page, token)
+
+    def answer(fn: Callable[[dict[str, str]], Any]) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            params = {k: v for k, v in request.query_params.items() if k != "token"}
+            try:
+                with anyio.fail_after(timeout):
+                    body = await run_in_threadpool(fn, params)
+            except api.ApiError as exc:
+                return JSONResponse({"error": exc.message}, status_code=exc.status)
+            except TimeoutError:
+                return JSONResponse({"error": f"the query took longer than {timeout:g} s"}, status_code=503)
+            return JSONResponse(body, headers={"Cache-Control": "no-store"})
+        return endpoint
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    async def no_icon(request: Request) -> Response:  # browsers ask; an empty answer keeps their console clean
+        return Response(status_code=204)
+
+    routes = [
+        Route("/", index),
+        Route("/favicon.ico", no_icon),
+        Route("/api/info", answer(lambda p: api.info(vectors, source, metric))),
+        Route("/api/search", answer(lambda p: api.search(vectors, p))),
+        Route("/api/neighbors", answer(lambda p: api.neighbors(vectors, p, metric))),
+        Route("/api/analogy", answer(lambda p: api.analogy(vectors, p))),
+    ]
+    middleware = [Middleware(_TokenCheck, token=token)] if token else []
+    return Starlette(routes=routes, middleware=middleware)
+
+
+class _TokenCheck:
+    """ASGI middleware: 401 unless the request carries the token (``?token=`` or a Bearer header)."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app, self.token = app, token.encode()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse
+
+        request = Request(scope)
+        given = request.query_params.get("token") or ""
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if not hmac.compare_digest(given.encode(), self.token):
+            response = JSONResponse({"error": "this server needs its token: open the address it printed "
+                                              "(?token=...) or send 'Authorization: Bearer TOKEN'"},
+                                    status_code=401)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

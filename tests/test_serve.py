@@ -1,0 +1,285 @@
+"""embviz serve: a real uvicorn process, its JSON API over HTTP, and the served page in Chromium.
+
+The server is started as a user starts it (``embviz serve --port 0``, the bundled sample, a
+PCA page of the 2,000 most frequent keys) and read over HTTP with urllib. Its rows must be the
+command line's JSON rows (``embviz neighbors -f json``), for keys and expressions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from embviz.cli import app
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+EMBVIZ = [str(Path(sys.executable).parent / "embviz")]
+
+
+class Server:
+    """``embviz serve ARGS`` in a subprocess; ``url`` is the address it printed."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([*EMBVIZ, "serve", "--port", "0", "--method", "pca", "--top", "2000", *args],
+                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.lines: list[str] = []
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                raise AssertionError(f"embviz serve stopped: {self.lines}")
+            self.lines.append(line.rstrip("\n"))
+            m = re.search(r" at (http://\S+) \(Ctrl-C stops\)$", line)
+            if m:
+                self.url = m.group(1)
+                break
+        else:
+            raise AssertionError(f"embviz serve did not start: {self.lines}")
+        parts = urllib.parse.urlsplit(self.url)
+        self.base = f"{parts.scheme}://{parts.netloc}"
+        self.token = urllib.parse.parse_qs(parts.query).get("token", [None])[0]
+
+    def get(self, path: str, token: str | None = "default", headers: dict | None = None) -> tuple[int, object]:
+        token = self.token if token == "default" else token
+        if token:
+            path += ("&" if "?" in path else "?") + "token=" + token
+        req = urllib.request.Request(self.base + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                body = r.read().decode()
+                status = r.status
+                kind = r.headers.get("content-type", "")
+        except urllib.error.HTTPError as e:
+            body, status, kind = e.read().decode(), e.code, e.headers.get("content-type", "")
+        return status, (json.loads(body) if "json" in kind else body)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server()
+    yield s
+    s.stop()
+
+
+def cli_json(*args: str) -> list[dict]:
+    r = CliRunner().invoke(app, [args[0], "-f", "json", *args[1:]])
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def q(text: str) -> str:
+    return urllib.parse.quote(text)
+
+
+# -- the API -----------------------------------------------------------------------------------
+def test_info_and_the_page(server) -> None:
+    status, info = server.get("/api/info")
+    assert status == 200
+    assert (info["count"], info["dim"], info["dtype"], info["metric"]) == (40000, 50, "float32", "cosine")
+    assert info["file"].endswith("glove.6B.50d.40k.txt.gz")
+    status, page = server.get("/")
+    assert status == 200 and page.startswith("<!doctype html>")
+    assert '<script>window.EMBVIZ_API = {"base": "api", "token": null};</script>' in page
+    assert 'id="embviz-data"' in page
+    assert server.lines[-1].startswith("embviz: serving ") and "(40,000 keys)" in server.lines[-1]
+
+
+@pytest.mark.parametrize("query", ["king", "zucchini", "king - man + woman", "paris - france + italy"])
+def test_neighbors_rows_are_the_command_line_s(server, query) -> None:
+    status, body = server.get(f"/api/neighbors?q={q(query)}&k=10")
+    assert status == 200
+    want = cli_json("neighbors", "-k", "10", "--", query)
+    got = body["rows"]
+    assert [{k: v for k, v in r.items() if k != "id"} for r in got] == want
+    from embviz import load, sample_path
+
+    v = load(sample_path())
+    assert [r["id"] for r in got] == [v.key_to_index[r["key"]] for r in got]
+    assert (body["k"], body["metric"], body["restrict"]) == (10, "cosine", None)
+
+
+def test_metric_and_restrict(server) -> None:
+    status, body = server.get("/api/neighbors?q=king&k=5&metric=dot&restrict=5000")
+    assert status == 200
+    want = cli_json("neighbors", "-k", "5", "--metric", "dot", "--restrict", "5000", "king")
+    assert [{k: v for k, v in r.items() if k != "id"} for r in body["rows"]] == want
+
+
+def test_analogy_rows_are_the_command_line_s(server) -> None:
+    status, body = server.get("/api/analogy?a=man&b=king&c=woman&k=3")
+    assert status == 200
+    assert body["rows"] == cli_json("analogy", "man", "king", "woman", "-k", "3")
+    status, body = server.get("/api/analogy?a=man&b=king&c=woman&method=cosmul")
+    assert body["rows"] == cli_json("analogy", "man", "king", "woman", "--method", "cosmul")
+
+
+def test_search_every_key_by_prefix_and_regex(server) -> None:
+    from embviz import load, sample_path
+
+    keys = load(sample_path()).keys
+    status, body = server.get("/api/search?q=kin&limit=5")
+    assert status == 200
+    prefixed = [i for i, k in enumerate(keys) if k.startswith("kin") and k != "kin"]
+    want = [keys.index("kin")] + prefixed
+    assert body["total"] == len(want) and body["complete"] is True
+    assert [(m["key"], m["rank"]) for m in body["matches"]] == [(keys[i], i + 1) for i in want[:5]]
+    status, page2 = server.get("/api/search?q=kin&limit=5&offset=5")
+    assert [m["rank"] for m in page2["matches"]] == [i + 1 for i in want[5:10]]
+    status, body = server.get(f"/api/search?q={q('/^zuc.*i$/')}")
+    assert [m["key"] for m in body["matches"]] == [k for k in keys if re.search("^zuc.*i$", k)]
+    status, body = server.get(f"/api/search?q={q('/^KING$/i')}")
+    assert [m["key"] for m in body["matches"]] == ["king"]
+
+
+@pytest.mark.parametrize("path, status, message", [
+    ("/api/neighbors?q=kingg", 404, "'kingg' is not in the vocabulary (40,000 keys of glove.6B.50d.40k.txt.gz); "
+                                    "close matches: king, kings, kin"),
+    ("/api/neighbors?q=king&k=100000", 400, "'k' must be between 1 and 1,000, got 100,000"),
+    ("/api/neighbors?q=king&k=0", 400, "'k' must be between 1 and 1,000, got 0"),
+    ("/api/neighbors?q=king&k=ten", 400, "'k' must be an integer, got 'ten'"),
+    ("/api/neighbors?q=king&metric=manhattan", 400, "'metric' must be one of cosine, dot, euclidean, got 'manhattan'"),
+    ("/api/neighbors", 400, "missing parameter 'q'"),
+    ("/api/neighbors?q=%20", 400, "'q' is empty"),
+    ("/api/neighbors?q=" + "a" * 1001, 400, "'q' is 1,001 characters long, at most 1,000"),
+    ("/api/search?q=/(a/", 400, "bad regular expression: missing ), unterminated subpattern at position 0"),
+    ("/api/search?q=/" + "a" * 201 + "/", 400, "the regular expression is 201 characters long, at most 200"),
+    ("/api/search?q=a&limit=5000", 400, "'limit' must be between 1 and 1,000, got 5,000"),
+    ("/api/analogy?a=man&b=king", 400, "missing parameter 'c'"),
+    ("/api/analogy?a=man&b=king&c=woman&method=3cosadd", 400, "'method' must be cosadd or cosmul, got '3cosadd'"),
+])
+def test_bad_requests_get_one_line_and_the_server_keeps_serving(server, path, status, message) -> None:
+    got_status, body = server.get(path)
+    assert (got_status, body) == (status, {"error": message})
+    assert server.get("/api/neighbors?q=king&k=1")[0] == 200
+
+
+def test_a_pathological_regex_is_bounded(server) -> None:
+    """``/(a+)+$/`` backtracks on every key of a..ab; the scan still answers (keys are short)."""
+    start = time.perf_counter()
+    status, body = server.get(f"/api/search?q={q('/(a+)+$/')}&limit=3")
+    assert status == 200 and body["complete"] is True and time.perf_counter() - start < 30
+
+
+# -- safety ------------------------------------------------------------------------------------
+def test_any_other_host_needs_the_token_it_prints() -> None:
+    s = Server("--host", "0.0.0.0")
+    try:
+        assert s.token and len(s.token) >= 24
+        assert s.url == f"http://0.0.0.0:{urllib.parse.urlsplit(s.url).port}/?token={s.token}"
+        status, body = s.get("/api/info", token=None)
+        assert status == 401 and body["error"].startswith("this server needs its token")
+        assert s.get("/", token=None)[0] == 401
+        assert s.get("/api/info", token="wrong")[0] == 401
+        assert s.get("/api/info")[0] == 200
+        assert s.get("/api/info", token=None, headers={"Authorization": f"Bearer {s.token}"})[0] == 200
+        status, page = s.get("/")
+        assert status == 200 and f'"token": "{s.token}"' in page
+    finally:
+        s.stop()
+
+
+def test_a_port_in_use_is_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        r = subprocess.run([*EMBVIZ, "serve", "--port", str(port)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.splitlines() == [
+        f"embviz: error: cannot listen on 127.0.0.1:{port}: Address already in use; pick another --port"]
+
+
+def test_missing_starlette_is_one_line(monkeypatch) -> None:
+    from embviz.errors import MissingDependency
+    from embviz.serve import require
+
+    monkeypatch.setitem(sys.modules, "starlette", None)
+    with pytest.raises(MissingDependency) as exc:
+        require()
+    assert str(exc.value) == "embviz serve needs starlette: pip install 'embviz[serve]'"
+
+
+# -- the served page in Chromium ---------------------------------------------------------------
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def _panel(page) -> list[tuple[str, str, str]]:
+    return page.evaluate(
+        """() => [...document.querySelectorAll('#embviz-neighbors tr')].map(tr =>
+            [tr.querySelector('.key').textContent, tr.querySelector('.score').textContent,
+             tr.lastChild.textContent])""")
+
+
+def _cli_tsv(query: str) -> list[tuple[str, str]]:
+    return [(r["key"], f"{r['score']:.4f}") for r in cli_json("neighbors", "-k", "10", "--", query)]
+
+
+@pytest.mark.browser
+def test_served_page_searches_every_key_and_asks_for_any_key_s_neighbors(browser, server) -> None:
+    ctx = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url)
+    page.wait_for_function("() => window.embviz && window.embviz.ready", timeout=60_000)
+    # zucchini (rank 35,559) is not among the 2,000 drawn keys: its neighbors come from the server
+    page.fill("#embviz-search", "zucchin")
+    page.wait_for_function("() => document.getElementById('embviz-found').textContent.includes('over all 40,000 keys')",
+                           timeout=15_000)
+    found = page.evaluate("() => [...document.querySelectorAll('#embviz-matches > div')].map(d => d.textContent)")
+    assert found == ["zucchini  rank 35,559  · not in this plot"]
+    assert page.text_content("#embviz-found") == "1 of 1 match over all 40,000 keys"
+    # (this 40,000-key page carries every key, so its own search finds zucchini too; the note says
+    # the server's search covered all keys; a page of a larger table carries only drawn keys and
+    # their neighbors, and there the server's matches are the only way to find the others)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#embviz-neighbors tr", timeout=15_000)
+    assert page.text_content("#embviz-focus-key") == "zucchini"
+    rows = _panel(page)
+    assert [(k, s) for k, s, _ in rows] == _cli_tsv("zucchini")
+    assert {d for _, _, d in rows} <= {"drawn", "not drawn"}
+    # a typed expression: its neighbors over the whole table
+    page.fill("#embviz-search", "king - man + woman")
+    page.wait_for_timeout(300)
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('embviz-focus-key').textContent === 'king - man + woman'"
+                           " && document.querySelectorAll('#embviz-neighbors tr').length === 10", timeout=15_000)
+    assert [(k, s) for k, s, _ in _panel(page)] == _cli_tsv("king - man + woman")
+    # an unknown key: the server's one line, in the panel
+    page.fill("#embviz-search", "kingg - man")
+    page.wait_for_timeout(300)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#embviz-server-error", timeout=15_000)
+    assert page.text_content("#embviz-server-error").startswith("'kingg' is not in the vocabulary")
+    assert errors == []
+    ctx.close()
