@@ -15,8 +15,9 @@ SERVE_HINT = "pip install 'embviz[serve]'"
 
 
 def require() -> None:
-    """Raise :class:`~embviz.errors.MissingDependency` (one line) unless starlette and uvicorn import."""
+    """Raise :class:`~embviz.errors.MissingDependency` (one line) unless starlette, uvicorn and regex import."""
     try:
+        import regex  # noqa: F401
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:

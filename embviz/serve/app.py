@@ -81,8 +81,8 @@ def create_app(
 
     require()
     import anyio
+    import anyio.to_thread
     from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
     from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -94,8 +94,8 @@ def create_app(
         async def endpoint(request: Request) -> Response:
             params = {k: v for k, v in request.query_params.items() if k != "token"}
             try:
-                with anyio.fail_after(timeout):
-                    body = await run_in_threadpool(fn, params)
+                with anyio.fail_after(timeout):  # the thread is abandoned, not stopped: it ends in the background
+                    body = await anyio.to_thread.run_sync(fn, params, abandon_on_cancel=True)
             except api.ApiError as exc:
                 return JSONResponse({"error": exc.message}, status_code=exc.status)
             except TimeoutError:
