@@ -198,7 +198,10 @@ def reference(log: dict, path: Path) -> tuple[list[str], list[list[int]], int] |
         else:
             vals = col.iloc[keep]
             frame["null"] = vals.isna().to_numpy()
-            frame["time"] = vals.to_numpy()
+            # Int64 with a missing value converts to float64, where 2**60 + 1 == 2**60: sort on exact ints
+            # (the long run of 2026-12-07 found two such logs, where the reference, not embviz, was wrong)
+            exact = isinstance(vals.dtype, pd.Int64Dtype)
+            frame["time"] = vals.fillna(0).astype("int64").to_numpy() if exact else vals.to_numpy()
         frame = frame.sort_values(["null", "time"], kind="stable", na_position="last")
     kept_users = set(frame["user"])  # users with a kept event, by first appearance in the whole log
     firsts = [x for x in dict.fromkeys(x for x in users if x not in (None, "")) if x in kept_users]
@@ -439,3 +442,15 @@ def test_item2vec_sequences_order_nanosecond_timestamps_exactly(tmp_path: Path) 
         assert [s.items[int(x)] for x in line.split()] == ["c", "b", "a"]
     finally:
         s.cleanup()
+
+
+def test_int64_times_beyond_float64_keep_their_exact_order(tmp_path) -> None:
+    """Found by the long run: times 2**60 + 1 and 2**60 (a float64 cannot tell them apart) with a
+    missing time elsewhere in the log. The history is in exact int64 order: 2**60 first."""
+    p = tmp_path / "big_times.csv"
+    p.write_text("item,timestamp,user\nNA-ish,1152921504606846977,u\na,,v\nb,1152921504606846976,u\n")
+    h = read_histories(p, ITEMS)
+    assert h.users == ("u", "v")
+    assert h.history(0).tolist() == [ITEMS.index("b"), ITEMS.index("NA-ish")]
+    assert reference({"fmt": "csv", "names": {"user": "user", "item": "item", "time": "timestamp"},
+                      "kind": "int"}, p)[1][0] == [ITEMS.index("b"), ITEMS.index("NA-ish")]
