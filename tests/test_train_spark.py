@@ -296,6 +296,7 @@ def test_missing_pyspark(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # a Spark test file: the Development block deselects them together
 def test_local_cores_of_each_master_form():
     from embviz.spark.session import local_cores
 
