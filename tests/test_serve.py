@@ -68,9 +68,15 @@ class Server:
         return status, (json.loads(body) if "json" in kind else body)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self.proc.stderr.close()
+        self.proc.terminate()  # uvicorn stops on SIGTERM: open connections get a moment to finish
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+            raise AssertionError("embviz serve did not stop on SIGTERM within 30 s") from None
+        finally:
+            self.proc.stderr.close()
 
 
 @pytest.fixture(scope="module")
@@ -315,3 +321,27 @@ def test_served_page_searches_every_key_and_asks_for_any_key_s_neighbors(browser
     assert page.text_content("#embviz-server-error").startswith("'kingg' is not in the vocabulary")
     assert errors == []
     ctx.close()
+
+
+def test_index_answers_as_neighbors_index_and_exact_on_request(tmp_path) -> None:
+    """--index: /api/neighbors gives `embviz neighbors --index -f json`'s rows; exact=1 the exact rows."""
+    pytest.importorskip("faiss")
+    s = Server("--index")
+    try:
+        assert any(line.startswith("embviz: neighbors from the index: approximate (hnsw, ef_search=")
+                   for line in s.lines)
+        for query in ("king", "king - man + woman"):
+            status, body = s.get(f"/api/neighbors?q={q(query)}&k=10")
+            assert status == 200
+            want = cli_json("neighbors", "--index", "-k", "10", "--", query)
+            assert body["search"] == want[0]["search"] and body["search"].startswith("approximate (hnsw")
+            assert [{k: v for k, v in r.items() if k != "id"} for r in body["rows"]] == [
+                {k: v for k, v in r.items() if k != "search"} for r in want]
+            status, body = s.get(f"/api/neighbors?q={q(query)}&k=10&exact=1")
+            assert body["search"] == "exact"
+            assert [{k: v for k, v in r.items() if k != "id"} for r in body["rows"]] == cli_json(
+                "neighbors", "-k", "10", "--", query)
+        status, body = s.get("/api/neighbors?q=king&k=3&metric=dot")  # no dot index: exact
+        assert body["search"] == "exact"
+    finally:
+        s.stop()

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from embviz.cli._common import (
+    IndexOpt,
     MetricChoice,
     MetricOpt,
     QuietOpt,
@@ -66,6 +67,7 @@ def serve(
     method: MethodOpt = Method.umap,
     top: TopOpt = None,
     metric: MetricOpt = MetricChoice.cosine,
+    use_index: IndexOpt = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1.0, help="Seconds a query may run before it "
                                            "answers 503.")] = 60.0,
     quiet: QuietOpt = False,
@@ -77,8 +79,9 @@ def serve(
     The page is the one 'embviz plot' writes (the same options draw it, or --page gives it);
     served, its search covers every key of the table and any key gets its exact neighbors
     from the server. The API answers /api/search?q=PREFIX, /api/neighbors?q=KEY&k=10 (keys
-    or expressions, --metric by default), /api/analogy?a=&b=&c= and /api/info with the rows of
-    the command line's JSON output. Read-only; bound to 127.0.0.1 unless --host says otherwise.
+    or expressions, --metric by default; from the stored index with --index), /api/analogy?a=&b=&c=
+    and /api/info with the rows of the command line's JSON output. Read-only; bound to
+    127.0.0.1 unless --host says otherwise.
     """
     import secrets
 
@@ -98,8 +101,14 @@ def serve(
                 raise InvalidQuery(f"--page {page}: cannot read it ({exc})") from None
         else:
             html = _draw(source, method, top)
+        idx = None
+        if use_index:  # the stored index of --metric (built with its search depth chosen if there is none)
+            from embviz.cli._common import open_index
+
+            idx = open_index(source, table, metric.value)
+            message(f"neighbors from the index: {idx.describe(None, None)} (exact=1 in a request searches exactly)")
         application = create_app(table, html, source=str(source.path), metric=metric.value, token=token,
-                                 timeout=timeout)
+                                 timeout=timeout, index=idx)
         shown = sock.getsockname()
         where = f"[{shown[0]}]" if ":" in shown[0] else shown[0]
         url = f"http://{where}:{shown[1]}/" + (f"?token={token}" if token else "")

@@ -152,11 +152,13 @@ def search(vectors: Vectors, params: Mapping[str, str]) -> dict[str, Any]:
             "offset": offset, "complete": complete}
 
 
-def neighbors(vectors: Vectors, params: Mapping[str, str], default_metric: str) -> dict[str, Any]:
-    """``/api/neighbors?q=KEY_OR_EXPRESSION&k=10[&metric=][&restrict=]``: exact nearest neighbors.
+def neighbors(vectors: Vectors, params: Mapping[str, str], default_metric: str, index: Any = None) -> dict[str, Any]:
+    """``/api/neighbors?q=KEY_OR_EXPRESSION&k=10[&metric=][&restrict=][&exact=1]``: nearest neighbors.
 
     The rows are ``embviz neighbors -f json``'s (``query, rank, key, score``) plus each key's
     ``id`` (0-based row). Unknown keys are 404 with the CLI's message (close matches included).
+    With an `index` (``embviz serve --index``) a request in the index's metric is answered from
+    it (``embviz neighbors --index``'s rows) unless it asks ``exact=1``; ``search`` says which.
     """
     from embviz.search import neighbors as _neighbors
 
@@ -164,12 +166,20 @@ def neighbors(vectors: Vectors, params: Mapping[str, str], default_metric: str) 
     k = _int(params, "k", 10, 1, MAX_K)
     restrict = _int(params, "restrict", 0, 0, 10**12) or None
     metric = _metric(params, default_metric)
-    rows = _call(lambda: _neighbors(vectors, [q], k=k, restrict=restrict, metric=metric))
+    exact = params.get("exact", "0") not in ("0", "", "false")
+    if index is not None and not exact and metric == index.metric:
+        from embviz.search import index as search_index
+
+        search = index.describe(None, None)
+        rows = _call(lambda: search_index.neighbors(vectors, index, [q], k=k, restrict=restrict))
+    else:
+        search = "exact"
+        rows = _call(lambda: _neighbors(vectors, [q], k=k, restrict=restrict, metric=metric))
     out = _rows(rows)
     ids = vectors.indices([r["key"] for r in out]) if out else np.zeros(0, dtype=np.int64)
     for r, i in zip(out, np.asarray(ids).tolist()):
         r["id"] = int(i)
-    return {"query": q, "k": k, "metric": metric, "restrict": restrict, "rows": out}
+    return {"query": q, "k": k, "metric": metric, "restrict": restrict, "search": search, "rows": out}
 
 
 def analogy(vectors: Vectors, params: Mapping[str, str]) -> dict[str, Any]:

@@ -54,6 +54,7 @@ def create_app(
     metric: str = "cosine",
     token: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    index: Any = None,
 ) -> Any:
     """Return the Starlette application serving `vectors` and the explorer `page` (HTML).
 
@@ -71,6 +72,8 @@ def create_app(
         Required on every request when given.
     timeout : float
         Seconds before a query answers 503.
+    index : embviz.search.index.Index, optional
+        Answer ``/api/neighbors`` in its metric from it (``exact=1`` still searches exactly).
 
     Raises
     ------
@@ -100,21 +103,25 @@ def create_app(
                 return JSONResponse({"error": exc.message}, status_code=exc.status)
             except TimeoutError:
                 return JSONResponse({"error": f"the query took longer than {timeout:g} s"}, status_code=503)
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the server: one line, 500
+                first = str(exc).strip().split("\n")[0][:300]
+                return JSONResponse({"error": f"internal error ({type(exc).__name__}: {first}); please report it"},
+                                    status_code=500)
             return JSONResponse(body, headers={"Cache-Control": "no-store"})
         return endpoint
 
-    async def index(request: Request) -> Response:
+    async def the_page(request: Request) -> Response:
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     async def no_icon(request: Request) -> Response:  # browsers ask; an empty answer keeps their console clean
         return Response(status_code=204)
 
     routes = [
-        Route("/", index),
+        Route("/", the_page),
         Route("/favicon.ico", no_icon),
         Route("/api/info", answer(lambda p: api.info(vectors, source, metric))),
         Route("/api/search", answer(lambda p: api.search(vectors, p))),
-        Route("/api/neighbors", answer(lambda p: api.neighbors(vectors, p, metric))),
+        Route("/api/neighbors", answer(lambda p: api.neighbors(vectors, p, metric, index))),
         Route("/api/analogy", answer(lambda p: api.analogy(vectors, p))),
     ]
     middleware = [Middleware(_TokenCheck, token=token)] if token else []

@@ -432,9 +432,10 @@
         return;
       }
       var list = body.rows.map(function (r) { return {id: r.id, key: r.key, score: r.score, j: jOfKey(r.key)}; });
+      var how = body.search && body.search !== "exact" ? ", from the server's index, " + body.search +
+        ", as embviz neighbors --index" : ", from the server, as embviz neighbors";
       focusBox.appendChild(el("p", k + " nearest neighbors over all " + fmt(total) + " keys (" + body.metric +
-        "), from the server, as embviz neighbors" + (body.metric === "cosine" ? "" : " --metric " + body.metric) +
-        " prints them:", "muted"));
+        ")" + how + (body.metric === "cosine" ? "" : " --metric " + body.metric) + " prints them:", "muted"));
       focusBox.appendChild(neighborTable(list, "embviz-neighbors", null, ""));
       var drawn = list.filter(function (nb) { return nb.j >= 0; });
       if (drawn.length) {
