@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -345,3 +346,67 @@ def test_index_answers_as_neighbors_index_and_exact_on_request(tmp_path) -> None
         assert body["search"] == "exact"
     finally:
         s.stop()
+
+
+# -- batching ----------------------------------------------------------------------------------
+def test_requests_that_arrive_together_share_one_call_and_keep_their_own_errors() -> None:
+    import threading
+
+    from embviz.serve.batch import Batcher
+
+    calls: list[tuple] = []
+    gate = threading.Event()
+
+    def answer(group, queries):
+        calls.append((group, tuple(queries)))
+        if queries == ["first"]:
+            gate.wait(5)  # the first batch runs while the others queue
+        if "bad" in queries:
+            raise KeyError("bad")
+        return [f"{group}:{q}" for q in queries]
+
+    b = Batcher(answer)
+    out: dict[str, object] = {}
+
+    def ask(group, q):
+        try:
+            out[q] = b.submit(group, q)
+        except KeyError as exc:
+            out[q] = exc
+
+    first = threading.Thread(target=ask, args=(1, "first"))
+    first.start()
+    time.sleep(0.2)
+    others = [threading.Thread(target=ask, args=(g, q)) for g, q in
+              [(1, "a"), (1, "b"), (2, "c"), (1, "bad"), (1, "a2")]]
+    for t in others:
+        t.start()
+    time.sleep(0.3)
+    gate.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert out["first"] == "1:first" and out["a"] == "1:a" and out["b"] == "1:b" and out["c"] == "2:c"
+    assert out["a2"] == "1:a2" and isinstance(out["bad"], KeyError)
+    assert calls[0] == (1, ("first",))
+    batched = [c for c in calls[1:] if len(c[1]) > 1]
+    assert batched and set(batched[0][1]) == {"a", "b", "bad", "a2"}  # one call for group 1, then one by one
+    assert (2, ("c",)) in calls
+
+
+def test_eight_clients_at_once_each_get_their_own_rows(server) -> None:
+    keys = ["king", "paris", "zucchini", "king - man + woman", "kingg", "computer", "guitar", "tokyo"]
+    results: dict[str, tuple] = {}
+
+    def ask(key: str) -> None:
+        results[key] = server.get(f"/api/neighbors?q={q(key)}&k=5")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(ask, keys * 3))
+    for key in keys:
+        status, body = results[key]
+        if key == "kingg":
+            assert status == 404 and body["error"].startswith("'kingg' is not in the vocabulary")
+            continue
+        assert status == 200
+        assert [{k: v for k, v in r.items() if k != "id"} for r in body["rows"]] == cli_json(
+            "neighbors", "-k", "5", "--", key)

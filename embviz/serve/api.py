@@ -152,34 +152,55 @@ def search(vectors: Vectors, params: Mapping[str, str]) -> dict[str, Any]:
             "offset": offset, "complete": complete}
 
 
-def neighbors(vectors: Vectors, params: Mapping[str, str], default_metric: str, index: Any = None) -> dict[str, Any]:
+def neighbors(
+    vectors: Vectors, params: Mapping[str, str], default_metric: str, index: Any = None, batcher: Any = None
+) -> dict[str, Any]:
     """``/api/neighbors?q=KEY_OR_EXPRESSION&k=10[&metric=][&restrict=][&exact=1]``: nearest neighbors.
 
     The rows are ``embviz neighbors -f json``'s (``query, rank, key, score``) plus each key's
     ``id`` (0-based row). Unknown keys are 404 with the CLI's message (close matches included).
     With an `index` (``embviz serve --index``) a request in the index's metric is answered from
     it (``embviz neighbors --index``'s rows) unless it asks ``exact=1``; ``search`` says which.
+    With a `batcher` (:class:`embviz.serve.batch.Batcher` over :func:`neighbor_rows`), requests
+    that arrive together are answered by one batched query.
     """
-    from embviz.search import neighbors as _neighbors
-
     q = _query(params)
     k = _int(params, "k", 10, 1, MAX_K)
     restrict = _int(params, "restrict", 0, 0, 10**12) or None
     metric = _metric(params, default_metric)
     exact = params.get("exact", "0") not in ("0", "", "false")
-    if index is not None and not exact and metric == index.metric:
-        from embviz.search import index as search_index
-
-        search = index.describe(None, None)
-        rows = _call(lambda: search_index.neighbors(vectors, index, [q], k=k, restrict=restrict))
+    indexed = index is not None and not exact and metric == index.metric
+    search = index.describe(None, None) if indexed else "exact"
+    group = (k, restrict, metric, indexed)
+    if batcher is not None:
+        rows = _call(lambda: batcher.submit(group, q))
     else:
-        search = "exact"
-        rows = _call(lambda: _neighbors(vectors, [q], k=k, restrict=restrict, metric=metric))
+        rows = _call(lambda: neighbor_rows(vectors, index, group, [q])[0])
     out = _rows(rows)
     ids = vectors.indices([r["key"] for r in out]) if out else np.zeros(0, dtype=np.int64)
     for r, i in zip(out, np.asarray(ids).tolist()):
         r["id"] = int(i)
     return {"query": q, "k": k, "metric": metric, "restrict": restrict, "search": search, "rows": out}
+
+
+def neighbor_rows(vectors: Vectors, index: Any, group: tuple, queries: list[str]) -> list[list[Any]]:
+    """Answer distinct `queries` in one batched call; ``group`` is ``(k, restrict, metric, indexed)``.
+
+    Returns each query's :class:`~embviz.search.queries.Neighbor` rows, in the order of `queries`.
+    """
+    from embviz.search import neighbors as _neighbors
+
+    k, restrict, metric, indexed = group
+    if indexed:
+        from embviz.search import index as search_index
+
+        rows = search_index.neighbors(vectors, index, queries, k=k, restrict=restrict)
+    else:
+        rows = _neighbors(vectors, queries, k=k, restrict=restrict, metric=metric)
+    by_query: dict[str, list[Any]] = {q: [] for q in queries}
+    for r in rows:
+        by_query[r.query].append(r)
+    return [by_query[q] for q in queries]
 
 
 def analogy(vectors: Vectors, params: Mapping[str, str]) -> dict[str, Any]:

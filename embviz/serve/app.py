@@ -8,7 +8,8 @@ Routes (all ``GET``; every answer is JSON except the page):
 - ``/api/info``, ``/api/search``, ``/api/neighbors``, ``/api/analogy``: see
   :mod:`embviz.serve.api`.
 
-Errors are ``{"error": "one line"}`` with a 4xx status; a query that takes longer than
+Neighbors requests that arrive together are answered by one batched query
+(:mod:`embviz.serve.batch`). Errors are ``{"error": "one line"}`` with a 4xx status; a query that takes longer than
 ``timeout`` seconds answers 503 (its thread finishes in the background). Queries run in
 worker threads, so one slow request does not hold the others. With a ``token``, every request
 must carry it (``?token=`` or ``Authorization: Bearer``), else 401. The server is read-only:
@@ -92,6 +93,9 @@ def create_app(
     from starlette.routing import Route
 
     html = with_api(page, token)
+    from embviz.serve.batch import Batcher
+
+    batcher = Batcher(lambda group, queries: api.neighbor_rows(vectors, index, group, list(queries)))
 
     def answer(fn: Callable[[dict[str, str]], Any]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -121,7 +125,7 @@ def create_app(
         Route("/favicon.ico", no_icon),
         Route("/api/info", answer(lambda p: api.info(vectors, source, metric))),
         Route("/api/search", answer(lambda p: api.search(vectors, p))),
-        Route("/api/neighbors", answer(lambda p: api.neighbors(vectors, p, metric, index))),
+        Route("/api/neighbors", answer(lambda p: api.neighbors(vectors, p, metric, index, batcher))),
         Route("/api/analogy", answer(lambda p: api.analogy(vectors, p))),
     ]
     middleware = [Middleware(_TokenCheck, token=token)] if token else []
