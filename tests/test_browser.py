@@ -6,7 +6,6 @@ hover shows a key and its rank, and that keys written as markup run nothing and 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +17,6 @@ from embviz.vectors import Vectors
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 EVIL = [
     "<img src=x onerror=alert(1)>",
     '<img src=x onerror="window.__xss=1">',
@@ -34,17 +24,6 @@ EVIL = [
     "<script>window.__xss=3</script>",
     "AT&T",
 ]
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield b
-        b.close()
 
 
 def open_plot(browser, path: Path, screenshot: Path | None = None) -> dict:

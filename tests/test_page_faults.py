@@ -12,25 +12,12 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from test_explorer_browser import CHROMIUM, FLAGS, Opened  # noqa: F401 - CHROMIUM, FLAGS: the same browser
+from test_explorer_browser import Opened
 
 from embviz.cli import app
 from embviz.viz.coloring import cluster_names, kmeans
 
 HIGHLIGHT = ["king", "queen", "year"]  # "year" is also among the 100 labelled keys
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from pathlib import Path
-
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield b
-        b.close()
 
 
 def plot(path, *args: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -258,20 +257,6 @@ def test_missing_starlette_is_one_line(monkeypatch) -> None:
 
 
 # -- the served page in Chromium ---------------------------------------------------------------
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
-
-
 def _panel(page) -> list[tuple[str, str, str]]:
     return page.evaluate(
         """() => [...document.querySelectorAll('#embviz-neighbors tr')].map(tr =>
