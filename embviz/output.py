@@ -167,6 +167,11 @@ def _table_cell(value: Any, digits: int) -> str:
     return escape(_text(value, digits))
 
 
+def as_list(values: Sequence[Any]) -> list[Any]:
+    """Return a column as a list of Python objects (a numpy array's ``tolist()``; a list as it is)."""
+    return values.tolist() if hasattr(values, "tolist") and not isinstance(values, list) else list(values)
+
+
 def asdicts(rows: Iterable[Any]) -> list[dict[str, Any]]:
     """Rows as plain dicts (for callers that post-process rows)."""
     return [asdict(r) if is_dataclass(r) else dict(r) for r in rows]
@@ -216,7 +221,12 @@ class RowFile:
                            columns=self.columns)
 
     def write(self, columns: Mapping[str, Sequence[Any]]) -> None:
-        """Append one block given as columns (equal lengths), e.g. ``{"user": [...], "rank": [...]}``."""
+        """Append one block given as columns (equal lengths), e.g. ``{"user": [...], "rank": [...]}``.
+
+        A column may be a list or a numpy array (object arrays of str, int64 ranks, float32
+        scores): Parquet takes the arrays as they are (no Python object per value), the text
+        formats get their values as Python objects, so every format prints what a list gives.
+        """
         n = len(columns[self.columns[0]]) if self.columns else 0
         if n == 0:
             return
@@ -233,7 +243,7 @@ class RowFile:
                 self._writer = pq.ParquetWriter(self.tmp, schema)
             self._writer.write_table(table)
             return
-        rows = [dict(zip(self.columns, values)) for values in zip(*(columns[c] for c in self.columns))]
+        rows = [dict(zip(self.columns, values)) for values in zip(*(as_list(columns[c]) for c in self.columns))]
         fmt = {".tsv": OutputFormat.tsv, ".csv": OutputFormat.csv}.get(self.kind, OutputFormat.jsonl)
         write_rows(rows, fmt, self._text, columns=self.columns, header=False)
 

@@ -110,7 +110,7 @@ def write_blocks(
                 if sink is not None:
                     sink.write(cols)
                     continue
-                dicts = [dict(zip(columns, values)) for values in zip(*(cols[c] for c in columns))]
+                dicts = [dict(zip(columns, values)) for values in zip(*(output.as_list(cols[c]) for c in columns))]
                 if provenance is not None and chosen in (OutputFormat.json, OutputFormat.jsonl):
                     dicts = [dict(d, search=provenance) for d in dicts]
                 if streaming:

@@ -334,19 +334,18 @@ def _neighbors_all(table, source, k, metric, restrict, use_index, ef_search, npr
     n = table.count if restrict is None else min(restrict, table.count)
     blocks = _rec.similar_blocks(table, k, metric=metric, restrict=restrict, index=index,
                                  ef_search=ef_search, nprobe=nprobe)
-    keys = table.keys
+    keys = np.array(list(table.keys), dtype=object)  # one gather per block, not a lookup per row
 
     def columns_of(rows, ids, scores) -> dict:  # noqa: ANN001
         kk = ids.shape[1]
-        flat = ids.ravel().tolist()
-        cols = {
-            "query": [keys[i] for i in np.repeat(rows, kk).tolist()],
-            "rank": np.tile(np.arange(1, kk + 1), len(rows)).tolist(),
-            "key": [keys[i] for i in flat],
-            "score": scores.ravel().tolist(),
+        cols = {  # arrays: Parquet takes them whole, the text formats as Python values (write_blocks)
+            "query": keys[np.repeat(rows, kk)],
+            "rank": np.tile(np.arange(1, kk + 1, dtype=np.int64), len(rows)),
+            "key": keys[ids.ravel()],
+            "score": scores.ravel(),
         }
         if shown:
-            values = info.align(cols["key"], shown)
+            values = info.align(cols["key"].tolist(), shown)
             cols.update({nm: values[c] for nm, c in zip(names, shown)})
         return cols
 

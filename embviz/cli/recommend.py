@@ -230,9 +230,9 @@ def recommend(
         score = scores.ravel()
         if not ok.all():
             flat, user, rank, score = flat[ok], user[ok], rank[ok], score[ok]
-        cols = {"user": user.tolist(), "rank": rank.tolist(), "item": keys[flat].tolist(), "score": score.tolist()}
+        cols = {"user": user, "rank": rank.astype(np.int64, copy=False), "item": keys[flat], "score": score}
         if shown:
-            values = info.align(cols["item"], shown)
+            values = info.align(cols["item"].tolist(), shown)
             cols.update({nm: values[c] for nm, c in zip(names, shown)})
         return cols
 
