@@ -297,6 +297,23 @@ def test_bad_logs_give_one_line(spark, tmp_path):
         S.build(tmp_path / "words.csv")
 
 
+@pytest.mark.slow
+def test_a_log_that_is_not_utf8_is_refused_as_on_one_machine(spark, tmp_path):
+    """Found by attacking the Spark engine's inputs: Spark's CSV reader made b'a\\xfe' the key 'a\\ufffd' without
+    a word, where the one-machine reader refuses the log."""
+    from embviz.errors import EmbvizError, FormatError
+
+    log = tmp_path / "latin1.csv"
+    log.write_bytes(b"user,item,timestamp\nu1,caf\xe9,1\nu2,b,2\nu2,c,3\n")
+    with pytest.raises(FormatError) as err:
+        I2S.spark_sequences(spark, log)
+    assert str(err.value) == (f"{log}: column 'item' is not valid UTF-8: Spark read 'caf\ufffd' (U+FFFD where the "
+                              "bytes were not UTF-8); re-encode the log as UTF-8, as the one-machine reader also "
+                              "requires")
+    with pytest.raises(EmbvizError, match="invalid UTF8"):  # one machine
+        S.build(log)
+
+
 # -- refusals: one line, exit 1, before Spark starts ------------------------------------------
 @pytest.mark.parametrize(("args", "line"), [
     (["--negative", "5"], "--negative is not available with --engine spark: Spark's Word2Vec has no negative "

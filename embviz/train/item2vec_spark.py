@@ -207,6 +207,10 @@ def _checks(df: Any, name: str, cols: dict, text_log: bool) -> tuple[dict, str |
         c, dtype = _col(cols[role]), types[cols[role]]
         if dtype == "string" and text_log:
             aggs.append(F.min(F.when(c.isNotNull(), c.rlike(_INTEGRAL).cast("int"))).alias(f"{role}_integral"))
+            # Spark's CSV reader turns bytes that are not UTF-8 into U+FFFD without a word; the
+            # one-machine reader refuses such a log, so this one does too (a log that holds a real
+            # U+FFFD is refused as well: Spark cannot tell the two apart)
+            aggs.append(F.first(F.when(c.contains("\ufffd"), c), ignorenulls=True).alias(f"{role}_not_utf8"))
         elif dtype in ("float", "double"):
             integral = (F.rint(c) == c) & ~F.isnan(c) & (F.abs(c) < F.lit(9.2e18))
             aggs.append(F.min(F.when(c.isNotNull(), integral.cast("int"))).alias(f"{role}_integral"))
@@ -226,6 +230,12 @@ def _checks(df: Any, name: str, cols: dict, text_log: bool) -> tuple[dict, str |
             raise FormatError(f"{name}: column {t!r} is {ttype}: expected numbers, dates or timestamps for "
                               "--time-column")
     row = df.agg(*aggs).first().asDict()
+    for role in ("user", "item"):
+        bad = row.get(f"{role}_not_utf8")
+        if bad is not None:
+            raise FormatError(f"{name}: column {cols[role]!r} is not valid UTF-8: Spark read {bad[:40]!r} (U+FFFD "
+                              "where the bytes were not UTF-8); re-encode the log as UTF-8, as the one-machine "
+                              "reader also requires")
     if row["events"] == 0:
         raise FormatError(f"{name}: no event with a user and an item ({row['rows']:,} rows); columns used: "
                           f"user {cols['user']!r}, item {cols['item']!r}")
