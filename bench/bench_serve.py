@@ -158,7 +158,8 @@ def main() -> None:
     rows.append({"operation": f"GET /api/neighbors, exact, 8 clients at once ({8 * len(keys)} requests)",
                  "embviz_s": round(c95, 4), "anchor": "p95 of one client", "anchor_s": round(p95, 4),
                  "speedup": round(p95 / c95, 2), "target": "p95 <= 3x one client's", "met": c95 <= 3 * p95,
-                 "detail": f"p50 {pct(conc, 50) * 1000:.1f} ms, p95 {c95 * 1000:.1f} ms ({c95 / p95:.2f}x one client's)"})
+                 "detail": f"p50 {pct(conc, 50) * 1000:.1f} ms, p95 {c95 * 1000:.1f} ms "
+                           f"({c95 / p95:.2f}x one client's)"})
     # 2. with the stored index
     proc, url, _ = start([*serve_args, "--index"], env)
     indexed = latencies(url, keys)
