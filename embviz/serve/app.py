@@ -92,9 +92,9 @@ def create_app(
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
 
-    html = with_api(page, token)
     from embviz.serve.batch import Batcher
 
+    html = with_api(page, token)
     batcher = Batcher(lambda group, queries: api.neighbor_rows(vectors, index, group, list(queries)))
 
     def answer(fn: Callable[[dict[str, str]], Any]) -> Callable[[Request], Any]:

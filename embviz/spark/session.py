@@ -52,9 +52,10 @@ def local_cores(master: str) -> int | None:
     m = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master.strip())
     if m is None:
         return None
-    if m.group(1) in (None, "*"):
-        return 1 if m.group(1) is None else max(1, os.cpu_count() or 1)
-    return max(1, int(m.group(1)))
+    cores = m.group(1)
+    if cores is None:  # plain "local": one thread
+        return 1
+    return max(1, os.cpu_count() or 1) if cores == "*" else max(1, int(cores))
 
 
 class SparkError(EmbvizError):
