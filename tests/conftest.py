@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ settings.load_profile(os.environ.get("EMBVIZ_HYPOTHESIS_PROFILE", "ci"))
 
 # Tests never touch the user's cache: every load in this session uses a private directory.
 _CACHE = tempfile.mkdtemp(prefix="embviz-test-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)  # about 170 MB per run
 os.environ["EMBVIZ_CACHE_DIR"] = _CACHE
 os.environ["XDG_CACHE_HOME"] = _CACHE
 os.environ.pop("EMBVIZ_VECTORS", None)

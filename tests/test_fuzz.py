@@ -17,11 +17,13 @@ files by outcome (loaded and agreeing / refused with one line / anything else) t
 
 from __future__ import annotations
 
+import atexit
 import bz2
 import gzip
 import json
 import lzma
 import os
+import shutil
 import struct
 import tempfile
 import warnings
@@ -38,6 +40,7 @@ from embviz import search
 from embviz.errors import EmbvizError, EmbvizWarning
 
 _DIR = Path(tempfile.mkdtemp(prefix="embviz-fuzz-"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)  # a full run leaves nothing in /tmp
 TALLY: Counter = Counter()
 
 # -- generating valid files --------------------------------------------------------------------

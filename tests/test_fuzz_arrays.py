@@ -21,10 +21,12 @@ records failing files in DIR and goes on, for the long run.
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
 import re
+import shutil
 import signal
 import struct
 import tempfile
@@ -45,6 +47,7 @@ from embviz.errors import EmbvizError
 from embviz.io import arrays
 
 _DIR = Path(tempfile.mkdtemp(prefix="embviz-fuzz-arrays-"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)  # a full run leaves nothing in /tmp
 TALLY: Counter = Counter()
 SNIFFER_ERRORS: dict[str, str] = {}
 _FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

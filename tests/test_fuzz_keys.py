@@ -33,11 +33,13 @@ by family and outcome (loaded and equal / refused with one line / other) to FILE
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import os
 import re
 import resource
+import shutil
 import tempfile
 import time
 import warnings
@@ -54,6 +56,7 @@ from embviz import io as eio
 from embviz.errors import EmbvizError, EmbvizWarning
 
 _DIR = Path(tempfile.mkdtemp(prefix="embviz-fuzz-keys-"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)  # a full run leaves nothing in /tmp
 TALLY: dict[str, Counter] = defaultdict(Counter)
 _RSS0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
 _BOM = b"\xef\xbb\xbf"

@@ -24,11 +24,13 @@ records failing logs in DIR and goes on.
 
 from __future__ import annotations
 
+import atexit
 import csv
 import io
 import json
 import os
 import re
+import shutil
 import tempfile
 import warnings
 from collections import Counter
@@ -50,6 +52,7 @@ _LONG = os.environ.get("EMBVIZ_HYPOTHESIS_PROFILE") == "long"
 _FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
                  max_examples=20_000 if _LONG else min(400, settings.default.max_examples))
 _DIR = Path(tempfile.mkdtemp(prefix="embviz-fuzz-logs-"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)  # a full run leaves nothing in /tmp
 TALLY: Counter = Counter()
 _MAX_GROWTH = 256 << 20
 

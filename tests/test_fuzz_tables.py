@@ -26,11 +26,13 @@ outcome (tried / loaded and equal / refused with one line / other) to FILE;
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,6 +57,7 @@ pq = pytest.importorskip("pyarrow.parquet")
 from test_harden_tables import footer_claims_rows  # noqa: E402 - after the importorskip
 
 _DIR = Path(tempfile.mkdtemp(prefix="embviz-fuzz-tables-"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)  # a full run leaves nothing in /tmp
 TALLY: Counter = Counter()
 _MAX_GROWTH = 48 << 20  # bytes of peak RSS a load of a few-KB file may add
 _TIMEOUT = 30  # seconds per load

@@ -19,6 +19,7 @@ recomputed / other) to FILE; ``EMBVIZ_FUZZ_KEEP_GOING=DIR`` records failures and
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -44,6 +45,7 @@ _FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, Hea
                  max_examples=20_000 if _LONG else min(300, settings.default.max_examples))
 TALLY: Counter = Counter()
 _ROOT = Path(tempfile.mkdtemp(prefix="embviz-harden-caches-"))
+atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)  # a full run leaves nothing in /tmp
 SEL = np.arange(0, 999, 7, dtype=np.int64)  # 143 drawn points
 QUERIES = np.arange(0, 1000, 40, dtype=np.int64)  # 25 points with lists
 

@@ -11,6 +11,7 @@ errors are :class:`~embviz.errors.EmbvizError` subclasses with a one-line messag
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -215,6 +216,8 @@ def start_session(
         from pyspark.java_gateway import launch_gateway
 
         logdir = Path(tempfile.mkdtemp(prefix="embviz-spark-"))
+        # The JVM's log4j settings and captured output live as long as this process.
+        atexit.register(shutil.rmtree, logdir, ignore_errors=True)
         props = logdir / "log4j2.properties"
         props.write_text(_LOG4J.format(level="warn"))
         extra = dict(items).get("spark.driver.extraJavaOptions", "")

@@ -361,11 +361,14 @@ def _writable_numba_cache() -> None:
     current = os.environ.get("NUMBA_CACHE_DIR")
     if not current or os.access(current, os.W_OK | os.X_OK):
         return
+    import atexit
+    import shutil
     import tempfile
 
     from embviz.errors import warn
 
-    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="embviz-numba-")
+    os.environ["NUMBA_CACHE_DIR"] = folder = tempfile.mkdtemp(prefix="embviz-numba-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # this process's compiled code only
     warn(f"cannot write numba's cache in {current}; UMAP compiles without a lasting disk cache")
 
 
