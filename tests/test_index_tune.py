@@ -87,7 +87,7 @@ def test_ivf_nprobe_chosen_on_the_sample(sample) -> None:
     # the recalls of the ladder, measured again one by one
     assert tuple((d, index.recall(nprobe=d)) for d, _ in IVF_RECALLS) == IVF_RECALLS
     assert list(dict.fromkeys(stage for stage, _, _ in calls)) == [
-        "train (k-means: 400 cells from 25,600 rows)", "add", "recall@10 on 1,000 keys",
+        "recall@10 on 1,000 keys", "train (k-means: 400 cells from 25,600 rows)", "add",
         "choosing nprobe for recall@10 >= 0.95", "timing nprobe=16 against exact search"]
     # a higher target, a deeper depth; without a target, the fixed default nlist / 16
     deeper = search_index.build_for(sample, None, "ivf", target_recall=0.99)

@@ -21,6 +21,9 @@ import numpy as np
 
 from embviz.errors import InvalidQuery
 from embviz.search.index_build import RECALL_K, RECALL_SAMPLE, RECALL_SEED
+from embviz.search.kernel import top_k
+from embviz.search.metric import top_k_by
+from embviz.vectors import RowIds, Vectors
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -111,7 +114,8 @@ def sample_truth(
 
     `unit` ``(n, dim)`` is the rows `index` was built over (default ``index.unit``); the
     queries are ``min(sample, n)`` of them drawn by ``numpy.random.default_rng(seed)``
-    (all-zero rows dropped), each excluding its own row.
+    (all-zero rows dropped), each excluding its own row (:func:`truth_over`, in the index's
+    metric).
 
     Raises
     ------
@@ -121,15 +125,48 @@ def sample_truth(
     unit = index.unit if unit is None else unit
     if unit is None:
         raise InvalidQuery("recall needs the unit rows the index was built over")
-    rows = sample_rows(unit, sample, seed)
-    q = np.ascontiguousarray(unit[rows], dtype=np.float32)
-    exclude = [[int(i)] for i in rows]
-    if len(rows) == 0:
-        return SampleTruth(rows, q, exclude, np.zeros((0, k), dtype=np.int64), k)
-    ref = index if unit is index.unit else type(index)(
-        index.faiss_index, index.method, index.params, unit=unit, metric=index.metric)
-    exact, _ = ref.exact(q, k, exclude=exclude)
-    return SampleTruth(rows, q, exclude, exact, k)
+    return truth_over(unit, index.metric, k=k, sample=sample, seed=seed)
+
+
+def truth_over(
+    rows: NDArray[np.floating],
+    metric: str,
+    *,
+    k: int = RECALL_K,
+    sample: int = RECALL_SAMPLE,
+    seed: int = RECALL_SEED,
+) -> SampleTruth:
+    """Draw the sample queries of a recall measurement over `rows` ``(n, dim)``; answer them exactly in `metric`.
+
+    What :func:`sample_truth` answers, without an index: so a build can answer its sample
+    before the index exists, and give the rows' pages back before it adds them
+    (:func:`embviz.search.index.build_for`). Exact search is the kernel's, as
+    :meth:`Index.exact <embviz.search.index.Index.exact>` runs it.
+    """
+    picked = sample_rows(rows, sample, seed)
+    q = np.ascontiguousarray(rows[picked], dtype=np.float32)
+    exclude = [[int(i)] for i in picked]
+    if len(picked) == 0:
+        return SampleTruth(picked, q, exclude, np.zeros((0, k), dtype=np.int64), k)
+    exact, _ = _exact_search(rows, metric)(q, k, exclude)
+    return SampleTruth(picked, q, exclude, exact, k)
+
+
+def _exact_search(rows: NDArray[np.floating], metric: str) -> Callable[..., tuple[NDArray[np.int64], NDArray]]:
+    """``search(queries, k, exclude)``: the kernel's exact top-k over `rows` in `metric`."""
+    if metric == "cosine":
+        return lambda q, k, exclude: top_k(rows, q, k, exclude=exclude)
+    table = Vectors(RowIds(rows.shape[0]), rows)
+    return lambda q, k, exclude: top_k_by(table, q, k, metric=metric, exclude=exclude)
+
+
+def exact_seconds(rows: NDArray[np.floating], metric: str, truth: SampleTruth) -> float:
+    """Median wall seconds of exact search answering `truth`'s queries over `rows` (:data:`TIMING_REPEATS` calls).
+
+    Called after :func:`truth_over` answered the same queries (the untimed first pass).
+    """
+    search = _exact_search(rows, metric)
+    return _median_s(lambda: search(truth.queries, truth.k, truth.exclude))
 
 
 def recall_on(index: Index, truth: SampleTruth, *, ef_search: int | None = None,
@@ -182,6 +219,8 @@ def tune_depth(
     unit: NDArray[np.floating] | None = None,
     timed: bool = True,
     progress: Callable[[str, int, int | None], None] | None = None,
+    truth: SampleTruth | None = None,
+    exact_s: float | None = None,
 ) -> DepthChoice:
     """Choose and store the cheapest search depth of `index` whose recall@k reaches `target`.
 
@@ -201,8 +240,14 @@ def tune_depth(
         recall@k wanted, in (0, 1].
     k, sample, seed : int
         recall@k on ``min(sample, n)`` seeded keys, as :meth:`Index.recall` measures it.
+    truth : SampleTruth, optional
+        The sample's exact answer, computed before (:func:`truth_over`); then `k`, `sample`
+        and `seed` are its own.
+    exact_s : float, optional
+        Exact search's seconds on those queries, timed before (:func:`exact_seconds`): not
+        timed again here.
     progress : callable ``(stage, done, total)``, optional
-        Called with ``"recall@10 on 1,000 keys"`` (the exact answer),
+        Called with ``"recall@10 on 1,000 keys"`` (the exact answer, unless `truth` is given),
         ``"choosing nprobe for recall@10 >= 0.95"`` (`done` of `total` ladder steps) and
         ``"timing nprobe=8 against exact search"``. The choice does not depend on it.
 
@@ -221,8 +266,10 @@ def tune_depth(
         raise InvalidQuery(f"a {index.method} index has no search depth to tune")
     name = DEPTH[index.method]
     report = progress or (lambda stage, done, total: None)
-    report(f"recall@{k} on {min(sample, index.count):,} keys", 0, None)
-    truth = sample_truth(index, unit, k=k, sample=sample, seed=seed)
+    if truth is None:
+        report(f"recall@{k} on {min(sample, index.count):,} keys", 0, None)
+        truth = sample_truth(index, unit, k=k, sample=sample, seed=seed)
+    k = truth.k
     steps = ladder(index, k)
     stage = f"choosing {name} for recall@{k} >= {target:g}"
     tried: list[tuple[int, float]] = []
@@ -243,7 +290,7 @@ def tune_depth(
         qps = len(q) / _median_s(lambda: index.search(q, k, exclude=ex))
         ref = index if unit is None or unit is index.unit else type(index)(
             index.faiss_index, index.method, index.params, unit=unit, metric=index.metric)
-        exact_qps = len(q) / _median_s(lambda: ref.exact(q, k, exclude=ex))
+        exact_qps = len(q) / (exact_s if exact_s is not None else _median_s(lambda: ref.exact(q, k, exclude=ex)))
     return DepthChoice(name, depth, recall, target, recall >= target, tuple(tried), k, len(truth.rows),
                        qps, exact_qps)
 
