@@ -133,6 +133,25 @@ def test_ivf_lists_equal_faiss_own_add(sample_index, metric) -> None:
     assert ours.faiss_index.ntotal == ref.ntotal == len(rows)
 
 
+def test_ivf_query_short_of_k_probes_more_cells_not_every_row(sample_index, monkeypatch) -> None:
+    """A query whose probed cells hold fewer than k rows is asked again over 4x the cells, not answered by a full pass."""
+    vectors, _, _ = sample_index
+    tiny = Index.build(vectors.unit[:2000], "ivf", nlist=500, nprobe=1)  # about 4 rows a cell
+    rows, q = _queries(vectors, 50, seed=4)
+    rows = [r % 2000 for r in rows]
+    q = np.ascontiguousarray(vectors.unit[rows])
+    monkeypatch.setattr(Index, "exact", lambda *a, **kw: pytest.fail("answered by exact search"))
+    ids, scores = tiny.search(q, 10, exclude=[[r] for r in rows])
+    assert ids.shape == (50, 10) and (ids >= 0).all() and (ids < 2000).all()
+    assert all(r not in got for r, got in zip(rows, ids.tolist()))
+    assert (np.diff(scores, axis=1) <= 1e-6).all()
+    # every cell probed: exhaustive, so the answer is exact search's
+    monkeypatch.undo()
+    all_cells, _ = tiny.search(q, 10, exclude=[[r] for r in rows], nprobe=500)
+    exact, _ = search.top_k(vectors.unit[:2000], q, 10, exclude=[[r] for r in rows])
+    np.testing.assert_array_equal(all_cells, exact)
+
+
 def test_release_rows_gives_the_pages_back(tmp_path) -> None:
     """release_rows drops a memory-mapped table's pages from the process; the values read back the same."""
     from embviz.vectors import release_rows

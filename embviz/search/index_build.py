@@ -114,6 +114,7 @@ def make(
         if progress is not None:
             progress(f"train (k-means: {nlist:,} cells from {len(take):,} rows)", 0, None)
         index.train(np.ascontiguousarray(unit[take], dtype=np.float32))
+        release_rows(unit, 0, n)  # the sample's pages, and the kernel's fault-around: most of the file
         index.nprobe = nprobe
         params = {"nlist": nlist, "nprobe": nprobe}
     elif method == "flat":

@@ -152,7 +152,7 @@ def write(faiss_index: Any, path: str | os.PathLike, fields: dict[str, Any], *,
             format=FORMAT,
             **fields,
             file_size=tmp_index.stat().st_size,
-            file_crc32=file_crc32(tmp_index, mapped=True),
+            file_crc32=file_crc32(tmp_index),  # plain reads: a map would hold the whole file beside the index
             created=time.strftime("%Y-%m-%dT%H:%M:%S"),
         )
         tmp_meta.write_text(json.dumps(meta, indent=1), "utf-8")
