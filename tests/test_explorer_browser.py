@@ -452,7 +452,8 @@ def test_labels_never_overlap_and_more_appear_on_zoom(browser, pages):
     first = boxes()
     assert 20 <= len(first) < 100 and overlaps(first) == 0
     state = o.page.evaluate("() => window.embviz.labels()")
-    assert state["shown"] == len(first) and state["extra"] == 0  # the top 100, thinned
+    named = o.page.evaluate("() => window.embviz.regions().shown")  # the regions' names, drawn too
+    assert state["shown"] + len(named) == len(first) and state["extra"] == 0  # the top 100, thinned
     o.page.evaluate(
         """() => { const g = document.getElementById('embviz-plot');
         const xa = g._fullLayout.xaxis.range, ya = g._fullLayout.yaxis.range;
@@ -725,7 +726,9 @@ def test_hostile_titles_stay_inert_text(browser, meta_page, tmp_path):
             "() => [...document.querySelectorAll('.textpoint text')].map(e => e.textContent)"
         )
         titles = set(meta.align(list(v.keys), ["title"])["title"])
-        assert {x for x in labels if x} <= titles | set(v.keys)
+        named = set(page.evaluate("() => window.embviz.regions().shown"))  # regions: named by titles too
+        assert named and all(n.split(", ")[0] in titles or n.split(", ")[0].endswith("\u2026") for n in named)
+        assert {x for x in labels if x and x not in named} <= titles | set(v.keys)
         assert len([x for x in labels if x in titles]) >= 10
         for key in (6, 7, 8):
             title = META_TITLES[key]

@@ -62,6 +62,7 @@ from embviz.cli.project_options import (
     PlotOutputOpt,
     ProjectNeighborsKOpt,
     ProjectOutputOpt,
+    RegionsOpt,
     SampleOpt,
     SeedOpt,
     TopOpt,
@@ -255,6 +256,7 @@ def plot(
     y: FormulaYOpt = None,
     z: FormulaZOpt = None,
     labels: LabelsOpt = 100,
+    regions: RegionsOpt = 12,
     neighbors_k: PlotNeighborsKOpt = 10,
     neighbors_for: NeighborsForOpt = None,
     metric: ListsMetricOpt = MetricChoice.cosine,
@@ -278,7 +280,8 @@ def plot(
     """Write an interactive, self-contained HTML scatter plot of a projection.
 
     Hover shows each key and its rank; with --meta FILE (titles, categories) also the --show
-    columns, which label the map (the first), answer the search and fill the panel. 2D plots
+    columns, which label the map (the first), answer the search and fill the panel. A 2D map
+    names its regions (--regions) by their most representative keys. 2D plots
     of many points use WebGL; --dim 3 gives a rotatable 3D plot. --x/--y place points by
     cosine to formulas instead of a projection. The page records its provenance: file and
     fingerprint, selection, method, parameters, seed, embviz version, and the recall@10 trust
@@ -384,10 +387,12 @@ def plot(
             "seconds": round(lists.seconds, 2),
             "cached": lists.cached,
         }
+    named = steps.name_regions(table, proj, regions, seed, table_meta if shown else None, shown)
     fig = viz.figure(
         proj,
         prov=prov,
         labels=labels,
+        regions=named,
         highlight={g: v for g, v in groups.items() if v is not None},
         coloring=coloring,
         axis_titles=axes,

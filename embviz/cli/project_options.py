@@ -255,6 +255,15 @@ ClustersOpt = Annotated[
         show_default=False,
     ),
 ]
+RegionsOpt = Annotated[
+    int,
+    typer.Option(
+        "--regions",
+        min=0,
+        help="Name N regions of a 2D map by their most representative keys (k-means on the "
+        "layout; 4N finer names appear as you zoom in); 0: none.",
+    ),
+]
 PlotlyJSOpt = Annotated[
     PlotlyJS,
     typer.Option(

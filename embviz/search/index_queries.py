@@ -43,6 +43,7 @@ def neighbors(
         queries = [queries]
     if k < 1:
         raise InvalidQuery(f"k must be at least 1, got {k}")
+    vectors.prefetch(queries)  # a batch of keys: found in one pass (Vectors.prefetch)
     texts, exprs = [], []
     for text in queries:
         e = _q.as_expression(vectors, text)

@@ -162,6 +162,7 @@ def neighbors(
     queries = _query_list(queries)
     if k < 1:
         raise InvalidQuery(f"k must be at least 1, got {k}")
+    vectors.prefetch(queries)  # a batch of keys: found in one pass (Vectors.prefetch)
     keys = _Keys(vectors)
     texts: list[str] = []
     exprs: list[_expr.Expression | NDArray[np.float64]] = []

@@ -241,6 +241,26 @@ def cluster_names(
     list of str ``(m,)``
         ``"cluster 6: profits, sales, profit"`` (cluster numbers 1-based), one per point.
     """
+    terms = cluster_terms(clusters, ids, keys, top, unit=unit)
+    label = {c: f"cluster {c + 1}: {', '.join(names)}" for c, names in terms.items()}
+    return [label[c] for c in np.asarray(clusters).astype(np.int64, copy=False).tolist()]
+
+
+def cluster_terms(
+    clusters: NDArray[np.integer],
+    ids: NDArray[np.integer],
+    keys: Sequence[str],
+    top: int = 3,
+    *,
+    unit: NDArray[np.floating] | None = None,
+) -> dict[int, list[str]]:
+    """Each cluster's `top` most representative keys, most representative first.
+
+    The ranking :func:`cluster_names` describes (nearest the mean-removed centroid with
+    `unit`, else the most frequent; word-like and specific keys first). `keys` may be any
+    text per point (a title from the metadata). Returns ``{cluster: [key, ...]}`` for every
+    cluster number in `clusters` ``(m,)``.
+    """
     clusters = np.asarray(clusters).astype(np.int64, copy=False)
     keys = [str(k) for k in keys]
     order = np.argsort(np.asarray(ids), kind="stable")  # most frequent first
@@ -265,5 +285,5 @@ def cluster_names(
         # word-like and specific keys first; punctuation only if the cluster has nothing else
         rank = 2 * ~word[members] + generic[members]
         members = members[np.argsort(rank, kind="stable")]
-        label[c] = f"cluster {c + 1}: {', '.join(keys[j] for j in members[:top].tolist())}"
-    return [label[c] for c in clusters.tolist()]
+        label[c] = [keys[j] for j in members[:top].tolist()]
+    return label

@@ -743,6 +743,7 @@
 
   // -- labels: greedy by rank in screen space, never overlapping, never past the plot area ----
   var L = D.labels || 0;
+  var RG = D.regions || null;  // named regions: x, y, text (raw), level (0 coarse, 1 fine)
   var labelTop = [];  // the figure's label trace: the L most frequent, in rank order
   for (var r1 = 0; r1 < Math.min(L, n); r1++) { labelTop.push(byRank[r1]); }
   var isTop = new Uint8Array(n);
@@ -851,11 +852,35 @@
       if (M) { um.hovertext = [mk.hover]; }
       restyle(um, [role["labels-marked"]]);
     }
+    // zoomed in by an area factor f (1 at full view)
+    var f = Math.max(1, ((fullX[1] - fullX[0]) * (fullY[1] - fullY[0])) /
+      Math.max(1e-30, Math.abs((x1 - x0) * (y1 - y0))));
+    // the regions' names (embviz.viz.regions): the coarse ones at full view, the fine ones once
+    // zoomed in by fine_zoom; each only where it fits inside the plot without overlapping a
+    // marked label or another name; the point labels below keep clear of them
+    if (RG && role.regions !== undefined) {
+      var level = f >= RG.fine_zoom ? 1 : 0, rsize = RG.size[level], rh = rsize * 1.3;
+      var rx = [], ry = [], rt = [], rn = [];
+      ruler.font = "bold " + rsize + "px " + family;
+      for (var q = 0; q < RG.text.length; q++) {
+        if (RG.level[q] !== level) { continue; }
+        var qx = (RG.x[q] - x0) * sx, qy = (y1 - RG.y[q]) * sy;
+        if (qx < 0 || qx > W || qy < 0 || qy > H) { continue; }
+        var qw = ruler.measureText(String(RG.text[q])).width + 6;
+        var qb = [qx - qw / 2, qy - rh / 2, qx + qw / 2, qy + rh / 2];
+        if (!inside(qb) || overlaps(qb)) { continue; }
+        put(qb);
+        rx.push(RG.x[q]);
+        ry.push(RG.y[q]);
+        rt.push(esc(RG.text[q]));
+        rn.push(RG.text[q]);
+      }
+      restyle({x: [rx], y: [ry], text: [rt], "textfont.size": rsize}, [role.regions]);
+      regionState = {level: level, shown: rn};
+    }
     if (!L || role.labels === undefined) { labelState = {shown: 0, extra: 0}; return; }
     // candidates: the L most frequent points at full view; zoomed in by an area factor f,
     // the L * f most frequent (about L of them fall in view), thinned the same way
-    var f = Math.max(1, ((fullX[1] - fullX[0]) * (fullY[1] - fullY[0])) /
-      Math.max(1e-30, Math.abs((x1 - x0) * (y1 - y0))));
     var C = Math.min(n, Math.ceil(L * f));
     var shown = new Uint8Array(n), extra = [], count = 0, lh = 10 * 1.4;
     for (var r = 0; r < C; r++) {
@@ -891,6 +916,7 @@
     labelState = {shown: count, extra: extra.length};
   }
   var labelState = {shown: 0, extra: 0};
+  var regionState = {level: 0, shown: []};
   var thinTimer = null;
   function thinNow() {
     if (thinTimer) { clearTimeout(thinTimer); thinTimer = null; }
@@ -1033,6 +1059,7 @@
     selectionTSV: selectionTSV,
     neighbors: function (key) { var j = jOfKey(key); return j < 0 ? null : neighborsOf(j); },
     labels: function () { return labelState; },
+    regions: function () { return regionState; },
     shown: function (key) { var j = jOfKey(key); return j < 0 || !M ? null : metaOf(rank[j] - 1); },
     state: function () { return {focus: focusJ >= 0 ? keys[focusJ] : null, selected: selCount, n: n, total: total, k: K}; }
   };

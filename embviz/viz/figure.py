@@ -48,6 +48,7 @@ from embviz.viz.figure_text import (  # noqa: F401 - the names are re-exported a
     provenance,
     shown_text,
 )
+from embviz.viz.regions import FINE_ZOOM, Region
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -59,6 +60,10 @@ if TYPE_CHECKING:
 
 #: 2D plots with more points than this use WebGL (``scattergl``) instead of SVG.
 WEBGL_MIN = 2_000
+#: The regions' names (coarse; the fine ones are FINE_REGION_SIZE px): bold, dark, with a halo
+#: in the background colour so they read over the points (plotly.js textfont.shadow "auto").
+REGION_FONT = {"size": 15, "color": "#1b1b1b", "weight": "bold", "shadow": "auto"}
+FINE_REGION_SIZE = 12
 PlotlyJS = Literal["inline", "cdn", "directory"]
 _PALETTE = (
     "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf "
@@ -121,6 +126,7 @@ def figure(
     comparison: _explorer.Comparison | None = None,
     meta: Meta | None = None,
     show: Sequence[str] | None = None,
+    regions: Sequence[Region] | None = None,
 ) -> dict[str, Any]:
     """Build the plotly.js figure of a projection, as a dict ``{"data", "layout"}``.
 
@@ -163,6 +169,9 @@ def figure(
         the search, the panel and the selection export (:func:`embviz.viz.explorer.payload`).
     show : sequence of str, optional
         Columns of `meta` to show, in order; default all of ``meta.columns``; empty: none.
+    regions : sequence of Region, optional
+        Named regions of a 2-D layout (:func:`embviz.viz.regions.regions`): the coarse names
+        are drawn at full view, the fine ones when zoomed in (the page places them; escaped).
 
     Returns
     -------
@@ -381,6 +390,24 @@ def figure(
             t["hovertext"] = [keys[i] for i in top.tolist()]
         data.append(t)
 
+    named = [r for r in (regions or ()) if not three]
+    if named:
+        # the regions' names: the coarse ones until the page runs; it swaps in the fine ones
+        # on zoom and drops any that would overlap or be cut (explorer.js)
+        first = [r for r in named if r.level == 0]
+        data.append({
+            "type": "scatter",
+            "mode": "text",
+            "name": f"regions ({len(first)})",
+            "x": [r.x for r in first],
+            "y": [r.y for r in first],
+            "text": [escape(r.name) for r in first],
+            "textfont": dict(REGION_FONT),
+            "hoverinfo": "skip",
+            "meta": {"role": "regions"},
+            "showlegend": True,
+        })
+
     # overlays the page fills in (explorer.js): more labels on zoom, neighbor lines and rings,
     # the selection, the chosen point
     tfont = {"size": 10, "color": "#333"}
@@ -502,6 +529,12 @@ def figure(
         shown=shown,
     )
     fig["embviz_data"]["density"] = bool(dense)
+    if named:
+        fig["embviz_data"]["regions"] = {
+            "x": [r.x for r in named], "y": [r.y for r in named], "text": [r.name for r in named],  # raw: esc()
+            "level": [r.level for r in named], "size": [REGION_FONT["size"], FINE_REGION_SIZE],
+            "fine_zoom": FINE_ZOOM,
+        }
     if vectors is None and prov is not None:
         fig["embviz_data"]["total"] = int(prov["total"])
     return fig
