@@ -107,7 +107,8 @@ class KeyBlob(Sequence[str]):
     Mapping a 3,000,000-key entry then costs finding the line ends (one numpy pass over the
     bytes, tens of milliseconds) instead of decoding and splitting every key (about 0.5 s),
     and a query that names a few keys finds each by a byte search (:meth:`index`). Iterating,
-    ``==``, ``hash``, the id map and more than ``DECODE_ALL_AFTER`` single reads decode all
+    ``==``, ``hash``, the id map and more than ``max(DECODE_ALL_AFTER, n // 64)`` single reads
+    (a single read costs about 1/64 of decoding everything per key) decode all
     keys once, as a tuple would hold them, and keep them. Behaves like the tuple of the keys:
     indexing, slicing (a tuple), iteration, ``len``, ``in``, ``index``, ``count`` and ``==``.
     The cache stores unique keys, and a keys file is kept this way only when its keys are
@@ -153,7 +154,7 @@ class KeyBlob(Sequence[str]):
         if self._all is not None:
             return self._all[i]
         self._reads += 1
-        if self._reads > self.DECODE_ALL_AFTER:  # many keys asked for: decode them all once
+        if self._reads > max(self.DECODE_ALL_AFTER, len(self._ends) >> 6):  # many keys: decode all once
             return self._decoded()[i]
         n = len(self._ends)
         if isinstance(i, slice):
@@ -498,7 +499,8 @@ class Vectors:
 
     def indices(self, keys: Sequence[str]) -> NDArray[np.int64]:
         """Return the row ids of `keys`: int64 ``(len(keys),)``. Raises `KeyNotFound`."""
-        self.prefetch(keys)
+        if len(keys) > _SCAN_LOOKUPS:
+            self.prefetch(keys)
         return np.fromiter((self.get_index(k) for k in keys), dtype=np.int64, count=len(keys))
 
     def subset(self, ids: ArrayLike) -> Vectors:

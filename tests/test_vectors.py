@@ -207,6 +207,11 @@ def test_keyblob_decodes_everything_once_when_many_keys_are_read():
     kb = KeyBlob.from_bytes("".join(k + "\n" for k in keys).encode())
     got = [kb[i] for i in range(0, 10_000, 3)]
     assert got == list(keys[::3]) and kb._all == keys  # decoded once after 2,048 single reads
+    # a big table: after n / 64 single reads (10,000 keys of 1,000,000: still one by one)
+    big = KeyBlob.from_bytes("".join(f"k{i}\n" for i in range(1_000_000)).encode())
+    assert [big[i] for i in range(0, 1_000_000, 100)] == [f"k{i}" for i in range(0, 1_000_000, 100)]
+    assert big._all is None
+    assert [big[i] for i in range(6_000)][-1] == "k5999" and big._all is not None
 
 
 def test_prefetch_finds_a_batch_of_keys_in_one_pass_without_the_map(sample):
