@@ -2,7 +2,9 @@
 
 Run: ``python bench/explorer_screenshots.py SAMPLE.html GLOVE400K.html docs/img``, where the
 pages come from ``embviz plot --seed 0 --clusters 12 -o SAMPLE.html`` and
-``embviz plot -v glove.6B.50d.txt --top 400000 --method pca -o GLOVE400K.html``.
+``embviz plot -v glove.6B.50d.txt --top 400000 --method pca -o GLOVE400K.html``; and
+``python bench/explorer_screenshots.py --regions DEFAULT.html docs/img`` (the page of a plain
+``embviz plot -o DEFAULT.html``) for regions-full.png and regions-zoom.png.
 """
 
 from __future__ import annotations
@@ -71,5 +73,34 @@ def main(sample: str, big: str, out: str) -> None:
         b.close()
 
 
+def regions(default: str, out: str) -> None:
+    """Write regions-full.png (the default map) and regions-zoom.png (zoomed in on its lower left)."""
+    from playwright.sync_api import sync_playwright
+
+    img = Path(out)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=FLAGS)
+        page = b.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(Path(default).resolve().as_uri())
+        page.wait_for_function("() => window.embviz && window.embviz.ready", timeout=120_000)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(img / "regions-full.png"))
+        print("full view:", page.evaluate("() => window.embviz.regions()"))
+        (x0, x1), (y0, y1) = page.evaluate(
+            "() => { const l = document.getElementById('embviz-plot')._fullLayout;"
+            " return [l.xaxis.range, l.yaxis.range]; }")
+        w, h = (x1 - x0) / 3, (y1 - y0) / 3  # an area factor of 9
+        cx, cy = x0 + (x1 - x0) * 0.4, y0 + (y1 - y0) * 0.55
+        page.evaluate("([x, y]) => Plotly.relayout('embviz-plot', {'xaxis.range': x, 'yaxis.range': y})",
+                      [[cx - w / 2, cx + w / 2], [cy - h / 2, cy + h / 2]])
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(img / "regions-zoom.png"))
+        print("zoomed in:", page.evaluate("() => window.embviz.regions()"))
+        b.close()
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    if sys.argv[1] == "--regions":
+        regions(*sys.argv[2:4])
+    else:
+        main(*sys.argv[1:4])
