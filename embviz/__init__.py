@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from embviz.io.sample import sample_path
     from embviz.search import analogy, lookup, neighbors, recommend, similarity
     from embviz.viz import project
+    from embviz.viz.notebook import plot
 
 #: The public functions, by the module that defines them: imported when first looked up
 #: (PEP 562), so ``import embviz`` (and the command line under it) loads only numpy and the
@@ -42,7 +43,7 @@ _LAZY = {
     "read_histories": "embviz.io.interactions", "sample_path": "embviz.io.sample",
     "analogy": "embviz.search", "lookup": "embviz.search", "neighbors": "embviz.search",
     "recommend": "embviz.search", "similarity": "embviz.search",
-    "project": "embviz.viz",
+    "project": "embviz.viz", "plot": "embviz.viz.notebook",
 }
 
 
@@ -76,6 +77,7 @@ __all__ = [
     "load",
     "lookup",
     "neighbors",
+    "plot",
     "project",
     "read_histories",
     "recommend",

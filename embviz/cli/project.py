@@ -387,7 +387,9 @@ def plot(
             "seconds": round(lists.seconds, 2),
             "cached": lists.cached,
         }
-    named = steps.name_regions(table, proj, regions, seed, table_meta if shown else None, shown)
+    from embviz.viz.regions import projection_regions
+
+    named = projection_regions(table, proj, regions, seed=seed, meta=table_meta if shown else None, show=shown)
     fig = viz.figure(
         proj,
         prov=prov,

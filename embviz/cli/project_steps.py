@@ -11,17 +11,15 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from embviz.cli._common import VectorSource, message
 from embviz.errors import InvalidQuery
 
 if TYPE_CHECKING:
     from embviz.cli.project_options import Method
-    from embviz.io.meta import Meta
     from embviz.vectors import Vectors
     from embviz.viz import Projection, Selection
-    from embviz.viz.regions import Region
 
 
 # -- the selection ---------------------------------------------------------------------------------
@@ -212,23 +210,3 @@ def _stored_index(source: VectorSource, table: Vectors, metric: str = "cosine") 
         return None
     return search_index.stored(entry, table.unit if metric == "cosine" else table.matrix, metric=metric)
 
-
-def name_regions(table: Vectors, proj: Projection, count: int, seed: int | None, meta: Meta | None,
-                 shown: Sequence[str] | None) -> list[Region]:
-    """Name the regions of a 2-D map (:func:`embviz.viz.regions.regions`); none for 3-D or ``count`` 0.
-
-    A region is named by its points' keys, or by the first shown metadata column (a title)
-    where the map shows one, as the point labels are.
-    """
-    if count == 0 or proj.coords.shape[1] != 2:
-        return []
-    import numpy as np
-
-    from embviz.viz.regions import regions
-
-    names = list(proj.keys)
-    if meta is not None and shown:
-        column = meta.align(names, [shown[0]])[shown[0]]
-        names = [k if v is None else str(v) for k, v in zip(names, column)]
-    unit = np.asarray(table.unit[proj.ids], dtype=np.float32)
-    return regions(proj.coords, proj.ids, names, unit=unit, count=count, seed=seed or 0)

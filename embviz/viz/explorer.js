@@ -593,6 +593,15 @@
     showSelection();
     updateStatus();
     writeHash();
+    tellParent();
+  }
+  // in a notebook the page runs in an iframe (embviz.viz.notebook): the selected keys go to the
+  // widget around it, which hands them to Python (Explorer.selection)
+  function tellParent() {
+    if (window.parent === window) { return; }
+    try {
+      window.parent.postMessage({embviz: "selection", keys: selectedJs().map(function (j) { return keys[j]; })}, "*");
+    } catch (e) { /* no parent to tell */ }
   }
 
   // -- search ----------------------------------------------------------------------------------

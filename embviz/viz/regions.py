@@ -38,6 +38,10 @@ from embviz.viz.coloring import cluster_terms, kmeans
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from embviz.io.meta import Meta
+    from embviz.vectors import Vectors
+    from embviz.viz.projection import Projection
+
 #: Coarse regions of a map by default (``embviz plot --regions``).
 DEFAULT_REGIONS = 12
 #: Fine regions per coarse region.
@@ -126,6 +130,25 @@ def regions(
             text = ", ".join(_short(t) for t in terms[c])
             out.append(Region(level, float(coords[at, 0]), float(coords[at, 1]), text, len(members)))
     return out
+
+
+def projection_regions(vectors: Vectors, projection: Projection, count: int = DEFAULT_REGIONS, *,
+                       seed: int | None = None, meta: Meta | None = None,
+                       show: Sequence[str] | None = None) -> list[Region]:
+    """Name the regions of a drawn projection; none for a 3-D one or `count` 0.
+
+    A region is named by its points' keys, or, where the map shows metadata (`meta` and a
+    non-empty `show`), by the first shown column (a title), as the point labels are. Raises
+    as :func:`regions`.
+    """
+    if count == 0 or projection.coords.shape[1] != 2:
+        return []
+    names = list(projection.keys)
+    if meta is not None and show:
+        column = meta.align(names, [show[0]])[show[0]]
+        names = [key if v is None else str(v) for key, v in zip(names, column)]
+    unit = np.asarray(vectors.unit[projection.ids], dtype=np.float32)
+    return regions(projection.coords, projection.ids, names, unit=unit, count=count, seed=seed or 0)
 
 
 def _densest(points: NDArray[np.float64], bins: int = 16) -> int:
