@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -246,6 +247,21 @@ def cluster_names(
     return [label[c] for c in np.asarray(clusters).astype(np.int64, copy=False).tolist()]
 
 
+def centred_rows(unit: NDArray[np.floating]) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """Return the rows :func:`cluster_terms` ranks keys by (mean removed, unit length) and the generic ones.
+
+    Returns ``(centred, generic)``: float32 ``(m, dim)`` and bool ``(m,)`` (the
+    :data:`GENERIC_QUANTILE` shortest centred rows). Compute once to name several clusterings
+    of the same points (:func:`embviz.viz.regions.regions` names two).
+    """
+    centred = np.asarray(unit, dtype=np.float32)
+    centred = centred - centred.mean(axis=0, dtype=np.float64).astype(np.float32)
+    length = np.linalg.norm(centred, axis=1)
+    generic = length < np.quantile(length, GENERIC_QUANTILE)
+    centred /= np.maximum(length, 1e-12)[:, None]
+    return centred, generic
+
+
 def cluster_terms(
     clusters: NDArray[np.integer],
     ids: NDArray[np.integer],
@@ -253,37 +269,50 @@ def cluster_terms(
     top: int = 3,
     *,
     unit: NDArray[np.floating] | None = None,
+    centred: tuple[NDArray[np.float32], NDArray[np.bool_]] | None = None,
+    candidates: int | None = None,
 ) -> dict[int, list[str]]:
     """Each cluster's `top` most representative keys, most representative first.
 
     The ranking :func:`cluster_names` describes (nearest the mean-removed centroid with
     `unit`, else the most frequent; word-like and specific keys first). `keys` may be any
-    text per point (a title from the metadata). Returns ``{cluster: [key, ...]}`` for every
+    text per point (a title from the metadata). `centred`: :func:`centred_rows` of `unit`,
+    computed before (then `unit` is not needed). `candidates`: only each cluster's that many
+    most frequent members may name it (the centroid is still every member's), so a big
+    cluster is named by keys a reader knows. Returns ``{cluster: [key, ...]}`` for every
     cluster number in `clusters` ``(m,)``.
     """
     clusters = np.asarray(clusters).astype(np.int64, copy=False)
-    keys = [str(k) for k in keys]
+    m = len(clusters)
     order = np.argsort(np.asarray(ids), kind="stable")  # most frequent first
-    word = np.array([_word_like(k) for k in keys], dtype=bool)
-    if unit is not None and len(unit) == len(clusters) and len(clusters):
-        centred = np.asarray(unit, dtype=np.float64)
-        centred = centred - centred.mean(axis=0)
-        length = np.linalg.norm(centred, axis=1)
-        generic = length < np.quantile(length, GENERIC_QUANTILE)
-        centred /= np.maximum(length, 1e-12)[:, None]
-    else:
-        centred = None
-        generic = np.zeros(len(clusters), dtype=bool)
+    if centred is None and unit is not None and len(unit) == m and m:
+        centred = centred_rows(unit)
+    rows, generic = centred if centred is not None else (None, np.zeros(m, dtype=bool))
+    word: dict[int, bool] = {}  # word-likeness, decided only for the keys a ranking reaches
+
+    def word_like(j: int) -> bool:
+        if j not in word:
+            word[j] = _word_like(str(keys[j]))
+        return word[j]
+
+    # each cluster's members by frequency, in one sort (ties keep the frequency order)
+    grouped = order[np.argsort(clusters[order], kind="stable")]
+    names, starts = np.unique(clusters[grouped], return_index=True)
     label = {}
-    for c in np.unique(clusters).tolist():
-        members = order[clusters[order] == c]  # by frequency: ties keep that order
-        if centred is not None:
-            mean = centred[members].mean(axis=0)
+    for c, members in zip(names.tolist(), np.split(grouped, starts[1:])):
+        if rows is not None:
+            mean = rows[members].mean(axis=0, dtype=np.float64)
             size = np.linalg.norm(mean)
-            score = centred[members] @ (mean / size) if size > 0 else np.zeros(len(members))
+            if candidates is not None:
+                members = members[:candidates]  # the most frequent (members are in frequency order)
+            score = rows[members] @ (mean / size).astype(np.float32) if size > 0 else np.zeros(len(members))
             members = members[np.argsort(-score, kind="stable")]
+        elif candidates is not None:
+            members = members[:candidates]
         # word-like and specific keys first; punctuation only if the cluster has nothing else
-        rank = 2 * ~word[members] + generic[members]
-        members = members[np.argsort(rank, kind="stable")]
-        label[c] = [keys[j] for j in members[:top].tolist()]
+        chosen = list(islice((j for j in members.tolist() if not generic[j] and word_like(j)), top))
+        if len(chosen) < top:
+            rank = np.array([2 * (not word_like(j)) + int(generic[j]) for j in members.tolist()])
+            chosen = members[np.argsort(rank, kind="stable")][:top].tolist()
+        label[c] = [str(keys[j]) for j in chosen]
     return label
