@@ -158,6 +158,15 @@ def test_the_page_names_coarse_regions_then_finer_ones_on_zoom(browser, region_p
                         [[x0, x1], [y0, y1]])
         o.page.wait_for_timeout(700)
         assert o.page.evaluate("() => window.embviz.regions()") == state
+        # hidden from the legend: no names, and the point labels take the room they left
+        labels = o.page.evaluate("() => window.embviz.labels().shown")
+        o.page.click(".legend .traces:has-text('regions (12)') .legendtoggle")
+        o.page.wait_for_timeout(700)
+        assert o.page.evaluate("() => window.embviz.regions().shown") == []
+        assert o.page.evaluate("() => window.embviz.labels().shown") > labels
+        o.page.click(".legend .traces:has-text('regions (12)') .legendtoggle")
+        o.page.wait_for_timeout(700)
+        assert o.page.evaluate("() => window.embviz.regions()") == state
         assert o.errors == []
     finally:
         o.close()

@@ -867,7 +867,9 @@
     // the regions' names (embviz.viz.regions): the coarse ones at full view, the fine ones once
     // zoomed in by fine_zoom; each only where it fits inside the plot without overlapping a
     // marked label or another name; the point labels below keep clear of them
-    if (RG && role.regions !== undefined) {
+    var regionsShown = RG && role.regions !== undefined && gd.data[role.regions].visible !== "legendonly";
+    if (RG && role.regions !== undefined && !regionsShown) { regionState = {level: 0, shown: []}; }
+    if (regionsShown) {  // (hidden from the legend: no room kept for them)
       var level = f >= RG.fine_zoom ? 1 : 0, rsize = RG.size[level], rh = rsize * 1.3;
       var rx = [], ry = [], rt = [], rn = [];
       ruler.font = "bold " + rsize + "px " + family;
@@ -1016,6 +1018,9 @@
   });
   gd.on("plotly_unhover", function () { tip.style.display = "none"; });
   gd.on("plotly_relayout", scheduleThin);
+  // the legend hides or shows a trace (plotly.js restyles "visible" after its double-click
+  // delay): the regions' names, hidden, keep no room from the point labels
+  gd.on("plotly_restyle", function (ev) { if (ev && ev[0] && "visible" in ev[0]) { scheduleThin(); } });
   document.addEventListener("keydown", function (ev) {
     if (ev.key === "Escape" && document.activeElement !== input) {
       matchesEl.style.display = "none";  // a search list left open over the map
