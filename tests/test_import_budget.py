@@ -139,12 +139,13 @@ def test_version_and_import_embviz_load_no_command_and_no_query() -> None:
     assert version.returncode == 0 and version.stdout.startswith("embviz ")
     ours = sorted(m for m in imported_modules(version.stderr) if m.split(".")[0] == "embviz")
     assert ours == ["embviz", "embviz._version", "embviz.cli", "embviz.cli.app", "embviz.errors",
-                    "embviz.gensim_interop", "embviz.vectors"]
+                    "embviz.gensim_interop", "embviz.keys", "embviz.vectors"]
     code = ("import sys, embviz; before = sorted(m for m in sys.modules if m.startswith('embviz'));"
             "v = embviz.load(embviz.sample_path()); print(before); print(v.most_similar('king', topn=1))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     before, answer = run.stdout.splitlines()
-    assert before == str(["embviz", "embviz._version", "embviz.errors", "embviz.gensim_interop", "embviz.vectors"])
+    assert before == str(["embviz", "embviz._version", "embviz.errors", "embviz.gensim_interop", "embviz.keys",
+                          "embviz.vectors"])
     assert answer.startswith("[('prince', 0.8236")
 
 

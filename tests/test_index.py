@@ -154,7 +154,7 @@ def test_ivf_query_short_of_k_probes_more_cells_not_every_row(sample_index, monk
 
 def test_release_rows_gives_the_pages_back(tmp_path) -> None:
     """release_rows drops a memory-mapped table's pages from the process; the values read back the same."""
-    from embviz.vectors import release_rows
+    from embviz.search.index_build import release_rows
 
     def rss_file_kib() -> int:
         with open("/proc/self/status") as f:

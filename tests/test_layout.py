@@ -40,6 +40,7 @@ def test_public_api_is_unchanged():
         "analogy", "evaluate_analogies", "evaluate_word_pairs", "load", "lookup", "neighbors",
         "project", "sample_path", "save", "similarity", "sniff",
         "read_histories", "recommend",  # added with embviz recommend (CHANGELOG)
+        "plot",  # added with embviz.plot for notebooks (CHANGELOG)
     }
     assert set(embviz.__all__) == expected
     for name in expected:

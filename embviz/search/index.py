@@ -55,7 +55,6 @@ from embviz.search.index_queries import analogy, neighbors
 from embviz.search.index_tune import DepthChoice, tune_depth
 from embviz.search.kernel import top_k
 from embviz.search.metric import METRICS
-from embviz.vectors import release_rows
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -232,26 +231,6 @@ class Index(IndexFiles):
         what = "" if self.metric == "cosine" else f", metric {self.metric}"
         return f"{kind} ({self.method}{what}{depth}, {rec})"
 
-    def _deeper(self, n: int, fetch: int, probe: int | None) -> tuple[int, int | None] | None:
-        """Return the next try for queries still short of k results: ``(fetch, nprobe)``, or None (answer exactly).
-
-        Four times the results fetched (up to :data:`_MAX_FETCH`); for IVF also four times the
-        cells probed (up to ``nlist``), since a query whose probed cells hold fewer rows than it
-        asks for gets no more from a larger fetch. Without this, such a query was answered by
-        exact search over every row: a pass over the whole table (about 15 s on 3,000,000 x
-        300) for one short query, and, in a build's recall ladder at small nprobe, every page
-        of the rows mapped again beside the index.
-        """
-        more = min(fetch * 4, n, _MAX_FETCH)
-        if self.method == "ivf":
-            nlist = int(self.params["nlist"])
-            current = int(self.params["nprobe"] if probe is None else probe)
-            cells = min(current * 4, nlist)
-            if more <= fetch and cells <= current:
-                return None
-            return max(more, fetch), cells
-        return (more, probe) if more > fetch else None
-
     def _params(self, n: int, ef_search: int | None, nprobe: int | None, fetch: int) -> Any:
         """FAISS search parameters: depth overrides and, for ``restrict``, an id range; else None."""
         if n >= self.count and ef_search is None and nprobe is None and (
@@ -361,7 +340,7 @@ class Index(IndexFiles):
                 short = self._fill_few(pending, found, dist, excl, n, kk, ids, vals, q, exact_rows)
                 if not short:
                     break
-                deeper = self._deeper(n, fetch, probe)
+                deeper = index_build.deeper(self.method, self.params, n, fetch, probe, _MAX_FETCH)
                 if deeper is None:
                     exact_rows += short
                     break
@@ -384,7 +363,7 @@ class Index(IndexFiles):
             short = pending[~full].tolist()
             if not short:
                 break
-            deeper = self._deeper(n, fetch, probe)
+            deeper = index_build.deeper(self.method, self.params, n, fetch, probe, _MAX_FETCH)
             if deeper is None:
                 exact_rows += short
                 break
@@ -602,16 +581,7 @@ def build_for(
     rows = vectors.unit if metric == "cosine" else vectors.matrix
     depth = index_tune.DEPTH.get(method)
     tune = target_recall is not None and depth is not None and params.get(depth) is None
-    truth = exact_s = None
-    if tune:
-        # The sample's exact answer and exact search's speed first, while no index holds
-        # memory: they read every row, and those pages are given back before the rows are
-        # added (a 3,000,000 x 300 table's peak is then about one copy of the rows, not two).
-        if progress is not None:
-            progress(f"recall@{RECALL_K} on {int(min(RECALL_SAMPLE, rows.shape[0])):,} keys", 0, None)
-        truth = index_tune.truth_over(rows, metric)
-        exact_s = index_tune.exact_seconds(rows, metric, truth) if len(truth.rows) else None
-        release_rows(rows, 0, rows.shape[0])
+    truth, exact_s = index_tune.answer_first(rows, metric, progress) if tune else (None, None)  # before the build
     index = Index.build(rows, method, metric=metric, progress=progress,
                         **{k: v for k, v in params.items() if v is not None})
     if tune:
