@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from embviz.errors import InvalidQuery, require
+from embviz.errors import InvalidQuery, MissingDependency, require
 
 if TYPE_CHECKING:
     from embviz.io.meta import Meta
@@ -94,7 +94,7 @@ class Explorer:
         """Return the widget's bundle when anywidget is installed, else the iframe (``text/html``)."""
         try:
             widget = self.widget
-        except Exception:  # noqa: BLE001 - no anywidget (or no kernel): the page alone
+        except MissingDependency:  # no anywidget: the page alone
             return {"text/html": self._repr_html_(), "text/plain": repr(self)}
         return widget._repr_mimebundle_(**kwargs)
 
