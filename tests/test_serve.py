@@ -107,6 +107,9 @@ def test_info_and_the_page(server) -> None:
     assert '<script>window.EMBVIZ_API = {"base": "api", "token": null};</script>' in page
     assert 'id="embviz-data"' in page
     assert server.lines[-1].startswith("embviz: serving ") and "(40,000 keys)" in server.lines[-1]
+    # the page is drawn into a temporary file that is gone once read: no 'wrote /tmp/...' line
+    assert not [line for line in server.lines if "wrote " in line or "/embviz-serve-" in line], server.lines
+    assert [line for line in server.lines if line.startswith("embviz: drew the page (pca, ")], server.lines
 
 
 @pytest.mark.parametrize("query", ["king", "zucchini", "king - man + woman", "paris - france + italy"])

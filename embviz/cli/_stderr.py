@@ -31,9 +31,24 @@ def stderr_is_terminal() -> bool:
 
 def message(text: str) -> None:
     """Print a message on stderr (``wrote plot.html``), unless --quiet."""
-    if not _state["quiet"]:
+    if not _state["quiet"] and not any(text.startswith(p) for p in _state.get("hidden", ())):
         sys.stderr.write(f"embviz: {text}\n")
         sys.stderr.flush()
+
+
+@contextmanager
+def hidden_messages(*prefixes: str) -> Iterator[None]:
+    """Within the block, drop the messages that start with one of `prefixes` (a command run by another).
+
+    ``embviz serve`` draws its page with ``plot`` into a temporary file; the user must not be
+    told about that file (``wrote /tmp/...``), which is gone once the page is read.
+    """
+    before = _state.get("hidden", ())
+    _state["hidden"] = (*before, *prefixes)
+    try:
+        yield
+    finally:
+        _state["hidden"] = before
 
 
 #: Longest error or warning line printed; a longer one (a 10 MB query echoed) is cut in the middle.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -123,9 +124,14 @@ def serve(
 
 def _draw(source: VectorSource, method: Method, top: int | None) -> str:
     """Return the explorer page of `source` as 'embviz plot' draws it (its layouts cached as plot caches them)."""
+    from embviz.cli._stderr import hidden_messages
     from embviz.cli.project import plot
 
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="embviz-serve-") as tmp:
         out = Path(tmp) / "page.html"
-        plot.__wrapped__(out=out, method=method, top=top, source=source)
-        return out.read_text(encoding="utf-8")
+        with hidden_messages("wrote "):  # the temporary file is gone once read: not worth a line
+            plot.__wrapped__(out=out, method=method, top=top, source=source)
+        html = out.read_text(encoding="utf-8")
+    message(f"drew the page ({method.value}, {len(html) / 1e6:.1f} MB) in {time.perf_counter() - start:.1f} s")
+    return html
