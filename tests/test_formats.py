@@ -789,7 +789,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch, name):
 
         return real_write(path, partial)
 
-    monkeypatch.setattr(formats.write, "atomic_write", boom_after_some)
+    monkeypatch.setattr("embviz.io.atomic.atomic_write", boom_after_some)
     with pytest.raises(RuntimeError, match="disk on fire"):
         save(v, target)
     assert calls["n"] == 2
@@ -808,7 +808,7 @@ def test_interrupted_write_leaves_nothing_behind(tmp_path, monkeypatch):
         yield b"a 1 2\n"
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(formats.write, "_text_rows", rows)
+    monkeypatch.setattr("embviz.io.formats.word2vec.text_rows", rows)
     (tmp_path / "v.txt").write_bytes(b"old")
     with pytest.raises(KeyboardInterrupt):
         save(table(), tmp_path / "v.txt")
@@ -883,7 +883,7 @@ def test_projector_pair_is_written_as_a_unit(tmp_path, monkeypatch):
             raise RuntimeError("disk on fire")
         return real(path, write)
 
-    monkeypatch.setattr(formats.write, "atomic_write", fail_on_metadata)
+    monkeypatch.setattr("embviz.io.atomic.atomic_write", fail_on_metadata)
     with pytest.raises(RuntimeError):
         save(table(), tmp_path / "vectors.tsv")
     assert sorted(os.listdir(tmp_path)) == ["metadata.tsv", "vectors.tsv"]
@@ -905,7 +905,7 @@ def test_os_error_while_writing_is_a_format_error(tmp_path, monkeypatch):
         yield b"a 1 2\n"
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(formats.write, "_text_rows", rows)
+    monkeypatch.setattr("embviz.io.formats.word2vec.text_rows", rows)
     with pytest.raises(FormatError) as exc:
         save(table(), tmp_path / "v.txt")
     assert str(exc.value) == f"{tmp_path / 'v.txt'}: cannot write: No space left on device"

@@ -14,10 +14,10 @@ from typing import Annotated
 import typer
 
 from embviz.cli._stderr import _set_quiet
-from embviz.io.sniffing import VectorFormat
+from embviz.io.formats import VectorFormat, help_list
 from embviz.output import OutputFormat
 
-#: Readable vector formats (``--input-format``): the library's own enum, one list of formats.
+#: Readable vector formats (``--input-format``): the library's own enum, from the one table of formats.
 InputFormat = VectorFormat
 
 
@@ -34,8 +34,7 @@ VectorsOpt = Annotated[
     typer.Option(
         "--vectors",
         "-v",
-        help="Vector file (word2vec .bin/.txt, GloVe, fastText .vec; gz/bz2/xz ok; .npy, .npz, "
-        ".safetensors, .parquet, Arrow/Feather, a Projector vectors.tsv, a Spark folder). "
+        help=f"Vector file ({help_list()}; gz/bz2/xz ok). "
         "Default: the bundled sample (40,000 GloVe 6B 50d keys).",
         show_default=False,
         envvar="EMBVIZ_VECTORS",

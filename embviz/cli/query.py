@@ -62,6 +62,7 @@ from embviz.cli.spark import (
     run_similar,
 )
 from embviz.errors import InvalidQuery
+from embviz.io import formats
 
 SkipMissingOpt = Annotated[
     bool,
@@ -431,17 +432,9 @@ def similarity(
     emit(rows, fmt, no_header, columns=["a", "b", "score"])
 
 
-class OutFormat(str, Enum):
-    """Writable vector formats."""
-
-    word2vec = "word2vec"
-    word2vec_text = "word2vec-text"
-    glove = "glove"
-    fasttext = "fasttext"
-    projector = "projector"
-    npy = "npy"
-    parquet = "parquet"
-    safetensors = "safetensors"
+#: Writable vector formats (``convert --to``), from the one table of formats.
+OutFormat = Enum("OutFormat", [(f.name.replace("-", "_"), f.value) for f in formats.WRITABLE], type=str)
+_OUT_SUFFIXES = ", ".join(s for f in formats.FORMATS if f.write for s in f.suffixes[:1])
 
 
 @app.command()
@@ -449,7 +442,7 @@ def convert(
     source: Annotated[Path, typer.Argument(help="Input vector file.", show_default=False)],
     target: Annotated[
         Path,
-        typer.Argument(help="Output file (.bin, .txt, .vec, .tsv; + .gz/.bz2/.xz; .npy, .parquet, .safetensors)."),
+        typer.Argument(help=f"Output file ({_OUT_SUFFIXES}; + .gz/.bz2/.xz)."),
     ],
     to: Annotated[OutFormat | None, typer.Option("--to", help="Output format; default: from OUT's suffix.")] = None,
     precision: Annotated[

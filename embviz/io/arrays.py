@@ -387,3 +387,32 @@ def read_torch(path: Path, tensor: str | None) -> tuple[np.ndarray, str]:
     shapes = {k: (tuple(v.shape), str(v.dtype).replace("torch.", "")) for k, v in tensors.items()}
     name = choose(path, shapes, tensor)
     return tensors[name].detach().to(torch.float32).numpy(), name
+
+
+def require_file(path: Path, fmt: str) -> None:
+    """Raise :class:`FormatError` if `path` is a folder (a format read from one file)."""
+    if path.is_dir():
+        raise FormatError(f"{path}: is a directory, expected a {fmt} file")
+
+
+def from_array(
+    path: Path, arr: np.ndarray, options: object, limit: int | None, dtype: str,
+    total: int | None = None, found: tuple[list[str], str] | None = None,
+) -> tuple[list[str], np.ndarray, str]:
+    """Return an array format's table: its keys (`found`, else :func:`embviz.io.keys.resolve`) and rows.
+
+    `arr` is the file's 2-D array (a memory map; `total` its rows before a reader's own
+    limit); the first `limit` rows are checked (finite) and cast to `dtype`.
+    """
+    from embviz.io.keys import resolve
+
+    if arr.ndim != 2:
+        raise FormatError(f"{path}: array of shape {list(arr.shape)}, expected 2-D (rows, dim)")
+    names, keys_from = found or resolve(path, arr.shape[0] if total is None else total, options)
+    if limit is not None:
+        arr, names = arr[:limit], names[:limit]
+    check_matrix(path, arr)
+    matrix = as_float(path, arr, dtype)
+    if matrix.dtype.kind == "f" and arr.dtype != matrix.dtype:
+        check_matrix(path, matrix)  # float64 beyond float32's range became inf
+    return names, matrix, keys_from

@@ -36,9 +36,10 @@ import numpy as np
 
 from embviz.errors import FormatError, MissingDependency
 from embviz.io.array_headers import KNOWN_NAMES, _cut, _listing, _q
+from embviz.io.formats.hdf5 import SIGNATURE as HDF5_SIGNATURE
+from embviz.io.formats.hdf5 import signature_offset as hdf5_offset
 from embviz.io.npz import _available_memory
 from embviz.io.options import SourceOptions
-from embviz.io.sniffing import HDF5_SIGNATURE, hdf5_offset
 
 #: Names of a dataset that holds the keys of the table, in order of preference.
 KEY_DATASETS = ("keys", "ids", "words", "labels")
@@ -454,3 +455,16 @@ def read_hdf5(
     except _H5_ERRORS as exc:
         where = f"dataset {_q(name)} cannot be read" if name else "damaged HDF5 file"
         raise FormatError(f"{path}: {where}: {_why(exc)}") from None
+
+
+def read_source(path: Path, fmt: str, options: SourceOptions, limit: int | None, dtype: str) -> tuple:
+    """Read an HDF5 file as a table: ``(keys, matrix (n, dim) of dtype, where the keys came from)``.
+
+    The reader of the ``hdf5`` row of :data:`embviz.io.formats.FORMATS`: the dataset
+    `--tensor` names (or the only 2-D float one), at most `limit` rows, and its keys.
+    """
+    from embviz.io.arrays import from_array, require_file
+
+    require_file(path, fmt)
+    arr, total, found = read_hdf5(path, options, limit, dtype)  # reads at most `limit` rows
+    return from_array(path, arr, options, limit, dtype, total, found)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from embviz.errors import FormatError
-from embviz.io.sniffing import open_bytes
+from embviz.io.opening import open_bytes
 
 #: The sidecar the Projector reads beside vectors.tsv.
 METADATA = "metadata.tsv"

@@ -9,14 +9,14 @@ from typing import Callable
 import numpy as np
 
 from embviz.errors import FormatError, warn
+from embviz.io import formats
 from embviz.io.binary import SourceRows, _read_binary
 from embviz.io.checks import check_rows
+from embviz.io.formats import CONTAINERS, VectorFormat
 from embviz.io.options import SourceOptions
 from embviz.io.sink import NotInPlace, UnitWriter, _Sink, npy_header
 from embviz.io.sniffing import (
-    CONTAINERS,
     SourceInfo,
-    VectorFormat,
     _not_a_vector_file,
     _read_head,
     _sniff_head,
@@ -24,7 +24,6 @@ from embviz.io.sniffing import (
     container_format,
     open_bytes,
 )
-from embviz.io.text import _read_text
 from embviz.io.unique import DistinctKeys, all_distinct
 from embviz.vectors import Vectors
 
@@ -200,7 +199,7 @@ def read_into(
             if fmt in (VectorFormat.glove,) and info.format != VectorFormat.glove:
                 pass  # explicit glove on a file with a header: the header line becomes an error
             info = SourceInfo(fmt, info.compression, info.count, info.dim)
-        reader: Callable = _read_binary if info.format == VectorFormat.word2vec else _read_text
+        reader: Callable = formats.get(info.format).reader()  # the format's streaming parser
         if unit_path is not None and info.format == VectorFormat.word2vec and comp is None:
             streamed = _read_in_place(f, head, path, info, limit, dtype, Path(unit_path))
             if streamed is not None:
