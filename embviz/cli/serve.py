@@ -108,8 +108,12 @@ def serve(
 
             idx = open_index(source, table, metric.value)
             message(f"neighbors from the index: {idx.describe(None, None)} (exact=1 in a request searches exactly)")
+        from embviz.io import cache as _cache
+
+        layout_cache = None if source.no_cache else (source.cache_dir or _cache.default_cache_dir())
         application = create_app(table, html, source=str(source.path), metric=metric.value, token=token,
-                                 timeout=timeout, index=idx)
+                                 timeout=timeout, index=idx, layout_cache=layout_cache,
+                                 fingerprint=_cache.fingerprint(source.path) if source.path.exists() else "")
         shown = sock.getsockname()
         where = f"[{shown[0]}]" if ":" in shown[0] else shown[0]
         url = f"http://{where}:{shown[1]}/" + (f"?token={token}" if token else "")

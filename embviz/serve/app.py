@@ -6,7 +6,10 @@ Routes (all ``GET``; every answer is JSON except the page):
   API is, so its search covers every key of the table and a key that is not drawn gets its
   neighbors from the server;
 - ``/api/info``, ``/api/search``, ``/api/neighbors``, ``/api/analogy``: see
-  :mod:`embviz.serve.api`.
+  :mod:`embviz.serve.api`;
+- ``/api/layout``: ``POST`` the keys of a selection to lay them out again (PCA or UMAP on
+  those rows alone), then ``GET ?job=ID`` its progress and its answer: see
+  :mod:`embviz.serve.layout`.
 
 Neighbors requests that arrive together are answered by one batched query
 (:mod:`embviz.serve.batch`). Errors are ``{"error": "one line"}`` with a 4xx status; a query that takes longer than
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 from typing import TYPE_CHECKING, Any, Callable
 
 from embviz.serve import api
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
 
 #: Seconds a query may run before the client gets 503.
 DEFAULT_TIMEOUT = 60.0
+#: Largest request body (a re-layout's keys), in bytes.
+MAX_BODY = 4 << 20
 
 
 def api_script(token: str | None) -> str:
@@ -56,6 +62,8 @@ def create_app(
     token: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     index: Any = None,
+    layout_cache: str | os.PathLike | None = None,
+    fingerprint: str = "",
 ) -> Any:
     """Return the Starlette application serving `vectors` and the explorer `page` (HTML).
 
@@ -75,6 +83,10 @@ def create_app(
         Seconds before a query answers 503.
     index : embviz.search.index.Index, optional
         Answer ``/api/neighbors`` in its metric from it (``exact=1`` still searches exactly).
+    layout_cache : path-like, optional
+        embviz's cache directory, where ``/api/layout`` keeps its layouts; None: none kept.
+    fingerprint : str
+        The table's content fingerprint, in the layout cache's key.
 
     Raises
     ------
@@ -93,6 +105,7 @@ def create_app(
     from starlette.routing import Route
 
     from embviz.serve.batch import Batcher
+    from embviz.serve.layout import Layouts
 
     html = with_api(page, token)
     batcher = Batcher(lambda group, queries: api.neighbor_rows(vectors, index, group, list(queries)))
@@ -114,6 +127,29 @@ def create_app(
             return JSONResponse(body, headers={"Cache-Control": "no-store"})
         return endpoint
 
+    layouts = Layouts(vectors, layout_cache, fingerprint)
+
+    async def layout(request: Request) -> Response:
+        if request.method == "GET":
+            return await answer(layouts.status)(request)
+        try:
+            size = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            size = 0
+        if size > MAX_BODY:
+            return JSONResponse({"error": f"request body of {size:,} bytes; at most {MAX_BODY:,}"}, status_code=413)
+        raw = await request.body()
+        try:
+            if len(raw) > MAX_BODY:
+                raise api.ApiError(413, f"request body of {len(raw):,} bytes; at most {MAX_BODY:,}")
+            try:
+                body = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                raise api.ApiError(400, "the body is not JSON") from None
+            return JSONResponse(layouts.start(body), status_code=202, headers={"Cache-Control": "no-store"})
+        except api.ApiError as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
+
     async def the_page(request: Request) -> Response:
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
@@ -127,6 +163,7 @@ def create_app(
         Route("/api/search", answer(lambda p: api.search(vectors, p))),
         Route("/api/neighbors", answer(lambda p: api.neighbors(vectors, p, metric, index, batcher))),
         Route("/api/analogy", answer(lambda p: api.analogy(vectors, p))),
+        Route("/api/layout", layout, methods=["GET", "POST"]),
     ]
     middleware = [Middleware(_TokenCheck, token=token)] if token else []
     return Starlette(routes=routes, middleware=middleware)

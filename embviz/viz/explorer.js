@@ -565,6 +565,22 @@
     }));
     bar.appendChild(button("Clear", function () { setSelection([]); }));
     selBox.appendChild(bar);
+    if (API) {  // served: the server lays the selection out again on its own (PCA or UMAP)
+      var again = el("div");
+      var how = el("select");
+      how.id = "embviz-relayout-method";
+      ["umap", "pca"].forEach(function (m) { var o = el("option", m.toUpperCase()); o.value = m; how.appendChild(o); });
+      how.value = relayoutMethod;
+      how.addEventListener("change", function () { relayoutMethod = how.value; });
+      var go = button("Lay out again", function () { layOutAgain(how.value); });
+      go.id = "embviz-relayout-go";
+      again.appendChild(go);
+      again.appendChild(how);
+      selBox.appendChild(again);
+      var st = el("div", relayoutText, "muted");
+      st.id = "embviz-relayout-status";
+      selBox.appendChild(st);
+    }
     var shown = selectedJs().slice(0, 1000).map(hoverOf);
     var pre = el("div", shown.join("\n"));
     pre.id = "embviz-selkeys";
@@ -572,6 +588,130 @@
     if (selCount > shown.length) {
       selBox.appendChild(el("div", "... and " + fmt(selCount - shown.length) + " more (all in the download)", "muted"));
     }
+  }
+  // -- lay out the selection again (served pages: POST /api/layout, then poll its job) -----------
+  var relayoutMethod = "umap", relayoutText = "", relayoutState = {status: "none"}, relayoutBox = null;
+  function apiPost(path, body, done) {  // done(body) on 2xx, done(null, message) otherwise
+    var url = API.base + "/" + path + (API.token ? "?token=" + encodeURIComponent(API.token) : "");
+    fetch(url, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})
+      .then(function (r) {
+        return r.json().then(function (b) { return r.ok ? done(b) : done(null, b.error || r.statusText); });
+      }).catch(function (e) { done(null, String(e)); });
+  }
+  function relayoutStatus(text) {
+    relayoutText = text;
+    var s = document.getElementById("embviz-relayout-status");
+    if (s) { s.textContent = text; }
+  }
+  function layOutAgain(method) {
+    var js = selectedJs();
+    if (js.length < 3) { relayoutStatus("select at least 3 points to lay them out again"); return false; }
+    var ks = js.map(function (j) { return keys[j]; });
+    var name = method.toUpperCase(), started = performance.now();
+    relayoutState = {status: "queued", method: method, count: ks.length};
+    relayoutStatus("laying out " + fmt(ks.length) + " keys with " + name + " ...");
+    function failed(error) {
+      relayoutState = {status: "error", method: method, count: ks.length, error: error};
+      relayoutStatus("could not lay them out again: " + error);
+    }
+    function poll(job) {
+      apiGet("layout", {job: job}, function (b, error) {
+        if (!b) { failed(error); return; }
+        if (b.status === "error") { failed(b.error); return; }
+        relayoutState = {status: b.status, method: method, count: b.count, stage: b.stage, done: b.done,
+          total: b.total, seconds: b.seconds};
+        if (b.status === "done") {
+          relayoutStatus("laid out " + fmt(b.count) + " keys with " + name + " in " + b.seconds.toFixed(1) + " s" +
+            (b.cached ? " (from the layout cache)" : ""));
+          showRelayout(b, name);
+          return;
+        }
+        var step = b.total ? " " + fmt(b.done) + " of " + fmt(b.total) : "";
+        relayoutStatus("laying out " + fmt(b.count) + " keys with " + name + ": " + b.stage + step + ", " +
+          ((performance.now() - started) / 1000).toFixed(1) + " s");
+        setTimeout(function () { poll(job); }, 250);
+      });
+    }
+    apiPost("layout", {keys: ks, method: method}, function (body, error) {
+      if (!body) { failed(error); return; }
+      poll(body.job);
+    });
+    return true;
+  }
+  // the labels of the re-laid-out map: most frequent keys first, each kept only where it overlaps
+  // no label already kept and stays inside the plot (as the main map thins its labels)
+  function relabel(pd, rows, js) {
+    var xa = pd._fullLayout.xaxis, ya = pd._fullLayout.yaxis, W = xa._length, H = ya._length;
+    var order = rows.map(function (r, i) { return i; }).sort(function (a, c) {
+      return (js[a] >= 0 ? rank[js[a]] : Infinity) - (js[c] >= 0 ? rank[js[c]] : Infinity) || a - c;
+    });
+    // a hidden label is " ", not "": plotly.js (2.x) draws no text element for "", and a later
+    // restyle does not create one, so a label once hidden would never come back on zoom
+    var kept = [], text = rows.map(function () { return " "; }), size = 11, h = size * 1.3;
+    ruler.font = size + "px " + family;
+    order.forEach(function (i) {
+      if (kept.length >= 200) { return; }
+      var label = js[i] >= 0 ? labelOf(js[i]) : rows[i].key;
+      var px = xa.l2p(rows[i].x), py = ya.l2p(rows[i].y), w = ruler.measureText(String(label)).width + 4;
+      var box = [px - w / 2, py - 6 - h, px + w / 2, py - 6];  // centred above the marker
+      if (box[0] < 0 || box[2] > W || box[1] < 0 || py > H) { return; }
+      for (var t = 0; t < kept.length; t++) {
+        var o = kept[t];
+        if (box[0] < o[2] && o[0] < box[2] && box[1] < o[3] && o[1] < box[3]) { return; }
+      }
+      kept.push(box);
+      text[i] = mapText(label);
+    });
+    Plotly.restyle(pd, {text: [text]}, [0]);
+    relayoutState.labels = text.filter(function (s) { return s !== " "; }).length;
+  }
+  function closeRelayout() { if (relayoutBox) { relayoutBox.style.display = "none"; } }
+  function showRelayout(b, name) {
+    if (!relayoutBox) {
+      relayoutBox = el("div");
+      relayoutBox.id = "embviz-relayout";
+      var head = el("div");
+      head.id = "embviz-relayout-head";
+      var title = el("span");
+      title.id = "embviz-relayout-title";
+      head.appendChild(title);
+      var close = button("Back to the map", closeRelayout);
+      close.id = "embviz-relayout-close";
+      head.appendChild(close);
+      relayoutBox.appendChild(head);
+      var pd = el("div");
+      pd.id = "embviz-relayout-plot";
+      relayoutBox.appendChild(pd);
+      document.body.appendChild(relayoutBox);
+    }
+    relayoutBox.style.display = "block";
+    document.getElementById("embviz-relayout-title").textContent = "The selection laid out again: " +
+      fmt(b.count) + " keys, " + name + (b.recall === null || b.recall === undefined ? "" :
+      ", trust recall@10 " + b.recall.toFixed(3)) + ". Click a point to find it on the map.";
+    var js = b.rows.map(function (r) { return jOfKey(r.key); });
+    var trace = {
+      type: b.rows.length > 2000 ? "scattergl" : "scatter", mode: "markers+text",
+      x: b.rows.map(function (r) { return r.x; }), y: b.rows.map(function (r) { return r.y; }),
+      text: b.rows.map(function () { return " "; }),  // see relabel
+      hovertext: b.rows.map(function (r, i) { return esc(js[i] >= 0 ? hoverOf(js[i]) : r.key); }),
+      hoverinfo: "text", textposition: "top center", textfont: {size: 11},
+      customdata: b.rows.map(function (r) { return r.key; }), marker: {size: 6, color: "#1f77b4"}
+    };
+    var pd = document.getElementById("embviz-relayout-plot");
+    Plotly.newPlot(pd, [trace], {margin: {l: 40, r: 10, t: 10, b: 30}, showlegend: false, hovermode: "closest",
+      xaxis: {zeroline: false}, yaxis: {zeroline: false, scaleanchor: "x"}},
+      {displaylogo: false, responsive: true}).then(function () {
+      pd.removeAllListeners && pd.removeAllListeners("plotly_click");
+      pd.on("plotly_click", function (ev) {
+        var j = ev.points && ev.points.length ? jOfKey(ev.points[0].customdata) : -1;
+        if (j >= 0) { closeRelayout(); focus(j, true); }
+      });
+      relabel(pd, b.rows, js);
+      pd.on("plotly_relayout", function () { relabel(pd, b.rows, js); });  // zoom, pan: other labels fit
+      relayoutState.points = b.rows.map(function (r) { return [r.key, r.x, r.y]; });
+      relayoutState.recall = b.recall;
+      relayoutState.cached = b.cached;
+    });
   }
   function setSelection(js, keepNative) {
     sel.fill(0);
@@ -1074,6 +1214,8 @@
     neighbors: function (key) { var j = jOfKey(key); return j < 0 ? null : neighborsOf(j); },
     labels: function () { return labelState; },
     regions: function () { return regionState; },
+    relayout: function (method) { return API ? layOutAgain(method || relayoutMethod) : false; },
+    relayoutState: function () { return relayoutState; },
     shown: function (key) { var j = jOfKey(key); return j < 0 || !M ? null : metaOf(rank[j] - 1); },
     state: function () { return {focus: focusJ >= 0 ? keys[focusJ] : null, selected: selCount, n: n, total: total, k: K}; }
   };

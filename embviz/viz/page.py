@@ -64,6 +64,13 @@ body.embviz-meta #embviz-plot, body.embviz-meta #embviz-bar, body.embviz-meta #e
   right: 460px; }
 body.embviz-meta #embviz-panel { width: 460px; }
 body.embviz-meta #embviz-search { width: 340px; }
+#embviz-relayout { position: absolute; left: 0; top: 38px; right: 330px; bottom: 22px; z-index: 5;
+  background: #fff; display: none; }
+body.embviz-meta #embviz-relayout { right: 460px; }
+#embviz-relayout-head { height: 30px; display: flex; align-items: center; gap: 8px; padding: 0 8px;
+  border-bottom: 1px solid #ddd; background: #f6f8fa; }
+#embviz-relayout-title { flex: 1; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+#embviz-relayout-plot { position: absolute; left: 0; right: 0; top: 31px; bottom: 0; }
 #embviz-selkeys { max-height: 40vh; overflow: auto; white-space: pre; font-family: monospace;
   font-size: 12px; border: 1px solid #eee; padding: 2px 4px; }
 </style>

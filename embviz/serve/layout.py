@@ -1,0 +1,149 @@
+"""Lay out a selection again, for ``embviz serve``: PCA or UMAP on the chosen rows alone, as jobs.
+
+The page sends the keys of a selection (``POST /api/layout``, JSON ``{"keys": [...],
+"method": "pca" | "umap"}``) and gets a job id at once; it then asks how the job is doing
+(``GET /api/layout?job=ID``: the stage, its progress and the seconds so far) until the job
+is done (the rows ``{key, x, y}`` in the order sent, and the layout's recall@10 trust score)
+or failed (one line). The layout is :func:`embviz.viz.project` on those rows alone: unit rows,
+PCA exact, UMAP with cosine kNN, cached in ``<cache>/projections`` as ``embviz plot``'s
+layouts are (the same selection and method come back at once).
+
+Bounded work: at most :data:`MAX_KEYS` keys per job, one job laid out at a time (a single
+worker thread, so other requests are answered meanwhile and the two cores are not shared
+among several UMAPs), at most :data:`MAX_WAITING` jobs waiting, and the last :data:`MAX_JOBS`
+jobs kept for their answers.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from embviz.errors import EmbvizError
+from embviz.serve.api import ApiError
+
+if TYPE_CHECKING:
+    from embviz.vectors import Vectors
+
+#: Most keys one re-layout takes (UMAP of 10,000 points takes about 10 to 20 s on 2 cores).
+MAX_KEYS = 10_000
+#: Jobs kept with their answers (the oldest finished ones are forgotten first).
+MAX_JOBS = 32
+#: Jobs that may wait for the worker; more are refused (429) until one finishes.
+MAX_WAITING = 4
+#: The layout methods a request may ask for.
+METHODS = ("pca", "umap")
+
+
+class Layouts:
+    """The re-layout jobs of one served table.
+
+    Parameters
+    ----------
+    vectors : Vectors
+        The served table, ``(n, dim)``.
+    cache_dir : path-like, optional
+        embviz's cache directory (layouts in ``<cache_dir>/projections``); None: no layout
+        cache (``--no-cache``).
+    fingerprint : str
+        The table's content fingerprint (:func:`embviz.io.cache.fingerprint`), in the layout
+        cache's key.
+    """
+
+    def __init__(self, vectors: Vectors, cache_dir: str | Path | None, fingerprint: str) -> None:
+        self.vectors, self.cache_dir, self.fingerprint = vectors, cache_dir, fingerprint
+        self._jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embviz-layout")
+
+    def start(self, body: Any) -> dict[str, Any]:
+        """Check a request's JSON body and queue its job: ``{"job": ID, "status": "queued", ...}``.
+
+        Raises
+        ------
+        ApiError
+            400 for a body that is not ``{"keys": [3 to MAX_KEYS distinct keys], "method": ...}``,
+            404 for a key not in the table, 429 when :data:`MAX_WAITING` jobs already wait.
+        """
+        if not isinstance(body, dict):
+            raise ApiError(400, 'expected a JSON object {"keys": [...], "method": "pca" or "umap"}')
+        keys, method = body.get("keys"), body.get("method", "pca")
+        if method not in METHODS:
+            raise ApiError(400, f"method {str(method)[:40]!r} is not one of {', '.join(METHODS)}")
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise ApiError(400, "'keys' must be a list of keys (strings)")
+        if not 3 <= len(keys) <= MAX_KEYS:
+            raise ApiError(400, f"{len(keys):,} keys: a re-layout takes 3 to {MAX_KEYS:,}")
+        if len(set(keys)) != len(keys):
+            raise ApiError(400, "'keys' holds a key twice")
+        index = self.vectors.key_to_index
+        missing = [k for k in keys if k not in index]
+        if missing:
+            raise ApiError(404, f"{len(missing):,} key(s) not in the table, the first {missing[0][:100]!r}")
+        ids = [index[k] for k in keys]
+        job_id = secrets.token_hex(8)
+        job: dict[str, Any] = {"job": job_id, "status": "queued", "method": method, "count": len(ids),
+                               "stage": "queued", "done": 0, "total": 0, "_start": time.perf_counter()}
+        with self._lock:
+            waiting = sum(1 for j in self._jobs.values() if j["status"] in ("queued", "running"))
+            if waiting >= MAX_WAITING:
+                raise ApiError(429, f"{waiting} layouts are already queued or running; try again when one is done")
+            self._jobs[job_id] = job
+            while len(self._jobs) > MAX_JOBS:  # forget the oldest finished job
+                old = next((j for j, v in self._jobs.items() if v["status"] in ("done", "error")), None)
+                if old is None:
+                    break
+                del self._jobs[old]
+        self._pool.submit(self._run, job, ids, keys)
+        return _public(job)
+
+    def status(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """Return a job's state: running (stage, done, total, seconds), done (rows), or error (one line).
+
+        Raises
+        ------
+        ApiError
+            400 without ``job``, 404 for a job this server does not know (or has forgotten).
+        """
+        job_id = params.get("job")
+        if not job_id:
+            raise ApiError(400, "missing parameter 'job'")
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, f"no layout job {job_id[:40]!r} (the server keeps its last {MAX_JOBS})")
+        return _public(job)
+
+    def _run(self, job: dict[str, Any], ids: list[int], keys: list[str]) -> None:
+        from embviz import viz
+
+        def report(stage: str, done: int, total: int) -> None:
+            job.update(stage=stage, done=int(done), total=int(total))
+
+        job.update(status="running", stage="starting")
+        try:
+            proj = viz.project(self.vectors, ids, method=job["method"], dim=2, cache_dir=self.cache_dir,
+                               use_cache=self.cache_dir is not None, fingerprint=self.fingerprint,
+                               progress=report)
+        except EmbvizError as exc:
+            job.update(status="error", error=str(exc).split("\n")[0][:300])
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop the server: one line
+            first = str(exc).strip().split("\n")[0][:300]
+            job.update(status="error", error=f"internal error ({type(exc).__name__}: {first}); please report it")
+        else:
+            xy = proj.coords.astype(float).tolist()
+            job.update(status="done", stage="done", rows=[{"key": k, "x": p[0], "y": p[1]} for k, p in zip(keys, xy)],
+                       recall=proj.recall, cached=bool(proj.cached))
+        job["seconds"] = round(time.perf_counter() - job["_start"], 3)
+
+
+def _public(job: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in job.items() if not k.startswith("_")}
+    if "seconds" not in out:
+        out["seconds"] = round(time.perf_counter() - job["_start"], 3)
+    return out
