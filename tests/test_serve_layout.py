@@ -215,3 +215,84 @@ def test_at_most_four_layouts_wait_and_a_failure_is_one_line(monkeypatch, table)
     assert [(a["status"], a["error"]) for a in answers] == [
         ("error", "internal error (RuntimeError: boom); please report it")] * 4
     assert jobs.start({"keys": ["king", "queen", "prince"]})["status"] in ("queued", "running")
+
+
+# -- add keys that are not drawn to the map -----------------------------------------------------
+def post_place(server: Server, body: object) -> tuple[int, dict]:
+    req = urllib.request.Request(server.base + "/api/place", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_place_answers_the_nearest_keys_among_the_map_s(server, table) -> None:
+    among = list(table.keys[:2000])
+    status, body = post_place(server, {"keys": ["zucchini", "king"], "among": among, "k": 10})
+    assert status == 200 and body["k"] == 10
+    unit = np.asarray(table.unit)
+    a = unit[:2000]
+    for row, key in zip(body["rows"], ["zucchini", "king"]):
+        s = a @ unit[table.key_to_index[key]]
+        if key in among:
+            s[among.index(key)] = -np.inf  # a drawn key is not its own neighbor
+        ref = np.argsort(-s, kind="stable")[:10]
+        assert row["key"] == key
+        assert [n["key"] for n in row["neighbors"]] == [among[i] for i in ref]
+        np.testing.assert_allclose([n["score"] for n in row["neighbors"]], s[ref], atol=1e-5)
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"keys": [], "among": ["king"]}, 400, "'keys' holds 0 keys; 1 to 1,000 are allowed"),
+    ({"keys": ["king"], "among": "king"}, 400, "'among' must be a list of keys (strings)"),
+    ({"keys": ["king"], "among": ["queen"], "k": 0}, 400, "'k' must be an integer from 1 to 100"),
+    ({"keys": ["kingg"], "among": ["queen"]}, 404, "1 key(s) of 'keys' not in the table, the first 'kingg'"),
+    ("king", 400, 'expected a JSON object {"keys": [...], "among": [...], "k": 10}'),
+])
+def test_bad_place_requests_get_one_line(server, body, status, message) -> None:
+    assert post_place(server, body) == (status, {"error": message})
+
+
+@pytest.mark.browser
+def test_add_a_key_that_is_not_drawn_to_the_map(browser, server, table) -> None:
+    ctx = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url)
+    page.wait_for_function("() => window.embviz && window.embviz.ready", timeout=60_000)
+    page.fill("#embviz-search", "zucchini")  # rank 35,559: not among the 2,000 drawn keys
+    page.wait_for_timeout(300)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#embviz-place", timeout=15_000)
+    assert page.text_content("#embviz-place") == "Add to the map"
+    page.click("#embviz-place")
+    page.wait_for_function("() => window.embviz.added().length === 1", timeout=15_000)
+    added = page.evaluate("() => window.embviz.added()[0]")
+    assert added["key"] == "zucchini" and len(added["neighbors"]) == 10
+    # its place: the similarity-weighted mean of its 10 nearest drawn keys' positions on the map
+    pos = page.evaluate("""() => { const gd = document.getElementById('embviz-plot'), out = {};
+        gd._fullData.filter(t => (t.meta || {}).role === 'points').forEach(t => {
+          for (let p = 0; p < t.customdata.length; p++) { out[t.customdata[p]] = [t.x[p], t.y[p]]; } });
+        return out; }""")
+    _, body = post_place(server, {"keys": ["zucchini"], "among": list(table.keys[:2000]), "k": 10})
+    nb = body["rows"][0]["neighbors"]
+    assert [[n["key"], n["score"]] for n in nb] == added["neighbors"]
+    w = np.array([max(n["score"], 0) for n in nb])
+    xy = np.array([pos[str(table.key_to_index[n["key"]] + 1)] for n in nb])
+    np.testing.assert_allclose([added["x"], added["y"]], (w[:, None] * xy).sum(0) / w.sum(), rtol=1e-9)
+    # drawn as a star with its name, the map centred on it, the button says so
+    trace = page.evaluate("""() => { const t = document.getElementById('embviz-plot').data.filter(
+        t => (t.meta || {}).role === 'added')[0]; return [t.x, t.y, t.text, t.marker.symbol]; }""")
+    assert trace == [[added["x"]], [added["y"]], ["zucchini"], "star"]
+    page.wait_for_timeout(500)
+    rng = page.evaluate("() => { const l = document.getElementById('embviz-plot')._fullLayout;"
+                        " return [l.xaxis.range, l.yaxis.range]; }")
+    assert rng[0][0] < added["x"] < rng[0][1] and rng[1][0] < added["y"] < rng[1][1]
+    assert abs((rng[0][0] + rng[0][1]) / 2 - added["x"]) < 1e-6 * max(1.0, abs(added["x"])) + 1e-9
+    assert page.text_content("#embviz-place") == "On the map (added)"
+    assert page.text_content("#embviz-place-note").startswith("added at the similarity-weighted mean of its 10 nearest drawn keys (")
+    assert errors == []
+    ctx.close()

@@ -8,7 +8,8 @@ Routes (all ``GET``; every answer is JSON except the page):
 - ``/api/info``, ``/api/search``, ``/api/neighbors``, ``/api/analogy``: see
   :mod:`embviz.serve.api`;
 - ``/api/layout``: ``POST`` the keys of a selection to lay them out again (PCA or UMAP on
-  those rows alone), then ``GET ?job=ID`` its progress and its answer: see
+  those rows alone), then ``GET ?job=ID`` its progress and its answer; ``/api/place``
+  (``POST``): keys' nearest keys among the map's, to add them to it: see
   :mod:`embviz.serve.layout`.
 
 Neighbors requests that arrive together are answered by one batched query
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
 
 #: Seconds a query may run before the client gets 503.
 DEFAULT_TIMEOUT = 60.0
-#: Largest request body (a re-layout's keys), in bytes.
-MAX_BODY = 4 << 20
+#: Largest request body (a re-layout's keys; the keys of a map of 400,000 points), in bytes.
+MAX_BODY = 16 << 20
 
 
 def api_script(token: str | None) -> str:
@@ -105,7 +106,7 @@ def create_app(
     from starlette.routing import Route
 
     from embviz.serve.batch import Batcher
-    from embviz.serve.layout import Layouts
+    from embviz.serve.layout import Layouts, place
 
     html = with_api(page, token)
     batcher = Batcher(lambda group, queries: api.neighbor_rows(vectors, index, group, list(queries)))
@@ -129,9 +130,15 @@ def create_app(
 
     layouts = Layouts(vectors, layout_cache, fingerprint)
 
-    async def layout(request: Request) -> Response:
-        if request.method == "GET":
-            return await answer(layouts.status)(request)
+    def posted(fn: Callable[[Any], dict], status: int = 200, get: Callable | None = None) -> Callable[[Request], Any]:
+        """Return an endpoint answering ``fn(the JSON body)`` to a POST, and ``get(params)`` to a GET."""
+        async def endpoint(request: Request) -> Response:
+            if request.method == "GET" and get is not None:
+                return await answer(get)(request)
+            return await json_body(request, fn, status)
+        return endpoint
+
+    async def json_body(request: Request, fn: Callable[[Any], dict], status: int) -> Response:
         try:
             size = int(request.headers.get("content-length") or 0)
         except ValueError:
@@ -146,9 +153,14 @@ def create_app(
                 body = json.loads(raw)
             except (ValueError, UnicodeDecodeError):
                 raise api.ApiError(400, "the body is not JSON") from None
-            return JSONResponse(layouts.start(body), status_code=202, headers={"Cache-Control": "no-store"})
+            answer_ = await anyio.to_thread.run_sync(fn, body)
+            return JSONResponse(answer_, status_code=status, headers={"Cache-Control": "no-store"})
         except api.ApiError as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status)
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop the server: one line, 500
+            first = str(exc).strip().split("\n")[0][:300]
+            return JSONResponse({"error": f"internal error ({type(exc).__name__}: {first}); please report it"},
+                                status_code=500)
 
     async def the_page(request: Request) -> Response:
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
@@ -163,7 +175,8 @@ def create_app(
         Route("/api/search", answer(lambda p: api.search(vectors, p))),
         Route("/api/neighbors", answer(lambda p: api.neighbors(vectors, p, metric, index, batcher))),
         Route("/api/analogy", answer(lambda p: api.analogy(vectors, p))),
-        Route("/api/layout", layout, methods=["GET", "POST"]),
+        Route("/api/layout", posted(layouts.start, 202, get=layouts.status), methods=["GET", "POST"]),
+        Route("/api/place", posted(lambda body: place(vectors, body)), methods=["POST"]),
     ]
     middleware = [Middleware(_TokenCheck, token=token)] if token else []
     return Starlette(routes=routes, middleware=middleware)

@@ -147,3 +147,58 @@ def _public(job: dict[str, Any]) -> dict[str, Any]:
     if "seconds" not in out:
         out["seconds"] = round(time.perf_counter() - job["_start"], 3)
     return out
+
+
+#: Most keys one ``/api/place`` request places, and most keys of the map it places them on.
+MAX_PLACE, MAX_AMONG = 1000, 400_000
+
+
+def place(vectors: Vectors, body: Any) -> dict[str, Any]:
+    """``POST /api/place``: each key's nearest keys among the map's, to put it on the map.
+
+    Body ``{"keys": [keys to place], "among": [the keys drawn on the map], "k": 10}``. Answers
+    ``{"k": k, "rows": [{"key", "neighbors": [{"key", "score"}, ...]}]}``: per key, its `k`
+    nearest keys of `among` by cosine similarity (itself left out), most similar first. The
+    page puts the key at the similarity-weighted mean of their positions, as umap-learn's
+    ``UMAP.transform`` starts a new point (McInnes et al. 2018) before its optimisation, which
+    is not run here: the map's other points stay where they are.
+
+    Raises
+    ------
+    ApiError
+        400 for a malformed body or sizes over :data:`MAX_PLACE` / :data:`MAX_AMONG`, 404 for
+        a key not in the table.
+    """
+    import numpy as np
+
+    if not isinstance(body, dict):
+        raise ApiError(400, 'expected a JSON object {"keys": [...], "among": [...], "k": 10}')
+    keys, among, k = body.get("keys"), body.get("among"), body.get("k", 10)
+    for name, value, cap in (("keys", keys, MAX_PLACE), ("among", among, MAX_AMONG)):
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            raise ApiError(400, f"'{name}' must be a list of keys (strings)")
+        if not 1 <= len(value) <= cap:
+            raise ApiError(400, f"'{name}' holds {len(value):,} keys; 1 to {cap:,} are allowed")
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 100:
+        raise ApiError(400, "'k' must be an integer from 1 to 100")
+    index = vectors.key_to_index
+    for name, value in (("keys", keys), ("among", among)):
+        missing = [x for x in value if x not in index]
+        if missing:
+            raise ApiError(404, f"{len(missing):,} key(s) of '{name}' not in the table, the first {missing[0][:100]!r}")
+    q_ids = np.array([index[x] for x in keys], dtype=np.int64)
+    a_ids = np.array([index[x] for x in among], dtype=np.int64)
+    unit = vectors.unit
+    scores = np.asarray(unit[q_ids], dtype=np.float32) @ np.asarray(unit[a_ids], dtype=np.float32).T
+    scores[q_ids[:, None] == a_ids[None, :]] = -np.inf  # a key drawn already is not its own neighbor
+    kk = min(k, len(among))
+    if kk < len(among):
+        top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+    else:
+        top = np.tile(np.arange(len(among)), (len(keys), 1))
+    rows = []
+    for r, key in enumerate(keys):
+        cand = top[r][np.argsort(-scores[r, top[r]], kind="stable")]
+        nbrs = [{"key": among[c], "score": float(scores[r, c])} for c in cand.tolist() if np.isfinite(scores[r, c])]
+        rows.append({"key": key, "neighbors": nbrs})
+    return {"k": kk, "rows": rows}

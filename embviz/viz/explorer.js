@@ -414,7 +414,62 @@
         "re-plot with --around " + key, "embviz-why"));
     }
     if (M && rk !== null) { focusBox.appendChild(metaTable(rk - 1)); }
+    if (API && rk !== null && dim === 2) {
+      var add = button(placedAt(key) ? "On the map (added)" : "Add to the map", function () { addToMap(key); });
+      add.id = "embviz-place";
+      focusBox.appendChild(add);
+    }
     if (API) { serverNeighbors(key, key); }
+  }
+  // -- add a key that is not drawn to the map (served pages: POST /api/place) ---------------------
+  // it goes at the similarity-weighted mean of its 10 nearest drawn keys, as UMAP's transform
+  // starts a new point; nothing else moves
+  var added = [], addedTrace = -1;
+  function placedAt(key) { return added.filter(function (a) { return a.key === key; })[0] || null; }
+  function addToMap(key) {
+    var have = placedAt(key);
+    if (have) { centreOn(have.x, have.y); return; }
+    var note = el("p", "placing " + key + " among the " + fmt(n) + " drawn keys ...", "muted");
+    note.id = "embviz-place-note";
+    focusBox.appendChild(note);
+    apiPost("place", {keys: [key], among: keys, k: 10}, function (body, error) {
+      if (!body) { note.textContent = "could not place it: " + error; return; }
+      var nb = body.rows[0].neighbors, sw = 0, x = 0, y = 0;
+      nb.forEach(function (r) {
+        var j = jOfKey(r.key), w = Math.max(r.score, 0);
+        if (j >= 0) { x += w * X[j]; y += w * Y[j]; sw += w; }
+      });
+      if (!(sw > 0)) {  // no similar drawn key: the plain mean
+        nb.forEach(function (r) { var j = jOfKey(r.key); if (j >= 0) { x += X[j]; y += Y[j]; sw += 1; } });
+      }
+      if (!(sw > 0)) { note.textContent = "could not place it: no drawn key to place it by"; return; }
+      var a = {key: key, x: x / sw, y: y / sw, neighbors: nb.map(function (r) { return [r.key, r.score]; })};
+      added.push(a);
+      note.textContent = "added at the similarity-weighted mean of its " + nb.length + " nearest drawn keys (" +
+        nb.slice(0, 3).map(function (r) { return r.key; }).join(", ") + ", ...)";
+      drawAdded();
+      centreOn(a.x, a.y);
+      var b = document.getElementById("embviz-place");
+      if (b) { b.textContent = "On the map (added)"; }
+    });
+  }
+  function drawAdded() {
+    var t = {x: added.map(function (a) { return a.x; }), y: added.map(function (a) { return a.y; }),
+      text: added.map(function (a) { return mapText(a.key); }), hovertext: added.map(function (a) { return esc(a.key); })};
+    if (addedTrace >= 0) { Plotly.deleteTraces(gd, addedTrace); }
+    Plotly.addTraces(gd, {type: "scatter", mode: "markers+text", x: t.x, y: t.y, text: t.text, hovertext: t.hovertext,
+      hoverinfo: "text", textposition: "top center", textfont: {size: 12, color: "#b00"}, showlegend: false,
+      name: "added", meta: {role: "added"}, marker: {symbol: "star", size: 13, color: "#d62728",
+        line: {width: 1, color: "#fff"}}});
+    addedTrace = gd.data.length - 1;
+  }
+  function centreOn(x, y) {
+    var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+    var w = Math.abs(xa.range[1] - xa.range[0]), hgt = Math.abs(ya.range[1] - ya.range[0]);
+    var fw = (fullX[1] - fullX[0]) / 8, fh = (fullY[1] - fullY[0]) / 8;
+    if (w > fw) { hgt = hgt * fw / w; w = fw; }
+    if (hgt > fh * 1.5) { w = w * fh / hgt; hgt = fh; }
+    relayout({"xaxis.range": [x - w / 2, x + w / 2], "yaxis.range": [y - hgt / 2, y + hgt / 2]});
   }
   var asked = 0;  // the latest neighbors request: an older answer arriving late is dropped
   function serverNeighbors(query, shownKey) {
@@ -1216,6 +1271,8 @@
     regions: function () { return regionState; },
     relayout: function (method) { return API ? layOutAgain(method || relayoutMethod) : false; },
     relayoutState: function () { return relayoutState; },
+    addToMap: function (key) { if (API && dim === 2) { addToMap(key); return true; } return false; },
+    added: function () { return added; },
     shown: function (key) { var j = jOfKey(key); return j < 0 || !M ? null : metaOf(rank[j] - 1); },
     state: function () { return {focus: focusJ >= 0 ? keys[focusJ] : null, selected: selCount, n: n, total: total, k: K}; }
   };
