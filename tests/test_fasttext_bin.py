@@ -117,6 +117,42 @@ def test_oov_vectors_equal_fasttext(models, name):
         np.testing.assert_allclose(model.word_vector(w), ft.get_word_vector(w), atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("name", ["sg36", "cbow24"])
+def test_compiled_ngram_rows_are_fasttexts_in_its_order(models, name):
+    """The kernel's rows of every word are fastText's ``get_subwords`` ids, in the same order."""
+    from embviz.io.fasttext_kernel import kernels
+
+    path, ft = models[name]
+    m = fb.FastTextModel(path)
+    ids = np.arange(m.nwords, dtype=np.int64)
+    has = np.array([w != "</s>" for w in m.words])
+    counts = np.zeros(m.nwords, dtype=np.int64)
+    k = kernels()
+    k.count_subwords(m._dict, m._starts, m._ends, ids, has, m.args.minn, m.args.maxn, counts)
+    offsets = np.r_[0, np.cumsum(counts)]
+    rows = np.empty(offsets[-1], dtype=np.int32)
+    k.subword_rows(m._dict, m._starts, m._ends, ids, has, m.nwords, m.args.bucket, m.args.minn, m.args.maxn,
+                   offsets, rows)
+    for i, w in enumerate(m.words):
+        assert rows[offsets[i] : offsets[i + 1]].tolist() == ft.get_subwords(w)[1][1:].tolist(), w
+
+
+@pytest.mark.parametrize("name", ["sg36", "cbow24"])
+def test_vocabulary_vectors_streamed_in_many_chunks_and_groups(models, name, monkeypatch):
+    """One chunk gives fastText's float32 sums bit for bit; many chunks and word groups agree to 1e-6."""
+    path, ft = models[name]
+    ref = np.stack([ft.get_word_vector(w) for w in ft.get_words()])
+    one = fb.FastTextModel(path).word_vectors()
+    np.testing.assert_array_equal(one, ref)  # fastText's order of additions, and its 1/n
+    dim = one.shape[1]
+    monkeypatch.setattr(fb, "_CHUNK_BYTES", 4 * dim * 37)  # 136 chunks of 37 n-gram rows
+    monkeypatch.setattr(fb, "_ROWS_BYTES", 4 * 500)  # groups of about 500 n-grams, every other backwards
+    m = fb.FastTextModel(path)
+    many = m.word_vectors()
+    np.testing.assert_allclose(many, ref, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(m.word_vectors(limit=7), ref[:7], atol=1e-6, rtol=0)
+
+
 def test_model_args_and_dictionary(models):
     path, ft = models["sg36"]
     m = fb.FastTextModel(path)

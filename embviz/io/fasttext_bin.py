@@ -17,7 +17,9 @@ little-endian):
 
 A word's vector is fastText's ``getWordVector``: the mean of its own row (when the word is in
 the dictionary) and the rows of its character n-grams (:func:`ngram_rows`). The input matrix
-is memory-mapped where it lies in the file; only the word vectors are computed into memory.
+is memory-mapped where it lies in the file for single words (out of the vocabulary); the
+whole vocabulary's vectors are computed by streaming it with plain reads through a fixed
+buffer and compiled loops (:mod:`embviz.io.fasttext_kernel`), so it is never resident whole.
 """
 
 from __future__ import annotations
@@ -41,10 +43,19 @@ _DICT = struct.Struct("<3iq")
 _LOSS = {1: "hs", 2: "ns", 3: "softmax", 4: "ova"}
 _MODEL = {1: "cbow", 2: "skipgram", 3: "supervised"}
 _EOS = b"</s>"
-#: Words per block when computing the vectors of a whole vocabulary (bounds temporary memory).
-_BLOCK_WORDS = 2048
 _FNV_OFFSET = np.uint32(2166136261)
 _FNV_PRIME = np.uint32(16777619)
+_FNV64_OFFSET = 14695981039346656037
+_FNV64_PRIME = 1099511628211
+#: Bytes of n-gram rows read into memory at a time when computing a whole vocabulary's
+#: vectors: the input matrix is streamed through this buffer, never resident as a whole.
+_CHUNK_BYTES = 256 << 20
+#: Words with fewer n-grams than ``bucket / _GATHER_BELOW`` read their rows from the memory
+#: map instead (a few pages of it) rather than streaming all the n-gram rows.
+_GATHER_BELOW = 16
+#: Bytes of n-gram row numbers (int32) computed at a time: the words are taken in groups of
+#: this many n-grams, and each group streams all the n-gram rows once.
+_ROWS_BYTES = 128 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,17 +188,23 @@ class FastTextModel:
         if n_entries < 0 or not 0 <= self.nwords <= n_entries or self.nwords + self.nlabels != n_entries:
             self._fail("dictionary", f"{n_entries:,} entries for {self.nwords:,} words and "
                                      f"{self.nlabels:,} labels")
-        words: list[bytes] = []
+        from embviz.io.fasttext_kernel import kernels
+
+        data = np.frombuffer(buf, dtype=np.uint8) if size else np.empty(0, np.uint8)
+        starts = np.empty(n_entries, dtype=np.int64)
+        ends = np.empty(n_entries, dtype=np.int64)
         counts = np.empty(n_entries, dtype=np.int64)
         types = np.empty(n_entries, dtype=np.int8)
-        find, unpack = buf.find, struct.Struct("<qb").unpack_from
-        for i in range(n_entries):
-            nul = find(b"\0", pos)
-            if nul < 0 or nul + 10 > size:
-                self._fail("dictionary", f"entry {i + 1:,} of {n_entries:,} is cut off")
-            words.append(bytes(buf[pos:nul]))
-            counts[i], types[i] = unpack(buf, nul + 1)
-            pos = nul + 10
+        end = kernels().scan_dictionary(data, pos, n_entries, starts, ends, counts, types)
+        # the dictionary's bytes, copied out of the mapping (the words stay bytes until asked)
+        self._dict = data[pos:end].copy() if end >= 0 else data[:0].copy()
+        del data  # no view of the mapping may outlive it
+        if end < 0:
+            self._fail("dictionary", f"entry {-end:,} of {n_entries:,} is cut off")
+        starts -= pos
+        ends -= pos
+        self._starts, self._ends = starts, ends
+        pos = int(end)
         if self.pruneidx_size > 0:
             raise FormatError(f"{self.path}: is a pruned (quantized) fastText model; embviz reads "
                               "only full-precision .bin models, not .ftz")
@@ -203,29 +220,71 @@ class FastTextModel:
         m, n = struct.unpack_from("<2q", buf, pos)
         if (m, n) != (self.nwords + self.args.bucket, dim):
             self._fail("matrix", f"shape ({m:,}, {n:,}), expected ({self.nwords + self.args.bucket:,}, {dim})")
-        self._raw = words
         self.counts_all, self.types = counts, types
         return pos + 16
 
     # -- the dictionary --------------------------------------------------------------------
+    def _word_entries(self) -> NDArray[np.int64]:
+        return np.flatnonzero(self.types == 0)
+
     @cached_property
     def words(self) -> list[str]:
-        """The words (entry type 0) in dictionary order, decoded as UTF-8 (invalid bytes escaped)."""
-        return [w.decode("utf-8", "surrogateescape") for w, t in zip(self._raw, self.types) if t == 0]
+        """The words (entry type 0) in dictionary order, decoded as UTF-8 (invalid bytes escaped).
+
+        A list that :func:`embviz.io.read_into` knows to be free of duplicates when the words'
+        64-bit hashes are all distinct (as fastText's dictionary makes them).
+        """
+        from embviz.io.fasttext_kernel import kernels
+        from embviz.io.unique import DistinctKeys, all_distinct
+
+        k = kernels()
+        keep = self._word_entries()
+        if len(keep) == 0:
+            return []
+        joined = k.join_words(self._dict, self._starts, self._ends, keep)
+        words = joined.tobytes().decode("utf-8", "surrogateescape").split("\0")[:-1]
+        del joined
+        return DistinctKeys(words) if all_distinct([self._hashes[keep]]) else words
 
     @cached_property
     def counts(self) -> NDArray[np.int64]:
         """Each word's training count ``(nwords,)`` int64."""
         return self.counts_all[self.types == 0]
 
+    def _raw(self, i: int) -> bytes:
+        """Return the bytes of dictionary entry `i` (a word or a label)."""
+        return self._dict[self._starts[i] : self._ends[i]].tobytes()
+
     @cached_property
-    def _ids(self) -> dict[bytes, int]:
-        return {w: i for i, w in enumerate(self._raw)}  # words and labels, as fastText's getId
+    def _hashes(self) -> NDArray[np.uint64]:
+        """64-bit FNV-1a of every entry's bytes ``(size,)`` uint64."""
+        from embviz.io.fasttext_kernel import kernels
+
+        entries = np.arange(len(self.types), dtype=np.int64)
+        return kernels().hash64(self._dict, self._starts, self._ends, entries)
+
+    @cached_property
+    def _by_hash(self) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
+        order = np.argsort(self._hashes, kind="stable")
+        return self._hashes[order], order
+
+    def _entry_id(self, raw: bytes) -> int | None:
+        """Return the dictionary entry of `raw` (fastText's ``getId``: words and labels), or None."""
+        h = _FNV64_OFFSET
+        for b in raw:
+            h = ((h ^ b) * _FNV64_PRIME) & 0xFFFFFFFFFFFFFFFF
+        sorted_hashes, order = self._by_hash
+        i = int(np.searchsorted(sorted_hashes, np.uint64(h)))
+        while i < len(order) and int(sorted_hashes[i]) == h:
+            if self._raw(int(order[i])) == raw:
+                return int(order[i])
+            i += 1
+        return None
 
     def has_word(self, word: str | bytes) -> bool:
         """Whether `word` is in the model's dictionary (a table read with a limit holds fewer)."""
         raw = word.encode("utf-8", "surrogateescape") if isinstance(word, str) else bytes(word)
-        i = self._ids.get(raw)
+        i = self._entry_id(raw)
         return i is not None and self.types[i] == 0
 
     # -- vectors -----------------------------------------------------------------------------
@@ -239,7 +298,7 @@ class FastTextModel:
         ``nwords + hash % bucket``. ``</s>`` has no n-grams.
         """
         raw = word.encode("utf-8", "surrogateescape") if isinstance(word, str) else bytes(word)
-        own = self._ids.get(raw)
+        own = self._entry_id(raw)
         rows = [] if own is None else [own]
         if self.args.maxn > 0 and self.args.bucket > 0 and raw != _EOS and self.pruneidx_size != 0:
             rows.extend(self._ngram_hashes([raw])[0].tolist())
@@ -309,31 +368,115 @@ class FastTextModel:
     def word_vectors(self, limit: int | None = None) -> NDArray[np.float32]:
         """Compute the vectors of the first `limit` dictionary words: ``(n, dim)`` float32.
 
-        Each row is :meth:`word_vector` of the word (what fastText writes to the ``.vec``),
-        computed in vectorised blocks of words.
+        Each row is :meth:`word_vector` of the word (what fastText writes to the ``.vec``):
+        fastText's float32 sum of the word's own row and its n-gram rows, times ``1 / count``.
+        The words' own rows are read straight into the result; the n-gram rows are streamed
+        through one buffer of ``_CHUNK_BYTES`` with plain reads, each chunk added to every word
+        that uses one of its rows by a compiled loop on all cores
+        (:func:`embviz.io.fasttext_kernel.accumulate_chunk`). Memory: the result, one chunk
+        and the dictionary; the input matrix is never mapped whole. With one chunk (a model
+        whose n-gram rows fit in it) the sums are added in fastText's own order and equal its
+        own bit for bit; with several, each word's rows are added chunk by chunk, which changes
+        only the float32 rounding (well within 1e-6 of fastText's).
         """
-        word_ids = np.flatnonzero(self.types == 0)[:limit]
-        out = np.empty((len(word_ids), self.args.dim), dtype=np.float32)
-        ngrams = self.args.maxn > 0 and self.args.bucket > 0 and self.pruneidx_size != 0
-        for lo in range(0, len(word_ids), _BLOCK_WORDS):
-            ids = word_ids[lo : lo + _BLOCK_WORDS]
-            raws = [self._raw[i] for i in ids]
-            if ngrams:
-                rows, own = self._ngram_hashes(raws)
-                eos = np.array([r == _EOS for r in raws])
-                keep = ~eos[own]
-                rows, own = rows[keep], own[keep]
-            else:
-                rows, own = np.empty(0, np.int64), np.empty(0, np.int64)
-            all_rows = np.concatenate([ids.astype(np.int64), rows])
-            all_own = np.concatenate([np.arange(len(ids)), own])
-            order = np.argsort(all_own, kind="stable")
-            all_rows, all_own = all_rows[order], all_own[order]
-            bounds = np.searchsorted(all_own, np.arange(len(ids)))
-            block = np.asarray(self.input[all_rows], dtype=np.float32)
-            sums = np.add.reduceat(block, bounds, axis=0)  # float32 sums, as fastText adds
-            out[lo : lo + len(ids)] = sums / np.bincount(all_own, minlength=len(ids))[:, None]
+        from embviz.io.fasttext_kernel import kernels
+
+        k = kernels()
+        word_ids = self._word_entries()[:limit]
+        n, dim = len(word_ids), self.args.dim
+        out = _empty((n, dim), np.float32)
+        counts = np.zeros(n, dtype=np.int64)
+        ngrams = self.args.maxn > 0 and self.args.bucket > 0 and self.pruneidx_size != 0 and n > 0
+        if ngrams:
+            has = np.ones(n, dtype=bool)  # "</s>" has no n-grams
+            four = np.flatnonzero(self._ends[word_ids] - self._starts[word_ids] == len(_EOS))
+            at = self._starts[word_ids[four]]
+            has[four[np.logical_and.reduce([self._dict[at + j] == c for j, c in enumerate(_EOS)])]] = False
+            k.count_subwords(self._dict, self._starts, self._ends, word_ids, has, self.args.minn, self.args.maxn,
+                             counts)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        with open(self.path, "rb", buffering=0) as f:
+            fd = f.fileno()
+            runs = np.flatnonzero(np.diff(word_ids) != 1) + 1  # labels before words: rare
+            for lo, hi in zip(np.r_[0, runs], np.r_[runs, n]) if n else ():
+                _read_rows(fd, out[lo:hi], self.matrix_offset + 4 * dim * int(word_ids[lo]), self.path)
+            if ngrams and offsets[-1]:
+                self._add_ngram_rows(fd, out, word_ids, has, offsets)
+        counts += 1  # the word's own row
+        k.scale_rows(out, counts)
         return out
+
+    def _add_ngram_rows(self, fd: int, out: NDArray[np.float32], word_ids: NDArray[np.int64],
+                        has: NDArray[np.bool_], offsets: NDArray[np.int64]) -> None:
+        """Add to each row of `out` the n-gram rows of its word (see :meth:`word_vectors`).
+
+        The words go in groups whose n-gram row numbers (int32) take at most ``_ROWS_BYTES``;
+        each group streams the n-gram rows of the input matrix through one buffer of
+        ``_CHUNK_BYTES`` (every other group backwards, so the chunk in the buffer is reused).
+        Words with few n-grams altogether (a ``limit``) read their rows from the memory map.
+        """
+        from embviz.io.fasttext_kernel import kernels
+
+        k = kernels()
+        n, dim = out.shape
+        bucket, first = self.args.bucket, self.nwords
+        if offsets[-1] * _GATHER_BELOW < bucket:  # few words (a limit): read only their rows, in place
+            rows = np.empty(offsets[-1], dtype=np.int32)
+            k.subword_rows(self._dict, self._starts, self._ends, word_ids, has, first, bucket, self.args.minn,
+                           self.args.maxn, offsets, rows)
+            k.accumulate_chunk(out, np.asarray(self.input), 0, rows, offsets)
+            return
+        cuts = np.searchsorted(offsets, np.arange(0, offsets[-1], max(1, _ROWS_BYTES // 4)), "right") - 1
+        cuts = np.unique(np.r_[cuts, n])
+        step = max(1, _CHUNK_BYTES // (4 * dim))
+        starts = list(range(first, first + bucket, step))
+        # np.empty: numpy asks for huge pages, which the random reads from the chunk need (TLB)
+        chunk = np.empty((min(step, bucket), dim), dtype=np.float32)
+        held = -1  # the chunk in the buffer
+        for g, (w0, w1) in enumerate(zip(cuts[:-1], cuts[1:])):
+            group = offsets[w0 : w1 + 1]
+            rows = np.empty(group[-1] - group[0], dtype=np.int32)
+            k.subword_rows(self._dict, self._starts, self._ends, word_ids[w0:w1], has[w0:w1], first,
+                           bucket, self.args.minn, self.args.maxn, group, rows)
+            order = starts if g % 2 == 0 else starts[::-1]
+            for i, lo in enumerate(order):
+                m = min(step, first + bucket - lo)
+                if lo != held:
+                    if i + 1 < len(order):  # the next chunk comes from disk while this one is added
+                        nxt = order[i + 1]
+                        os.posix_fadvise(fd, self.matrix_offset + 4 * dim * nxt,
+                                         4 * dim * min(step, first + bucket - nxt), os.POSIX_FADV_WILLNEED)
+                    _read_rows(fd, chunk[:m], self.matrix_offset + 4 * dim * lo, self.path)
+                    held = lo
+                k.accumulate_chunk(out[w0:w1], chunk[:m], lo, rows, group)
+            del rows
+
+
+def _empty(shape: tuple[int, int], dtype: type) -> NDArray:
+    """Return an uninitialised C-contiguous array in its own anonymous mapping, freed with it.
+
+    Not ``np.empty``: numpy asks the kernel for transparent huge pages on large arrays, and
+    on a machine whose memory is fragmented by the page cache (reading a 7 GB model makes it
+    so) the kernel then compacts memory on every first touch, 3-6 s for 2.4 GB instead of
+    about 1 s. Huge pages only pay for random access; the result is written row after row.
+    """
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if size == 0:
+        return np.empty(shape, dtype=dtype)
+    private = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(private, dtype=dtype).reshape(shape)
+
+
+def _read_rows(fd: int, into: NDArray[np.float32], offset: int, path: Path) -> None:
+    """Fill `into` (C-contiguous) with the bytes of the file `fd` from `offset` (plain reads)."""
+    view = memoryview(into).cast("B")
+    done = 0
+    while done < len(view):
+        got = os.preadv(fd, [view[done : done + (1 << 30)]], offset + done)
+        if got <= 0:
+            raise FormatError(f"{path}: fastText model truncated in the matrix (read {done:,} of {len(view):,} bytes)")
+        done += got
 
 
 def read_fasttext_bin(path: Path, limit: int | None, dtype: str) -> tuple[list[str], NDArray, None]:
