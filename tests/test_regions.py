@@ -97,6 +97,20 @@ def test_region_counts_follow_the_map_size():
 def test_long_names_are_cut():
     assert regions_mod._short("x" * 40) == "x" * 23 + "\u2026"
     assert regions_mod._short("short title") == "short title"
+    # a region of long movie titles is named by the titles that fit in 40 characters (seen on
+    # the MovieLens map served with --meta: three titles spanning half the map)
+    titles = ["Blue Angel, The (Blaue Engel, Der) (1930)", "My Man Godfrey (1936)", "Laura (1944)"]
+    assert regions_mod._name(titles) == "Blue Angel, The (Blaue\u2026"
+    assert regions_mod._name(["Laura (1944)", "My Man Godfrey (1936)", "Gilda (1946)"]) == (
+        "Laura (1944), My Man Godfrey (1936)")
+    assert regions_mod._name(["king", "queen", "prince"]) == "king, queen, prince"
+
+
+def test_names_of_long_titles_fit_in_forty_characters():
+    coords, ids, keys, unit = planted_map(per=200)
+    long_keys = [k if not k.startswith("w") else f"{k} and a long movie title of a kind (1999)" for k in keys]
+    named = regions(coords, ids, long_keys, unit=unit, count=4)
+    assert named and max(len(r.name) for r in named) <= regions_mod.NAME_CHARS
 
 
 def _regions_trace(o: Opened) -> dict:

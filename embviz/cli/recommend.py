@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -45,6 +45,9 @@ from embviz.cli.spark import (
 )
 from embviz.errors import InvalidQuery
 
+if TYPE_CHECKING:
+    from embviz.vectors import Vectors
+
 _COLUMNS = ["user", "rank", "item", "score"]
 
 #: Spearman correlation of item norm and popularity rank above which ``--metric dot`` warns: rarer
@@ -64,6 +67,32 @@ def _keys_file(path: Path, what: str) -> list[str]:
         raise InvalidQuery(f"{what} {path}: cannot read it ({exc})") from None
     keys = [line.split("\t")[0].strip() for line in text.splitlines() if line.strip()]
     return keys
+
+
+def read_history(history: str | Path, items: Vectors, user_column: str | None, item_column: str | None,
+                 time_column: str | None, weight_column: str | None = None, strict: bool = False) -> Any:
+    """Read ``--history`` against the item table; dropped events are one warning (an error with `strict`)."""
+    from embviz.io import interactions
+
+    hist = interactions.read_histories(
+        Path(history).expanduser(), items.keys, user_column=user_column, item_column=item_column,
+        time_column=time_column, weight_column=weight_column,
+    )
+    dropped = hist.unknown_items + hist.missing
+    if dropped:
+        parts = []
+        if hist.unknown_items:
+            eg = ", ".join(repr(x) for x in hist.unknown_examples)
+            parts.append(f"{hist.unknown_items:,} with items not in {items.source or 'the item table'} (e.g. {eg})")
+        if hist.missing:
+            parts.append(f"{hist.missing:,} without a user or item")
+        text = f"{hist.source}: {dropped:,} of {hist.rows:,} events dropped: " + "; ".join(parts)
+        if strict:
+            raise InvalidQuery(text)
+        from embviz.errors import warn
+
+        warn(text)
+    return hist
 
 
 @app.command()
@@ -133,7 +162,6 @@ def recommend(
     the items in the user's --history (as YouTube's candidate generator averages watch
     vectors). Users are scored in batches; rows stream to stdout or to -o FILE.
     """
-    from embviz.io import interactions
     from embviz.search import metric as _metric
     from embviz.search import recommender as _rec
 
@@ -168,24 +196,7 @@ def recommend(
         return
     hist = None
     if history is not None:
-        hist = interactions.read_histories(
-            Path(history).expanduser(), items.keys, user_column=user_column, item_column=item_column,
-            time_column=time_column, weight_column=weight_column,
-        )
-        dropped = hist.unknown_items + hist.missing
-        if dropped:
-            parts = []
-            if hist.unknown_items:
-                eg = ", ".join(repr(x) for x in hist.unknown_examples)
-                parts.append(f"{hist.unknown_items:,} with items not in {items.source or 'the item table'} (e.g. {eg})")
-            if hist.missing:
-                parts.append(f"{hist.missing:,} without a user or item")
-            text = f"{hist.source}: {dropped:,} of {hist.rows:,} events dropped: " + "; ".join(parts)
-            if strict:
-                raise InvalidQuery(text)
-            from embviz.errors import warn
-
-            warn(text)
+        hist = read_history(history, items, user_column, item_column, time_column, weight_column, strict)
     utable = None
     if user_table is not None:
         utable = load_vectors(Path(user_table).expanduser(), None, None, source.no_cache, source.cache_dir)

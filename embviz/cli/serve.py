@@ -13,9 +13,12 @@ import typer
 
 from embviz.cli._common import (
     IndexOpt,
+    MetaKeyOpt,
+    MetaOpt,
     MetricChoice,
     MetricOpt,
     QuietOpt,
+    ShowOpt,
     VectorSource,
     message,
     with_vectors,
@@ -71,6 +74,20 @@ def serve(
     use_index: IndexOpt = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1.0, help="Seconds a query may run before it "
                                            "answers 503.")] = 60.0,
+    meta: MetaOpt = None,
+    meta_key: MetaKeyOpt = None,
+    show: ShowOpt = None,
+    user_table: Annotated[Path | None, typer.Option("--users", metavar="FILE", show_default=False,
+                          help="User vectors in the items' space: /api/recommend?user=U (-v is the items).")] = None,
+    history: Annotated[Path | None, typer.Option("--history", metavar="FILE", show_default=False,
+                       help="Interaction log (user, item[, timestamp]): /api/recommend's user vectors without "
+                       "--users (mean of their items), and what exclude_seen=1 leaves out.")] = None,
+    user_column: Annotated[str | None, typer.Option("--user-column", help="User column of --history.",
+                           show_default=False)] = None,
+    item_column: Annotated[str | None, typer.Option("--item-column", help="Item column of --history.",
+                           show_default=False)] = None,
+    time_column: Annotated[str | None, typer.Option("--time-column", help="Timestamp column of --history.",
+                           show_default=False)] = None,
     quiet: QuietOpt = False,
     *,
     source: VectorSource,
@@ -101,7 +118,7 @@ def serve(
             except (OSError, UnicodeDecodeError) as exc:
                 raise InvalidQuery(f"--page {page}: cannot read it ({exc})") from None
         else:
-            html = _draw(source, method, top)
+            html = _draw(source, method, top, meta, meta_key, show)
         idx = None
         if use_index:  # the stored index of --metric (built with its search depth chosen if there is none)
             from embviz.cli._common import open_index
@@ -111,8 +128,20 @@ def serve(
         from embviz.io import cache as _cache
 
         layout_cache = None if source.no_cache else (source.cache_dir or _cache.default_cache_dir())
+        utable = hist = None
+        if user_table is not None:
+            from embviz.cli._common import load_vectors
+
+            utable = load_vectors(Path(user_table).expanduser(), None, None, source.no_cache, source.cache_dir)
+        if history is not None:
+            from embviz.cli.recommend import read_history
+
+            hist = read_history(history, table, user_column, item_column, time_column)
+        if utable is not None or hist is not None:
+            message(f"recommendations at /api/recommend?user=U for the users of "
+                    f"{', '.join(str(p) for p in (user_table, history) if p is not None)}")
         application = create_app(table, html, source=str(source.path), metric=metric.value, token=token,
-                                 timeout=timeout, index=idx, layout_cache=layout_cache,
+                                 timeout=timeout, index=idx, layout_cache=layout_cache, users=utable, history=hist,
                                  fingerprint=_cache.fingerprint(source.path) if source.path.exists() else "")
         shown = sock.getsockname()
         where = f"[{shown[0]}]" if ":" in shown[0] else shown[0]
@@ -126,7 +155,8 @@ def serve(
         sock.close()
 
 
-def _draw(source: VectorSource, method: Method, top: int | None) -> str:
+def _draw(source: VectorSource, method: Method, top: int | None, meta: Path | None = None,
+          meta_key: str | None = None, show: str | None = None) -> str:
     """Return the explorer page of `source` as 'embviz plot' draws it (its layouts cached as plot caches them)."""
     from embviz.cli._stderr import hidden_messages
     from embviz.cli.project import plot
@@ -135,7 +165,7 @@ def _draw(source: VectorSource, method: Method, top: int | None) -> str:
     with tempfile.TemporaryDirectory(prefix="embviz-serve-") as tmp:
         out = Path(tmp) / "page.html"
         with hidden_messages("wrote "):  # the temporary file is gone once read: not worth a line
-            plot.__wrapped__(out=out, method=method, top=top, source=source)
+            plot.__wrapped__(out=out, method=method, top=top, source=source, meta=meta, meta_key=meta_key, show=show)
         html = out.read_text(encoding="utf-8")
     message(f"drew the page ({method.value}, {len(html) / 1e6:.1f} MB) in {time.perf_counter() - start:.1f} s")
     return html

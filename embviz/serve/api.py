@@ -93,12 +93,17 @@ def _rows(rows: list[Any]) -> list[dict[str, Any]]:
     return [{k: _json_value(v) for k, v in d.items()} for d in asdicts(rows)]
 
 
-def info(vectors: Vectors, source: str, metric: str) -> dict[str, Any]:
-    """``/api/info``: the table served (file, count, dim, dtype, default metric) and the API's caps."""
+def info(vectors: Vectors, source: str, metric: str, recommend: bool = False, history: bool = False) -> dict[str, Any]:
+    """``/api/info``: the table served (file, count, dim, dtype, default metric) and the API's caps.
+
+    ``recommend`` says whether ``/api/recommend`` has users (``serve --users`` or ``--history``),
+    ``history`` whether it can leave out what a user has seen (``exclude_seen=1``).
+    """
     return {
         "file": source, "count": int(vectors.count), "dim": int(vectors.dim),
         "dtype": str(vectors.matrix.dtype), "metric": metric,
         "limits": {"k": MAX_K, "page": MAX_PAGE, "query": MAX_QUERY, "regex": MAX_REGEX},
+        "recommend": bool(recommend), "history": bool(history),
     }
 
 
@@ -214,6 +219,40 @@ def analogy(vectors: Vectors, params: Mapping[str, str]) -> dict[str, Any]:
         raise ApiError(400, f"'method' must be cosadd or cosmul, got {method[:40]!r}")
     rows = _call(lambda: _analogy(vectors, (a, b, c), k=k, method=method))
     return {"a": a, "b": b, "c": c, "k": k, "method": method, "rows": _rows(rows)}
+
+
+def recommend(
+    items: Vectors, params: Mapping[str, str], default_metric: str, users: Any = None, history: Any = None
+) -> dict[str, Any]:
+    """``/api/recommend?user=U&k=10[&metric=][&exclude_seen=1]``: ``embviz recommend -f json``'s rows.
+
+    The served table is the items. A user's vector is its row of `users` (``serve --users``),
+    else the mean of its items' vectors in `history` (``serve --history``), which is also what
+    ``exclude_seen=1`` leaves out. Rows: ``user, rank, item, score``; ``search`` is the
+    provenance the command line puts in each JSON row; an unknown user is 404.
+    """
+    from embviz.search import recommender as _rec
+
+    if users is None and history is None:
+        raise ApiError(404, "this server has no users: start it with --users FILE or --history FILE")
+    user = _query(params, "user")
+    k = _int(params, "k", 10, 1, MAX_K)
+    metric = _metric(params, default_metric)
+    exclude_seen = params.get("exclude_seen", "0") not in ("0", "", "false")
+    if exclude_seen and history is None:
+        raise ApiError(400, "exclude_seen needs the users' histories: start the server with --history FILE")
+    from embviz.search.metric import SCORE_MEANING
+
+    who = _call(lambda: _rec.resolve_users(user_table=users, histories=history, wanted=[user], strict=True))
+    rows = _call(lambda: _rec.recommend(items, users=users, history=history, user_keys=[user], k=k, metric=metric,
+                                        exclude_seen=exclude_seen, strict=True))
+    search = (f"1 user; vectors: {who.source}; metric {metric} ({SCORE_MEANING[metric]})"
+              + ("; seen items excluded" if exclude_seen else ""))  # the CLI's provenance, its 'search' field
+    out = _rows(rows)
+    ids = items.indices([r["item"] for r in out]) if out else np.zeros(0, dtype=np.int64)
+    for r, i in zip(out, np.asarray(ids).tolist()):
+        r["id"] = int(i)  # the item's row, as /api/neighbors gives
+    return {"user": user, "k": k, "metric": metric, "exclude_seen": exclude_seen, "search": search, "rows": out}
 
 
 def _call(fn):  # noqa: ANN001, ANN202

@@ -5,8 +5,8 @@ Routes (all ``GET``; every answer is JSON except the page):
 - ``/``: the explorer page (the same HTML and JavaScript as ``embviz plot``), told where the
   API is, so its search covers every key of the table and a key that is not drawn gets its
   neighbors from the server;
-- ``/api/info``, ``/api/search``, ``/api/neighbors``, ``/api/analogy``: see
-  :mod:`embviz.serve.api`;
+- ``/api/info``, ``/api/search``, ``/api/neighbors``, ``/api/analogy``, ``/api/recommend``
+  (with users): see :mod:`embviz.serve.api`;
 - ``/api/layout``: ``POST`` the keys of a selection to lay them out again (PCA or UMAP on
   those rows alone), then ``GET ?job=ID`` its progress and its answer; ``/api/place``
   (``POST``): keys' nearest keys among the map's, to add them to it: see
@@ -65,6 +65,8 @@ def create_app(
     index: Any = None,
     layout_cache: str | os.PathLike | None = None,
     fingerprint: str = "",
+    users: Any = None,
+    history: Any = None,
 ) -> Any:
     """Return the Starlette application serving `vectors` and the explorer `page` (HTML).
 
@@ -88,6 +90,9 @@ def create_app(
         embviz's cache directory, where ``/api/layout`` keeps its layouts; None: none kept.
     fingerprint : str
         The table's content fingerprint, in the layout cache's key.
+    users, history : Vectors, Histories, optional
+        For ``/api/recommend`` (the table is then the items): user vectors, and users'
+        histories (their mean item vectors without `users`, and what ``exclude_seen`` leaves out).
 
     Raises
     ------
@@ -129,6 +134,7 @@ def create_app(
         return endpoint
 
     layouts = Layouts(vectors, layout_cache, fingerprint)
+    has_users = users is not None or history is not None
 
     def posted(fn: Callable[[Any], dict], status: int = 200, get: Callable | None = None) -> Callable[[Request], Any]:
         """Return an endpoint answering ``fn(the JSON body)`` to a POST, and ``get(params)`` to a GET."""
@@ -171,10 +177,11 @@ def create_app(
     routes = [
         Route("/", the_page),
         Route("/favicon.ico", no_icon),
-        Route("/api/info", answer(lambda p: api.info(vectors, source, metric))),
+        Route("/api/info", answer(lambda p: api.info(vectors, source, metric, has_users, history is not None))),
         Route("/api/search", answer(lambda p: api.search(vectors, p))),
         Route("/api/neighbors", answer(lambda p: api.neighbors(vectors, p, metric, index, batcher))),
         Route("/api/analogy", answer(lambda p: api.analogy(vectors, p))),
+        Route("/api/recommend", answer(lambda p: api.recommend(vectors, p, metric, users, history))),
         Route("/api/layout", posted(layouts.start, 202, get=layouts.status), methods=["GET", "POST"]),
         Route("/api/place", posted(lambda body: place(vectors, body)), methods=["POST"]),
     ]

@@ -498,6 +498,52 @@
       }
     });
   }
+  // -- a user's recommendations (served with --users or --history: GET /api/recommend) ------------
+  var canRecommend = false, hasHistory = false;
+  if (API) {
+    apiGet("info", {}, function (b) {
+      if (!b || !b.recommend) { return; }
+      canRecommend = true;
+      hasHistory = !!b.history;  // then what a user has seen is left out, as implicit's recommend does
+      input.placeholder += ", or user:ID";
+      helpBox.appendChild(el("p", "Type user:ID and Enter for the items recommended to that user " +
+        "(as embviz recommend; drawn ones are marked on the map)."));
+    });
+  }
+  function showRecommendations(user) {
+    matchesEl.style.display = "none";
+    clearFocus();
+    focusBox.textContent = "";
+    var h = el("h3", "user " + user);
+    h.id = "embviz-focus-key";
+    focusBox.appendChild(h);
+    var mine = ++asked, k = K || 10;
+    var wait = el("p", "asking the server for the " + k + " items recommended to " + user + " ...", "muted");
+    wait.id = "embviz-server-wait";
+    focusBox.appendChild(wait);
+    var ask = {user: user, k: k};
+    if (hasHistory) { ask.exclude_seen = 1; }
+    apiGet("recommend", ask, function (body, error) {
+      if (mine !== asked || !focusBox.contains(wait)) { return; }
+      wait.remove();
+      if (!body) {
+        var p = el("p", error, "embviz-why");
+        p.id = "embviz-server-error";
+        focusBox.appendChild(p);
+        return;
+      }
+      var list = body.rows.map(function (r) { return {id: r.id, key: r.item, score: r.score, j: jOfKey(r.item)}; });
+      var note = el("p", body.rows.length + " items recommended over all " + fmt(total) + " (" + body.search +
+        "), from the server, as embviz recommend prints them:", "muted");
+      note.id = "embviz-recommend-note";
+      focusBox.appendChild(note);
+      focusBox.appendChild(neighborTable(list, "embviz-neighbors", null, ""));
+      var drawn = list.filter(function (nb) { return nb.j >= 0; });
+      if (drawn.length) {
+        batched(function () { setOverlay("nbrs", drawn.map(function (nb) { return nb.j; }), true); });
+      }
+    });
+  }
   function clearFocus() {
     focusJ = -1;
     focusBox.textContent = "";
@@ -927,6 +973,8 @@
       if (typing) { clearTimeout(typing); typing = null; searchAll(input.value); }
       if (current.length) {
         choose(current[active] || current[0]);
+      } else if (API && canRecommend && /^user:./.test(input.value.trim())) {  // a user's recommendations
+        showRecommendations(input.value.trim().slice(5).trim());
       } else if (API && /\s[-+]\s/.test(input.value)) {  // 'king - man + woman': its neighbors
         matchesEl.style.display = "none";
         focusJ = -1;
@@ -1273,6 +1321,7 @@
     relayoutState: function () { return relayoutState; },
     addToMap: function (key) { if (API && dim === 2) { addToMap(key); return true; } return false; },
     added: function () { return added; },
+    canRecommend: function () { return canRecommend; },
     shown: function (key) { var j = jOfKey(key); return j < 0 || !M ? null : metaOf(rank[j] - 1); },
     state: function () { return {focus: focusJ >= 0 ? keys[focusJ] : null, selected: selCount, n: n, total: total, k: K}; }
   };

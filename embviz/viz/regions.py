@@ -59,6 +59,9 @@ FIT_SAMPLE = 20_000
 #: Keys per name (coarse, fine), and the characters kept of each.
 TERMS = (3, 2)
 TERM_CHARS = 24
+#: Characters of a whole name: its keys are named in order while they fit (at least one), so a
+#: region of long titles is not named across half the map.
+NAME_CHARS = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +137,7 @@ def regions(
             if not len(members):
                 continue
             at = members[_densest(coords[members])]
-            text = ", ".join(_short(t) for t in terms[c])
+            text = _name(terms[c])
             out.append(Region(level, float(coords[at, 0]), float(coords[at, 1]), text, len(members)))
     return out
 
@@ -192,6 +195,17 @@ def _densest(points: NDArray[np.float64], bins: int = 16) -> int:
     best = int(np.argmax(counts))
     centre = lo + (np.array([best // bins, best % bins]) + 0.5) / bins * span
     return int(np.argmin(np.sum((points - centre) ** 2, axis=1)))
+
+
+def _name(terms: list[str]) -> str:
+    """Join the cut `terms` with ", " while the name stays within :data:`NAME_CHARS` (the first always)."""
+    parts: list[str] = []
+    for t in terms:
+        t = _short(t)
+        if parts and len(", ".join([*parts, t])) > NAME_CHARS:
+            break
+        parts.append(t)
+    return ", ".join(parts)
 
 
 def _short(term: str) -> str:
