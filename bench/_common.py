@@ -33,6 +33,20 @@ def glove_files() -> dict[str, Path]:
     return {k: DATA / n for k, n in names.items()}
 
 
+def evict(src: Path) -> None:
+    """Write back dirty pages and drop `src` (and, as root, the whole page cache) from memory."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+    except OSError:
+        pass
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
 def median_time(fn: Callable[[], object], repeat: int = 3) -> tuple[float, list[float]]:
     """Median wall seconds of `repeat` calls of `fn` in this process, and all timings."""
     times = []

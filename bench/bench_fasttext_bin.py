@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import _run, write_result  # noqa: E402
+from _common import _run, evict, write_result  # noqa: E402
 
 DIM = 300
 MINN, MAXN = 3, 6
@@ -92,20 +92,6 @@ def generate(path: Path, n: int, seed: int = 0) -> None:
         for lo in range(0, n, 100_000):
             f.write(zeros[: min(100_000, n - lo) * DIM * 4])
     os.replace(tmp, path)
-
-
-def evict(src: Path) -> None:
-    """Write back dirty pages and drop `src` (and, as root, the whole page cache) from memory."""
-    os.sync()
-    try:
-        Path("/proc/sys/vm/drop_caches").write_text("1\n")
-    except OSError:
-        pass
-    fd = os.open(src, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
 
 
 def run(cmd) -> tuple[float, float, bytes]:

@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import _run, write_result  # noqa: E402
+from _common import _run, evict, write_result  # noqa: E402
 
 DIM = 300
 CENTRES = 2000
@@ -107,20 +107,6 @@ def generate_overlapping(path: Path, n: int, dim: int = DIM, seed: int = 1) -> N
 
 
 GENERATORS = {"separated": generate_separated, "overlapping": generate_overlapping}
-
-
-def evict(src: Path) -> None:
-    """Write back dirty pages and drop `src` (and, as root, the whole page cache) from memory."""
-    os.sync()
-    try:
-        Path("/proc/sys/vm/drop_caches").write_text("1\n")
-    except OSError:
-        pass
-    fd = os.open(src, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
 
 
 def warm(folder: Path) -> None:

@@ -463,7 +463,7 @@
         line: {width: 1, color: "#fff"}}});
     addedTrace = gd.data.length - 1;
   }
-  function centreOn(x, y) {
+  function centreOn(x, y) {  // at most 1/8 of the full map across, as the chosen point's view
     var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
     var w = Math.abs(xa.range[1] - xa.range[0]), hgt = Math.abs(ya.range[1] - ya.range[0]);
     var fw = (fullX[1] - fullX[0]) / 8, fh = (fullY[1] - fullY[0]) / 8;
@@ -559,15 +559,7 @@
     writeHash();
   }
   function centre(j) {
-    if (dim !== 2) { return; }
-    var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-    var xr = xa.range, yr = ya.range;
-    var w = Math.abs(xr[1] - xr[0]), hgt = Math.abs(yr[1] - yr[0]);
-    var fw = (fullX[1] - fullX[0]) / 8, fh = (fullY[1] - fullY[0]) / 8;
-    if (w > fw) { hgt = hgt * fw / w; w = fw; }
-    if (hgt > fh * 1.5) { w = w * fh / hgt; hgt = fh; }
-    relayout({"xaxis.range": [X[j] - w / 2, X[j] + w / 2],
-      "yaxis.range": [Y[j] - hgt / 2, Y[j] + hgt / 2]});
+    if (dim === 2) { centreOn(X[j], Y[j]); }
   }
   function focus(j, move) {
     focusJ = j;
