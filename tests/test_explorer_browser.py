@@ -811,3 +811,25 @@ def test_a_page_plotted_with_metric_lists_what_neighbors_metric_prints(browser, 
     assert f"as embviz neighbors --metric {metric} prints them" in intro
     assert o.errors == [] and o.dialogs == []
     o.close()
+
+
+def test_column_equals_value_selects_the_drawn_points_that_hold_it(browser, meta_page):
+    path, v, meta = meta_page
+    o = Opened(browser, path)
+    try:
+        o.page.fill("#embviz-search", "genres=comedy")  # any case; a part of 'Animation|Children's|Comedy'
+        o.page.wait_for_timeout(300)
+        o.page.keyboard.press("Enter")
+        o.page.wait_for_function("() => window.embviz.state().selected > 0")
+        drawn = [int(k) for k in v.keys[:100]]  # the page draws the top 100
+        want = sorted(str(k) for k in drawn if k != 12 and "Comedy" in META_GENRES[(k - 1) % 4].split("|"))
+        tsv = o.page.evaluate("() => window.embviz.selectionTSV()").splitlines()[1:]
+        assert sorted(line.split("\t")[0] for line in tsv) == want
+        assert o.page.evaluate("() => window.embviz.state().selected") == len(want) == 25
+        assert o.page.text_content("#embviz-panel").count(f"filter genres=comedy: {len(want)} of 100 drawn points selected") == 1
+        # an exact single-valued cell, and a column that is not shown
+        assert o.page.evaluate("() => window.embviz.filter('genres', 'Drama')") == 25
+        assert o.page.evaluate("() => window.embviz.filter('year', '1995')") == -1
+        assert "no shown column 'year' (columns: title, genres)" in o.page.text_content("#embviz-panel")
+    finally:
+        o.close()

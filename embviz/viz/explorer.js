@@ -280,7 +280,8 @@
   var focusBox = el("div"), selBox = el("div"), helpBox = el("div", null, "muted");
   helpBox.appendChild(el("p", "Click a point for its nearest neighbors in the original space. " +
     "Box or lasso (toolbar) or shift-click to select. Search by key, prefix or /regex/" +
-    (M && mCols.length ? ", or by any part of " + mCols.join(", ") + " (any case)." : ".")));
+    (M && mCols.length ? ", or by any part of " + mCols.join(", ") + " (any case); " + mCols[mCols.length - 1] +
+      "=VALUE and Enter selects the points whose " + mCols[mCols.length - 1] + " hold VALUE." : ".")));
   var msgBox = el("div", null, "muted");
   panel.textContent = "";
   panel.appendChild(focusBox);
@@ -806,6 +807,26 @@
       relayoutState.cached = b.cached;
     });
   }
+  // -- metadata filter: COLUMN=VALUE in the search box selects the drawn points whose shown
+  // column holds VALUE (any case; a multi-valued cell, Animation|Comedy, holds each of its parts)
+  function filterBy(column, value) {
+    var c = mCols.map(function (x) { return x.toLowerCase(); }).indexOf(column.toLowerCase());
+    if (c < 0) {
+      msgBox.textContent = "no shown column '" + column + "' (columns: " + mCols.join(", ") + ")";
+      return -1;
+    }
+    var want = value.toLowerCase(), js = [];
+    for (var j = 0; j < n; j++) {
+      var cell = mVals[c][j];
+      if (cell === null || cell === undefined) { continue; }
+      var low = String(cell).toLowerCase();
+      if (low === want || low.split("|").map(function (s) { return s.trim(); }).indexOf(want) >= 0) { js.push(j); }
+    }
+    setSelection(js);
+    msgBox.textContent = "filter " + mCols[c] + "=" + value + ": " + fmt(js.length) + " of " + fmt(n) +
+      " drawn points selected";
+    return js.length;
+  }
   function setSelection(js, keepNative) {
     sel.fill(0);
     js.forEach(function (j) { sel[j] = 1; });
@@ -963,7 +984,11 @@
   input.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter") {
       if (typing) { clearTimeout(typing); typing = null; searchAll(input.value); }
-      if (current.length) {
+      var filt = M ? /^\s*([^=]+?)\s*=\s*(.+?)\s*$/.exec(input.value) : null;
+      if (filt && !current.length) {  // 'genres=Comedy': select the drawn points whose column holds it
+        matchesEl.style.display = "none";
+        filterBy(filt[1], filt[2]);
+      } else if (current.length) {
         choose(current[active] || current[0]);
       } else if (API && canRecommend && /^user:./.test(input.value.trim())) {  // a user's recommendations
         showRecommendations(input.value.trim().slice(5).trim());
@@ -1314,6 +1339,7 @@
     addToMap: function (key) { if (API && dim === 2) { addToMap(key); return true; } return false; },
     added: function () { return added; },
     canRecommend: function () { return canRecommend; },
+    filter: function (column, value) { return M ? filterBy(column, value) : -1; },
     shown: function (key) { var j = jOfKey(key); return j < 0 || !M ? null : metaOf(rank[j] - 1); },
     state: function () { return {focus: focusJ >= 0 ? keys[focusJ] : null, selected: selCount, n: n, total: total, k: K}; }
   };
