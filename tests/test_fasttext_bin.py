@@ -100,8 +100,11 @@ def test_vocabulary_vectors_equal_fasttext(models, name, tmp_path):
     for _ in range(2):
         c = eio.load(path, cache_dir=tmp_path)
         np.testing.assert_array_equal(np.asarray(c.matrix), v.matrix)
-        assert isinstance(c.subwords, fb.FastTextModel)
+        assert isinstance(c.subwords, fb.LazyModel) and c.subwords._model is None  # header only, so far
+        assert (c.subwords.nwords, c.subwords.args.dim) == (len(ft.get_words()), ft.get_dimension())
+        assert c.subwords._model is None
         np.testing.assert_allclose(fb.word_vector(c, "zzqx"), ft.get_word_vector("zzqx"), atol=1e-6)
+        assert isinstance(c.subwords._model, fb.FastTextModel)  # parsed for the unknown word
 
 
 @pytest.mark.parametrize("name", ["sg36", "cbow24"])
@@ -654,3 +657,21 @@ def test_csls_answers_oov_words(topic_models):
     assert [ln for ln in lines if ln.startswith("fire\t")] == alone.stdout.splitlines()[1:]
     oov = [ln.split("\t") for ln in lines if ln.startswith("goverment\t")]
     assert [r[1] for r in oov] == ["1", "2", "3"] and "goverment" not in {r[2] for r in oov}
+
+
+def test_a_warm_query_of_known_words_never_parses_the_dictionary(models, tmp_path):
+    """`neighbors` of words in the vocabulary, from the cache: the model's header only, no numba."""
+    import subprocess
+    import sys
+
+    path, ft = models["sg36"]
+    eio.load(path, cache_dir=tmp_path)  # the cache entry
+    word = ft.get_words()[5]
+    code = (
+        "import sys, embviz, embviz.io as eio; from embviz.io import fasttext_bin as fb\n"
+        f"v = eio.load({str(path)!r}, cache_dir={str(tmp_path)!r})\n"
+        f"rows = embviz.neighbors(v, {word!r}, k=3)\n"
+        "print(len(rows), v.subwords._model is None, 'numba' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["3", "True", "False"]

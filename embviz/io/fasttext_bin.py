@@ -148,6 +148,11 @@ class FastTextModel:
         raise FormatError(f"{self.path}: fastText model truncated or damaged in the {section}: {why}")
 
     def _parse(self, buf: bytes) -> int:
+        pos, n_entries = self._header(buf)
+        return self._dictionary(buf, pos, n_entries)
+
+    def _header(self, buf: bytes) -> tuple[int, int]:
+        """Parse the format version, the arguments and the dictionary's counts: ``(offset, entries)``."""
         size = self.size
         if size >= 8 and struct.unpack_from("<i", buf, 0)[0] == MAGIC:
             if size < 8 + _ARGS.size:
@@ -188,7 +193,13 @@ class FastTextModel:
         if n_entries < 0 or not 0 <= self.nwords <= n_entries or self.nwords + self.nlabels != n_entries:
             self._fail("dictionary", f"{n_entries:,} entries for {self.nwords:,} words and "
                                      f"{self.nlabels:,} labels")
+        return pos, n_entries
+
+    def _dictionary(self, buf: bytes, pos: int, n_entries: int) -> int:
+        """Parse the dictionary's entries and check the matrix's shape: the matrix's offset."""
         from embviz.io.fasttext_kernel import kernels
+
+        size, new, dim = self.size, self.version is not None, self.args.dim
 
         data = np.frombuffer(buf, dtype=np.uint8) if size else np.empty(0, np.uint8)
         starts = np.empty(n_entries, dtype=np.int64)
@@ -493,10 +504,49 @@ def read_fasttext_bin(path: Path, limit: int | None, dtype: str) -> tuple[list[s
     return model.words[: len(matrix)], matrix, None  # the keys are in the file, as in a .vec
 
 
+class LazyModel:
+    """The :class:`FastTextModel` of a file, its dictionary parsed on first use (``vectors.subwords``).
+
+    The header (``version``, ``args``, ``nwords``, ``nlabels``, ``ntokens``: what ``embviz
+    info`` shows) is read at once, a few hundred bytes; the dictionary and the matrix's mapping
+    when a word needs them (an out-of-vocabulary word's vector). So a warm query of words in
+    the vocabulary never parses the 2,000,000 entries of a ``cc.en.300.bin`` nor imports numba.
+    Every other attribute is the model's.
+
+    Raises
+    ------
+    FormatError
+        When the header is truncated or not a model's (at construction).
+    """
+
+    _HEADER = frozenset({"path", "size", "version", "args", "nwords", "nlabels", "ntokens", "pruneidx_size"})
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        head = FastTextModel.__new__(FastTextModel)
+        head.path = Path(path)
+        try:
+            with open(head.path, "rb") as f:
+                head.size = os.fstat(f.fileno()).st_size
+                buf = f.read(4096)
+        except OSError as exc:
+            raise FormatError(f"{head.path}: cannot read: {exc.strerror or exc}") from None
+        head._header(buf)
+        self._head, self._model = head, None
+
+    def __getattr__(self, name: str) -> object:
+        head = self.__dict__["_head"]
+        if name in LazyModel._HEADER:
+            return getattr(head, name)
+        model = self.__dict__["_model"]
+        if model is None:
+            model = self.__dict__["_model"] = FastTextModel(head.path)
+        return getattr(model, name)
+
+
 def attach(vectors: object, path: str | os.PathLike) -> None:
-    """Set ``vectors.subwords`` to the :class:`FastTextModel` of `path` when it is one, else None."""
+    """Set ``vectors.subwords`` to the (lazily parsed) model of `path` when it is one, else None."""
     try:
-        vectors.subwords = FastTextModel(path) if is_model(path) else None  # type: ignore[attr-defined]
+        vectors.subwords = LazyModel(path) if is_model(path) else None  # type: ignore[attr-defined]
     except FormatError:
         vectors.subwords = None  # type: ignore[attr-defined]
 
