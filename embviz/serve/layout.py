@@ -100,7 +100,8 @@ class Layouts:
                     break
                 del self._jobs[old]
         self._pool.submit(self._run, job, ids, keys)
-        return _public(job)
+        with self._lock:
+            return _public(job)
 
     def status(self, params: Mapping[str, str]) -> dict[str, Any]:
         """Return a job's state: running (stage, done, total, seconds), done (rows), or error (one line).
@@ -113,33 +114,40 @@ class Layouts:
         job_id = params.get("job")
         if not job_id:
             raise ApiError(400, "missing parameter 'job'")
-        with self._lock:
+        with self._lock:  # the worker adds keys to the job as it goes: copy it whole, under the lock
             job = self._jobs.get(job_id)
-        if job is None:
+            answer = None if job is None else _public(job)
+        if answer is None:
             raise ApiError(404, f"no layout job {job_id[:40]!r} (the server keeps its last {MAX_JOBS})")
-        return _public(job)
+        return answer
+
+    def _set(self, job: dict[str, Any], **changes: Any) -> None:
+        with self._lock:
+            job.update(changes)
 
     def _run(self, job: dict[str, Any], ids: list[int], keys: list[str]) -> None:
         from embviz import viz
 
         def report(stage: str, done: int, total: int) -> None:
-            job.update(stage=stage, done=int(done), total=int(total))
+            self._set(job, stage=stage, done=int(done), total=int(total))
 
-        job.update(status="running", stage="starting")
+        self._set(job, status="running", stage="starting")
         try:
             proj = viz.project(self.vectors, ids, method=job["method"], dim=2, cache_dir=self.cache_dir,
                                use_cache=self.cache_dir is not None, fingerprint=self.fingerprint,
                                progress=report)
         except EmbvizError as exc:
-            job.update(status="error", error=str(exc).split("\n")[0][:300])
+            self._set(job, status="error", error=str(exc).split("\n")[0][:300],
+                      seconds=round(time.perf_counter() - job["_start"], 3))
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the server: one line
             first = str(exc).strip().split("\n")[0][:300]
-            job.update(status="error", error=f"internal error ({type(exc).__name__}: {first}); please report it")
+            self._set(job, status="error", error=f"internal error ({type(exc).__name__}: {first}); please report it",
+                      seconds=round(time.perf_counter() - job["_start"], 3))
         else:
             xy = proj.coords.astype(float).tolist()
-            job.update(status="done", stage="done", rows=[{"key": k, "x": p[0], "y": p[1]} for k, p in zip(keys, xy)],
-                       recall=proj.recall, cached=bool(proj.cached))
-        job["seconds"] = round(time.perf_counter() - job["_start"], 3)
+            rows = [{"key": k, "x": p[0], "y": p[1]} for k, p in zip(keys, xy)]
+            self._set(job, status="done", stage="done", rows=rows, recall=proj.recall, cached=bool(proj.cached),
+                      seconds=round(time.perf_counter() - job["_start"], 3))
 
 
 def _public(job: dict[str, Any]) -> dict[str, Any]:
