@@ -296,3 +296,17 @@ def test_add_a_key_that_is_not_drawn_to_the_map(browser, server, table) -> None:
     assert page.text_content("#embviz-place-note").startswith("added at the similarity-weighted mean of its 10 nearest drawn keys (")
     assert errors == []
     ctx.close()
+
+
+def test_place_scores_a_big_request_in_blocks(monkeypatch, table) -> None:
+    """Blocks of queries give the answer of one matrix product (a block of 7 scores at a time here)."""
+    from embviz.serve import layout as layout_mod
+
+    among = list(table.keys[:3000])
+    keys = list(table.keys[2990:3010])  # ten of them are drawn: never their own neighbor
+    whole = layout_mod.place(table, {"keys": keys, "among": among, "k": 5})
+    monkeypatch.setattr(layout_mod, "BLOCK_SCORES", 7 * len(among))
+    blocked = layout_mod.place(table, {"keys": keys, "among": among, "k": 5})
+    assert blocked == whole and len(whole["rows"]) == 20
+    for row in whole["rows"]:
+        assert row["key"] not in [n["key"] for n in row["neighbors"]]
