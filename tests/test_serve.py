@@ -271,14 +271,20 @@ def _cli_tsv(query: str) -> list[tuple[str, str]]:
     return [(r["key"], f"{r['score']:.4f}") for r in cli_json("neighbors", "-k", "10", "--", query)]
 
 
-@pytest.mark.browser
-def test_served_page_searches_every_key_and_asks_for_any_key_s_neighbors(browser, server) -> None:
+def open_served(browser, url: str):  # noqa: ANN001, ANN201
+    """A 1200 x 800 Chromium page of `url`, ready: ``(context, page, the page's errors)``."""
     ctx = browser.new_context(viewport={"width": 1200, "height": 800})
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server.url)
+    page.goto(url)
     page.wait_for_function("() => window.embviz && window.embviz.ready", timeout=60_000)
+    return ctx, page, errors
+
+
+@pytest.mark.browser
+def test_served_page_searches_every_key_and_asks_for_any_key_s_neighbors(browser, server) -> None:
+    ctx, page, errors = open_served(browser, server.url)
     # zucchini (rank 35,559) is not among the 2,000 drawn keys: its neighbors come from the server
     page.fill("#embviz-search", "zucchin")
     page.wait_for_function("() => document.getElementById('embviz-found').textContent.includes('over all 40,000 keys')",

@@ -16,7 +16,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from test_serve import Server
+from test_serve import Server, open_served
 
 import embviz
 from embviz.viz import project
@@ -117,12 +117,7 @@ def test_malformed_bodies_and_jobs(server) -> None:
 
 @pytest.mark.browser
 def test_lay_out_again_in_the_page(browser, server, table) -> None:
-    ctx = browser.new_context(viewport={"width": 1200, "height": 800})
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server.url)
-    page.wait_for_function("() => window.embviz && window.embviz.ready", timeout=60_000)
+    ctx, page, errors = open_served(browser, server.url)
     # every status line the panel shows, as the user sees them
     page.evaluate("""() => { window.seen = []; new MutationObserver(() => {
         const s = document.getElementById('embviz-relayout-status');
@@ -257,12 +252,7 @@ def test_bad_place_requests_get_one_line(server, body, status, message) -> None:
 
 @pytest.mark.browser
 def test_add_a_key_that_is_not_drawn_to_the_map(browser, server, table) -> None:
-    ctx = browser.new_context(viewport={"width": 1200, "height": 800})
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server.url)
-    page.wait_for_function("() => window.embviz && window.embviz.ready", timeout=60_000)
+    ctx, page, errors = open_served(browser, server.url)
     page.fill("#embviz-search", "zucchini")  # rank 35,559: not among the 2,000 drawn keys
     page.wait_for_timeout(300)
     page.keyboard.press("Enter")

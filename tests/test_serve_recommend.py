@@ -13,7 +13,7 @@ import urllib.parse
 
 import numpy as np
 import pytest
-from test_serve import Server
+from test_serve import Server, open_served
 from typer.testing import CliRunner
 
 import embviz
@@ -93,11 +93,7 @@ def test_a_server_without_users_says_how_to_start_one() -> None:
 @pytest.mark.browser
 def test_a_user_s_recommendations_in_the_page(browser, files, servers) -> None:
     with_users, _ = servers
-    ctx = browser.new_context(viewport={"width": 1200, "height": 800})
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(with_users.url)
+    ctx, page, errors = open_served(browser, with_users.url)
     page.wait_for_function("() => window.embviz && window.embviz.ready && window.embviz.canRecommend()",
                            timeout=60_000)
     assert page.get_attribute("#embviz-search", "placeholder").endswith(", or user:ID")

@@ -472,13 +472,14 @@
     if (hgt > fh * 1.5) { w = w * fh / hgt; hgt = fh; }
     relayout({"xaxis.range": [x - w / 2, x + w / 2], "yaxis.range": [y - hgt / 2, y + hgt / 2]});
   }
-  var asked = 0;  // the latest neighbors request: an older answer arriving late is dropped
-  function serverNeighbors(query, shownKey) {
-    var mine = ++asked, k = K || 10;
-    var wait = el("p", "asking the server for the " + k + " nearest neighbors ...", "muted");
+  var asked = 0;  // the latest panel request: an older answer arriving late is dropped
+  // a request whose answer fills the panel: a waiting line, then show(body), or the server's one line
+  function askServer(path, params, waiting, show) {
+    var mine = ++asked;
+    var wait = el("p", waiting, "muted");
     wait.id = "embviz-server-wait";
     focusBox.appendChild(wait);
-    apiGet("neighbors", {q: query, k: k}, function (body, error) {
+    apiGet(path, params, function (body, error) {
       if (mine !== asked || !focusBox.contains(wait)) { return; }
       wait.remove();
       if (!body) {
@@ -487,17 +488,26 @@
         focusBox.appendChild(p);
         return;
       }
-      var list = body.rows.map(function (r) { return {id: r.id, key: r.key, score: r.score, j: jOfKey(r.key)}; });
-      var how = body.search && body.search !== "exact" ? ", from the server's index, " + body.search +
-        ", as embviz neighbors --index" : ", from the server, as embviz neighbors";
-      focusBox.appendChild(el("p", k + " nearest neighbors over all " + fmt(total) + " keys (" + body.metric +
-        ")" + how + (body.metric === "cosine" ? "" : " --metric " + body.metric) + " prints them:", "muted"));
-      focusBox.appendChild(neighborTable(list, "embviz-neighbors", null, ""));
-      var drawn = list.filter(function (nb) { return nb.j >= 0; });
-      if (drawn.length) {
-        batched(function () { setOverlay("nbrs", drawn.map(function (nb) { return nb.j; }), true); });
-      }
+      show(body);
     });
+  }
+  function showServerList(list) {  // [{id, key, score, j}] in the panel, the drawn ones marked on the map
+    focusBox.appendChild(neighborTable(list, "embviz-neighbors", null, ""));
+    var drawn = list.filter(function (nb) { return nb.j >= 0; });
+    if (drawn.length) {
+      batched(function () { setOverlay("nbrs", drawn.map(function (nb) { return nb.j; }), true); });
+    }
+  }
+  function serverNeighbors(query, shownKey) {
+    var k = K || 10;
+    askServer("neighbors", {q: query, k: k}, "asking the server for the " + k + " nearest neighbors ...",
+      function (body) {
+        var how = body.search && body.search !== "exact" ? ", from the server's index, " + body.search +
+          ", as embviz neighbors --index" : ", from the server, as embviz neighbors";
+        focusBox.appendChild(el("p", k + " nearest neighbors over all " + fmt(total) + " keys (" + body.metric +
+          ")" + how + (body.metric === "cosine" ? "" : " --metric " + body.metric) + " prints them:", "muted"));
+        showServerList(body.rows.map(function (r) { return {id: r.id, key: r.key, score: r.score, j: jOfKey(r.key)}; }));
+      });
   }
   // -- a user's recommendations (served with --users or --history: GET /api/recommend) ------------
   var canRecommend = false, hasHistory = false;
@@ -518,32 +528,16 @@
     var h = el("h3", "user " + user);
     h.id = "embviz-focus-key";
     focusBox.appendChild(h);
-    var mine = ++asked, k = K || 10;
-    var wait = el("p", "asking the server for the " + k + " items recommended to " + user + " ...", "muted");
-    wait.id = "embviz-server-wait";
-    focusBox.appendChild(wait);
-    var ask = {user: user, k: k};
+    var k = K || 10, ask = {user: user, k: k};
     if (hasHistory) { ask.exclude_seen = 1; }
-    apiGet("recommend", ask, function (body, error) {
-      if (mine !== asked || !focusBox.contains(wait)) { return; }
-      wait.remove();
-      if (!body) {
-        var p = el("p", error, "embviz-why");
-        p.id = "embviz-server-error";
-        focusBox.appendChild(p);
-        return;
-      }
-      var list = body.rows.map(function (r) { return {id: r.id, key: r.item, score: r.score, j: jOfKey(r.item)}; });
-      var note = el("p", body.rows.length + " items recommended over all " + fmt(total) + " (" + body.search +
-        "), from the server, as embviz recommend prints them:", "muted");
-      note.id = "embviz-recommend-note";
-      focusBox.appendChild(note);
-      focusBox.appendChild(neighborTable(list, "embviz-neighbors", null, ""));
-      var drawn = list.filter(function (nb) { return nb.j >= 0; });
-      if (drawn.length) {
-        batched(function () { setOverlay("nbrs", drawn.map(function (nb) { return nb.j; }), true); });
-      }
-    });
+    askServer("recommend", ask, "asking the server for the " + k + " items recommended to " + user + " ...",
+      function (body) {
+        var note = el("p", body.rows.length + " items recommended over all " + fmt(total) + " (" + body.search +
+          "), from the server, as embviz recommend prints them:", "muted");
+        note.id = "embviz-recommend-note";
+        focusBox.appendChild(note);
+        showServerList(body.rows.map(function (r) { return {id: r.id, key: r.item, score: r.score, j: jOfKey(r.item)}; }));
+      });
   }
   function clearFocus() {
     focusJ = -1;
