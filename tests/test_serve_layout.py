@@ -34,9 +34,9 @@ def table():
     return embviz.load(embviz.sample_path(), cache=False)
 
 
-def post(server: Server, body: object, raw: bytes | None = None) -> tuple[int, dict]:
+def post(server: Server, body: object, raw: bytes | None = None, path: str = "/api/layout") -> tuple[int, dict]:
     data = raw if raw is not None else json.dumps(body).encode()
-    req = urllib.request.Request(server.base + "/api/layout", data=data, method="POST",
+    req = urllib.request.Request(server.base + path, data=data, method="POST",
                                  headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
@@ -214,13 +214,7 @@ def test_at_most_four_layouts_wait_and_a_failure_is_one_line(monkeypatch, table)
 
 # -- add keys that are not drawn to the map -----------------------------------------------------
 def post_place(server: Server, body: object) -> tuple[int, dict]:
-    req = urllib.request.Request(server.base + "/api/place", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return post(server, body, path="/api/place")
 
 
 def test_place_answers_the_nearest_keys_among_the_map_s(server, table) -> None:
