@@ -21,6 +21,8 @@ NEVER = (
     "pandas", "pyarrow", "scipy", "sklearn", "umap", "pynndescent", "plotly", "gensim", "faiss",
     "numba", "llvmlite", "pyspark", "torch", "safetensors", "rich", "starlette", "uvicorn",
     "anywidget", "ipywidgets", "matplotlib", "hnswlib", "fasttext", "implicit", "h5py",
+    # typer >= 0.29 imports it (and builds a pydantic adapter per parameter): pinned below 0.29
+    "pydantic",
 )
 
 #: Parts of embviz a warm ``neighbors KEY`` never needs: the FAISS wrapper (``--index``), CSLS
