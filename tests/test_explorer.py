@@ -207,7 +207,7 @@ def test_cli_plot_records_the_lists_and_their_cost(runner, tmp_path):
 
 
 def test_tagged_points_are_larger_and_highlights_use_colours_no_category_uses(sample):
-    from embviz.viz.figure import _PALETTE
+    from embviz.viz.coloring import PALETTE as _PALETTE
 
     s = P.select(sample, top=300, around=["king"], k=5)
     proj = P.project(sample, s, method="pca")

@@ -14,6 +14,16 @@ from embviz.errors import FormatError, InvalidQuery
 
 #: Categorical colourings keep this many most common values as legend entries; the rest are "other".
 MAX_CATEGORIES = 24
+#: The categories' colours, most common category first (plotly's category10, then more).
+PALETTE = (
+    "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf "
+    "#aec7e8 #ffbb78 #98df8a #ff9896 #c5b0d5 #c49c94 #f7b6d2 #c7c7c7 #dbdb8d #9edae5 "
+    "#393b79 #637939 #8c6d31 #843c39"
+).split()
+#: Points without a value, and the "other" category: light grey.
+NO_VALUE = "#c8c8c8"
+#: A numeric column coloured in the page: this many steps of the figure's scale (Viridis).
+PAGE_STEPS = 128
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -189,6 +199,89 @@ class Coloring:
             parts = split_values(v, sep)
             firsts.append(parts[0] if parts else None)
         return Coloring(f"{title} (first value)", labels=firsts, tagged=True)
+
+
+    def categories(self) -> tuple[list[str], NDArray[np.int64], str | None]:
+        """Return the legend of a categorical colouring: its categories, each point's, the rest's name.
+
+        Returns ``(keep, codes, rest)``: the :data:`MAX_CATEGORIES` most common values, most
+        common first (ties in sorted order; category ``i`` gets ``PALETTE[i]``); ``codes``
+        ``(m,)`` int64, each point's index in ``keep``, or -1 for the rest (no value, or a
+        value past the first :data:`MAX_CATEGORIES`); ``rest``: the rest's legend name,
+        ``"other"`` when some value was left out, ``"(none)"`` when only missing values are,
+        None when every point has a kept value.
+        """
+        labels = np.array(["" if v is None else str(v) for v in self.labels or ()], dtype=object)
+        values, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+        present = values != ""
+        order = np.flatnonzero(present)[np.argsort(-counts[present], kind="stable")]
+        keep = order[:MAX_CATEGORIES]
+        code_of = np.full(len(values), -1, dtype=np.int64)
+        code_of[keep] = np.arange(len(keep))
+        codes = code_of[inverse.reshape(-1)]
+        if not (codes < 0).any():
+            rest = None
+        else:
+            rest = "other" if len(order) > MAX_CATEGORIES else "(none)"
+        return [str(v) for v in values[keep]], codes, rest
+
+
+def page_coloring(column: str, values: Sequence[str | None], sep: str = "|") -> dict:
+    """Return the colouring of one metadata column, as the page applies it from its select.
+
+    The same colouring as ``embviz plot --color-by COLUMN`` (:meth:`Coloring.from_column`,
+    :meth:`Coloring.categories`, :data:`PALETTE`; numbers on plotly's Viridis, as the figure's
+    colour bar), given as one colour index per point.
+
+    Parameters
+    ----------
+    column : str
+        The column's name.
+    values : sequence of str or None
+        Its value for each drawn point, ``(m,)`` (None or ``""``: no value).
+    sep : str
+        Separator of multi-valued cells (the first value colours the point).
+
+    Returns
+    -------
+    dict
+        ``column``, ``title`` (the legend's: the column, ``(first value)`` added for
+        multi-valued cells), ``kind`` (``"category"`` or ``"number"``), ``codes`` uint8
+        ``(m,)`` (each point's index in ``colors``), ``colors`` (hex strings: one per category
+        then :data:`NO_VALUE` for the rest; or :data:`PAGE_STEPS` steps of Viridis, low to high,
+        then :data:`NO_VALUE`), ``counts`` (points per colour), and ``names`` (the legend's:
+        each category, then ``other``/``(none)``; numbers: None) with, for numbers, ``min`` and
+        ``max`` (floats).
+    """
+    from plotly.colors import sample_colorscale
+
+    c = Coloring.from_column(column, values, sep=sep)
+    out: dict = {"column": column, "title": c.title}
+    if c.values is not None:
+        v = np.asarray(c.values, dtype=np.float64)
+        have = np.isfinite(v)
+        lo, hi = float(v[have].min()), float(v[have].max())
+        steps = np.zeros(len(v), dtype=np.int64)
+        if hi > lo:
+            steps[have] = np.rint((v[have] - lo) / (hi - lo) * (PAGE_STEPS - 1)).astype(np.int64)
+        steps[~have] = PAGE_STEPS
+        scale = [_hex(rgb) for rgb in sample_colorscale("Viridis", PAGE_STEPS)]
+        out.update(kind="number", codes=steps.astype(np.uint8), colors=[*scale, NO_VALUE], names=None,
+                   min=lo, max=hi, counts=np.bincount(steps, minlength=PAGE_STEPS + 1).tolist())
+        return out
+    keep, codes, rest = c.categories()
+    codes = np.where(codes < 0, len(keep), codes)
+    names = keep + ([rest] if rest is not None else [])
+    out.update(kind="category", codes=codes.astype(np.uint8), names=names,
+               colors=[PALETTE[i % len(PALETTE)] for i in range(len(keep))] + [NO_VALUE],
+               counts=np.bincount(codes, minlength=len(keep) + 1).tolist()[: len(names)])
+    return out
+
+
+def _hex(rgb: str) -> str:
+    """``"rgb(68, 1, 84)"`` as ``"#440154"``."""
+    parts = rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")
+    return "#" + "".join(f"{round(float(p)):02x}" for p in parts[:3])
 
 
 def _word_like(key: str) -> bool:

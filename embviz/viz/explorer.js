@@ -280,9 +280,11 @@
   var focusBox = el("div"), selBox = el("div"), helpBox = el("div", null, "muted");
   helpBox.appendChild(el("p", "Click a point for its nearest neighbors in the original space. " +
     "Box or lasso (toolbar) or shift-click to select. Search by key, prefix or /regex/" +
-    (M && mCols.length ? ", or by any part of " + mCols.join(", ") + " (any case); " + mCols[mCols.length - 1] +
-      "=VALUE and Enter selects the points whose " + mCols[mCols.length - 1] + " hold VALUE." : ".")));
+    (M && mCols.length ? ", or by any part of " + mCols.join(", ") + " (any case). Filters: COLUMN=VALUE, " +
+      "COLUMN!=VALUE, COLUMN>NUMBER (or >=, <, <=), several at once (all must hold), then Enter selects the " +
+      "drawn points that pass. \"Colour by\" (top right) colours the map by a column." : ".")));
   var msgBox = el("div", null, "muted");
+  msgBox.id = "embviz-msg";
   panel.textContent = "";
   panel.appendChild(focusBox);
   panel.appendChild(selBox);
@@ -801,25 +803,39 @@
       relayoutState.cached = b.cached;
     });
   }
-  // -- metadata filter: COLUMN=VALUE in the search box selects the drawn points whose shown
-  // column holds VALUE (any case; a multi-valued cell, Animation|Comedy, holds each of its parts)
+  // -- metadata filters (explorer_filter.js): genres=Comedy year<2000 and Enter selects the drawn
+  // points where every condition holds; an unknown column or a comparison with a value that is
+  // not a number is one line, beside the search box and in the panel
+  function filterConds(conds) {
+    var got = EmbvizFilter.select(conds, mVals, n);
+    if (got.error) { return filterError(got.error); }
+    setSelection(got.js);
+    msgBox.textContent = "filter " + EmbvizFilter.describe(conds) + ": " + fmt(got.js.length) + " of " +
+      fmt(n) + " drawn points selected";
+    return got.js.length;
+  }
+  function filterError(text) {
+    msgBox.textContent = text;
+    foundEl.textContent = text;
+    return -1;
+  }
+  function filterText(text) {  // count selected, or -1 (the message says why)
+    var f = EmbvizFilter.parse(text, mCols);
+    if (!f) { return filterError("not a filter: type COLUMN=VALUE, COLUMN!=VALUE or COLUMN>=NUMBER (< <= > >=)"); }
+    return f.error ? filterError(f.error) : filterConds(f.conds);
+  }
   function filterBy(column, value) {
-    var c = mCols.map(function (x) { return x.toLowerCase(); }).indexOf(column.toLowerCase());
-    if (c < 0) {
-      msgBox.textContent = "no shown column '" + column + "' (columns: " + mCols.join(", ") + ")";
-      return -1;
-    }
-    var want = value.toLowerCase(), js = [];
-    for (var j = 0; j < n; j++) {
-      var cell = mVals[c][j];
-      if (cell === null || cell === undefined) { continue; }
-      var low = String(cell).toLowerCase();
-      if (low === want || low.split("|").map(function (s) { return s.trim(); }).indexOf(want) >= 0) { js.push(j); }
-    }
-    setSelection(js);
-    msgBox.textContent = "filter " + mCols[c] + "=" + value + ": " + fmt(js.length) + " of " + fmt(n) +
-      " drawn points selected";
-    return js.length;
+    var c = mCols.map(function (x) { return x.toLowerCase(); }).indexOf(String(column).toLowerCase());
+    if (c < 0) { return filterError("no shown column '" + column + "' (columns: " + mCols.join(", ") + ")"); }
+    return filterConds([{c: c, column: mCols[c], op: "=", value: value, low: String(value).toLowerCase(),
+      num: NaN}]);
+  }
+  function filterPreview(text) {  // the search box's note while a filter is typed (null: not one)
+    var f = M ? EmbvizFilter.parse(text, mCols) : null;
+    if (!f) { return null; }
+    if (f.error) { return f.error; }
+    var got = EmbvizFilter.select(f.conds, mVals, n);
+    return got.error || "filter: " + fmt(got.js.length) + " of " + fmt(n) + " drawn points (Enter selects them)";
   }
   function setSelection(js, keepNative) {
     sel.fill(0);
@@ -929,7 +945,8 @@
     current = res.matches;
     active = 0;
     matchesEl.textContent = "";
-    foundEl.textContent = res.note;
+    var preview = current.length ? null : filterPreview(input.value);
+    foundEl.textContent = preview === null ? res.note : preview;
     current.forEach(function (m, i) {
       var d = el("div", null, i === 0 ? "active" : "");
       d.appendChild(el("span", m.key, "key"));
@@ -978,10 +995,10 @@
   input.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter") {
       if (typing) { clearTimeout(typing); typing = null; searchAll(input.value); }
-      var filt = M ? /^\s*([^=]+?)\s*=\s*(.+?)\s*$/.exec(input.value) : null;
-      if (filt && !current.length) {  // 'genres=Comedy': select the drawn points whose column holds it
+      var filt = M ? EmbvizFilter.parse(input.value, mCols) : null;
+      if (filt && (!current.length || !filt.error)) {  // 'genres=Comedy year<2000': select where all hold
         matchesEl.style.display = "none";
-        filterBy(filt[1], filt[2]);
+        if (filt.error) { filterError(filt.error); } else { filterConds(filt.conds); }
       } else if (current.length) {
         choose(current[active] || current[0]);
       } else if (API && canRecommend && /^user:./.test(input.value.trim())) {  // a user's recommendations
@@ -1192,6 +1209,131 @@
     thinTimer = setTimeout(function () { thinTimer = null; try { thinLabels(); } catch (e) { /* labels only */ } }, 80);
   }
 
+  // -- colour by a shown column (the select in the bar) -----------------------------------------
+  // The colouring `embviz plot --color-by COLUMN` draws, computed in Python
+  // (embviz.viz.coloring.page_coloring: the same palette, the most common categories first, the
+  // rest "other"; Viridis for numbers; a multi-valued cell by its first value), as one colour
+  // index per drawn point. Applied to the point traces; "as plotted" puts the figure's colours
+  // (and its legend) back. Category names are data: the key shows them with textContent.
+  var CB = M && M.colors ? M.colors : [];
+  var HEX = /^#[0-9a-fA-F]{6}$/;
+  var colorKey = null, colorSelect = null, colorState = {column: null};
+  var plotted = null;  // each point trace's own marker.color, colour bar and legend entry
+  var traceJs = null;  // each point trace's points, as drawn-point positions
+  function pointsOfTraces() {
+    if (!traceJs) {
+      traceJs = pointTraces.map(function (i) {
+        return Array.from(gd._fullData[i].customdata || [], function (r) { return idToJ[r - 1]; });
+      });
+    }
+    return traceJs;
+  }
+  function colorBy(column) {  // true when coloured by `column`; null or "" puts the plot's colours back
+    var c = CB.map(function (x) { return x.column; }).indexOf(column);
+    if (!plotted) {
+      plotted = pointTraces.map(function (i) {
+        var t = gd._fullData[i], mk = t.marker || {};
+        return {color: mk.color, scale: !!mk.showscale, legend: gd.data[i].showlegend};
+      });
+    }
+    if (colorSelect) { colorSelect.value = c < 0 ? "" : String(c); }
+    if (c < 0) {
+      colorState = {column: null};
+      if (colorKey) { colorKey.style.display = "none"; }
+      restyle({"marker.color": plotted.map(function (p) { return p.color; }),
+        "marker.showscale": plotted.map(function (p) { return p.scale; }),
+        showlegend: plotted.map(function (p) { return p.legend === undefined ? null : p.legend; })}, pointTraces);
+      ringSelection(false);
+      return !column;
+    }
+    var spec = CB[c], codes = dec(spec.codes, Uint8Array);
+    var colors = spec.colors.map(function (h) { return HEX.test(h) ? h : "#c8c8c8"; });
+    var per = pointsOfTraces().map(function (js) { return js.map(function (j) { return colors[codes[j]]; }); });
+    restyle({"marker.color": per, "marker.showscale": false, showlegend: false}, pointTraces);
+    ringSelection(true);
+    showColorKey(spec, colors, codes);
+    colorState = {column: spec.column, title: spec.title, kind: spec.kind, names: spec.names, colors: colors,
+      counts: spec.counts, min: spec.min, max: spec.max};
+    return true;
+  }
+  var selectionLook = null;  // the selection's own marker (filled orange), kept while rings show
+  function ringSelection(on) {  // coloured by a column: the selection is a ring, its points keep their colour
+    var i = role.selection;
+    if (i === undefined) { return; }
+    if (!selectionLook) {
+      var mk = gd.data[i].marker || {}, line = mk.line || {};  // (an empty trace has no full marker)
+      selectionLook = {color: mk.color, width: line.width, line: line.color};
+    }
+    restyle(on ? {"marker.color": "rgba(0,0,0,0)", "marker.line.width": 2.5, "marker.line.color": "#000"}
+      : {"marker.color": selectionLook.color, "marker.line.width": selectionLook.width,
+        "marker.line.color": selectionLook.line}, [i]);
+  }
+  function showColorKey(spec, colors, codes) {
+    if (!colorKey) {
+      colorKey = el("div");
+      colorKey.id = "embviz-key";
+      document.body.appendChild(colorKey);
+    }
+    colorKey.textContent = "";
+    colorKey.style.display = "block";
+    colorKey.appendChild(el("div", spec.title, "title"));
+    function row(color, name, count, q) {
+      var r = el("div", null, "row");
+      var sw = el("span", null, "sw");
+      sw.style.background = color;
+      r.appendChild(sw);
+      r.appendChild(el("span", name, "name"));
+      r.appendChild(el("span", fmt(count), "muted"));
+      if (q !== null) {
+        r.title = "select these points";
+        r.addEventListener("click", function () {
+          var js = [];
+          for (var j = 0; j < n; j++) { if (codes[j] === q) { js.push(j); } }
+          setSelection(js);
+          msgBox.textContent = spec.title + ": " + name + ": " + fmt(js.length) + " of " + fmt(n) +
+            " drawn points selected";
+        });
+      }
+      colorKey.appendChild(r);
+    }
+    if (spec.kind === "number") {
+      var ramp = el("div", null, "ramp");
+      var last = colors.length - 2, stops = [];
+      for (var q = 0; q <= last; q += Math.max(1, Math.floor(last / 16))) { stops.push(colors[q]); }
+      if (stops[stops.length - 1] !== colors[last]) { stops.push(colors[last]); }
+      ramp.style.background = "linear-gradient(to right, " + stops.join(", ") + ")";
+      colorKey.appendChild(ramp);
+      var ends = el("div", null, "ends");
+      ends.appendChild(el("span", num(spec.min)));
+      ends.appendChild(el("span", num(spec.max)));
+      colorKey.appendChild(ends);
+      var none = spec.counts[spec.counts.length - 1];
+      if (none) { row(colors[colors.length - 1], "(no value)", none, null); }
+    } else {
+      spec.names.forEach(function (name, q2) { row(colors[q2], name, spec.counts[q2], q2); });
+    }
+  }
+  if (CB.length) {  // the select, in the bar beside the search box
+    var colorLabel = el("label", "colour by ", "embviz-muted");
+    colorLabel.id = "embviz-colorby-label";
+    colorSelect = el("select");
+    colorSelect.id = "embviz-colorby";
+    var asPlotted = el("option", "as plotted");
+    asPlotted.value = "";
+    colorSelect.appendChild(asPlotted);
+    CB.forEach(function (spec, c) {
+      var o = el("option", spec.column);
+      o.value = String(c);
+      colorSelect.appendChild(o);
+    });
+    colorSelect.addEventListener("change", function () {
+      var c = colorSelect.value === "" ? -1 : +colorSelect.value;
+      colorBy(c < 0 ? null : CB[c].column);
+    });
+    colorLabel.appendChild(colorSelect);
+    document.getElementById("embviz-bar").appendChild(colorLabel);
+  }
+
   // -- status ----------------------------------------------------------------------------------
   var fullX = [Infinity, -Infinity], fullY = [Infinity, -Infinity];
   for (var j1 = 0; j1 < n; j1++) {
@@ -1334,6 +1476,9 @@
     added: function () { return added; },
     canRecommend: function () { return canRecommend; },
     filter: function (column, value) { return M ? filterBy(column, value) : -1; },
+    filterText: function (text) { return M ? filterText(text) : -1; },
+    colorBy: function (column) { return colorBy(column); },
+    colorState: function () { return colorState; },
     shown: function (key) { var j = jOfKey(key); return j < 0 || !M ? null : metaOf(rank[j] - 1); },
     state: function () { return {focus: focusJ >= 0 ? keys[focusJ] : null, selected: selCount, n: n, total: total, k: K}; }
   };

@@ -409,8 +409,10 @@ def payload(
         or with `shown` ``columns`` (list of str), ``names`` (their export column names:
         ``meta_<c>`` where ``c`` is one of :data:`EXPORT_COLUMNS`), ``values`` (one list per
         column, ``(m,)`` str or None),
-        ``other_ids`` (base64 int32 ``(u,)``, ascending row ids of undrawn neighbors, or None)
-        and ``other`` (one list per column, ``(u,)``, their values). Arrays, not objects keyed by
+        ``other_ids`` (base64 int32 ``(u,)``, ascending row ids of undrawn neighbors, or None),
+        ``other`` (one list per column, ``(u,)``, their values) and ``colors`` (one per column,
+        what the page's "colour by" applies: :func:`embviz.viz.coloring.page_coloring`, its
+        ``codes`` base64 uint8 ``(m,)``). Arrays, not objects keyed by
         column name, so any column name (``__proto__``) is plain data in the page.
     """
     ids = np.asarray(projection.ids, dtype=np.int64)
@@ -512,6 +514,7 @@ def _meta_block(
         "values": [list(shown[c]) for c in columns],
         "other_ids": None,
         "other": [[] for _ in columns],
+        "colors": [_page_colors(c, shown[c]) for c in columns],
     }
     if meta is None or vectors is None:
         return block
@@ -530,6 +533,15 @@ def _meta_block(
     return block
 
 
+def _page_colors(column: str, values: Sequence[str | None]) -> dict[str, Any]:
+    """One column's colouring for the page's "colour by" (:func:`embviz.viz.coloring.page_coloring`)."""
+    from embviz.viz.coloring import page_coloring
+
+    out = page_coloring(column, values)
+    out["codes"] = b64(out["codes"])
+    return out
+
+
 def to_json(data: dict[str, Any]) -> str:
     r"""Return JSON text of `data` that is inert inside ``<script type="application/json">``.
 
@@ -546,8 +558,12 @@ def to_json(data: dict[str, Any]) -> str:
     )
 
 
+#: The page's JavaScript assets, in the order they run: the filters' parser, then the explorer.
+SCRIPTS = ("explorer_filter.js", "explorer.js")
+
+
 def script() -> str:
-    """Return the explorer's JavaScript (``explorer.js``, read from the installed package)."""
+    """Return the explorer's JavaScript (:data:`SCRIPTS`, read from the installed package)."""
     from importlib.resources import files
 
-    return files("embviz.viz").joinpath("explorer.js").read_text(encoding="utf-8")
+    return "\n".join(files("embviz.viz").joinpath(name).read_text(encoding="utf-8") for name in SCRIPTS)

@@ -36,7 +36,7 @@ import numpy as np
 
 from embviz.errors import InvalidQuery
 from embviz.viz import explorer as _explorer
-from embviz.viz.coloring import MAX_CATEGORIES, Coloring
+from embviz.viz.coloring import NO_VALUE, PALETTE, Coloring
 from embviz.viz.figure_text import (  # noqa: F401 - the names are re-exported as before
     HOVER_VALUE_MAX,
     _clip,
@@ -65,11 +65,6 @@ WEBGL_MIN = 2_000
 REGION_FONT = {"size": 15, "color": "#1b1b1b", "weight": "bold", "shadow": "auto"}
 FINE_REGION_SIZE = 12
 PlotlyJS = Literal["inline", "cdn", "directory"]
-_PALETTE = (
-    "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf "
-    "#aec7e8 #ffbb78 #98df8a #ff9896 #c5b0d5 #c49c94 #f7b6d2 #c7c7c7 #dbdb8d #9edae5 "
-    "#393b79 #637939 #8c6d31 #843c39"
-).split()
 #: Highlight groups: strong colours no cluster or category uses.
 _MARKS = "#e6007e #00a86b #ff3300 #0033cc #b8860b #6a0dad".split()
 
@@ -285,7 +280,7 @@ def figure(
         if have.any() and not have.all():  # points without a value: grey, not the scale's end
             colored = np.flatnonzero(have)
             t = trace(np.flatnonzero(~have), "(no value)", "points")
-            t["marker"]["color"] = "#c8c8c8"
+            t["marker"]["color"] = NO_VALUE
             data.append(t)
         t = trace(colored, escape(coloring.title), "points")
         t["marker"].update(
@@ -299,24 +294,17 @@ def figure(
         t["showlegend"] = False
         data.append(t)
     elif coloring is not None and coloring.labels is not None:
-        labels_arr = np.array(["" if v is None else str(v) for v in coloring.labels], dtype=object)
-        values, counts = np.unique(labels_arr[labels_arr != ""], return_counts=True)
-        order = values[np.argsort(-counts, kind="stable")]
-        keep = list(order[:MAX_CATEGORIES])
-        rest = np.ones(m, dtype=bool)
+        keep, codes, rest = coloring.categories()
         first = len(data)
         for j, value in enumerate(keep):
-            sel = np.flatnonzero(labels_arr == value)
-            rest[sel] = False
-            t = trace(sel, escape(value), "points", legendgroup=f"c{j}")
-            t["marker"]["color"] = _PALETTE[j % len(_PALETTE)]
+            t = trace(np.flatnonzero(codes == j), escape(value), "points", legendgroup=f"c{j}")
+            t["marker"]["color"] = PALETTE[j % len(PALETTE)]
             if coloring.tagged:  # metadata values: tagged points larger than untagged ones
                 t["marker"]["size"] = size * 1.5
             data.append(t)
-        if rest.any():
-            name = "other" if len(order) > MAX_CATEGORIES else "(none)"
-            t = trace(np.flatnonzero(rest), name, "points")
-            t["marker"]["color"] = "#c8c8c8"
+        if rest is not None:
+            t = trace(np.flatnonzero(codes < 0), rest, "points")
+            t["marker"]["color"] = NO_VALUE
             data.insert(first, t)
         layout_extra["legend"] = {
             "title": {"text": escape(coloring.title)},

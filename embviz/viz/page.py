@@ -71,6 +71,19 @@ body.embviz-meta #embviz-relayout { right: 460px; }
   border-bottom: 1px solid #ddd; background: #f6f8fa; }
 #embviz-relayout-title { flex: 1; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 #embviz-relayout-plot { position: absolute; left: 0; right: 0; top: 31px; bottom: 0; }
+#embviz-colorby-label { margin-left: auto; white-space: nowrap; }
+#embviz-colorby { font: inherit; max-width: 160px; }
+#embviz-key { position: absolute; right: 338px; top: 150px; z-index: 4; display: none; max-width: 240px;
+  max-height: 45%; overflow: auto; background: rgba(255,255,255,.92); border: 1px solid #ccc;
+  padding: 4px 6px; font-size: 12px; }
+body.embviz-meta #embviz-key { right: 468px; }
+#embviz-key .title { font-weight: 600; margin-bottom: 2px; overflow-wrap: anywhere; }
+#embviz-key .row { display: flex; gap: 6px; align-items: center; cursor: pointer; }
+#embviz-key .row:hover { background: #e8f0fe; }
+#embviz-key .name { flex: 1; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+#embviz-key .sw { width: 10px; height: 10px; border-radius: 50%; flex: none; }
+#embviz-key .ramp { width: 200px; height: 10px; margin-top: 2px; }
+#embviz-key .ends { display: flex; justify-content: space-between; width: 200px; color: #444; }
 #embviz-selkeys { max-height: 40vh; overflow: auto; white-space: pre; font-family: monospace;
   font-size: 12px; border: 1px solid #eee; padding: 2px 4px; }
 </style>
