@@ -19,6 +19,7 @@ import numpy as np
 
 from embviz.errors import InvalidQuery, KeyNotFound, warn
 from embviz.search.metric import check_metric, top_k_by
+from embviz.search.selection import Exclusions
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -251,12 +252,8 @@ def recommend_blocks(
             q = np.asarray(user_table.matrix[users.table_rows[lo:hi]], dtype=np.float32)
         else:
             q = mean_vectors(items, histories, hrows, recent=recent, weighted=weighted)
-        excl = None
-        if exclude_seen or len(always):
-            excl = []
-            for j in hrows.tolist():
-                seen = histories.history(j) if (exclude_seen and j >= 0) else ()
-                excl.append(np.concatenate([always, seen]) if len(seen) else always)
+        excl = _exclusions(histories if exclude_seen else None, hrows, always) \
+            if exclude_seen or len(always) else None
         keys = users.keys[lo:hi]
         if metric == "cosine":  # a zero user vector (weights summing to 0) has no direction
             zero = ~np.any(q != 0, axis=1)
@@ -264,7 +261,7 @@ def recommend_blocks(
                 keep = ~zero
                 warn(f"skipped {int(zero.sum()):,} users whose vector is all zeros (cosine needs a direction)")
                 q, keys = q[keep], [u for u, ok in zip(keys, keep) if ok]
-                excl = None if excl is None else [e for e, ok in zip(excl, keep) if ok]
+                excl = None if excl is None else excl.take(keep)
         if index is not None:
             if metric == "cosine":
                 norms = np.linalg.norm(q, axis=1, keepdims=True)
@@ -273,6 +270,32 @@ def recommend_blocks(
             yield keys, ids, scores
             continue
         yield keys, *_top_per_user(items, q, k, metric, excl, candidates)
+
+
+def _exclusions(histories: Histories | None, hrows: NDArray[np.int64], always: NDArray[np.int64]) -> Exclusions:
+    """Each user's excluded item rows: `always` ``(a,)``, then the user's history (if `histories`).
+
+    One CSR table for the block (:class:`embviz.search.selection.Exclusions`), gathered with
+    numpy: no array per user. `hrows` ``(b,)`` are positions in `histories`, -1 for none.
+    """
+    b, a = len(hrows), len(always)
+    if histories is None:
+        lens = np.zeros(b, dtype=np.int64)
+        start = lens
+    else:
+        has = hrows >= 0
+        h = np.where(has, hrows, 0)
+        start = histories.indptr[h]
+        lens = np.where(has, histories.indptr[h + 1] - start, 0)
+    ptr = np.zeros(b + 1, dtype=np.int64)
+    np.cumsum(lens + a, out=ptr[1:])
+    ids = np.empty(int(ptr[-1]), dtype=np.int64)
+    if a:
+        ids[(ptr[:-1, None] + np.arange(a)).ravel()] = np.tile(always, b)
+    if histories is not None and lens.any():
+        seen = np.arange(int(lens.sum()), dtype=np.int64) + np.repeat(start - (np.cumsum(lens) - lens), lens)
+        ids[np.repeat(ptr[:-1] + a - (np.cumsum(lens) - lens), lens) + np.arange(len(seen))] = histories.items[seen]
+    return Exclusions(ptr, ids)
 
 
 def _top_per_user(items, q, k, metric, excl, candidates):  # noqa: ANN001, ANN202
@@ -285,7 +308,7 @@ def _top_per_user(items, q, k, metric, excl, candidates):  # noqa: ANN001, ANN20
     n = items.count if candidates is None else len(candidates)
     if excl is None:
         return top_k_by(items, q, k, metric=metric, columns=candidates)
-    upper = np.fromiter((len(e) for e in excl), dtype=np.int64, count=len(excl))  # >= distinct ids
+    upper = excl.lengths()  # >= distinct ids
     if (n - upper >= k).all():  # almost always: no user is short of candidates
         return top_k_by(items, q, k, metric=metric, exclude=excl, columns=candidates)
     if candidates is not None:
@@ -300,7 +323,7 @@ def _top_per_user(items, q, k, metric, excl, candidates):  # noqa: ANN001, ANN20
     scores = np.full((len(q), kk), np.nan, dtype=np.float32)
     full = np.setdiff1d(np.arange(len(q)), short)
     if len(full):
-        i, s = top_k_by(items, q[full], k, metric=metric, exclude=[excl[j] for j in full], columns=candidates)
+        i, s = top_k_by(items, q[full], k, metric=metric, exclude=excl.take(full), columns=candidates)
         ids[full, : i.shape[1]], scores[full, : i.shape[1]] = i, s
     for j in short.tolist():
         if n - counts[j] <= 0:

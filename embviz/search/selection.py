@@ -17,6 +17,7 @@ the scorers module (``_Given``, the thread helpers, ``_EXACT_CELLS``), never the
 
 from __future__ import annotations
 
+from collections.abc import Sequence as _SequenceBase
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -68,6 +69,13 @@ def _select(
     """
     if k < 1:
         raise InvalidQuery(f"k must be at least 1, got {k}")
+    if _fusable(scorer, m, n):
+        return _select_fused(scorer, m, n, k, exclude)
+    return _select_numpy(scorer, m, n, k, exclude)
+
+
+def _select_numpy(scorer, m, n, k, exclude):  # noqa: ANN001, ANN202
+    """:func:`_select` by numpy: blocks of scores in memory, group maxima, then the candidates."""
     excl = _in_range_all(exclude, m, n)
     kk = max(0, min(k, n - max((len(e) for e in excl), default=0)))
     ids = np.zeros((m, kk), dtype=np.int64)
@@ -89,6 +97,103 @@ def _select(
     buf = np.empty(block * width, dtype=np.float32)
     with _one_blas_thread() if getattr(scorer, "split", 1) > 1 else nullcontext():
         _select_blocks(scorer, m, n, kk, excl, full, block, width, buf, ids, vals)
+    return ids, vals
+
+
+class Exclusions(_SequenceBase):
+    """Excluded ids of `m` queries as one CSR table: query i's are ``ids[indptr[i]:indptr[i + 1]]``.
+
+    A sequence of ``m`` arrays to every caller that takes exclusion lists; the kernel reads
+    the two arrays at once (no array per query: 100,000 users' histories cost 1.8 s as lists).
+
+    Parameters
+    ----------
+    indptr : ndarray ``(m + 1,)`` int64
+    ids : ndarray ``(indptr[-1],)`` int64
+        Row ids, any order, repeats allowed; ids outside the candidates are ignored.
+    """
+
+    def __init__(self, indptr: NDArray[np.int64], ids: NDArray[np.int64]) -> None:
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.ids = np.asarray(ids, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    def __getitem__(self, i):  # noqa: ANN001, ANN204
+        if isinstance(i, slice):
+            return self.take(np.arange(len(self))[i])
+        i = range(len(self))[i]  # IndexError past the end, negative positions from the end
+        return self.ids[self.indptr[i] : self.indptr[i + 1]]
+
+    def __iter__(self):  # noqa: ANN204
+        return (self.ids[a:b] for a, b in zip(self.indptr[:-1].tolist(), self.indptr[1:].tolist()))
+
+    def lengths(self) -> NDArray[np.int64]:
+        """Ids per query ``(m,)`` int64 (repeats counted)."""
+        return np.diff(self.indptr)
+
+    def take(self, rows) -> Exclusions:  # noqa: ANN001
+        """Return the exclusions of queries `rows` (int64 positions or a boolean mask), in that order."""
+        rows = np.asarray(rows)
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
+        start, lens = self.indptr[rows], self.lengths()[rows]
+        ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lens, out=ptr[1:])
+        pos = np.arange(int(ptr[-1]), dtype=np.int64) + np.repeat(start - ptr[:-1], lens)
+        return Exclusions(ptr, self.ids[pos])
+
+
+def _fusable(scorer, m: int, n: int) -> bool:
+    """Whether :mod:`embviz.search.fused` answers: float32 dot-product scores, many queries and rows."""
+    from embviz.search.scorers import _Cosine
+
+    if not (type(scorer) is _Cosine and scorer.unit.dtype == np.float32 and m * n >= _FUSED_CELLS):
+        return False
+    try:  # numba comes with umap-learn, a dependency; without it, numpy answers
+        import embviz.search.fused  # noqa: F401
+    except ImportError:  # pragma: no cover
+        return False
+    return True
+
+
+#: Queries x rows from which :func:`_select` compiles its selection (:mod:`embviz.search.fused`):
+#: numba's start (about 0.5 s: numba and its cached functions, once a process) is then repaid.
+_FUSED_CELLS = 1 << 27
+
+
+def _select_fused(scorer, m, n, k, exclude):  # noqa: ANN001, ANN202
+    """:func:`_select` by :mod:`embviz.search.fused` (the same answer); overflowing queries by numpy."""
+    from embviz.search import fused
+    from embviz.search.scorers import _Cosine
+
+    if isinstance(exclude, Exclusions):
+        ptr, raw = exclude.indptr, exclude.ids
+    elif exclude is None or len(exclude) == 0:
+        ptr, raw = np.zeros(m + 1, dtype=np.int64), _NONE
+    else:
+        parts = [ex if isinstance(ex, np.ndarray) else np.fromiter(ex, dtype=np.int64) for ex in exclude]
+        if len(parts) != m:
+            raise InvalidQuery(f"{len(parts)} exclusion lists for {m} queries")
+        ptr = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in parts], out=ptr[1:])
+        raw = np.concatenate(parts).astype(np.int64, copy=False) if ptr[-1] else _NONE
+    if len(ptr) != m + 1:
+        raise InvalidQuery(f"{len(ptr) - 1} exclusion lists for {m} queries")
+    ptr, ids_ex, longest = fused.clean_exclusions(ptr, raw, n)
+    kk = max(0, min(k, n - int(longest)))
+    ids = np.zeros((m, kk), dtype=np.int64)
+    vals = np.zeros((m, kk), dtype=np.float32)
+    if m == 0 or kk == 0:
+        return ids, vals
+    workers = max(1, min(_cores(), -(-m // fused._TILE_ROWS)))
+    over = fused.select_fused(scorer, m, n, kk, ptr, ids_ex, ids, vals, workers)
+    if len(over):  # hundreds of near-equal scores (duplicate rows): the numpy selection
+        sub = _Cosine(scorer.unit[:n], scorer.q[over])
+        sub.row_norm = scorer.row_norm
+        excl = [ids_ex[ptr[r] : ptr[r + 1]] for r in over.tolist()]
+        i, v = _select_numpy(sub, len(over), n, kk, excl)
+        ids[over], vals[over] = i, v
     return ids, vals
 
 
@@ -122,13 +227,18 @@ def _in_range_all(exclude: Sequence[Iterable[int]] | None, m: int, n: int) -> li
     """
     if exclude is None or len(exclude) == 0:
         return [_NONE] * m
-    parts = [ex if isinstance(ex, np.ndarray) else np.fromiter(ex, dtype=np.int64) for ex in exclude]
-    if len(parts) != m:
-        raise InvalidQuery(f"{len(parts)} exclusion lists for {m} queries")
-    lens = np.fromiter((len(e) for e in parts), dtype=np.int64, count=m)
+    if isinstance(exclude, Exclusions):
+        if len(exclude) != m:
+            raise InvalidQuery(f"{len(exclude)} exclusion lists for {m} queries")
+        lens, e = exclude.lengths(), exclude.ids
+    else:
+        parts = [ex if isinstance(ex, np.ndarray) else np.fromiter(ex, dtype=np.int64) for ex in exclude]
+        if len(parts) != m:
+            raise InvalidQuery(f"{len(parts)} exclusion lists for {m} queries")
+        lens = np.fromiter((len(e) for e in parts), dtype=np.int64, count=m)
+        e = np.concatenate(parts).astype(np.int64, copy=False) if lens.any() else _NONE
     if not lens.any():
         return [_NONE] * m
-    e = np.concatenate(parts).astype(np.int64, copy=False)
     r = np.repeat(np.arange(m, dtype=np.int64), lens)
     keep = (e >= 0) & (e < n)
     keys = np.unique(r[keep] * n + e[keep])  # by query, then id; distinct
