@@ -135,19 +135,42 @@ def _base(annotation: Any) -> Any:
 
 def _option_word(param: Any) -> str | None:
     """Return the metavar of an option from its type: ``N``, ``X``, ``FILE``, ``DIR``, choices."""
-    desc = param.type_descriptor
     long = max(param.opts, key=len)
-    if desc.is_choice:
-        choices = [str(getattr(c, "value", c)) for c in desc.choices or ()]
-        return "|".join(choices) if len(choices) <= 6 else _word(long)
-    annotation = _base(desc.annotation)
-    if annotation is int:
+    kind, choices = _kind(param)
+    if kind == "choice":
+        words = [str(getattr(c, "value", c)) for c in choices or ()]
+        return "|".join(words) if len(words) <= 6 else _word(long)
+    if kind == "int":
         return "N"
-    if annotation is float:
+    if kind == "float":
         return "X"
-    if desc.is_path:
+    if kind == "path":
         return "DIR" if any(w in long for w in ("dir", "folder")) else "FILE"
     return _OPTIONS.get(long) or long.strip("-").replace("-", "_").split("_")[-1].upper()
+
+
+def _kind(param: Any) -> tuple[str, Any]:
+    """``("choice", choices)``, ``("int", None)``, ``("float", None)``, ``("path", None)`` or ``("", None)``.
+
+    typer 0.29 describes a parameter's annotation (``type_descriptor``); older releases give it
+    a click type (``param.type``), which the pinned range (below 0.29) uses.
+    """
+    desc = getattr(param, "type_descriptor", None)
+    if desc is not None:
+        if desc.is_choice:
+            return "choice", desc.choices
+        annotation = _base(desc.annotation)
+        kind = "int" if annotation is int else "float" if annotation is float else "path" if desc.is_path else ""
+        return kind, None
+    ptype = param.type  # click's types (vendored by typer as typer._click), typer's TyperChoice / TyperPath
+    names = {c.__name__ for c in type(ptype).__mro__}
+    if getattr(ptype, "choices", None) is not None:
+        return "choice", ptype.choices
+    if "IntParamType" in names:
+        return "int", None
+    if "FloatParamType" in names:
+        return "float", None
+    return ("path", None) if names & {"TyperPath", "Path"} else ("", None)
 
 
 #: Words for text options whose name alone does not say what they take.
@@ -180,6 +203,9 @@ class _Argument(typer.core.TyperArgument):
         name = self._rich_display_name()
         return name if self.required else f"[{name}]"
 
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        return [self._usage_display_name()]
+
 
 class _Option(typer.core.TyperOption):
     """An option shown with its word: ``-k, --k N``, ``-o, --output FILE``."""
@@ -201,7 +227,7 @@ def polish(command: Any, path: str) -> None:
         if isinstance(param, typer.core.TyperArgument) and type(param) is typer.core.TyperArgument:
             if param.metavar is None:
                 param.metavar = _ARGUMENTS.get((path, param.name)) or (
-                    "FILE" if param.type_descriptor.is_path else _word(param.name)
+                    "FILE" if _kind(param)[0] == "path" else _word(param.name)
                 )
             param.__class__ = _Argument
         elif isinstance(param, typer.core.TyperOption) and type(param) is typer.core.TyperOption:
