@@ -498,6 +498,8 @@ def test_blocks_on_threads_answer_as_one_thread(monkeypatch, metric):
     v = Vectors([str(i) for i in range(len(m))], m)
     q = np.concatenate([m[:20], rng.normal(size=(2500, 16)).astype(np.float32)])
     ex = [rng.choice(30000, 12, replace=False) for _ in range(len(q))]
+    monkeypatch.setattr(selection, "_FUSED_CELLS", 1 << 62)  # the numpy selection's threads
+    monkeypatch.setattr(selection, "_FUSED_LOADED_CELLS", 1 << 62)
     monkeypatch.setattr(selection, "_cores", lambda: 2)  # _select's worker threads
     threads = []
     real = selection._select_threads
@@ -507,6 +509,11 @@ def test_blocks_on_threads_answer_as_one_thread(monkeypatch, metric):
     monkeypatch.setattr(selection, "_cores", lambda: 1)
     one = M.top_k_by(v, q, 10, metric=metric, exclude=ex)
     assert np.array_equal(two[0], one[0]) and np.array_equal(two[1], one[1])
+    monkeypatch.setattr(selection, "_FUSED_CELLS", 0)  # the compiled selection, two threads and one
+    for cores in (2, 1):
+        monkeypatch.setattr(selection, "_cores", lambda: cores)
+        fused = M.top_k_by(v, q, 10, metric=metric, exclude=ex)
+        assert np.array_equal(fused[0], one[0]) and np.array_equal(fused[1], one[1])
     ref = reference(m, q[20:120], metric)  # a numpy check of 100 of the untied queries
     for j, e in enumerate(ex[20:120]):
         ref[j, e] = -np.inf

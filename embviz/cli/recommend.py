@@ -194,13 +194,17 @@ def recommend(
             index=spark_index, ef_search=ef_search, nprobe=nprobe,
         )
         return
-    hist = None
-    if history is not None:
-        hist = read_history(history, items, user_column, item_column, time_column, weight_column, strict)
     utable = None
     if user_table is not None:
         utable = load_vectors(Path(user_table).expanduser(), None, None, source.no_cache, source.cache_dir)
     wanted = read_items(users, "users") if users else None
+    if utable is not None and not use_index:  # the scoring kernel loads while the log is read
+        from embviz.search import kernel
+
+        kernel.prepare(len(wanted) if wanted is not None else utable.count, items.count)
+    hist = None
+    if history is not None:
+        hist = read_history(history, items, user_column, item_column, time_column, weight_column, strict)
     who = _rec.resolve_users(user_table=utable, histories=hist, wanted=wanted, strict=strict)
     banned, candidates = _item_filters(items, info, exclude, include, include_where, strict)
     if metric_name == "dot" and hist is not None:

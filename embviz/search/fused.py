@@ -213,6 +213,25 @@ def _clean(ex_ptr, ex_ids, n, lo, hi):
     return ptr, out[:p], longest
 
 
+def warm() -> None:
+    """Load (or compile, the first time) the compiled functions with one tiny call each.
+
+    The types are those of :func:`select_fused`'s calls (a table's matrix is read-only; numba
+    compiles a function once per argument types), so the real calls find them loaded.
+    """
+    x = np.ones((2, 2), dtype=np.float32)
+    x.flags.writeable = False
+    ptr = np.zeros(2, dtype=np.int64)
+    ids, vals, over = np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1), dtype=np.float32), np.zeros(1, dtype=bool)
+    f32 = np.zeros((1, 1), dtype=np.float32)
+    _clean(ptr, ptr[:0], 2, 0, 1)
+    one = np.zeros(1, dtype=np.int64)
+    _scan(f32, 1, 1, 0, np.zeros(1, dtype=np.float32), 1, np.zeros(1), ptr, ptr[:0], one.copy(), f32.copy(),
+          one.copy(), f32.copy(), ids.copy(), one.copy(), over, np.zeros(1, dtype=np.float32))
+    _settle(np.ones((1, 2), dtype=np.float32), x, 1, 0, np.zeros(1), f32, np.zeros(1, dtype=np.int64), f32, ids,
+            np.zeros(1, dtype=np.int64), over, ids, vals)
+
+
 def clean_exclusions(indptr: NDArray[np.int64], ids: NDArray[np.int64], n: int) -> tuple:
     """Each row of a CSR table of excluded ids sorted, distinct and within ``[0, n)``.
 

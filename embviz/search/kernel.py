@@ -75,6 +75,7 @@ from embviz.search.selection import (  # noqa: F401
     _top_grouped,
     _top_of,
     _top_rows,
+    prepare,
 )
 
 if TYPE_CHECKING:

@@ -146,9 +146,14 @@ class Exclusions(_SequenceBase):
 
 def _fusable(scorer, m: int, n: int) -> bool:
     """Whether :mod:`embviz.search.fused` answers: float32 dot-product scores, many queries and rows."""
+    import sys
+
     from embviz.search.scorers import _Cosine
 
-    if not (type(scorer) is _Cosine and scorer.unit.dtype == np.float32 and m * n >= _FUSED_CELLS):
+    if not (type(scorer) is _Cosine and scorer.unit.dtype == np.float32):
+        return False
+    loaded = "embviz.search.fused" in sys.modules  # then a smaller batch (a last block) is worth it too
+    if m * n < _FUSED_CELLS and not (loaded and m * n >= _FUSED_LOADED_CELLS):
         return False
     try:  # numba comes with umap-learn, a dependency; without it, numpy answers
         import embviz.search.fused  # noqa: F401
@@ -158,8 +163,31 @@ def _fusable(scorer, m: int, n: int) -> bool:
 
 
 #: Queries x rows from which :func:`_select` compiles its selection (:mod:`embviz.search.fused`):
-#: numba's start (about 0.5 s: numba and its cached functions, once a process) is then repaid.
+#: numba's start (0.5 to 1 s: numba, its registries and the cached functions, once a process)
+#: is then repaid. Once it is loaded, from ``_FUSED_LOADED_CELLS``.
 _FUSED_CELLS = 1 << 27
+_FUSED_LOADED_CELLS = 1 << 20
+
+
+def prepare(m: int, n: int) -> None:
+    """Start loading the compiled selection on a background thread if `m` queries x `n` rows will use it.
+
+    For a caller that knows the size of its batches before it has read them all (``recommend``
+    reading a log): numba's start, most of a second, then overlaps the reading.
+    """
+    if m * n < _FUSED_CELLS:
+        return
+    import threading
+
+    def load() -> None:
+        try:
+            from embviz.search import fused
+
+            fused.warm()
+        except Exception:  # noqa: BLE001 - the first real call loads (or reports) it again
+            pass
+
+    threading.Thread(target=load, name="embviz-load-kernel", daemon=True).start()
 
 
 def _select_fused(scorer, m, n, k, exclude):  # noqa: ANN001, ANN202
