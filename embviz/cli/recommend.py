@@ -251,11 +251,11 @@ def recommend(
             cols.update({nm: values[c] for nm, c in zip(names, shown)})
         return cols
 
-    blocks = _rec.recommend_blocks(
+    blocks = _rec.read_ahead(_rec.recommend_blocks(
         items, who, user_table=utable, histories=hist, k=k, metric=metric_name, exclude_seen=exclude_seen,
         exclude=banned, candidates=candidates, recent=recent, weighted=weight_column is not None,
         index=index, ef_search=ef_search, nprobe=nprobe,
-    )
+    ))
     write_blocks(blocks, columns_of, _COLUMNS + names, len(who.keys), "recommending", fmt, no_header,
                  output_file, provenance=provenance)
 

@@ -13,7 +13,7 @@ at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
@@ -270,6 +270,53 @@ def recommend_blocks(
             yield keys, ids, scores
             continue
         yield keys, *_top_per_user(items, q, k, metric, excl, candidates)
+
+
+def read_ahead(blocks: Iterator[Any]) -> Iterator[Any]:
+    """Yield the items of `blocks`, the next one computed on a thread while the caller handles this one.
+
+    For a consumer that writes each block (Parquet, TSV): the scoring of block i + 1 overlaps
+    the writing of block i instead of leaving the cores idle meanwhile. Exceptions (and their
+    types) reach the caller at the block where they happened; closing the iterator early stops
+    the thread after the block it is computing.
+    """
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                if not put(("block", block)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(("error", exc))
+            return
+        put(("done", None))
+
+    thread = threading.Thread(target=produce, name="embviz-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
 
 
 def _exclusions(histories: Histories | None, hrows: NDArray[np.int64], always: NDArray[np.int64]) -> Exclusions:
