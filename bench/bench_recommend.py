@@ -36,7 +36,8 @@ Data is generated once (seeded) under ``bench/data/recommend`` (``$EMBVIZ_BENCH_
 embviz's cache: ``$EMBVIZ_CACHE_DIR`` (default a fresh temporary directory).
 
 Run: ``python bench/bench_recommend.py [--repeat 3] [--glove-repeat 2] [--glove-limit N]
-[--skip-glove] [--skip-million]`` (writes bench/results/recommend.json). On 2 shared cores:
+[--skip-glove] [--skip-million] [--name NAME --title TEXT]`` (writes bench/results/NAME.json,
+default recommend.json). On 2 shared cores:
 recommend 3 to 6 minutes, neighbors --all on all 400,000 keys 9 minutes a round (exact, floor,
 --index and FAISS; the index build once, under a minute), the million-user runs 7 to 10 minutes.
 ``--glove-limit 100000`` makes the GloVe part a few minutes.
@@ -602,6 +603,8 @@ def main() -> None:
     ap.add_argument("--skip-million", action="store_true")
     ap.add_argument("--million-users", type=int, default=1_000_000, help="users of the peak-RSS runs")
     ap.add_argument("--name", default="recommend", help="results file name (bench/results/NAME.json)")
+    ap.add_argument("--title", default="Recommendations and similar-items tables at scale (embviz recommend, "
+                    "neighbors --all)", help="the section title in docs/benchmarks.md")
     ap.add_argument("--embviz-tree", default=None,
                     help="a directory holding a fixed copy of the embviz package (e.g. `git archive HEAD embviz`), "
                          "put first on PYTHONPATH of every process; its COMMIT file names the version")
@@ -653,8 +656,7 @@ def main() -> None:
         + (f" Skipped: {', '.join(skipped)}." if skipped else "")
         + (f" GloVe reduced to the first {args.glove_limit:,} keys (--limit)." if args.glove_limit else "")
     )
-    write_result(args.name, "Recommendations and similar-items tables at scale (embviz recommend, neighbors --all)",
-                 rows, notes=notes)
+    write_result(args.name, args.title, rows, notes=notes)
     (Path(work) / "raw.json").write_text(json.dumps(raw, indent=1, default=str))
     print(f"raw runs: {work / 'raw.json'}", file=sys.stderr)
 

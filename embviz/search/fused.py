@@ -1,24 +1,34 @@
 """Large batches: each tile of scores selected while it is in cache, by compiled code (numba).
 
 For many queries against many float32 rows (``recommend`` for 100,000 users, ``neighbors
---all``), :func:`embviz.search.selection._select` hands the work here. Each thread takes blocks
-of ``_TILE_ROWS`` queries; for each chunk of ``_TILE_COLS`` rows it computes the scores with
-one BLAS product into a small buffer (512 KiB: it stays in the core's cache) and scans them
-at once, while they are still in cache, rejecting almost every score with one comparison
-against the query's running threshold: its k-th best float32 score so far less the rounding
-tolerance (``scorer.tolerance``). The few scores that pass are checked against the query's
-exclusions (a sorted list, binary search) and kept as candidates; a heap keeps the k best.
-At the end the candidates within the tolerance of the k-th score are rescored exactly (float64,
-one dimension after another, as :func:`embviz.search.scorers.exact_dots` does, so the same
-bits) and ordered by exact score, ties to the lower row. The answer is therefore the exact
-top k, the same as the numpy selection's; only the time differs: no pass over a score matrix
-in memory, no Python per block of scores, and both cores busy with products and selection.
+--all``), :func:`embviz.search.selection._select` hands the work here (same answers as its
+numpy selection, which answers everything else). Each thread takes blocks of ``_TILE_ROWS``
+queries; for each chunk of ``_TILE_COLS`` rows one BLAS product (one thread) fills a 512 KiB
+buffer, which :func:`_scan` reads at once, while it is still in the core's cache:
 
-A query whose candidates overflow ``_CAP`` slots (hundreds of near-equal scores: duplicate
-rows) is reported back and answered by the numpy selection instead.
+- each query's excluded rows in the chunk are overwritten with -inf (its sorted exclusions,
+  read from a cursor that moves forward chunk by chunk: no separate masking pass);
+- in the first chunk, the query's threshold starts at a lower bound of its k-th score there
+  (the k-th largest of the maxima of groups of 16 scores);
+- 64 scores at a time are compared with the threshold (one vectorised comparison each); the
+  rare groups holding a score at or above it are read one by one, and each such score is kept
+  as a candidate and offered to a heap of the query's k best float32 scores. The threshold is
+  the heap's smallest score less the rounding tolerance (``scorer.tolerance``), so it only rises.
 
-numba is imported here only, lazily (it comes with umap-learn, a dependency); without it the
-numpy selection answers everything.
+At the end (:func:`_settle`) the candidates within the tolerance of the k-th score are rescored
+exactly (float64 products added one dimension after another, as
+:func:`embviz.search.scorers.exact_dots` does: the same bits) and ordered by exact score, ties
+to the lower row. Every row whose score can reach the top k is among the candidates whatever
+the rounding of the product, so the answer is the exact top k: the numpy selection's, bit for
+bit. A query whose candidates overflow ``_CAP`` slots even after compaction (hundreds of
+near-equal scores: duplicate rows) is handed back and answered by numpy.
+
+Measured on 100,000 users x 50,000 items x 64 (one core): the tiles' products alone 1.76 s for
+8,192 users, with the selection 1.9 to 2.1 s; the numpy selection (score blocks in memory,
+group maxima, gathers) cost about as much again as the products.
+
+This module imports numba (a dependency of umap-learn); :mod:`embviz.search.selection` imports
+it only for a batch that needs it.
 """
 
 from __future__ import annotations
