@@ -34,7 +34,10 @@ command, with recall@10 computed from the two outputs.
 Run: ``EMBVIZ_SCALE_N=3000000 python bench/bench_scale.py`` (writes bench/results/scale.json).
 ``EMBVIZ_SCALE_GENERATORS=overlapping`` runs one generator; files live in
 ``$EMBVIZ_SCALE_DIR`` (default ``/work/scratch/scale``), deleted at the end unless
-``EMBVIZ_SCALE_KEEP=1``.
+``EMBVIZ_SCALE_KEEP=1``. ``EMBVIZ_SCALE_PARTS`` (default ``first,warm,index``) runs some of the
+three groups of rows (``index`` needs ``warm``: its recall and speed-up are against the exact
+command's output); ``warm`` without ``first`` needs the cache folder that a kept run, or one
+``embviz info -v FILE --cache-dir DIR``, left.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import re
 import shutil
 import statistics
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -135,7 +139,8 @@ def top10(tsv: bytes) -> dict[str, list[str]]:
     return got
 
 
-def one_generator(name: str, n: int, repeat: int, scratch: Path) -> list[dict]:
+def one_generator(name: str, n: int, repeat: int, scratch: Path,
+                  parts: tuple[str, ...] = ("first", "warm", "index")) -> list[dict]:
     py = sys.executable
     embviz = str(Path(py).with_name("embviz"))
     src = scratch / f"{name}-{n}x{DIM}.bin"
@@ -155,121 +160,125 @@ def one_generator(name: str, n: int, repeat: int, scratch: Path) -> list[dict]:
     rows: list[dict] = []
 
     # -- first load through two commands, against gensim (alternating) ----------------------------
-    gensim = f"""
-import json, time
-from gensim.models import KeyedVectors
-kv = KeyedVectors.load_word2vec_format({str(src)!r}, binary=True)
-t = time.perf_counter(); kv.most_similar({probe[0]!r}, topn=10)
-print(json.dumps({{"query": time.perf_counter() - t}}))
-"""
-    info, info_rss, nb, nb_rss, g_load, g_nb, g_rss = [], [], [], [], [], [], []
-    for r in range(repeat):
-        shutil.rmtree(cdir, ignore_errors=True)
-        evict(src)
-        w, m, _, _ = run([embviz, "info", *cache])
-        info.append(w)
-        info_rss.append(m)
-        evict(src)
-        w, m, out, _ = run([py, "-c", gensim])
-        g_nb.append(w)
-        g_load.append(w - json.loads(out.decode().splitlines()[-1])["query"])
-        g_rss.append(m)
-        shutil.rmtree(cdir, ignore_errors=True)
-        evict(src)
-        w, m, _, _ = run([embviz, "neighbors", probe[0], "-k", "10", *cache])
-        nb.append(w)
-        nb_rss.append(m)
-        print(f"[{name}] round {r}: info {info[-1]:.1f} s {info_rss[-1]:,.0f} MiB; neighbors {nb[-1]:.1f} s "
-              f"{nb_rss[-1]:,.0f} MiB; gensim load {g_load[-1]:.1f} s, +most_similar {g_nb[-1]:.1f} s "
-              f"{g_rss[-1]:,.0f} MiB", flush=True)
-    rows.append({
-        "operation": f"first `embviz info -v FILE` (empty cache, source evicted), {size}",
-        "embviz_s": round(med(info), 2), "anchor": "gensim load_word2vec_format(binary=True), whole process",
-        "anchor_s": round(med(g_load), 2), "speedup": round(med(g_load) / med(info), 2),
-        "peak_rss_mib": round(max(info_rss)), "target": ">= 3x gensim, peak RSS <= 0.3x the matrix",
-        "met": med(g_load) / med(info) >= 3 and max(info_rss) <= 0.3 * matrix_mib,
-        "detail": f"peak RSS {max(info_rss) / matrix_mib:.2f}x the matrix ({matrix_mib:,.0f} MiB); "
-                  f"gensim {max(g_rss):,.0f} MiB; rounds "
-                  f"{', '.join(f'{a:.1f}/{b:.1f}' for a, b in zip(info, g_load))} s"})
-    rows.append({
-        "operation": f"first `embviz neighbors {probe[0]}` (empty cache, source evicted), {size}",
-        "embviz_s": round(med(nb), 2), "anchor": "gensim load + most_similar, whole process",
-        "anchor_s": round(med(g_nb), 2), "speedup": round(med(g_nb) / med(nb), 2),
-        "peak_rss_mib": round(max(nb_rss)), "target": ">= 3x gensim",
-        "met": med(g_nb) / med(nb) >= 3,
-        "detail": f"peak RSS {max(nb_rss) / matrix_mib:.2f}x the matrix (a search touches every unit row); "
-                  f"rounds {', '.join(f'{a:.1f}/{b:.1f}' for a, b in zip(nb, g_nb))} s"})
+    if "first" in parts:
+        gensim = f"""
+    import json, time
+    from gensim.models import KeyedVectors
+    kv = KeyedVectors.load_word2vec_format({str(src)!r}, binary=True)
+    t = time.perf_counter(); kv.most_similar({probe[0]!r}, topn=10)
+    print(json.dumps({{"query": time.perf_counter() - t}}))
+    """
+        info, info_rss, nb, nb_rss, g_load, g_nb, g_rss = [], [], [], [], [], [], []
+        for r in range(repeat):
+            shutil.rmtree(cdir, ignore_errors=True)
+            evict(src)
+            w, m, _, _ = run([embviz, "info", *cache])
+            info.append(w)
+            info_rss.append(m)
+            evict(src)
+            w, m, out, _ = run([py, "-c", textwrap.dedent(gensim)])
+            g_nb.append(w)
+            g_load.append(w - json.loads(out.decode().splitlines()[-1])["query"])
+            g_rss.append(m)
+            shutil.rmtree(cdir, ignore_errors=True)
+            evict(src)
+            w, m, _, _ = run([embviz, "neighbors", probe[0], "-k", "10", *cache])
+            nb.append(w)
+            nb_rss.append(m)
+            print(f"[{name}] round {r}: info {info[-1]:.1f} s {info_rss[-1]:,.0f} MiB; neighbors {nb[-1]:.1f} s "
+                  f"{nb_rss[-1]:,.0f} MiB; gensim load {g_load[-1]:.1f} s, +most_similar {g_nb[-1]:.1f} s "
+                  f"{g_rss[-1]:,.0f} MiB", flush=True)
+        rows.append({
+            "operation": f"first `embviz info -v FILE` (empty cache, source evicted), {size}",
+            "embviz_s": round(med(info), 2), "anchor": "gensim load_word2vec_format(binary=True), whole process",
+            "anchor_s": round(med(g_load), 2), "speedup": round(med(g_load) / med(info), 2),
+            "peak_rss_mib": round(max(info_rss)), "target": ">= 3x gensim, peak RSS <= 0.3x the matrix",
+            "met": med(g_load) / med(info) >= 3 and max(info_rss) <= 0.3 * matrix_mib,
+            "detail": f"peak RSS {max(info_rss) / matrix_mib:.2f}x the matrix ({matrix_mib:,.0f} MiB); "
+                      f"gensim {max(g_rss):,.0f} MiB; rounds "
+                      f"{', '.join(f'{a:.1f}/{b:.1f}' for a, b in zip(info, g_load))} s"})
+        rows.append({
+            "operation": f"first `embviz neighbors {probe[0]}` (empty cache, source evicted), {size}",
+            "embviz_s": round(med(nb), 2), "anchor": "gensim load + most_similar, whole process",
+            "anchor_s": round(med(g_nb), 2), "speedup": round(med(g_nb) / med(nb), 2),
+            "peak_rss_mib": round(max(nb_rss)), "target": ">= 3x gensim",
+            "met": med(g_nb) / med(nb) >= 3,
+            "detail": f"peak RSS {max(nb_rss) / matrix_mib:.2f}x the matrix (a search touches every unit row); "
+                      f"rounds {', '.join(f'{a:.1f}/{b:.1f}' for a, b in zip(nb, g_nb))} s"})
 
     # -- warm: one key, 1,000 keys, each against its floor --------------------------------------
-    warm(cdir)
-    entry = next(cdir.glob("vectors/*/unit.npy"), None) or next(cdir.glob("vectors/*/*.npy"))
-    floor_code = f"""
-import json, time, numpy as np
-unit = np.load({str(entry)!r}, mmap_mode="r")
-q = np.asarray(unit[{n // 2}], dtype=np.float32)
-one = []
-for _ in range(5):
-    t = time.perf_counter(); s = unit @ q; np.argpartition(-s, 10)[:10]; one.append(time.perf_counter() - t)
-rows = np.sort(np.random.default_rng(3).choice(len(unit), {QUERIES}, replace=False))
-qs = np.ascontiguousarray(unit[rows]); out = np.empty(({QUERIES}, 32768), np.float32)
-t = time.perf_counter()
-for lo in range(0, len(unit), 32768):
-    hi = min(len(unit), lo + 32768); np.matmul(qs, unit[lo:hi].T, out=out[:, :hi - lo])
-print(json.dumps({{"one": float(np.median(one)), "batch": time.perf_counter() - t}}))
-"""
-    single, batch, imports, f_one, f_batch, batch_rss = [], [], [], [], [], []
-    exact_out = b""
-    for _ in range(repeat):
-        for key in probe:
-            single.append(run([embviz, "neighbors", key, "-k", "10", "-f", "tsv", *cache])[0])
-        imports.append(run([py, "-c", "import numpy"])[0])
-        _, _, out, _ = run([py, "-c", floor_code])
-        got = json.loads(out.decode().splitlines()[-1])
-        f_one.append(got["one"])
-        f_batch.append(got["batch"])
-        w, m, exact_out, _ = run([embviz, "neighbors", "-", "-k", "10", "-f", "tsv", *cache], stdin=stdin)
-        batch.append(w)
-        batch_rss.append(m)
-    floor1 = med(imports) + med(f_one)
-    floor_b = med(imports) + med(f_batch)
-    rows.append({
-        "operation": f"warm `embviz neighbors KEY` (whole process, 3 keys), {size}",
-        "embviz_s": round(med(single), 3), "anchor": "floor: `python -c 'import numpy'` + one matrix-vector product",
-        "anchor_s": round(floor1, 3), "speedup": round(floor1 / med(single), 2),
-        "target": "< 0.7 s and <= 1.5x the floor", "met": med(single) < 0.7 and med(single) <= 1.5 * floor1,
-        "detail": f"{med(single) / floor1:.2f}x the floor (import numpy {med(imports):.3f} s, "
-                  f"product + top-10 {med(f_one):.3f} s)"})
-    rows.append({
-        "operation": f"warm `embviz neighbors - < {QUERIES:,} keys` (whole process), {size}",
-        "embviz_s": round(med(batch), 2), "anchor": "floor: import numpy + the blocked matrix product",
-        "anchor_s": round(floor_b, 2), "speedup": round(floor_b / med(batch), 2),
-        "peak_rss_mib": round(max(batch_rss)), "target": "within 1.3x the floor",
-        "met": med(batch) <= 1.3 * floor_b, "detail": f"{med(batch) / floor_b:.2f}x the floor"})
+    if "warm" in parts or "index" in parts:
+        warm(cdir)
+        entry = next(cdir.glob("vectors/*/unit.npy"), None) or next(cdir.glob("vectors/*/*.npy"))
+        floor_code = f"""
+    import json, time, numpy as np
+    unit = np.load({str(entry)!r}, mmap_mode="r")
+    q = np.asarray(unit[{n // 2}], dtype=np.float32)
+    one = []
+    for _ in range(5):
+        t = time.perf_counter(); s = unit @ q; np.argpartition(-s, 10)[:10]; one.append(time.perf_counter() - t)
+    rows = np.sort(np.random.default_rng(3).choice(len(unit), {QUERIES}, replace=False))
+    qs = np.ascontiguousarray(unit[rows]); out = np.empty(({QUERIES}, 32768), np.float32)
+    t = time.perf_counter()
+    for lo in range(0, len(unit), 32768):
+        hi = min(len(unit), lo + 32768); np.matmul(qs, unit[lo:hi].T, out=out[:, :hi - lo])
+    print(json.dumps({{"one": float(np.median(one)), "batch": time.perf_counter() - t}}))
+    """
+        single, batch, imports, f_one, f_batch, batch_rss = [], [], [], [], [], []
+        exact_out = b""
+        for _ in range(repeat):
+            for key in probe:
+                single.append(run([embviz, "neighbors", key, "-k", "10", "-f", "tsv", *cache])[0])
+            imports.append(run([py, "-c", "import numpy"])[0])
+            _, _, out, _ = run([py, "-c", textwrap.dedent(floor_code)])
+            got = json.loads(out.decode().splitlines()[-1])
+            f_one.append(got["one"])
+            f_batch.append(got["batch"])
+            w, m, exact_out, _ = run([embviz, "neighbors", "-", "-k", "10", "-f", "tsv", *cache], stdin=stdin)
+            batch.append(w)
+            batch_rss.append(m)
+        floor1 = med(imports) + med(f_one)
+        floor_b = med(imports) + med(f_batch)
+        rows.append({
+            "operation": f"warm `embviz neighbors KEY` (whole process, 3 keys), {size}",
+            "embviz_s": round(med(single), 3),
+            "anchor": "floor: `python -c 'import numpy'` + one matrix-vector product",
+            "anchor_s": round(floor1, 3), "speedup": round(floor1 / med(single), 2),
+            "target": "< 0.7 s and <= 1.5x the floor", "met": med(single) < 0.7 and med(single) <= 1.5 * floor1,
+            "detail": f"{med(single) / floor1:.2f}x the floor (import numpy {med(imports):.3f} s, "
+                      f"product + top-10 {med(f_one):.3f} s)"})
+        rows.append({
+            "operation": f"warm `embviz neighbors - < {QUERIES:,} keys` (whole process), {size}",
+            "embviz_s": round(med(batch), 2), "anchor": "floor: import numpy + the blocked matrix product",
+            "anchor_s": round(floor_b, 2), "speedup": round(floor_b / med(batch), 2),
+            "peak_rss_mib": round(max(batch_rss)), "target": "within 1.3x the floor",
+            "met": med(batch) <= 1.3 * floor_b, "detail": f"{med(batch) / floor_b:.2f}x the floor"})
 
     # -- IVF: build (chosen nprobe by measured recall), then 1,000 queries through the index -----
-    w, m, _, err = run([embviz, "index", "build", "--method", "ivf", *cache])
-    chosen = next((line for line in err.splitlines() if "chosen" in line or "no nprobe" in line or "reach" in line),
-                  err.strip().splitlines()[-1] if err.strip() else "")
-    print(f"[{name}] index build {w:.0f} s, {m:,.0f} MiB: {chosen}", flush=True)
-    rows.append({
-        "operation": f"`embviz index build --method ivf`, {size}",
-        "embviz_s": round(w, 1), "anchor": "the matrix (peak RSS)", "anchor_s": None, "speedup": None,
-        "peak_rss_mib": round(m), "target": "peak RSS <= 1.5x the matrix", "met": m <= 1.5 * matrix_mib,
-        "detail": f"peak RSS {m / matrix_mib:.2f}x the matrix; {chosen.removeprefix('embviz: ')}"})
-    idx, idx_out = [], b""
-    for _ in range(repeat):
-        w, _, idx_out, _ = run([embviz, "neighbors", "--index", "-", "-k", "10", "-f", "tsv", *cache], stdin=stdin)
-        idx.append(w)
-    truth, got = top10(exact_out), top10(idx_out)
-    recall = float(np.mean([len(set(truth[k]) & set(got.get(k, []))) / 10 for k in truth]))
-    nprobe = re.search(r"nprobe=(\d+)", chosen)
-    rows.append({
-        "operation": f"`embviz neighbors --index - < {QUERIES:,} keys` (whole process), {size}",
-        "embviz_s": round(med(idx), 2), "anchor": "the exact command (above)", "anchor_s": round(med(batch), 2),
-        "speedup": round(med(batch) / med(idx), 2), "target": ">= 10x exact at recall@10 >= 0.95",
-        "met": med(batch) / med(idx) >= 10 and recall >= 0.95,
-        "detail": f"recall@10 {recall:.3f} against the exact command's rows"
-                  + (f"; nprobe {nprobe.group(1)}" if nprobe else "")})
+    if "index" in parts:
+        w, m, _, err = run([embviz, "index", "build", "--method", "ivf", *cache])
+        chosen = next((line for line in err.splitlines() if "chosen" in line or "no nprobe" in line or "reach" in line),
+                      err.strip().splitlines()[-1] if err.strip() else "")
+        print(f"[{name}] index build {w:.0f} s, {m:,.0f} MiB: {chosen}", flush=True)
+        rows.append({
+            "operation": f"`embviz index build --method ivf`, {size}",
+            "embviz_s": round(w, 1), "anchor": "the matrix (peak RSS)", "anchor_s": None, "speedup": None,
+            "peak_rss_mib": round(m), "target": "peak RSS <= 1.5x the matrix", "met": m <= 1.5 * matrix_mib,
+            "detail": f"peak RSS {m / matrix_mib:.2f}x the matrix; {chosen.removeprefix('embviz: ')}"})
+        idx, idx_out = [], b""
+        for _ in range(repeat):
+            w, _, idx_out, _ = run([embviz, "neighbors", "--index", "-", "-k", "10", "-f", "tsv", *cache], stdin=stdin)
+            idx.append(w)
+        truth, got = top10(exact_out), top10(idx_out)
+        recall = float(np.mean([len(set(truth[k]) & set(got.get(k, []))) / 10 for k in truth]))
+        nprobe = re.search(r"nprobe=(\d+)", chosen)
+        rows.append({
+            "operation": f"`embviz neighbors --index - < {QUERIES:,} keys` (whole process), {size}",
+            "embviz_s": round(med(idx), 2), "anchor": "the exact command (above)", "anchor_s": round(med(batch), 2),
+            "speedup": round(med(batch) / med(idx), 2), "target": ">= 10x exact at recall@10 >= 0.95",
+            "met": med(batch) / med(idx) >= 10 and recall >= 0.95,
+            "detail": f"recall@10 {recall:.3f} against the exact command's rows"
+                      + (f"; nprobe {nprobe.group(1)}" if nprobe else "")})
     for row in rows:
         row["generator"] = name
     return rows
@@ -281,9 +290,10 @@ def main() -> None:
     scratch = Path(os.environ.get("EMBVIZ_SCALE_DIR", "/work/scratch/scale"))
     scratch.mkdir(parents=True, exist_ok=True)
     names = os.environ.get("EMBVIZ_SCALE_GENERATORS", "separated,overlapping").split(",")
+    parts = tuple(os.environ.get("EMBVIZ_SCALE_PARTS", "first,warm,index").split(","))
     rows = []
     for name in names:
-        rows += one_generator(name, n, repeat, scratch)
+        rows += one_generator(name, n, repeat, scratch, parts)
         if os.environ.get("EMBVIZ_SCALE_KEEP") != "1":
             shutil.rmtree(scratch / f"cache-{name}", ignore_errors=True)
             (scratch / f"{name}-{n}x{DIM}.bin").unlink(missing_ok=True)
