@@ -139,3 +139,82 @@ def test_a_page_outside_an_iframe_posts_nothing(browser, explorer, tmp_path):
         assert o.page.evaluate("() => window.__posted") == 0 and o.errors == []
     finally:
         o.close()
+
+
+# -- faults seen in the JupyterLab screenshots (bench/notebook_screenshots.py) ------------------
+def test_in_a_narrow_output_area_the_title_stays_clear_of_the_toolbar_and_the_panel(browser, explorer, tmp_path):
+    """A notebook's output area is narrower than a browser tab: the title ran under plotly's toolbar and was cut."""
+    path = explorer.save(tmp_path / "narrow.html")
+    context = browser.new_context(viewport={"width": 1600, "height": 700})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(path.resolve().as_uri())
+        page.wait_for_function("() => window.embviz && window.embviz.ready", timeout=60_000)
+        page.wait_for_timeout(500)
+        full = page.evaluate("() => document.getElementById('embviz-plot').layout.title.text")
+
+        def title() -> tuple[list[float], list[float], list[float], int, str]:
+            return page.evaluate(
+                """() => { const g = document.getElementById('embviz-plot');
+                const r = e => { const b = e.getBoundingClientRect(); return [b.left, b.right]; };
+                return [r(g.querySelector('.gtitle')), r(g.querySelector('.modebar')), r(g),
+                        g._fullLayout.title.font.size, g.querySelector('.gtitle').textContent]; }""")
+
+        for width in (1000, 760):  # smaller; too narrow even at 9 px: cut with an ellipsis
+            page.set_viewport_size({"width": width, "height": 700})
+            page.wait_for_timeout(600)
+            box, bar, plot, size, text = title()
+            assert box[1] <= bar[0] and box[1] <= plot[1], (width, box, bar, plot)
+            if width == 1000:
+                assert 9 <= size < 14 and text == full
+            else:
+                assert size == 9 and text.endswith("\u2026") and full.startswith(text[:-1])
+        # a wide window: the title gets its own size and text back
+        page.set_viewport_size({"width": 1600, "height": 700})
+        page.wait_for_timeout(600)
+        assert title()[3:] == [14, full]
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_a_notebook_page_s_footer_says_no_fingerprint_rather_than_a_question_mark(browser, explorer, tmp_path):
+    o = Opened(browser, explorer.save(tmp_path / "footer.html"))
+    try:
+        footer = o.page.evaluate(
+            "() => [...document.querySelectorAll('.annotation-text')].map(e => e.textContent)"
+            ".find(t => t.startsWith('embviz '))")
+        assert footer.startswith("embviz ") and "glove.6B.50d.40k.txt.gz · selection: top 2,500" in footer
+        assert "fingerprint" not in footer
+    finally:
+        o.close()
+
+
+def test_after_a_box_selection_the_tooltip_goes_when_the_mouse_leaves_the_map(browser, explorer, tmp_path):
+    """Seen in JupyterLab: after a box drag, the tooltip of the last point stayed over the map."""
+    o = Opened(browser, explorer.save(tmp_path / "tip.html"))
+    page = o.page
+    try:
+        x, y = page.evaluate(
+            """() => { const g = document.getElementById('embviz-plot');
+            const t = g._fullData.find(t => (t.meta || {}).role === 'points');
+            const j = Array.from(t.customdata).indexOf(window.embviz.search('king')[0][1]);
+            const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
+            return [r.left + xa._offset + xa.l2p(t.x[j]), r.top + ya._offset + ya.l2p(t.y[j])]; }""")
+        page.hover("#embviz-plot")
+        page.click('.modebar-btn[data-val="select"]')
+        page.mouse.move(x - 60, y - 40)
+        page.mouse.down()
+        page.mouse.move(x, y, steps=5)
+        page.mouse.move(x + 60, y + 40, steps=5)
+        page.mouse.up()
+        page.wait_for_function("() => window.embviz.state().selected > 0", timeout=10_000)
+        page.wait_for_timeout(500)
+        page.mouse.move(1100, 700)  # onto the panel
+        page.wait_for_timeout(500)
+        assert page.evaluate("() => getComputedStyle(document.getElementById('embviz-tip')).display") == "none"
+        assert o.errors == []
+    finally:
+        o.close()

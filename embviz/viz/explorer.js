@@ -1413,6 +1413,10 @@
     tip.style.top = top + "px";
   });
   gd.on("plotly_unhover", function () { tip.style.display = "none"; });
+  // after a box or lasso drag plotly.js sends no unhover: the tooltip goes when the mouse leaves
+  // the map, and while a box is drawn
+  gd.addEventListener("mouseleave", function () { tip.style.display = "none"; });
+  gd.on("plotly_selecting", function () { tip.style.display = "none"; });
   gd.on("plotly_relayout", scheduleThin);
   // the legend hides or shows a trace (plotly.js restyles "visible" after its double-click
   // delay): the regions' names, hidden, keep no room from the point labels
@@ -1451,6 +1455,35 @@
     }
   }
 
+  // -- the title fits its room: left of the plot's toolbar (shown on hover) and inside the plot's
+  // div; a long title (a file name and UMAP's parameters) in a narrow page, a notebook's output
+  // area, gets a smaller font rather than running under the toolbar and being cut at the panel
+  var titleText = (gd.layout.title && gd.layout.title.text) || "";  // escaped (figure.py): &amp; &lt; &gt; &#37;
+  var titleSize = (gd._fullLayout.title && gd._fullLayout.title.font && gd._fullLayout.title.font.size) || 14;
+  function fitTitle() {  // its own size if it fits, else smaller (9 px at least), else cut with an ellipsis
+    var t = gd.querySelector(".gtitle"), bar = gd.querySelector(".modebar");
+    if (!t || !titleText) { return; }
+    var right = gd.getBoundingClientRect().right - 8;
+    if (bar) { right = Math.min(right, bar.getBoundingClientRect().left - 8); }
+    var room = right - t.getBoundingClientRect().left;
+    var text = titleText.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&#37;/g, "%").replace(/&amp;/g, "&");
+    var width = function (str, px) { ruler.font = px + "px " + family; return ruler.measureText(str).width; };
+    var size = titleSize, shown = titleText;
+    while (size > 9 && width(text, size) > room) { size--; }
+    if (width(text, size) > room) {
+      var k = text.length;
+      while (k > 1 && width(text.slice(0, k) + "\u2026", size) > room) { k--; }
+      shown = esc(text.slice(0, k)) + "\u2026";  // (the footer keeps the whole provenance)
+    }
+    var cur = gd._fullLayout.title;
+    if (cur.font.size !== size || cur.text !== shown) { Plotly.relayout(gd, {"title.font.size": size, "title.text": shown}); }
+  }
+  var titleTimer = null;
+  window.addEventListener("resize", function () {
+    if (titleTimer) { clearTimeout(titleTimer); }
+    titleTimer = setTimeout(function () { try { fitTitle(); } catch (e) { /* the title only */ } }, 200);
+  });
+
   // -- start -----------------------------------------------------------------------------------
   // one tooltip: in 2D the page's own (key, rank and three nearest neighbors, beside the
   // mouse); plotly.js's hover label is still computed (it drives plotly_hover) but not shown.
@@ -1470,6 +1503,7 @@
     neighbors: function (key) { var j = jOfKey(key); return j < 0 ? null : neighborsOf(j); },
     labels: function () { return labelState; },
     regions: function () { return regionState; },
+    fitTitle: fitTitle,
     relayout: function (method) { return API ? layOutAgain(method || relayoutMethod) : false; },
     relayoutState: function () { return relayoutState; },
     addToMap: function (key) { if (API && dim === 2) { addToMap(key); return true; } return false; },
@@ -1483,6 +1517,7 @@
     state: function () { return {focus: focusJ >= 0 ? keys[focusJ] : null, selected: selCount, n: n, total: total, k: K}; }
   };
   try { thinLabels(); } catch (e) { /* labels only */ }
+  try { fitTitle(); } catch (e) { /* the title only */ }
   try { applyHash(); } catch (e) { /* a bad link */ }
   window.embviz.timing.explorer_ms = performance.now() - t0;
 })();

@@ -140,9 +140,10 @@ def _title(prov: Mapping[str, Any]) -> str:
 
 
 def _footer(prov: Mapping[str, Any]) -> str:
-    fp = (prov["fingerprint"] or "?")[:16]
+    # a table made in Python (embviz.plot) has no file to fingerprint: nothing said, not "?"
+    fp = f" (fingerprint {prov['fingerprint'][:16]})" if prov["fingerprint"] else ""
     return escape(
-        f"embviz {prov['embviz_version']} · {prov['source'] or 'vectors'} (fingerprint {fp}) · "
+        f"embviz {prov['embviz_version']} · {prov['source'] or 'vectors'}{fp} · "
         f"selection: {prov['selection']} · {prov['method']} "
         f"{', '.join(f'{k}={v}' for k, v in prov['params'].items())} · seed {prov['seed']}"
     )
