@@ -23,9 +23,11 @@ the rounding of the product, so the answer is the exact top k: the numpy selecti
 bit. A query whose candidates overflow ``_CAP`` slots even after compaction (hundreds of
 near-equal scores: duplicate rows) is handed back and answered by numpy.
 
-Measured on 100,000 users x 50,000 items x 64 (one core): the tiles' products alone 1.76 s for
-8,192 users, with the selection 1.9 to 2.1 s; the numpy selection (score blocks in memory,
-group maxima, gathers) cost about as much again as the products.
+Measured on a loaded machine: one core, 8,192 users x 50,000 items x 64, the tiles' products
+alone 1.76 s, with this selection 1.9 to 2.1 s; ``recommend`` on 100,000 x 50,000 x 64 end to
+end 1.1 to 1.2x the matrix-product floor (the numpy selection: 2.2x on a quiet machine;
+docs/benchmarks.md). On GloVe 400,000 x 50 (2,000 queries, cosine) 6.0 s either way: there the
+numpy selection was already close to the floor.
 
 This module imports numba (a dependency of umap-learn); :mod:`embviz.search.selection` imports
 it only for a batch that needs it.
