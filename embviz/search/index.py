@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from embviz.errors import FormatError, InvalidQuery, require, warn
-from embviz.search import index_build, index_files, index_tune
+from embviz.search import index_build, index_files, index_tune, ivf_scan
 from embviz.search.index_build import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH,
@@ -291,7 +291,7 @@ class Index(IndexFiles):
         ids : ndarray ``(m, k')`` int64
             Row ids, best first; equal scores ordered by the lower id.
         scores : ndarray ``(m, k')`` float32
-            Inner products computed by FAISS over the float32 rows.
+            Inner products over the float32 rows (FAISS's; large IVF batches: :mod:`embviz.search.ivf_scan`).
             ``k' = min(k, candidates)`` as in ``top_k``.
 
         Raises
@@ -333,7 +333,7 @@ class Index(IndexFiles):
         probe = nprobe  # IVF cells; raised for queries whose cells hold too few rows
         while len(pending):
             params = self._params(n, ef_search, probe, fetch)
-            dist, found = self.faiss_index.search(q if len(pending) == m else q[pending], fetch, params=params)
+            dist, found = ivf_scan.answer(_faiss(), self, q if len(pending) == m else q[pending], fetch, params, probe)
             if self._l2:  # squared distances, ascending: negative distances, descending
                 dist = -np.sqrt(np.maximum(dist, 0))
             if len(pending) <= _FEW:  # interactive queries: plain Python beats a dozen numpy calls
