@@ -355,6 +355,7 @@ def _top_per_user(items, q, k, metric, excl, candidates):  # noqa: ANN001, ANN20
     n = items.count if candidates is None else len(candidates)
     if excl is None:
         return top_k_by(items, q, k, metric=metric, columns=candidates)
+    excl = Exclusions.of(excl)  # next-item evaluation passes lists
     upper = excl.lengths()  # >= distinct ids
     if (n - upper >= k).all():  # almost always: no user is short of candidates
         return top_k_by(items, q, k, metric=metric, exclude=excl, columns=candidates)

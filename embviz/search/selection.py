@@ -129,6 +129,16 @@ class Exclusions(_SequenceBase):
     def __iter__(self):  # noqa: ANN204
         return (self.ids[a:b] for a, b in zip(self.indptr[:-1].tolist(), self.indptr[1:].tolist()))
 
+    @classmethod
+    def of(cls, lists) -> Exclusions:  # noqa: ANN001
+        """Return `lists` (a sequence of ``m`` iterables of row ids, or Exclusions) as one table."""
+        if isinstance(lists, Exclusions):
+            return lists
+        arrays = [np.asarray(e, dtype=np.int64).ravel() for e in lists]
+        ptr = np.zeros(len(arrays) + 1, dtype=np.int64)
+        np.cumsum([len(a) for a in arrays], out=ptr[1:])
+        return cls(ptr, np.concatenate(arrays) if arrays else np.empty(0, dtype=np.int64))
+
     def lengths(self) -> NDArray[np.int64]:
         """Ids per query ``(m,)`` int64 (repeats counted)."""
         return np.diff(self.indptr)
