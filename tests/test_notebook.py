@@ -162,9 +162,18 @@ def test_in_a_narrow_output_area_the_title_stays_clear_of_the_toolbar_and_the_pa
                 return [r(g.querySelector('.gtitle')), r(g.querySelector('.modebar')), r(g),
                         g._fullLayout.title.font.size, g.querySelector('.gtitle').textContent]; }""")
 
+        # the page refits its title after a resize: wait for that (a fixed pause failed on a loaded CI machine)
+        fits = """([want, full]) => { const g = document.getElementById('embviz-plot');
+            const t = g.querySelector('.gtitle'), m = g.querySelector('.modebar');
+            if (!t || !m || !g._fullLayout) return false;
+            const size = g._fullLayout.title.font.size, text = t.textContent;
+            const clear = t.getBoundingClientRect().right <= m.getBoundingClientRect().left;
+            if (want === 'smaller') return clear && size < 14 && text === full;
+            if (want === 'cut') return clear && size === 9 && text.endsWith('\u2026');
+            return size === 14 && text === full; }"""
         for width in (1000, 760):  # smaller; too narrow even at 9 px: cut with an ellipsis
             page.set_viewport_size({"width": width, "height": 700})
-            page.wait_for_timeout(600)
+            page.wait_for_function(fits, arg=["smaller" if width == 1000 else "cut", full], timeout=15_000)
             box, bar, plot, size, text = title()
             assert box[1] <= bar[0] and box[1] <= plot[1], (width, box, bar, plot)
             if width == 1000:
@@ -173,7 +182,7 @@ def test_in_a_narrow_output_area_the_title_stays_clear_of_the_toolbar_and_the_pa
                 assert size == 9 and text.endswith("\u2026") and full.startswith(text[:-1])
         # a wide window: the title gets its own size and text back
         page.set_viewport_size({"width": 1600, "height": 700})
-        page.wait_for_timeout(600)
+        page.wait_for_function(fits, arg=["wide", full], timeout=15_000)
         assert title()[3:] == [14, full]
         assert errors == []
     finally:
