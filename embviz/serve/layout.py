@@ -206,14 +206,19 @@ def place(vectors: Vectors, body: Any) -> dict[str, Any]:
     step = max(1, BLOCK_SCORES // len(among))  # scores held at once: at most BLOCK_SCORES float32
     rows = []
     for lo in range(0, len(keys), step):
-        scores = np.asarray(unit[q_ids[lo : lo + step]], dtype=np.float32) @ cand_rows.T
+        queries = np.asarray(unit[q_ids[lo : lo + step]], dtype=np.float32)
+        scores = queries @ cand_rows.T
         for r, q in enumerate(q_ids[lo : lo + step].tolist()):
             if q in at:
                 scores[r, at[q]] = -np.inf  # a key drawn already is not its own neighbor
         top = (np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < len(among)
                else np.tile(np.arange(len(among)), (len(scores), 1)))
         for r in range(len(scores)):
-            cand = top[r][np.argsort(-scores[r, top[r]], kind="stable")]
-            nbrs = [{"key": among[c], "score": float(scores[r, c])} for c in cand.tolist() if np.isfinite(scores[r, c])]
+            # the kept candidates scored again in float64: a BLAS product's last bit depends on
+            # the block's shape, and an answer must not depend on how the request was split
+            cand = top[r][np.isfinite(scores[r, top[r]])]
+            exact = (cand_rows[cand].astype(np.float64) @ queries[r].astype(np.float64)).astype(np.float32)
+            order = np.lexsort((cand, -exact))
+            nbrs = [{"key": among[c], "score": float(e)} for c, e in zip(cand[order].tolist(), exact[order].tolist())]
             rows.append({"key": keys[lo + r], "neighbors": nbrs})
     return {"k": kk, "rows": rows}
