@@ -8,7 +8,7 @@ are gathered and scored against the cell's rows with one matrix product (BLAS: e
 once per batch and reused by every query that probes it), the cell's best ``fetch`` kept per
 query, and each query's best ``fetch`` chosen among its cells' candidates. The candidates and
 their inner products are the same as FAISS's (the same cells, chosen by the same quantizer;
-scores agree to float32 rounding, and the candidates kept are scored again in float64
+scores agree to float32 rounding, and the candidates kept are scored again exactly
 (:func:`rescore`), so an answer does not depend on memory layout), so recall is unchanged.
 It pays when many queries share each cell (:data:`MIN_SHARED`): large batches such as
 ``neighbors --all --index`` or thousands of keys on stdin.
@@ -175,17 +175,21 @@ def answer(faiss: Any, index: Any, queries: NDArray[np.float32], fetch: int, par
 
 def rescore(queries: NDArray[np.float32], dist: NDArray[np.float32], labels: NDArray[np.int64],
             rows: NDArray[np.floating]) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    """Each candidate's inner product again, in float64 rounded to float32, best first.
+    """Each candidate's inner product again, exactly (:func:`~embviz.search.scorers.exact_dots`), best first.
 
     A cell's scores come from one BLAS product whose rounding depends on the shapes and the
     memory alignment of its operands (an index built in memory and the same index mapped from
     its file differed in the last bit of 4 scores in 640). The few candidates kept are scored
-    again from the indexed `rows` ``(n, dim)``, so an answer does not depend on where the
-    index lives. Padding (-1) stays last with ``-inf``.
+    again from the indexed `rows` ``(n, dim)`` as the exact kernel scores them, rounded to
+    float32, so an answer does not depend on where the index lives. Padding (-1) stays last
+    with ``-inf``.
     """
+    from embviz.search.scorers import exact_dots
+
+    m, f = labels.shape
     found = labels >= 0
-    got = np.asarray(rows[np.where(found, labels, 0).ravel()], dtype=np.float64).reshape(*labels.shape, -1)
-    exact = np.einsum("md,mkd->mk", queries.astype(np.float64), got).astype(np.float32)
+    got = np.asarray(rows[np.where(found, labels, 0).ravel()])
+    exact = exact_dots(np.repeat(queries, f, axis=0), got).reshape(m, f).astype(np.float32)
     exact[~found] = -np.inf
     best = np.argsort(-exact, axis=1, kind="stable")
     return np.take_along_axis(exact, best, axis=1), np.take_along_axis(labels, best, axis=1)

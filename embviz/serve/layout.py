@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from embviz.errors import EmbvizError
+from embviz.search.scorers import exact_dots
 from embviz.serve.api import ApiError
 
 if TYPE_CHECKING:
@@ -214,10 +215,10 @@ def place(vectors: Vectors, body: Any) -> dict[str, Any]:
         top = (np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < len(among)
                else np.tile(np.arange(len(among)), (len(scores), 1)))
         for r in range(len(scores)):
-            # the kept candidates scored again in float64: a BLAS product's last bit depends on
-            # the block's shape, and an answer must not depend on how the request was split
+            # the kept candidates scored again exactly: a BLAS product's last bit depends on the
+            # block's shape, and an answer must not depend on how the request was split
             cand = top[r][np.isfinite(scores[r, top[r]])]
-            exact = (cand_rows[cand].astype(np.float64) @ queries[r].astype(np.float64)).astype(np.float32)
+            exact = exact_dots(np.repeat(queries[r : r + 1], len(cand), axis=0), cand_rows[cand]).astype(np.float32)
             order = np.lexsort((cand, -exact))
             nbrs = [{"key": among[c], "score": float(e)} for c, e in zip(cand[order].tolist(), exact[order].tolist())]
             rows.append({"key": keys[lo + r], "neighbors": nbrs})
