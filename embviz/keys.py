@@ -111,18 +111,36 @@ class KeyBlob(Sequence[str]):
         UTF-8 keys, each followed by a newline byte (valid UTF-8; checked by the caller).
     ends : ndarray ``(n,)`` int64
         The offsets of the newline bytes, ascending.
+    checked : bool
+        `ends` was read from a file (a cache entry's ``key_ends.npy``), not measured from
+        `blob`: every single read checks that the offsets it uses fall on newline bytes and
+        raises :class:`~embviz.errors.FormatError` if not, rather than return another key.
     """
 
-    __slots__ = ("_blob", "_ends", "_all", "_reads")
+    __slots__ = ("_blob", "_ends", "_all", "_reads", "_checked")
     unique = True
     #: Keys decoded one by one before all of them are decoded at once (cheaper per key).
     DECODE_ALL_AFTER = 2048
 
-    def __init__(self, blob: bytes, ends: NDArray[np.int64]) -> None:
+    def __init__(self, blob: bytes, ends: NDArray[np.int64], *, checked: bool = False) -> None:
         self._blob = blob
         self._ends = ends
         self._all: tuple[str, ...] | None = None
         self._reads = 0
+        self._checked = checked
+
+    def _span(self, lo: int, hi: int) -> tuple[int, int]:
+        """Byte range of keys ``lo .. hi-1`` (``0 <= lo < hi <= n``) without the last newline."""
+        start = 0 if lo == 0 else int(self._ends[lo - 1]) + 1
+        stop = int(self._ends[hi - 1])
+        blob = self._blob
+        if self._checked and not (
+            0 <= start <= stop < len(blob) and blob[stop] == 10 and (start == 0 or blob[start - 1] == 10)
+        ):
+            from embviz.errors import FormatError
+
+            raise FormatError("the cache entry's key_ends.npy does not fit its keys.txt: run `embviz cache clear`")
+        return start, stop
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> KeyBlob:
@@ -154,15 +172,15 @@ class KeyBlob(Sequence[str]):
                 return self._decoded()[i]
             if stop <= start:
                 return ()
-            lo = 0 if start == 0 else int(self._ends[start - 1]) + 1
-            return tuple(self._blob[lo : int(self._ends[stop - 1])].decode("utf-8").split("\n"))
+            lo, hi = self._span(start, stop)
+            return tuple(self._blob[lo:hi].decode("utf-8").split("\n"))
         i = int(i)
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError("key index out of range")
-        lo = 0 if i == 0 else int(self._ends[i - 1]) + 1
-        return self._blob[lo : int(self._ends[i])].decode("utf-8")
+        lo, hi = self._span(i, i + 1)
+        return self._blob[lo:hi].decode("utf-8")
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._decoded())
@@ -173,8 +191,8 @@ class KeyBlob(Sequence[str]):
         lo, hi = max(0, lo), min(hi, n)
         if hi <= lo:
             return ""
-        start = 0 if lo == 0 else int(self._ends[lo - 1]) + 1
-        return self._blob[start : int(self._ends[hi - 1])].decode("utf-8")
+        start, stop = self._span(lo, hi)
+        return self._blob[start:stop].decode("utf-8")
 
     def index(self, key: object, *args: int) -> int:
         """Return the row of `key` (a byte search before the keys are decoded); ValueError if absent."""
@@ -191,7 +209,12 @@ class KeyBlob(Sequence[str]):
         at = self._blob.find(b"\n" + b + b"\n")
         if at < 0:
             raise ValueError(f"{key!r} is not a key")
-        return int(np.searchsorted(self._ends, at)) + 1  # the line after the newline at `at`
+        row = int(np.searchsorted(self._ends, at)) + 1  # the line after the newline at `at`
+        if self._checked and (row >= len(self._ends) or self._span(row, row + 1) != (at + 1, at + 1 + len(b))):
+            from embviz.errors import FormatError
+
+            raise FormatError("the cache entry's key_ends.npy does not fit its keys.txt: run `embviz cache clear`")
+        return row
 
     def __contains__(self, key: object) -> bool:
         try:

@@ -44,7 +44,9 @@ def test_first_load_writes_an_entry_and_second_load_maps_it(src: Path, tmp_path:
     cdir = tmp_path / "cache"
     first = formats.load(src, cache_dir=cdir)
     [entry] = _entries(cdir)
-    assert sorted(p.name for p in entry.iterdir()) == ["keys.txt", "matrix.npy", "meta.json", "norms64.npy", "unit.npy"]
+    assert sorted(p.name for p in entry.iterdir()) == [
+        "key_ends.npy", "keys.txt", "matrix.npy", "meta.json", "norms64.npy", "unit.npy",
+    ]
     second = formats.load(src, cache_dir=cdir)
     assert isinstance(second.matrix, np.memmap) and isinstance(second.unit, np.memmap)
     assert not second.matrix.flags.writeable
@@ -86,8 +88,12 @@ def test_same_size_and_mtime_but_new_content_is_caught_by_the_fingerprint(src: P
         lambda e: (e / "keys.txt").write_text("king\nqueen\nman\nwomen\n"),
         lambda e: (e / "meta.json").write_text("{not json"),
         lambda e: (e / "meta.json").write_text(json.dumps({"layout": 1})),
+        lambda e: np.save(e / "key_ends.npy", np.load(e / "key_ends.npy") - 1),
+        lambda e: np.save(e / "key_ends.npy", np.load(e / "key_ends.npy")[1:]),
+        lambda e: (e / "key_ends.npy").unlink(),
     ],
-    ids=["truncated-matrix", "missing-unit", "corrupt-keys", "garbage-meta", "incomplete-meta"],
+    ids=["truncated-matrix", "missing-unit", "corrupt-keys", "garbage-meta", "incomplete-meta",
+         "shifted-key-ends", "short-key-ends", "missing-key-ends"],
 )
 def test_a_broken_entry_is_rebuilt_not_trusted(src: Path, tmp_path: Path, damage) -> None:
     cdir = tmp_path / "cache"
@@ -99,6 +105,32 @@ def test_a_broken_entry_is_rebuilt_not_trusted(src: Path, tmp_path: Path, damage
     np.testing.assert_array_equal(v.matrix, np.array(list(ROWS.values()), dtype=np.float32))
     # and the entry was repaired: the next load maps it again
     assert isinstance(formats.load(src, cache_dir=cdir).matrix, np.memmap)
+
+
+def test_key_ends_map_each_key_to_its_row_and_refuse_offsets_off_a_newline(tmp_path: Path) -> None:
+    from embviz.errors import FormatError
+    from embviz.vectors import KeyBlob
+
+    rows = {f"k{i}": [float(i), 1.0] for i in range(5000)}
+    cdir = tmp_path / "cache"
+    formats.load(_write_glove(tmp_path / "big.txt", rows), cache_dir=cdir)
+    v = formats.load(tmp_path / "big.txt", cache_dir=cdir)
+    [entry] = _entries(cdir)
+    ends = np.load(entry / "key_ends.npy")
+    assert ends.dtype == np.int64 and len(ends) == 5000
+    assert [v.keys.index(k) for k in ("k0", "k1", "k2500", "k4999")] == [0, 1, 2500, 4999]
+    assert v.keys[2500] == "k2500" and v.keys[4998:] == ("k4998", "k4999")
+    # a stored offset that is off a newline (bit rot the sampled check did not see) raises
+    # rather than answer with another key's bytes
+    blob = (entry / "keys.txt").read_bytes()
+    bad = ends.copy()
+    bad[2500] -= 1
+    keys = KeyBlob(blob, bad, checked=True)
+    assert keys[100] == "k100"
+    with pytest.raises(FormatError, match="key_ends.npy does not fit"):
+        keys[2500]
+    with pytest.raises(FormatError, match="key_ends.npy does not fit"):
+        keys.index("k2501")
 
 
 def test_leftover_temporary_directory_of_a_killed_process_is_ignored_and_cleared(src: Path, tmp_path: Path) -> None:
