@@ -50,7 +50,9 @@ def test_entry_stores_offsets_and_unit_rows_and_every_value_matches(tmp_path: Pa
     cdir = tmp_path / "cache"
     first = eio.load(src, cache_dir=cdir)
     entry = _entry(cdir)
-    assert sorted(p.name for p in entry.iterdir()) == ["keys.txt", "meta.json", "norms.npy", "norms64.npy", "offsets.npy", "unit.npy"]
+    assert sorted(p.name for p in entry.iterdir()) == [
+        "key_ends.npy", "keys.txt", "meta.json", "norms.npy", "norms64.npy", "offsets.npy", "unit.npy",
+    ]
     assert json.loads((entry / "meta.json").read_text())["rows"] == "source"
     assert (entry / "keys.txt").read_bytes() == "".join(k + "\n" for k in keys).encode()
     mem = eio.load(src, cache=False)
@@ -254,3 +256,49 @@ def test_a_cache_build_hashes_the_source_as_it_parses_and_drops_its_pages(
         assert sum(n for _, n, _ in calls) >= 1 << 24
     assert [e.status for e in cache.verify(cdir)] == ["ok"]
     np.testing.assert_array_equal(np.asarray(v.matrix), rows[: limit or 70_000])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_blocks_normalised_on_a_second_thread_keep_their_order_and_values(tmp_path: Path, monkeypatch, dtype) -> None:  # noqa: ANN001
+    """Many small blocks (a 64 KiB window: about 50 records of 300 dimensions each) go through
+    the normalising thread while the reader parses the next ones; the entry equals the table's
+    own unit rows and norms bit for bit, in file order."""
+    from embviz import Vectors
+    from embviz.io import sniffing
+    from embviz.io.norms import row_norms64
+
+    monkeypatch.setattr(sniffing, "CHUNK_BYTES", 1 << 14)
+    rng = np.random.default_rng(5)
+    rows = (rng.standard_normal((6000, 300)) * rng.lognormal(0, 2, (6000, 1))).astype(np.float32)
+    rows[123] = 0.0
+    rows[4567] *= 1e-20
+    keys = [f"w{i}" for i in range(6000)]
+    src = _w2v_binary(tmp_path / "v.bin", keys, rows)
+    cdir = tmp_path / "c"
+    eio.load(src, cache_dir=cdir, dtype=dtype)
+    entry = _entry(cdir)
+    want = Vectors(keys, rows.astype(dtype))
+    np.testing.assert_array_equal(np.load(entry / "unit.npy"), want.unit)
+    np.testing.assert_array_equal(np.load(entry / "norms.npy"), want.norms)
+    np.testing.assert_array_equal(np.load(entry / "norms64.npy"), row_norms64(rows.astype(dtype)))
+    got = eio.load(src, cache_dir=cdir, dtype=dtype)
+    assert tuple(got.keys) == tuple(keys)
+    np.testing.assert_array_equal(np.asarray(got.matrix), rows.astype(dtype))
+
+
+def test_the_first_bad_record_is_reported_while_blocks_are_normalised_on_a_second_thread(
+    tmp_path: Path, monkeypatch, capsys  # noqa: ANN001
+) -> None:
+    """A row whose squared norm overflows float32, deep in the file, is named by its record
+    number; no cache entry and no unit file is left behind."""
+    from embviz.errors import FormatError
+    from embviz.io import sniffing
+
+    monkeypatch.setattr(sniffing, "CHUNK_BYTES", 1 << 14)
+    rows = np.random.default_rng(6).standard_normal((3000, 300)).astype(np.float32)
+    rows[2345, 7] = 3e37  # finite, but its square overflows float32
+    src = _w2v_binary(tmp_path / "v.bin", [f"w{i}" for i in range(3000)], rows)
+    cdir = tmp_path / "c"
+    with pytest.raises(FormatError, match=r"record 2,346 \('w2345'\)"):
+        eio.load(src, cache_dir=cdir)
+    assert not [p for p in cdir.rglob("*") if p.is_file()]

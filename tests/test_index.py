@@ -451,7 +451,9 @@ def test_cache_entry_unit_rows_equal_vectors_unit(tmp_path, dtype) -> None:
     from embviz.io import integrity
 
     meta = json.loads((entry / "meta.json").read_text())
-    assert sorted(meta["blocks"]) == ["norms.npy", "norms64.npy", "offsets.npy", "unit.npy"]  # rows stay in the source
+    assert sorted(meta["blocks"]) == [  # rows stay in the source
+        "key_ends.npy", "norms.npy", "norms64.npy", "offsets.npy", "unit.npy",
+    ]
     for name, crcs in meta["blocks"].items():
         assert crcs == integrity.block_crcs(entry / name)
 

@@ -91,8 +91,12 @@ def load_vectors(
     vector_columns: str | None = None,
     keys: Path | None = None,
     padding_idx: int | None = None,
+    unit: bool = True,
 ) -> Vectors:
-    """Load --vectors (or the bundled sample), with a status line on a terminal."""
+    """Load --vectors (or the bundled sample), with a status line on a terminal.
+
+    `unit` False: the command never searches (``embviz info``), see :func:`embviz.io.load`.
+    """
     from embviz import io as embviz_io
     from embviz.io import sample
 
@@ -101,7 +105,7 @@ def load_vectors(
     kwargs = dict(
         limit=limit, cache=not no_cache, cache_dir=cache_dir, dtype=Dtype(dtype).value,
         tensor=tensor, key_column=key_column, vector_columns=vector_columns, keys=keys,
-        padding_idx=padding_idx,
+        padding_idx=padding_idx, unit=unit,
     )
     fmt = input_format.value if input_format else None
     if not (stderr_is_terminal() and not _state["quiet"]):
@@ -160,15 +164,19 @@ class VectorSource:
 
         return self.vectors or sample.sample_path()
 
-    def load(self) -> Vectors:
-        """Load the vectors (cached, with a status line on a terminal), post-processed if asked."""
-        return postprocess(self, self._load_raw())
+    def load(self, unit: bool = True) -> Vectors:
+        """Load the vectors (cached, with a status line on a terminal), post-processed if asked.
 
-    def _load_raw(self) -> Vectors:
+        `unit` False: the command never uses the unit rows (``embviz info``): a first load of a
+        word2vec binary then does not write them to the cache (see :func:`embviz.io.load`).
+        """
+        return postprocess(self, self._load_raw(unit or bool(self.postprocess)))
+
+    def _load_raw(self, unit: bool = True) -> Vectors:
         return load_vectors(
             self.vectors, self.input_format, self.limit, self.no_cache, self.cache_dir, self.dtype,
             tensor=self.tensor, key_column=self.key_column, vector_columns=self.vector_columns,
-            keys=self.keys_file, padding_idx=self.padding_idx,
+            keys=self.keys_file, padding_idx=self.padding_idx, unit=unit,
         )
 
 

@@ -110,7 +110,7 @@ def info(
         )
     else:
         sniffed = embviz_io.sniff(source.path)
-        table = source.load()
+        table = source.load(unit=False)  # statistics only: no unit rows (a first load writes none)
     fmt_name = source.input_format.value if source.input_format else sniffed.format.value
     record = stats.describe(table, source.path, fmt_name, sniffed.compression)
     extra = stats.model_args(table)  # a fastText .bin: its training arguments, after the usual fields

@@ -58,6 +58,7 @@ def load(
     vector_columns: str | list[str] | tuple[str, ...] | None = None,
     keys: str | os.PathLike | None = None,
     padding_idx: int | None = None,
+    unit: bool = True,
 ) -> Vectors:
     """Load a vector file into a :class:`~embviz.vectors.Vectors` lookup table.
 
@@ -100,6 +101,11 @@ def load(
     padding_idx : int, optional
         A row never returned as a neighbor or analogy answer (``nn.Embedding(padding_idx=)``);
         negative counts from the end.
+    unit : bool
+        False for a caller that never uses ``Vectors.unit`` (``embviz info``): a first load
+        of an uncompressed word2vec binary then writes no unit rows to the cache entry (the
+        first load that asks for them writes them; see :mod:`embviz.io.entry_unit`), and
+        ``unit`` is computed from the rows if it is used after all.
 
     Returns
     -------
@@ -132,7 +138,8 @@ def load(
         )
     elif cache:
         vectors = _cache.load_cached(
-            Path(path), format=format, limit=limit, cache_dir=cache_dir, dtype=dtype, options=options
+            Path(path), format=format, limit=limit, cache_dir=cache_dir, dtype=dtype, options=options,
+            unit_rows=unit,
         )
     else:
         vectors = read_into(path, format, limit=limit, dtype=dtype, options=options)[0]

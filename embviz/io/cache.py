@@ -36,6 +36,8 @@ from embviz._version import __version__
 from embviz.errors import EmbvizWarning, FormatError, warn
 from embviz.io import integrity as _integrity
 from embviz.io.binary import SourceRows
+from embviz.io.entry_unit import fill_unit
+from embviz.io.entry_unit import write_npy as _write_npy
 from embviz.io.norms import row_norms64, table_norms64
 from embviz.io.options import SourceOptions
 from embviz.io.read import read_into, reads_in_place
@@ -47,8 +49,6 @@ from embviz.vectors import KeyBlob, Vectors, row_norms, unit_rows
 #: replacement is built). 2: ``norms64.npy``, the rows' float64 norms (``embviz info``).
 _LAYOUT = 2
 _FINGERPRINT_BYTES = 1 << 20
-#: Rows normalised and written per block when an entry is built (bounds its temporary memory).
-_WRITE_ROWS = 8_192
 
 
 def default_cache_dir() -> Path:
@@ -127,8 +127,12 @@ def _stat(source: Path) -> dict:
             "ino": st.st_ino, "dev": st.st_dev}
 
 
-def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
-    """Map a valid entry, or return None if it is missing, stale, truncated or corrupt."""
+def _open_entry(entry: Path, source: Path, expect: dict, unit_rows: bool = True) -> Vectors | None:
+    """Map a valid entry, or return None if it is missing, stale, truncated or corrupt.
+
+    An entry whose unit rows were deferred (:mod:`embviz.io.entry_unit`) gets them written
+    first when `unit_rows`; without, its table computes ``unit`` from the rows if asked.
+    """
     try:
         meta = json.loads((entry / "meta.json").read_text("utf-8"))
         if meta.get("layout") != _LAYOUT or meta.get("source") != str(source):
@@ -136,7 +140,12 @@ def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
         if any(meta.get(k) != v for k, v in expect.items()):
             return None
         n, dim = meta["count"], meta["dim"]
-        unit = np.load(entry / "unit.npy", mmap_mode="r")
+        deferred = meta.get("unit") == "deferred" and meta.get("rows") == "source"
+        if deferred and unit_rows:
+            if not _integrity.sampled_ok(entry, meta.get("blocks") or {}, unit=False):
+                return None
+            meta, deferred = fill_unit(entry, meta, source), False
+        unit = None if deferred else np.load(entry / "unit.npy", mmap_mode="r")
         norms = None
         if meta.get("rows") == "source":  # a word2vec binary's rows, read in place
             offsets = np.load(entry / "offsets.npy", mmap_mode="r")
@@ -146,12 +155,14 @@ def _open_entry(entry: Path, source: Path, expect: dict) -> Vectors | None:
             matrix = SourceRows(source, offsets, dim, meta["dtype"])
         else:
             matrix = np.load(entry / "matrix.npy", mmap_mode="r")
-        if matrix.shape != (n, dim) or unit.shape != (n, dim) or str(matrix.dtype) != meta["dtype"]:
+        if matrix.shape != (n, dim) or str(matrix.dtype) != meta["dtype"] or (
+            unit is not None and unit.shape != (n, dim)
+        ):
             return None
         norms64 = np.load(entry / "norms64.npy", mmap_mode="r")
         if norms64.shape != (n,) or norms64.dtype != np.float64:
             return None
-        if not _integrity.sampled_ok(entry, meta.get("blocks") or {}):  # bit rot: rebuild
+        if not _integrity.sampled_ok(entry, meta.get("blocks") or {}, unit=not deferred):  # bit rot: rebuild
             return None
         blob = (entry / "keys.txt").read_bytes()
         if _integrity.crc32(blob) != meta["keys_crc32"]:
@@ -196,7 +207,7 @@ def _keys(entry: Path, blob: bytes) -> KeyBlob:
 
 
 def _write_entry(tmp: Path, source: Path, vectors: Vectors, meta: dict,
-                 hasher: _integrity.BackgroundHash | None = None) -> None:
+                 hasher: _integrity.BackgroundHash | None = None, defer_unit: bool = False) -> None:
     tmp.mkdir(parents=True, exist_ok=True)
     blob = vectors.keys_blob or "".join(k + "\n" for k in vectors.keys).encode("utf-8", "surrogatepass")
     (tmp / "keys.txt").write_bytes(blob)
@@ -232,6 +243,8 @@ def _write_entry(tmp: Path, source: Path, vectors: Vectors, meta: dict,
     streamed = vectors.unit_crcs  # read_into wrote tmp/unit.npy already
     if streamed is not None and (tmp / "unit.npy").is_file():
         blocks["unit.npy"] = streamed
+    elif defer_unit and offsets is not None and "unit" not in vectors.__dict__:  # read in place, not asked for
+        meta["unit"] = "deferred"  # written by the first load that asks (entry_unit.fill_unit)
     else:
         blocks["unit.npy"] = _write_npy(tmp / "unit.npy", vectors.matrix, lambda lo, hi: _unit_block(vectors, lo, hi))
     meta = dict(meta, count=vectors.count, dim=vectors.dim, dtype=str(vectors.matrix.dtype),
@@ -248,27 +261,6 @@ def _source_crc32(source: Path, vectors: Vectors, hasher: _integrity.BackgroundH
     if vectors.source_crc32 is not None:
         return vectors.source_crc32
     return hasher.result() if hasher is not None else _integrity.file_crc32(source)
-
-
-def _write_npy(path: Path, like: np.ndarray, rows) -> list[int]:  # noqa: ANN001
-    """Write a ``.npy`` of `like`'s shape and dtype from ``rows(lo, hi)``, block by block.
-
-    Plain writes of ``_WRITE_ROWS`` rows at a time: no whole copy of the array in memory and
-    no written pages mapped into the process, so building an entry costs one block on top of
-    the parsed matrix (a 3,000,000 x 300 table no longer holds a second, normalised copy).
-    Returns the CRC-32 of each ``_integrity.BLOCK_BYTES`` block of the data, computed as it
-    is written (the same list as ``_integrity.block_crcs(path)``, without reading it back).
-    """
-    n = like.shape[0]
-    header = {"descr": np.lib.format.dtype_to_descr(like.dtype), "fortran_order": False, "shape": like.shape}
-    crcs = _integrity.BlockCrcs()
-    with open(path, "wb") as f:
-        np.lib.format.write_array_header_1_0(f, header)
-        for lo in range(0, n, _WRITE_ROWS):
-            data = memoryview(np.ascontiguousarray(rows(lo, min(n, lo + _WRITE_ROWS)), dtype=like.dtype)).cast("B")
-            f.write(data)
-            crcs.update(data)
-    return crcs.crcs()
 
 
 def _unit_block(vectors: Vectors, lo: int, hi: int) -> np.ndarray:
@@ -308,10 +300,11 @@ def load_cached(
     cache_dir: str | os.PathLike | None = None,
     dtype: str = "float32",
     options: SourceOptions | None = None,
+    unit_rows: bool = True,
 ) -> Vectors:
     """Load `source` through the cache: map a valid entry, or parse and write one.
 
-    Parameters are those of :func:`embviz.io.load`.
+    Parameters are those of :func:`embviz.io.load`; `unit_rows` is its ``unit``.
 
     Returns
     -------
@@ -340,7 +333,7 @@ def load_cached(
     deps = dependencies(resolved, fmt, options)  # a keys sidecar, Parquet parts: checked too
     if deps:
         expect["depends"] = [[str(d), *_stat(d).values(), fingerprint(d)] for d in deps]
-    cached = _open_entry(entry, resolved, expect)
+    cached = _open_entry(entry, resolved, expect, unit_rows)
     if cached is not None:
         cached.source = source.name
         return cached
@@ -359,7 +352,7 @@ def load_cached(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", EmbvizWarning)
             vectors, info = read_into(source, format, limit=limit, dtype=dtype, options=options,
-                                      unit_path=unit_path)
+                                      unit_path=unit_path, write_unit=unit_rows)
     except OSError as exc:  # writing the streamed unit rows failed (disk full, ...)
         if hasher is not None:
             hasher.cancel()
@@ -380,7 +373,7 @@ def load_cached(
     meta = dict(expect, layout=_LAYOUT, source=str(resolved), format=info.format.value,
                 limit=limit, embviz=__version__, warnings=notes, keys_from=vectors.keys_from)
     try:
-        _write_entry(tmp, resolved, vectors, meta, hasher)
+        _write_entry(tmp, resolved, vectors, meta, hasher, defer_unit=not unit_rows)
         _install(tmp, entry)
         _drop_older_layouts(root, resolved, fmt, limit, dtype, options.cache_tag())
     except BaseException as exc:  # Ctrl-C, SIGTERM (the CLI raises on it), disk full, ...
@@ -394,7 +387,7 @@ def load_cached(
         return vectors
     with warnings.catch_warnings():  # the warnings were just given once
         warnings.simplefilter("ignore", EmbvizWarning)
-        mapped = _open_entry(entry, resolved, expect)
+        mapped = _open_entry(entry, resolved, expect, unit_rows)
     if mapped is None:  # replaced by a concurrent builder with other content: use ours
         return vectors
     mapped.source = source.name
@@ -439,7 +432,8 @@ def entries(cache_dir: str | os.PathLike | None = None) -> list[Entry]:
                 status = "stale"  # built by an older embviz (no checksums, older layout): rebuilt on load
             elif status == "ok":  # the same sampled block check as a load ('cache verify': all)
                 try:
-                    status = "ok" if _integrity.sampled_ok(entry, meta["blocks"]) else "corrupt"
+                    deferred = meta.get("unit") == "deferred"
+                    status = "ok" if _integrity.sampled_ok(entry, meta["blocks"], unit=not deferred) else "corrupt"
                 except (OSError, ValueError):
                     status = "corrupt"
         out.append(Entry(str(src), meta.get("count", 0), meta.get("dim", 0), meta.get("dtype", "?"),

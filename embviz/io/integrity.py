@@ -98,12 +98,14 @@ def bad_block(path: Path, crcs: list[int], which: list[int] | None = None) -> in
     return None
 
 
-def sampled_ok(entry: Path, blocks: dict[str, list[int]]) -> bool:
+def sampled_ok(entry: Path, blocks: dict[str, list[int]], *, unit: bool = True) -> bool:
     """Check one random block of each array of `entry` against `blocks`: True if they match.
 
-    False too when `blocks` lacks the unit rows or has neither ``matrix.npy`` nor ``offsets.npy``.
+    False too when `blocks` lacks the unit rows (unless `unit` is False: an entry whose unit
+    rows are deferred) or has neither ``matrix.npy`` nor ``offsets.npy``.
     """
-    if any(name not in blocks for name in REQUIRED) or not ({"matrix.npy", "offsets.npy"} & blocks.keys()):
+    required = REQUIRED if unit else ()
+    if any(name not in blocks for name in required) or not ({"matrix.npy", "offsets.npy"} & blocks.keys()):
         return False
     for name, crcs in blocks.items():
         if crcs and bad_block(entry / name, crcs, [random.randrange(len(crcs))]) is not None:

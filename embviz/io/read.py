@@ -70,13 +70,16 @@ def reads_in_place(path: Path, format: VectorFormat | str | None = None) -> bool
 
 
 def _read_in_place(
-    f, head: bytes, path: Path, info: SourceInfo, limit: int | None, dtype: str, unit_path: Path  # noqa: ANN001
+    f, head: bytes, path: Path, info: SourceInfo, limit: int | None, dtype: str, unit_path: Path,  # noqa: ANN001
+    write_unit: bool = True,
 ) -> Vectors | None:
     """Read a word2vec binary in place through a :class:`UnitWriter` (see :func:`read_into`).
 
-    Returns None, having removed `unit_path`, when the file cannot be mapped.
+    Returns None, having removed `unit_path`, when the file cannot be mapped. With
+    `write_unit` False nothing is written to `unit_path`: the table's ``unit`` is then
+    computed from the rows if it is ever used, and ``unit_crcs`` stays None.
     """
-    sink = UnitWriter(np.dtype(dtype), unit_path, path)
+    sink = UnitWriter(np.dtype(dtype), unit_path if write_unit else None, path)
     try:
         _, dim = _read_binary(f, head, path, info, limit, sink)
         sink.finish(dim)
@@ -89,15 +92,16 @@ def _read_in_place(
         unit_path.unlink(missing_ok=True)
         raise
     keys, offsets, norms, norms64 = sink.keys, np.concatenate(sink.offsets), sink.norms(), sink.norms64()
-    crcs = sink.crcs.crcs()
+    crcs = sink.crcs.crcs() if write_unit else None
     if sink.hashes is not None and all_distinct(sink.hashes):
         keys = DistinctKeys(keys)  # proven distinct without a set of 3,000,000 strings
     keep = _dedupe(path, keys, sink.line_numbers())
-    unit = np.load(unit_path, mmap_mode="r")
+    unit = np.load(unit_path, mmap_mode="r") if write_unit else None
     if keep is not None:  # rare: rewrite the unit rows without the dropped duplicates
         keys, offsets, norms, norms64 = [keys[i] for i in keep], offsets[keep], norms[keep], norms64[keep]
-        crcs = _compact(unit, keep, unit_path)
-        unit = np.load(unit_path, mmap_mode="r")
+        if unit is not None:
+            crcs = _compact(unit, keep, unit_path)
+            unit = np.load(unit_path, mmap_mode="r")
     matrix = SourceRows(path, offsets, dim, dtype)
     vectors = Vectors(keys, matrix, source=path.name, unit=unit, unique=True)
     norms.flags.writeable = False
@@ -153,6 +157,7 @@ def read_into(
     dtype: str = "float32",
     options: SourceOptions | None = None,
     unit_path: str | os.PathLike | None = None,
+    write_unit: bool = True,
 ) -> tuple[Vectors, SourceInfo]:
     """Read and parse a vector file, without the cache: ``(vectors, info)``.
 
@@ -164,7 +169,8 @@ def read_into(
     rows from the source (``matrix`` is a :class:`~embviz.io.binary.SourceRows`, ``unit`` the
     mapped file, ``row_offsets`` set, the file's block CRCs in ``unit_crcs``, each row's
     float64 norm in ``norms64``); the matrix is never held in memory. Other formats ignore
-    `unit_path`.
+    `unit_path`. `write_unit` False (a command that never searches: ``embviz info``) reads
+    such a file in place without writing its unit rows (``unit_crcs`` None).
     """
     path = Path(path)
     if limit is not None and limit < 1:
@@ -201,7 +207,7 @@ def read_into(
             info = SourceInfo(fmt, info.compression, info.count, info.dim)
         reader: Callable = formats.get(info.format).reader()  # the format's streaming parser
         if unit_path is not None and info.format == VectorFormat.word2vec and comp is None:
-            streamed = _read_in_place(f, head, path, info, limit, dtype, Path(unit_path))
+            streamed = _read_in_place(f, head, path, info, limit, dtype, Path(unit_path), write_unit)
             if streamed is not None:
                 return streamed, info
             f.seek(0)

@@ -150,6 +150,10 @@ class UnitWriter(_Sink):
 
     cache_build = True
 
+    #: Parsed blocks reused in turn by :meth:`slot` (one filled by the reader, one queued, one
+    #: being normalised, one spare: a buffer is filled again only after its block was handled).
+    _SLOTS = 4
+
     def __init__(self, dtype: np.dtype, unit_path, source) -> None:  # noqa: ANN001 - Paths
         import queue
         import threading
@@ -167,61 +171,70 @@ class UnitWriter(_Sink):
         self.hashes: list[np.ndarray] | None = []
         self.crcs = BlockCrcs()
         self.dim = 0
-        self._f = open(unit_path, "wb")  # noqa: SIM115 - closed by finish() or close()
-        self._f.write(b"\0" * _NPY_HEADER_BYTES)
-        # Writing releases the GIL: a second thread writes while this one parses the next
-        # block (two blocks in flight at most).
+        # unit_path None: the unit rows are not written (the entry defers them: embviz info)
+        self._f = open(unit_path, "wb") if unit_path is not None else None  # noqa: SIM115 - closed by finish() or close()
+        if self._f is not None:
+            self._f.write(b"\0" * _NPY_HEADER_BYTES)
+        # Three threads, each releasing the GIL for most of its work: the reader parses block
+        # k+1 while a second thread normalises block k (norms, unit rows, CRCs, key hashes)
+        # and a third writes block k-1. On 2 cores a 3,000,000 x 300 first load goes from
+        # parse + normalise to about the parse alone.
+        self._work: queue.Queue = queue.Queue(maxsize=1)
         self._queue: queue.Queue = queue.Queue(maxsize=2)
-        self._ring: list[np.ndarray | None] = [None] * 4  # unit blocks: see add()
+        self._ring: list[np.ndarray | None] = [None] * 4  # unit blocks: see _normalise()
         self._turn = 0
-        self._slot: np.ndarray | None = None  # the parsed rows of one block, reused
+        self._slots: list[np.ndarray | None] = [None] * self._SLOTS
+        self._slot_turn = 0
         self._error: BaseException | None = None
         self._writer = threading.Thread(target=self._write_blocks, name="embviz-unit-writer", daemon=True)
+        self._normaliser = threading.Thread(target=self._normalise_blocks, name="embviz-unit-rows", daemon=True)
         self._writer.start()
+        self._normaliser.start()
 
     def _write_blocks(self) -> None:
         while True:
             data = self._queue.get()
             if data is None:
                 return
-            if self._error is not None:
+            if self._error is not None or self._f is None:
                 continue
             try:
                 self._f.write(data)
             except BaseException as exc:  # noqa: BLE001 - handed to the parsing thread
                 self._error = exc
 
-    def _drain(self) -> None:
-        if self._writer.is_alive():
-            self._queue.put(None)
-            self._writer.join()
-        if self._error is not None:
-            raise self._error
+    def _normalise_blocks(self) -> None:
+        try:
+            while True:
+                job = self._work.get()
+                if job is None:
+                    return
+                if self._error is not None:
+                    continue
+                try:
+                    self._normalise(*job)
+                except BaseException as exc:  # noqa: BLE001 - handed to the parsing thread
+                    self._error = exc
+        finally:
+            self._queue.put(None)  # the writer stops after what is queued
 
-    def add(self, keys: list[str], rows: np.ndarray, lines: np.ndarray, offsets: np.ndarray | None = None,
-            raw_keys: bytes | None = None) -> None:
-        """Check, normalise and queue a block's unit rows for writing (see :meth:`_Sink.add`)."""
-        from embviz.io.checks import check_rows
+    def _normalise(self, block: np.ndarray, raw_keys: bytes | None) -> None:
+        """Normalise one checked block and queue its unit rows (the second thread, in block order)."""
         from embviz.io.norms import row_norms64
         from embviz.io.unique import key_hashes
         from embviz.vectors import row_norms, unit_rows
 
-        if offsets is None or self.offsets is None:
-            raise NotInPlace
-        if self.raw_keys is not None:
-            if raw_keys is None:  # a block with invalid UTF-8: keys.txt is encoded from the keys
-                self.raw_keys = self.hashes = None
-            else:
-                self.raw_keys.append(raw_keys)
-                data = np.frombuffer(raw_keys, dtype=np.uint8)
-                # each key with its "\n": equal keys, equal lines
-                self.hashes.append(key_hashes(data, np.concatenate(([0], np.flatnonzero(data == 10) + 1))))
-        block = rows.astype(self.dtype, copy=False)  # float16: the values the table would hold
-        check_rows(self.source, block, keys, lines, "record")
+        hashes = self.hashes
+        if hashes is not None and raw_keys is not None:
+            data = np.frombuffer(raw_keys, dtype=np.uint8)
+            # each key with its "\n": equal keys, equal lines
+            hashes.append(key_hashes(data, np.concatenate(([0], np.flatnonzero(data == 10) + 1))))
         b32 = np.asarray(block, dtype=np.float32)
         norms = row_norms(b32)
-        if self._error is not None:
-            raise self._error
+        self.norm_blocks.append(norms)
+        self.norm64_blocks.append(row_norms64(block))
+        if self._f is None:  # unit rows deferred: the norms are all the entry keeps
+            return
         # into the next buffer of a ring (two blocks queued, one being written, this one):
         # reused memory, not a fresh allocation faulted in page by page for every block
         self._turn = (self._turn + 1) % len(self._ring)
@@ -232,22 +245,55 @@ class UnitWriter(_Sink):
         data = memoryview(np.ascontiguousarray(unit, dtype=self.dtype)).cast("B")
         self.crcs.update(data)  # here, not in the writer: writing is the slower of the two threads
         self._queue.put(data)
+
+    def _drain(self) -> None:
+        if self._normaliser.is_alive():
+            self._work.put(None)
+            self._normaliser.join()
+        self._writer.join()
+        if self._error is not None:
+            raise self._error
+
+    def add(self, keys: list[str], rows: np.ndarray, lines: np.ndarray, offsets: np.ndarray | None = None,
+            raw_keys: bytes | None = None) -> None:
+        """Check a block's rows here, then hand it to the normalising thread (see :meth:`_Sink.add`).
+
+        The check runs on the reader's thread, so the first bad record is the one reported.
+        `rows` must stay untouched until the block is handled: the reader fills :meth:`slot`'s
+        buffers, used in turn.
+        """
+        from embviz.io.checks import check_rows
+
+        if offsets is None or self.offsets is None:
+            raise NotInPlace
+        if self.raw_keys is not None:
+            if raw_keys is None:  # a block with invalid UTF-8: keys.txt is encoded from the keys
+                self.raw_keys = self.hashes = None
+            else:
+                self.raw_keys.append(raw_keys)
+        block = rows.astype(self.dtype, copy=False)  # float16: the values the table would hold
+        check_rows(self.source, block, keys, lines, "record")
+        if self._error is not None:
+            raise self._error
+        self._work.put((block, raw_keys if self.raw_keys is not None else None))
         self.dim = rows.shape[1]
-        self.norm_blocks.append(norms)
-        self.norm64_blocks.append(row_norms64(block))
         self.offsets.append(np.asarray(offsets, dtype=np.int64))
         self.keys.extend(keys)
         self.lines.append(lines)
         self.rows += len(keys)
 
     def slot(self, count: int, dim: int) -> np.ndarray | None:
-        """Return a reused float32 ``(count, dim)`` buffer for the reader to gather a block into.
+        """Return a float32 ``(count, dim)`` buffer for the reader to gather a block into.
 
-        The rows are only read during :meth:`add`, so one buffer serves every block.
+        The buffers are reused in turn (:data:`_SLOTS`): a block is handed to the normalising
+        thread by :meth:`add`, whose queue holds one, so by the time a buffer comes round
+        again its block has been normalised.
         """
-        if self._slot is None or self._slot.size < count * dim:
-            self._slot = np.empty(max(count * dim, 1), dtype=np.float32)
-        return self._slot[: count * dim].reshape(count, dim)
+        self._slot_turn = (self._slot_turn + 1) % self._SLOTS
+        buf = self._slots[self._slot_turn]
+        if buf is None or buf.size < count * dim:
+            buf = self._slots[self._slot_turn] = np.empty(max(count * dim, 1), dtype=np.float32)
+        return buf[: count * dim].reshape(count, dim)
 
     def norms(self) -> np.ndarray:
         """Each row's norm so far, float32 ``(rows,)``, as :attr:`Vectors.norms` computes it."""
@@ -261,10 +307,12 @@ class UnitWriter(_Sink):
         """Write the final header (the row count is known only now) and close the file."""
         try:
             self._drain()
-            self._f.seek(0)
-            self._f.write(npy_header(self.dtype, (self.rows, dim)))
+            if self._f is not None:
+                self._f.seek(0)
+                self._f.write(npy_header(self.dtype, (self.rows, dim)))
         finally:
-            self._f.close()
+            if self._f is not None:
+                self._f.close()
 
     def close(self) -> None:
         """Stop after a failure: drop what is queued and close the file."""
@@ -273,7 +321,8 @@ class UnitWriter(_Sink):
             self._drain()
         except BaseException:  # noqa: BLE001, S110 - closing after a failure: the first error wins
             pass
-        self._f.close()
+        if self._f is not None:
+            self._f.close()
 
     def matrix(self, dim: int) -> np.ndarray:  # pragma: no cover - the rows are never kept
         """Not available: this sink keeps no rows."""
