@@ -241,6 +241,27 @@ def test_cli_no_faster_than_exact_is_one_line(tmp_path, monkeypatch) -> None:
     ]
 
 
+def test_cli_ivf_under_10x_exact_on_a_slow_table_says_it_needs_hnsw(tmp_path, monkeypatch) -> None:
+    """Exact search timed at 500 queries/s (a large table), the index at 2,500: one warning naming hnsw."""
+    spent = iter([2.0])  # exact search is timed first (answer_first), then the index
+    monkeypatch.setattr(index_tune, "_median_s", lambda call: next(spent, 0.4))
+    result = run(["index", "build", "--method", "ivf", "--cache-dir", tmp_path])
+    assert result.stderr.splitlines()[2:] == [
+        "embviz: warning: at nprobe=16 the ivf index answers only 5.0x as many queries/s as exact search: "
+        "this table's clusters overlap, so recall 0.95 needs many cells; an hnsw index "
+        "(embviz index build --method hnsw) does not depend on cells",
+    ]
+    assert "2,500 queries/s against 500 exact" in result.stderr
+
+
+def test_cli_ivf_under_10x_exact_on_a_fast_table_says_nothing(tmp_path, monkeypatch) -> None:
+    """Exact search at 2,000 queries/s: fast enough that no index is needed, so no advice either."""
+    spent = iter([0.5])
+    monkeypatch.setattr(index_tune, "_median_s", lambda call: next(spent, 0.25))
+    result = run(["index", "build", "--method", "ivf", "--cache-dir", tmp_path])
+    assert "4,000 queries/s against 2,000 exact" in result.stderr and "warning" not in result.stderr
+
+
 def test_cli_target_recall_out_of_range_is_a_usage_error(tmp_path) -> None:
     result = run(["index", "build", "--target-recall", "0", "--cache-dir", tmp_path], exit_code=2)
     assert "Invalid value for --target-recall: must be in (0, 1], got 0" in result.stderr

@@ -334,6 +334,19 @@ def warn_depth(built: Any) -> None:
         advice = "use exact search (embviz neighbors without --index)" + (" or --method hnsw" if ivf else "")
         warn(f"at {c.name}={c.depth} the index is no faster than exact search on the same {c.queries:,} "
              f"queries ({c.qps:,.0f} against {c.exact_qps:,.0f} queries/s): {advice}")
+    elif ivf and c.reached and c.qps is not None and c.exact_qps and c.qps < IVF_WORTH * c.exact_qps \
+            and c.exact_qps < SLOW_EXACT_QPS:
+        warn(f"at nprobe={c.depth} the ivf index answers only {c.qps / c.exact_qps:.1f}x as many queries/s as "
+             f"exact search: this table's clusters overlap, so recall {c.target:g} needs many cells; "
+             "an hnsw index (embviz index build --method hnsw) does not depend on cells")
+
+
+#: An IVF index answering fewer than this many times exact search's queries/s at the target
+#: recall is reported as needing HNSW (the index issue's bar for an index worth its recall loss)...
+IVF_WORTH = 10
+#: ... when exact search is this slow (queries/s; 3,000,000 x 300: about 85): on small tables
+#: exact search is fast enough that no index is needed and nothing is said.
+SLOW_EXACT_QPS = 1000
 
 
 # -- stdin -------------------------------------------------------------------------------------
