@@ -69,6 +69,16 @@ def _keys_file(path: Path, what: str) -> list[str]:
     return keys
 
 
+def _rows_hint(path: Path) -> int | None:
+    """Return the rows of a Parquet user table from its footer (no row read), else None."""
+    try:
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except Exception:  # noqa: BLE001 - not a single Parquet file: the caller loads it first
+        return None
+
+
 def read_history(history: str | Path, items: Vectors, user_column: str | None, item_column: str | None,
                  time_column: str | None, weight_column: str | None = None, strict: bool = False) -> Any:
     """Read ``--history`` against the item table; dropped events are one warning (an error with `strict`)."""
@@ -195,16 +205,24 @@ def recommend(
         )
         return
     utable = None
+    wanted = read_items(users, "users") if users else None
+    prepared = False
+    if user_table is not None and not use_index:  # the scoring kernel loads while the log is read
+        count = len(wanted) if wanted is not None else _rows_hint(Path(user_table).expanduser())
+        if count is not None:
+            from embviz.search import kernel
+
+            kernel.prepare(count, items.count)
+            prepared = True
+    hist = None
+    if history is not None:  # before the user table: reading a log's peak does not stack on the table
+        hist = read_history(history, items, user_column, item_column, time_column, weight_column, strict)
     if user_table is not None:
         utable = load_vectors(Path(user_table).expanduser(), None, None, source.no_cache, source.cache_dir)
-    wanted = read_items(users, "users") if users else None
-    if utable is not None and not use_index:  # the scoring kernel loads while the log is read
-        from embviz.search import kernel
+        if not prepared and not use_index:
+            from embviz.search import kernel
 
-        kernel.prepare(len(wanted) if wanted is not None else utable.count, items.count)
-    hist = None
-    if history is not None:
-        hist = read_history(history, items, user_column, item_column, time_column, weight_column, strict)
+            kernel.prepare(len(wanted) if wanted is not None else utable.count, items.count)
     who = _rec.resolve_users(user_table=utable, histories=hist, wanted=wanted, strict=strict)
     banned, candidates = _item_filters(items, info, exclude, include, include_where, strict)
     if metric_name == "dot" and hist is not None:

