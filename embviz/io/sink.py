@@ -177,8 +177,9 @@ class UnitWriter(_Sink):
             self._f.write(b"\0" * _NPY_HEADER_BYTES)
         # Three threads, each releasing the GIL for most of its work: the reader parses block
         # k+1 while a second thread normalises block k (norms, unit rows, CRCs, key hashes)
-        # and a third writes block k-1. On 2 cores a 3,000,000 x 300 first load goes from
-        # parse + normalise to about the parse alone.
+        # and a third writes block k-1. (Writing 3.4 GiB of unit rows is throttled to the
+        # disk's speed, so a first load that writes them waits for the disk either way; one
+        # that defers them, embviz info, gains the overlap of parsing and normalising.)
         self._work: queue.Queue = queue.Queue(maxsize=1)
         self._queue: queue.Queue = queue.Queue(maxsize=2)
         self._ring: list[np.ndarray | None] = [None] * 4  # unit blocks: see _normalise()
