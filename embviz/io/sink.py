@@ -116,6 +116,9 @@ class NotInPlace(Exception):
     """A block reached a :class:`UnitWriter` without file offsets (the file could not be mapped)."""
 
 
+#: Values normalised at a time by :class:`UnitWriter`'s second thread (1 MiB of float32).
+_NORMALISE_VALUES = 1 << 18
+
 #: Bytes reserved for the ``.npy`` header of a streamed array (rewritten once the shape is known).
 _NPY_HEADER_BYTES = 128
 
@@ -150,9 +153,9 @@ class UnitWriter(_Sink):
 
     cache_build = True
 
-    #: Parsed blocks reused in turn by :meth:`slot` (one filled by the reader, one queued, one
-    #: being normalised, one spare: a buffer is filled again only after its block was handled).
-    _SLOTS = 4
+    #: Buffers for parsed blocks (:meth:`slot`): one filled by the reader while the other's
+    #: block is normalised; a buffer is handed out again only once its block is normalised.
+    _SLOTS = 2
 
     def __init__(self, dtype: np.dtype, unit_path, source) -> None:  # noqa: ANN001 - Paths
         import queue
@@ -181,11 +184,14 @@ class UnitWriter(_Sink):
         # disk's speed, so a first load that writes them waits for the disk either way; one
         # that defers them, embviz info, gains the overlap of parsing and normalising.)
         self._work: queue.Queue = queue.Queue(maxsize=1)
-        self._queue: queue.Queue = queue.Queue(maxsize=2)
-        self._ring: list[np.ndarray | None] = [None] * 4  # unit blocks: see _normalise()
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._ring: list[np.ndarray | None] = [None] * 3  # unit blocks: see _normalise()
         self._turn = 0
         self._slots: list[np.ndarray | None] = [None] * self._SLOTS
-        self._slot_turn = 0
+        self._free: queue.Queue = queue.Queue()  # indices of the buffers not in use
+        for i in range(self._SLOTS):
+            self._free.put(i)
+        self._held: int | None = None  # the buffer the reader is filling (handed over by add)
         self._error: BaseException | None = None
         self._writer = threading.Thread(target=self._write_blocks, name="embviz-unit-writer", daemon=True)
         self._normaliser = threading.Thread(target=self._normalise_blocks, name="embviz-unit-rows", daemon=True)
@@ -210,12 +216,16 @@ class UnitWriter(_Sink):
                 job = self._work.get()
                 if job is None:
                     return
-                if self._error is not None:
-                    continue
+                block, raw_keys, held = job
                 try:
-                    self._normalise(*job)
+                    if self._error is None:
+                        self._normalise(block, raw_keys)
                 except BaseException as exc:  # noqa: BLE001 - handed to the parsing thread
                     self._error = exc
+                finally:
+                    del block
+                    if held is not None:
+                        self._free.put(held)  # its rows are no longer read: the reader may refill it
         finally:
             self._queue.put(None)  # the writer stops after what is queued
 
@@ -231,18 +241,30 @@ class UnitWriter(_Sink):
             # each key with its "\n": equal keys, equal lines
             hashes.append(key_hashes(data, np.concatenate(([0], np.flatnonzero(data == 10) + 1))))
         b32 = np.asarray(block, dtype=np.float32)
-        norms = row_norms(b32)
+        unit = None
+        if self._f is not None:
+            # into the next buffer of a ring (one block queued, one being written, this one: the
+            # queue holds one, so when a buffer comes round again its block has been written):
+            # reused memory, not a fresh allocation faulted in page by page for every block
+            self._turn = (self._turn + 1) % len(self._ring)
+            ring = self._ring[self._turn]
+            if ring is None or ring.size < b32.size:
+                ring = self._ring[self._turn] = np.empty(b32.size, dtype=np.float32)
+            unit = ring[: b32.size].reshape(b32.shape)
+        # a few rows at a time: each row's norm and unit row depend on that row only, and this
+        # thread's temporaries stay small (a whole block's, in a second malloc arena, stayed
+        # resident after the load: 0.1x of a 150,000 x 300 matrix)
+        norms = np.empty(len(b32), dtype=np.float32)
+        step = max(1, _NORMALISE_VALUES // max(b32.shape[1], 1))
+        for lo in range(0, len(b32), step):
+            part = b32[lo : lo + step]
+            norms[lo : lo + len(part)] = row_norms(part)
+            if unit is not None:
+                unit_rows(part, norms[lo : lo + len(part)], out=unit[lo : lo + len(part)])
         self.norm_blocks.append(norms)
         self.norm64_blocks.append(row_norms64(block))
-        if self._f is None:  # unit rows deferred: the norms are all the entry keeps
+        if unit is None:  # unit rows deferred: the norms are all the entry keeps
             return
-        # into the next buffer of a ring (two blocks queued, one being written, this one):
-        # reused memory, not a fresh allocation faulted in page by page for every block
-        self._turn = (self._turn + 1) % len(self._ring)
-        ring = self._ring[self._turn]
-        if ring is None or ring.size < b32.size:
-            ring = self._ring[self._turn] = np.empty(b32.size, dtype=np.float32)
-        unit = unit_rows(b32, norms, out=ring[: b32.size].reshape(b32.shape))
         data = memoryview(np.ascontiguousarray(unit, dtype=self.dtype)).cast("B")
         self.crcs.update(data)  # here, not in the writer: writing is the slower of the two threads
         self._queue.put(data)
@@ -276,7 +298,8 @@ class UnitWriter(_Sink):
         check_rows(self.source, block, keys, lines, "record")
         if self._error is not None:
             raise self._error
-        self._work.put((block, raw_keys if self.raw_keys is not None else None))
+        held, self._held = self._held, None
+        self._work.put((block, raw_keys if self.raw_keys is not None else None, held))
         self.dim = rows.shape[1]
         self.offsets.append(np.asarray(offsets, dtype=np.int64))
         self.keys.extend(keys)
@@ -286,14 +309,22 @@ class UnitWriter(_Sink):
     def slot(self, count: int, dim: int) -> np.ndarray | None:
         """Return a float32 ``(count, dim)`` buffer for the reader to gather a block into.
 
-        The buffers are reused in turn (:data:`_SLOTS`): a block is handed to the normalising
-        thread by :meth:`add`, whose queue holds one, so by the time a buffer comes round
-        again its block has been normalised.
+        One of :data:`_SLOTS` buffers, waiting until one is free: :meth:`add` hands the block
+        to the normalising thread, which frees its buffer once the rows are normalised. So the
+        reader fills one while the other's block is normalised, and no buffer is refilled
+        while its rows are still read.
         """
-        self._slot_turn = (self._slot_turn + 1) % self._SLOTS
-        buf = self._slots[self._slot_turn]
+        if self._held is not None:  # the reader asked again without add(): reuse the one it holds
+            i = self._held
+        else:
+            i = self._free.get()
+            if self._error is not None:  # the normaliser stopped: report it rather than wait again
+                self._free.put(i)
+                raise self._error
+            self._held = i
+        buf = self._slots[i]
         if buf is None or buf.size < count * dim:
-            buf = self._slots[self._slot_turn] = np.empty(max(count * dim, 1), dtype=np.float32)
+            buf = self._slots[i] = np.empty(max(count * dim, 1), dtype=np.float32)
         return buf[: count * dim].reshape(count, dim)
 
     def norms(self) -> np.ndarray:
