@@ -137,9 +137,7 @@ class KeyBlob(Sequence[str]):
         if self._checked and not (
             0 <= start <= stop < len(blob) and blob[stop] == 10 and (start == 0 or blob[start - 1] == 10)
         ):
-            from embviz.errors import FormatError
-
-            raise FormatError("the cache entry's key_ends.npy does not fit its keys.txt: run `embviz cache clear`")
+            raise self._misfit()
         return start, stop
 
     @classmethod
@@ -148,8 +146,18 @@ class KeyBlob(Sequence[str]):
         blob.decode("utf-8")  # validity only
         if blob and not blob.endswith(b"\n"):
             raise ValueError("the keys do not end with a newline")
-        ends = np.flatnonzero(np.frombuffer(blob, dtype=np.uint8) == 10)
-        return cls(blob, ends)
+        return cls(blob, cls.line_ends(blob))
+
+    @staticmethod
+    def line_ends(blob: bytes) -> NDArray[np.int64]:
+        """Return the offsets of `blob`'s newline bytes, ascending: ``(n,)`` int64 (``key_ends.npy``)."""
+        return np.flatnonzero(np.frombuffer(blob, dtype=np.uint8) == 10)
+
+    @staticmethod
+    def _misfit() -> Exception:
+        from embviz.errors import FormatError
+
+        return FormatError("the cache entry's key_ends.npy does not fit its keys.txt: run `embviz cache clear`")
 
     def __len__(self) -> int:
         return len(self._ends)
@@ -211,9 +219,7 @@ class KeyBlob(Sequence[str]):
             raise ValueError(f"{key!r} is not a key")
         row = int(np.searchsorted(self._ends, at)) + 1  # the line after the newline at `at`
         if self._checked and (row >= len(self._ends) or self._span(row, row + 1) != (at + 1, at + 1 + len(b))):
-            from embviz.errors import FormatError
-
-            raise FormatError("the cache entry's key_ends.npy does not fit its keys.txt: run `embviz cache clear`")
+            raise self._misfit()
         return row
 
     def __contains__(self, key: object) -> bool:

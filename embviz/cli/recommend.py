@@ -206,23 +206,20 @@ def recommend(
         return
     utable = None
     wanted = read_items(users, "users") if users else None
-    prepared = False
-    if user_table is not None and not use_index:  # the scoring kernel loads while the log is read
-        count = len(wanted) if wanted is not None else _rows_hint(Path(user_table).expanduser())
-        if count is not None:
-            from embviz.search import kernel
+    from embviz.search import kernel
 
-            kernel.prepare(count, items.count)
-            prepared = True
+    scored = None  # users the kernel will score, when known before the user table is loaded
+    if user_table is not None and not use_index:  # the scoring kernel loads while the log is read
+        scored = len(wanted) if wanted is not None else _rows_hint(Path(user_table).expanduser())
+        if scored is not None:
+            kernel.prepare(scored, items.count)
     hist = None
     if history is not None:  # before the user table: reading a log's peak does not stack on the table
         hist = read_history(history, items, user_column, item_column, time_column, weight_column, strict)
     if user_table is not None:
         utable = load_vectors(Path(user_table).expanduser(), None, None, source.no_cache, source.cache_dir)
-        if not prepared and not use_index:
-            from embviz.search import kernel
-
-            kernel.prepare(len(wanted) if wanted is not None else utable.count, items.count)
+        if scored is None and not use_index:  # not a Parquet file: sized from the loaded table
+            kernel.prepare(utable.count, items.count)
     who = _rec.resolve_users(user_table=utable, histories=hist, wanted=wanted, strict=strict)
     banned, candidates = _item_filters(items, info, exclude, include, include_where, strict)
     if metric_name == "dot" and hist is not None:

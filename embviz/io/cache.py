@@ -140,7 +140,7 @@ def _open_entry(entry: Path, source: Path, expect: dict, unit_rows: bool = True)
         if any(meta.get(k) != v for k, v in expect.items()):
             return None
         n, dim = meta["count"], meta["dim"]
-        deferred = meta.get("unit") == "deferred" and meta.get("rows") == "source"
+        deferred = _deferred(meta)
         if deferred and unit_rows:
             if not _integrity.sampled_ok(entry, meta.get("blocks") or {}, unit=False):
                 return None
@@ -186,6 +186,11 @@ def _open_entry(entry: Path, source: Path, expect: dict, unit_rows: bool = True)
     return vectors
 
 
+def _deferred(meta: dict) -> bool:
+    """Whether an entry's unit rows are deferred (rows read in place; :mod:`embviz.io.entry_unit`)."""
+    return meta.get("unit") == "deferred" and meta.get("rows") == "source"
+
+
 def _keys(entry: Path, blob: bytes) -> KeyBlob:
     """Return the keys of an entry whose ``keys.txt`` passed its checksum (the UTF-8 written).
 
@@ -211,7 +216,7 @@ def _write_entry(tmp: Path, source: Path, vectors: Vectors, meta: dict,
     tmp.mkdir(parents=True, exist_ok=True)
     blob = vectors.keys_blob or "".join(k + "\n" for k in vectors.keys).encode("utf-8", "surrogatepass")
     (tmp / "keys.txt").write_bytes(blob)
-    ends = np.flatnonzero(np.frombuffer(blob, dtype=np.uint8) == 10)
+    ends = KeyBlob.line_ends(blob)
     key_blocks = _write_npy(tmp / "key_ends.npy", ends, lambda lo, hi: ends[lo:hi])
     offsets = vectors.row_offsets if source.is_file() else None
     # each row's float64 norm, for embviz info: the reader's (a word2vec binary read in place
@@ -432,8 +437,8 @@ def entries(cache_dir: str | os.PathLike | None = None) -> list[Entry]:
                 status = "stale"  # built by an older embviz (no checksums, older layout): rebuilt on load
             elif status == "ok":  # the same sampled block check as a load ('cache verify': all)
                 try:
-                    deferred = meta.get("unit") == "deferred"
-                    status = "ok" if _integrity.sampled_ok(entry, meta["blocks"], unit=not deferred) else "corrupt"
+                    ok = _integrity.sampled_ok(entry, meta["blocks"], unit=not _deferred(meta))
+                    status = "ok" if ok else "corrupt"
                 except (OSError, ValueError):
                     status = "corrupt"
         out.append(Entry(str(src), meta.get("count", 0), meta.get("dim", 0), meta.get("dtype", "?"),
